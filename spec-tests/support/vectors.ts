@@ -1,0 +1,18 @@
+/**
+ * Access to the shared spec test vectors (`../shared/vectors` beside the checkout).
+ * CI clones the repo with `shared/` beside it, so the path is fixed relative to the repo root.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+export const VECTORS_DIR = path.resolve(import.meta.dirname, "../../../shared/vectors")
+
+/** Read a JSON vector file, e.g. `readJson("varint/unsigned-varint.json")`. */
+export const readJson = <A = unknown>(relative: string): A =>
+  JSON.parse(fs.readFileSync(path.join(VECTORS_DIR, relative), "utf8")) as A
+
+/** Read a text vector file (CSV, markdown). */
+export const readText = (relative: string): string => fs.readFileSync(path.join(VECTORS_DIR, relative), "utf8")
+
+export const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"))
+export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")

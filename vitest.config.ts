@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["spec-tests/**/*.test.ts", "property-tests/**/*.test.ts", "src/**/*.test.ts", "layers/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    reporters: ["default"]
+  }
+})
