@@ -1,0 +1,81 @@
+/**
+ * The Duplex contract (ARCHITECTURE.md §3) on the in-memory pair: EOF as an
+ * empty batch, half-close, reset, scope-owned release, prepend and Stream adapters.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import * as Duplex from "../../src/core/Duplex.ts"
+import * as Reader from "../../src/core/Reader.ts"
+
+const bytes = (...xs: Array<number>) => Uint8Array.from(xs)
+
+describe("Duplex (in-memory pair)", () => {
+  it.effect("what one end writes the other reads, and closeWrite is EOF (an empty batch)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      yield* a.write([bytes(1, 2), bytes(3)])
+      yield* a.closeWrite
+      expect((yield* b.read).map((c) => Array.from(c))).toEqual([[1, 2], [3]])
+      expect(Duplex.isEOF(yield* b.read)).toBe(true)
+      expect(Duplex.isEOF(yield* b.read)).toBe(true)
+      // half-close: the other direction still works
+      yield* b.write([bytes(9)])
+      expect(Array.from(Duplex.concat(yield* a.read))).toEqual([9])
+      // writing after closeWrite is a typed Closed error
+      const err = yield* Effect.flip(a.write([bytes(1)]))
+      expect(err.reason).toBe("Closed")
+    }))
+
+  it.effect("reset fails pending reads on both ends with Reset", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const pending = yield* Effect.forkChild(b.read)
+      yield* Effect.yieldNow
+      yield* a.reset
+      const exit = yield* Fiber.await(pending)
+      expect(Exit.isFailure(exit) && JSON.stringify(exit).includes("Reset")).toBe(true)
+      expect((yield* Effect.flip(a.read)).reason).toBe("Reset")
+    }))
+
+  it.effect("closing the owning scope resets both ends", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const [a] = yield* Scope.provide(Duplex.pair(), scope)
+      yield* Scope.close(scope, Exit.void)
+      expect((yield* Effect.flip(a.read)).reason).toBe("Reset")
+    }))
+
+  it.effect("writes suspend when the reader lags (bounded buffer: backpressure)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair({ capacity: 2 })
+      const writer = yield* Effect.forkChild(a.write([bytes(1), bytes(2), bytes(3), bytes(4)]))
+      yield* Effect.yieldNow
+      expect(writer.pollUnsafe()).toBeUndefined()
+      const got: Array<number> = []
+      while (got.length < 4) for (const c of yield* b.read) got.push(...c)
+      yield* Fiber.join(writer)
+      expect(got).toEqual([1, 2, 3, 4])
+    }))
+
+  it.effect("prepend hands leftover bytes to the next reader first", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      yield* a.write([bytes(1, 2, 3, 4)])
+      const r1 = Reader.make(b)
+      expect(Array.from(yield* r1.readExactly(1))).toEqual([1])
+      const next = Duplex.prepend(b, r1.rest())
+      yield* a.write([bytes(5)])
+      yield* a.closeWrite
+      const r2 = Reader.make(next)
+      expect(Array.from(yield* r2.readExactly(4))).toEqual([2, 3, 4, 5])
+      expect((yield* Effect.flip(r2.readExactly(1))).reason).toBe("UnexpectedEOF")
+    }))
+
+  it.effect("toStream / fromStream move a whole stream and end at EOF", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      yield* Effect.forkChild(Duplex.fromStream(a, Stream.make(bytes(1), bytes(2, 3))))
+      const all = yield* Stream.runCollect(Duplex.toStream(b))
+      expect(all.flatMap((c) => Array.from(c))).toEqual([1, 2, 3])
+    }))
+})

@@ -1,0 +1,199 @@
+/**
+ * Duplex: the one byte-stream shape every layer of the stack speaks
+ * (ARCHITECTURE.md §3): a raw transport connection, a secured channel, and a
+ * muxed stream are all a `Duplex`.
+ *
+ * - `read` pulls the next batch of chunks; an **empty batch means EOF** (the
+ *   remote half-closed its write side). A batch is never empty otherwise.
+ * - `write` writes a batch of chunks in one call (batches are the unit on the
+ *   hot path: one socket write, one encryption pass, one muxer frame header
+ *   for many chunks).
+ * - `closeWrite` half-closes (the remote reads EOF); idempotent.
+ * - `reset` aborts both directions at once; idempotent. Pending and later
+ *   reads and writes fail with `DuplexError { reason: "Reset" }`.
+ *
+ * A Duplex is owned by the Scope it was made in: closing that scope releases
+ * it (for sockets: closes them), also on interruption.
+ *
+ * Adapters: {@link toStream} / {@link fromStream} bridge to effect's `Stream`,
+ * {@link prepend} hands bytes already read (e.g. by multistream-select) on to
+ * the next layer, and {@link pair} is an in-memory connected pair for tests and
+ * the memory transport.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Queue, Schema, Scope, Stream } from "effect"
+
+export const DuplexErrorReason = Schema.Literals(["Reset", "Closed", "Io", "Timeout"])
+export type DuplexErrorReason = typeof DuplexErrorReason.Type
+
+/**
+ * Why a read or a write failed.
+ * - `Reset`: the duplex (or its remote) was reset.
+ * - `Closed`: a write after `closeWrite`, or after the owning scope closed.
+ * - `Io`: the underlying transport failed (socket error).
+ * - `Timeout`: an operation ran past its deadline.
+ */
+export class DuplexError extends Schema.TaggedError<DuplexError>()("DuplexError", {
+  reason: DuplexErrorReason,
+  message: Schema.String
+}) {}
+
+/** A batch of chunks. Empty only as the EOF signal of {@link Duplex.read}. */
+export type Chunks = ReadonlyArray<Uint8Array>
+
+export interface Duplex {
+  /** The next batch of bytes; `[]` (empty) when the remote has closed its write side. */
+  readonly read: Effect.Effect<Chunks, DuplexError>
+  /** Write a batch in one call. Resolves once the batch is accepted (backpressure suspends). */
+  readonly write: (chunks: Chunks) => Effect.Effect<void, DuplexError>
+  /** Half-close: no more writes, the remote reads EOF. Idempotent. */
+  readonly closeWrite: Effect.Effect<void>
+  /** Abort both directions now. Idempotent. */
+  readonly reset: Effect.Effect<void>
+}
+
+/** The EOF batch. */
+export const EOF: Chunks = []
+
+/** True when a batch returned by `read` is the EOF signal. */
+export const isEOF = (chunks: Chunks): boolean => chunks.length === 0
+
+/** Total byte length of a batch. */
+export const byteLength = (chunks: Chunks): number => {
+  let n = 0
+  for (let i = 0; i < chunks.length; i++) n += chunks[i]!.byteLength
+  return n
+}
+
+/** Concatenate a batch into one buffer (copies unless the batch has one chunk). */
+export const concat = (chunks: Chunks): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(byteLength(chunks))
+  let at = 0
+  for (let i = 0; i < chunks.length; i++) {
+    out.set(chunks[i]!, at)
+    at += chunks[i]!.byteLength
+  }
+  return out
+}
+
+export const resetError = (message = "duplex reset") => new DuplexError({ reason: "Reset", message })
+export const closedError = (message = "duplex closed for writing") => new DuplexError({ reason: "Closed", message })
+
+/**
+ * A Duplex whose first reads return `leftover` (bytes a previous layer read
+ * past its own message), then continue with `self`.
+ */
+export const prepend = (self: Duplex, leftover: Chunks): Duplex => {
+  if (leftover.length === 0) return self
+  let pending: Chunks | undefined = leftover
+  return {
+    read: Effect.suspend(() => {
+      if (pending !== undefined) {
+        const out = pending
+        pending = undefined
+        return Effect.succeed(out)
+      }
+      return self.read
+    }),
+    write: self.write,
+    closeWrite: self.closeWrite,
+    reset: self.reset
+  }
+}
+
+/** The bytes a Duplex reads, as a Stream (ends at EOF, fails with the read error). */
+export const toStream = (self: Duplex): Stream.Stream<Uint8Array, DuplexError> =>
+  Stream.fromPull(Effect.succeed(
+    Effect.flatMap(self.read, (chunks) =>
+      chunks.length === 0
+        ? Cause.done()
+        : Effect.succeed(chunks as readonly [Uint8Array, ...Array<Uint8Array>]))
+  ))
+
+/**
+ * Write every batch of a Stream to the Duplex, then half-close it.
+ */
+export const fromStream = <E, R>(
+  self: Duplex,
+  stream: Stream.Stream<Uint8Array, E, R>
+): Effect.Effect<void, E | DuplexError, R> =>
+  Stream.runForEachArray(stream, (chunks) => self.write(chunks)).pipe(
+    Effect.andThen(self.closeWrite)
+  )
+
+/** Read until EOF, collecting every chunk (bounded by `maxBytes`, beyond which it fails with `Io`). */
+export const readAll = (self: Duplex, maxBytes: number): Effect.Effect<Uint8Array, DuplexError> =>
+  Effect.gen(function*() {
+    const all: Array<Uint8Array> = []
+    let total = 0
+    while (true) {
+      const chunks = yield* self.read
+      if (chunks.length === 0) return concat(all)
+      for (const c of chunks) {
+        total += c.byteLength
+        if (total > maxBytes) {
+          return yield* new DuplexError({ reason: "Io", message: `readAll: more than ${maxBytes} bytes` })
+        }
+        all.push(c)
+      }
+    }
+  })
+
+interface Pipe {
+  readonly queue: Queue.Queue<Uint8Array, DuplexError | Cause.Done>
+}
+
+const makePipe = (capacity: number): Effect.Effect<Pipe> =>
+  Effect.map(Queue.bounded<Uint8Array, DuplexError | Cause.Done>(capacity), (queue) => ({ queue }))
+
+const pipeRead = (pipe: Pipe): Effect.Effect<Chunks, DuplexError> =>
+  Queue.takeAll(pipe.queue).pipe(
+    Effect.catchIf(Cause.isDone, () => Effect.succeed(EOF)),
+    Effect.catch((e) => Effect.fail(e as DuplexError))
+  )
+
+/**
+ * An in-memory connected pair: what `a` writes, `b` reads, and back.
+ * Each direction holds at most `capacity` chunks before writes suspend.
+ * Closing the scope resets both ends.
+ */
+export const pair = (options?: { readonly capacity?: number }): Effect.Effect<
+  readonly [Duplex, Duplex],
+  never,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const capacity = options?.capacity ?? 64
+    const ab = yield* makePipe(capacity)
+    const ba = yield* makePipe(capacity)
+    const end = (incoming: Pipe, outgoing: Pipe): Duplex => {
+      let writeClosed = false
+      const reset = Effect.suspend(() => {
+        writeClosed = true
+        const err = resetError()
+        return Effect.all([Queue.fail(outgoing.queue, err), Queue.fail(incoming.queue, err)], { discard: true })
+      })
+      return {
+        read: pipeRead(incoming),
+        write: (chunks) =>
+          Effect.suspend(() => {
+            if (writeClosed) return Effect.fail(closedError())
+            return Queue.offerAll(outgoing.queue, chunks).pipe(
+              Effect.flatMap((rest) => rest.length > 0 ? Effect.fail(resetError("remote reset")) : Effect.void)
+            )
+          }),
+        closeWrite: Effect.suspend(() => {
+          if (writeClosed) return Effect.void
+          writeClosed = true
+          return Effect.asVoid(Queue.end(outgoing.queue))
+        }),
+        reset
+      }
+    }
+    const a = end(ba, ab)
+    const b = end(ab, ba)
+    yield* Effect.addFinalizer(() => Effect.andThen(a.reset, b.reset))
+    return [a, b] as const
+  })
