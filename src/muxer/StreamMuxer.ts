@@ -1,0 +1,60 @@
+/**
+ * The StreamMuxer contract (libp2p connections spec §Stream multiplexing):
+ * many independent, flow-controlled byte streams over one secured Duplex.
+ * Implementations: Yamux (`/yamux/1.0.0`), later mplex (`/mplex/6.7.0`).
+ *
+ * A `MuxedSession` lives in the scope it was created in: closing that scope
+ * resets every open stream and closes the underlying Duplex. Each stream lives
+ * in the scope it was opened or accepted in: when that scope closes, a stream
+ * that has not finished in both directions is reset.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Scope } from "effect"
+import { Schema } from "effect"
+import type * as Duplex from "../core/Duplex.ts"
+
+export const MuxerErrorReason = Schema.Literals([
+  "ProtocolError", // a frame broke the protocol (bad version, window overflow, unknown stream …)
+  "GoAway", // the remote sent GoAway (or we did): no new streams
+  "Closed", // the session is closed
+  "TooManyStreams", // a stream limit was reached
+  "Timeout", // keep-alive ping timed out
+  "Io" // the underlying Duplex failed
+])
+export type MuxerErrorReason = typeof MuxerErrorReason.Type
+
+export class MuxerError extends Schema.TaggedError<MuxerError>()("MuxerError", {
+  reason: MuxerErrorReason,
+  message: Schema.String
+}) {}
+
+export type Direction = "inbound" | "outbound"
+
+export interface MuxedStream extends Duplex.Duplex {
+  /** Muxer-specific stream id (as a string, for logs). */
+  readonly id: string
+  readonly direction: Direction
+}
+
+export interface MuxedSession {
+  /** Open a new outbound stream, owned by the current scope. */
+  readonly open: Effect.Effect<MuxedStream, MuxerError, Scope.Scope>
+  /** The next inbound stream, owned by the current scope. Fails once the session is closed. */
+  readonly accept: Effect.Effect<MuxedStream, MuxerError, Scope.Scope>
+  /** Graceful close: send GoAway (or equivalent), refuse new streams, reset the rest and close. */
+  readonly close: Effect.Effect<void>
+  /** Waits until the session has ended; fails with the reason when it ended on an error. */
+  readonly closed: Effect.Effect<void, MuxerError>
+  /** Streams currently open. */
+  readonly streamCount: () => number
+}
+
+export interface StreamMuxer {
+  /** The multistream-select protocol id, e.g. "/yamux/1.0.0". */
+  readonly protocol: string
+  readonly create: (
+    duplex: Duplex.Duplex,
+    options: { readonly direction: Direction }
+  ) => Effect.Effect<MuxedSession, never, Scope.Scope>
+}

@@ -1,0 +1,67 @@
+/**
+ * The Transport contract (libp2p connections spec §Transports): dial a
+ * multiaddr to a raw byte stream, or listen on one and hand each inbound raw
+ * connection to a handler. Implementations: Tcp, later WebSocket, Unix, Memory.
+ *
+ * Everything is scoped. A dialed `RawConnection` is closed when the scope it
+ * was dialed in closes; a `Listener` stops accepting and closes every
+ * connection it accepted when the scope it was made in closes. Each inbound
+ * connection runs `handler` in its own supervised fiber with its own scope;
+ * the connection is closed when the handler ends (or fails, or is interrupted).
+ *
+ * @since 0.1.0
+ */
+import type { Duration, Effect, Scope } from "effect"
+import { Schema } from "effect"
+import type * as Duplex from "../core/Duplex.ts"
+import type * as Multiaddr from "../core/Multiaddr.ts"
+
+export const TransportErrorReason = Schema.Literals([
+  "Unsupported", // this transport does not handle the address
+  "Refused", // the remote refused (ECONNREFUSED)
+  "Timeout", // the dial ran past its deadline
+  "Unreachable", // no route / host down / DNS failure
+  "AddressInUse", // listen: EADDRINUSE
+  "Io" // any other socket error
+])
+export type TransportErrorReason = typeof TransportErrorReason.Type
+
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  reason: TransportErrorReason,
+  address: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A raw (not yet secured) connection. */
+export interface RawConnection {
+  readonly duplex: Duplex.Duplex
+  readonly remoteAddr: Multiaddr.Multiaddr
+  readonly localAddr: Multiaddr.Multiaddr
+}
+
+export interface Listener {
+  /** The addresses actually bound (port 0 resolved to the real port). */
+  readonly addrs: ReadonlyArray<Multiaddr.Multiaddr>
+}
+
+export interface DialOptions {
+  /** Deadline for the transport-level dial (default: the transport's own). */
+  readonly timeout?: Duration.Input
+}
+
+export interface Transport {
+  /** A short name for logs and metrics ("tcp", "ws", "memory" …). */
+  readonly name: string
+  /** True when this transport can dial `addr` (ignoring a trailing /p2p/…). */
+  readonly canDial: (addr: Multiaddr.Multiaddr) => boolean
+  /** True when this transport can listen on `addr`. */
+  readonly canListen: (addr: Multiaddr.Multiaddr) => boolean
+  readonly dial: (
+    addr: Multiaddr.Multiaddr,
+    options?: DialOptions
+  ) => Effect.Effect<RawConnection, TransportError, Scope.Scope>
+  readonly listen: (
+    addr: Multiaddr.Multiaddr,
+    handler: (conn: RawConnection) => Effect.Effect<void, never, Scope.Scope>
+  ) => Effect.Effect<Listener, TransportError, Scope.Scope>
+}
