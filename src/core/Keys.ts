@@ -155,6 +155,15 @@ export const publicKeyFromProtobuf = (bytes: Uint8Array): Result.Result<PublicKe
 export const privateKeyFromProtobuf = (bytes: Uint8Array): Result.Result<PrivateKey, KeyError> =>
   Result.flatMap(decodeMessage(PrivateKeyMessage, bytes), ({ data, type }) => privateKeyFromRaw(type, data))
 
+/** Alias of {@link publicKeyToProtobuf} (the name go-libp2p uses). */
+export const marshalPublicKey = publicKeyToProtobuf
+/** Alias of {@link publicKeyFromProtobuf} (the name go-libp2p uses). */
+export const unmarshalPublicKey = publicKeyFromProtobuf
+/** Alias of {@link privateKeyToProtobuf} (the name go-libp2p uses). */
+export const marshalPrivateKey = privateKeyToProtobuf
+/** Alias of {@link privateKeyFromProtobuf} (the name go-libp2p uses). */
+export const unmarshalPrivateKey = privateKeyFromProtobuf
+
 // ---------------------------------------------------------------------------
 // raw key data (§Key Types)
 
