@@ -1,0 +1,160 @@
+/**
+ * Smoke tests of the js-libp2p interop harness (spec-tests/interop/harness): two js-libp2p v3
+ * peers in separate processes talk to each other through it — connect, ping (ping spec),
+ * identify with a signed peer record (identify spec, RFC 0003 peer records), echo over
+ * concurrent yamux streams, and the perf protocol (perf spec) — and every process is gone
+ * once its scope closes. They prove the harness before our own node uses it, and print
+ * js↔js baselines to stderr (no timing assertions).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import * as JsPeer from "./harness/JsPeer.ts"
+
+const MiB = 1024 * 1024
+
+/** Whether a process with this pid still exists. */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const report = (line: string) => Effect.sync(() => process.stderr.write(`[js↔js baseline] ${line}\n`))
+
+const pair = Effect.gen(function*() {
+  const [a, b] = yield* Effect.all([JsPeer.start(), JsPeer.start()], { concurrency: 2 })
+  const dialed = yield* a.dial(b.addr)
+  return { a, b, dialed }
+})
+
+describe("js-libp2p interop harness (js ↔ js)", () => {
+  it.live("starts js-libp2p under the test's Node 24 with a ready line, and dials: connect events on both sides", () =>
+    Effect.gen(function*() {
+      const { a, b, dialed } = yield* pair
+      expect(a.nodeVersion.startsWith("v24.")).toBe(true)
+      expect(process.version.startsWith("v24.")).toBe(true)
+      expect(a.addr).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+      expect(a.addr.endsWith(`/p2p/${a.peerId}`)).toBe(true)
+      expect(dialed.peerId).toBe(b.peerId)
+      expect(dialed.encryption).toBe("/noise")
+      expect(dialed.multiplexer).toBe("/yamux/1.0.0")
+      expect(dialed.direction).toBe("outbound")
+      yield* a.awaitEvent(JsPeer.isEvent("peer:connect", { peerId: b.peerId }))
+      yield* b.awaitEvent(JsPeer.isEvent("peer:connect", { peerId: a.peerId }))
+      const conns = yield* b.connections
+      expect(conns.count).toBe(1)
+      expect(conns.connections[0]?.peerId).toBe(a.peerId)
+      expect(conns.connections[0]?.direction).toBe("inbound")
+      const peers = yield* a.peers
+      expect(peers.peers.map((p) => p.peerId)).toEqual([b.peerId])
+      // a command the js side rejects is a typed CommandFailed, and the process keeps serving
+      const bad = yield* Effect.flip(a.command("no-such-command"))
+      expect(bad.reason).toBe("CommandFailed")
+      expect((yield* a.peers).peers.length).toBe(1)
+    }))
+
+  it.live("ping spec: three round trips over /ipfs/ping/1.0.0 (service: a stream each; one stream for several pings)", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair
+      const byService = yield* a.ping({ peerId: b.peerId }, { count: 3 })
+      expect(byService.rtts.length).toBe(3)
+      const oneStream = yield* a.ping({ peerId: b.peerId }, { count: 3, mode: "stream" })
+      expect(oneStream.rtts.length).toBe(3)
+      for (const rtt of [...byService.rtts, ...oneStream.rtts]) expect(rtt).toBeGreaterThanOrEqual(0)
+      yield* report(`ping RTT (ms): service ${byService.rtts.join(", ")}; one stream ${oneStream.rtts.map((r) => r.toFixed(3)).join(", ")}`)
+    }))
+
+  it.live("identify spec: the result of the connection lists /ipfs/ping/1.0.0 and carries a verified signed peer record", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair
+      const id = yield* a.identify(b.peerId)
+      expect(id.peerId).toBe(b.peerId)
+      expect(id.protocolVersion).toBe("ipfs/0.1.0")
+      expect(id.agentVersion).toMatch(/js-libp2p/)
+      expect(id.protocols).toContain("/ipfs/ping/1.0.0")
+      expect(id.protocols).toContain("/ipfs/id/1.0.0")
+      expect(id.protocols).toContain("/echo/1.0.0")
+      expect(id.protocols).toContain("/perf/1.0.0")
+      expect(id.listenAddrs.length).toBeGreaterThan(0)
+      expect(id.observedAddr).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+/)
+      expect(id.signedPeerRecord).not.toBeNull()
+      expect(id.peerRecordVerified).toBe(true)
+      expect(id.peerRecord?.peerId).toBe(b.peerId)
+      // the record's addresses are b's listen address (without /p2p/)
+      expect(id.peerRecord?.addrs).toContain(b.addr.replace(`/p2p/${b.peerId}`, ""))
+      // the event stream saw it too, and identify can be re-run on demand
+      yield* a.awaitEvent(JsPeer.isEvent("peer:identify", { peerId: b.peerId }))
+      const again = yield* a.identify(b.peerId, { fresh: true })
+      expect(again.peerRecordVerified).toBe(true)
+    }))
+
+  it.live("echo: 1 MiB of pseudo-random bytes on each of 4 concurrent streams comes back intact", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair
+      const r = yield* a.echo({ peerId: b.peerId }, { bytes: MiB, streams: 4 })
+      expect(r.bytes).toBe(4 * MiB)
+      expect(r.streams).toBe(4)
+      const mbit = (r.bytes * 8 * 2) / (r.ms / 1000) / 1e6 // each byte crosses twice
+      yield* report(`echo 4 × 1 MiB over 4 streams: ${r.ms.toFixed(1)} ms (${mbit.toFixed(0)} Mbit/s both directions)`)
+      // an unsupported protocol fails with js's own error name
+      const err = yield* Effect.flip(a.echo({ peerId: b.peerId }, { bytes: 10, protocol: "/no/such/1.0.0" }))
+      expect(err.reason).toBe("CommandFailed")
+      expect(err.errorName).toBe("UnsupportedProtocolError")
+      // multistream-select picks the first protocol the listener supports
+      expect(yield* a.negotiate({ peerId: b.peerId }, ["/no/such/1.0.0", "/echo/1.0.0"])).toBe("/echo/1.0.0")
+    }))
+
+  it.live("perf spec: the js perf handler sends back exactly the requested byte count", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair
+      const small = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 1000, downloadBytes: 12345 })
+      expect(small.downloadBytes).toBe(12345)
+      const none = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 0, downloadBytes: 0 })
+      expect(none.downloadBytes).toBe(0)
+      const up = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 64 * MiB, downloadBytes: 0 })
+      const down = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 0, downloadBytes: 64 * MiB })
+      expect(down.downloadBytes).toBe(64 * MiB)
+      const gbit = (bytes: number, s: number) => ((bytes * 8) / s / 1e9).toFixed(2)
+      yield* report(
+        `perf 64 MiB upload ${up.seconds.toFixed(3)} s (${gbit(64 * MiB, up.seconds)} Gbit/s), ` +
+          `64 MiB download ${down.seconds.toFixed(3)} s (${gbit(64 * MiB, down.seconds)} Gbit/s)`
+      )
+    }))
+
+  it.live("hangup and stop: disconnect events on both sides, stop exits 0, closing the scope kills what is left", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const { a, b } = yield* Scope.provide(pair, scope)
+      const mark = yield* b.eventCount
+      yield* a.hangup(b.peerId)
+      yield* b.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: a.peerId }), { after: mark })
+      // a live event stream sees the next connection
+      const next = yield* Effect.forkChild(
+        Stream.runHead(Stream.filter(b.events, JsPeer.isEvent("peer:connect", { peerId: a.peerId })))
+      )
+      yield* Effect.yieldNow
+      yield* a.dial(b.addr)
+      yield* a.stop
+      expect(alive(a.pid)).toBe(false)
+      const failed = yield* Effect.flip(a.peers)
+      expect(failed.reason).toBe("Exited")
+      yield* Scope.close(scope, Exit.void)
+      expect(alive(b.pid)).toBe(false)
+      // b's event stream ended with the process (the connect event may or may not have been first)
+      yield* Effect.asVoid(Fiber.join(next))
+    }))
+
+  it.live("a process that dies is reported as Exited with its stderr, and a bad config fails start", () =>
+    Effect.gen(function*() {
+      const a = yield* JsPeer.start()
+      process.kill(a.pid, "SIGKILL")
+      const err = yield* Effect.flip(a.ping({ addr: a.addr }))
+      expect(err.reason).toBe("Exited")
+      const bad = yield* Effect.flip(JsPeer.start({ listen: ["not-a-multiaddr"] }))
+      expect(bad.reason).toBe("Exited")
+      expect(bad.message).toMatch(/multiaddr/i)
+    }))
+})

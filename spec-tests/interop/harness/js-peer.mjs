@@ -1,0 +1,582 @@
+/**
+ * js-peer: a js-libp2p v3 node (TCP + Noise + Yamux, identify, ping, and our own
+ * `/echo/1.0.0` and `/perf/1.0.0` handlers) run in its own process and driven over
+ * stdin/stdout with JSON lines. Interop tests (ARCHITECTURE.md §6) start it through
+ * `JsPeer.ts`; see the README comment at the end of this header for the protocol.
+ *
+ * The perf handler and client follow https://github.com/libp2p/specs/blob/master/perf/perf.md
+ * (there is no @libp2p/perf for js-libp2p v3, ARCHITECTURE.md §8): the client sends an
+ * 8-byte big-endian u64 "bytes to send back", then its upload, then closes its write
+ * side; the server discards until EOF, then sends that many bytes and closes.
+ *
+ * Configuration: a JSON object as the first command-line argument, or in the env var
+ * JS_PEER_CONFIG (the argument wins):
+ *   { listen?: string[]                      default ["/ip4/127.0.0.1/tcp/0"]
+ *     privateKey?: string                    hex of the protobuf-encoded private key
+ *     services?: { identify?, ping?: boolean | init object, echo?, perf?: boolean }   all default true
+ *     connectionManager?: object             merged over { inboundConnectionThreshold: 100000,
+ *                                              maxIncomingPendingConnections: 1000 }
+ *     connectionMonitor?: object             js-libp2p's own (default: enabled, pings every 10 s)
+ *     userAgent?: string }
+ *
+ * Output (stdout, one JSON object per line):
+ *   {"event":"ready","peerId":"...","addrs":["/ip4/127.0.0.1/tcp/N/p2p/..."]}   once, first
+ *   {"event":"peer:connect","peerId":"..."}    {"event":"peer:disconnect","peerId":"..."}
+ *   {"event":"connection:open"|"connection:close","peerId","remoteAddr","direction","id"}
+ *   {"event":"peer:identify","peerId","agentVersion","protocolVersion","protocols",
+ *     "listenAddrs","observedAddr","signedPeerRecord":{"seq","addrs"}|null}
+ *   {"id":N,"ok":true,...result}  or  {"id":N,"ok":false,"error":"Name: message","errorName":"Name"}
+ * Input (stdin, one JSON object per line): {"id":N,"cmd":"<name>",...args}. Commands are
+ * listed in `commands` below. Closing stdin stops the node and exits 0 (so the process
+ * never outlives its parent's pipe).
+ */
+import { noise } from "@chainsafe/libp2p-noise"
+import { yamux } from "@chainsafe/libp2p-yamux"
+import { privateKeyFromProtobuf } from "@libp2p/crypto/keys"
+import { identify } from "@libp2p/identify"
+import { peerIdFromString } from "@libp2p/peer-id"
+import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
+import { ping } from "@libp2p/ping"
+import { tcp } from "@libp2p/tcp"
+import { multiaddr } from "@multiformats/multiaddr"
+import { createLibp2p } from "libp2p"
+import { createInterface } from "node:readline"
+
+const ECHO = "/echo/1.0.0"
+const PERF = "/perf/1.0.0"
+const PING = "/ipfs/ping/1.0.0"
+const CHUNK = 64 * 1024
+
+// ---------------------------------------------------------------- output
+
+const emit = (obj) => {
+  process.stdout.write(JSON.stringify(obj, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n")
+}
+const log = (...args) => process.stderr.write(`[js-peer ${process.pid}] ${args.join(" ")}\n`)
+
+const errorText = (err) => {
+  if (err == null) return "unknown error"
+  if (typeof err !== "object") return String(err)
+  const name = err.name ?? "Error"
+  return `${name}: ${err.message ?? String(err)}`
+}
+
+process.on("unhandledRejection", (err) => log("unhandled rejection:", errorText(err)))
+process.on("uncaughtException", (err) => log("uncaught exception:", errorText(err), err?.stack ?? ""))
+
+// ---------------------------------------------------------------- config
+
+const parseConfig = () => {
+  const raw = process.argv[2] ?? process.env.JS_PEER_CONFIG ?? "{}"
+  return JSON.parse(raw)
+}
+
+const hexToBytes = (hex) => {
+  const clean = hex.startsWith("0x") ? hex.slice(2) : hex
+  if (clean.length % 2 !== 0 || /[^0-9a-fA-F]/.test(clean)) throw new Error(`bad hex: ${hex}`)
+  return Uint8Array.from(Buffer.from(clean, "hex"))
+}
+
+const serviceInit = (value) => (value === undefined || value === true ? {} : value === false ? null : value)
+
+// ---------------------------------------------------------------- stream helpers
+
+const toBytes = (data) => (data instanceof Uint8Array ? data : data.subarray())
+
+/**
+ * Read a stream until the remote closes its write side, calling onChunk for each chunk.
+ * Resolves on EOF, rejects on reset/abort. (Unlike `for await (const c of stream)`, this
+ * also terminates when the remote half-closed before we started listening.)
+ */
+const consume = (stream, onChunk) =>
+  new Promise((resolve, reject) => {
+    let done = false
+    const cleanup = () => {
+      done = true
+      stream.removeEventListener("message", onMessage)
+      stream.removeEventListener("end", onEnd)
+      stream.removeEventListener("close", onClose)
+    }
+    const onMessage = (evt) => {
+      if (done) return
+      try {
+        onChunk(toBytes(evt.data))
+      } catch (err) {
+        cleanup()
+        reject(err)
+      }
+    }
+    const onEnd = () => {
+      if (done) return
+      cleanup()
+      resolve()
+    }
+    const onClose = (evt) => {
+      if (done) return
+      if (evt.error != null) {
+        cleanup()
+        reject(evt.error)
+      } else if (stream.readableEnded || stream.readBufferLength === 0) {
+        cleanup()
+        resolve()
+      }
+    }
+    stream.addEventListener("message", onMessage)
+    stream.addEventListener("end", onEnd)
+    stream.addEventListener("close", onClose)
+    if (stream.readableEnded) onEnd()
+  })
+
+/** Send a chunk, waiting for 'drain' when the stream asks for it. */
+const send = async (stream, chunk) => {
+  if (!stream.send(chunk)) await stream.onDrain()
+}
+
+/** Deterministic pseudo-random bytes (xorshift32 seeded by `seed`). */
+const pattern = (length, seed) => {
+  const out = new Uint8Array(length)
+  const words = new Uint32Array(out.buffer, 0, length >>> 2)
+  let x = (seed * 0x9e3779b1 + 0x7f4a7c15) >>> 0 || 1
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    words[i] = x
+  }
+  for (let i = words.length * 4; i < length; i++) out[i] = (i * 31 + seed) & 0xff
+  return out
+}
+
+// ---------------------------------------------------------------- protocol handlers
+
+const echoHandler = async (stream) => {
+  try {
+    let failed = null
+    let chain = Promise.resolve()
+    await consume(stream, (chunk) => {
+      // keep order: chain sends (send() itself is synchronous unless backpressured)
+      chain = chain.then(() => send(stream, chunk)).catch((err) => {
+        failed = err
+      })
+    })
+    await chain
+    if (failed) throw failed
+    await stream.close()
+  } catch (err) {
+    log("echo handler:", errorText(err))
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+  }
+}
+
+const perfHandler = async (stream) => {
+  try {
+    let header = new Uint8Array(0)
+    let received = 0
+    await consume(stream, (chunk) => {
+      if (header.length < 8) {
+        const need = 8 - header.length
+        const take = chunk.subarray(0, need)
+        const merged = new Uint8Array(header.length + take.length)
+        merged.set(header)
+        merged.set(take, header.length)
+        header = merged
+        received += chunk.length - take.length
+      } else {
+        received += chunk.length
+      }
+    })
+    if (header.length < 8) throw new Error(`perf: stream ended after ${header.length} header bytes`)
+    const toSend = new DataView(header.buffer, header.byteOffset, 8).getBigUint64(0, false)
+    if (toSend > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`perf: download size too large: ${toSend}`)
+    let left = Number(toSend)
+    const buf = new Uint8Array(CHUNK)
+    while (left > 0) {
+      const n = Math.min(left, CHUNK)
+      await send(stream, n === CHUNK ? buf : buf.subarray(0, n))
+      left -= n
+    }
+    await stream.close()
+  } catch (err) {
+    log("perf handler:", errorText(err))
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+  }
+}
+
+// ---------------------------------------------------------------- node
+
+const config = parseConfig()
+const services = {}
+const identifyInit = serviceInit(config.services?.identify)
+const pingInit = serviceInit(config.services?.ping)
+if (identifyInit) services.identify = identify(identifyInit)
+if (pingInit) services.ping = ping(pingInit)
+
+const node = await createLibp2p({
+  ...(config.privateKey ? { privateKey: privateKeyFromProtobuf(hexToBytes(config.privateKey)) } : {}),
+  addresses: { listen: config.listen ?? ["/ip4/127.0.0.1/tcp/0"] },
+  transports: [tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  services,
+  connectionManager: {
+    inboundConnectionThreshold: 100_000,
+    maxIncomingPendingConnections: 1000,
+    ...(config.connectionManager ?? {})
+  },
+  ...(config.connectionMonitor ? { connectionMonitor: config.connectionMonitor } : {}),
+  ...(config.userAgent ? { nodeInfo: { userAgent: config.userAgent } } : {})
+})
+
+const handlerOptions = { maxInboundStreams: 1024, maxOutboundStreams: 1024 }
+if (config.services?.echo !== false) await node.handle(ECHO, echoHandler, handlerOptions)
+if (config.services?.perf !== false) await node.handle(PERF, perfHandler, handlerOptions)
+
+/** peerId string → the latest identify result seen for it (cleared on disconnect). */
+const identified = new Map()
+const identifyWaiters = new Map()
+
+const identifyJson = (r) => ({
+  peerId: r.peerId.toString(),
+  agentVersion: r.agentVersion ?? null,
+  protocolVersion: r.protocolVersion ?? null,
+  protocols: r.protocols,
+  listenAddrs: r.listenAddrs.map(String),
+  observedAddr: r.observedAddr ? r.observedAddr.toString() : null,
+  signedPeerRecord: r.signedPeerRecord
+    ? { seq: r.signedPeerRecord.seq.toString(), addrs: r.signedPeerRecord.addresses.map(String) }
+    : null,
+  connectionId: r.connection?.id ?? null
+})
+
+node.addEventListener("peer:connect", (evt) => emit({ event: "peer:connect", peerId: evt.detail.toString() }))
+node.addEventListener("peer:disconnect", (evt) => {
+  identified.delete(evt.detail.toString())
+  emit({ event: "peer:disconnect", peerId: evt.detail.toString() })
+})
+const connectionEvent = (name) => (evt) =>
+  emit({
+    event: name,
+    peerId: evt.detail.remotePeer.toString(),
+    remoteAddr: evt.detail.remoteAddr.toString(),
+    direction: evt.detail.direction,
+    id: evt.detail.id
+  })
+node.addEventListener("connection:open", connectionEvent("connection:open"))
+node.addEventListener("connection:close", connectionEvent("connection:close"))
+node.addEventListener("peer:identify", (evt) => {
+  const key = evt.detail.peerId.toString()
+  identified.set(key, evt.detail)
+  emit({ event: "peer:identify", ...identifyJson(evt.detail) })
+  for (const wake of identifyWaiters.get(key) ?? []) wake()
+  identifyWaiters.delete(key)
+})
+
+// ---------------------------------------------------------------- commands
+
+const target = (args) => {
+  if (typeof args.addr === "string") return multiaddr(args.addr)
+  if (typeof args.peerId === "string") return peerIdFromString(args.peerId)
+  throw new Error("need `addr` or `peerId`")
+}
+
+const requirePeerId = (args) => {
+  if (typeof args.peerId === "string") return peerIdFromString(args.peerId)
+  if (typeof args.addr === "string") {
+    const id = multiaddr(args.addr).getComponents().findLast((c) => c.name === "p2p")?.value
+    if (id) return peerIdFromString(id)
+  }
+  throw new Error("need `peerId` (or an `addr` ending in /p2p/<id>)")
+}
+
+const openStream = (args, protocol) =>
+  node.dialProtocol(target(args), protocol, { maxOutboundStreams: 1024 })
+
+const waitIdentify = (peerId, timeoutMs) => {
+  const key = peerId.toString()
+  if (identified.has(key)) return Promise.resolve(identified.get(key))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const list = identifyWaiters.get(key) ?? []
+      identifyWaiters.set(key, list.filter((w) => w !== wake))
+      reject(new Error(`no identify result from ${key} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    const wake = () => {
+      clearTimeout(timer)
+      resolve(identified.get(key))
+    }
+    identifyWaiters.set(key, [...(identifyWaiters.get(key) ?? []), wake])
+  })
+}
+
+/** What the peer store holds as the peer's signed record, checked again from the envelope bytes. */
+const storedPeerRecord = async (peerId) => {
+  let peer
+  try {
+    peer = await node.peerStore.get(peerId)
+  } catch (err) {
+    return { peerRecordVerified: false, peerRecordError: errorText(err), peerRecord: null }
+  }
+  if (peer.peerRecordEnvelope == null) {
+    return { peerRecordVerified: false, peerRecordError: "no signed peer record stored", peerRecord: null }
+  }
+  try {
+    const envelope = await RecordEnvelope.openAndCertify(peer.peerRecordEnvelope, PeerRecord.DOMAIN)
+    const record = PeerRecord.createFromProtobuf(envelope.payload)
+    const signer = envelope.publicKey.toCID().toString()
+    const verified = record.peerId.equals(peerId) && record.peerId.toCID().toString() === signer
+    return {
+      peerRecordVerified: verified,
+      peerRecordError: verified ? null : "record peer id does not match its signer or the remote peer",
+      peerRecord: {
+        peerId: record.peerId.toString(),
+        seq: record.seqNumber.toString(),
+        addrs: record.multiaddrs.map(String)
+      }
+    }
+  } catch (err) {
+    return { peerRecordVerified: false, peerRecordError: errorText(err), peerRecord: null }
+  }
+}
+
+const pingOverOneStream = async (args, count) => {
+  const stream = await openStream(args, PING)
+  const rtts = []
+  let buffer = new Uint8Array(0)
+  let wake = null
+  const reading = consume(stream, (chunk) => {
+    const merged = new Uint8Array(buffer.length + chunk.length)
+    merged.set(buffer)
+    merged.set(chunk, buffer.length)
+    buffer = merged
+    wake?.()
+  })
+  reading.catch(() => wake?.())
+  try {
+    for (let i = 0; i < count; i++) {
+      const payload = crypto.getRandomValues(new Uint8Array(32))
+      const t0 = performance.now()
+      await send(stream, payload)
+      while (buffer.length < 32) {
+        await Promise.race([new Promise((r) => (wake = r)), reading.then(() => {
+          throw new Error(`ping stream ended after ${rtts.length} pings`)
+        })])
+      }
+      rtts.push(performance.now() - t0)
+      const got = buffer.subarray(0, 32)
+      if (!Buffer.from(got).equals(Buffer.from(payload))) throw new Error(`ping ${i}: payload mismatch`)
+      buffer = buffer.subarray(32)
+    }
+    await stream.close()
+    await reading
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+  return rtts
+}
+
+const echoOne = async (args, protocol, size, seed) => {
+  const data = pattern(size, seed)
+  const stream = await openStream(args, protocol)
+  const received = new Uint8Array(size)
+  let got = 0
+  let overflow = false
+  const reading = consume(stream, (chunk) => {
+    if (got + chunk.length > size) overflow = true
+    else received.set(chunk, got)
+    got += chunk.length
+  })
+  try {
+    for (let off = 0; off < size; off += CHUNK) await send(stream, data.subarray(off, Math.min(size, off + CHUNK)))
+    await stream.close()
+    await reading
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+  if (overflow || got !== size) throw new Error(`echo stream ${seed}: sent ${size} bytes, got back ${got}`)
+  if (!Buffer.from(received).equals(Buffer.from(data))) {
+    let at = 0
+    while (received[at] === data[at]) at++
+    throw new Error(`echo stream ${seed}: bytes differ at offset ${at}`)
+  }
+  return size
+}
+
+const commands = {
+  async dial(args) {
+    const conn = await node.dial(target(args))
+    return {
+      peerId: conn.remotePeer.toString(),
+      remoteAddr: conn.remoteAddr.toString(),
+      direction: conn.direction,
+      encryption: conn.encryption ?? null,
+      multiplexer: conn.multiplexer ?? null,
+      connectionId: conn.id
+    }
+  },
+
+  async hangup(args) {
+    await node.hangUp(requirePeerId(args))
+    return {}
+  },
+
+  /** mode "service" (default): @libp2p/ping's ping(), one new stream per ping, whole ms.
+   *  mode "stream": `count` pings over one stream, fractional ms (performance.now). */
+  async ping(args) {
+    const count = args.count ?? 1
+    if (args.mode === "stream") return { rtts: await pingOverOneStream(args, count) }
+    if (!node.services.ping) throw new Error("ping service disabled")
+    const rtts = []
+    for (let i = 0; i < count; i++) rtts.push(await node.services.ping.ping(target(args)))
+    return { rtts }
+  },
+
+  /** The identify result of the current connection (js identifies each new connection by
+   *  itself); `fresh: true` runs identify again on it instead. Plus the stored peer record. */
+  async identify(args) {
+    const peerId = requirePeerId(args)
+    let result
+    if (args.fresh) {
+      if (!node.services.identify) throw new Error("identify service disabled")
+      const conn = node.getConnections(peerId)[0]
+      if (!conn) throw new Error(`not connected to ${peerId}`)
+      result = await node.services.identify.identify(conn)
+    } else {
+      result = await waitIdentify(peerId, args.timeoutMs ?? 5000)
+    }
+    return { ...identifyJson(result), ...(await storedPeerRecord(peerId)) }
+  },
+
+  async echo(args) {
+    const bytes = args.bytes ?? 1024
+    const streams = args.streams ?? 1
+    const protocol = args.protocol ?? ECHO
+    const t0 = performance.now()
+    const sizes = await Promise.all(Array.from({ length: streams }, (_, i) => echoOne(args, protocol, bytes, i + 1)))
+    const ms = performance.now() - t0
+    return { bytes: sizes.reduce((a, b) => a + b, 0), streams, ms }
+  },
+
+  /** perf client (perf spec): upload `uploadBytes`, ask for `downloadBytes` back. */
+  async perf(args) {
+    const upload = args.uploadBytes ?? 0
+    const download = args.downloadBytes ?? 0
+    const t0 = performance.now()
+    const stream = await openStream(args, args.protocol ?? PERF)
+    let got = 0
+    const reading = consume(stream, (chunk) => {
+      got += chunk.length
+    })
+    let uploadDone = t0
+    try {
+      const header = new Uint8Array(8)
+      new DataView(header.buffer).setBigUint64(0, BigInt(download), false)
+      await send(stream, header)
+      const buf = new Uint8Array(CHUNK)
+      for (let left = upload; left > 0; left -= CHUNK) await send(stream, left >= CHUNK ? buf : buf.subarray(0, left))
+      await stream.close()
+      uploadDone = performance.now()
+      await reading
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+    const t1 = performance.now()
+    if (got !== download) throw new Error(`perf: asked for ${download} bytes, got ${got}`)
+    return {
+      seconds: (t1 - t0) / 1000,
+      uploadSeconds: (uploadDone - t0) / 1000,
+      uploadBytes: upload,
+      downloadBytes: got
+    }
+  },
+
+  /** Open a stream offering `protocols` (multistream-select) and report what was chosen. */
+  async negotiate(args) {
+    const stream = await openStream(args, args.protocols)
+    const protocol = stream.protocol
+    await stream.close().catch(() => {})
+    stream.abort(new Error("negotiate: done"))
+    return { protocol }
+  },
+
+  async peers() {
+    const byPeer = new Map()
+    for (const conn of node.getConnections()) {
+      const key = conn.remotePeer.toString()
+      byPeer.set(key, [...(byPeer.get(key) ?? []), conn.remoteAddr.toString()])
+    }
+    return { peers: [...byPeer].map(([peerId, addrs]) => ({ peerId, addrs })) }
+  },
+
+  async connections() {
+    const conns = node.getConnections()
+    return {
+      count: conns.length,
+      connections: conns.map((c) => ({
+        peerId: c.remotePeer.toString(),
+        remoteAddr: c.remoteAddr.toString(),
+        direction: c.direction,
+        status: c.status,
+        encryption: c.encryption ?? null,
+        multiplexer: c.multiplexer ?? null,
+        streams: c.streams.length,
+        id: c.id
+      }))
+    }
+  },
+
+  async addrs() {
+    return { peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) }
+  }
+}
+
+let stopping = false
+const shutdown = async (code) => {
+  if (stopping) return
+  stopping = true
+  const timer = setTimeout(() => process.exit(code), 3000)
+  try {
+    await node.stop()
+  } catch (err) {
+    log("stop:", errorText(err))
+  }
+  clearTimeout(timer)
+}
+
+const handleLine = async (line) => {
+  if (line.trim() === "") return
+  let msg
+  try {
+    msg = JSON.parse(line)
+  } catch {
+    emit({ id: null, ok: false, error: `bad JSON: ${line.slice(0, 200)}`, errorName: "BadRequest" })
+    return
+  }
+  const { id, cmd, ...args } = msg
+  if (cmd === "stop") {
+    await shutdown(0)
+    process.stdout.write(JSON.stringify({ id, ok: true }) + "\n", () => process.exit(0))
+    return
+  }
+  const fn = Object.hasOwn(commands, cmd) ? commands[cmd] : undefined
+  if (!fn) {
+    emit({ id, ok: false, error: `unknown command: ${cmd}`, errorName: "BadRequest" })
+    return
+  }
+  try {
+    emit({ id, ok: true, ...(await fn(args)) })
+  } catch (err) {
+    emit({ id, ok: false, error: errorText(err), errorName: err?.name ?? "Error" })
+  }
+}
+
+const rl = createInterface({ input: process.stdin, crlfDelay: Infinity })
+rl.on("line", (line) => void handleLine(line))
+rl.on("close", () => void shutdown(0).then(() => process.exit(0)))
+for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => void shutdown(0).then(() => process.exit(0)))
+
+emit({ event: "ready", peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), node: process.version })
