@@ -339,7 +339,7 @@ describe("multiaddr error reasons", () => {
 // Operations
 // ---------------------------------------------------------------------------
 
-describe("multiaddr README §Encapsulation based on context: encapsulate, decapsulate, components", () => {
+describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, components", () => {
   const id = "QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC"
   const relay = "12D3KooWCryG7Mon9orvQxcS1rYZjotPgpwoJNHHKcLLfE4Hf5mV"
 
@@ -349,6 +349,8 @@ describe("multiaddr README §Encapsulation based on context: encapsulate, decaps
     expect(Multiaddr.equals(ma, parse("/ip4/1.2.3.4/tcp/443/tls/sni/example.com/http"))).toBe(true)
     expect(Multiaddr.encapsulate(Multiaddr.empty, ma)).toBe(ma)
     expect(parse("/ip4/1.2.3.4").pipe(Multiaddr.encapsulate(parse("/udp/1")), Multiaddr.toString)).toBe("/ip4/1.2.3.4/udp/1")
+    expect(Result.getOrThrow(Multiaddr.encapsulate(parse("/ip4/1.2.3.4"), "/udp/1")).toString()).toBe("/ip4/1.2.3.4/udp/1")
+    expect(reasonOf(Multiaddr.encapsulate(parse("/ip4/1.2.3.4"), "/udp"))).toBe("MissingValue")
   })
 
   it("decapsulate with a string that is not a multiaddr fails; a Multiaddr that does not occur leaves it unchanged", () => {

@@ -435,15 +435,29 @@ export const equals: {
 // Encapsulation
 // ---------------------------------------------------------------------------
 
-/** `self` followed by `other` (README §Encapsulation: the right side runs over the left). */
-export const encapsulate: {
-  (other: Multiaddr): (self: Multiaddr) => Multiaddr
-  (self: Multiaddr, other: Multiaddr): Multiaddr
-} = dual(2, (self: Multiaddr, other: Multiaddr): Multiaddr => {
+const encapsulateMultiaddr = (self: Multiaddr, other: Multiaddr): Multiaddr => {
   if (isEmpty(other)) return self
   if (isEmpty(self)) return other
   return new MultiaddrImpl(concat([impl(self).buf, impl(other).buf]), [...self.components, ...other.components])
-})
+}
+
+/**
+ * `self` followed by `other` (README §Interpreting multiaddrs: each component
+ * wraps those on its left). A string argument is parsed first, so the result
+ * is then a `Result`.
+ */
+export const encapsulate: {
+  (other: Multiaddr): (self: Multiaddr) => Multiaddr
+  (other: string): (self: Multiaddr) => Result.Result<Multiaddr, MultiaddrError>
+  (self: Multiaddr, other: Multiaddr): Multiaddr
+  (self: Multiaddr, other: string): Result.Result<Multiaddr, MultiaddrError>
+} = dual(
+  2,
+  (self: Multiaddr, other: Multiaddr | string): Multiaddr | Result.Result<Multiaddr, MultiaddrError> =>
+    typeof other === "string" ?
+      Result.map(fromString(other), (o) => encapsulateMultiaddr(self, o)) :
+      encapsulateMultiaddr(self, other)
+)
 
 const componentEquals = (a: Component, b: Component): boolean =>
   a.code === b.code && (a.bytes === undefined ? b.bytes === undefined : b.bytes !== undefined && bytesEqual(a.bytes, b.bytes))
