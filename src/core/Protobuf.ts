@@ -160,7 +160,7 @@ const planOf = (type: protobuf.Type): TypePlan => {
     fields.push({
       name: field.name,
       repeated: field.repeated,
-      presence: field.hasPresence,
+      presence: field.hasPresence || nested !== undefined,
       long: LONG_TYPES.has(field.type),
       bytes: field.type === "bytes",
       message: nested
