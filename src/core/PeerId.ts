@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Equal, Hash, Option, Result, Schema } from "effect"
+import { Equal, Hash, Option, Pipeable, Result, Schema } from "effect"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import { CID } from "multiformats/cid"
 import * as Digest from "multiformats/hashes/digest"
@@ -38,7 +38,7 @@ export const LIBP2P_KEY_CODEC = 0x72
 export const TypeId: unique symbol = Symbol.for("effect-libp2p/PeerId")
 export type TypeId = typeof TypeId
 
-export interface PeerId extends Equal.Equal {
+export interface PeerId extends Equal.Equal, Pipeable.Pipeable {
   readonly [TypeId]: TypeId
   /** The legacy string form (base58btc multihash). */
   toString(): string
@@ -73,7 +73,7 @@ const fail = (reason: PeerIdErrorReason, message: string): Result.Result<never, 
 // ---------------------------------------------------------------------------
 // representation
 
-class PeerIdImpl implements PeerId {
+class PeerIdImpl extends Pipeable.Class implements PeerId {
   readonly [TypeId]: TypeId = TypeId
   /** The multihash. Never handed out: `toBytes` copies. */
   readonly bytes: Uint8Array
@@ -81,10 +81,11 @@ class PeerIdImpl implements PeerId {
   private str: string | undefined
   private hash: number | undefined
   constructor(bytes: Uint8Array, key: Keys.PublicKey | undefined) {
+    super()
     this.bytes = bytes
     this.key = key
   }
-  toString(): string {
+  override toString(): string {
     this.str ??= Multibase.baseEncode("base58btc", this.bytes)
     return this.str
   }

@@ -7,7 +7,7 @@
  * §Address Record Format: `PeerRecord { bytes peer_id = 1; uint64 seq = 2;
  * repeated AddressInfo addresses = 3; }` with `AddressInfo { bytes multiaddr = 1; }`.
  * `seq` is a `bigint` (real records use nanosecond timestamps above 2^53).
- * Addresses are kept as binary multiaddrs.
+ * Addresses are kept as binary multiaddrs (`make` and `multiaddrs` convert).
  *
  * Domain and payload type: the RFC text says `libp2p-routing-state` and
  * `/libp2p/routing-state-record`, but go-libp2p, js-libp2p and rust-libp2p sign
@@ -24,6 +24,7 @@
 import { Result, Schema } from "effect"
 import * as Envelope from "./Envelope.ts"
 import type * as Keys from "./Keys.ts"
+import * as Multiaddr from "./Multiaddr.ts"
 import * as PeerId from "./PeerId.ts"
 import * as Protobuf from "./Protobuf.ts"
 
@@ -50,6 +51,7 @@ export interface PeerRecord {
  * - `WrongPayloadType`: the envelope carries another payload type.
  * - `PeerIdMismatch`: the record's peer id is not the signer's.
  * - `SignFailed`: the private key could not sign.
+ * - `InvalidAddress`: ({@link multiaddrs}) an address is not a valid binary multiaddr.
  */
 export const PeerRecordErrorReason = Schema.Literals([
   "Malformed",
@@ -58,7 +60,8 @@ export const PeerRecordErrorReason = Schema.Literals([
   "InvalidEnvelope",
   "WrongPayloadType",
   "PeerIdMismatch",
-  "SignFailed"
+  "SignFailed",
+  "InvalidAddress"
 ])
 export type PeerRecordErrorReason = typeof PeerRecordErrorReason.Type
 
@@ -88,6 +91,24 @@ interface PeerRecordMessage {
 }
 
 const PeerRecordMessage = proto.codec<PeerRecordMessage>("peer.pb.PeerRecord")
+
+/** A record of multiaddrs. */
+export const make = (
+  peerId: PeerId.PeerId,
+  seq: bigint,
+  addrs: ReadonlyArray<Multiaddr.Multiaddr>
+): PeerRecord => ({ peerId, seq, addrs: addrs.map(Multiaddr.toBytes) })
+
+/** The record's addresses as multiaddrs; fails on the first that does not decode. */
+export const multiaddrs = (record: PeerRecord): Result.Result<ReadonlyArray<Multiaddr.Multiaddr>, PeerRecordError> => {
+  const out: Array<Multiaddr.Multiaddr> = []
+  for (const bytes of record.addrs) {
+    const ma = Multiaddr.fromBytes(bytes)
+    if (Result.isFailure(ma)) return fail("InvalidAddress", `peer record: ${ma.failure.message}`)
+    out.push(ma.success)
+  }
+  return Result.succeed(out)
+}
 
 const UINT64_MAX = (1n << 64n) - 1n
 
