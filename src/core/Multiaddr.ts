@@ -32,8 +32,10 @@
  *   (rust's rule; go accepts any bytes), so every binary multiaddr we accept
  *   has a string form that parses back to the same bytes.
  *
- * A `Multiaddr` is immutable: it holds its canonical binary form and its parsed
- * components; `toBytes` and each component's `bytes` are copies.
+ * A `Multiaddr` is immutable: it holds its canonical binary form (the source
+ * of truth for `toBytes`, `equals` and every derived multiaddr) and its parsed,
+ * frozen components. `toBytes` returns a copy; a component's `bytes` are not
+ * shared with the binary form (treat them as read-only all the same).
  *
  * @since 0.1.0
  */
@@ -125,14 +127,17 @@ export interface Multiaddr extends Equal.Equal, Pipeable.Pipeable {
 class MultiaddrImpl extends Pipeable.Class implements Multiaddr {
   readonly [TypeId] = TypeId
   readonly components: ReadonlyArray<Component>
-  /** Canonical binary form; never handed out (see {@link toBytes}). */
+  /** Canonical binary form, the source of truth; never handed out (see {@link toBytes}). */
   readonly buf: Uint8Array
+  /** End offset in `buf` of each component, so prefixes are slices of `buf`. */
+  readonly ends: ReadonlyArray<number>
   #string: string | undefined = undefined
   #hash: number | undefined = undefined
 
-  constructor(buf: Uint8Array, components: ReadonlyArray<Component>) {
+  constructor(buf: Uint8Array, components: ReadonlyArray<Component>, ends: ReadonlyArray<number>) {
     super()
     this.buf = buf
+    this.ends = ends
     this.components = Object.freeze(components)
   }
 
@@ -175,7 +180,7 @@ export const isMultiaddr = (u: unknown): u is Multiaddr => Predicate.hasProperty
  * everything (go returns nil there); it prints as `/` and is not itself
  * parseable (`fromString("/")` and `fromBytes(empty)` fail with `Empty`, as in go).
  */
-export const empty: Multiaddr = new MultiaddrImpl(new Uint8Array(0), [])
+export const empty: Multiaddr = new MultiaddrImpl(new Uint8Array(0), [], [])
 
 /** Whether `ma` has no components. */
 export const isEmpty = (ma: Multiaddr): boolean => ma.components.length === 0
@@ -277,9 +282,22 @@ const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
 
 const sizeOf = (code: number): number => Codec.BY_CODE.get(code)?.size ?? 0
 
-const fromComponentsUnsafe = (components: ReadonlyArray<Component>): Multiaddr =>
-  components.length === 0 ? empty :
-    new MultiaddrImpl(concat(components.map((c) => encodeComponent(c, sizeOf(c.code)))), components)
+/** Build from validated components (string parsing). */
+const fromComponents = (components: ReadonlyArray<Component>): Multiaddr => {
+  const encoded = components.map((c) => encodeComponent(c, sizeOf(c.code)))
+  const ends: Array<number> = []
+  let end = 0
+  for (const e of encoded) ends.push((end += e.length))
+  return new MultiaddrImpl(concat(encoded), components, ends)
+}
+
+/** The first `n` components (a slice of the binary form). */
+const prefix = (ma: Multiaddr, n: number): Multiaddr => {
+  if (n === 0) return empty
+  const m = impl(ma)
+  if (n === m.components.length) return ma
+  return new MultiaddrImpl(m.buf.slice(0, m.ends[n - 1]!), m.components.slice(0, n), m.ends.slice(0, n))
+}
 
 const startsWithEncodedSlash = (segment: string): boolean =>
   segment.length >= 3 && segment.charCodeAt(0) === 0x25 && segment.charCodeAt(1) === 0x32 &&
@@ -341,7 +359,7 @@ export const fromString = (input: string): Result.Result<Multiaddr, MultiaddrErr
     if (Result.isFailure(component)) return Result.fail(component.failure)
     components.push(component.success)
   }
-  return Result.succeed(fromComponentsUnsafe(components))
+  return Result.succeed(fromComponents(components))
 }
 
 /**
@@ -353,6 +371,7 @@ export const fromString = (input: string): Result.Result<Multiaddr, MultiaddrErr
 export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, MultiaddrError> => {
   if (input.length === 0) return fail("Empty", "empty multiaddr bytes")
   const components: Array<Component> = []
+  const ends: Array<number> = []
   let off = 0
   while (off < input.length) {
     const code = Varint.decode(input, off)
@@ -365,6 +384,7 @@ export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, Multiaddr
     const transcoder = p.transcoder
     if (transcoder === undefined) {
       components.push(makeComponent(p))
+      ends.push(off)
       continue
     }
     let size = p.size
@@ -384,8 +404,9 @@ export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, Multiaddr
     if (Result.isFailure(component)) return Result.fail(component.failure)
     components.push(component.success)
     off += size
+    ends.push(off)
   }
-  return Result.succeed(new MultiaddrImpl(input.slice(), components))
+  return Result.succeed(new MultiaddrImpl(input.slice(), components, ends))
 }
 
 // ---------------------------------------------------------------------------
@@ -438,7 +459,13 @@ export const equals: {
 const encapsulateMultiaddr = (self: Multiaddr, other: Multiaddr): Multiaddr => {
   if (isEmpty(other)) return self
   if (isEmpty(self)) return other
-  return new MultiaddrImpl(concat([impl(self).buf, impl(other).buf]), [...self.components, ...other.components])
+  const a = impl(self)
+  const b = impl(other)
+  return new MultiaddrImpl(
+    concat([a.buf, b.buf]),
+    [...a.components, ...b.components],
+    [...a.ends, ...b.ends.map((e) => e + a.buf.length)]
+  )
 }
 
 /**
@@ -473,7 +500,7 @@ const decapsulateMultiaddr = (self: Multiaddr, other: Multiaddr): Multiaddr => {
     if (match) lastIndex = i
   }
   if (lastIndex < 0) return self
-  return fromComponentsUnsafe(left.slice(0, lastIndex))
+  return prefix(self, lastIndex)
 }
 
 /**
@@ -502,7 +529,7 @@ export const decapsulateCode: {
 } = dual(2, (self: Multiaddr, code: number): Multiaddr => {
   const cs = self.components
   for (let i = cs.length - 1; i >= 0; i--) {
-    if (cs[i]!.code === code) return fromComponentsUnsafe(cs.slice(0, i))
+    if (cs[i]!.code === code) return prefix(self, i)
   }
   return self
 })
