@@ -8,6 +8,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { generateKeyPair, privateKeyToProtobuf } from "@libp2p/crypto/keys"
+import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const MiB = 1024 * 1024
@@ -50,6 +52,9 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       expect(conns.connections[0]?.direction).toBe("inbound")
       const peers = yield* a.peers
       expect(peers.peers.map((p) => p.peerId)).toEqual([b.peerId])
+      // the same command value run concurrently gets one answer each
+      const many = yield* Effect.all([a.peers, a.peers, a.peers], { concurrency: "unbounded" })
+      expect(many.map((p) => p.peers.length)).toEqual([1, 1, 1])
       // a command the js side rejects is a typed CommandFailed, and the process keeps serving
       const bad = yield* Effect.flip(a.command("no-such-command"))
       expect(bad.reason).toBe("CommandFailed")
@@ -103,6 +108,11 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       const err = yield* Effect.flip(a.echo({ peerId: b.peerId }, { bytes: 10, protocol: "/no/such/1.0.0" }))
       expect(err.reason).toBe("CommandFailed")
       expect(err.errorName).toBe("UnsupportedProtocolError")
+      // a perf stream cut short inside the 8-byte header: the handler resets it and says why
+      const cut = yield* Effect.flip(a.echo({ peerId: b.peerId }, { bytes: 4, protocol: "/perf/1.0.0" }))
+      expect(cut.reason).toBe("CommandFailed")
+      const why = yield* b.awaitEvent(JsPeer.isEvent("handler:error", { protocol: "/perf/1.0.0" }))
+      expect(String(why["error"])).toMatch(/after 4 header bytes/)
       // multistream-select picks the first protocol the listener supports
       expect(yield* a.negotiate({ peerId: b.peerId }, ["/no/such/1.0.0", "/echo/1.0.0"])).toBe("/echo/1.0.0")
     }))
@@ -122,6 +132,31 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
         `perf 64 MiB upload ${up.seconds.toFixed(3)} s (${gbit(64 * MiB, up.seconds)} Gbit/s), ` +
           `64 MiB download ${down.seconds.toFixed(3)} s (${gbit(64 * MiB, down.seconds)} Gbit/s)`
       )
+    }))
+
+  it.live("peer-ids spec §Keys: a private key given as protobuf bytes fixes the peer id; identify/push announces a new protocol", () =>
+    Effect.gen(function*() {
+      const key = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+      const expected = peerIdFromPrivateKey(key).toString()
+      const [a, b] = yield* Effect.all([
+        JsPeer.start({ privateKey: privateKeyToProtobuf(key) }),
+        JsPeer.start()
+      ], { concurrency: 2 })
+      expect(a.peerId).toBe(expected)
+      yield* b.dial(a.addr)
+      const first = yield* b.identify(a.peerId)
+      expect(first.protocols).not.toContain("/harness/sink/1.0.0")
+      const mark = yield* b.eventCount
+      yield* a.handle("/harness/sink/1.0.0", "sink")
+      const pushed = yield* b.awaitEvent(
+        (e) => e.event === "peer:identify" && e["peerId"] === a.peerId && JSON.stringify(e["protocols"]).includes("/harness/sink/1.0.0"),
+        { after: mark, timeout: "10 seconds" }
+      )
+      expect(pushed["protocols"]).toContain("/ipfs/id/push/1.0.0")
+      // the sink handler takes bytes and closes without answering
+      expect(yield* Effect.flip(b.echo({ peerId: a.peerId }, { bytes: 100, protocol: "/harness/sink/1.0.0" }))).toMatchObject({
+        reason: "CommandFailed"
+      })
     }))
 
   it.live("hangup and stop: disconnect events on both sides, stop exits 0, closing the scope kills what is left", () =>
@@ -145,6 +180,14 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       expect(alive(b.pid)).toBe(false)
       // b's event stream ended with the process (the connect event may or may not have been first)
       yield* Effect.asVoid(Fiber.join(next))
+    }))
+
+  it.effect("timeouts run on the real clock even under TestClock (it.effect)", () =>
+    Effect.gen(function*() {
+      const a = yield* JsPeer.start()
+      const err = yield* Effect.flip(a.awaitEvent(JsPeer.isEvent("never-happens"), { timeout: "300 millis" }))
+      expect(err.reason).toBe("CommandTimeout")
+      expect(err.message).toMatch(/"event":"ready"/)
     }))
 
   it.live("a process that dies is reported as Exited with its stderr, and a bad config fails start", () =>

@@ -34,6 +34,8 @@ export interface ServicesOptions {
   readonly ping?: boolean | JsonObject
   readonly echo?: boolean
   readonly perf?: boolean
+  /** identify/push (on by default, as in a typical js-libp2p node). */
+  readonly identifyPush?: boolean | JsonObject
 }
 
 export interface Options {
@@ -199,6 +201,11 @@ export interface JsPeer {
     protocols: ReadonlyArray<string>,
     options?: CommandOptions
   ) => Effect.Effect<string, HarnessError>
+  /** Register `protocol` on the js node with one of the harness handlers ("sink": read to EOF, then close). */
+  readonly handle: (protocol: string, behavior?: "echo" | "perf" | "sink") => Effect.Effect<void, HarnessError>
+  readonly unhandle: (protocol: string) => Effect.Effect<void, HarnessError>
+  /** identify/push to all connected peers now (js also pushes by itself when its protocols or addresses change). */
+  readonly push: Effect.Effect<void, HarnessError>
   readonly peers: Effect.Effect<PeersResult, HarnessError>
   readonly connections: Effect.Effect<ConnectionsResult, HarnessError>
   /** Stop the node gracefully and wait for the process to exit. */
@@ -388,8 +395,8 @@ const sendCommand = (
   args: JsonObject,
   timeout: Duration.Input
 ): Effect.Effect<JsonObject, HarnessError> => {
-  const id = state.nextId++
   const request = Effect.callback<JsonObject, HarnessError>((resume) => {
+    const id = state.nextId++ // per run: the same Effect value may run many times, concurrently
     if (state.exited !== undefined) return resume(Effect.fail(exitedError(state, `command ${name}`)))
     state.pending.set(id, (result) => {
       if (result._tag === "Exited") return resume(Effect.fail(exitedError(state, `command ${name}`)))
@@ -522,6 +529,9 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
         }, opts),
       negotiate: (target, protocols, opts) =>
         Effect.map(typed(NegotiateResult, "negotiate", { ...targetJson(target), protocols: [...protocols] }, opts), (r) => r.protocol),
+      handle: (protocol, behavior) => Effect.asVoid(command("handle", { protocol, behavior: behavior ?? "echo" })),
+      unhandle: (protocol) => Effect.asVoid(command("unhandle", { protocol })),
+      push: Effect.asVoid(command("push", {})),
       peers: typed(PeersResult, "peers", {}),
       connections: typed(ConnectionsResult, "connections", {}),
       stop: Effect.gen(function*() {

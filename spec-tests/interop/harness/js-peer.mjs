@@ -13,7 +13,8 @@
  * JS_PEER_CONFIG (the argument wins):
  *   { listen?: string[]                      default ["/ip4/127.0.0.1/tcp/0"]
  *     privateKey?: string                    hex of the protobuf-encoded private key
- *     services?: { identify?, ping?: boolean | init object, echo?, perf?: boolean }   all default true
+ *     services?: { identify?, identifyPush?, ping?: boolean | init object,
+ *                  echo?, perf?: boolean }   all default true
  *     connectionManager?: object             merged over { inboundConnectionThreshold: 100000,
  *                                              maxIncomingPendingConnections: 1000 }
  *     connectionMonitor?: object             js-libp2p's own (default: enabled, pings every 10 s)
@@ -24,7 +25,9 @@
  *   {"event":"peer:connect","peerId":"..."}    {"event":"peer:disconnect","peerId":"..."}
  *   {"event":"connection:open"|"connection:close","peerId","remoteAddr","direction","id"}
  *   {"event":"peer:identify","peerId","agentVersion","protocolVersion","protocols",
- *     "listenAddrs","observedAddr","signedPeerRecord":{"seq","addrs"}|null}
+ *     "listenAddrs","observedAddr","signedPeerRecord":{"seq","addrs"}|null,"connectionId"}
+ *   {"event":"identify:error","peerId","connectionId","error"}   js's automatic identify failed
+ *   {"event":"handler:error","protocol","streamId","error"}      our echo/perf handler failed
  *   {"id":N,"ok":true,...result}  or  {"id":N,"ok":false,"error":"Name: message","errorName":"Name"}
  * Input (stdin, one JSON object per line): {"id":N,"cmd":"<name>",...args}. Commands are
  * listed in `commands` below. Closing stdin stops the node and exits 0 (so the process
@@ -33,7 +36,7 @@
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys"
-import { identify } from "@libp2p/identify"
+import { identify, identifyPush } from "@libp2p/identify"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
 import { ping } from "@libp2p/ping"
@@ -151,6 +154,11 @@ const pattern = (length, seed) => {
 
 // ---------------------------------------------------------------- protocol handlers
 
+const handlerError = (protocol, stream, err) => {
+  log(`${protocol} handler:`, errorText(err))
+  emit({ event: "handler:error", protocol, streamId: stream.id, error: errorText(err) })
+}
+
 const echoHandler = async (stream) => {
   try {
     let failed = null
@@ -165,7 +173,17 @@ const echoHandler = async (stream) => {
     if (failed) throw failed
     await stream.close()
   } catch (err) {
-    log("echo handler:", errorText(err))
+    handlerError(stream.protocol ?? ECHO, stream, err)
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+  }
+}
+
+const sinkHandler = async (stream) => {
+  try {
+    await consume(stream, () => {})
+    await stream.close()
+  } catch (err) {
+    handlerError(stream.protocol, stream, err)
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   }
 }
@@ -199,7 +217,7 @@ const perfHandler = async (stream) => {
     }
     await stream.close()
   } catch (err) {
-    log("perf handler:", errorText(err))
+    handlerError(stream.protocol ?? PERF, stream, err)
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   }
 }
@@ -210,7 +228,9 @@ const config = parseConfig()
 const services = {}
 const identifyInit = serviceInit(config.services?.identify)
 const pingInit = serviceInit(config.services?.ping)
+const pushInit = serviceInit(config.services?.identifyPush)
 if (identifyInit) services.identify = identify(identifyInit)
+if (pushInit) services.identifyPush = identifyPush(pushInit)
 if (pingInit) services.ping = ping(pingInit)
 
 const node = await createLibp2p({
@@ -236,6 +256,30 @@ if (config.services?.perf !== false) await node.handle(PERF, perfHandler, handle
 /** peerId string → the latest identify result seen for it (cleared on disconnect). */
 const identified = new Map()
 const identifyWaiters = new Map()
+/** peerId string → the error of the latest failed identify (js itself only logs these). */
+const identifyFailures = new Map()
+const wakeIdentifyWaiters = (key) => {
+  for (const wake of identifyWaiters.get(key) ?? []) wake()
+  identifyWaiters.delete(key)
+}
+
+// js runs identify on every new connection and swallows its errors; wrap the service's
+// method (its connection:open listener calls it through `this`) to report them.
+if (node.services.identify) {
+  const svc = node.services.identify
+  const original = svc.identify.bind(svc)
+  svc.identify = async (connection, options) => {
+    try {
+      return await original(connection, options)
+    } catch (err) {
+      const key = connection.remotePeer.toString()
+      identifyFailures.set(key, err)
+      emit({ event: "identify:error", peerId: key, connectionId: connection.id, error: errorText(err) })
+      if (!identified.has(key)) wakeIdentifyWaiters(key)
+      throw err
+    }
+  }
+}
 
 const identifyJson = (r) => ({
   peerId: r.peerId.toString(),
@@ -253,6 +297,7 @@ const identifyJson = (r) => ({
 node.addEventListener("peer:connect", (evt) => emit({ event: "peer:connect", peerId: evt.detail.toString() }))
 node.addEventListener("peer:disconnect", (evt) => {
   identified.delete(evt.detail.toString())
+  identifyFailures.delete(evt.detail.toString())
   emit({ event: "peer:disconnect", peerId: evt.detail.toString() })
 })
 const connectionEvent = (name) => (evt) =>
@@ -268,9 +313,9 @@ node.addEventListener("connection:close", connectionEvent("connection:close"))
 node.addEventListener("peer:identify", (evt) => {
   const key = evt.detail.peerId.toString()
   identified.set(key, evt.detail)
+  identifyFailures.delete(key)
   emit({ event: "peer:identify", ...identifyJson(evt.detail) })
-  for (const wake of identifyWaiters.get(key) ?? []) wake()
-  identifyWaiters.delete(key)
+  wakeIdentifyWaiters(key)
 })
 
 // ---------------------------------------------------------------- commands
@@ -296,6 +341,7 @@ const openStream = (args, protocol) =>
 const waitIdentify = (peerId, timeoutMs) => {
   const key = peerId.toString()
   if (identified.has(key)) return Promise.resolve(identified.get(key))
+  if (identifyFailures.has(key)) return Promise.reject(identifyFailures.get(key))
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       const list = identifyWaiters.get(key) ?? []
@@ -304,7 +350,8 @@ const waitIdentify = (peerId, timeoutMs) => {
     }, timeoutMs)
     const wake = () => {
       clearTimeout(timer)
-      resolve(identified.get(key))
+      if (identified.has(key)) resolve(identified.get(key))
+      else reject(identifyFailures.get(key) ?? new Error(`identify of ${key} ended without a result`))
     }
     identifyWaiters.set(key, [...(identifyWaiters.get(key) ?? []), wake])
   })
@@ -527,6 +574,28 @@ const commands = {
         id: c.id
       }))
     }
+  },
+
+  /** Register `protocol` with one of our handlers: "echo", "perf" or "sink" (read and
+   *  discard until EOF, then close). js pushes identify updates when its protocols change. */
+  async handle(args) {
+    const behavior = args.behavior ?? "echo"
+    const handler = behavior === "echo" ? echoHandler : behavior === "perf" ? perfHandler : behavior === "sink" ? sinkHandler : null
+    if (!handler) throw new Error(`unknown behavior ${behavior}`)
+    await node.handle(args.protocol, handler, handlerOptions)
+    return {}
+  },
+
+  async unhandle(args) {
+    await node.unhandle(args.protocol)
+    return {}
+  },
+
+  /** identify/push to every connected peer now (needs services.identifyPush). */
+  async push() {
+    if (!node.services.identifyPush) throw new Error("identifyPush service disabled")
+    await node.services.identifyPush.push()
+    return {}
   },
 
   async addrs() {
