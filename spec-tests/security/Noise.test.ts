@@ -1,11 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as crypto from "node:crypto"
-import { Result } from "effect"
+import { Effect, Exit, Fiber, Result } from "effect"
+import { TestClock } from "effect/testing"
+import * as Duplex from "../../src/core/Duplex.ts"
+import * as Keys from "../../src/core/Keys.ts"
+import * as PeerId from "../../src/core/PeerId.ts"
+import * as Noise from "../../src/security/Noise.ts"
+import * as Payload from "../../src/security/noise/Payload.ts"
+import * as SecureDuplex from "../../src/security/noise/SecureDuplex.ts"
 import * as CipherState from "../../src/security/noise/CipherState.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as SymmetricState from "../../src/security/noise/SymmetricState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
+import { frame, handshake, identity, manualPeer, readBytes, relayPair, spy } from "./support.ts"
 
 interface NoiseVector {
   readonly source: string
@@ -182,4 +190,532 @@ describe("Noise Protocol Framework rev 34 §4 (crypto functions) and §5.1 (Ciph
     expect(toHex(ab)).toBe(toHex(ba))
     expect(ab.byteLength).toBe(32)
   })
+})
+
+// ---------------------------------------------------------------------------
+// noise-libp2p
+
+const randomBytes = (n: number) => new Uint8Array(crypto.randomBytes(n))
+
+/** The error of a failed effect, as a plain object (tag, reason, message). */
+const failure = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.flip(effect), (e) => e as unknown as { _tag: string; reason: string; message: string })
+
+/** The remote end of a raw duplex sees a reset (our side reset the connection). */
+const expectReset = (peerEnd: Duplex.Duplex) =>
+  Effect.gen(function*() {
+    // drain whatever was written before the reset, then the reset must show
+    while (true) {
+      const r = yield* Effect.result(peerEnd.read)
+      if (Result.isFailure(r)) {
+        expect(r.failure.reason).toBe("Reset")
+        return
+      }
+      expect(r.success.length).toBeGreaterThan(0) // never a clean EOF
+    }
+  })
+
+describe("noise-libp2p §Handshake Pattern (XX) between two of our nodes", () => {
+  const types: ReadonlyArray<Keys.KeyType> = ["Ed25519", "Secp256k1", "ECDSA", "RSA"]
+  for (const type of types) {
+    it.effect(`§The libp2p Handshake Payload: ${type} identities authenticate both ways and data flows both ways`, () =>
+      Effect.gen(function*() {
+        const ik = yield* identity(type)
+        const rk = yield* identity(type === "Ed25519" ? "ECDSA" : "Ed25519")
+        const { initiator, responder } = yield* handshake({
+          initiatorKey: ik,
+          responderKey: rk,
+          initiator: { remotePeer: PeerId.fromPrivateKey(rk) }
+        })
+        expect(PeerId.equals(initiator.remotePeer, PeerId.fromPrivateKey(rk))).toBe(true)
+        expect(PeerId.equals(responder.remotePeer, PeerId.fromPrivateKey(ik))).toBe(true)
+        expect(Keys.equals(responder.remotePublicKey, ik.publicKey)).toBe(true)
+        expect(Keys.equals(initiator.remotePublicKey, rk.publicKey)).toBe(true)
+        expect(toHex(initiator.handshakeHash)).toBe(toHex(responder.handshakeHash))
+        expect(initiator.muxer).toBeUndefined()
+        yield* initiator.duplex.write([Uint8Array.of(1, 2, 3)])
+        expect(toHex(yield* readBytes(responder.duplex, 3))).toBe("010203")
+        yield* responder.duplex.write([Uint8Array.of(4), Uint8Array.of(5)])
+        expect(toHex(yield* readBytes(initiator.duplex, 2))).toBe("0405")
+        yield* initiator.duplex.closeWrite
+        expect(Duplex.isEOF(yield* responder.duplex.read)).toBe(true)
+      }), 60_000)
+  }
+
+  it.effect("§Wire Format: handshake messages are 2-byte big-endian length-prefixed; message 1 is 32 bytes (-> e)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const sa = spy(a)
+      const sb = spy(b)
+      const ik = yield* identity("Ed25519")
+      const rk = yield* identity("Secp256k1")
+      yield* handshake({ initiatorKey: ik, responderKey: rk, wire: [sa.duplex, sb.duplex] })
+      expect(sa.writes.length).toBe(2)
+      expect(sb.writes.length).toBe(1)
+      const m1 = Duplex.concat(sa.writes[0]!)
+      expect(m1.byteLength).toBe(2 + 32)
+      expect((m1[0]! << 8) | m1[1]!).toBe(32)
+      for (const w of [sb.writes[0]!, sa.writes[1]!]) {
+        const m = Duplex.concat(w)
+        expect((m[0]! << 8) | m[1]!).toBe(m.byteLength - 2)
+      }
+      // message 2 = e (32) ‖ encrypted s (48) ‖ encrypted payload
+      expect(Duplex.concat(sb.writes[0]!).byteLength).toBeGreaterThan(2 + 32 + 48 + 16)
+    }))
+
+  it.effect("§The libp2p Handshake Payload: identity_sig = sign(\"noise-libp2p-static-key:\" ‖ s), identity_key = PublicKey protobuf", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const rk = yield* identity("Ed25519")
+      const nb = yield* Noise.make()
+      const responder = yield* Effect.forkChild(nb.secureInbound(b, { localKey: rk, muxers: ["/yamux/1.0.0"] }))
+      const peer = manualPeer(a, true)
+      yield* peer.send(new Uint8Array(0))
+      const payload = Result.getOrThrow(Payload.codec.decode(yield* peer.receive))
+      expect(toHex(payload.identity_key!)).toBe(toHex(Keys.publicKeyToProtobuf(rk.publicKey)))
+      expect(toHex(peer.hs.remoteStatic()!)).toBe(toHex(nb.staticPublicKey))
+      const data = new Uint8Array([...new TextEncoder().encode("noise-libp2p-static-key:"), ...nb.staticPublicKey])
+      expect(rk.publicKey.verify(data, payload.identity_sig!)).toBe(true)
+      // §Noise Extensions: the responder's muxers travel in message 2
+      expect(payload.extensions?.stream_muxers).toEqual(["/yamux/1.0.0"])
+      yield* Fiber.interrupt(responder)
+    }))
+
+  it.effect("§The libp2p Handshake Payload: the initiator sends nothing but e in message 1 and its extensions in message 3", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const ik = yield* identity("Ed25519")
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(na.secureOutbound(a, { localKey: ik, muxers: ["/mplex/6.7.0"] }))
+      const rk = yield* identity("Secp256k1")
+      const peer = manualPeer(b, false)
+      expect((yield* peer.receive).byteLength).toBe(0)
+      const sig = Result.getOrThrow(Payload.sign(rk, peer.staticKeyPair.publicRaw))
+      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey), identity_sig: sig }))
+      const payload = Result.getOrThrow(Payload.codec.decode(yield* peer.receive))
+      expect(payload.extensions?.stream_muxers).toEqual(["/mplex/6.7.0"])
+      const conn = yield* Fiber.join(initiator)
+      // the responder offered no list: no early muxer
+      expect(conn.muxer).toBeUndefined()
+      expect(PeerId.equals(conn.remotePeer, PeerId.fromPrivateKey(rk))).toBe(true)
+    }))
+})
+
+describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over Noise", () => {
+  it.effect("the spec's example: client prefers yamux, server prefers mplex → /yamux/1.0.0 on both sides", () =>
+    Effect.gen(function*() {
+      const { initiator, responder } = yield* handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Secp256k1"),
+        initiator: { muxers: ["/yamux/1.0.0", "/mplex/6.7.0"] },
+        responder: { muxers: ["/mplex/6.7.0", "/yamux/1.0.0"] }
+      })
+      expect(initiator.muxer).toBe("/yamux/1.0.0")
+      expect(responder.muxer).toBe("/yamux/1.0.0")
+      expect(initiator.remoteExtensions?.stream_muxers).toEqual(["/mplex/6.7.0", "/yamux/1.0.0"])
+      expect(responder.remoteExtensions?.stream_muxers).toEqual(["/yamux/1.0.0", "/mplex/6.7.0"])
+    }))
+
+  it.effect("the first of the initiator's list that the responder supports is chosen", () =>
+    Effect.gen(function*() {
+      const { initiator, responder } = yield* handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Secp256k1"),
+        initiator: { muxers: ["/a", "/b", "/c"] },
+        responder: { muxers: ["/c", "/b"] }
+      })
+      expect([initiator.muxer, responder.muxer]).toEqual(["/b", "/b"])
+    }))
+
+  it.effect("no early muxer unless both sides offered a list", () =>
+    Effect.gen(function*() {
+      const k1 = yield* identity("Ed25519")
+      const k2 = yield* identity("Secp256k1")
+      const one = yield* handshake({ initiatorKey: k1, responderKey: k2, initiator: { muxers: ["/yamux/1.0.0"] } })
+      expect([one.initiator.muxer, one.responder.muxer]).toEqual([undefined, undefined])
+      const other = yield* handshake({ initiatorKey: k1, responderKey: k2, responder: { muxers: ["/yamux/1.0.0"] } })
+      expect([other.initiator.muxer, other.responder.muxer]).toEqual([undefined, undefined])
+    }))
+
+  it.effect("no overlap between the two lists: the handshake MUST fail (NoCommonMuxer) and the connection is reset", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const nb = yield* Noise.make()
+      const [ei, er] = yield* Effect.all([
+        failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519"), muxers: ["/yamux/1.0.0"] })),
+        failure(nb.secureInbound(b, { localKey: yield* identity("Secp256k1"), muxers: ["/mplex/6.7.0"] }))
+      ], { concurrency: 2 })
+      expect([ei._tag, ei.reason]).toEqual(["SecurityError", "NoCommonMuxer"])
+      expect([er._tag, er.reason]).toEqual(["SecurityError", "Closed"])
+    }))
+
+  it("selectMuxer is the initiator's preference order over the responder's set", () => {
+    expect(Result.getOrThrow(Noise.selectMuxer(["/x", "/y"], ["/y", "/x"]))).toBe("/x")
+    expect(Result.getOrThrow(Noise.selectMuxer(["/x"], []))).toBeUndefined()
+    expect(Result.getOrThrow(Noise.selectMuxer(undefined, ["/x"]))).toBeUndefined()
+    const none = Noise.selectMuxer(["/x"], ["/y"])
+    expect(Result.isFailure(none) && none.failure.reason).toBe("NoCommonMuxer")
+  })
+})
+
+describe("noise-libp2p §Wire Format: transport messages", () => {
+  const sizes = [0, 1, 65519, 65520, 1024 * 1024]
+  for (const size of sizes) {
+    it.effect(`a ${size}-byte write round-trips, in ceil(${size}/65519) transport messages of ≤ 65535 bytes, in one raw write`, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* Duplex.pair()
+        const sa = spy(a)
+        const { initiator, responder } = yield* handshake({
+          initiatorKey: yield* identity("Ed25519"),
+          responderKey: yield* identity("Secp256k1"),
+          wire: [sa.duplex, b]
+        })
+        const data = randomBytes(size)
+        const before = sa.writes.length
+        yield* initiator.duplex.write(size === 0 ? [] : [data])
+        const wire = sa.writes.slice(before)
+        const expectedMessages = Math.ceil(size / SecureDuplex.MAX_PLAINTEXT_LEN)
+        expect(wire.length).toBe(expectedMessages === 0 ? 0 : 1)
+        const frames = wire.flat()
+        expect(frames.length).toBe(expectedMessages)
+        let total = 0
+        for (const f of frames) {
+          const len = (f[0]! << 8) | f[1]!
+          expect(len).toBe(f.byteLength - 2)
+          expect(len).toBeLessThanOrEqual(65535)
+          total += len - 16
+        }
+        expect(total).toBe(size)
+        yield* initiator.duplex.closeWrite
+        const got = yield* readBytes(responder.duplex, size + 1)
+        expect(got.byteLength).toBe(size)
+        expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true)
+        // and the other direction
+        yield* responder.duplex.write([data])
+        const back = yield* readBytes(initiator.duplex, size)
+        expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true)
+      }), 60_000)
+  }
+
+  it.effect("small chunks of one batch are coalesced into one transport message", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const sa = spy(a)
+      const { initiator, responder } = yield* handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Secp256k1"),
+        wire: [sa.duplex, b]
+      })
+      const before = sa.writes.length
+      const chunks = Array.from({ length: 100 }, (_, i) => Uint8Array.of(i, i, i))
+      yield* initiator.duplex.write(chunks)
+      const wire = sa.writes.slice(before)
+      expect(wire.length).toBe(1)
+      expect(wire[0]!.length).toBe(1)
+      expect(wire[0]![0]!.byteLength).toBe(2 + 300 + 16)
+      expect(toHex(yield* readBytes(responder.duplex, 300))).toBe(toHex(Duplex.concat(chunks)))
+    }))
+
+  it.effect("§Handshake Pattern (XX): the first transport message may arrive together with message 3", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const rk = yield* identity("Ed25519")
+      const nb = yield* Noise.make()
+      const responder = yield* Effect.forkChild(nb.secureInbound(b, { localKey: rk }))
+      // the initiator, by hand: message 3 and two transport frames written in ONE batch
+      const ik = yield* identity("Secp256k1")
+      const peer = manualPeer(a, true)
+      yield* peer.send(new Uint8Array(0))
+      yield* peer.receive
+      const sig = Result.getOrThrow(Payload.sign(ik, peer.staticKeyPair.publicRaw))
+      const m3 = Result.getOrThrow(
+        peer.hs.writeMessage(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(ik.publicKey), identity_sig: sig }))
+      )
+      const { send } = Result.getOrThrow(peer.hs.split())
+      const t1 = Result.getOrThrow(send.encryptWithAd(new Uint8Array(0), new TextEncoder().encode("hello ")))
+      const t2 = Result.getOrThrow(send.encryptWithAd(new Uint8Array(0), new TextEncoder().encode("world")))
+      yield* a.write([Duplex.concat([frame(m3), frame(t1), frame(t2)])])
+      const conn = yield* Fiber.join(responder)
+      expect(new TextDecoder().decode(yield* readBytes(conn.duplex, 11))).toBe("hello world")
+    }))
+})
+
+describe("noise-libp2p: bad input is a typed SecurityError and the raw connection is reset", () => {
+  it.effect("§The libp2p Handshake Payload: a bad identity signature (initiator side) → InvalidSignature", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519") })))
+      const rk = yield* identity("Secp256k1")
+      const peer = manualPeer(b, false)
+      yield* peer.receive
+      // a valid signature, but over another static key
+      const sig = Result.getOrThrow(Payload.sign(rk, randomBytes(32)))
+      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey), identity_sig: sig }))
+      const e = yield* Fiber.join(initiator)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidSignature"])
+      yield* expectReset(b)
+    }))
+
+  it.effect("§The libp2p Handshake Payload: a bad identity signature (responder side) → InvalidSignature", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const nb = yield* Noise.make()
+      const responder = yield* Effect.forkChild(failure(nb.secureInbound(b, { localKey: yield* identity("Ed25519") })))
+      const ik = yield* identity("ECDSA")
+      const peer = manualPeer(a, true)
+      yield* peer.send(new Uint8Array(0))
+      yield* peer.receive
+      const sig = Result.getOrThrow(Payload.sign(ik, peer.staticKeyPair.publicRaw))
+      sig[sig.length - 1]! ^= 0x01
+      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(ik.publicKey), identity_sig: sig }))
+      const e = yield* Fiber.join(responder)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidSignature"])
+      yield* expectReset(a)
+    }))
+
+  it.effect("§The libp2p Handshake Payload: a missing signature → InvalidSignature", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519") })))
+      const rk = yield* identity("Secp256k1")
+      const peer = manualPeer(b, false)
+      yield* peer.receive
+      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey) }))
+      const e = yield* Fiber.join(initiator)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidSignature"])
+      yield* expectReset(b)
+    }))
+
+  it.effect("§SecureOutbound: the remote authenticates as another peer than expected → PeerIdMismatch", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const nb = yield* Noise.make()
+      const expected = PeerId.fromPrivateKey(yield* identity("ECDSA"))
+      const [ei, er] = yield* Effect.all([
+        failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519"), remotePeer: expected })),
+        failure(nb.secureInbound(b, { localKey: yield* identity("Secp256k1") }))
+      ], { concurrency: 2 })
+      expect([ei._tag, ei.reason]).toEqual(["SecurityError", "PeerIdMismatch"])
+      expect(er.reason).toBe("Closed")
+    }))
+
+  it.effect("§The libp2p Handshake Payload: an undecodable identity key → InvalidPayload", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519") })))
+      const peer = manualPeer(b, false)
+      yield* peer.receive
+      // KeyType Ed25519 with a 5-byte key
+      const badKey = Uint8Array.of(0x08, 0x01, 0x12, 0x05, 1, 2, 3, 4, 5)
+      yield* peer.send(Payload.codec.encode({ identity_key: badKey, identity_sig: randomBytes(64) }))
+      const e = yield* Fiber.join(initiator)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidPayload"])
+      yield* expectReset(b)
+    }))
+
+  it.effect("§The libp2p Handshake Payload: a payload that is not a protobuf → InvalidPayload", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519") })))
+      const peer = manualPeer(b, false)
+      yield* peer.receive
+      yield* peer.send(Uint8Array.of(0x0a, 0xff, 0xff, 0xff)) // field 1, length past the end
+      const e = yield* Fiber.join(initiator)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidPayload"])
+      yield* expectReset(b)
+    }))
+
+  it.effect("§Handshake Pattern: a garbage message 2 → Decrypt (the encrypted static key does not verify)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519") })))
+      const peer = manualPeer(b, false)
+      yield* peer.receiveFrame
+      yield* peer.sendRaw(frame(randomBytes(200)))
+      const e = yield* Fiber.join(initiator)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "Decrypt"])
+      yield* expectReset(b)
+    }))
+
+  it.effect("§Handshake Pattern: a garbage message 1 shorter than an ephemeral key → InvalidPayload", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const nb = yield* Noise.make()
+      const responder = yield* Effect.forkChild(failure(nb.secureInbound(b, { localKey: yield* identity("Ed25519") })))
+      yield* a.write([frame(randomBytes(10))])
+      const e = yield* Fiber.join(responder)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidPayload"])
+      yield* expectReset(a)
+    }))
+
+  it.effect("§Handshake Pattern: a garbage message 3 → Decrypt", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const nb = yield* Noise.make()
+      const responder = yield* Effect.forkChild(failure(nb.secureInbound(b, { localKey: yield* identity("Ed25519") })))
+      const peer = manualPeer(a, true)
+      yield* peer.send(new Uint8Array(0))
+      yield* peer.receive
+      yield* peer.sendRaw(frame(randomBytes(150)))
+      const e = yield* Fiber.join(responder)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "Decrypt"])
+      yield* expectReset(a)
+    }))
+
+  it.effect("§Wire Format: a handshake frame truncated by EOF → Closed", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const nb = yield* Noise.make()
+      const responder = yield* Effect.forkChild(failure(nb.secureInbound(b, { localKey: yield* identity("Ed25519") })))
+      yield* a.write([Uint8Array.of(0, 32), randomBytes(10)])
+      yield* a.closeWrite
+      const e = yield* Fiber.join(responder)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "Closed"])
+      yield* expectReset(a)
+    }))
+
+  it.effect("§Handshake Pattern: a handshake message over 65535 bytes cannot be written → MessageTooLarge", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const nb = yield* Noise.make({ webtransportCerthashes: [randomBytes(70000)] })
+      const responder = yield* Effect.forkChild(failure(nb.secureInbound(b, { localKey: yield* identity("Ed25519") })))
+      const peer = manualPeer(a, true)
+      yield* peer.send(new Uint8Array(0))
+      const e = yield* Fiber.join(responder)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "MessageTooLarge"])
+      yield* expectReset(a)
+    }))
+
+  it.effect("SecureOptions.timeout: a peer that never answers → Timeout, and the raw duplex is reset", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const na = yield* Noise.make()
+      const initiator = yield* Effect.forkChild(
+        failure(na.secureOutbound(a, { localKey: yield* identity("Ed25519"), timeout: "5 seconds" }))
+      )
+      yield* TestClock.adjust("4 seconds")
+      expect(initiator.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("2 seconds")
+      const e = yield* Fiber.join(initiator)
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "Timeout"])
+      yield* expectReset(b)
+    }))
+
+  /** A secured pair where the initiator's wire can be tampered with: returns the raw responder end too. */
+  const securedWithRawInitiatorWire = Effect.gen(function*() {
+    const [a, b] = yield* Duplex.pair()
+    const { initiator, responder } = yield* handshake({
+      initiatorKey: yield* identity("Ed25519"),
+      responderKey: yield* identity("Secp256k1"),
+      wire: [a, b]
+    })
+    return { initiator, responder, a }
+  })
+
+  it.effect("§Encryption and I/O: a tampered transport ciphertext → Decrypt, never wrong plaintext; the raw duplex is reset", () =>
+    Effect.gen(function*() {
+      let armed = false
+      const [wireA, wireB] = yield* relayPair((c) => {
+        if (!armed) return c
+        const t = Uint8Array.from(c)
+        t[t.length - 1]! ^= 0x80
+        return t
+      })
+      const { initiator, responder } = yield* handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Secp256k1"),
+        wire: [wireA, wireB]
+      })
+      armed = true
+      yield* initiator.duplex.write([new TextEncoder().encode("attack at dawn")])
+      const e = yield* failure(responder.duplex.read)
+      expect([e._tag, e.reason]).toEqual(["DuplexError", "Io"])
+      expect(e.message).toMatch(/^noise Decrypt:/)
+      // sticky, and the raw duplex was reset: the initiator's side sees the reset
+      expect((yield* failure(responder.duplex.read)).message).toMatch(/^noise Decrypt:/)
+      expect((yield* failure(initiator.duplex.read)).reason).toBe("Reset")
+    }))
+
+  it.effect("§Wire Format: a transport message shorter than its 16-byte tag → Decrypt", () =>
+    Effect.gen(function*() {
+      const { a, responder } = yield* securedWithRawInitiatorWire
+      yield* a.write([frame(randomBytes(15))])
+      const e = yield* failure(responder.duplex.read)
+      expect([e._tag, e.reason]).toEqual(["DuplexError", "Io"])
+      expect(e.message).toMatch(/^noise Decrypt:/)
+      yield* expectReset(a)
+    }))
+
+  it.effect("§Wire Format: a transport frame truncated by EOF → Closed", () =>
+    Effect.gen(function*() {
+      const { a, responder } = yield* securedWithRawInitiatorWire
+      yield* a.write([Uint8Array.of(0x01, 0x00), randomBytes(100)])
+      yield* a.closeWrite
+      const e = yield* failure(responder.duplex.read)
+      expect([e._tag, e.reason]).toEqual(["DuplexError", "Io"])
+      expect(e.message).toMatch(/^noise Closed:/)
+      yield* expectReset(a)
+    }))
+
+  it.effect("§Wire Format: a frame of random bytes in transport → Decrypt", () =>
+    Effect.gen(function*() {
+      const { a, responder } = yield* securedWithRawInitiatorWire
+      yield* a.write([frame(randomBytes(1000))])
+      const e = yield* failure(responder.duplex.read)
+      expect(e.message).toMatch(/^noise Decrypt:/)
+      yield* expectReset(a)
+    }))
+
+  it.effect("§Encryption and I/O: a replayed transport message (reused nonce position) → Decrypt", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const sa = spy(a)
+      const { initiator, responder } = yield* handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Secp256k1"),
+        wire: [sa.duplex, b]
+      })
+      yield* initiator.duplex.write([Uint8Array.of(1)])
+      expect(toHex(yield* readBytes(responder.duplex, 1))).toBe("01")
+      yield* a.write(sa.writes[sa.writes.length - 1]!)
+      const e = yield* failure(responder.duplex.read)
+      expect(e.message).toMatch(/^noise Decrypt:/)
+    }))
+
+  it.effect("a closed-write raw duplex before the handshake → Closed, not a hang", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      yield* a.closeWrite
+      const nb = yield* Noise.make()
+      const e = yield* failure(nb.secureInbound(b, { localKey: yield* identity("Ed25519") }))
+      expect([e._tag, e.reason]).toEqual(["SecurityError", "Closed"])
+    }))
+})
+
+describe("Noise.make", () => {
+  it.effect("a fixed static key is used as s (spec §Static Key Authentication allows a configured key)", () =>
+    Effect.gen(function*() {
+      const sk = fromHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+      const noise = yield* Noise.make({ staticKey: sk })
+      expect(toHex(noise.staticPublicKey)).toBe(toHex(ok(X25519.fromPrivate(sk)).publicRaw))
+      expect(noise.protocol).toBe("/noise")
+      const bad = yield* failure(Noise.make({ staticKey: new Uint8Array(31) }))
+      expect(bad.reason).toBe("InvalidPayload")
+    }))
+
+  it.effect("exits cleanly: Exit of a successful handshake is a success", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Ed25519")
+      }))
+      expect(Exit.isSuccess(exit)).toBe(true)
+    }))
 })

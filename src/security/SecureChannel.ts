@@ -10,6 +10,9 @@
  * side supports inside its handshake (Noise extensions, TLS ALPN); when both
  * sides offered lists, `muxer` is the first of the initiator's that the
  * responder supports, and the upgrader skips multistream-select for the muxer.
+ * When both offered lists and none matches, the handshake fails with
+ * `SecurityError { reason: "NoCommonMuxer" }` (inlined-muxer-negotiation spec
+ * §Multiplexer Negotiation over Noise: "the handshake MUST fail").
  *
  * @since 0.1.0
  */
@@ -27,7 +30,8 @@ export const SecurityErrorReason = Schema.Literals([
   "MessageTooLarge", // a message over the protocol's limit
   "NonceExhausted", // the nonce space of a cipher state is spent
   "Timeout", // the handshake ran past its deadline
-  "Closed" // the stream ended during the handshake
+  "Closed", // the stream ended during the handshake
+  "NoCommonMuxer" // both sides offered stream muxers early and none matched (inlined-muxer-negotiation spec: MUST fail)
 ])
 export type SecurityErrorReason = typeof SecurityErrorReason.Type
 

@@ -59,6 +59,16 @@ export interface CipherState {
    * Requires a key.
    */
   readonly decrypt: (message: Uint8Array) => SecurityError | Uint8Array
+  /**
+   * Transport hot path: decrypt a message given as ciphertext `pieces` (in
+   * order, no copy needed) and its `tag`, with empty associated data. Requires
+   * a key. Appends the plaintext pieces to `out` only once the tag verified.
+   */
+  readonly decryptPieces: (
+    pieces: ReadonlyArray<Uint8Array>,
+    tag: Uint8Array,
+    out: Array<Uint8Array>
+  ) => SecurityError | undefined
 }
 
 const exhausted = () =>
@@ -157,6 +167,32 @@ export const make = (key?: Uint8Array): CipherState => {
     }
   }
 
+  const decryptPieces = (
+    pieces: ReadonlyArray<Uint8Array>,
+    tag: Uint8Array,
+    out: Array<Uint8Array>
+  ): SecurityError | undefined => {
+    if (isExhausted()) return exhausted()
+    if (tag.byteLength !== TAG_LEN) return decryptError(`noise: a tag has ${TAG_LEN} bytes, not ${tag.byteLength}`)
+    writeNonce()
+    const plain: Array<Uint8Array> = []
+    try {
+      const decipher = crypto.createDecipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+      decipher.setAuthTag(tag)
+      for (let i = 0; i < pieces.length; i++) {
+        const pt = decipher.update(pieces[i]!)
+        if (pt.byteLength > 0) plain.push(pt)
+      }
+      const rest = decipher.final()
+      if (rest.byteLength > 0) plain.push(rest)
+    } catch {
+      return decryptError("noise: authentication tag mismatch (the message was altered or the keys differ)")
+    }
+    increment()
+    for (let i = 0; i < plain.length; i++) out.push(plain[i]!)
+    return undefined
+  }
+
   const EMPTY = new Uint8Array(0)
 
   return {
@@ -174,6 +210,7 @@ export const make = (key?: Uint8Array): CipherState => {
       return r instanceof SecurityError ? Result.fail(r) : Result.succeed(r)
     },
     encryptInto,
-    decrypt: (message) => decryptAd(EMPTY, message)
+    decrypt: (message) => decryptAd(EMPTY, message),
+    decryptPieces
   }
 }

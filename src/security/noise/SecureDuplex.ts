@@ -1,0 +1,269 @@
+/**
+ * The transport phase of noise-libp2p (noise-libp2p spec §Wire Format and
+ * §Encryption and I/O): every message on the wire is `noise_message_len`
+ * (2 bytes, big-endian) ‖ `noise_message`, at most 65535 bytes, and after the
+ * handshake each `noise_message` is one ChaCha20-Poly1305 transport message
+ * (ciphertext ‖ 16-byte tag), so at most 65519 plaintext bytes per message.
+ *
+ * This module turns the raw Duplex plus the two transport CipherStates into the
+ * plaintext Duplex:
+ *
+ * - `write(batch)` coalesces the chunks of the batch into as few transport
+ *   messages as possible (65519 plaintext bytes each; large chunks are split,
+ *   small ones share a message), encrypts each straight into its framed output
+ *   buffer, and hands all frames to ONE `write` of the raw Duplex.
+ * - `read` decrypts every whole frame the raw Duplex has delivered and returns
+ *   their plaintexts as one batch. Ciphertext that lies inside one received
+ *   chunk is fed to the cipher as a view (no copy); a frame spread over chunks
+ *   is fed piece by piece (still no copy), only its 2-byte length or tag may be
+ *   gathered.
+ *
+ * Failures (a tag that does not verify, a message shorter than its tag, a
+ * stream that ends inside a frame, a spent nonce) reset the raw Duplex and fail
+ * the operation with `DuplexError { reason: "Io" }` whose message starts with
+ * `noise <SecurityError reason>:` (the Duplex contract allows only
+ * `DuplexError` on `read`/`write`). The failure is sticky: later reads and
+ * writes fail with the same error.
+ *
+ * One reader and one writer at a time (as with every Duplex).
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import * as Duplex from "../../core/Duplex.ts"
+import { SecurityError, type SecurityErrorReason } from "../SecureChannel.ts"
+import * as CipherState from "./CipherState.ts"
+import type * as HandshakeState from "./HandshakeState.ts"
+
+/** The most bytes of a Noise message (spec §Wire Format). */
+export const MAX_MESSAGE_LEN = 65535
+/** The most plaintext bytes of a transport message. */
+export const MAX_PLAINTEXT_LEN = MAX_MESSAGE_LEN - CipherState.TAG_LEN
+
+const transportError = (reason: SecurityErrorReason, message: string) =>
+  new Duplex.DuplexError({ reason: "Io", message: `noise ${reason}: ${message}` })
+
+/**
+ * The plaintext Duplex over `raw`. `leftover`: bytes the handshake read past
+ * its last message (the first transport frames, when the remote pipelined them).
+ */
+export const make = (
+  raw: Duplex.Duplex,
+  ciphers: HandshakeState.TransportCiphers,
+  leftover: Duplex.Chunks
+): Duplex.Duplex => {
+  const send = ciphers.send
+  const receive = ciphers.receive
+  let failure: Duplex.DuplexError | undefined
+
+  const fail = (error: Duplex.DuplexError): Effect.Effect<never, Duplex.DuplexError> => {
+    if (failure === undefined) failure = error
+    return Effect.andThen(raw.reset, Effect.fail(failure))
+  }
+
+  // ---------------------------------------------------------------- write
+
+  /** Encrypt a batch into frames, or the error. */
+  const encryptBatch = (chunks: Duplex.Chunks): Array<Uint8Array> | SecurityError => {
+    const total = Duplex.byteLength(chunks)
+    const frames: Array<Uint8Array> = []
+    if (total === 0) return frames
+    let ci = 0 // current chunk
+    let off = 0 // offset in it
+    let remaining = total
+    const pieces: Array<Uint8Array> = []
+    while (remaining > 0) {
+      const len = remaining < MAX_PLAINTEXT_LEN ? remaining : MAX_PLAINTEXT_LEN
+      const frameLen = len + CipherState.TAG_LEN
+      const frame = Buffer.allocUnsafe(2 + frameLen)
+      frame[0] = frameLen >>> 8
+      frame[1] = frameLen & 0xff
+      pieces.length = 0
+      let need = len
+      while (need > 0) {
+        const c = chunks[ci]!
+        const avail = c.byteLength - off
+        if (avail === 0) {
+          ci++
+          off = 0
+          continue
+        }
+        if (avail <= need) {
+          pieces.push(off === 0 ? c : c.subarray(off))
+          need -= avail
+          ci++
+          off = 0
+        } else {
+          pieces.push(c.subarray(off, off + need))
+          off += need
+          need = 0
+        }
+      }
+      const written = send.encryptInto(pieces, frame, 2)
+      if (typeof written !== "number") return written
+      frames.push(frame)
+      remaining -= len
+    }
+    return frames
+  }
+
+  const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> =>
+    Effect.suspend(() => {
+      if (failure !== undefined) return Effect.fail(failure)
+      const frames = encryptBatch(chunks)
+      if (!Array.isArray(frames)) return fail(transportError(frames.reason, frames.message))
+      if (frames.length === 0) return Effect.void
+      return raw.write(frames)
+    })
+
+  // ---------------------------------------------------------------- read
+
+  // Received, not yet decrypted bytes: `buf[0]` from offset `head`.
+  const buf: Array<Uint8Array> = []
+  let head = 0
+  let buffered = 0
+  let ended = false
+
+  const push = (chunks: Duplex.Chunks) => {
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!
+      if (c.byteLength > 0) {
+        buf.push(c)
+        buffered += c.byteLength
+      }
+    }
+  }
+  push(leftover)
+
+  /** Next byte without consuming (caller checked `buffered > at`). */
+  const peekByte = (at: number): number => {
+    let i = 0
+    let pos = head + at
+    while (pos >= buf[i]!.byteLength) {
+      pos -= buf[i]!.byteLength
+      i++
+    }
+    return buf[i]![pos]!
+  }
+
+  /** Consume `n` bytes as views into the buffered chunks (no copy). */
+  const takePieces = (n: number, into: Array<Uint8Array>) => {
+    buffered -= n
+    while (n > 0) {
+      const c = buf[0]!
+      const avail = c.byteLength - head
+      if (avail <= n) {
+        into.push(head === 0 ? c : c.subarray(head))
+        n -= avail
+        buf.shift()
+        head = 0
+      } else {
+        into.push(c.subarray(head, head + n))
+        head += n
+        n = 0
+      }
+    }
+  }
+
+  /** Consume `n` bytes as one buffer (a view when they lie in one chunk). */
+  const take = (n: number): Uint8Array => {
+    const c = buf[0]!
+    if (c.byteLength - head >= n) {
+      const out = c.subarray(head, head + n)
+      head += n
+      buffered -= n
+      if (head === c.byteLength) {
+        buf.shift()
+        head = 0
+      }
+      return out
+    }
+    const parts: Array<Uint8Array> = []
+    takePieces(n, parts)
+    return Duplex.concat(parts)
+  }
+
+  const skip = (n: number) => {
+    buffered -= n
+    while (n > 0) {
+      const c = buf[0]!
+      const avail = c.byteLength - head
+      if (avail <= n) {
+        n -= avail
+        buf.shift()
+        head = 0
+      } else {
+        head += n
+        n = 0
+      }
+    }
+  }
+
+  const body: Array<Uint8Array> = []
+
+  /** Decrypt every whole buffered frame, appending plaintexts to `out`. */
+  const decryptAvailable = (out: Array<Uint8Array>): SecurityError | undefined => {
+    while (buffered >= 2) {
+      const len = (peekByte(0) << 8) | peekByte(1)
+      if (buffered < 2 + len) return undefined
+      if (len < CipherState.TAG_LEN) {
+        return new SecurityError({
+          reason: "Decrypt",
+          message: `a ${len}-byte transport message is shorter than its ${CipherState.TAG_LEN}-byte tag`
+        })
+      }
+      skip(2)
+      const first = buf[0]!
+      if (first.byteLength - head >= len) {
+        // The whole message lies in one chunk: decrypt a view of it.
+        const r = receive.decrypt(take(len))
+        if (r instanceof SecurityError) return r
+        if (r.byteLength > 0) out.push(r)
+      } else {
+        body.length = 0
+        takePieces(len - CipherState.TAG_LEN, body)
+        const tag = take(CipherState.TAG_LEN)
+        const r = receive.decryptPieces(body, tag, out)
+        if (r !== undefined) return r
+      }
+    }
+    return undefined
+  }
+
+  const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => {
+    if (failure !== undefined) return Effect.fail(failure)
+    if (ended) return Effect.succeed(Duplex.EOF)
+    if (buffered >= 2) {
+      const out: Array<Uint8Array> = []
+      const err = decryptAvailable(out)
+      if (err !== undefined) return fail(transportError(err.reason, err.message))
+      if (out.length > 0) return Effect.succeed(out)
+    }
+    return pull
+  })
+
+  const pull: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.flatMap(
+    Effect.suspend(() => raw.read),
+    (chunks): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> => {
+      if (chunks.length === 0) {
+        if (buffered > 0) {
+          return fail(transportError("Closed", `the stream ended inside a frame (${buffered} bytes buffered)`))
+        }
+        ended = true
+        return Effect.succeed(Duplex.EOF)
+      }
+      push(chunks)
+      const out: Array<Uint8Array> = []
+      const err = decryptAvailable(out)
+      if (err !== undefined) return fail(transportError(err.reason, err.message))
+      return out.length > 0 ? Effect.succeed(out) : pull
+    }
+  )
+
+  return {
+    read,
+    write,
+    closeWrite: raw.closeWrite,
+    reset: raw.reset
+  }
+}
