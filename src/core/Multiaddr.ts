@@ -25,6 +25,11 @@
  *   go rejects binary multiaddrs with a component after `/unix`; we accept them
  *   (js-libp2p builds `/unix/…/p2p/<id>`).
  * - Trailing slashes are ignored (`/ip4/1.2.3.4/tcp/1/` parses, as in go).
+ * - Integers (ports, ipcidr, memory): ASCII decimal digits only, leading zeros
+ *   accepted and dropped (go's `strconv.ParseUint`; js 13 rejects leading zeros).
+ * - `/ip4` takes dotted decimal only and `/ip6` IPv6 text only; go's
+ *   `net.ParseIP` would also take `/ip4/::ffff:1.2.3.4` and `/ip6/1.2.3.4`
+ *   (rust refuses both, and so do we).
  * - `/memory` is 8 bytes big-endian (go, rust; js 13 writes UTF-8 text).
  * - `/http-path`: `+` is a literal plus and a space prints as `%20` (RFC 3986,
  *   rust); go reads `+` as a space and prints a space as `+`.
