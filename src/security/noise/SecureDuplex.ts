@@ -23,7 +23,9 @@
  * the operation with `DuplexError { reason: "Io" }` whose message starts with
  * `noise <SecurityError reason>:` (the Duplex contract allows only
  * `DuplexError` on `read`/`write`). The failure is sticky: later reads and
- * writes fail with the same error.
+ * writes fail with the same error. Plaintext of the authentic messages that
+ * arrived before a bad one is still delivered first; nothing of the bad
+ * message or after it ever is.
  *
  * One reader and one writer at a time (as with every Duplex).
  *
@@ -230,14 +232,31 @@ export const make = (
     return undefined
   }
 
+  /**
+   * The plaintexts decrypted before a failure are still delivered (they were
+   * authentic); the failure is then reported by the next read. The raw
+   * Duplex is reset at once either way.
+   */
+  const deliver = (
+    out: Array<Uint8Array>,
+    err: SecurityError | undefined
+  ): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined => {
+    if (err !== undefined) {
+      const e = transportError(err.reason, err.message)
+      if (out.length === 0) return fail(e)
+      failure = e
+      return Effect.as(raw.reset, out)
+    }
+    return out.length > 0 ? Effect.succeed(out) : undefined
+  }
+
   const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => {
     if (failure !== undefined) return Effect.fail(failure)
     if (ended) return Effect.succeed(Duplex.EOF)
     if (buffered >= 2) {
       const out: Array<Uint8Array> = []
-      const err = decryptAvailable(out)
-      if (err !== undefined) return fail(transportError(err.reason, err.message))
-      if (out.length > 0) return Effect.succeed(out)
+      const done = deliver(out, decryptAvailable(out))
+      if (done !== undefined) return done
     }
     return pull
   })
@@ -254,9 +273,7 @@ export const make = (
       }
       push(chunks)
       const out: Array<Uint8Array> = []
-      const err = decryptAvailable(out)
-      if (err !== undefined) return fail(transportError(err.reason, err.message))
-      return out.length > 0 ? Effect.succeed(out) : pull
+      return deliver(out, decryptAvailable(out)) ?? pull
     }
   )
 
