@@ -528,6 +528,25 @@ describe("multistream-select: lazy (optimistic) select", () => {
       expect(w._tag === "MultistreamError" && w.reason).toBe("UnsupportedProtocol")
     }))
 
+  it.effect("toDuplex: a refusal surfaces as DuplexError Io naming the multistream reason; accepted streams pass bytes through", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const d = Multistream.toDuplex(Multistream.lazySelect(a, "/nope/1.0.0"))
+      yield* Effect.forkChild(Effect.exit(Multistream.handle(b, ["/yes/1.0.0"])))
+      const e = failure(yield* Effect.exit(d.read))
+      expect(e.reason).toBe("Io")
+      expect(e.message).toMatch(/^multistream-select UnsupportedProtocol:/)
+      const [c, f] = yield* Duplex.pair()
+      const ok = Multistream.toDuplex(Multistream.lazySelect(c, "/yes/1.0.0"))
+      yield* ok.write([utf8("abc")])
+      yield* ok.closeWrite
+      const l = yield* Multistream.handle(f, ["/yes/1.0.0"])
+      expect(yield* readUntilEOF(l.duplex)).toBe("abc")
+      yield* l.duplex.write([utf8("xyz")])
+      yield* l.duplex.closeWrite
+      expect(yield* readUntilEOF(ok)).toBe("xyz")
+    }))
+
   it.effect("read before any write sends the proposal (else a read-first protocol would deadlock)", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()

@@ -557,3 +557,27 @@ export const lazySelect = (duplex: Duplex.Duplex, protocol: string, options?: Op
 
   return { protocol, read, write, closeWrite, reset: duplex.reset, negotiated: confirm }
 }
+
+/**
+ * View a {@link LazyDuplex} as a plain `Duplex.Duplex` for layers that take one
+ * (the `Duplex` contract fails only with `DuplexError`): a negotiation failure
+ * becomes `DuplexError { reason: "Timeout" }` for `Timeout` and
+ * `DuplexError { reason: "Io" }` otherwise, its message starting with
+ * `multistream-select <reason>:`. Use `lazy.negotiated` or the `LazyDuplex`
+ * itself where the typed `MultistreamError` matters.
+ */
+export const toDuplex = (lazy: LazyDuplex): Duplex.Duplex => {
+  const toDuplexError = (e: MultistreamError | Duplex.DuplexError): Duplex.DuplexError =>
+    e._tag === "DuplexError"
+      ? e
+      : new Duplex.DuplexError({
+        reason: e.reason === "Timeout" ? "Timeout" : "Io",
+        message: `multistream-select ${e.reason}: ${e.message}`
+      })
+  return {
+    read: Effect.mapError(lazy.read, toDuplexError),
+    write: (chunks) => Effect.mapError(lazy.write(chunks), toDuplexError),
+    closeWrite: lazy.closeWrite,
+    reset: lazy.reset
+  }
+}
