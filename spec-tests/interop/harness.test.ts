@@ -124,13 +124,13 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       expect(small.downloadBytes).toBe(12345)
       const none = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 0, downloadBytes: 0 })
       expect(none.downloadBytes).toBe(0)
-      const up = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 64 * MiB, downloadBytes: 0 })
-      const down = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 0, downloadBytes: 64 * MiB })
-      expect(down.downloadBytes).toBe(64 * MiB)
+      const up = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 32 * MiB, downloadBytes: 0 })
+      const down = yield* a.perf({ peerId: b.peerId }, { uploadBytes: 0, downloadBytes: 32 * MiB })
+      expect(down.downloadBytes).toBe(32 * MiB)
       const gbit = (bytes: number, s: number) => ((bytes * 8) / s / 1e9).toFixed(2)
       yield* report(
-        `perf 64 MiB upload ${up.seconds.toFixed(3)} s (${gbit(64 * MiB, up.seconds)} Gbit/s), ` +
-          `64 MiB download ${down.seconds.toFixed(3)} s (${gbit(64 * MiB, down.seconds)} Gbit/s)`
+        `perf 32 MiB upload ${up.seconds.toFixed(3)} s (${gbit(32 * MiB, up.seconds)} Gbit/s), ` +
+          `32 MiB download ${down.seconds.toFixed(3)} s (${gbit(32 * MiB, down.seconds)} Gbit/s)`
       )
     }))
 
@@ -180,6 +180,35 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       expect(alive(b.pid)).toBe(false)
       // b's event stream ended with the process (the connect event may or may not have been first)
       yield* Effect.asVoid(Fiber.join(next))
+    }))
+
+  it.live("connection limits: the harness lifts js's 5 inbound connections/s per host; js's default refuses the 6th", () =>
+    Effect.gen(function*() {
+      const [a, lifted, strict] = yield* Effect.all([
+        JsPeer.start(),
+        JsPeer.start(),
+        JsPeer.start({ connectionManager: { inboundConnectionThreshold: 5 } })
+      ], { concurrency: 3 })
+      let dialed = 0
+      const cycles = (target: JsPeer.JsPeer, n: number) =>
+        Effect.gen(function*() {
+          dialed = 0
+          const t0 = performance.now()
+          for (let i = 0; i < n; i++) {
+            yield* a.dial(target.addr)
+            dialed++
+            yield* a.hangup(target.peerId)
+          }
+          return performance.now() - t0
+        })
+      const ms = yield* cycles(lifted, 12)
+      expect(dialed).toBe(12)
+      yield* report(`12 sequential dial+hangup cycles: ${ms.toFixed(0)} ms`)
+      // the strict listener resets the TCP connection once the host's budget is spent
+      const refused = yield* Effect.flip(cycles(strict, 12))
+      expect(refused.reason).toBe("CommandFailed")
+      expect(refused.message).toMatch(/ECONNRESET|reset/i)
+      expect(dialed).toBeGreaterThanOrEqual(5)
     }))
 
   it.effect("timeouts run on the real clock even under TestClock (it.effect)", () =>

@@ -2,7 +2,7 @@
  * js-peer: a js-libp2p v3 node (TCP + Noise + Yamux, identify, ping, and our own
  * `/echo/1.0.0` and `/perf/1.0.0` handlers) run in its own process and driven over
  * stdin/stdout with JSON lines. Interop tests (ARCHITECTURE.md §6) start it through
- * `JsPeer.ts`; see the README comment at the end of this header for the protocol.
+ * `JsPeer.ts` (a typed Effect driver); the line protocol is below.
  *
  * The perf handler and client follow https://github.com/libp2p/specs/blob/master/perf/perf.md
  * (there is no @libp2p/perf for js-libp2p v3, ARCHITECTURE.md §8): the client sends an
@@ -29,9 +29,31 @@
  *   {"event":"identify:error","peerId","connectionId","error"}   js's automatic identify failed
  *   {"event":"handler:error","protocol","streamId","error"}      our echo/perf handler failed
  *   {"id":N,"ok":true,...result}  or  {"id":N,"ok":false,"error":"Name: message","errorName":"Name"}
- * Input (stdin, one JSON object per line): {"id":N,"cmd":"<name>",...args}. Commands are
- * listed in `commands` below. Closing stdin stops the node and exits 0 (so the process
- * never outlives its parent's pipe).
+ *   {"event":"ready",...,"node":"v24.x"} also carries the child's Node version.
+ * Input (stdin, one JSON object per line): {"id":N,"cmd":"<name>",...args}; answers may come
+ * out of order (commands run concurrently). A target is {"addr":multiaddr} (dials if needed)
+ * or {"peerId":id} (an existing connection or the peer store's addresses).
+ *   dial {addr}                      → {peerId, remoteAddr, direction, encryption, multiplexer, connectionId}
+ *   hangup {peerId}                  → {}
+ *   ping {target, count=1, mode="service"|"stream"} → {rtts:[ms]}   service: @libp2p/ping, one
+ *                                      stream per ping, whole ms; stream: all pings on one stream
+ *   identify {peerId, fresh=false, timeoutMs=5000} → {peerId, agentVersion, protocolVersion,
+ *       protocols, listenAddrs, observedAddr, signedPeerRecord:{seq,addrs}|null, connectionId,
+ *       peerRecordVerified, peerRecordError, peerRecord:{peerId,seq,addrs}|null}
+ *   echo {target, protocol="/echo/1.0.0", bytes=1024, streams=1} → {bytes (total), streams, ms}
+ *       (fails if any stream's echo differs)
+ *   perf {target, uploadBytes, downloadBytes, protocol="/perf/1.0.0"}
+ *                                    → {seconds, uploadSeconds, uploadBytes, downloadBytes}
+ *   negotiate {target, protocols:[...]} → {protocol}   (multistream-select's choice)
+ *   handle {protocol, behavior="echo"|"perf"|"sink"} → {}      unhandle {protocol} → {}
+ *   push                             → {}   identify/push to all connections now
+ *   peers                            → {peers:[{peerId, addrs:[remoteAddr...]}]}
+ *   connections                      → {count, connections:[{peerId, remoteAddr, direction,
+ *                                        status, encryption, multiplexer, streams, id}]}
+ *   addrs                            → {peerId, addrs}
+ *   stop                             → {} then exit 0
+ * Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0, so the process never
+ * outlives its parent's pipe.
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
