@@ -14,6 +14,9 @@
  *
  * `raw` is always the canonical form we marshal (the form go-libp2p re-marshals
  * to): decoding a key and encoding it again yields the spec's deterministic bytes.
+ * DER keys (ECDSA, RSA) must already be in that canonical DER form (strict DER,
+ * uncompressed EC point, RSA parameters NULL), as go-libp2p's x509 parsing requires;
+ * OpenSSL alone would read some BER variants, which would give one key several encodings.
  *
  * Policies, where the spec leaves room:
  * - Protobuf: `PublicKey`/`PrivateKey` bytes must be the deterministic encoding
@@ -468,10 +471,26 @@ const checkKeyObject = (type: "ECDSA" | "RSA", key: crypto.KeyObject): string | 
     : `RSA key size ${bits} bits is outside ${RSA_MIN_BITS}..${RSA_MAX_BITS}`
 }
 
+/**
+ * OpenSSL reads some non-canonical DER (e.g. RSA AlgorithmIdentifier parameters
+ * other than NULL, compressed EC points) that go-libp2p refuses. We accept only
+ * the canonical DER we would write ourselves, so a key has one encoding and a
+ * changed byte never yields the same key.
+ */
+const canonical = <K extends { readonly raw: Uint8Array }>(
+  given: Uint8Array,
+  key: Result.Result<K, KeyError>,
+  reason: "InvalidPublicKey" | "InvalidPrivateKey",
+  type: "ECDSA" | "RSA"
+): Result.Result<K, KeyError> =>
+  Result.isSuccess(key) && !bytesEqual(key.success.raw, given)
+    ? fail(reason, `${type}: not the canonical DER encoding of the key`)
+    : key
+
 const nodePublic = (type: "ECDSA" | "RSA", raw: Uint8Array): Result.Result<PublicKey, KeyError> => {
   const key = trying(() => crypto.createPublicKey({ key: Buffer.from(raw), format: "der", type: "spki" }))
   if (Result.isFailure(key)) return fail("InvalidPublicKey", `${type}: ${key.failure}`)
-  return nodePublicFromKeyObject(type, key.success)
+  return canonical(raw, nodePublicFromKeyObject(type, key.success), "InvalidPublicKey", type)
 }
 
 const nodePublicFromKeyObject = (type: "ECDSA" | "RSA", key: crypto.KeyObject): Result.Result<PublicKey, KeyError> => {
@@ -500,7 +519,7 @@ const nodePrivate = (type: "ECDSA" | "RSA", raw: Uint8Array): Result.Result<Priv
     crypto.createPrivateKey({ key: Buffer.from(raw), format: "der", type: type === "ECDSA" ? "sec1" : "pkcs1" })
   )
   if (Result.isFailure(key)) return fail("InvalidPrivateKey", `${type}: ${key.failure}`)
-  return nodePrivateFromKeyObject(type, key.success)
+  return canonical(raw, nodePrivateFromKeyObject(type, key.success), "InvalidPrivateKey", type)
 }
 
 const ecdsaPublic = (raw: Uint8Array) => nodePublic("ECDSA", raw)
