@@ -104,6 +104,9 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       expect(r.streams).toBe(4)
       const mbit = (r.bytes * 8 * 2) / (r.ms / 1000) / 1e6 // each byte crosses twice
       yield* report(`echo 4 × 1 MiB over 4 streams: ${r.ms.toFixed(1)} ms (${mbit.toFixed(0)} Mbit/s both directions)`)
+      // optimistic negotiation (protocol name sent with the first data) echoes the same
+      const lazy = yield* a.echo({ peerId: b.peerId }, { bytes: 100_000, streams: 2, negotiateFully: false })
+      expect(lazy.bytes).toBe(200_000)
       // an unsupported protocol fails with js's own error name
       const err = yield* Effect.flip(a.echo({ peerId: b.peerId }, { bytes: 10, protocol: "/no/such/1.0.0" }))
       expect(err.reason).toBe("CommandFailed")

@@ -174,7 +174,7 @@ export interface JsPeer {
   /** mode "service": @libp2p/ping, a new stream per ping, whole ms; "stream": all pings on one stream, fractional ms. */
   readonly ping: (
     target: Target,
-    args?: { readonly count?: number; readonly mode?: "service" | "stream" },
+    args?: { readonly count?: number; readonly mode?: "service" | "stream"; readonly negotiateFully?: boolean },
     options?: CommandOptions
   ) => Effect.Effect<PingResult, HarnessError>
   /** The identify result js got on its connection to `peerId` (`fresh`: run identify again). */
@@ -183,16 +183,25 @@ export interface JsPeer {
     args?: { readonly fresh?: boolean; readonly timeoutMs?: number },
     options?: CommandOptions
   ) => Effect.Effect<IdentifyResult, HarnessError>
-  /** Echo `bytes` pseudo-random bytes on each of `streams` concurrent streams and check them. */
+  /**
+   * Echo `bytes` pseudo-random bytes on each of `streams` concurrent streams and check them.
+   * `negotiateFully: false` (here, in ping "stream" mode and in perf): js sends the protocol
+   * name together with the first data (optimistic multistream-select).
+   */
   readonly echo: (
     target: Target,
-    args?: { readonly bytes?: number; readonly streams?: number; readonly protocol?: string },
+    args?: { readonly bytes?: number; readonly streams?: number; readonly protocol?: string; readonly negotiateFully?: boolean },
     options?: CommandOptions
   ) => Effect.Effect<EchoResult, HarnessError>
   /** perf client (perf spec): send `uploadBytes`, ask for `downloadBytes`. */
   readonly perf: (
     target: Target,
-    args: { readonly uploadBytes: number; readonly downloadBytes: number; readonly protocol?: string },
+    args: {
+      readonly uploadBytes: number
+      readonly downloadBytes: number
+      readonly protocol?: string
+      readonly negotiateFully?: boolean
+    },
     options?: CommandOptions
   ) => Effect.Effect<PerfResult, HarnessError>
   /** Open a stream offering `protocols` in order; the protocol multistream-select agreed on. */
@@ -463,6 +472,8 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
         )
       )
 
+    const lazy = (negotiateFully: boolean | undefined): JsonObject =>
+      negotiateFully === false ? { negotiateFully: false } : {}
     const targetJson = (target: Target): JsonObject => ("addr" in target ? { addr: target.addr } : { peerId: target.peerId })
 
     const events = Stream.callback<JsPeerEvent>((queue) =>
@@ -506,7 +517,12 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
       dial: (addr, opts) => typed(DialResult, "dial", { addr }, opts),
       hangup: (id, opts) => Effect.asVoid(command("hangup", { peerId: id }, opts)),
       ping: (target, args, opts) =>
-        typed(PingResult, "ping", { ...targetJson(target), count: args?.count ?? 1, mode: args?.mode ?? "service" }, opts),
+        typed(PingResult, "ping", {
+          ...targetJson(target),
+          count: args?.count ?? 1,
+          mode: args?.mode ?? "service",
+          ...lazy(args?.negotiateFully)
+        }, opts),
       identify: (id, args, opts) =>
         typed(IdentifyResult, "identify", {
           peerId: id,
@@ -518,14 +534,16 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
           ...targetJson(target),
           bytes: args?.bytes ?? 1024,
           streams: args?.streams ?? 1,
-          ...(args?.protocol !== undefined ? { protocol: args.protocol } : {})
+          ...(args?.protocol !== undefined ? { protocol: args.protocol } : {}),
+          ...lazy(args?.negotiateFully)
         }, opts),
       perf: (target, args, opts) =>
         typed(PerfResult, "perf", {
           ...targetJson(target),
           uploadBytes: args.uploadBytes,
           downloadBytes: args.downloadBytes,
-          ...(args.protocol !== undefined ? { protocol: args.protocol } : {})
+          ...(args.protocol !== undefined ? { protocol: args.protocol } : {}),
+          ...lazy(args.negotiateFully)
         }, opts),
       negotiate: (target, protocols, opts) =>
         Effect.map(typed(NegotiateResult, "negotiate", { ...targetJson(target), protocols: [...protocols] }, opts), (r) => r.protocol),

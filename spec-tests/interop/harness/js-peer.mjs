@@ -32,7 +32,9 @@
  *   {"event":"ready",...,"node":"v24.x"} also carries the child's Node version.
  * Input (stdin, one JSON object per line): {"id":N,"cmd":"<name>",...args}; answers may come
  * out of order (commands run concurrently). A target is {"addr":multiaddr} (dials if needed)
- * or {"peerId":id} (an existing connection or the peer store's addresses).
+ * or {"peerId":id} (an existing connection or the peer store's addresses). Commands that open
+ * a stream (ping mode "stream", echo, perf, negotiate) take `negotiateFully: false` to have js
+ * send the protocol name together with the first data (optimistic multistream-select).
  *   dial {addr}                      → {peerId, remoteAddr, direction, encryption, multiplexer, connectionId}
  *   hangup {peerId}                  → {}
  *   ping {target, count=1, mode="service"|"stream"} → {rtts:[ms]}   service: @libp2p/ping, one
@@ -357,8 +359,13 @@ const requirePeerId = (args) => {
   throw new Error("need `peerId` (or an `addr` ending in /p2p/<id>)")
 }
 
+/** `negotiateFully: false` lets js send the protocol name together with the first data
+ *  (optimistic multistream-select, single protocol only). */
 const openStream = (args, protocol) =>
-  node.dialProtocol(target(args), protocol, { maxOutboundStreams: 1024 })
+  node.dialProtocol(target(args), protocol, {
+    maxOutboundStreams: 1024,
+    ...(args.negotiateFully === false ? { negotiateFully: false } : {})
+  })
 
 const waitIdentify = (peerId, timeoutMs) => {
   const key = peerId.toString()
