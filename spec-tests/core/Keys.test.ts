@@ -194,6 +194,37 @@ describe("peer-ids spec §Secp256k1: Bitcoin key encodings", () => {
   })
 })
 
+describe("peer-ids spec §RSA and §ECDSA: DER key data must be canonical", () => {
+  const rsa = peerIds.key_vectors.find((v) => v.key_type.startsWith("RSA"))!
+  const ecdsa = peerIds.key_vectors.find((v) => v.key_type.startsWith("ECDSA"))!
+  it("an RSA SubjectPublicKeyInfo whose AlgorithmIdentifier parameters are not NULL is rejected (OpenSSL would read it)", () => {
+    const spki = ok(Keys.publicKeyFromProtobuf(fromHex(rsa.public_key_protobuf_hex))).raw
+    expect(toHex(spki.subarray(4, 19))).toBe("300d06092a864886f70d0101010500")
+    const altered = Uint8Array.from(spki)
+    altered[17] = 0x07 // NULL (05 00) becomes an empty ObjectDescriptor (07 00)
+    expect(failureReason(Keys.publicKeyFromRaw("RSA", altered))).toBe("InvalidPublicKey")
+  })
+  it("an ECDSA SubjectPublicKeyInfo with a compressed point is rejected (go-libp2p reads uncompressed points only)", () => {
+    const spki = ok(Keys.publicKeyFromProtobuf(fromHex(ecdsa.public_key_protobuf_hex))).raw
+    const point = spki.subarray(spki.length - 65)
+    const x = point.subarray(1, 33)
+    const yOdd = (point[64]! & 1) === 1
+    const compressed = Uint8Array.of(
+      ...fromHex("3039301306072a8648ce3d020106082a8648ce3d030107032200"),
+      yOdd ? 0x03 : 0x02,
+      ...x
+    )
+    expect(failureReason(Keys.publicKeyFromRaw("ECDSA", compressed))).toBe("InvalidPublicKey")
+  })
+  it("private key DER with trailing bytes is rejected", () => {
+    for (const v of [rsa, ecdsa]) {
+      const data = ok(Keys.privateKeyFromProtobuf(fromHex(v.private_key_protobuf_hex))).raw
+      const type = v.key_type.startsWith("RSA") ? "RSA" : "ECDSA"
+      expect(failureReason(Keys.privateKeyFromRaw(type, Uint8Array.of(...data, 0)))).toBe("InvalidPrivateKey")
+    }
+  })
+})
+
 describe("peer-ids spec §Keys: protobuf decoding is strict", () => {
   const vector = peerIds.key_vectors.find((v) => v.key_type === "Ed25519")!
   const bytes = fromHex(vector.public_key_protobuf_hex)

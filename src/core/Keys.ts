@@ -498,16 +498,28 @@ const nodePublicFromKeyObject = (type: "ECDSA" | "RSA", key: crypto.KeyObject): 
   if (problem !== undefined) {
     return fail(problem.startsWith("unsupported curve") ? "UnsupportedKeyType" : "InvalidPublicKey", `${type}: ${problem}`)
   }
-  const spki = copy(key.export({ format: "der", type: "spki" }))
+  const spki = copy(uncompressed(type, key, crypto.createPublicKey).export({ format: "der", type: "spki" }))
   return Result.succeed(new NodePublicKey(type, spki, key))
 }
+
+/**
+ * OpenSSL keeps the point format an EC key was read with; re-import through JWK
+ * so that what we write always has the uncompressed point, as go-libp2p writes (and requires).
+ */
+const uncompressed = (
+  type: "ECDSA" | "RSA",
+  key: crypto.KeyObject,
+  create: (options: crypto.JsonWebKeyInput) => crypto.KeyObject
+): crypto.KeyObject => (type === "ECDSA" ? create({ key: key.export({ format: "jwk" }), format: "jwk" }) : key)
 
 const nodePrivateFromKeyObject = (type: "ECDSA" | "RSA", key: crypto.KeyObject): Result.Result<PrivateKey, KeyError> => {
   const problem = checkKeyObject(type, key)
   if (problem !== undefined) {
     return fail(problem.startsWith("unsupported curve") ? "UnsupportedKeyType" : "InvalidPrivateKey", `${type}: ${problem}`)
   }
-  const raw = copy(key.export({ format: "der", type: type === "ECDSA" ? "sec1" : "pkcs1" }))
+  const raw = copy(
+    uncompressed(type, key, crypto.createPrivateKey).export({ format: "der", type: type === "ECDSA" ? "sec1" : "pkcs1" })
+  )
   return Result.map(
     nodePublicFromKeyObject(type, crypto.createPublicKey(key)),
     (publicKey) => new NodePrivateKey(type, raw, key, publicKey)
