@@ -166,3 +166,17 @@ export const manualPeer = (raw: Duplex.Duplex, initiator: boolean, staticKeyPair
 }
 
 export { frame }
+
+/** Split a transport byte stream into its frames (start offset and message length); fails on a partial frame. */
+export const parseFrames = (bytes: Uint8Array): Array<{ readonly start: number; readonly length: number }> => {
+  const out: Array<{ readonly start: number; readonly length: number }> = []
+  let at = 0
+  while (at < bytes.byteLength) {
+    if (at + 2 > bytes.byteLength) throw new Error("partial length prefix")
+    const length = (bytes[at]! << 8) | bytes[at + 1]!
+    if (at + 2 + length > bytes.byteLength) throw new Error("partial frame")
+    out.push({ start: at, length })
+    at += 2 + length
+  }
+  return out
+}

@@ -55,6 +55,13 @@ export interface CipherState {
     offset: number
   ) => SecurityError | number
   /**
+   * Transport hot path for large messages: encrypt the concatenation of
+   * `pieces` (empty associated data) and append the ciphertext pieces, then
+   * the tag, to `out` as separate chunks (no copy into a frame buffer).
+   * Requires a key.
+   */
+  readonly encryptToChunks: (pieces: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>) => SecurityError | undefined
+  /**
    * Transport hot path: decrypt `ciphertext ‖ tag` with empty associated data.
    * Requires a key.
    */
@@ -128,6 +135,23 @@ export const make = (key?: Uint8Array): CipherState => {
     at += TAG_LEN
     increment()
     return at - offset
+  }
+
+  const encryptToChunks = (pieces: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): SecurityError | undefined => {
+    if (isExhausted()) return exhausted()
+    writeNonce()
+    const cipher = crypto.createCipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!
+      if (piece.byteLength === 0) continue
+      const ct = cipher.update(piece)
+      if (ct.byteLength > 0) out.push(ct)
+    }
+    const rest = cipher.final()
+    if (rest.byteLength > 0) out.push(rest)
+    out.push(cipher.getAuthTag())
+    increment()
+    return undefined
   }
 
   const encryptWithAdKeyed = (ad: Uint8Array, plaintext: Uint8Array): Result.Result<Uint8Array, SecurityError> => {
@@ -210,6 +234,7 @@ export const make = (key?: Uint8Array): CipherState => {
       return r instanceof SecurityError ? Result.fail(r) : Result.succeed(r)
     },
     encryptInto,
+    encryptToChunks,
     decrypt: (message) => decryptAd(EMPTY, message),
     decryptPieces
   }

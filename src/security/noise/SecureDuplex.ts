@@ -10,8 +10,10 @@
  *
  * - `write(batch)` coalesces the chunks of the batch into as few transport
  *   messages as possible (65519 plaintext bytes each; large chunks are split,
- *   small ones share a message), encrypts each straight into its framed output
- *   buffer, and hands all frames to ONE `write` of the raw Duplex.
+ *   small ones share a message) and hands all frames to ONE `write` of the raw
+ *   Duplex. A small message is encrypted straight into one framed buffer; a
+ *   large one (≥ 4 KiB) goes out as its length, the cipher's output buffers and
+ *   the tag, as separate chunks, so the ciphertext is never copied.
  * - `read` decrypts every whole frame the raw Duplex has delivered and returns
  *   their plaintexts as one batch. Ciphertext that lies inside one received
  *   chunk is fed to the cipher as a view (no copy); a frame spread over chunks
@@ -42,6 +44,19 @@ export const MAX_MESSAGE_LEN = 65535
 /** The most plaintext bytes of a transport message. */
 export const MAX_PLAINTEXT_LEN = MAX_MESSAGE_LEN - CipherState.TAG_LEN
 
+/**
+ * Messages with at least this many plaintext bytes are written as separate
+ * chunks (length, ciphertext, tag) instead of being copied into one frame
+ * buffer; smaller ones are one buffer each (fewer chunks for the socket).
+ */
+const LARGE_MESSAGE = 4096
+
+/**
+ * A message whose pieces average below this many bytes is gathered into one
+ * buffer before encryption (node:crypto's per-call cost dominates small updates).
+ */
+const SMALL_PIECE = 2048
+
 const transportError = (reason: SecurityErrorReason, message: string) =>
   new Duplex.DuplexError({ reason: "Io", message: `noise ${reason}: ${message}` })
 
@@ -65,6 +80,9 @@ export const make = (
 
   // ---------------------------------------------------------------- write
 
+  // Gathers small chunks before encryption; the cipher consumes it synchronously, so one per duplex suffices.
+  const scratch = Buffer.allocUnsafeSlow(MAX_PLAINTEXT_LEN)
+
   /** Encrypt a batch into frames, or the error. */
   const encryptBatch = (chunks: Duplex.Chunks): Array<Uint8Array> | SecurityError => {
     const total = Duplex.byteLength(chunks)
@@ -77,9 +95,6 @@ export const make = (
     while (remaining > 0) {
       const len = remaining < MAX_PLAINTEXT_LEN ? remaining : MAX_PLAINTEXT_LEN
       const frameLen = len + CipherState.TAG_LEN
-      const frame = Buffer.allocUnsafe(2 + frameLen)
-      frame[0] = frameLen >>> 8
-      frame[1] = frameLen & 0xff
       pieces.length = 0
       let need = len
       while (need > 0) {
@@ -101,9 +116,32 @@ export const make = (
           need = 0
         }
       }
-      const written = send.encryptInto(pieces, frame, 2)
-      if (typeof written !== "number") return written
-      frames.push(frame)
+      if (pieces.length > 1 && len < pieces.length * SMALL_PIECE) {
+        // Many small pieces: one copy into the scratch buffer beats one cipher call per piece.
+        let at = 0
+        for (let i = 0; i < pieces.length; i++) {
+          scratch.set(pieces[i]!, at)
+          at += pieces[i]!.byteLength
+        }
+        pieces.length = 1
+        pieces[0] = scratch.subarray(0, len)
+      }
+      if (len >= LARGE_MESSAGE) {
+        // length ‖ ciphertext pieces ‖ tag as separate chunks: no copy of the ciphertext
+        const header = Buffer.allocUnsafe(2)
+        header[0] = frameLen >>> 8
+        header[1] = frameLen & 0xff
+        frames.push(header)
+        const err = send.encryptToChunks(pieces, frames)
+        if (err !== undefined) return err
+      } else {
+        const frame = Buffer.allocUnsafe(2 + frameLen)
+        frame[0] = frameLen >>> 8
+        frame[1] = frameLen & 0xff
+        const written = send.encryptInto(pieces, frame, 2)
+        if (typeof written !== "number") return written
+        frames.push(frame)
+      }
       remaining -= len
     }
     return frames
