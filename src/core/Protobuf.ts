@@ -142,7 +142,7 @@ interface FieldPlan {
 
 interface TypePlan {
   fields: ReadonlyArray<FieldPlan>
-  /** Whether encode must rewrite values (64-bit fields somewhere below). */
+  /** Whether this message itself has 64-bit fields (see `computeHasLong` for nested ones). */
   hasLong: boolean
 }
 
