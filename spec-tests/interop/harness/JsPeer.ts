@@ -438,14 +438,17 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
     const name = `js-peer#${++counter}`
     const commandTimeout = options.commandTimeout ?? "30 seconds"
     const state = yield* Effect.acquireRelease(spawn(options, name), (s) => kill(s, options.stopTimeout ?? "3 seconds"))
+    const startTimeout = options.startTimeout ?? "20 seconds"
     const ready = yield* withTimeout(
       findEvent(state, (e) => e.event === "ready", 0),
-      options.startTimeout ?? "20 seconds",
-      () =>
-        new HarnessError({
+      startTimeout,
+      () => {
+        state.child.kill("SIGKILL") // a node that cannot start is not worth a graceful stop
+        return new HarnessError({
           reason: "StartTimeout",
-          message: `${name}: no ready line within ${Duration.format(Duration.fromInputUnsafe(options.startTimeout ?? "20 seconds"))}\n${tail(state)}`
+          message: `${name}: no ready line within ${Duration.format(Duration.fromInputUnsafe(startTimeout))}\n${tail(state)}`
         })
+      }
     )
     const peerId = ready["peerId"]
     const addrs = ready["addrs"]
