@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import type { Duration, Effect, Scope } from "effect"
-import { Schema } from "effect"
+import { Context, Layer, Schema } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
 import type * as Multiaddr from "../core/Multiaddr.ts"
 
@@ -64,4 +64,12 @@ export interface Transport {
     addr: Multiaddr.Multiaddr,
     handler: (conn: RawConnection) => Effect.Effect<void, never, Scope.Scope>
   ) => Effect.Effect<Listener, TransportError, Scope.Scope>
+}
+
+/**
+ * The transports a node uses, in preference order. Swapping or adding a
+ * transport is providing another `Transports` layer.
+ */
+export class Transports extends Context.Service<Transports, ReadonlyArray<Transport>>()("effect-libp2p/Transports") {
+  static readonly layer = (transports: ReadonlyArray<Transport>) => Layer.succeed(Transports, transports)
 }

@@ -1,0 +1,100 @@
+/**
+ * Stack presets: the Layers a user imports to get a working node.
+ *
+ * `Default(options)` is a TCP + Noise + Yamux node with identify and ping
+ * (ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
+ * transports, secure channels and muxers are plain lists in preference order.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const host = yield* Host
+ *   const ping = yield* Ping
+ *   const rtts = yield* ping.ping(someMultiaddr, { count: 3 })
+ * }).pipe(Effect.provide(Default({ listen: ["/ip4/127.0.0.1/tcp/0"] })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer } from "effect"
+import * as Upgrader from "../src/connection/Upgrader.ts"
+import type * as Keys from "../src/core/Keys.ts"
+import type * as Multiaddr from "../src/core/Multiaddr.ts"
+import * as Host from "../src/host/Host.ts"
+import { Identity } from "../src/host/Identity.ts"
+import { Peerstore } from "../src/host/Peerstore.ts"
+import { Registrar } from "../src/host/Registrar.ts"
+import * as Identify from "../src/protocols/identify/Identify.ts"
+import * as Ping from "../src/protocols/ping/Ping.ts"
+import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
+import type { SecureChannel } from "../src/security/SecureChannel.ts"
+import { type Transport, Transports } from "../src/transport/Transport.ts"
+import * as MemoryTransport from "../src/transport/Memory.ts"
+import * as Tcp from "../src/transport/Tcp.ts"
+import * as Noise from "../src/security/Noise.ts"
+import * as Yamux from "../src/muxer/Yamux.ts"
+
+export interface NodeOptions {
+  /** The node's identity; a fresh Ed25519 key when absent. */
+  readonly privateKey?: Keys.PrivateKey
+  /** Addresses to listen on at start. */
+  readonly listen?: ReadonlyArray<Multiaddr.Multiaddr>
+  readonly transports: ReadonlyArray<Transport>
+  readonly security: ReadonlyArray<SecureChannel>
+  readonly muxers: ReadonlyArray<StreamMuxer>
+  readonly agentVersion?: string
+}
+
+/**
+ * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
+ * Upgrader, Host, then identify and ping on top. Provides all of them.
+ */
+export const make = (options: NodeOptions) => {
+  const identity = options.privateKey !== undefined
+    ? Identity.fromPrivateKey(options.privateKey)
+    : Identity.layerEd25519
+  const base = Layer.mergeAll(identity, Registrar.layer, Peerstore.layerMemory, Transports.layer(options.transports))
+  const upgrader = Upgrader.layer({ security: options.security, muxers: options.muxers }).pipe(
+    Layer.provideMerge(base)
+  )
+  const host = Host.layer(options.listen !== undefined ? { listen: options.listen } : {}).pipe(
+    Layer.provideMerge(upgrader)
+  )
+  const protocols = Layer.mergeAll(
+    Ping.layer,
+    Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {})
+  )
+  return protocols.pipe(Layer.provideMerge(host))
+}
+
+export interface PresetOptions {
+  readonly privateKey?: Keys.PrivateKey
+  readonly listen?: ReadonlyArray<Multiaddr.Multiaddr>
+  readonly agentVersion?: string
+  /** Yamux settings (keep-alive, windows, limits). */
+  readonly yamux?: Yamux.YamuxOptions
+}
+
+const withStack = <E, R>(
+  transports: Effect.Effect<ReadonlyArray<Transport>, E, R>,
+  options: PresetOptions
+) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const noise = yield* Noise.make()
+    return make({
+      ...options,
+      transports: yield* transports,
+      security: [noise],
+      muxers: [options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux]
+    })
+  }))
+
+/** TCP + Noise + Yamux, with identify and ping. */
+export const Default = (options: PresetOptions = {}) => withStack(Effect.succeed([Tcp.transport]), options)
+
+/**
+ * The same stack over the in-process memory network (`/memory/<n>` addresses):
+ * no sockets, no real timers. Needs a `MemoryNetwork` in context, shared by
+ * every node of the network.
+ */
+export const Memory = (options: PresetOptions = {}) =>
+  withStack(Effect.map(MemoryTransport.transport, (t) => [t]), options)

@@ -1,0 +1,7 @@
+/**
+ * The stack presets users import.
+ *
+ * @since 0.1.0
+ */
+export { Default, make, Memory, type NodeOptions, type PresetOptions } from "./Node.ts"
+export { MemoryNetwork } from "../src/transport/Memory.ts"

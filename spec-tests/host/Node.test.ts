@@ -1,0 +1,151 @@
+/**
+ * The whole stack in-process (memory transport): multistream-select → Noise →
+ * Yamux → identify and ping, two nodes, both directions.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Result, Scope } from "effect"
+import * as Keys from "../../src/core/Keys.ts"
+import * as Multiaddr from "../../src/core/Multiaddr.ts"
+import * as PeerId from "../../src/core/PeerId.ts"
+import { Host } from "../../src/host/Host.ts"
+import { Peerstore } from "../../src/host/Peerstore.ts"
+import { Registrar } from "../../src/host/Registrar.ts"
+import { Identify } from "../../src/protocols/identify/Identify.ts"
+import * as Ping from "../../src/protocols/ping/Ping.ts"
+import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import * as Duplex from "../../src/core/Duplex.ts"
+import * as Nodes from "../../layers/Node.ts"
+
+const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
+
+/** Build a node on the shared memory network in the current scope and return its services. */
+const node = (options: Nodes.PresetOptions = {}) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const network = yield* MemoryNetwork
+    const ctx = yield* Layer.buildWithScope(
+      Nodes.Memory({ listen: [ma("/memory/0")], ...options }).pipe(Layer.provide(Layer.succeed(MemoryNetwork, network))),
+      scope
+    )
+    return {
+      host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
+      ping: ctx.mapUnsafe.get(Ping.Ping.key) as Ping.Ping["Service"],
+      identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"],
+      registrar: ctx.mapUnsafe.get(Registrar.key) as Registrar["Service"],
+      peerstore: ctx.mapUnsafe.get(Peerstore.key) as Peerstore["Service"]
+    }
+  })
+
+describe("node over the memory transport", () => {
+  it.live("connections spec §Upgrading: dial, secure with Noise, mux with Yamux; ping both ways", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const b = yield* node()
+      expect(a.host.addrs()).toHaveLength(1)
+      const rtts = yield* a.ping.ping(b.host.addrs()[0]!, { count: 3 })
+      expect(rtts).toHaveLength(3)
+      for (const r of rtts) expect(r).toBeGreaterThanOrEqual(0)
+      // b reuses the connection a opened (one connection per peer pair)
+      const back = yield* b.ping.ping(a.host.peerId, { count: 1 })
+      expect(back).toHaveLength(1)
+      expect(a.host.connections()).toHaveLength(1)
+      expect(b.host.connections()).toHaveLength(1)
+      expect(PeerId.equals(a.host.connections()[0]!.remotePeer, b.host.peerId)).toBe(true)
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+
+  it.live("identify spec §identify: the dialer learns the listener's key, addrs, protocols and a signed peer record", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const b = yield* node({ agentVersion: "test-b/1.0" })
+      const conn = yield* a.host.dial(b.host.addrs()[0]!)
+      const result = yield* a.identify.identify(conn)
+      expect(result.agentVersion).toBe("test-b/1.0")
+      expect(result.protocolVersion).toBe("ipfs/0.1.0")
+      expect(result.protocols).toContain("/ipfs/ping/1.0.0")
+      expect(result.protocols).toContain("/ipfs/id/1.0.0")
+      expect(result.listenAddrs.map(Multiaddr.toString)).toEqual(["/memory/" + Multiaddr.components(b.host.addrs()[0]!)[0]!.value])
+      expect(result.signedPeerRecord?.addrs.map(Multiaddr.toString)).toEqual(result.listenAddrs.map(Multiaddr.toString))
+      expect(result.publicKey !== undefined && PeerId.equals(PeerId.fromPublicKey(result.publicKey), b.host.peerId)).toBe(true)
+      expect(a.peerstore.get(b.host.peerId)?.protocols).toContain("/ipfs/ping/1.0.0")
+      // observed address: b saw a's dialing address
+      expect(result.observedAddr).toBeDefined()
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+
+  it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const b = yield* node()
+      const conn = yield* a.host.dial(b.host.addrs()[0]!)
+      yield* a.identify.identify(conn)
+      yield* b.registrar.handle("/test/new/1.0.0", () => Effect.void)
+      // wait until a's peerstore sees the new protocol
+      for (let i = 0; i < 100; i++) {
+        if (a.peerstore.get(b.host.peerId)?.protocols.includes("/test/new/1.0.0")) break
+        yield* Effect.sleep("20 millis")
+      }
+      expect(a.peerstore.get(b.host.peerId)?.protocols).toContain("/test/new/1.0.0")
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+
+  it.live("a custom protocol streams 4 MiB both ways over one stream; a failing handler resets only its stream", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const b = yield* node()
+      yield* b.registrar.handle("/echo/1.0.0", (stream) =>
+        Effect.gen(function*() {
+          while (true) {
+            const chunks = yield* stream.read
+            if (Duplex.isEOF(chunks)) break
+            yield* stream.write(chunks)
+          }
+          yield* stream.closeWrite
+        }))
+      yield* b.registrar.handle("/fail/1.0.0", () => Effect.fail("boom"))
+      const payload = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 31) & 0xff)
+      const echoed = yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* a.host.newStream(b.host.addrs()[0]!, ["/echo/1.0.0"])
+        yield* Effect.forkScoped(Effect.gen(function*() {
+          for (let i = 0; i < payload.length; i += 65536) yield* stream.write([payload.subarray(i, i + 65536)])
+          yield* stream.closeWrite
+        }))
+        return yield* Duplex.readAll(stream, 8 * 1024 * 1024)
+      }))
+      expect(echoed.length).toBe(payload.length)
+      expect(Buffer.compare(echoed, payload)).toBe(0)
+      // the failing handler: our read ends with an error or EOF, the connection survives
+      const failed = yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* a.host.newStream(b.host.peerId, ["/fail/1.0.0"])
+        yield* stream.write([Uint8Array.of(1)])
+        return yield* Effect.result(Duplex.readAll(stream, 1024))
+      }))
+      expect(failed._tag === "Failure" || failed.success.length === 0).toBe(true)
+      expect((yield* a.ping.ping(b.host.peerId))).toHaveLength(1)
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+
+  it.live("Noise §Authentication: dialing a /p2p address with the wrong peer id fails with PeerIdMismatch", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const b = yield* node()
+      const other = PeerId.fromPrivateKey(yield* Keys.generate("Ed25519"))
+      const wrong = Multiaddr.encapsulate(
+        Multiaddr.decapsulateCode(b.host.addrs()[0]!, Multiaddr.codes.p2p),
+        ma(`/p2p/${PeerId.toString(other)}`)
+      )
+      const err = yield* Effect.flip(a.host.dial(wrong))
+      expect(err.reason).toBe("PeerIdMismatch")
+      // and the node still works
+      expect(yield* a.ping.ping(b.host.addrs()[0]!)).toHaveLength(1)
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+
+  it.live("closing a node's scope disconnects its peers (peer:disconnect on the other side)", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const bScope = yield* Scope.make()
+      const b = yield* Scope.provide(node(), bScope)
+      yield* a.host.dial(b.host.addrs()[0]!)
+      expect(a.host.connections()).toHaveLength(1)
+      yield* Scope.close(bScope, Exit.void)
+      for (let i = 0; i < 100 && a.host.connections().length > 0; i++) yield* Effect.sleep("20 millis")
+      expect(a.host.connections()).toHaveLength(0)
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+})
+

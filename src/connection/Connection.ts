@@ -1,0 +1,75 @@
+/**
+ * Connection and Stream: what an upgraded connection looks like to the rest of
+ * the node (libp2p connections spec §Connections and §Streams).
+ *
+ * A `Connection` is a secured, multiplexed link to one remote peer. It lives in
+ * a Scope owned by the Host: closing that scope (or calling `close`) resets its
+ * streams and closes its socket. A `Stream` is a muxed Duplex on which a
+ * protocol was negotiated; it lives in the scope it was opened or accepted in.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Scope } from "effect"
+import { Schema } from "effect"
+import type * as Duplex from "../core/Duplex.ts"
+import type * as Multiaddr from "../core/Multiaddr.ts"
+import type * as PeerId from "../core/PeerId.ts"
+import type * as Keys from "../core/Keys.ts"
+import type { Direction } from "../muxer/StreamMuxer.ts"
+
+export type { Direction }
+
+export const ConnectionErrorReason = Schema.Literals([
+  "Closed", // the connection is closed or closing
+  "Negotiation", // multistream-select found no common protocol
+  "Muxer", // the muxer refused or failed to open a stream
+  "Timeout" // the stream did not open in time
+])
+export type ConnectionErrorReason = typeof ConnectionErrorReason.Type
+
+export class ConnectionError extends Schema.TaggedError<ConnectionError>()("ConnectionError", {
+  reason: ConnectionErrorReason,
+  message: Schema.String
+}) {}
+
+/** A negotiated stream. */
+export interface Stream extends Duplex.Duplex {
+  /** The protocol negotiated for this stream. */
+  readonly protocol: string
+  readonly id: string
+  readonly direction: Direction
+}
+
+export interface NewStreamOptions {
+  /** Skip waiting for the remote's confirmation when only one protocol is offered (lazy select). Default true. */
+  readonly lazy?: boolean
+}
+
+export interface Connection {
+  /** Unique within this node, for logs and bookkeeping. */
+  readonly id: string
+  readonly remotePeer: PeerId.PeerId
+  readonly remotePublicKey: Keys.PublicKey
+  readonly remoteAddr: Multiaddr.Multiaddr
+  readonly localAddr: Multiaddr.Multiaddr
+  readonly direction: Direction
+  /** Security protocol id, e.g. "/noise". */
+  readonly security: string
+  /** Muxer protocol id, e.g. "/yamux/1.0.0". */
+  readonly muxer: string
+  /** Clock time (ms) when the upgrade finished. */
+  readonly openedAt: number
+  /** Open a stream and negotiate one of `protocols` (in preference order). The stream lives in the current scope. */
+  readonly newStream: (
+    protocols: ReadonlyArray<string>,
+    options?: NewStreamOptions
+  ) => Effect.Effect<Stream, ConnectionError, Scope.Scope>
+  /** Streams currently open on this connection. */
+  readonly streamCount: () => number
+  /** Close the connection: reset its streams, close the socket. Idempotent. */
+  readonly close: Effect.Effect<void>
+  /** Resolves when the connection has closed, for whatever reason. */
+  readonly closed: Effect.Effect<void>
+  /** True once the connection is closing or closed. */
+  readonly isClosed: () => boolean
+}

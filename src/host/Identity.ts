@@ -1,0 +1,35 @@
+/**
+ * Identity: the node's own key pair and peer id (peer-ids spec §Peer Ids).
+ * Every layer that signs (Noise handshake payload, identify's signed peer
+ * record) reads it from here.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer } from "effect"
+import * as Keys from "../core/Keys.ts"
+import * as PeerId from "../core/PeerId.ts"
+
+export interface IdentityShape {
+  readonly privateKey: Keys.PrivateKey
+  readonly publicKey: Keys.PublicKey
+  readonly peerId: PeerId.PeerId
+}
+
+export const make = (privateKey: Keys.PrivateKey): IdentityShape => ({
+  privateKey,
+  publicKey: privateKey.publicKey,
+  peerId: PeerId.fromPublicKey(privateKey.publicKey)
+})
+
+export class Identity extends Context.Service<Identity, IdentityShape>()("effect-libp2p/Identity") {
+  /** An identity from a given private key. */
+  static readonly fromPrivateKey = (privateKey: Keys.PrivateKey) =>
+    Layer.sync(Identity, () => make(privateKey))
+
+  /** A fresh Ed25519 identity. */
+  static readonly layerEd25519 = Layer.effect(
+    Identity,
+    Effect.map(Keys.generate("Ed25519"), make)
+  )
+}
+

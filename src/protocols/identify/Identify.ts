@@ -1,0 +1,300 @@
+/**
+ * Identify, `/ipfs/id/1.0.0`, and Identify Push, `/ipfs/id/push/1.0.0`, per
+ * the libp2p identify spec (https://github.com/libp2p/specs/blob/master/identify/README.md).
+ *
+ * - §identify: the peer that opens the stream reads one `Identify` message
+ *   (varint length-prefixed protobuf, at most 8 KiB here as in js-libp2p)
+ *   written by the other side, which then closes the stream.
+ * - §identify/push: the peer that opens the stream writes one `Identify`
+ *   message with what changed (we send the whole message) and closes.
+ * - The message carries our public key, listen addresses, the address we
+ *   observed the remote at, our protocols, and a signed peer record
+ *   (RFC 0002 envelope, RFC 0003 record; domain `libp2p-peer-record`,
+ *   payload type 0x0301 as implementations use).
+ *
+ * Every new connection is identified once (js-libp2p does the same and resets
+ * a second identify stream on one connection, so results are cached per
+ * connection). Results go to the Peerstore and are published on `events`.
+ * When our protocol list changes, every connected peer gets a push.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Deferred, Duration, Effect, FiberSet, Layer, PubSub, Result, Schema, Stream } from "effect"
+import type * as Connection from "../../connection/Connection.ts"
+import * as Envelope from "../../core/Envelope.ts"
+import * as Keys from "../../core/Keys.ts"
+import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
+import * as Multiaddr from "../../core/Multiaddr.ts"
+import * as PeerId from "../../core/PeerId.ts"
+import * as PeerRecord from "../../core/PeerRecord.ts"
+import * as Protobuf from "../../core/Protobuf.ts"
+import * as Reader from "../../core/Reader.ts"
+import { Host } from "../../host/Host.ts"
+import { Identity } from "../../host/Identity.ts"
+import { Peerstore } from "../../host/Peerstore.ts"
+import { Registrar } from "../../host/Registrar.ts"
+
+export const PROTOCOL = "/ipfs/id/1.0.0"
+export const PUSH_PROTOCOL = "/ipfs/id/push/1.0.0"
+/** Largest identify message accepted (js-libp2p's default). */
+export const MAX_MESSAGE_SIZE = 8192
+export const PROTOCOL_VERSION = "ipfs/0.1.0"
+export const AGENT_VERSION = "effect-libp2p/0.1.0"
+
+const proto = Protobuf.define(`
+syntax = "proto2";
+message Identify {
+  optional string protocolVersion = 5;
+  optional string agentVersion = 6;
+  optional bytes publicKey = 1;
+  repeated bytes listenAddrs = 2;
+  optional bytes observedAddr = 4;
+  repeated string protocols = 3;
+  optional bytes signedPeerRecord = 8;
+}`)
+
+export interface IdentifyMessage {
+  readonly protocolVersion?: string
+  readonly agentVersion?: string
+  readonly publicKey?: Uint8Array
+  readonly listenAddrs: ReadonlyArray<Uint8Array>
+  readonly observedAddr?: Uint8Array
+  readonly protocols: ReadonlyArray<string>
+  readonly signedPeerRecord?: Uint8Array
+}
+
+export const IdentifyMessage = proto.codec<IdentifyMessage>("Identify")
+
+export const IdentifyErrorReason = Schema.Literals([
+  "Stream", // the stream failed or ended early
+  "Decode", // the message is not a valid Identify protobuf
+  "TooLarge", // over MAX_MESSAGE_SIZE
+  "KeyMismatch", // the public key is not the connection's peer's
+  "Timeout"
+])
+
+export class IdentifyError extends Schema.TaggedError<IdentifyError>()("IdentifyError", {
+  reason: IdentifyErrorReason,
+  message: Schema.String
+}) {}
+
+export interface IdentifyResult {
+  readonly peerId: PeerId.PeerId
+  readonly protocolVersion: string | undefined
+  readonly agentVersion: string | undefined
+  readonly publicKey: Keys.PublicKey | undefined
+  readonly listenAddrs: ReadonlyArray<Multiaddr.Multiaddr>
+  readonly observedAddr: Multiaddr.Multiaddr | undefined
+  readonly protocols: ReadonlyArray<string>
+  /** The signed peer record, when one came and verified (RFC 0003). */
+  readonly signedPeerRecord: { readonly seq: bigint; readonly addrs: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
+}
+
+export class Identify extends Context.Service<Identify, {
+  /** The identify result of a connection (runs the protocol once per connection, then cached). */
+  readonly identify: (conn: Connection.Connection) => Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError>
+  /** Push our current identify message to every connected peer. */
+  readonly push: Effect.Effect<void>
+  /** Published after each successful identify or push received. */
+  readonly events: PubSub.PubSub<IdentifyResult>
+}>()("effect-libp2p/Identify") {}
+
+export interface IdentifyOptions {
+  readonly agentVersion?: string
+  /** Deadline for reading an identify message (default 10 s). */
+  readonly timeout?: Duration.Input
+  /** Identify every new connection automatically (default true). */
+  readonly runOnConnect?: boolean
+}
+
+const decodeAddrs = (list: ReadonlyArray<Uint8Array>): Array<Multiaddr.Multiaddr> => {
+  const out: Array<Multiaddr.Multiaddr> = []
+  for (const bytes of list) {
+    const r = Multiaddr.fromBytes(bytes)
+    if (Result.isSuccess(r)) out.push(r.success)
+  }
+  return out
+}
+
+/** Check a received message against the connection and turn it into a result. */
+export const interpret = (
+  msg: IdentifyMessage,
+  remotePeer: PeerId.PeerId
+): Result.Result<IdentifyResult, IdentifyError> => {
+  let publicKey: Keys.PublicKey | undefined
+  if (msg.publicKey !== undefined) {
+    const key = Keys.unmarshalPublicKey(msg.publicKey)
+    if (Result.isFailure(key)) {
+      return Result.fail(new IdentifyError({ reason: "Decode", message: `publicKey: ${key.failure.message}` }))
+    }
+    if (!PeerId.equals(PeerId.fromPublicKey(key.success), remotePeer)) {
+      return Result.fail(new IdentifyError({ reason: "KeyMismatch", message: "publicKey is not the remote peer's" }))
+    }
+    publicKey = key.success
+  }
+  let record: IdentifyResult["signedPeerRecord"]
+  if (msg.signedPeerRecord !== undefined) {
+    const opened = PeerRecord.openSigned(msg.signedPeerRecord)
+    if (Result.isSuccess(opened) && PeerId.equals(opened.success.peerId, remotePeer)) {
+      record = { seq: opened.success.seq, addrs: decodeAddrs(opened.success.addrs) }
+    }
+  }
+  const observed = msg.observedAddr !== undefined ? Multiaddr.fromBytes(msg.observedAddr) : undefined
+  return Result.succeed({
+    peerId: remotePeer,
+    protocolVersion: msg.protocolVersion,
+    agentVersion: msg.agentVersion,
+    publicKey,
+    listenAddrs: decodeAddrs(msg.listenAddrs),
+    observedAddr: observed !== undefined && Result.isSuccess(observed) ? observed.success : undefined,
+    protocols: msg.protocols,
+    signedPeerRecord: record
+  })
+}
+
+export const make = (options: IdentifyOptions = {}) =>
+  Effect.gen(function*() {
+    const identity = yield* Identity
+    const host = yield* Host
+    const registrar = yield* Registrar
+    const peerstore = yield* Peerstore
+    const events = yield* PubSub.unbounded<IdentifyResult>()
+    const fibers = yield* FiberSet.make<void, never>()
+    const cache = new WeakMap<Connection.Connection, Deferred.Deferred<IdentifyResult, IdentifyError | Connection.ConnectionError>>()
+    const timeout = options.timeout ?? Duration.seconds(10)
+    const agentVersion = options.agentVersion ?? AGENT_VERSION
+    const publicKeyBytes = Keys.marshalPublicKey(identity.publicKey)
+
+    const listenAddrs = () => host.addrs().map((a) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
+
+    /** The signed peer record of our current addresses (seq = Clock time in ms, as js-libp2p does). */
+    const signedRecord = Effect.gen(function*() {
+      const seq = BigInt(yield* Clock.currentTimeMillis)
+      return yield* Effect.fromResult(PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, listenAddrs())))
+    })
+
+    const ourMessage = (conn: Connection.Connection) =>
+      Effect.gen(function*() {
+        const record = yield* Effect.result(signedRecord)
+        const msg: IdentifyMessage = {
+          protocolVersion: PROTOCOL_VERSION,
+          agentVersion,
+          publicKey: publicKeyBytes,
+          listenAddrs: listenAddrs().map(Multiaddr.toBytes),
+          observedAddr: Multiaddr.toBytes(conn.remoteAddr),
+          protocols: registrar.protocols(),
+          ...(Result.isSuccess(record) ? { signedPeerRecord: record.success } : {})
+        }
+        return IdentifyMessage.encode(msg)
+      })
+
+    const store = (result: IdentifyResult) =>
+      Effect.gen(function*() {
+        yield* peerstore.merge(result.peerId, {
+          protocols: result.protocols,
+          addrs: result.listenAddrs,
+          ...(result.publicKey !== undefined ? { publicKey: result.publicKey } : {}),
+          ...(result.agentVersion !== undefined ? { agentVersion: result.agentVersion } : {}),
+          ...(result.protocolVersion !== undefined ? { protocolVersion: result.protocolVersion } : {})
+        })
+        if (result.signedPeerRecord !== undefined) {
+          yield* peerstore.certify(result.peerId, result.signedPeerRecord.seq, result.signedPeerRecord.addrs)
+        }
+        yield* PubSub.publish(events, result)
+      })
+
+    const readMessage = (stream: Connection.Stream, remotePeer: PeerId.PeerId) =>
+      Effect.gen(function*() {
+        const bytes = yield* LengthPrefixed.readOne(Reader.make(stream), MAX_MESSAGE_SIZE).pipe(
+          Effect.mapError((e) =>
+            new IdentifyError({
+              reason: e._tag === "ReaderError" && e.reason === "TooLarge" ? "TooLarge" : "Stream",
+              message: e.message
+            })
+          )
+        )
+        const msg = yield* Effect.mapError(
+          Effect.fromResult(IdentifyMessage.decode(bytes)),
+          (e) => new IdentifyError({ reason: "Decode", message: e.message })
+        )
+        return yield* Effect.fromResult(interpret(msg, remotePeer))
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () => Effect.fail(new IdentifyError({ reason: "Timeout", message: "identify timed out" }))
+        })
+      )
+
+    const runIdentify = (conn: Connection.Connection) =>
+      Effect.scoped(Effect.gen(function*() {
+        const stream = yield* conn.newStream([PROTOCOL])
+        const result = yield* readMessage(stream, conn.remotePeer).pipe(Effect.tapError(() => stream.reset))
+        yield* stream.closeWrite
+        yield* store(result)
+        return result
+      }))
+
+    const identify = (conn: Connection.Connection) =>
+      Effect.suspend(() => {
+        const existing = cache.get(conn)
+        if (existing !== undefined) return Deferred.await(existing)
+        return Effect.gen(function*() {
+          const deferred = yield* Deferred.make<IdentifyResult, IdentifyError | Connection.ConnectionError>()
+          cache.set(conn, deferred)
+          yield* Effect.onExit(runIdentify(conn), (exit) => Deferred.done(deferred, exit)).pipe(Effect.ignore)
+          return yield* Deferred.await(deferred)
+        })
+      })
+
+    const pushTo = (conn: Connection.Connection) =>
+      Effect.scoped(Effect.gen(function*() {
+        const stream = yield* conn.newStream([PUSH_PROTOCOL])
+        yield* LengthPrefixed.write(stream, yield* ourMessage(conn))
+        yield* stream.closeWrite
+        // wait for the remote to close its side (it sends nothing)
+        yield* stream.read
+      })).pipe(Effect.ignore)
+
+    const push = Effect.suspend(() =>
+      Effect.forEach(host.connections(), pushTo, { concurrency: 16, discard: true })
+    )
+
+    // §identify: answer with our message, then close.
+    yield* registrar.handle(PROTOCOL, (stream, conn) =>
+      Effect.gen(function*() {
+        yield* LengthPrefixed.write(stream, yield* ourMessage(conn))
+        yield* stream.closeWrite
+      }))
+
+    // §identify/push: read the pushed message and update what we know.
+    yield* registrar.handle(PUSH_PROTOCOL, (stream, conn) =>
+      Effect.gen(function*() {
+        const result = yield* readMessage(stream, conn.remotePeer)
+        yield* store(result)
+        yield* stream.closeWrite
+      }))
+
+    // Identify every new connection.
+    if (options.runOnConnect ?? true) {
+      const sub = yield* PubSub.subscribe(host.events)
+      yield* Effect.forkScoped(
+        Stream.fromSubscription(sub).pipe(
+          Stream.runForEach((event) =>
+            event._tag === "ConnectionOpen"
+              ? FiberSet.run(fibers, Effect.ignore(identify(event.connection)))
+              : Effect.void
+          )
+        )
+      )
+    }
+
+    // Push when our protocols change.
+    const changes = yield* PubSub.subscribe(registrar.changes)
+    yield* Effect.forkScoped(
+      Stream.fromSubscription(changes).pipe(Stream.runForEach(() => push))
+    )
+
+    return Identify.of({ identify, push, events })
+  })
+
+export const layer = (options: IdentifyOptions = {}) => Layer.effect(Identify, make(options))
