@@ -1,0 +1,333 @@
+/**
+ * The command-line program (ARCHITECTURE.md §7): `node`, `ping`, `identify`.
+ * With `--json` every command prints one JSON object per line on stdout and
+ * nothing else there (logs go to stderr). On failure every command prints
+ * `{"event":"error","error":{"_tag":…,"message":…}}` and exits non-zero.
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as Keys from "../core/Keys.ts"
+import * as Multiaddr from "../core/Multiaddr.ts"
+import * as PeerId from "../core/PeerId.ts"
+import { Host } from "../host/Host.ts"
+import { Identify } from "../protocols/identify/Identify.ts"
+import { Ping } from "../protocols/ping/Ping.ts"
+import * as Nodes from "../../layers/Node.ts"
+
+export const VERSION = "0.1.0"
+
+/** A CLI usage or environment problem (bad flag value, unreadable identity file). */
+export class CliUsageError extends Schema.TaggedError<CliUsageError>()("CliUsageError", {
+  message: Schema.String
+}) {}
+
+/** A feature named by a flag that this build does not have yet. */
+export class NotImplemented extends Schema.TaggedError<NotImplemented>()("NotImplemented", {
+  feature: Schema.String,
+  message: Schema.String
+}) {}
+
+// ---------------------------------------------------------------------------
+// output
+
+const writeLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
+
+/** Print an event: JSON line with --json, a short human line otherwise. */
+const emit = (json: boolean, event: Record<string, unknown>, human: string) =>
+  json ? writeLine(JSON.stringify(event)) : writeLine(human)
+
+const errorInfo = (e: unknown): { readonly _tag: string; readonly message: string } => {
+  if (typeof e === "object" && e !== null) {
+    const tag = "_tag" in e && typeof e._tag === "string" ? e._tag : "Error"
+    const reason = "reason" in e && typeof e.reason === "string" ? `${e.reason}: ` : ""
+    const message = "message" in e && typeof e.message === "string" ? e.message : String(e)
+    return { _tag: tag, message: reason + message }
+  }
+  return { _tag: "Error", message: String(e) }
+}
+
+/** Report a failure the way §7 says and mark the process as failed. */
+const reportFailure = (json: boolean) => (e: unknown) =>
+  Effect.gen(function*() {
+    const error = errorInfo(e)
+    if (json) yield* writeLine(JSON.stringify({ event: "error", error }))
+    else yield* Effect.sync(() => void process.stderr.write(`error: ${error._tag}: ${error.message}\n`))
+    yield* Effect.sync(() => void (process.exitCode = 1))
+  })
+
+// ---------------------------------------------------------------------------
+// flags
+
+const json = Flag.Boolean("json").pipe(Flag.withDescription("one JSON object per line on stdout"), Flag.withDefault(false))
+const security = Flag.String("security").pipe(
+  Flag.withDescription("secure channels in preference order (noise)"),
+  Flag.withDefault("noise")
+)
+const muxer = Flag.String("muxer").pipe(
+  Flag.withDescription("stream muxers in preference order (yamux)"),
+  Flag.withDefault("yamux")
+)
+const maxConnections = Flag.Int("max-connections").pipe(Flag.optional)
+const connLow = Flag.Int("conn-low").pipe(Flag.optional)
+const connHigh = Flag.Int("conn-high").pipe(Flag.optional)
+const connGrace = Flag.String("conn-grace").pipe(Flag.optional)
+
+interface StackFlags {
+  readonly security: string
+  readonly muxer: string
+  readonly maxConnections: Option.Option<number>
+  readonly connLow: Option.Option<number>
+  readonly connHigh: Option.Option<number>
+  readonly connGrace: Option.Option<string>
+}
+
+const stackFlags = { security, muxer, maxConnections, connLow, connHigh, connGrace }
+
+/** Check the stack flags against what this build has; unknown names are usage errors. */
+const checkStack = (flags: StackFlags) =>
+  Effect.gen(function*() {
+    for (const [flag, value, known, built] of [
+      ["--security", flags.security, ["noise", "tls"], ["noise"]],
+      ["--muxer", flags.muxer, ["yamux", "mplex"], ["yamux"]]
+    ] as const) {
+      for (const name of value.split(",").map((s) => s.trim()).filter((s) => s.length > 0)) {
+        if (!(known as ReadonlyArray<string>).includes(name)) {
+          return yield* new CliUsageError({ message: `${flag}: unknown "${name}" (known: ${known.join(", ")})` })
+        }
+        if (!(built as ReadonlyArray<string>).includes(name)) {
+          return yield* new NotImplemented({ feature: `${flag} ${name}`, message: `${name} is not implemented yet` })
+        }
+      }
+    }
+    const cm: Array<string> = []
+    if (Option.isSome(flags.maxConnections)) cm.push("--max-connections")
+    if (Option.isSome(flags.connLow)) cm.push("--conn-low")
+    if (Option.isSome(flags.connHigh)) cm.push("--conn-high")
+    if (Option.isSome(flags.connGrace)) cm.push("--conn-grace")
+    if (cm.length > 0) {
+      return yield* new NotImplemented({
+        feature: "connection manager",
+        message: `${cm.join(", ")}: the connection manager is not implemented yet`
+      })
+    }
+  })
+
+const parseMultiaddr = (text: string) =>
+  Effect.mapError(
+    Effect.fromResult(Multiaddr.fromString(text)),
+    (e) => new CliUsageError({ message: `bad multiaddr "${text}": ${e.message}` })
+  )
+
+/** Read the identity file (protobuf PrivateKey, raw bytes), creating an Ed25519 one if missing. */
+export const loadIdentity = (file: string) =>
+  Effect.gen(function*() {
+    const existing = yield* Effect.try({
+      try: () => (fs.existsSync(file) ? new Uint8Array(fs.readFileSync(file)) : undefined),
+      catch: (e) => new CliUsageError({ message: `cannot read identity file ${file}: ${String(e)}` })
+    })
+    if (existing !== undefined) {
+      return yield* Effect.mapError(
+        Effect.fromResult(Keys.privateKeyFromProtobuf(existing)),
+        (e) => new CliUsageError({ message: `identity file ${file}: ${e.message}` })
+      )
+    }
+    const key = yield* Keys.generate("Ed25519")
+    yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+        fs.writeFileSync(file, Keys.privateKeyToProtobuf(key), { mode: 0o600 })
+      },
+      catch: (e) => new CliUsageError({ message: `cannot write identity file ${file}: ${String(e)}` })
+    })
+    return key
+  })
+
+// ---------------------------------------------------------------------------
+// node
+
+const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/4001"
+
+/** Run a node until interrupted (SIGINT/SIGTERM), printing events. */
+export const runNode = (options: {
+  readonly listen: ReadonlyArray<string>
+  readonly identity: Option.Option<string>
+  readonly json: boolean
+  readonly fallbackToFreePort: boolean
+}) =>
+  Effect.gen(function*() {
+    const privateKey = Option.isSome(options.identity)
+      ? yield* loadIdentity(options.identity.value)
+      : yield* Keys.generate("Ed25519")
+    const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
+    const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
+      Effect.gen(function*() {
+        const scope = yield* Effect.scope
+        const ctx = yield* Layer.buildWithScope(Nodes.Default({ privateKey, listen: addrs }), scope)
+        return ctx
+      })
+    const ctx = yield* start(listen).pipe(
+      Effect.catchTag("ListenError", (e) =>
+        options.fallbackToFreePort
+          ? Effect.flatMap(
+            Effect.forEach(listen, (a) => parseMultiaddr(Multiaddr.toString(a).replace(/\/tcp\/\d+/, "/tcp/0"))),
+            start
+          )
+          : Effect.fail(e))
+    )
+    const host = ctx.mapUnsafe.get(Host.key) as Host["Service"]
+    const identify = ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
+    const peerId = PeerId.toString(host.peerId)
+    const addrs = host.addrs().map(Multiaddr.toString)
+    yield* emit(options.json, { event: "listening", peerId, addrs }, `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`)
+    const hostEvents = yield* PubSub.subscribe(host.events)
+    const identifyEvents = yield* PubSub.subscribe(identify.events)
+    yield* Effect.forkScoped(Stream.fromSubscription(identifyEvents).pipe(Stream.runForEach((r) =>
+      emit(options.json, {
+        event: "peer:identify",
+        peerId: PeerId.toString(r.peerId),
+        agentVersion: r.agentVersion ?? null,
+        protocols: r.protocols
+      }, `identified ${PeerId.toString(r.peerId)} (${r.agentVersion ?? "?"})`)
+    )))
+    return yield* Stream.fromSubscription(hostEvents).pipe(Stream.runForEach((event) => {
+      switch (event._tag) {
+        case "PeerConnect": {
+          const id = PeerId.toString(event.peerId)
+          const addr = Multiaddr.toString(event.connection.remoteAddr)
+          return emit(options.json, { event: "peer:connect", peerId: id, addr }, `connected ${id} at ${addr}`)
+        }
+        case "PeerDisconnect": {
+          const id = PeerId.toString(event.peerId)
+          return emit(options.json, { event: "peer:disconnect", peerId: id }, `disconnected ${id}`)
+        }
+        default:
+          return Effect.void
+      }
+    }))
+  }).pipe(Effect.scoped)
+
+const nodeCommand = Command.make(
+  "node",
+  {
+    listen: Flag.String("listen").pipe(Flag.withDescription("multiaddr to listen on (repeatable)"), Flag.atLeast(0)),
+    identity: Flag.String("identity").pipe(Flag.withDescription("private key file (protobuf PrivateKey)"), Flag.optional),
+    dataDir: Flag.String("data-dir").pipe(Flag.optional),
+    json,
+    ...stackFlags
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      yield* checkStack(flags)
+      if (Option.isSome(flags.dataDir)) {
+        yield* Effect.logDebug("--data-dir: nothing is persisted yet (in-memory peerstore)")
+      }
+      const listen = flags.listen.length > 0 ? flags.listen : [DEFAULT_LISTEN]
+      yield* runNode({ listen, identity: flags.identity, json: flags.json, fallbackToFreePort: flags.listen.length === 0 })
+    }).pipe(Effect.catch(reportFailure(flags.json)))
+).pipe(Command.withDescription("run a node until SIGINT/SIGTERM"))
+
+// ---------------------------------------------------------------------------
+// ping and identify (a short-lived client node)
+
+const withClient = <A, E>(
+  body: (services: { readonly host: Host["Service"]; readonly ping: Ping["Service"]; readonly identify: Identify["Service"] }) => Effect.Effect<A, E>
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const ctx = yield* Layer.buildWithScope(Nodes.Default({}), scope)
+    return yield* body({
+      host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
+      ping: ctx.mapUnsafe.get(Ping.key) as Ping["Service"],
+      identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
+    })
+  }))
+
+const targetPeer = (addr: Multiaddr.Multiaddr) =>
+  Effect.gen(function*() {
+    const id = Multiaddr.getPeerId(addr)
+    if (id === undefined) return yield* new CliUsageError({ message: "the address must end in /p2p/<peer id>" })
+    const peer = PeerId.fromString(id)
+    if (Result.isFailure(peer)) return yield* new CliUsageError({ message: peer.failure.message })
+    return peer.success
+  })
+
+const pingCommand = Command.make(
+  "ping",
+  {
+    addr: Argument.String("multiaddr").pipe(Argument.withDescription("address ending in /p2p/<peer id>")),
+    count: Flag.Int("count").pipe(Flag.withDefault(1)),
+    json,
+    ...stackFlags
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      yield* checkStack(flags)
+      const addr = yield* parseMultiaddr(flags.addr)
+      const peer = yield* targetPeer(addr)
+      const peerId = PeerId.toString(peer)
+      yield* withClient(({ ping }) =>
+        Effect.gen(function*() {
+          const rtts = yield* ping.ping(addr, { count: Math.max(1, flags.count) })
+          for (const rttMs of rtts) {
+            const rounded = Math.round(rttMs * 1000) / 1000
+            yield* emit(flags.json, { event: "ping", peerId, rttMs: rounded }, `ping ${peerId}: ${rounded} ms`)
+          }
+        })
+      )
+    }).pipe(Effect.catch(reportFailure(flags.json)))
+).pipe(Command.withDescription("ping a peer (/ipfs/ping/1.0.0)"))
+
+const identifyCommand = Command.make(
+  "identify",
+  {
+    addr: Argument.String("multiaddr").pipe(Argument.withDescription("address ending in /p2p/<peer id>")),
+    json,
+    ...stackFlags
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      yield* checkStack(flags)
+      const addr = yield* parseMultiaddr(flags.addr)
+      yield* targetPeer(addr)
+      yield* withClient(({ host, identify }) =>
+        Effect.gen(function*() {
+          const conn = yield* host.dial(addr)
+          const r = yield* identify.identify(conn)
+          const event = {
+            event: "identify",
+            peerId: PeerId.toString(r.peerId),
+            agentVersion: r.agentVersion ?? null,
+            protocolVersion: r.protocolVersion ?? null,
+            protocols: r.protocols,
+            listenAddrs: r.listenAddrs.map(Multiaddr.toString),
+            observedAddr: r.observedAddr !== undefined ? Multiaddr.toString(r.observedAddr) : null,
+            signedPeerRecord: r.signedPeerRecord !== undefined
+              ? { seq: r.signedPeerRecord.seq.toString(), addrs: r.signedPeerRecord.addrs.map(Multiaddr.toString) }
+              : null
+          }
+          yield* emit(flags.json, event, JSON.stringify(event, null, 2))
+        })
+      )
+    }).pipe(Effect.catch(reportFailure(flags.json)))
+).pipe(Command.withDescription("identify a peer (/ipfs/id/1.0.0)"))
+
+// ---------------------------------------------------------------------------
+// root: no command runs a node with the defaults
+
+export const root = Command.make(
+  "effect-libp2p",
+  { json },
+  (flags) =>
+    runNode({ listen: [DEFAULT_LISTEN], identity: Option.none(), json: flags.json, fallbackToFreePort: true }).pipe(
+      Effect.catch(reportFailure(flags.json))
+    )
+).pipe(
+  Command.withDescription("a libp2p node on Effect"),
+  Command.withSubcommands([nodeCommand, pingCommand, identifyCommand])
+)
+
+export const run = Command.run(root, { version: VERSION })
