@@ -1,0 +1,462 @@
+/**
+ * The TCP transport (libp2p connections spec §Transports; addressing spec
+ * §multiaddr basics for the `/ip4|ip6/<ip>/tcp/<port>` shape): dials and
+ * listens on TCP multiaddrs and hands out raw connections as a
+ * {@link Duplex.Duplex} (see `internal/socketDuplex.ts` for the byte path).
+ *
+ * - Dial: `/ip4/<ip>/tcp/<port>`, `/ip6/<ip>/tcp/<port>` (also with a leading
+ *   `/ip6zone/<z>`), and `/dns|dns4|dns6/<name>/tcp/<port>` (Node resolves the
+ *   name), each optionally followed by `/p2p/<id>`, which is ignored here.
+ *   TCP_NODELAY and keep-alive are on. The dial deadline is `dialTimeout`
+ *   (default 5 s) or `DialOptions.timeout`; errors map to
+ *   `TransportError { reason }`: ECONNREFUSED → `Refused`, the deadline or
+ *   ETIMEDOUT → `Timeout`, no route / DNS failure → `Unreachable`, anything
+ *   else → `Io`.
+ * - Listen: IP literals only; port 0 picks a free port and the listener
+ *   reports the bound multiaddr. A wildcard (`0.0.0.0`, `::`) is reported as
+ *   is; {@link interfaceAddrs} expands it to the machine's interface
+ *   addresses. An `/ip6` listener is IPv6-only, so `/ip4/0.0.0.0` and
+ *   `/ip6/::` can listen on the same port side by side.
+ * - Each accepted connection runs the handler in its own fiber (tracked in the
+ *   listener's `FiberSet`) with its own scope, which closes the socket when
+ *   the handler ends, fails or dies; a failing handler is logged and the
+ *   listener carries on. Closing the listener's scope stops accepting,
+ *   interrupts every handler and closes every accepted socket.
+ * - `remoteAddr` / `localAddr` are the socket's own addresses (for a dial by
+ *   DNS name, the resolved IP), without `/p2p`.
+ *
+ * Built on `node:net` directly rather than `effect/socket`: the flowing-mode
+ * reader hands Node's chunks over without the copy that a paused `read()`
+ * makes on Node < 26, and half-close (FIN) and reset (RST) map one-to-one
+ * onto `socket.end()` and `socket.resetAndDestroy()` (measurements in
+ * bench/transport/socketCompare.ts).
+ *
+ * @since 0.1.0
+ */
+import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Result } from "effect"
+import type { Scope } from "effect"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import type * as Duplex from "../core/Duplex.ts"
+import * as Multiaddr from "../core/Multiaddr.ts"
+import * as SocketDuplex from "./internal/socketDuplex.ts"
+import * as Transport from "./Transport.ts"
+
+export interface TcpOptions {
+  /** Dial deadline when the dial does not give one (default 5 seconds). */
+  readonly dialTimeout?: Duration.Input
+  /** Listen backlog (default 511, Node's). */
+  readonly backlog?: number
+  /** Unread bytes per connection above which the socket is paused (default 4 MiB). */
+  readonly maxBufferedBytes?: number
+  /** How long closing a connection waits for written bytes to flush (default 2 seconds). */
+  readonly closeTimeout?: Duration.Input
+  /** TCP keep-alive idle time before the first probe (default 15 seconds, as go's net.Dialer). */
+  readonly keepAliveInitialDelay?: Duration.Input
+}
+
+/** A TCP listener: the bound addresses and a view on what it holds. */
+export interface TcpListener extends Transport.Listener {
+  /** Accepted sockets not yet closed, and handler fibers still running. */
+  readonly stats: Effect.Effect<{ readonly connections: number; readonly handlers: number }>
+}
+
+export interface TcpTransport extends Transport.Transport {
+  readonly listen: (
+    addr: Multiaddr.Multiaddr,
+    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+  ) => Effect.Effect<TcpListener, Transport.TransportError, Scope.Scope>
+}
+
+// ---------------------------------------------------------------------------
+// Addresses
+// ---------------------------------------------------------------------------
+
+const { dns, dns4, dns6, ip4, ip6, ip6zone, p2p, tcp } = Multiaddr.codes
+
+/**
+ * The host components that lead a TCP multiaddr (after an optional ip6zone),
+ * then `/tcp/<port>`, then nothing or `/p2p/<id>`.
+ */
+const tcpShape = (addr: Multiaddr.Multiaddr, hosts: ReadonlyArray<number>): boolean => {
+  let cs = addr.components
+  if (cs[0]?.code === ip6zone) {
+    if (cs[1]?.code !== ip6) return false
+    cs = cs.slice(1)
+  }
+  const [host, port, ...rest] = cs
+  if (host === undefined || !hosts.includes(host.code) || port?.code !== tcp) return false
+  return rest.length === 0 || (rest.length === 1 && rest[0]!.code === p2p)
+}
+
+const DIAL_HOSTS = [ip4, ip6, dns, dns4, dns6]
+const LISTEN_HOSTS = [ip4, ip6]
+
+/** True for `/ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/p2p/<id>]`. */
+export const canDial = (addr: Multiaddr.Multiaddr): boolean => tcpShape(addr, DIAL_HOSTS)
+
+/** True for `/ip4|ip6/<ip>/tcp/<port>` (an IP literal; port 0 for "any"). */
+export const canListen = (addr: Multiaddr.Multiaddr): boolean => tcpShape(addr, LISTEN_HOSTS)
+
+const unsupported = (addr: Multiaddr.Multiaddr, what: string) =>
+  new Transport.TransportError({
+    reason: "Unsupported",
+    address: addr.toString(),
+    message: `tcp: cannot ${what} ${addr.toString()}`
+  })
+
+const nodeAddress = (
+  addr: Multiaddr.Multiaddr,
+  ok: boolean,
+  what: string
+): Result.Result<Multiaddr.NodeAddress, Transport.TransportError> => {
+  if (!ok) return Result.fail(unsupported(addr, what))
+  const na = Multiaddr.toNodeAddress(addr)
+  return Result.isFailure(na) ? Result.fail(unsupported(addr, what)) : Result.succeed(na.success)
+}
+
+/** The multiaddr of a socket endpoint (an IPv4-mapped IPv6 address becomes `/ip4`). */
+const endpointAddr = (
+  host: string | undefined,
+  port: number | undefined
+): Result.Result<Multiaddr.Multiaddr, Multiaddr.MultiaddrError> | undefined => {
+  if (host === undefined || port === undefined) return undefined
+  const mapped = host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host
+  const family = Net.isIPv4(mapped) ? 4 : 6
+  return Multiaddr.fromNodeAddress({ family, host: mapped, port, transport: "tcp" })
+}
+
+const socketAddrs = (
+  socket: Net.Socket
+): { readonly remoteAddr: Multiaddr.Multiaddr; readonly localAddr: Multiaddr.Multiaddr } | string => {
+  const remote = endpointAddr(socket.remoteAddress, socket.remotePort)
+  const local = endpointAddr(socket.localAddress, socket.localPort)
+  if (remote === undefined || local === undefined) return "socket closed before its addresses were known"
+  if (Result.isFailure(remote)) return remote.failure.message
+  if (Result.isFailure(local)) return local.failure.message
+  return { remoteAddr: remote.success, localAddr: local.success }
+}
+
+/**
+ * The concrete addresses a listener bound to a wildcard (`0.0.0.0` / `::`)
+ * is reachable on: one per interface address of the same family (IPv6
+ * link-local addresses with their zone). Any other address is returned as is.
+ */
+export const interfaceAddrs = (
+  addr: Multiaddr.Multiaddr
+): Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>> =>
+  Effect.sync(() => {
+    if (!Multiaddr.isUnspecified(addr)) return [addr]
+    const na = Multiaddr.toNodeAddress(addr)
+    if (Result.isFailure(na)) return [addr]
+    const rest = addr.components.slice(2)
+    const family = na.success.family === 4 ? "IPv4" : "IPv6"
+    const out: Array<Multiaddr.Multiaddr> = []
+    let interfaces: ReturnType<typeof Os.networkInterfaces>
+    try {
+      interfaces = Os.networkInterfaces()
+    } catch {
+      return [addr]
+    }
+    for (const [name, infos] of Object.entries(interfaces)) {
+      for (const info of infos ?? []) {
+        if (info.family !== family) continue
+        const host = family === "IPv6" && info.scopeid !== undefined && info.scopeid !== 0
+          ? `${info.address}%${name}`
+          : info.address
+        const base = Multiaddr.fromNodeAddress({ family: na.success.family, host, port: na.success.port, transport: "tcp" })
+        if (Result.isFailure(base)) continue
+        let full = base.success
+        for (const c of rest) {
+          const next = Multiaddr.encapsulate(full, `/${c.name}${c.value === undefined ? "" : `/${c.value}`}`)
+          if (Result.isFailure(next)) break
+          full = next.success
+        }
+        out.push(full)
+      }
+    }
+    return out
+  })
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+const errorCode = (err: unknown): string | undefined =>
+  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
+
+const errorMessage = (err: unknown): string =>
+  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
+    ? err.message
+    : String(err)
+
+const UNREACHABLE = new Set([
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "ENONET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_NONAME",
+  "EAI_NODATA",
+  "EAI_FAIL",
+  "EADDRNOTAVAIL"
+])
+
+const dialError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError => {
+  const code = errorCode(err)
+  const reason: Transport.TransportErrorReason = code === "ECONNREFUSED"
+    ? "Refused"
+    : code === "ETIMEDOUT"
+    ? "Timeout"
+    : code !== undefined && UNREACHABLE.has(code)
+    ? "Unreachable"
+    : "Io"
+  return new Transport.TransportError({
+    reason,
+    address: addr.toString(),
+    message: `tcp: dial ${addr.toString()}: ${errorMessage(err)}`
+  })
+}
+
+const listenError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError =>
+  new Transport.TransportError({
+    reason: errorCode(err) === "EADDRINUSE" ? "AddressInUse" : "Io",
+    address: addr.toString(),
+    message: `tcp: listen ${addr.toString()}: ${errorMessage(err)}`
+  })
+
+// ---------------------------------------------------------------------------
+// Transport
+// ---------------------------------------------------------------------------
+
+const MiB = 1024 * 1024
+
+/** The TCP transport with these options (a plain `Transport` value: no resources until used). */
+export const make = (options: TcpOptions = {}): TcpTransport => {
+  const dialTimeout = options.dialTimeout ?? Duration.seconds(5)
+  const backlog = options.backlog ?? 511
+  const duplexOptions: SocketDuplex.Options = {
+    maxBufferedBytes: options.maxBufferedBytes ?? 4 * MiB,
+    closeTimeout: options.closeTimeout ?? Duration.seconds(2)
+  }
+  const keepAliveDelay = Duration.toMillis(Duration.fromInputUnsafe(options.keepAliveInitialDelay ?? "15 seconds"))
+
+  const dial = (
+    addr: Multiaddr.Multiaddr,
+    dialOptions?: Transport.DialOptions
+  ): Effect.Effect<Transport.RawConnection, Transport.TransportError, Scope.Scope> =>
+    Effect.gen(function*() {
+      const target = yield* Effect.fromResult(nodeAddress(addr, canDial(addr), "dial"))
+      const timeout = dialOptions?.timeout ?? dialTimeout
+      const sd = yield* Effect.acquireRelease(connect(addr, target, timeout), (sd) => sd.close, {
+        interruptible: true
+      })
+      const addrs = socketAddrs(sd.socket)
+      if (typeof addrs === "string") {
+        return yield* new Transport.TransportError({
+          reason: "Io",
+          address: addr.toString(),
+          message: `tcp: dial ${addr.toString()}: ${addrs}`
+        })
+      }
+      return { duplex: sd.duplex, ...addrs }
+    })
+
+  /**
+   * Connect, with exactly one outcome: a connected socket handed to the
+   * caller, or a failure with the socket destroyed (a late `connect` after
+   * the deadline or an interruption closes the socket it would have given).
+   */
+  const connect = (
+    addr: Multiaddr.Multiaddr,
+    target: Multiaddr.NodeAddress,
+    timeout: Duration.Input
+  ): Effect.Effect<SocketDuplex.SocketDuplex & { readonly socket: Net.Socket }, Transport.TransportError> =>
+    Effect.suspend(() => {
+      type Connected = SocketDuplex.SocketDuplex & { readonly socket: Net.Socket }
+      const result = Deferred.makeUnsafe<Connected, Transport.TransportError>()
+      let socket: Net.Socket
+      try {
+        socket = Net.createConnection({
+          host: target.host,
+          port: target.port,
+          family: target.family,
+          noDelay: true,
+          keepAlive: true,
+          keepAliveInitialDelay: keepAliveDelay,
+          allowHalfOpen: true
+        })
+      } catch (err) {
+        return Effect.fail(dialError(addr, err))
+      }
+      let connected: Connected | undefined
+      const onConnect = () => {
+        socket.off("error", onError)
+        connected = { ...SocketDuplex.make(socket, duplexOptions), socket }
+        // Settled already (deadline, interruption): nobody will own it.
+        if (!Deferred.doneUnsafe(result, Exit.succeed(connected))) socket.destroy()
+      }
+      const onError = (err: Error) => {
+        socket.off("connect", onConnect)
+        socket.destroy()
+        Deferred.doneUnsafe(result, Exit.fail(dialError(addr, err)))
+      }
+      socket.once("connect", onConnect)
+      socket.once("error", onError)
+      /**
+       * Settle with `err` and destroy the socket, unless already settled.
+       * Returns whether it settled (false: the connection was made first).
+       */
+      const abandon = (err: Transport.TransportError): boolean => {
+        if (!Deferred.doneUnsafe(result, Exit.fail(err))) return false
+        socket.off("connect", onConnect)
+        socket.off("error", onError)
+        socket.on("error", () => {}) // nothing may be emitted unheard while it goes
+        socket.destroy()
+        return true
+      }
+      return Deferred.await(result).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.suspend(() => {
+              abandon(
+                new Transport.TransportError({
+                  reason: "Timeout",
+                  address: addr.toString(),
+                  message: `tcp: dial ${addr.toString()}: no connection within ${
+                    Duration.format(Duration.fromInputUnsafe(timeout))
+                  }`
+                })
+              )
+              // Connected at the last moment: the connection wins over the deadline.
+              return Deferred.await(result)
+            })
+        }),
+        Effect.onInterrupt(() =>
+          Effect.suspend(() => {
+            if (abandon(dialError(addr, new Error("dial interrupted")))) return Effect.void
+            // Connected just as we were interrupted: close what nobody will own.
+            return connected === undefined ? Effect.void : connected.close
+          })
+        )
+      )
+    })
+
+  const listen = (
+    addr: Multiaddr.Multiaddr,
+    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+  ): Effect.Effect<TcpListener, Transport.TransportError, Scope.Scope> =>
+    Effect.gen(function*() {
+      const target = yield* Effect.fromResult(nodeAddress(addr, canListen(addr), "listen on"))
+      const server = Net.createServer({
+        allowHalfOpen: true,
+        noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: keepAliveDelay
+      })
+      /** Accepted sockets not yet closed. */
+      const sockets = new Set<Net.Socket>()
+      let closing = false
+      const serverClosed = Deferred.makeUnsafe<void>()
+
+      // Runs last: close what is left, then wait for the server to let go.
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          closing = true
+          for (const socket of sockets) socket.destroy()
+          sockets.clear()
+          return Deferred.await(serverClosed).pipe(Effect.timeoutOption(duplexOptions.closeTimeout), Effect.asVoid)
+        })
+      )
+      const handlers = yield* FiberSet.make<void, never>()
+      const run = yield* FiberSet.runtime(handlers)<never>()
+      // Runs first: stop accepting (then the FiberSet interrupts every handler).
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          closing = true
+          server.close(() => Deferred.doneUnsafe(serverClosed, Exit.void))
+        })
+      )
+
+      const serve = (sd: SocketDuplex.SocketDuplex, conn: Transport.RawConnection) =>
+        Effect.scoped(
+          Effect.addFinalizer(() => sd.close).pipe(Effect.andThen(handler(conn)))
+        ).pipe(
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.void
+              : Effect.logWarning(`tcp: connection handler for ${conn.remoteAddr.toString()} failed`, cause)
+          )
+        )
+
+      server.on("connection", (socket: Net.Socket) => {
+        if (closing) {
+          socket.destroy()
+          return
+        }
+        sockets.add(socket)
+        socket.once("close", () => sockets.delete(socket))
+        const sd = SocketDuplex.make(socket, duplexOptions)
+        const addrs = socketAddrs(socket)
+        if (typeof addrs === "string") {
+          socket.destroy()
+          return
+        }
+        const duplex: Duplex.Duplex = sd.duplex
+        run(serve(sd, { duplex, ...addrs }))
+      })
+
+      yield* Effect.callback<void, Transport.TransportError>((resume) => {
+        const onError = (err: Error) => {
+          server.off("listening", onListening)
+          resume(Effect.fail(listenError(addr, err)))
+        }
+        const onListening = () => {
+          server.off("error", onError)
+          // Later server errors (accept failures such as EMFILE) do not stop it: log them.
+          server.on("error", (err) => {
+            run(Effect.logWarning(`tcp: listener ${addr.toString()}: ${errorMessage(err)}`))
+          })
+          resume(Effect.void)
+        }
+        server.once("error", onError)
+        server.once("listening", onListening)
+        try {
+          server.listen({
+            host: target.host,
+            port: target.port,
+            backlog,
+            ipv6Only: target.family === 6
+          })
+        } catch (err) {
+          server.off("error", onError)
+          server.off("listening", onListening)
+          resume(Effect.fail(listenError(addr, err)))
+        }
+      })
+
+      const bound = server.address()
+      const boundAddr = bound !== null && typeof bound === "object"
+        ? endpointAddr(bound.address, bound.port)
+        : undefined
+      if (boundAddr === undefined || Result.isFailure(boundAddr)) {
+        return yield* new Transport.TransportError({
+          reason: "Io",
+          address: addr.toString(),
+          message: `tcp: listen ${addr.toString()}: no bound address`
+        })
+      }
+      return {
+        addrs: [boundAddr.success],
+        stats: Effect.map(FiberSet.size(handlers), (n) => ({ connections: sockets.size, handlers: n }))
+      }
+    })
+
+  return { name: "tcp", canDial, canListen, dial, listen }
+}
+
+/** The TCP transport with default options. */
+export const transport: TcpTransport = make()
