@@ -547,6 +547,24 @@ describe("multistream-select: lazy (optimistic) select", () => {
       expect(yield* readUntilEOF(ok)).toBe("xyz")
     }))
 
+  it.effect("concurrent writes never overtake the header and proposal (a transport that writes chunk by chunk)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      // a write that is not atomic: one chunk at a time, yielding in between (as a socket may)
+      const chunkwise: Duplex.Duplex = {
+        ...a,
+        write: (chunks) => Effect.forEach(chunks, (c) => Effect.andThen(Effect.yieldNow, a.write([c])), { discard: true })
+      }
+      const lazy = Multistream.lazySelect(chunkwise, "/x")
+      const first = yield* Effect.forkChild(lazy.write([utf8("1"), utf8("2"), utf8("3")]))
+      const second = yield* Effect.forkChild(lazy.write([utf8("4")]))
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      yield* lazy.closeWrite
+      const l = yield* Multistream.handle(b, ["/x"])
+      expect((yield* readUntilEOF(l.duplex)).split("").sort().join("")).toBe("1234")
+    }))
+
   it.effect("read before any write sends the proposal (else a read-first protocol would deadlock)", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()

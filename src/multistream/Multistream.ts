@@ -501,8 +501,13 @@ export const lazySelect = (duplex: Duplex.Duplex, protocol: string, options?: Op
   const sendProposal = (chunks: Duplex.Chunks): Effect.Effect<boolean, Duplex.DuplexError> =>
     writeLock.withPermit(Effect.suspend(() => {
       if (written) return Effect.succeed(false)
-      written = true
-      return Effect.as(duplex.write([HEADER_FRAME, proposal!, ...chunks]), true)
+      // `written` turns true only once this write is over (or failed): until then other
+      // writers queue on the lock, so nothing overtakes the header.
+      return Effect.as(duplex.write([HEADER_FRAME, proposal!, ...chunks]), true).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          written = true
+        }))
+      )
     }))
 
   const confirm: Effect.Effect<void, MultistreamError | Duplex.DuplexError> = readLock.withPermit(
