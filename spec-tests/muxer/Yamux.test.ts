@@ -519,6 +519,21 @@ describe("yamux §Session termination (GoAway)", () => {
       yield* s.write([enc("ok")])
       const { match } = yield* raw.until(isFrame(Frame.TYPE_DATA, 0, 1))
       expect(dec(match!.payload)).toBe("ok")
+      // once the last stream has finished both ways, the session ends cleanly
+      yield* s.closeWrite
+      yield* raw.send(frame(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_FIN, 1, 0))
+      yield* session.closed
+      const rest = yield* raw.all
+      expect(rest[rest.length - 1]!.header.type).toBe(Frame.TYPE_GO_AWAY)
+    }))
+
+  it.effect("a GoAway (normal) with no open streams ends the session cleanly", () =>
+    Effect.gen(function*() {
+      const { session, raw } = yield* rawSession("inbound")
+      yield* raw.send(frame(Frame.TYPE_GO_AWAY, 0, 0, Frame.GO_AWAY_NORMAL))
+      yield* session.closed
+      // nothing more can happen on it
+      expect((yield* Effect.flip(session.accept)).reason).toBe("Closed")
     }))
 
   it.effect("a GoAway with the protocol-error code ends the session with MuxerError GoAway", () =>

@@ -17,7 +17,10 @@
  *   window and suspends until a WindowUpdate arrives.
  * - §Session termination: GoAway with code 0 (normal: `close`, the scope
  *   closing, or the remote's EOF), 1 (a protocol violation by the peer) or 2
- *   (internal error: I/O failure, keep-alive timeout).
+ *   (internal error: I/O failure, keep-alive timeout). After the remote's
+ *   normal GoAway no new streams open either way and the session ends (cleanly)
+ *   once its last stream has finished; an error GoAway ends it at once with
+ *   `MuxerError { reason: "GoAway" }`.
  * - §ACK backlog: at most `maxUnackedInboundStreams` (256) inbound streams we
  *   have not acknowledged yet, more are refused with RST; `open` waits while
  *   `maxAckBacklog` (256) of our streams are unacknowledged by the peer.

@@ -261,6 +261,7 @@ export const make = (
           wakeAll(openWaiters)
         }
       }
+      if (remoteGoAway && streams.size === 0) terminate(undefined, Frame.GO_AWAY_NORMAL)
     }
 
     const maybeFinished = (s: Stream): void => {
@@ -567,8 +568,10 @@ export const make = (
     const handleGoAway = (h: Frame.Header): MuxerError | undefined => {
       if (h.streamId !== 0) return protocolError(`yamux: GoAway on stream ${h.streamId}`)
       if (h.length === Frame.GO_AWAY_NORMAL) {
+        // no new streams either way; the session ends once the last stream has
         remoteGoAway = true
         wakeAll(openWaiters)
+        if (streams.size === 0) terminate(undefined, Frame.GO_AWAY_NORMAL)
         return undefined
       }
       const what = h.length === Frame.GO_AWAY_PROTOCOL_ERROR
