@@ -415,6 +415,22 @@ describe("noise-libp2p §Wire Format: transport messages", () => {
       expect(toHex(yield* readBytes(responder.duplex, 300))).toBe(toHex(Duplex.concat(chunks)))
     }))
 
+  it.effect("read returns plain Uint8Array chunks (never Node Buffers, whose slice() does not copy)", () =>
+    Effect.gen(function*() {
+      const { initiator, responder } = yield* handshake({
+        initiatorKey: yield* identity("Ed25519"),
+        responderKey: yield* identity("Secp256k1")
+      })
+      yield* initiator.duplex.write([randomBytes(10), randomBytes(100_000)])
+      let got = 0
+      while (got < 100_010) {
+        for (const c of yield* responder.duplex.read) {
+          expect(c.constructor).toBe(Uint8Array)
+          got += c.byteLength
+        }
+      }
+    }))
+
   it.effect("§Handshake Pattern (XX): the first transport message may arrive together with message 3", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()

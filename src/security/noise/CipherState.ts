@@ -83,6 +83,12 @@ const exhausted = () =>
 
 const decryptError = (message: string) => new SecurityError({ reason: "Decrypt", message })
 
+/**
+ * A plain `Uint8Array` view of a node `Buffer` (no copy): plaintext leaves this
+ * module as `Uint8Array`, whose `slice` copies (a Buffer's `slice` does not).
+ */
+const plain = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+
 /** A CipherState with no key (`InitializeKey(empty)`), or with `key`. */
 export const make = (key?: Uint8Array): CipherState => {
   let k: crypto.KeyObject | undefined
@@ -184,8 +190,7 @@ export const make = (key?: Uint8Array): CipherState => {
       const pt = decipher.update(message.subarray(0, ctLen))
       const rest = decipher.final()
       increment()
-      if (rest.byteLength === 0) return pt
-      return Buffer.concat([pt, rest])
+      return plain(rest.byteLength === 0 ? pt : Buffer.concat([pt, rest]))
     } catch {
       return decryptError("noise: authentication tag mismatch (the message was altered or the keys differ)")
     }
@@ -199,21 +204,21 @@ export const make = (key?: Uint8Array): CipherState => {
     if (isExhausted()) return exhausted()
     if (tag.byteLength !== TAG_LEN) return decryptError(`noise: a tag has ${TAG_LEN} bytes, not ${tag.byteLength}`)
     writeNonce()
-    const plain: Array<Uint8Array> = []
+    const plaintext: Array<Uint8Array> = []
     try {
       const decipher = crypto.createDecipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
       decipher.setAuthTag(tag)
       for (let i = 0; i < pieces.length; i++) {
         const pt = decipher.update(pieces[i]!)
-        if (pt.byteLength > 0) plain.push(pt)
+        if (pt.byteLength > 0) plaintext.push(plain(pt))
       }
       const rest = decipher.final()
-      if (rest.byteLength > 0) plain.push(rest)
+      if (rest.byteLength > 0) plaintext.push(plain(rest))
     } catch {
       return decryptError("noise: authentication tag mismatch (the message was altered or the keys differ)")
     }
     increment()
-    for (let i = 0; i < plain.length; i++) out.push(plain[i]!)
+    for (let i = 0; i < plaintext.length; i++) out.push(plaintext[i]!)
     return undefined
   }
 
