@@ -195,6 +195,26 @@ describe("Tcp transport", () => {
       }))
   })
 
+  describe("connections spec §Definitions: a reliable byte stream, in order", () => {
+    it.live("two concurrent reads on one connection both complete, and the bytes arrive once, in order", () =>
+      Effect.gen(function*() {
+        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo)
+        const conn = yield* tcp.dial(listener.addrs[0]!)
+        const r1 = yield* Effect.forkChild(conn.duplex.read)
+        const r2 = yield* Effect.forkChild(conn.duplex.read)
+        yield* Effect.yieldNow
+        yield* conn.duplex.write([text("ab")])
+        const done = Effect.sync(() => [r1.pollUnsafe(), r2.pollUnsafe()].filter((e) => e !== undefined).length)
+        expect(yield* eventually(done, (n) => n >= 1)).toBe(1) // one read took "ab", the other still waits
+        const [first, second] = r1.pollUnsafe() !== undefined ? [r1, r2] : [r2, r1]
+        yield* conn.duplex.write([text("cd")])
+        expect(str(Duplex.concat(yield* Fiber.join(first)))).toBe("ab")
+        expect(str(Duplex.concat(yield* Fiber.join(second)))).toBe("cd")
+        yield* conn.duplex.closeWrite
+        expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
+      }))
+  })
+
   describe("RFC 9293 §3.6: half-close (closeWrite sends FIN, the other direction stays open)", () => {
     it.live("closeWrite → the other side reads [] and can still write back", () =>
       Effect.gen(function*() {

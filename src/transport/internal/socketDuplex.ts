@@ -83,17 +83,17 @@ export const make = (socket: Net.Socket, options: Options): SocketDuplex => {
   /** A socket error (RST from the remote, I/O error): reads fail with it once unread bytes are taken. */
   let remoteFailure: Duplex.DuplexError | undefined
   let writeClosed = false
-  let readWaiter: Resume<Duplex.Chunks> | undefined
+  let readWaiters: Array<Resume<Duplex.Chunks>> = []
   let drainWaiters: Array<Resume<void>> = []
 
   const failure = (): Duplex.DuplexError | undefined => localFailure ?? remoteFailure
 
+  /** Every waiting reader polls again (normally there is one; extra ones find nothing and wait again). */
   const wakeReader = () => {
-    const waiter = readWaiter
-    if (waiter !== undefined) {
-      readWaiter = undefined
-      waiter(read)
-    }
+    if (readWaiters.length === 0) return
+    const waiters = readWaiters
+    readWaiters = []
+    for (const w of waiters) w(read)
   }
 
   const wakeWriters = (result: Effect.Effect<void, Duplex.DuplexError>) => {
@@ -168,12 +168,9 @@ export const make = (socket: Net.Socket, options: Options): SocketDuplex => {
   }
 
   const wait = Effect.callback<Duplex.Chunks, Duplex.DuplexError>((resume) => {
-    // One reader at a time: a second concurrent read takes over, the first one re-polls.
-    const previous = readWaiter
-    readWaiter = resume
-    if (previous !== undefined) previous(read)
+    readWaiters.push(resume)
     return Effect.sync(() => {
-      if (readWaiter === resume) readWaiter = undefined
+      readWaiters = readWaiters.filter((w) => w !== resume)
     })
   })
 
