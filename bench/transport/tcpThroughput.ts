@@ -39,11 +39,14 @@ const viaTransport = Effect.scoped(Effect.gen(function*() {
   const listener = yield* tcp.listen(listenAddr.success, (conn) =>
     Effect.gen(function*() {
       let n = 0
+      let reads = 0
       while (true) {
         const chunks = yield* conn.duplex.read
         if (chunks.length === 0) break
+        reads++
         for (const c of chunks) n += c.byteLength
       }
+      console.log(`  ${reads} reads, ${(n / reads / 1024).toFixed(0)} KiB per read on average`)
       yield* Deferred.succeed(done, n)
     }).pipe(Effect.ignore))
   const conn = yield* tcp.dial(listener.addrs[0]!)
