@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer } from "effect"
+import { type Duration, Effect, Layer } from "effect"
 import * as Upgrader from "../src/connection/Upgrader.ts"
 import type * as Keys from "../src/core/Keys.ts"
 import type * as Multiaddr from "../src/core/Multiaddr.ts"
@@ -42,6 +42,8 @@ export interface NodeOptions {
   readonly security: ReadonlyArray<SecureChannel>
   readonly muxers: ReadonlyArray<StreamMuxer>
   readonly agentVersion?: string
+  /** Deadline for upgrading a raw connection (security + muxer); the Upgrader's default (10 s) when absent. */
+  readonly upgradeTimeout?: Duration.Input
 }
 
 /**
@@ -53,7 +55,11 @@ export const make = (options: NodeOptions) => {
     ? Identity.fromPrivateKey(options.privateKey)
     : Identity.layerEd25519
   const base = Layer.mergeAll(identity, Registrar.layer, Peerstore.layerMemory, Transports.layer(options.transports))
-  const upgrader = Upgrader.layer({ security: options.security, muxers: options.muxers }).pipe(
+  const upgrader = Upgrader.layer({
+    security: options.security,
+    muxers: options.muxers,
+    ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {})
+  }).pipe(
     Layer.provideMerge(base)
   )
   const host = Host.layer(options.listen !== undefined ? { listen: options.listen } : {}).pipe(
@@ -72,6 +78,8 @@ export interface PresetOptions {
   readonly agentVersion?: string
   /** Yamux settings (keep-alive, windows, limits). */
   readonly yamux?: Yamux.YamuxOptions
+  /** Deadline for upgrading a raw connection (security + muxer); default 10 s. */
+  readonly upgradeTimeout?: Duration.Input
 }
 
 const withStack = <E, R>(
