@@ -1,0 +1,235 @@
+/**
+ * Full-process interop of our command-line program (ARCHITECTURE.md §7, src/cli) with a
+ * js-libp2p v3 node in another process: `node --json` is pinged and identified by js
+ * (ping spec, identify spec §identify with an RFC 0003 signed peer record), and the
+ * short-lived `ping --count N --json` and `identify --json` commands run against js. The
+ * §7 JSON-lines contract is checked (one object per line on stdout, nothing else there),
+ * as are the exit codes: 0 on success and after SIGTERM, non-zero with an error line on
+ * failure.
+ *
+ * The CLI runs as `process.execPath src/cli/main.ts …` from the repository root (the
+ * test's own Node 24, which runs TypeScript directly), like `npm start` does.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as ChildProcess from "node:child_process"
+import * as Readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Deferred, Duration, Effect, Schema } from "effect"
+import * as Keys from "../../src/core/Keys.ts"
+import * as PeerId from "../../src/core/PeerId.ts"
+import * as JsPeer from "./harness/JsPeer.ts"
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url))
+const MAIN = "src/cli/main.ts"
+
+class CliError extends Schema.TaggedError<CliError>()("CliError", {
+  reason: Schema.Literals(["Spawn", "Timeout", "BadOutput"]),
+  message: Schema.String
+}) {}
+
+interface Exit {
+  readonly code: number | null
+  readonly signal: string | null
+}
+
+interface Cli {
+  readonly pid: number
+  /** Every stdout line parsed as JSON (a non-JSON line is a contract violation, recorded in `bad`). */
+  readonly lines: Array<Record<string, unknown>>
+  readonly bad: Array<string>
+  readonly stderr: () => string
+  readonly awaitLine: (predicate: (line: Record<string, unknown>) => boolean, timeout?: Duration.Input) => Effect.Effect<Record<string, unknown>, CliError>
+  readonly exit: Effect.Effect<Exit>
+  readonly signal: (sig: NodeJS.Signals) => Effect.Effect<void>
+}
+
+/** Spawn the CLI in the current scope; the process is SIGKILLed (by pid) if it still runs when the scope closes. */
+const spawnCli = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const exited = yield* Deferred.make<Exit>()
+    const state = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const child = ChildProcess.spawn(process.execPath, [MAIN, ...args], {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, NO_COLOR: "1" }
+          })
+          const s = {
+            child,
+            lines: [] as Array<Record<string, unknown>>,
+            bad: [] as Array<string>,
+            stderr: "",
+            waiters: new Set<() => void>(),
+            done: false
+          }
+          child.stderr.setEncoding("utf8")
+          child.stderr.on("data", (chunk: string) => void (s.stderr = (s.stderr + chunk).slice(-16_000)))
+          Readline.createInterface({ input: child.stdout, crlfDelay: Infinity }).on("line", (line) => {
+            try {
+              const v: unknown = JSON.parse(line)
+              if (typeof v === "object" && v !== null && !Array.isArray(v)) s.lines.push(v as Record<string, unknown>)
+              else s.bad.push(line)
+            } catch {
+              s.bad.push(line)
+            }
+            for (const wake of s.waiters) wake()
+          })
+          child.on("close", (code, signal) => {
+            s.done = true
+            Deferred.doneUnsafe(exited, Effect.succeed({ code, signal }))
+            for (const wake of s.waiters) wake()
+          })
+          child.on("error", () => {})
+          return s
+        },
+        catch: (e) => new CliError({ reason: "Spawn", message: String(e) })
+      }),
+      (s) =>
+        Effect.gen(function*() {
+          if (s.done) return
+          s.child.kill("SIGKILL")
+          yield* Effect.timeoutOption(Deferred.await(exited), "5 seconds")
+        })
+    )
+    const cli: Cli = {
+      pid: state.child.pid ?? -1,
+      lines: state.lines,
+      bad: state.bad,
+      stderr: () => state.stderr,
+      awaitLine: (predicate, timeout = "30 seconds") =>
+        Effect.callback<Record<string, unknown>, CliError>((resume) => {
+          const check = () => {
+            const found = state.lines.find(predicate)
+            if (found !== undefined) {
+              state.waiters.delete(check)
+              resume(Effect.succeed(found))
+            } else if (state.done) {
+              state.waiters.delete(check)
+              resume(Effect.fail(new CliError({ reason: "BadOutput", message: `exited without the line; stdout ${JSON.stringify(state.lines)} stderr ${state.stderr}` })))
+            }
+          }
+          state.waiters.add(check)
+          check()
+          return Effect.sync(() => void state.waiters.delete(check))
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.fail(new CliError({ reason: "Timeout", message: `no matching line; stdout ${JSON.stringify(state.lines)} stderr ${state.stderr}` }))
+          })
+        ),
+      exit: Deferred.await(exited),
+      signal: (sig) => Effect.sync(() => void state.child.kill(sig))
+    }
+    return cli
+  })
+
+/** Run a short-lived CLI command to completion. */
+const runCli = (args: ReadonlyArray<string>, timeout: Duration.Input = "40 seconds") =>
+  Effect.scoped(Effect.gen(function*() {
+    const cli = yield* spawnCli(args)
+    const exit = yield* cli.exit.pipe(
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.fail(new CliError({ reason: "Timeout", message: `${args.join(" ")}: still running; stderr ${cli.stderr()}` }))
+      })
+    )
+    return { exit, lines: [...cli.lines], bad: [...cli.bad], stderr: cli.stderr() }
+  }))
+
+const bareText = (a: string): string => a.replace(/\/p2p\/[^/]+$/, "")
+
+describe("interop with js-libp2p: our CLI (ARCHITECTURE §7) in its own process", () => {
+  it.live(
+    "ping spec + identify spec: js pings and identifies `node --json`; `ping --count 2` and `identify` against js; SIGTERM exits 0",
+    () =>
+      Effect.gen(function*() {
+        expect(process.version.startsWith("v24.")).toBe(true)
+        const [js, node] = yield* Effect.all([
+          JsPeer.start(),
+          spawnCli(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--json"])
+        ], { concurrency: 2 })
+
+        // §7: the first line is `listening` with the peer id and the bound addresses
+        const listening = yield* node.awaitLine(() => true)
+        expect(listening["event"]).toBe("listening")
+        const peerId = listening["peerId"]
+        const addrs = listening["addrs"]
+        expect(typeof peerId).toBe("string")
+        expect(PeerId.fromString(peerId as string)._tag).toBe("Success")
+        expect(Array.isArray(addrs) && addrs.length).toBe(1)
+        const addr = (addrs as Array<string>)[0]!
+        expect(addr).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/[1-9][0-9]*/p2p/${peerId as string}$`))
+
+        // js dials the CLI node, pings it and reads its identify (signed record verified by js)
+        const dialed = yield* js.dial(addr)
+        expect(dialed.peerId).toBe(peerId)
+        const pinged = yield* js.ping({ peerId: peerId as string }, { count: 2, mode: "stream" })
+        expect(pinged.rtts).toHaveLength(2)
+        for (const rtt of pinged.rtts) expect(rtt).toBeGreaterThan(0)
+        const id = yield* js.identify(peerId as string)
+        expect(id.agentVersion).toBe("effect-libp2p/0.1.0")
+        expect(id.protocols).toContain("/ipfs/ping/1.0.0")
+        expect(id.protocols).toContain("/ipfs/id/1.0.0")
+        expect(id.listenAddrs).toEqual([bareText(addr)])
+        expect(id.peerRecordVerified).toBe(true)
+        expect(id.peerRecord?.addrs).toEqual([bareText(addr)])
+        // the CLI node reports the connection and identifies js by itself
+        const connect = yield* node.awaitLine((l) => l["event"] === "peer:connect" && l["peerId"] === js.peerId)
+        expect(String(connect["addr"])).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/[1-9][0-9]*$/)
+        const identified = yield* node.awaitLine((l) => l["event"] === "peer:identify" && l["peerId"] === js.peerId)
+        expect(String(identified["agentVersion"])).toMatch(/^js-libp2p\//)
+
+        // short-lived commands against js, concurrently; plus one that must fail (wrong peer id)
+        const wrongId = PeerId.toString(PeerId.fromPrivateKey(yield* Keys.generate("Ed25519")))
+        const [ping, ident, failed] = yield* Effect.all([
+          runCli(["ping", js.addr, "--count", "2", "--json"]),
+          runCli(["identify", js.addr, "--json"]),
+          runCli(["ping", js.addr.replace(js.peerId, wrongId), "--json"])
+        ], { concurrency: "unbounded" })
+
+        expect(ping.exit).toEqual({ code: 0, signal: null })
+        expect(ping.bad).toEqual([])
+        expect(ping.lines).toHaveLength(2)
+        for (const line of ping.lines) {
+          expect(line["event"]).toBe("ping")
+          expect(line["peerId"]).toBe(js.peerId)
+          expect(typeof line["rttMs"]).toBe("number")
+          expect(line["rttMs"] as number).toBeGreaterThan(0)
+          expect(line["rttMs"] as number).toBeLessThan(10_000)
+        }
+
+        expect(ident.exit).toEqual({ code: 0, signal: null })
+        expect(ident.bad).toEqual([])
+        expect(ident.lines).toHaveLength(1)
+        const info = ident.lines[0]!
+        expect(info["event"]).toBe("identify")
+        expect(info["peerId"]).toBe(js.peerId)
+        expect(String(info["agentVersion"])).toMatch(/^js-libp2p\//)
+        expect(info["protocolVersion"]).toBe("ipfs/0.1.0")
+        expect(info["protocols"]).toEqual(expect.arrayContaining(["/ipfs/ping/1.0.0", "/ipfs/id/1.0.0", "/echo/1.0.0"]))
+        expect(info["listenAddrs"]).toContain(bareText(js.addr))
+        expect(String(info["observedAddr"])).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/[1-9]/)
+
+        // §7: on failure, an error line and a non-zero exit
+        expect(failed.exit.code).not.toBe(0)
+        expect(failed.exit.code).not.toBeNull()
+        expect(failed.bad).toEqual([])
+        expect(failed.lines).toHaveLength(1)
+        expect(failed.lines[0]!["event"]).toBe("error")
+        const error = failed.lines[0]!["error"] as Record<string, unknown>
+        expect(error["_tag"]).toBe("DialError")
+        expect(String(error["message"])).toMatch(/PeerIdMismatch/)
+
+        // SIGTERM: the node closes everything and exits 0; js sees it go
+        const mark = yield* js.eventCount
+        yield* node.signal("SIGTERM")
+        const exit = yield* node.exit.pipe(Effect.timeout("10 seconds"))
+        expect(exit).toEqual({ code: 0, signal: null })
+        expect(node.bad).toEqual([])
+        yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: peerId as string }), { after: mark, timeout: "10 seconds" })
+      }),
+    90_000
+  )
+})
