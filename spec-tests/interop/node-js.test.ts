@@ -417,4 +417,38 @@ layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })("interop 
       const full = yield* echoFromUs(ours, peerOf(js), new Uint8Array(crypto.randomBytes(1000)), { lazy: false })
       expect(full.back.length).toBe(1000)
     }))
+
+  // last in the block: it closes the shared connection (and leaves a new one open)
+  it.effect("connections spec: a hang-up on either side closes the connection on both; the peers can reconnect", () =>
+    Effect.gen(function*() {
+      const { js, ours } = yield* Pair
+      const jsId = peerOf(js)
+      const ourId = PeerId.toString(ours.host.peerId)
+      yield* ours.host.dial(ma(js.addr))
+      const sub = yield* PubSub.subscribe(ours.host.events)
+      // js hangs up: our host drops the connection and publishes PeerDisconnect
+      yield* js.hangup(ourId)
+      const gone = yield* Stream.fromSubscription(sub).pipe(
+        Stream.filter((e) => e._tag === "PeerDisconnect" && PeerId.equals(e.peerId, jsId)),
+        Stream.runHead,
+        Effect.timeout("10 seconds")
+      )
+      expect(Option.isSome(gone)).toBe(true)
+      expect(ours.host.connections(jsId)).toHaveLength(0)
+      // we dial again and work on the new connection
+      const conn = yield* ours.host.dial(ma(js.addr))
+      expect(yield* ours.ping.ping(jsId, { count: 2 })).toHaveLength(2)
+      expect((yield* js.connections).count).toBe(1)
+      // we hang up: js sees the peer go
+      const mark = yield* js.eventCount
+      yield* ours.host.hangUp(jsId)
+      expect(conn.isClosed()).toBe(true)
+      yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: ourId }), { after: mark, timeout: "10 seconds" })
+      expect((yield* js.connections).count).toBe(0)
+      // js dials back and pings
+      yield* js.dial(Multiaddr.toString(ours.addr))
+      expect((yield* js.ping({ peerId: ourId }, { count: 2, mode: "stream" })).rtts).toHaveLength(2)
+      yield* eventually("our side sees js's new connection", () => ours.host.connections(jsId).length === 1)
+      expect(ours.host.connections(jsId)[0]!.direction).toBe("inbound")
+    }))
 })
