@@ -246,6 +246,7 @@ export const make = (options: IdentifyOptions = {}) =>
         })
       })
 
+    /** Bounded by `timeout`: a peer that never answers or never closes must not stall every later push. */
     const pushTo = (conn: Connection.Connection) =>
       Effect.scoped(Effect.gen(function*() {
         const stream = yield* conn.newStream([PUSH_PROTOCOL])
@@ -253,7 +254,7 @@ export const make = (options: IdentifyOptions = {}) =>
         yield* stream.closeWrite
         // wait for the remote to close its side (it sends nothing)
         yield* stream.read
-      })).pipe(Effect.ignore)
+      })).pipe(Effect.timeoutOption(timeout), Effect.ignore)
 
     const push = Effect.suspend(() =>
       Effect.forEach(host.connections(), pushTo, { concurrency: 16, discard: true })
