@@ -121,6 +121,36 @@ describe("bad input: Noise handshake (inbound)", () => {
       yield* expectHealthy(node, 0)
     }))
 
+  it.live("Noise §12.1 (DH): ephemeral or static X25519 keys of small order are refused with a typed error", () =>
+    Effect.gen(function*() {
+      const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })
+      const zero = new Uint8Array(32)
+      const one = new Uint8Array(32)
+      one[0] = 1
+      // message 1 whose ephemeral key is a point of small order
+      const ephemerals = [zero, one]
+      yield* Effect.forEach(ephemerals, (e) =>
+        Effect.gen(function*() {
+          const attacker = yield* connect(node.addr)
+          yield* negotiate(attacker, Noise.PROTOCOL_ID)
+          yield* attacker.send(noiseFrame(e))
+          yield* expectClosed(attacker, PROMPT)
+        }), { concurrency: "unbounded" })
+      // message 3 whose (encrypted, signed) static key is a point of small order
+      const identity = yield* Keys.generate("Ed25519")
+      const attacker = yield* connect(node.addr)
+      yield* negotiate(attacker, Noise.PROTOCOL_ID)
+      const staticKeyPair = { ...X25519.generate(), publicRaw: zero }
+      const hs = HandshakeState.make({ initiator: true, staticKeyPair })
+      yield* attacker.send(noiseFrame(unwrap(hs.writeMessage(new Uint8Array(0)))))
+      unwrap(hs.readMessage(yield* readNoiseMessage(attacker)))
+      yield* attacker.send(noiseFrame(unwrap(hs.writeMessage(handshakePayload({ identity, signedStatic: zero })))))
+      yield* expectClosed(attacker, PROMPT)
+      const messages = yield* expectUpgradeFailures(node, 3, "Security")
+      for (const m of messages) expect(m).toContain("InvalidPayload")
+      yield* expectHealthy(node, 0)
+    }))
+
   it.live("noise-libp2p §Wire Format: maximum-length garbage messages (65535 bytes) are refused, nothing is buffered beyond them", () =>
     Effect.gen(function*() {
       const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })

@@ -12,6 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import {
@@ -20,6 +21,7 @@ import {
   eventually,
   expectClosed,
   expectHealthy,
+  msMessage,
   negotiateSecure,
   noiseInitiator,
   plainReader,
@@ -182,6 +184,34 @@ describe("bad input: yamux after a valid Noise handshake", () => {
       expect(most).toBeLessThanOrEqual(Yamux.defaults.maxInboundStreams)
       attacker.socket.destroy()
       expect(yield* eventually(Effect.sync(() => node.host.connections(peer).length === 0))).toBe(true)
+      yield* expectHealthy(node, 0)
+    }))
+
+  it.live("connections spec §Upgrading: muxer negotiation inside Noise: garbage fails it (MuxerNegotiation), silence or endless unknown muxers hit the deadline", () =>
+    Effect.gen(function*() {
+      const node = yield* watchedNode({ upgradeTimeout: "1 second" })
+      const identity = yield* Keys.generate("Ed25519")
+      const attacks: ReadonlyArray<readonly [(s: SecureSession) => Effect.Effect<void>, string]> = [
+        [(s) => s.send(Buffer.concat([Multistream.HEADER_FRAME, Uint8Array.of(4), Buffer.from("abcd")])), "MuxerNegotiation"],
+        [(s) => s.send(msMessage("/yamux/1.0.0")), "MuxerNegotiation"], // a proposal without the header
+        [() => Effect.void, "Timeout"],
+        [(s) =>
+          s.send(Buffer.concat([Multistream.HEADER_FRAME, ...Array.from({ length: 500 }, (_, i) => msMessage(`/mplex/${i}`))])),
+          "Timeout"]
+      ]
+      yield* Effect.forEach(attacks, ([attack]) =>
+        Effect.gen(function*() {
+          const attacker = yield* connect(node.addr)
+          // no muxer offered in the handshake: it has to be negotiated inside the Noise session
+          const session = yield* noiseInitiator(attacker, { identity, muxers: [] })
+          yield* attack(session)
+          yield* expectClosed(attacker, "4 seconds")
+        }), { concurrency: "unbounded" })
+      yield* eventually(Effect.sync(() => node.failures().length >= attacks.length))
+      const reasons = node.failures().map((f) => f.reason).sort()
+      expect(reasons).toEqual(attacks.map(([, r]) => r).sort())
+      for (const f of node.failures()) expect(f.tag).toBe("UpgradeError")
+      expect(node.host.connections()).toHaveLength(0)
       yield* expectHealthy(node, 0)
     }))
 })
