@@ -11,6 +11,8 @@ import { Effect, Result } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import * as Varint from "../../src/core/Varint.ts"
+import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Noise from "../../src/security/Noise.ts"
@@ -26,6 +28,7 @@ import {
   handshakePayload,
   listenOnce,
   ma,
+  msMessage,
   negotiate,
   negotiateResponder,
   noiseFrame,
@@ -251,6 +254,45 @@ describe("bad input: Noise handshake (outbound)", () => {
       expect(err.reason).toBe("Upgrade")
       expect(err.message).toContain("InvalidSignature")
       yield* expectClosed(yield* fake.served, PROMPT)
+      expect(node.host.connections()).toHaveLength(0)
+      yield* expectHealthy(node, 0)
+    }))
+})
+
+describe("bad input: a remote that misbehaves before Noise (outbound)", () => {
+  it.live("connections spec §Upgrading: a remote that accepts and never answers fails the dial at the upgrade deadline; concurrent dials share it", () =>
+    Effect.gen(function*() {
+      const node = yield* watchedNode({ upgradeTimeout: "1 second" })
+      const fake = yield* listenOnce(() => Effect.never)
+      const peer = PeerId.fromPrivateKey(yield* Keys.generate("Ed25519"))
+      const target = Multiaddr.encapsulate(fake.addr, ma(`/p2p/${PeerId.toString(peer)}`))
+      const [a, b] = yield* Effect.all([Effect.flip(node.host.dial(target)), Effect.flip(node.host.dial(target))], {
+        concurrency: "unbounded"
+      })
+      expect(a.reason).toBe("Upgrade")
+      expect(a.message).toContain("Timeout")
+      expect(b).toBe(a)
+      yield* expectClosed(yield* fake.served, "2 seconds")
+      expect(node.host.connections()).toHaveLength(0)
+      yield* expectHealthy(node, 0)
+    }))
+
+  it.live("multistream-select §Protocol: a remote that refuses /noise, or answers garbage, fails the dial at once", () =>
+    Effect.gen(function*() {
+      const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })
+      const answers: ReadonlyArray<Uint8Array> = [
+        Buffer.concat([Multistream.HEADER_FRAME, Multistream.NA_FRAME]), // na
+        Buffer.concat([Multistream.HEADER_FRAME, msMessage("/tls/1.0.0")]), // another protocol than proposed
+        randomBytes(100, 1), // garbage
+        Varint.encode(1 << 20) // an over-long header
+      ]
+      for (const answer of answers) {
+        const fake = yield* listenOnce((a) => Effect.andThen(a.read(1), a.send(answer)))
+        const err = yield* Effect.flip(node.host.dial(fake.addr))
+        expect(err.reason).toBe("Upgrade")
+        expect(err.message).toContain("SecurityNegotiation")
+        yield* expectClosed(yield* fake.served, PROMPT)
+      }
       expect(node.host.connections()).toHaveLength(0)
       yield* expectHealthy(node, 0)
     }))
