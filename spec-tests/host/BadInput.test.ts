@@ -21,12 +21,15 @@ import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
+import { tcpNode } from "../support/node.ts"
 import {
+  activeResources,
   type Attacker,
   connect,
   eventually,
   expectClosed,
   expectHealthy,
+  expectResourcesBack,
   msMessage,
   negotiate,
   noiseFrame,
@@ -44,13 +47,14 @@ const AFTER_SHORT_UPGRADE = "4 seconds"
 const concat = (...parts: ReadonlyArray<Uint8Array>) => Buffer.concat(parts)
 
 /**
- * The node logged `n` typed upgrade failures (never a defect), with reasons
- * among `reasons`; returns them.
+ * The node logged exactly `n` typed upgrade failures (`UpgradeError`), with
+ * reasons among `reasons`; returns them. (Defects are checked by expectHealthy.)
  */
 const expectUpgradeFailures = (node: WatchedNode, n: number, reasons: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    yield* eventually(Effect.sync(() => node.failures().length >= n))
-    const failures = node.failures()
+    const upgrades = () => node.failures().filter((f) => f.tag === "UpgradeError")
+    yield* eventually(Effect.sync(() => upgrades().length >= n))
+    const failures = upgrades()
     expect(failures).toHaveLength(n)
     for (const f of failures) {
       expect(f.tag).toBe("UpgradeError")
@@ -233,6 +237,11 @@ describe("bad input: many at once", () => {
   it.live("connections spec §Upgrading: 200 junk connections in parallel; the node survives, answers a ping and holds nothing afterwards", () =>
     Effect.gen(function*() {
       const node = yield* watchedNode({ upgradeTimeout: SHORT_UPGRADE })
+      // one well-behaved peer stays connected throughout
+      const good = yield* tcpNode()
+      yield* good.ping.ping(node.addr)
+      yield* Effect.sleep("100 millis")
+      const before = activeResources()
       const kinds: ReadonlyArray<(a: Attacker, i: number) => Effect.Effect<void, unknown>> = [
         () => Effect.void, // silent
         (a, i) => a.send(randomBytes(1 + (i * 37) % 2048, i)), // random, kept open
@@ -249,6 +258,10 @@ describe("bad input: many at once", () => {
         }), { concurrency: "unbounded" })
       expect(closed).toHaveLength(N)
       yield* expectUpgradeFailures(node, N, ["SecurityNegotiation", "Security", "Timeout"])
-      yield* expectHealthy(node, 0)
+      // every socket and timer of the junk is gone from the process
+      yield* expectResourcesBack(before)
+      // the good peer's connection survived all of it
+      expect(yield* good.ping.ping(node.host.peerId)).toHaveLength(1)
+      yield* expectHealthy(node, 1)
     }))
 })

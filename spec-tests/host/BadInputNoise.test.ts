@@ -43,11 +43,12 @@ import {
 
 const PROMPT = "3 seconds"
 
-/** The node logged exactly `n` typed inbound upgrade failures, each `UpgradeError` with `reason`; returns their messages. */
+/** The node logged exactly `n` typed inbound upgrade failures (`UpgradeError`), each with `reason`; returns their messages. */
 const expectUpgradeFailures = (node: WatchedNode, n: number, reason: string) =>
   Effect.gen(function*() {
-    yield* eventually(Effect.sync(() => node.failures().length >= n))
-    const failures = node.failures()
+    const upgrades = () => node.failures().filter((f) => f.tag === "UpgradeError")
+    yield* eventually(Effect.sync(() => upgrades().length >= n))
+    const failures = upgrades()
     expect(failures).toHaveLength(n)
     for (const f of failures) {
       expect(f.tag).toBe("UpgradeError")

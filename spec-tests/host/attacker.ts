@@ -224,6 +224,29 @@ export const expectHealthy = (node: WatchedNode, baseline: number): Effect.Effec
     return baseline + 1
   })
 
+/** The process's active libuv resources by kind (sockets, servers, timers …): a leaked socket or timer shows here. */
+export const activeResources = (): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1
+  return out
+}
+
+/**
+ * The process's active resources are back to at most `before`, kind by kind
+ * (within 5 s): no socket, server or timer left behind. (At most: a timer
+ * that was pending when `before` was taken may have fired since.)
+ */
+export const expectResourcesBack = (before: Record<string, number>) =>
+  Effect.gen(function*() {
+    const back = () => Object.entries(activeResources()).every(([kind, n]) => n <= (before[kind] ?? 0))
+    const settled = yield* eventually(Effect.sync(back))
+    if (!settled) {
+      return yield* new AttackerError({
+        message: `active resources ${JSON.stringify(activeResources())}, expected ${JSON.stringify(before)}`
+      })
+    }
+  })
+
 // ---------------------------------------------------------------------------
 // The attacker: a raw node:net socket
 // ---------------------------------------------------------------------------
