@@ -21,7 +21,8 @@
  *   listener's `FiberSet`) with its own scope, which closes the socket when
  *   the handler ends, fails or dies; a failing handler is logged and the
  *   listener carries on. Closing the listener's scope stops accepting,
- *   interrupts every handler and closes every accepted socket.
+ *   interrupts every handler and closes every accepted socket (this machinery,
+ *   shared with the Unix transport, is in `internal/netTransport.ts`).
  * - `remoteAddr` / `localAddr` are the socket's own addresses (for a dial by
  *   DNS name, the resolved IP), without `/p2p`.
  *
@@ -33,13 +34,13 @@
  *
  * @since 0.1.0
  */
-import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Result } from "effect"
+import { Duration, Effect, Result } from "effect"
 import type { Scope } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
-import type * as Duplex from "../core/Duplex.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
-import * as SocketDuplex from "./internal/socketDuplex.ts"
+import * as NetTransport from "./internal/netTransport.ts"
+import type * as SocketDuplex from "./internal/socketDuplex.ts"
 import * as Transport from "./Transport.ts"
 
 export interface TcpOptions {
@@ -182,13 +183,7 @@ export const interfaceAddrs = (
 // Errors
 // ---------------------------------------------------------------------------
 
-const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
+const { errorCode, errorMessage } = NetTransport
 
 const UNREACHABLE = new Set([
   "EHOSTUNREACH",
@@ -264,22 +259,15 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
       return { duplex: sd.duplex, ...addrs }
     })
 
-  /**
-   * Connect, with exactly one outcome: a connected socket handed to the
-   * caller, or a failure with the socket destroyed (a late `connect` after
-   * the deadline or an interruption closes the socket it would have given).
-   */
+  /** Connect, with exactly one outcome (see `internal/netTransport.ts`). */
   const connect = (
     addr: Multiaddr.Multiaddr,
     target: Multiaddr.NodeAddress,
     timeout: Duration.Input
-  ): Effect.Effect<SocketDuplex.SocketDuplex & { readonly socket: Net.Socket }, Transport.TransportError> =>
-    Effect.suspend(() => {
-      type Connected = SocketDuplex.SocketDuplex & { readonly socket: Net.Socket }
-      const result = Deferred.makeUnsafe<Connected, Transport.TransportError>()
-      let socket: Net.Socket
-      try {
-        socket = Net.createConnection({
+  ): Effect.Effect<NetTransport.Connected, Transport.TransportError> =>
+    NetTransport.connect({
+      create: () =>
+        Net.createConnection({
           host: target.host,
           port: target.port,
           family: target.family,
@@ -287,62 +275,18 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
           keepAlive: true,
           keepAliveInitialDelay: keepAliveDelay,
           allowHalfOpen: true
-        })
-      } catch (err) {
-        return Effect.fail(dialError(addr, err))
-      }
-      let connected: Connected | undefined
-      const onConnect = () => {
-        socket.off("error", onError)
-        connected = { ...SocketDuplex.make(socket, duplexOptions), socket }
-        // Settled already (deadline, interruption): nobody will own it.
-        if (!Deferred.doneUnsafe(result, Exit.succeed(connected))) socket.destroy()
-      }
-      const onError = (err: Error) => {
-        socket.off("connect", onConnect)
-        socket.destroy()
-        Deferred.doneUnsafe(result, Exit.fail(dialError(addr, err)))
-      }
-      socket.once("connect", onConnect)
-      socket.once("error", onError)
-      /**
-       * Settle with `err` and destroy the socket, unless already settled.
-       * Returns whether it settled (false: the connection was made first).
-       */
-      const abandon = (err: Transport.TransportError): boolean => {
-        if (!Deferred.doneUnsafe(result, Exit.fail(err))) return false
-        socket.off("connect", onConnect)
-        socket.off("error", onError)
-        socket.on("error", () => {}) // nothing may be emitted unheard while it goes
-        socket.destroy()
-        return true
-      }
-      return Deferred.await(result).pipe(
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.suspend(() => {
-              abandon(
-                new Transport.TransportError({
-                  reason: "Timeout",
-                  address: addr.toString(),
-                  message: `tcp: dial ${addr.toString()}: no connection within ${
-                    Duration.format(Duration.fromInputUnsafe(timeout))
-                  }`
-                })
-              )
-              // Connected at the last moment: the connection wins over the deadline.
-              return Deferred.await(result)
-            })
         }),
-        Effect.onInterrupt(() =>
-          Effect.suspend(() => {
-            if (abandon(dialError(addr, new Error("dial interrupted")))) return Effect.void
-            // Connected just as we were interrupted: close what nobody will own.
-            return connected === undefined ? Effect.void : connected.close
-          })
-        )
-      )
+      timeout,
+      duplexOptions,
+      dialError: (err) => dialError(addr, err),
+      timeoutError: () =>
+        new Transport.TransportError({
+          reason: "Timeout",
+          address: addr.toString(),
+          message: `tcp: dial ${addr.toString()}: no connection within ${
+            Duration.format(Duration.fromInputUnsafe(timeout))
+          }`
+        })
     })
 
   const listen = (
@@ -357,85 +301,21 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
         keepAlive: true,
         keepAliveInitialDelay: keepAliveDelay
       })
-      /** Accepted sockets not yet closed. */
-      const sockets = new Set<Net.Socket>()
-      let closing = false
-      const serverClosed = Deferred.makeUnsafe<void>()
-
-      // Runs last: close what is left, then wait for the server to let go.
-      yield* Effect.addFinalizer(() =>
-        Effect.suspend(() => {
-          closing = true
-          for (const socket of sockets) socket.destroy()
-          sockets.clear()
-          return Deferred.await(serverClosed).pipe(Effect.timeoutOption(duplexOptions.closeTimeout), Effect.asVoid)
-        })
-      )
-      const handlers = yield* FiberSet.make<void, never>()
-      const run = yield* FiberSet.runtime(handlers)<never>()
-      // Runs first: stop accepting (then the FiberSet interrupts every handler).
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          closing = true
-          server.close(() => Deferred.doneUnsafe(serverClosed, Exit.void))
-        })
-      )
-
-      const serve = (sd: SocketDuplex.SocketDuplex, conn: Transport.RawConnection) =>
-        Effect.scoped(
-          Effect.addFinalizer(() => sd.close).pipe(Effect.andThen(handler(conn)))
-        ).pipe(
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause)
-              ? Effect.void
-              : Effect.logWarning(`tcp: connection handler for ${conn.remoteAddr.toString()} failed`, cause)
-          )
-        )
-
-      server.on("connection", (socket: Net.Socket) => {
-        if (closing) {
-          socket.destroy()
-          return
-        }
-        sockets.add(socket)
-        socket.once("close", () => sockets.delete(socket))
-        const sd = SocketDuplex.make(socket, duplexOptions)
-        const addrs = socketAddrs(socket)
-        if (typeof addrs === "string") {
-          socket.destroy()
-          return
-        }
-        const duplex: Duplex.Duplex = sd.duplex
-        run(serve(sd, { duplex, ...addrs }))
-      })
-
-      yield* Effect.callback<void, Transport.TransportError>((resume) => {
-        const onError = (err: Error) => {
-          server.off("listening", onListening)
-          resume(Effect.fail(listenError(addr, err)))
-        }
-        const onListening = () => {
-          server.off("error", onError)
-          // Later server errors (accept failures such as EMFILE) do not stop it: log them.
-          server.on("error", (err) => {
-            run(Effect.logWarning(`tcp: listener ${addr.toString()}: ${errorMessage(err)}`))
-          })
-          resume(Effect.void)
-        }
-        server.once("error", onError)
-        server.once("listening", onListening)
-        try {
+      const serving = yield* NetTransport.serve({
+        name: "tcp",
+        addr,
+        server,
+        start: (server) =>
           server.listen({
             host: target.host,
             port: target.port,
             backlog,
             ipv6Only: target.family === 6
-          })
-        } catch (err) {
-          server.off("error", onError)
-          server.off("listening", onListening)
-          resume(Effect.fail(listenError(addr, err)))
-        }
+          }),
+        listenError: (err) => listenError(addr, err),
+        duplexOptions,
+        connectionAddrs: socketAddrs,
+        handler
       })
 
       const bound = server.address()
@@ -449,10 +329,7 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
           message: `tcp: listen ${addr.toString()}: no bound address`
         })
       }
-      return {
-        addrs: [boundAddr.success],
-        stats: Effect.map(FiberSet.size(handlers), (n) => ({ connections: sockets.size, handlers: n }))
-      }
+      return { addrs: [boundAddr.success], stats: serving.stats }
     })
 
   return { name: "tcp", canDial, canListen, dial, listen }
