@@ -608,3 +608,25 @@ describe("multistream-select: lazy (optimistic) select", () => {
       expect(e4._tag === "MultistreamError" && e4.reason).toBe("InvalidProtocolId")
     }))
 })
+
+describe("multistream-select: the responder bounds the proposals it answers", () => {
+  it.effect("more than maxProposals unknown proposals fail TooManyProposals (the spec sets no bound; an attacker could keep us answering na)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      const proposals = Array.from({ length: 40 }, (_, i) => frame(`/unknown/${i}`))
+      yield* a.write([Multistream.HEADER_FRAME, ...proposals])
+      const e = failure(yield* Effect.exit(Multistream.handle(b, ["/x"], { maxProposals: 8 })))
+      expect(e._tag === "MultistreamError" && e.reason).toBe("TooManyProposals")
+      // the default bound lets an honest dialer try every protocol it has (well below the default)
+      const [c, d] = yield* Duplex.pair()
+      const fiber = yield* Effect.forkChild(Multistream.handle(d, ["/x"]))
+      const dialer = yield* Multistream.select(c, [...Array.from({ length: 10 }, (_, i) => `/unknown/${i}`), "/x"])
+      expect(dialer.protocol).toBe("/x")
+      expect((yield* Fiber.join(fiber)).protocol).toBe("/x")
+      // and the default bound holds
+      const [f, g] = yield* Duplex.pair()
+      yield* f.write([Multistream.HEADER_FRAME, ...Array.from({ length: Multistream.DEFAULT_MAX_PROPOSALS + 1 }, (_, i) => frame(`/u/${i}`))])
+      const e2 = failure(yield* Effect.exit(Multistream.handle(g, ["/x"])))
+      expect(e2._tag === "MultistreamError" && e2.reason).toBe("TooManyProposals")
+    }))
+})

@@ -83,7 +83,8 @@ export const MultistreamErrorReason = Schema.Literals([
   "UnexpectedEOF",
   "UnexpectedResponse",
   "InvalidProtocolId",
-  "Timeout"
+  "Timeout",
+  "TooManyProposals"
 ])
 export type MultistreamErrorReason = typeof MultistreamErrorReason.Type
 
@@ -123,7 +124,17 @@ export interface HandleOptions extends Options {
    * empty list when `handle` was given a predicate.
    */
   readonly listing?: ReadonlyArray<string> | false
+  /**
+   * Most proposals (and `ls` requests) answered before giving up with
+   * `TooManyProposals` (default {@link DEFAULT_MAX_PROPOSALS}). The spec sets
+   * no bound; without one a peer can keep a responder answering `na` until
+   * the negotiation deadline.
+   */
+  readonly maxProposals?: number
 }
+
+/** Default bound on proposals a responder answers (real dialers propose a handful). */
+export const DEFAULT_MAX_PROPOSALS = 32
 
 export interface ListOptions extends Options {
   /** Limit on the body of the `ls` answer. Default {@link DEFAULT_MAX_LIST_LENGTH}. */
@@ -427,7 +438,11 @@ export const handle = (
         yield* duplex.write(out)
         out = []
       }
-      while (true) {
+      const maxProposals = options?.maxProposals ?? DEFAULT_MAX_PROPOSALS
+      for (let answered = 0;; answered++) {
+        if (answered >= maxProposals) {
+          return yield* error("TooManyProposals", `more than ${maxProposals} proposals without agreement`)
+        }
         const proposal = yield* readMessage(reader, "a proposal")
         if (proposal === LS) {
           out.push(lsFrame)
