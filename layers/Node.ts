@@ -1,7 +1,7 @@
 /**
  * Stack presets: the Layers a user imports to get a working node.
  *
- * `Default(options)` is a TCP + Noise + Yamux node with identify and ping
+ * `Default(options)` is a TCP + Noise + Yamux node with identify, ping and perf
  * (ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
  * transports, secure channels and muxers are plain lists in preference order.
  *
@@ -24,6 +24,7 @@ import { Identity } from "../src/host/Identity.ts"
 import { Peerstore } from "../src/host/Peerstore.ts"
 import { Registrar } from "../src/host/Registrar.ts"
 import * as Identify from "../src/protocols/identify/Identify.ts"
+import * as Perf from "../src/protocols/perf/Perf.ts"
 import * as Ping from "../src/protocols/ping/Ping.ts"
 import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
 import type { SecureChannel } from "../src/security/SecureChannel.ts"
@@ -48,7 +49,7 @@ export interface NodeOptions {
 
 /**
  * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
- * Upgrader, Host, then identify and ping on top. Provides all of them.
+ * Upgrader, Host, then identify, ping and perf on top. Provides all of them.
  */
 export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
@@ -67,6 +68,7 @@ export const make = (options: NodeOptions) => {
   )
   const protocols = Layer.mergeAll(
     Ping.layer,
+    Perf.layer,
     Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {})
   )
   return protocols.pipe(Layer.provideMerge(host))
@@ -96,7 +98,7 @@ const withStack = <E, R>(
     })
   }))
 
-/** TCP + Noise + Yamux, with identify and ping. */
+/** TCP + Noise + Yamux, with identify, ping and perf. */
 export const Default = (options: PresetOptions = {}) => withStack(Effect.succeed([Tcp.transport]), options)
 
 /**

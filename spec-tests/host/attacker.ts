@@ -28,6 +28,7 @@ import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
+import { Perf } from "../../src/protocols/perf/Perf.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import type * as CipherState from "../../src/security/noise/CipherState.ts"
@@ -115,6 +116,7 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       host,
       ping: get<Ping["Service"]>(Ping.key),
       identify: get<Identify["Service"]>(Identify.key),
+      perf: get<Perf["Service"]>(Perf.key),
       registrar: get<Registrar["Service"]>(Registrar.key),
       peerstore: get<Peerstore["Service"]>(Peerstore.key),
       identity: get<Identity["Service"]>(Identity.key),

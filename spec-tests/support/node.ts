@@ -10,6 +10,7 @@ import { Identity } from "../../src/host/Identity.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
 import { Registrar } from "../../src/host/Registrar.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
+import { Perf } from "../../src/protocols/perf/Perf.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import * as Nodes from "../../layers/Node.ts"
@@ -20,6 +21,7 @@ export interface TestNode {
   readonly host: Host["Service"]
   readonly ping: Ping["Service"]
   readonly identify: Identify["Service"]
+  readonly perf: Perf["Service"]
   readonly registrar: Registrar["Service"]
   readonly peerstore: Peerstore["Service"]
   readonly identity: Identity["Service"]
@@ -27,7 +29,7 @@ export interface TestNode {
   readonly addr: Multiaddr.Multiaddr
 }
 
-const build = <E, R>(layer: Layer.Layer<Host | Ping | Identify | Registrar | Peerstore | Identity, E, R>) =>
+const build = <E, R>(layer: Layer.Layer<Host | Ping | Identify | Perf | Registrar | Peerstore | Identity, E, R>) =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const ctx = yield* Layer.buildWithScope(layer, scope)
@@ -37,6 +39,7 @@ const build = <E, R>(layer: Layer.Layer<Host | Ping | Identify | Registrar | Pee
       host,
       ping: get<Ping["Service"]>(Ping.key),
       identify: get<Identify["Service"]>(Identify.key),
+      perf: get<Perf["Service"]>(Perf.key),
       registrar: get<Registrar["Service"]>(Registrar.key),
       peerstore: get<Peerstore["Service"]>(Peerstore.key),
       identity: get<Identity["Service"]>(Identity.key),
