@@ -181,7 +181,11 @@ export const make = (options: IdentifyOptions = {}) =>
           agentVersion,
           publicKey: publicKeyBytes,
           listenAddrs: listenAddrs().map(Multiaddr.toBytes),
-          observedAddr: Multiaddr.toBytes(conn.remoteAddr),
+          // A Unix socket's dialer has no address of its own (its remoteAddr is our listen path):
+          // nothing was observed, so none is sent (js-libp2p fails identify on a /unix observedAddr).
+          ...(conn.remoteAddr.components[0]?.code === Multiaddr.codes.unix
+            ? {}
+            : { observedAddr: Multiaddr.toBytes(conn.remoteAddr) }),
           protocols: registrar.protocols(),
           ...(Result.isSuccess(record) ? { signedPeerRecord: record.success } : {})
         }
