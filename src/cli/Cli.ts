@@ -1,5 +1,5 @@
 /**
- * The command-line program (ARCHITECTURE.md §7): `node`, `ping`, `identify`.
+ * The command-line program (ARCHITECTURE.md §7): `node`, `ping`, `identify`, `perf`.
  * With `--json` every command prints one JSON object per line on stdout and
  * nothing else there (logs go to stderr). On failure every command prints
  * `{"event":"error","error":{"_tag":…,"message":…}}` and exits non-zero.
@@ -15,6 +15,7 @@ import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import { Host } from "../host/Host.ts"
 import { Identify } from "../protocols/identify/Identify.ts"
+import { Perf } from "../protocols/perf/Perf.ts"
 import { Ping } from "../protocols/ping/Ping.ts"
 import * as Nodes from "../../layers/Node.ts"
 
@@ -234,7 +235,12 @@ const nodeCommand = Command.make(
 // ping and identify (a short-lived client node)
 
 const withClient = <A, E>(
-  body: (services: { readonly host: Host["Service"]; readonly ping: Ping["Service"]; readonly identify: Identify["Service"] }) => Effect.Effect<A, E>
+  body: (services: {
+    readonly host: Host["Service"]
+    readonly ping: Ping["Service"]
+    readonly identify: Identify["Service"]
+    readonly perf: Perf["Service"]
+  }) => Effect.Effect<A, E>
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const scope = yield* Effect.scope
@@ -242,7 +248,8 @@ const withClient = <A, E>(
     return yield* body({
       host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
       ping: ctx.mapUnsafe.get(Ping.key) as Ping["Service"],
-      identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
+      identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"],
+      perf: ctx.mapUnsafe.get(Perf.key) as Perf["Service"]
     })
   }))
 
@@ -315,6 +322,54 @@ const identifyCommand = Command.make(
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("identify a peer (/ipfs/id/1.0.0)"))
 
+/** Bits per second in Gbit/s, 3 decimals; 0 when no time elapsed. */
+const gbitPerSecond = (bytes: number, seconds: number) =>
+  seconds > 0 ? Math.round((bytes * 8) / seconds / 1e6) / 1000 : 0
+
+const perfCommand = Command.make(
+  "perf",
+  {
+    addr: Argument.String("multiaddr").pipe(Argument.withDescription("address ending in /p2p/<peer id>")),
+    uploadBytes: Flag.Int("upload-bytes").pipe(Flag.withDescription("bytes to send"), Flag.withDefault(0)),
+    downloadBytes: Flag.Int("download-bytes").pipe(Flag.withDescription("bytes to ask back"), Flag.withDefault(0)),
+    json,
+    ...stackFlags
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      yield* checkStack(flags)
+      const addr = yield* parseMultiaddr(flags.addr)
+      const peer = yield* targetPeer(addr)
+      for (const [flag, n] of [["--upload-bytes", flags.uploadBytes], ["--download-bytes", flags.downloadBytes]] as const) {
+        if (n < 0) return yield* new CliUsageError({ message: `${flag} must not be negative` })
+      }
+      const peerId = PeerId.toString(peer)
+      yield* withClient(({ perf }) =>
+        Effect.gen(function*() {
+          const r = yield* perf.perf(addr, { uploadBytes: flags.uploadBytes, downloadBytes: flags.downloadBytes })
+          const event = {
+            event: "perf",
+            peerId,
+            uploadBytes: r.uploadBytes,
+            downloadBytes: r.downloadBytes,
+            seconds: r.seconds,
+            uploadSeconds: r.uploadSeconds,
+            downloadSeconds: r.downloadSeconds,
+            gbitPerSecond: gbitPerSecond(r.uploadBytes + r.downloadBytes, r.seconds),
+            uploadGbitPerSecond: gbitPerSecond(r.uploadBytes, r.uploadSeconds),
+            downloadGbitPerSecond: gbitPerSecond(r.downloadBytes, r.downloadSeconds)
+          }
+          yield* emit(
+            flags.json,
+            event,
+            `perf ${peerId}: ${r.uploadBytes} bytes up, ${r.downloadBytes} bytes down in ${r.seconds.toFixed(3)} s ` +
+              `(${event.gbitPerSecond} Gbit/s)`
+          )
+        })
+      )
+    }).pipe(Effect.catch(reportFailure(flags.json)))
+).pipe(Command.withDescription("measure throughput with a peer (/perf/1.0.0)"))
+
 // ---------------------------------------------------------------------------
 // root: no command runs a node with the defaults
 
@@ -327,7 +382,7 @@ export const root = Command.make(
     )
 ).pipe(
   Command.withDescription("a libp2p node on Effect"),
-  Command.withSubcommands([nodeCommand, pingCommand, identifyCommand])
+  Command.withSubcommands([nodeCommand, pingCommand, identifyCommand, perfCommand])
 )
 
 export const run = Command.run(root, { version: VERSION })

@@ -302,7 +302,11 @@ export const layer = Layer.effect(
           yield* host.dial(target)
           const run = Effect.scoped(Effect.gen(function*() {
             const start = yield* Clock.currentTimeNanos
-            const stream = yield* host.newStream(target, [PROTOCOL])
+            // Full multistream-select (wait for the answer before the first byte): with the
+            // optimistic form, a short request's data and FIN can arrive together with the
+            // proposal, and js-libp2p 3.x then loses the data (its listener sees EOF with
+            // 0 bytes). One round trip is noise next to the transfer.
+            const stream = yield* host.newStream(target, [PROTOCOL], { lazy: false })
             return yield* exchange(stream, options, start).pipe(Effect.tapError(() => stream.reset))
           }))
           if (options.timeout === undefined) return yield* run
