@@ -53,6 +53,16 @@
  *   connections                      → {count, connections:[{peerId, remoteAddr, direction,
  *                                        status, encryption, multiplexer, streams, id}]}
  *   addrs                            → {peerId, addrs}
+ *   (for bench/, the same commands as bench/ours-peer.ts; times in µs from performance.now:)
+ *   echoLoop {target, count, size=1} → {us:[µs per round trip]}  `count` echoes on ONE stream
+ *   perfLoop {target, count}         → {us:[µs]}  a new perf stream per request, 1 byte each way
+ *   dialLoop {addr, count}           → {us:[µs], seconds}  dial + Noise + Yamux + /echo stream +
+ *                                      1-byte echo, timed; then hang up (untimed, but in `seconds`)
+ *   spawnNodes {addr, count, concurrency=8} → {count, ms}  start `count` more js nodes in this
+ *                                      process (fresh identities, no listeners), each dialing addr
+ *   closeNodes                       → {}   stop them
+ *   cpu {gc=false}                   → {user, system (µs), heapUsed, rss, external, arrayBuffers}
+ *                                      (gc: true runs global.gc first; needs node --expose-gc)
  *   stop                             → {} then exit 0
  * Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0, so the process never
  * outlives its parent's pipe.
@@ -151,7 +161,11 @@ const consume = (stream, onChunk) =>
     stream.addEventListener("message", onMessage)
     stream.addEventListener("end", onEnd)
     stream.addEventListener("close", onClose)
-    if (stream.readableEnded) onEnd()
+    // js-libp2p can report `readableEnded` while still holding bytes: multistream-select
+    // pushes the bytes it read past the protocol name back into the read buffer after
+    // the remote's FIN was seen. Adding the 'message' listener above queued a microtask
+    // that dispatches them; end after it, or those bytes would be lost.
+    if (stream.readableEnded) queueMicrotask(onEnd)
   })
 
 /** Send a chunk, waiting for 'drain' when the stream asks for it. */
@@ -481,7 +495,164 @@ const echoOne = async (args, protocol, size, seed) => {
   return size
 }
 
+/** Counts the bytes a stream delivers; `until(n)` resolves once n bytes in total arrived. */
+const byteCounter = (stream) => {
+  let got = 0
+  let target = 0
+  let waiter = null
+  let ended = null
+  const reading = consume(stream, (chunk) => {
+    got += chunk.length
+    if (waiter !== null && got >= target) {
+      const w = waiter
+      waiter = null
+      w.resolve()
+    }
+  })
+  reading.then(
+    () => {
+      ended = new Error(`stream ended after ${got} bytes`)
+      waiter?.reject(ended)
+    },
+    (err) => {
+      ended = err
+      waiter?.reject(err)
+    }
+  )
+  return {
+    reading,
+    got: () => got,
+    until: (n) =>
+      got >= n ? Promise.resolve() : ended !== null ? Promise.reject(ended) : new Promise((resolve, reject) => {
+        target = n
+        waiter = { resolve, reject }
+      })
+  }
+}
+
+const ONE = Uint8Array.of(0x2a)
+const nowUs = () => performance.now() * 1000
+
+/** Extra nodes started by spawnNodes. */
+let extraNodes = []
+const closeExtraNodes = async () => {
+  const nodes = extraNodes
+  extraNodes = []
+  await Promise.all(nodes.map((n) => n.stop().catch((err) => log("stop extra node:", errorText(err)))))
+}
+
 const commands = {
+  /** `count` round trips of `size` bytes on one /echo/1.0.0 stream, µs each. */
+  async echoLoop(args) {
+    const count = args.count
+    const payload = new Uint8Array(args.size ?? 1).fill(0x2a)
+    const stream = await openStream(args, ECHO)
+    const counter = byteCounter(stream)
+    const us = []
+    try {
+      for (let i = 0; i < count; i++) {
+        const t0 = nowUs()
+        await send(stream, payload)
+        await counter.until((i + 1) * payload.length)
+        us.push(nowUs() - t0)
+      }
+      await stream.close()
+      await counter.reading
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+    return { us }
+  },
+
+  /** `count` perf requests (1 byte up, 1 byte down), each on a new stream, µs each. */
+  async perfLoop(args) {
+    const header = new Uint8Array(8)
+    new DataView(header.buffer).setBigUint64(0, 1n, false)
+    await node.dial(target(args))
+    const us = []
+    for (let i = 0; i < args.count; i++) {
+      const t0 = nowUs()
+      const stream = await openStream(args, PERF)
+      const counter = byteCounter(stream)
+      try {
+        await send(stream, header)
+        await send(stream, ONE)
+        await stream.close()
+        await counter.reading
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        throw err
+      }
+      if (counter.got() !== 1) throw new Error(`perf: asked for 1 byte, got ${counter.got()}`)
+      us.push(nowUs() - t0)
+    }
+    return { us }
+  },
+
+  /** `count` times: dial (TCP + Noise + Yamux), open /echo/1.0.0, 1-byte echo (timed), hang up. */
+  async dialLoop(args) {
+    const addr = multiaddr(args.addr)
+    const peer = requirePeerId(args)
+    await node.hangUp(peer)
+    const us = []
+    const start = nowUs()
+    for (let i = 0; i < args.count; i++) {
+      const t0 = nowUs()
+      const conn = await node.dial(addr)
+      const stream = await conn.newStream(ECHO)
+      const counter = byteCounter(stream)
+      await send(stream, ONE)
+      await counter.until(1)
+      us.push(nowUs() - t0)
+      await stream.close()
+      await node.hangUp(peer)
+    }
+    return { us, seconds: (nowUs() - start) / 1e6 }
+  },
+
+  /** Start `count` js nodes (no listeners, identify + ping), each connected to `addr`. */
+  async spawnNodes(args) {
+    const addr = multiaddr(args.addr)
+    const count = args.count
+    const t0 = performance.now()
+    let next = 0
+    const worker = async () => {
+      while (next < count) {
+        next++
+        const extra = await createLibp2p({
+          addresses: { listen: [] },
+          transports: [tcp()],
+          connectionEncrypters: [noise()],
+          streamMuxers: [yamux()],
+          services: { identify: identify(), ping: ping() }
+        })
+        extraNodes.push(extra)
+        await extra.dial(addr)
+      }
+    }
+    await Promise.all(Array.from({ length: args.concurrency ?? 8 }, worker))
+    return { count: extraNodes.length, ms: performance.now() - t0 }
+  },
+
+  async closeNodes() {
+    await closeExtraNodes()
+    return {}
+  },
+
+  /** process.cpuUsage() and memoryUsage(); `gc: true` collects garbage first. */
+  async cpu(args) {
+    if (args.gc) {
+      if (typeof globalThis.gc !== "function") throw new Error("cpu {gc:true} needs node --expose-gc")
+      globalThis.gc()
+      await new Promise((r) => setImmediate(r))
+      globalThis.gc()
+    }
+    const c = process.cpuUsage()
+    const m = process.memoryUsage()
+    return { user: c.user, system: c.system, heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers }
+  },
+
   async dial(args) {
     const conn = await node.dial(target(args))
     return {
@@ -638,6 +809,7 @@ const shutdown = async (code) => {
   stopping = true
   const timer = setTimeout(() => process.exit(code), 3000)
   try {
+    await closeExtraNodes()
     await node.stop()
   } catch (err) {
     log("stop:", errorText(err))

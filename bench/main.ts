@@ -1,0 +1,600 @@
+/**
+ * `npm run bench`: our node against js-libp2p 3.3 and the physical limits,
+ * side by side in one run (ARCHITECTURE.md §2 `bench/`; issue 6 item 2).
+ *
+ * Every node runs in its own process (so each end's CPU time is its own and
+ * the two ends do not share an event loop): ours is bench/ours-peer.ts, js is
+ * spec-tests/interop/harness/js-peer.mjs, the raw `node:net` limit is
+ * bench/raw-peer.ts; all speak the same JSON-lines commands on stdin/stdout.
+ * Each scenario runs for the four pairings ours→ours, js→js, ours→js and
+ * js→ours (client → server), interleaved round by round (the pairing order
+ * rotates every round), and reports medians over the rounds:
+ *
+ * - throughput: 1 GiB upload and 1 GiB download on one perf stream
+ *   (`/perf/1.0.0`), Gbit/s and CPU seconds per GiB for each end (process.cpuUsage
+ *   of each process before and after); raw node:net alongside;
+ * - latency: 1-byte echo on an open `/echo/1.0.0` stream, and a new perf
+ *   stream per request (1 byte each way): median and p99 (per round, then the
+ *   median over rounds); raw node:net RTT alongside;
+ * - connection setup: dial + Noise + Yamux + first stream (an `/echo/1.0.0`
+ *   stream and a 1-byte echo on it), median and p99, and sequential
+ *   connections per second (hang-up included);
+ * - memory: a listener (ours, js) with 1,000 idle connections from 1,000
+ *   nodes of the same kind (run K nodes in one dialer process): heap after a
+ *   forced GC and RSS, per connection;
+ * - node:crypto ChaCha20-Poly1305 throughput on 64 KiB and 1 KiB messages
+ *   (in this process).
+ *
+ * It prints one table (each figure, ours, js, ratio ours/js, the cross
+ * pairings, the node:net limit) and writes it with the raw samples to
+ * bench/results/latest.json. Progress goes to stderr.
+ *
+ * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,crypto] [-- --profile]
+ * Env: BENCH_QUICK=1 (a ~1 minute smoke run with small sizes), BENCH_MIB (throughput
+ * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr).
+ * `--profile` runs only the ours→ours throughput scenario with both of our
+ * peers under `node --cpu-prof` and prints the top self-time functions of each
+ * (bench/cpuprofile.ts); the profiles stay in bench/results/profiles/.
+ */
+import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import * as CpuProfile from "./cpuprofile.ts"
+
+const ROOT = Path.resolve(import.meta.dirname, "..")
+const RESULTS = Path.join(ROOT, "bench", "results")
+
+// ---------------------------------------------------------------- configuration
+
+const argv = process.argv.slice(2)
+const QUICK = process.env["BENCH_QUICK"] === "1"
+const VERBOSE = process.env["BENCH_VERBOSE"] === "1"
+const PROFILE = argv.includes("--profile")
+const envNum = (name: string, dflt: number): number => {
+  const v = process.env[name]
+  return v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : dflt
+}
+const onlyArg = argv.find((a) => a.startsWith("--only="))
+const SCENARIOS = ["throughput", "latency", "newstream", "setup", "memory", "crypto"] as const
+type Scenario = typeof SCENARIOS[number]
+const only: ReadonlySet<Scenario> = new Set(
+  PROFILE
+    ? ["throughput"]
+    : onlyArg !== undefined
+    ? onlyArg.slice("--only=".length).split(",").filter((s): s is Scenario => (SCENARIOS as ReadonlyArray<string>).includes(s))
+    : SCENARIOS
+)
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const CFG = {
+  throughputBytes: envNum("BENCH_MIB", QUICK ? 64 : 1024) * MiB,
+  throughputRounds: envNum("BENCH_ROUNDS", QUICK ? 2 : 3),
+  latencyRounds: envNum("BENCH_ROUNDS", QUICK ? 2 : 5),
+  echoCount: QUICK ? 300 : 2000,
+  newStreamCount: QUICK ? 100 : 400,
+  dialCount: QUICK ? 30 : 100,
+  memoryConns: envNum("BENCH_CONNS", QUICK ? 100 : 1000),
+  cryptoSeconds: QUICK ? 0.3 : 1
+}
+
+// ---------------------------------------------------------------- progress
+
+const t0 = performance.now()
+const progress = (msg: string): void => {
+  process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`)
+}
+
+// ---------------------------------------------------------------- statistics
+
+const quantile = (sorted: ReadonlyArray<number>, q: number): number => {
+  if (sorted.length === 0) return Number.NaN
+  const at = (sorted.length - 1) * q
+  const lo = Math.floor(at)
+  const hi = Math.ceil(at)
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo)
+}
+const sortNum = (xs: ReadonlyArray<number>): Array<number> => [...xs].sort((a, b) => a - b)
+const median = (xs: ReadonlyArray<number>): number => quantile(sortNum(xs), 0.5)
+const p99 = (xs: ReadonlyArray<number>): number => quantile(sortNum(xs), 0.99)
+
+// ---------------------------------------------------------------- peer processes
+
+type Kind = "ours" | "js" | "raw"
+type Reply = Record<string, unknown>
+
+interface Peer {
+  readonly kind: Kind
+  readonly name: string
+  readonly pid: number
+  readonly peerId: string
+  readonly addr: string
+  readonly call: (cmd: string, args?: Record<string, unknown>, timeoutMs?: number) => Promise<Reply>
+  readonly stop: () => Promise<void>
+}
+
+interface Cpu {
+  readonly user: number
+  readonly system: number
+  readonly heapUsed: number
+  readonly rss: number
+}
+
+const SCRIPTS: Record<Kind, string> = {
+  ours: Path.join(ROOT, "bench", "ours-peer.ts"),
+  js: Path.join(ROOT, "spec-tests", "interop", "harness", "js-peer.mjs"),
+  raw: Path.join(ROOT, "bench", "raw-peer.ts")
+}
+
+const live = new Set<ChildProcess.ChildProcess>()
+process.on("exit", () => {
+  for (const child of live) child.kill("SIGKILL")
+})
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    for (const child of live) child.kill("SIGKILL")
+    process.exit(130)
+  })
+}
+
+const spawnPeer = (kind: Kind, name: string, options: { readonly gc?: boolean; readonly cpuProf?: string } = {}) =>
+  new Promise<Peer>((resolve, reject) => {
+    const nodeArgs: Array<string> = []
+    if (options.gc === true) nodeArgs.push("--expose-gc")
+    if (options.cpuProf !== undefined) {
+      nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`, `--cpu-prof-name=${name}.cpuprofile`)
+    }
+    const config = kind === "js" ? JSON.stringify({ listen: ["/ip4/127.0.0.1/tcp/0"] }) : "{}"
+    const child = ChildProcess.spawn(process.execPath, [...nodeArgs, SCRIPTS[kind], config], {
+      cwd: ROOT,
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    live.add(child)
+    const tail: Array<string> = []
+    Readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on("line", (line) => {
+      if (VERBOSE) process.stderr.write(`  [${name}] ${line}\n`)
+      tail.push(line)
+      if (tail.length > 30) tail.shift()
+    })
+    let nextId = 1
+    const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>()
+    let ready = false
+    const exited = new Promise<void>((r) => child.once("exit", () => r()))
+    child.once("exit", (code, signal) => {
+      live.delete(child)
+      const err = new Error(`${name} exited (code ${code}, signal ${signal}); stderr tail:\n${tail.join("\n")}`)
+      for (const p of pending.values()) p.reject(err)
+      pending.clear()
+      if (!ready) reject(err)
+    })
+    Readline.createInterface({ input: child.stdout!, crlfDelay: Infinity }).on("line", (line) => {
+      let msg: Reply
+      try {
+        msg = JSON.parse(line) as Reply
+      } catch {
+        return
+      }
+      if (!ready && msg["event"] === "ready") {
+        ready = true
+        const addrs = msg["addrs"] as ReadonlyArray<string>
+        resolve({
+          kind,
+          name,
+          pid: child.pid ?? 0,
+          peerId: String(msg["peerId"]),
+          addr: addrs[0] ?? "",
+          call: (cmd, args = {}, timeoutMs = 180_000) =>
+            new Promise<Reply>((res, rej) => {
+              const id = nextId++
+              const timer = setTimeout(() => {
+                pending.delete(id)
+                rej(new Error(`${name}: ${cmd} timed out after ${timeoutMs} ms`))
+              }, timeoutMs)
+              pending.set(id, {
+                resolve: (r) => {
+                  clearTimeout(timer)
+                  res(r)
+                },
+                reject: (e) => {
+                  clearTimeout(timer)
+                  rej(e)
+                }
+              })
+              child.stdin!.write(JSON.stringify({ id, cmd, ...args }) + "\n")
+            }),
+          stop: async () => {
+            if (child.exitCode !== null || child.signalCode !== null) return
+            child.stdin!.write(JSON.stringify({ id: 0, cmd: "stop" }) + "\n")
+            const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+            await exited
+            clearTimeout(timer)
+          }
+        })
+        return
+      }
+      const id = msg["id"]
+      if (typeof id !== "number") return
+      const p = pending.get(id)
+      if (p === undefined) return
+      pending.delete(id)
+      if (msg["ok"] === true) p.resolve(msg)
+      else p.reject(new Error(`${name}: ${String(msg["error"])}`))
+    })
+  })
+
+const cpuOf = async (peer: Peer, gc = false): Promise<Cpu> => {
+  const r = await peer.call("cpu", gc ? { gc: true } : {})
+  return { user: Number(r["user"]), system: Number(r["system"]), heapUsed: Number(r["heapUsed"]), rss: Number(r["rss"]) }
+}
+const cpuSeconds = (a: Cpu, b: Cpu): number => (b.user + b.system - a.user - a.system) / 1e6
+const usList = (r: Reply): ReadonlyArray<number> => r["us"] as ReadonlyArray<number>
+
+// ---------------------------------------------------------------- results
+
+type Pairing = "ours→ours" | "js→js" | "ours→js" | "js→ours" | "node:net"
+const PAIRINGS: ReadonlyArray<Exclude<Pairing, "node:net">> = ["ours→ours", "js→js", "ours→js", "js→ours"]
+
+interface Row {
+  readonly figure: string
+  readonly unit: string
+  /** true when smaller is better (latency, CPU, memory) */
+  readonly lowerIsBetter: boolean
+  readonly values: Partial<Record<Pairing, number>>
+  /** a value with no pairing (crypto) */
+  readonly value?: number
+}
+
+const rows: Array<Row> = []
+const samples: Record<string, unknown> = {}
+
+/** Per-round values, keyed by figure then pairing. */
+const collected = new Map<string, { unit: string; lowerIsBetter: boolean; values: Map<Pairing, Array<number>> }>()
+const record = (figure: string, unit: string, lowerIsBetter: boolean, pairing: Pairing, value: number): void => {
+  let entry = collected.get(figure)
+  if (entry === undefined) collected.set(figure, entry = { unit, lowerIsBetter, values: new Map() })
+  let list = entry.values.get(pairing)
+  if (list === undefined) entry.values.set(pairing, list = [])
+  list.push(value)
+}
+/** Move the medians of what was recorded for these figures into the table. */
+const flush = (): void => {
+  for (const [figure, entry] of collected) {
+    const values: Partial<Record<Pairing, number>> = {}
+    for (const [pairing, list] of entry.values) values[pairing] = median(list)
+    rows.push({ figure, unit: entry.unit, lowerIsBetter: entry.lowerIsBetter, values })
+    samples[figure] = Object.fromEntries(entry.values)
+  }
+  collected.clear()
+}
+
+// ---------------------------------------------------------------- peers
+
+interface Peers {
+  readonly oursA: Peer
+  readonly oursB: Peer
+  readonly jsA: Peer
+  readonly jsB: Peer
+  readonly rawA: Peer
+  readonly rawB: Peer
+}
+
+const pairOf = (peers: Peers, pairing: Pairing): readonly [Peer, Peer] => {
+  switch (pairing) {
+    case "ours→ours":
+      return [peers.oursA, peers.oursB]
+    case "js→js":
+      return [peers.jsA, peers.jsB]
+    case "ours→js":
+      return [peers.oursA, peers.jsB]
+    case "js→ours":
+      return [peers.jsA, peers.oursB]
+    case "node:net":
+      return [peers.rawA, peers.rawB]
+  }
+}
+
+/** Pairings in a rotated order for round `r`, so no pairing always goes first. */
+const rotated = <A>(list: ReadonlyArray<A>, r: number): ReadonlyArray<A> => {
+  const k = r % list.length
+  return [...list.slice(k), ...list.slice(0, k)]
+}
+
+const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : "-")
+
+// ---------------------------------------------------------------- scenarios
+
+const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promise<void> => {
+  const bytes = CFG.throughputBytes
+  const gib = bytes / GiB
+  const label = bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`
+  progress(`throughput: ${label} each way, ${CFG.throughputRounds} rounds, pairings ${pairings.join(", ")}`)
+  // connect and warm up (JIT) every pairing
+  for (const pairing of pairings) {
+    const [client, server] = pairOf(peers, pairing)
+    await client.call("perf", { addr: server.addr, uploadBytes: 32 * MiB, downloadBytes: 32 * MiB })
+  }
+  for (let r = 0; r < CFG.throughputRounds; r++) {
+    for (const direction of ["upload", "download"] as const) {
+      for (const pairing of rotated(pairings, r)) {
+        const [client, server] = pairOf(peers, pairing)
+        const [c0, s0] = await Promise.all([cpuOf(client), cpuOf(server)])
+        const res = await client.call("perf", {
+          addr: server.addr,
+          uploadBytes: direction === "upload" ? bytes : 0,
+          downloadBytes: direction === "download" ? bytes : 0
+        }, 300_000)
+        const [c1, s1] = await Promise.all([cpuOf(client), cpuOf(server)])
+        const seconds = Number(res["seconds"])
+        const gbps = (bytes * 8) / seconds / 1e9
+        const cpuC = cpuSeconds(c0, c1) / gib
+        const cpuS = cpuSeconds(s0, s1) / gib
+        record(`${direction} throughput (1 stream)`, "Gbit/s", false, pairing, gbps)
+        record(`${direction} CPU client`, "CPU s/GiB", true, pairing, cpuC)
+        record(`${direction} CPU server`, "CPU s/GiB", true, pairing, cpuS)
+        progress(
+          `  round ${r + 1} ${direction.padEnd(8)} ${pairing.padEnd(9)} ${fmt(gbps)} Gbit/s, ` +
+            `CPU ${fmt(cpuC)} s/GiB client, ${fmt(cpuS)} s/GiB server`
+        )
+      }
+    }
+  }
+  flush()
+}
+
+const latency = async (peers: Peers): Promise<void> => {
+  const pairings: ReadonlyArray<Pairing> = [...PAIRINGS, "node:net"]
+  progress(`latency: ${CFG.echoCount} 1-byte echoes on one stream, ${CFG.latencyRounds} rounds`)
+  for (const pairing of pairings) {
+    const [client, server] = pairOf(peers, pairing)
+    await client.call("echoLoop", { addr: server.addr, count: 200 })
+  }
+  for (let r = 0; r < CFG.latencyRounds; r++) {
+    for (const pairing of rotated(pairings, r)) {
+      const [client, server] = pairOf(peers, pairing)
+      const us = usList(await client.call("echoLoop", { addr: server.addr, count: CFG.echoCount }))
+      record("1-byte echo, same stream, median", "µs", true, pairing, median(us))
+      record("1-byte echo, same stream, p99", "µs", true, pairing, p99(us))
+      progress(`  round ${r + 1} echo ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`)
+    }
+  }
+  flush()
+}
+
+const newStream = async (peers: Peers): Promise<void> => {
+  progress(`new stream per request: ${CFG.newStreamCount} perf requests of 1 byte each way, ${CFG.latencyRounds} rounds`)
+  for (const pairing of PAIRINGS) {
+    const [client, server] = pairOf(peers, pairing)
+    await client.call("perfLoop", { addr: server.addr, count: 50 })
+  }
+  for (let r = 0; r < CFG.latencyRounds; r++) {
+    for (const pairing of rotated(PAIRINGS, r)) {
+      const [client, server] = pairOf(peers, pairing)
+      const us = usList(await client.call("perfLoop", { addr: server.addr, count: CFG.newStreamCount }))
+      record("new stream per request, median", "µs", true, pairing, median(us))
+      record("new stream per request, p99", "µs", true, pairing, p99(us))
+      progress(`  round ${r + 1} new stream ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`)
+    }
+  }
+  flush()
+}
+
+const setup = async (peers: Peers): Promise<void> => {
+  progress(`connection setup: ${CFG.dialCount} sequential dial+Noise+Yamux+first stream, ${CFG.latencyRounds} rounds`)
+  for (const pairing of PAIRINGS) {
+    const [client, server] = pairOf(peers, pairing)
+    await client.call("dialLoop", { addr: server.addr, count: 10 })
+  }
+  for (let r = 0; r < CFG.latencyRounds; r++) {
+    for (const pairing of rotated(PAIRINGS, r)) {
+      const [client, server] = pairOf(peers, pairing)
+      const res = await client.call("dialLoop", { addr: server.addr, count: CFG.dialCount })
+      const ms = usList(res).map((u) => u / 1000)
+      const perSecond = CFG.dialCount / Number(res["seconds"])
+      record("connection setup, median", "ms", true, pairing, median(ms))
+      record("connection setup, p99", "ms", true, pairing, p99(ms))
+      record("sequential connections", "conn/s", false, pairing, perSecond)
+      progress(
+        `  round ${r + 1} setup ${pairing.padEnd(9)} median ${fmt(median(ms))} ms, p99 ${fmt(p99(ms))} ms, ${fmt(perSecond, 0)} conn/s`
+      )
+    }
+  }
+  flush()
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+const memory = async (): Promise<void> => {
+  const n = CFG.memoryConns
+  progress(`memory: ${n} idle connections to one listener, from ${n} nodes of the same kind`)
+  for (const kind of ["ours", "js"] as const) {
+    const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true })
+    const dialer = await spawnPeer(kind, `${kind}-dialers`)
+    try {
+      await sleep(500)
+      const before = await cpuOf(listener, true)
+      const res = await dialer.call("spawnNodes", { addr: listener.addr, count: n, concurrency: 8 }, 300_000)
+      progress(`  ${kind}: ${n} connections up in ${fmt(Number(res["ms"]) / 1000, 1)} s; settling`)
+      await sleep(3000)
+      const conns = Number((await listener.call("connections"))["count"])
+      const after = await cpuOf(listener, true)
+      const heap = (after.heapUsed - before.heapUsed) / conns / 1024
+      const rss = (after.rss - before.rss) / conns / 1024
+      const pairing: Pairing = kind === "ours" ? "ours→ours" : "js→js"
+      record(`listener heap per idle connection (${n})`, "KiB", true, pairing, heap)
+      record(`listener RSS per idle connection (${n})`, "KiB", true, pairing, rss)
+      samples[`memory ${kind}`] = { connections: conns, before, after, setupMs: res["ms"] }
+      progress(`  ${kind}: listener holds ${conns} connections: heap ${fmt(heap, 1)} KiB/conn, RSS ${fmt(rss, 1)} KiB/conn`)
+    } finally {
+      await Promise.all([dialer.stop(), listener.stop()])
+    }
+  }
+  flush()
+}
+
+const crypto = (): void => {
+  progress(`node:crypto ChaCha20-Poly1305 (in this process)`)
+  const key = Crypto.randomBytes(32)
+  const nonce = Buffer.alloc(12)
+  for (const size of [64 * 1024, 1024]) {
+    const msg = Crypto.randomBytes(size)
+    const results: Array<number> = []
+    for (let r = 0; r < 3; r++) {
+      let bytes = 0
+      let counter = 0n
+      const start = performance.now()
+      const deadline = start + CFG.cryptoSeconds * 1000
+      while (performance.now() < deadline) {
+        for (let i = 0; i < 64; i++) {
+          nonce.writeBigUInt64LE(counter++, 4)
+          const c = Crypto.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 })
+          c.update(msg)
+          c.final()
+          c.getAuthTag()
+          bytes += size
+        }
+      }
+      results.push(bytes / ((performance.now() - start) / 1000) / 1e9)
+    }
+    const figure = `ChaCha20-Poly1305 encrypt, ${size / 1024} KiB messages`
+    rows.push({ figure, unit: "GB/s", lowerIsBetter: false, values: {}, value: median(results) })
+    samples[figure] = results
+    progress(`  ${size / 1024} KiB: ${fmt(median(results), 3)} GB/s`)
+  }
+}
+
+// ---------------------------------------------------------------- table
+
+const ratio = (row: Row): number => {
+  const o = row.values["ours→ours"]
+  const j = row.values["js→js"]
+  return o !== undefined && j !== undefined && j !== 0 ? o / j : Number.NaN
+}
+
+const renderTable = (): string => {
+  const header = ["figure", "unit", "ours↔ours", "js↔js", "ours/js", "ours→js", "js→ours", "limit"]
+  const digits = (unit: string, v: number): number => (unit === "µs" || unit === "conn/s" || v >= 100 ? 0 : unit === "GB/s" ? 3 : 2)
+  const cell = (unit: string, v: number | undefined): string => (v === undefined ? "" : fmt(v, digits(unit, v)))
+  const body = rows.map((row) =>
+    row.value !== undefined
+      ? [row.figure, row.unit, "", "", "", "", "", cell(row.unit, row.value)]
+      : [
+        row.figure,
+        row.unit,
+        cell(row.unit, row.values["ours→ours"]),
+        cell(row.unit, row.values["js→js"]),
+        Number.isFinite(ratio(row)) ? fmt(ratio(row)) : "",
+        cell(row.unit, row.values["ours→js"]),
+        cell(row.unit, row.values["js→ours"]),
+        cell(row.unit, row.values["node:net"])
+      ]
+  )
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    "| " + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ") + " |"
+  const sep = "|" + widths.map((w, i) => (i < 2 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|"
+  return [line(header), sep, ...body.map(line)].join("\n")
+}
+
+// ---------------------------------------------------------------- main
+
+const run = async (): Promise<void> => {
+  const loadStart = Os.loadavg()
+  progress(
+    `start: ${Os.cpus().length} CPUs, load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}, node ${process.version}` +
+      `${QUICK ? ", QUICK" : ""}${PROFILE ? ", PROFILE" : ""}; scenarios: ${[...only].join(", ")}`
+  )
+  const profileDir = Path.join(RESULTS, "profiles")
+  if (PROFILE) {
+    Fs.rmSync(profileDir, { recursive: true, force: true })
+    Fs.mkdirSync(profileDir, { recursive: true })
+  }
+  const needPeers = only.has("throughput") || only.has("latency") || only.has("newstream") || only.has("setup")
+  let peers: Peers | undefined
+  if (needPeers) {
+    const prof = PROFILE ? { cpuProf: profileDir } : {}
+    const [oursA, oursB, jsA, jsB, rawA, rawB] = await Promise.all([
+      spawnPeer("ours", "ours-client", prof),
+      spawnPeer("ours", "ours-server", prof),
+      spawnPeer("js", "js-A"),
+      spawnPeer("js", "js-B"),
+      spawnPeer("raw", "raw-A"),
+      spawnPeer("raw", "raw-B")
+    ])
+    peers = { oursA, oursB, jsA, jsB, rawA, rawB }
+    progress(`peers up: ours ${oursA.pid} ${oursB.pid}, js ${jsA.pid} ${jsB.pid}, node:net ${rawA.pid} ${rawB.pid}`)
+  }
+  try {
+    if (peers !== undefined) {
+      if (only.has("throughput")) await throughput(peers, PROFILE ? ["ours→ours"] : [...PAIRINGS, "node:net"])
+      if (only.has("latency")) await latency(peers)
+      if (only.has("newstream")) await newStream(peers)
+      if (only.has("setup")) await setup(peers)
+    }
+  } finally {
+    if (peers !== undefined) await Promise.all(Object.values(peers).map((p: Peer) => p.stop()))
+  }
+  if (only.has("memory")) await memory()
+  if (only.has("crypto")) crypto()
+
+  const loadEnd = Os.loadavg()
+  const seconds = (performance.now() - t0) / 1000
+  const table = renderTable()
+  process.stdout.write(
+    `\neffect-libp2p vs js-libp2p ${jsVersion()} — medians of ${CFG.throughputRounds} rounds (throughput), ` +
+      `${CFG.latencyRounds} (latency, setup); ${new Date().toISOString()}\n` +
+      `load average at start ${loadStart.map((l) => l.toFixed(2)).join(" ")}, at end ${
+        loadEnd.map((l) => l.toFixed(2)).join(" ")
+      }; ${Os.cpus().length} CPUs; ${fmt(seconds, 0)} s\n` +
+      `pairings are client→server; ours/js = ours↔ours ÷ js↔js; limit = raw node:net over loopback (two processes), or node:crypto in this process\n\n` +
+      table + "\n"
+  )
+  Fs.mkdirSync(RESULTS, { recursive: true })
+  const out = {
+    date: new Date().toISOString(),
+    node: process.version,
+    jsLibp2p: jsVersion(),
+    cpus: Os.cpus().length,
+    cpuModel: Os.cpus()[0]?.model ?? null,
+    loadavg: { start: loadStart, end: loadEnd },
+    seconds,
+    quick: QUICK,
+    config: CFG,
+    scenarios: [...only],
+    rows: rows.map((r) => ({ ...r, ratioOursJs: ratio(r) })),
+    table,
+    samples
+  }
+  const file = Path.join(RESULTS, PROFILE ? "profile.json" : "latest.json")
+  Fs.writeFileSync(file, JSON.stringify(out, null, 2) + "\n")
+  progress(`wrote ${Path.relative(ROOT, file)}`)
+  if (PROFILE) {
+    for (const name of ["ours-client", "ours-server"]) {
+      const path = Path.join(profileDir, `${name}.cpuprofile`)
+      if (!Fs.existsSync(path)) {
+        progress(`no profile at ${path}`)
+        continue
+      }
+      process.stdout.write(`\n${name} (${Path.relative(ROOT, path)}):\n${CpuProfile.render(CpuProfile.summarize(path), 15)}\n`)
+    }
+  }
+}
+
+const jsVersion = (): string => {
+  try {
+    const pkg = JSON.parse(Fs.readFileSync(Path.join(ROOT, "node_modules", "libp2p", "package.json"), "utf8")) as {
+      readonly version?: string
+    }
+    return pkg.version ?? "?"
+  } catch {
+    return "?"
+  }
+}
+
+await run().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})
+process.exit()
