@@ -304,8 +304,11 @@ export const layer = Layer.effect(
             const start = yield* Clock.currentTimeNanos
             // Full multistream-select (wait for the answer before the first byte): with the
             // optimistic form, a short request's data and FIN can arrive together with the
-            // proposal, and js-libp2p 3.x then loses the data (its listener sees EOF with
-            // 0 bytes). One round trip is noise next to the transfer.
+            // proposal, and js-libp2p 3.x then marks the stream ended (`readableEnded`,
+            // 'end') before multistream-select hands the bytes it read past the proposal
+            // back to the stream, so a js handler that trusts that flag sees EOF with no
+            // data (our js harness did until it learnt to wait a microtask). One round
+            // trip is noise next to the transfer.
             const stream = yield* host.newStream(target, [PROTOCOL], { lazy: false })
             return yield* exchange(stream, options, start).pipe(Effect.tapError(() => stream.reset))
           }))
