@@ -4,7 +4,9 @@
  * each with a `callFrame` {functionName, url, lineNumber}), `samples` (the
  * node id on top of the stack at each tick) and `timeDeltas` (µs before each
  * tick). Self time of a function = the ticks where it was on top, summed over
- * every tree node of that function.
+ * every tree node of that function. An optional window (µs on the monotonic
+ * clock the profile's `startTime` uses, i.e. `process.hrtime` / 1000 in the
+ * profiled process) keeps only the ticks inside it, e.g. one scenario.
  *
  * Run: node bench/cpuprofile.ts <file.cpuprofile> [top=15]
  */
@@ -56,16 +58,24 @@ const shortUrl = (url: string): string => {
   return p
 }
 
-export const summarize = (file: string): Summary => {
+export interface Window {
+  readonly fromUs: number
+  readonly toUs: number
+}
+
+export const summarize = (file: string, window?: Window): Summary => {
   const profile = JSON.parse(Fs.readFileSync(file, "utf8")) as Profile
   const byId = new Map<number, ProfileNode>()
   for (const n of profile.nodes) byId.set(n.id, n)
   const self = new Map<string, { name: string; where: string; us: number }>()
   let total = 0
   let idle = 0
+  let at = profile.startTime
   for (let i = 0; i < profile.samples.length; i++) {
     const node = byId.get(profile.samples[i]!)
     const dt = profile.timeDeltas[i] ?? 0
+    at += dt
+    if (window !== undefined && (at < window.fromUs || at > window.toUs)) continue
     if (node === undefined) continue
     total += dt
     const f = node.callFrame

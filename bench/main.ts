@@ -121,6 +121,8 @@ interface Cpu {
   readonly system: number
   readonly heapUsed: number
   readonly rss: number
+  /** the peer's monotonic clock in µs (the time base of its --cpu-prof profile) */
+  readonly monoUs: number
 }
 
 const SCRIPTS: Record<Kind, string> = {
@@ -227,8 +229,22 @@ const spawnPeer = (kind: Kind, name: string, options: { readonly gc?: boolean; r
 
 const cpuOf = async (peer: Peer, gc = false): Promise<Cpu> => {
   const r = await peer.call("cpu", gc ? { gc: true } : {})
-  return { user: Number(r["user"]), system: Number(r["system"]), heapUsed: Number(r["heapUsed"]), rss: Number(r["rss"]) }
+  const cpu = {
+    user: Number(r["user"]),
+    system: Number(r["system"]),
+    heapUsed: Number(r["heapUsed"]),
+    rss: Number(r["rss"]),
+    monoUs: Number(r["monoUs"])
+  }
+  const w = windows.get(peer.name)
+  windows.set(peer.name, {
+    fromUs: Math.min(w?.fromUs ?? Infinity, cpu.monoUs),
+    toUs: Math.max(w?.toUs ?? -Infinity, cpu.monoUs)
+  })
+  return cpu
 }
+/** Per peer: the span between its first and last `cpu` reading (the profile window in --profile). */
+const windows = new Map<string, CpuProfile.Window>()
 const cpuSeconds = (a: Cpu, b: Cpu): number => (b.user + b.system - a.user - a.system) / 1e6
 const usList = (r: Reply): ReadonlyArray<number> => r["us"] as ReadonlyArray<number>
 
@@ -316,6 +332,7 @@ const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promi
     const [client, server] = pairOf(peers, pairing)
     await client.call("perf", { addr: server.addr, uploadBytes: 32 * MiB, downloadBytes: 32 * MiB })
   }
+  windows.clear()
   for (let r = 0; r < CFG.throughputRounds; r++) {
     for (const direction of ["upload", "download"] as const) {
       for (const pairing of rotated(pairings, r)) {
@@ -404,6 +421,8 @@ const setup = async (peers: Peers): Promise<void> => {
   flush()
 }
 
+const MEMORY_WARMUP = 10
+const MEMORY_BATCH = 100
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 const memory = async (): Promise<void> => {
@@ -413,19 +432,29 @@ const memory = async (): Promise<void> => {
     const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true })
     const dialer = await spawnPeer(kind, `${kind}-dialers`)
     try {
-      await sleep(500)
+      // warm-up connections (kept open) so that first-use costs (code, caches) are not
+      // counted per connection; then the baseline, then n more
+      await dialer.call("spawnNodes", { addr: listener.addr, count: MEMORY_WARMUP })
+      await sleep(1000)
+      const base = Number((await listener.call("connections"))["count"])
       const before = await cpuOf(listener, true)
-      const res = await dialer.call("spawnNodes", { addr: listener.addr, count: n, concurrency: 8 }, 300_000)
-      progress(`  ${kind}: ${n} connections up in ${fmt(Number(res["ms"]) / 1000, 1)} s; settling`)
+      const started = performance.now()
+      for (let done = 0; done < n; done += MEMORY_BATCH) {
+        const count = Math.min(MEMORY_BATCH, n - done)
+        await dialer.call("spawnNodes", { addr: listener.addr, count, concurrency: 8 }, 300_000)
+        progress(`  ${kind}: ${done + count}/${n} connections`)
+      }
+      progress(`  ${kind}: ${n} connections up in ${fmt((performance.now() - started) / 1000, 1)} s; settling`)
       await sleep(3000)
-      const conns = Number((await listener.call("connections"))["count"])
+      const conns = Number((await listener.call("connections"))["count"]) - base
+      if (conns !== n) progress(`  ${kind}: WARNING the listener holds ${conns} new connections, not ${n}`)
       const after = await cpuOf(listener, true)
       const heap = (after.heapUsed - before.heapUsed) / conns / 1024
       const rss = (after.rss - before.rss) / conns / 1024
       const pairing: Pairing = kind === "ours" ? "ours→ours" : "js→js"
       record(`listener heap per idle connection (${n})`, "KiB", true, pairing, heap)
       record(`listener RSS per idle connection (${n})`, "KiB", true, pairing, rss)
-      samples[`memory ${kind}`] = { connections: conns, before, after, setupMs: res["ms"] }
+      samples[`memory ${kind}`] = { connections: conns, warmup: base, before, after }
       progress(`  ${kind}: listener holds ${conns} connections: heap ${fmt(heap, 1)} KiB/conn, RSS ${fmt(rss, 1)} KiB/conn`)
     } finally {
       await Promise.all([dialer.stop(), listener.stop()])
@@ -577,7 +606,11 @@ const run = async (): Promise<void> => {
         progress(`no profile at ${path}`)
         continue
       }
-      process.stdout.write(`\n${name} (${Path.relative(ROOT, path)}):\n${CpuProfile.render(CpuProfile.summarize(path), 15)}\n`)
+      const window = windows.get(name)
+      process.stdout.write(
+        `\n${name} (${Path.relative(ROOT, path)}), the measured rounds only:\n` +
+          `${CpuProfile.render(CpuProfile.summarize(path, window), 15)}\n`
+      )
     }
   }
 }

@@ -25,7 +25,8 @@
  *   spawnNodes {addr, count, concurrency=8} → {count, ms}  start `count` more nodes in this process
  *                                          (fresh identities, no listeners), each connected to addr
  *   closeNodes                           → {}   stop those nodes
- *   cpu {gc=false}                       → {user, system (µs), heapUsed, rss, external, arrayBuffers (bytes)}
+ *   cpu {gc=false}                       → {user, system (µs), heapUsed, rss, external, arrayBuffers (bytes),
+ *                                          monoUs (the monotonic clock, µs: the time base of --cpu-prof)}
  *                                          (gc: true runs global.gc first; start node with --expose-gc)
  *   connections                          → {count}
  *   addrs                                → {peerId, addrs}
@@ -335,7 +336,15 @@ const commands: Record<string, (args: Args) => Promise<Record<string, unknown>>>
     }
     const c = process.cpuUsage()
     const m = process.memoryUsage()
-    return { user: c.user, system: c.system, heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers }
+    return {
+      user: c.user,
+      system: c.system,
+      heapUsed: m.heapUsed,
+      rss: m.rss,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      monoUs: Number(process.hrtime.bigint() / 1000n)
+    }
   },
 
   connections: async () => ({ count: host.connections().length }),

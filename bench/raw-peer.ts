@@ -14,7 +14,7 @@
  * Commands (stdin, {"id":N,"cmd":...}):
  *   perf {addr, uploadBytes, downloadBytes} → {seconds, uploadSeconds, uploadBytes, downloadBytes}
  *   echoLoop {addr, count, size=1}          → {us:[µs per round trip]}  on one connection
- *   cpu                                     → {user, system (µs), heapUsed, rss, external, arrayBuffers}
+ *   cpu                                     → {user, system (µs), heapUsed, rss, external, arrayBuffers, monoUs}
  *   stop                                    → exit 0
  *
  * Writes are 64 KiB views of one zero buffer, waiting for 'drain' when asked,
@@ -183,7 +183,15 @@ const commands: Record<string, (args: Args) => Promise<Record<string, unknown>>>
   cpu: async () => {
     const c = process.cpuUsage()
     const m = process.memoryUsage()
-    return { user: c.user, system: c.system, heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers }
+    return {
+      user: c.user,
+      system: c.system,
+      heapUsed: m.heapUsed,
+      rss: m.rss,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      monoUs: Number(process.hrtime.bigint() / 1000n)
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * js-peer: a js-libp2p v3 node (TCP + Noise + Yamux, identify, ping, and our own
+ * js-peer: a js-libp2p v3 node (TCP and/or WebSockets + Noise + Yamux, identify, ping, and our own
  * `/echo/1.0.0` and `/perf/1.0.0` handlers) run in its own process and driven over
  * stdin/stdout with JSON lines. Interop tests (ARCHITECTURE.md §6) start it through
  * `JsPeer.ts` (a typed Effect driver); the line protocol is below.
@@ -12,13 +12,18 @@
  * Configuration: a JSON object as the first command-line argument, or in the env var
  * JS_PEER_CONFIG (the argument wins):
  *   { listen?: string[]                      default ["/ip4/127.0.0.1/tcp/0"]
+ *     transports?: ("tcp"|"websockets")[]    default ["tcp"]; "websockets" is @libp2p/websockets
+ *                                              (listen on e.g. "/ip4/127.0.0.1/tcp/0/ws"; it dials
+ *                                              every /ws, /wss and /tls/ws address)
  *     privateKey?: string                    hex of the protobuf-encoded private key
  *     services?: { identify?, identifyPush?, ping?: boolean | init object,
  *                  echo?, perf?: boolean }   all default true
  *     connectionManager?: object             merged over { inboundConnectionThreshold: 100000,
  *                                              maxIncomingPendingConnections: 1000 }
  *     connectionMonitor?: object             js-libp2p's own (default: enabled, pings every 10 s)
- *     userAgent?: string }
+ *     userAgent?: string
+ *     encrypters?: ("noise"|"tls")[]       connection encrypters in preference order, default
+ *                                              ["noise"]; "tls" is @libp2p/tls (libp2p TLS 1.3) }
  *
  * Output (stdout, one JSON object per line):
  *   {"event":"ready","peerId":"...","addrs":["/ip4/127.0.0.1/tcp/N/p2p/..."]}   once, first
@@ -61,7 +66,8 @@
  *   spawnNodes {addr, count, concurrency=8} → {count, ms}  start `count` more js nodes in this
  *                                      process (fresh identities, no listeners), each dialing addr
  *   closeNodes                       → {}   stop them
- *   cpu {gc=false}                   → {user, system (µs), heapUsed, rss, external, arrayBuffers}
+ *   cpu {gc=false}                   → {user, system (µs), heapUsed, rss, external, arrayBuffers, monoUs
+ *                                      (monotonic clock in µs, the time base of node --cpu-prof)}
  *                                      (gc: true runs global.gc first; needs node --expose-gc)
  *   stop                             → {} then exit 0
  * Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0, so the process never
@@ -74,7 +80,9 @@ import { identify, identifyPush } from "@libp2p/identify"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
 import { ping } from "@libp2p/ping"
+import { tls } from "@libp2p/tls"
 import { tcp } from "@libp2p/tcp"
+import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
 import { createInterface } from "node:readline"
@@ -271,11 +279,24 @@ if (identifyInit) services.identify = identify(identifyInit)
 if (pushInit) services.identifyPush = identifyPush(pushInit)
 if (pingInit) services.ping = ping(pingInit)
 
+const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
+const transports = (config.transports ?? ["tcp"]).map((name) => {
+  if (!Object.hasOwn(TRANSPORTS, name)) throw new Error(`unknown transport ${name}`)
+  return TRANSPORTS[name]()
+})
+
+const ENCRYPTERS = { noise: () => noise(), tls: () => tls() }
+const encrypters = () =>
+  (config.encrypters ?? ["noise"]).map((name) => {
+    if (!Object.hasOwn(ENCRYPTERS, name)) throw new Error(`unknown encrypter ${name}`)
+    return ENCRYPTERS[name]()
+  })
+
 const node = await createLibp2p({
   ...(config.privateKey ? { privateKey: privateKeyFromProtobuf(hexToBytes(config.privateKey)) } : {}),
   addresses: { listen: config.listen ?? ["/ip4/127.0.0.1/tcp/0"] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
+  transports,
+  connectionEncrypters: encrypters(),
   streamMuxers: [yamux()],
   services,
   connectionManager: {
@@ -622,8 +643,8 @@ const commands = {
         next++
         const extra = await createLibp2p({
           addresses: { listen: [] },
-          transports: [tcp()],
-          connectionEncrypters: [noise()],
+          transports,
+          connectionEncrypters: encrypters(),
           streamMuxers: [yamux()],
           services: { identify: identify(), ping: ping() }
         })
@@ -650,7 +671,15 @@ const commands = {
     }
     const c = process.cpuUsage()
     const m = process.memoryUsage()
-    return { user: c.user, system: c.system, heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers }
+    return {
+      user: c.user,
+      system: c.system,
+      heapUsed: m.heapUsed,
+      rss: m.rss,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      monoUs: Number(process.hrtime.bigint() / 1000n)
+    }
   },
 
   async dial(args) {
