@@ -253,7 +253,9 @@ export const make = (options: IdentifyOptions = {}) =>
     /** Bounded by `timeout`: a peer that never answers or never closes must not stall every later push. */
     const pushTo = (conn: Connection.Connection) =>
       Effect.scoped(Effect.gen(function*() {
-        const stream = yield* conn.newStream([PUSH_PROTOCOL])
+        // full negotiation: js-libp2p 3 may drop the data of an optimistic stream whose proposal, data
+        // and FIN arrive together (it marks the stream ended before handing the bytes over)
+        const stream = yield* conn.newStream([PUSH_PROTOCOL], { lazy: false })
         yield* LengthPrefixed.write(stream, yield* ourMessage(conn))
         yield* stream.closeWrite
         // wait for the remote to close its side (it sends nothing)
