@@ -50,6 +50,8 @@ export interface Options {
   /** js-libp2p's connection monitor init (default: js's own, a ping every 10 s). */
   readonly connectionMonitor?: JsonObject
   readonly userAgent?: string
+  /** js connection encrypters in preference order; default ["noise"]. "tls" is @libp2p/tls. */
+  readonly encrypters?: ReadonlyArray<"noise" | "tls">
   /** Extra environment for the process, e.g. { DEBUG: "libp2p:*" } (logs go to stderr). */
   readonly env?: Readonly<Record<string, string>>
   /** Copy the process's stderr to ours as it arrives (also on when JS_PEER_STDERR=1). */
@@ -287,6 +289,7 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
       if (options.connectionManager !== undefined) config["connectionManager"] = options.connectionManager
       if (options.connectionMonitor !== undefined) config["connectionMonitor"] = options.connectionMonitor
       if (options.userAgent !== undefined) config["userAgent"] = options.userAgent
+      if (options.encrypters !== undefined) config["encrypters"] = options.encrypters
       const child = ChildProcess.spawn(process.execPath, [SCRIPT, JSON.stringify(config)], {
         stdio: ["pipe", "pipe", "pipe"],
         env: { ...process.env, ...options.env }
