@@ -16,6 +16,7 @@ import type * as Multiaddr from "../core/Multiaddr.ts"
 import type * as PeerId from "../core/PeerId.ts"
 import type * as Keys from "../core/Keys.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
+import { Resource, ScopeKind } from "./ResourceManager.ts"
 
 export type { Direction }
 
@@ -23,13 +24,16 @@ export const ConnectionErrorReason = Schema.Literals([
   "Closed", // the connection is closed or closing
   "Negotiation", // multistream-select found no common protocol
   "Muxer", // the muxer refused or failed to open a stream
-  "Timeout" // the stream did not open in time
+  "Timeout", // the stream did not open in time
+  "LimitExceeded" // the resource manager refused the stream (`limit` says which scope and resource)
 ])
 export type ConnectionErrorReason = typeof ConnectionErrorReason.Type
 
 export class ConnectionError extends Schema.TaggedError<ConnectionError>()("ConnectionError", {
   reason: ConnectionErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** `LimitExceeded`: the scope and resource whose limit was reached. */
+  limit: Schema.optionalKey(Schema.Struct({ scope: ScopeKind, resource: Resource }))
 }) {}
 
 /** A negotiated stream. */
