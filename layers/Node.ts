@@ -29,6 +29,7 @@ import * as Ping from "../src/protocols/ping/Ping.ts"
 import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
 import type { SecureChannel } from "../src/security/SecureChannel.ts"
 import { type Transport, Transports } from "../src/transport/Transport.ts"
+import * as Dns from "../src/transport/Dns.ts"
 import * as MemoryTransport from "../src/transport/Memory.ts"
 import * as Tcp from "../src/transport/Tcp.ts"
 import * as Noise from "../src/security/Noise.ts"
@@ -45,6 +46,8 @@ export interface NodeOptions {
   readonly agentVersion?: string
   /** Deadline for upgrading a raw connection (security + muxer); the Upgrader's default (10 s) when absent. */
   readonly upgradeTimeout?: Duration.Input
+  /** DNS for dialing `/dnsaddr` addresses; `node:dns` (`Dns.makeNode()`) when absent. */
+  readonly resolver?: Dns.ResolverService
 }
 
 /**
@@ -55,7 +58,13 @@ export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
     ? Identity.fromPrivateKey(options.privateKey)
     : Identity.layerEd25519
-  const base = Layer.mergeAll(identity, Registrar.layer, Peerstore.layerMemory, Transports.layer(options.transports))
+  const base = Layer.mergeAll(
+    identity,
+    Registrar.layer,
+    Peerstore.layerMemory,
+    Transports.layer(options.transports),
+    Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode())
+  )
   const upgrader = Upgrader.layer({
     security: options.security,
     muxers: options.muxers,
@@ -82,6 +91,8 @@ export interface PresetOptions {
   readonly yamux?: Yamux.YamuxOptions
   /** Deadline for upgrading a raw connection (security + muxer); default 10 s. */
   readonly upgradeTimeout?: Duration.Input
+  /** DNS for dialing `/dnsaddr` addresses; `node:dns` when absent. */
+  readonly resolver?: Dns.ResolverService
 }
 
 const withStack = <E, R>(

@@ -8,6 +8,11 @@
  * scope its listener gives it. A connection that ends for any reason is
  * removed and `peer:disconnect` is published when it was the peer's last.
  *
+ * A `/dnsaddr` address is expanded through the `Dns.Resolver` into the
+ * addresses it links to (addressing spec §dnsaddr Links) before dialing;
+ * `/dns*` names are left to the transports (a TLS or WebSocket transport needs
+ * the name). An expanded address that carries `/p2p/<id>` must be that peer.
+ *
  * Concurrent dials to the same peer share one in-flight dial. (Dial queues,
  * backoff and ranking come with the Dialer of the connection-management work.)
  *
@@ -18,6 +23,7 @@ import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Connection from "../connection/Connection.ts"
 import { Upgrader } from "../connection/Upgrader.ts"
+import * as Dns from "../transport/Dns.ts"
 import { Transports } from "../transport/Transport.ts"
 import { Identity } from "./Identity.ts"
 import { Peerstore } from "./Peerstore.ts"
@@ -88,6 +94,7 @@ export const make = (options: HostOptions = {}) =>
     const upgrader = yield* Upgrader
     const transports = yield* Transports
     const peerstore = yield* Peerstore
+    const resolver = yield* Dns.Resolver
     const hostScope = yield* Effect.scope
     const events = yield* PubSub.unbounded<HostEvent>()
     const byPeer = new Map<string, Set<Connection.Connection>>()
@@ -165,22 +172,51 @@ export const make = (options: HostOptions = {}) =>
         return conn
       })
 
+    /** `/dnsaddr` addresses replaced by what they link to; a link that resolves to nothing adds to `errors`. */
+    const expandDnsaddr = (addrs: ReadonlyArray<Multiaddr.Multiaddr>, errors: Array<string>) =>
+      Effect.gen(function*() {
+        const out: Array<Multiaddr.Multiaddr> = []
+        for (const addr of addrs) {
+          if (addr.components[0]?.code !== Multiaddr.codes.dnsaddr) {
+            out.push(addr)
+            continue
+          }
+          const resolved = yield* Effect.result(
+            Effect.provideService(Dns.resolveMultiaddr(addr, { dns: false }), Dns.Resolver, resolver)
+          )
+          if (resolved._tag === "Success") out.push(...resolved.success)
+          else errors.push(`${Multiaddr.toString(addr)}: ${resolved.failure.reason}: ${resolved.failure.message}`)
+        }
+        return out
+      })
+
+    /** The peer an address names with `/p2p/<id>`, if any. */
+    const peerIn = (addr: Multiaddr.Multiaddr): PeerId.PeerId | undefined => {
+      const id = Multiaddr.getPeerId(addr)
+      const parsed = id === undefined ? undefined : PeerId.fromString(id)
+      return parsed !== undefined && parsed._tag === "Success" ? parsed.success : undefined
+    }
+
     const dialNew = (peer: PeerId.PeerId | undefined, addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
       Effect.gen(function*() {
         if (addrs.length === 0) {
           return yield* new DialError({ reason: "NoAddresses", message: "no addresses to dial" })
         }
         const errors: Array<string> = []
+        const targets = yield* expandDnsaddr(addrs, errors)
+        if (targets.length === 0) {
+          return yield* new DialError({ reason: "NoAddresses", message: errors.join("; ") || "no addresses to dial" })
+        }
         let last: DialError | undefined
-        for (const addr of addrs) {
-          const result = yield* Effect.result(dialAddr(addr, peer))
+        for (const addr of targets) {
+          const result = yield* Effect.result(dialAddr(addr, peer ?? peerIn(addr)))
           if (result._tag === "Success") return result.success
           last = result.failure
           errors.push(result.failure.message)
           if (result.failure.reason === "PeerIdMismatch") break
         }
         return yield* new DialError({
-          reason: addrs.length === 1 && last !== undefined ? last.reason : "Transport",
+          reason: targets.length === 1 && errors.length === 1 && last !== undefined ? last.reason : "Transport",
           message: errors.join("; ")
         })
       })
