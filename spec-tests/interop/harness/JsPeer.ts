@@ -1,5 +1,5 @@
 /**
- * JsPeer: a typed driver for `js-peer.mjs`, a real js-libp2p v3 node (TCP + Noise + Yamux,
+ * JsPeer: a typed driver for `js-peer.mjs`, a real js-libp2p v3 node (TCP and/or WebSockets + Noise + Yamux,
  * identify, ping, `/echo/1.0.0`, `/perf/1.0.0`) run in a separate process for the interop
  * tests of ARCHITECTURE.md §6. The process speaks JSON lines over stdin/stdout (the command
  * protocol is documented at the top of js-peer.mjs).
@@ -41,6 +41,8 @@ export interface ServicesOptions {
 export interface Options {
   /** Listen multiaddrs; default ["/ip4/127.0.0.1/tcp/0"]. */
   readonly listen?: ReadonlyArray<string>
+  /** js transports; default ["tcp"]. "websockets" is @libp2p/websockets (listen on ".../tcp/0/ws"). */
+  readonly transports?: ReadonlyArray<"tcp" | "websockets">
   /** Protobuf-encoded private key (libp2p key format); a fresh Ed25519 key when absent. */
   readonly privateKey?: Uint8Array
   /** Which services run; all default to on. Objects are passed as the service's init. */
@@ -284,6 +286,7 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
     try: () => {
       const config: Record<string, unknown> = {}
       if (options.listen !== undefined) config["listen"] = options.listen
+      if (options.transports !== undefined) config["transports"] = options.transports
       if (options.privateKey !== undefined) config["privateKey"] = Buffer.from(options.privateKey).toString("hex")
       if (options.services !== undefined) config["services"] = options.services
       if (options.connectionManager !== undefined) config["connectionManager"] = options.connectionManager

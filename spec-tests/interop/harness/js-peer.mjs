@@ -23,7 +23,12 @@
  *     connectionMonitor?: object             js-libp2p's own (default: enabled, pings every 10 s)
  *     userAgent?: string
  *     encrypters?: ("noise"|"tls")[]       connection encrypters in preference order, default
- *                                              ["noise"]; "tls" is @libp2p/tls (libp2p TLS 1.3) }
+ *                                              ["noise"]; "tls" is @libp2p/tls (libp2p TLS 1.3)
+ *     muxers?: ("yamux"|"mplex")[]         stream muxers in preference order, default ["yamux"];
+ *                                              "mplex" is @libp2p/mplex
+ *     mplex?: object }                       @libp2p/mplex init, e.g. { disconnectThreshold: 100 }
+ * Without `muxers` / `mplex` in the config, the env vars JS_PEER_MUXERS (comma-separated, e.g.
+ * "mplex,yamux") and JS_PEER_MPLEX (JSON) are used, so a driver passing only env can set them.
  *
  * Output (stdout, one JSON object per line):
  *   {"event":"ready","peerId":"...","addrs":["/ip4/127.0.0.1/tcp/N/p2p/..."]}   once, first
@@ -77,6 +82,7 @@ import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys"
 import { identify, identifyPush } from "@libp2p/identify"
+import { mplex } from "@libp2p/mplex"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
 import { ping } from "@libp2p/ping"
@@ -292,12 +298,20 @@ const encrypters = () =>
     return ENCRYPTERS[name]()
   })
 
+const mplexInit = config.mplex ?? (process.env.JS_PEER_MPLEX ? JSON.parse(process.env.JS_PEER_MPLEX) : {})
+const MUXERS = { yamux: () => yamux(), mplex: () => mplex(mplexInit) }
+const muxers = () =>
+  (config.muxers ?? (process.env.JS_PEER_MUXERS ? process.env.JS_PEER_MUXERS.split(",") : ["yamux"])).map((name) => {
+    if (!Object.hasOwn(MUXERS, name)) throw new Error(`unknown muxer ${name}`)
+    return MUXERS[name]()
+  })
+
 const node = await createLibp2p({
   ...(config.privateKey ? { privateKey: privateKeyFromProtobuf(hexToBytes(config.privateKey)) } : {}),
   addresses: { listen: config.listen ?? ["/ip4/127.0.0.1/tcp/0"] },
   transports,
   connectionEncrypters: encrypters(),
-  streamMuxers: [yamux()],
+  streamMuxers: muxers(),
   services,
   connectionManager: {
     inboundConnectionThreshold: 100_000,
@@ -645,7 +659,7 @@ const commands = {
           addresses: { listen: [] },
           transports,
           connectionEncrypters: encrypters(),
-          streamMuxers: [yamux()],
+          streamMuxers: muxers(),
           services: { identify: identify(), ping: ping() }
         })
         extraNodes.push(extra)
