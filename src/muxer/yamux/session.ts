@@ -186,10 +186,20 @@ export const make = (
       })
 
     // ---- outbox --------------------------------------------------------
-    const wakeWriter = (): void => {
+    // The writer is woken on a microtask rather than at once: frames queued by
+    // everything that runs before it (a burst of stream writes, a whole read
+    // batch's window updates) go out in one Duplex write.
+    let writerScheduled = false
+    const runWriter = (): void => {
+      writerScheduled = false
       const w = writerWaiter
       writerWaiter = undefined
-      wake(w)
+      if (w !== undefined) w(Effect.void)
+    }
+    const wakeWriter = (): void => {
+      if (writerWaiter === undefined || writerScheduled) return
+      writerScheduled = true
+      queueMicrotask(runWriter)
     }
     const pushControl = (type: number, flags: number, streamId: number, length: number): void => {
       outbox.push(Frame.encode(type, flags, streamId, length))
