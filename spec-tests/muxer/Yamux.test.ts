@@ -619,6 +619,24 @@ describe("yamux §Ping (keep-alive)", () => {
       })
     }))
 
+  it.effect("a peer that keeps sending frames is alive even if its pong is late; silence then times out", () =>
+    Effect.gen(function*() {
+      const { session, raw } = yield* rawSession("outbound", { keepAliveInterval: "10 seconds", pingTimeout: "5 seconds" })
+      const first = yield* raw.next
+      expect(first!.header.type).toBe(Frame.TYPE_PING)
+      const closed = yield* Effect.forkChild(Effect.flip(session.closed))
+      // traffic (pings of its own) every 3 s, but no answer to our ping
+      for (let t = 0; t < 4; t++) {
+        yield* raw.send(frame(Frame.TYPE_PING, Frame.FLAG_SYN, 0, 100 + t))
+        yield* TestClock.adjust("3 seconds")
+      }
+      expect(closed.pollUnsafe()).toBeUndefined()
+      // silence: within one more timeout the session ends
+      yield* TestClock.adjust("5 seconds")
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* Fiber.join(closed)).reason).toBe("Timeout")
+    }))
+
   it.effect("ping measures the round-trip time on the Clock", () =>
     Effect.gen(function*() {
       const { client } = yield* sessions()

@@ -62,7 +62,7 @@ export interface YamuxOptions {
   readonly enableKeepAlive?: boolean
   /** Keep-alive ping interval. Default 30 seconds. */
   readonly keepAliveInterval?: Duration.Input
-  /** How long a keep-alive ping may go unanswered. Default 10 seconds. */
+  /** How long a keep-alive ping may go unanswered while nothing else arrives either. Default 10 seconds. */
   readonly pingTimeout?: Duration.Input
   /** Largest data frame payload we send. Default 256 KiB. */
   readonly maxFrameSize?: number

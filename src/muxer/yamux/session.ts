@@ -19,7 +19,9 @@
  *   worth of data was consumed within 4 RTTs, as go-yamux and
  *   js-libp2p-yamux do. RTT is measured with the session's ping on `Clock`.
  * - Keep-alive: a fiber pings on a `Schedule`; a ping not answered within the
- *   timeout ends the session with `MuxerError { reason: "Timeout" }`.
+ *   timeout, with no other frame received meanwhile, ends the session with
+ *   `MuxerError { reason: "Timeout" }` (frames still arriving mean the pong is
+ *   only queued behind data, so the deadline restarts).
  * - §ACK backlog: inbound streams are acknowledged with the first frame we
  *   send on them; at most `maxUnackedInbound` unacknowledged inbound streams
  *   are kept (more are refused with RST); `open` waits while `maxAckBacklog`
@@ -133,6 +135,7 @@ export const make = (
     const drainWaiters: Array<Resume> = []
 
     let rttNanos: number | undefined
+    let framesReceived = 0
     let nextPingId = 0
     interface Ping {
       readonly id: number
@@ -594,6 +597,7 @@ export const make = (
     }
 
     const handleHeader = (h: Frame.Header): MuxerError | undefined => {
+      framesReceived++
       switch (h.type) {
         case Frame.TYPE_DATA:
         case Frame.TYPE_WINDOW_UPDATE:
@@ -746,21 +750,25 @@ export const make = (
       })
     })
 
-    const keepAliveOnce: Effect.Effect<void> = Effect.suspend(() => {
-      if (!open) return Effect.void
-      return Effect.timeoutOption(Effect.result(ping), config.pingTimeout).pipe(
-        Effect.flatMap((r) => {
-          if (r._tag === "None") {
-            terminate(
-              new MuxerError({
-                reason: "Timeout",
-                message: `yamux: keep-alive ping unanswered after ${Duration.format(config.pingTimeout)}`
-              }),
-              Frame.GO_AWAY_INTERNAL_ERROR
-            )
-          }
-          return Effect.void
-        })
+    // A keep-alive ping must be answered within the timeout; but while other
+    // frames keep arriving the peer is alive (its pong may be queued behind
+    // data on a busy link), so the deadline restarts instead.
+    const keepAliveOnce: Effect.Effect<void> = Effect.gen(function*() {
+      if (!open) return
+      const pong = yield* Effect.forkChild(Effect.result(ping))
+      while (true) {
+        const since = framesReceived
+        const r = yield* Effect.timeoutOption(Fiber.join(pong), config.pingTimeout)
+        if (r._tag === "Some" || !open) return
+        if (framesReceived === since) break
+      }
+      yield* Fiber.interrupt(pong)
+      terminate(
+        new MuxerError({
+          reason: "Timeout",
+          message: `yamux: keep-alive ping unanswered, and nothing received, for ${Duration.format(config.pingTimeout)}`
+        }),
+        Frame.GO_AWAY_INTERNAL_ERROR
       )
     })
 
