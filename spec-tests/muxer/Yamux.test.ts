@@ -496,16 +496,51 @@ describe("yamux §Session termination (GoAway)", () => {
       expect(server.streamCount()).toBe(0)
     }))
 
-  it.effect("a stream fully received before the remote's GoAway stays readable", () =>
+  it.effect("closing the session's scope stops its fibers: no read or write on the Duplex is left pending", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Duplex.pair()
+      let pendingReads = 0
+      let pendingWrites = 0
+      const tracked: Duplex.Duplex = {
+        ...a,
+        read: Effect.suspend(() => {
+          pendingReads++
+          return Effect.ensuring(a.read, Effect.sync(() => pendingReads--))
+        }),
+        write: (chunks) =>
+          Effect.suspend(() => {
+            pendingWrites++
+            return Effect.ensuring(a.write(chunks), Effect.sync(() => pendingWrites--))
+          })
+      }
+      const server = yield* Yamux.session(b, "inbound")
+      yield* serveEcho(server)
+      const scope = yield* Scope.make()
+      const client = yield* Scope.provide(Yamux.session(tracked, "outbound", { keepAliveInterval: "1 second" }), scope)
+      const s = yield* Scope.provide(client.open, scope)
+      yield* s.write([enc("x")])
+      expect(dec(Duplex.concat(yield* s.read))).toBe("x")
+      yield* TestClock.adjust("3 seconds") // a few keep-alive rounds
+      expect(pendingReads).toBe(1) // the reader fiber waits for input
+      yield* Scope.close(scope, Exit.void)
+      expect(pendingReads).toBe(0)
+      expect(pendingWrites).toBe(0)
+      yield* server.closed
+    }))
+
+  it.effect("a stream fully received before the remote's GoAway stays readable after the session ended", () =>
     Effect.gen(function*() {
       const { client, server } = yield* sessions()
       const c = yield* client.open
-      yield* c.write([enc("all of it")])
+      yield* c.write([enc("all ")])
+      const s = yield* server.accept
+      yield* c.write([enc("of it")])
       yield* c.closeWrite
       yield* client.close
       yield* server.closed
-      const s = yield* Effect.flip(server.accept)
-      expect(s.reason).toBe("Closed")
+      expect(dec(yield* readAllBytes(s))).toBe("all of it")
+      expect((yield* Effect.flip(s.write([enc("late")]))).reason).toBe("Reset")
+      expect((yield* Effect.flip(server.accept)).reason).toBe("Closed")
     }))
 
   it.effect("after the remote's GoAway (normal) no new streams open, existing ones keep working", () =>
