@@ -31,7 +31,11 @@
  *
  * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,crypto] [-- --profile]
  * Env: BENCH_QUICK=1 (a ~1 minute smoke run with small sizes), BENCH_MIB (throughput
- * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr).
+ * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr),
+ * BENCH_BUDGET (wall-clock seconds, default 540): each scenario has a share of it and
+ * runs fewer rounds (at least one), or fewer memory connections, when the machine is
+ * too busy to fit; the output says how many it did. On a quiet 2-core machine the
+ * full run takes about 5 minutes.
  * `--profile` runs only the ours→ours throughput scenario with both of our
  * peers under `node --cpu-prof` and prints the top self-time functions of each
  * (bench/cpuprofile.ts); the profiles stay in bench/results/profiles/.
@@ -78,7 +82,46 @@ const CFG = {
   newStreamCount: QUICK ? 100 : 400,
   dialCount: QUICK ? 30 : 100,
   memoryConns: envNum("BENCH_CONNS", QUICK ? 100 : 1000),
-  cryptoSeconds: QUICK ? 0.3 : 1
+  cryptoSeconds: QUICK ? 0.3 : 1,
+  /** Wall-clock budget of the whole run (s); each scenario gets a share (SHARE) and stops
+   *  adding rounds (after at least one) when the next would overrun it. */
+  budgetSeconds: envNum("BENCH_BUDGET", QUICK ? 120 : 540)
+}
+
+/** Shares of the budget per scenario (they sum to < 1; the rest is start-up and stops). */
+const SHARE: Record<Scenario, number> = {
+  throughput: 0.47,
+  latency: 0.07,
+  newstream: 0.08,
+  setup: 0.1,
+  memory: 0.2,
+  crypto: 0.02
+}
+
+/** Rounds each scenario completed (fewer than asked when its budget share ran out). */
+const roundsDone: Partial<Record<Scenario, number>> = {}
+
+/**
+ * Run up to `max` rounds of `body`, stopping early (after at least one) when the
+ * next round would end past the scenario's share of the budget, measured from `start`.
+ */
+const rounds = async (scenario: Scenario, max: number, start: number, body: (r: number) => Promise<void>): Promise<void> => {
+  const share = CFG.budgetSeconds * SHARE[scenario] * 1000
+  let r = 0
+  while (r < max) {
+    const roundStart = performance.now()
+    await body(r)
+    r++
+    const perRound = performance.now() - roundStart
+    if (r < max && performance.now() + perRound - start > share) {
+      progress(
+        `  ${scenario}: stopping after ${r} of ${max} rounds (budget share ${fmt(share / 1000, 0)} s; ` +
+          `the machine is slow or busy, load average ${Os.loadavg()[0]!.toFixed(2)})`
+      )
+      break
+    }
+  }
+  roundsDone[scenario] = r
 }
 
 // ---------------------------------------------------------------- progress
@@ -326,6 +369,7 @@ const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promi
   const bytes = CFG.throughputBytes
   const gib = bytes / GiB
   const label = bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`
+  const start = performance.now()
   progress(`throughput: ${label} each way, ${CFG.throughputRounds} rounds, pairings ${pairings.join(", ")}`)
   // connect and warm up (JIT) every pairing
   for (const pairing of pairings) {
@@ -333,7 +377,7 @@ const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promi
     await client.call("perf", { addr: server.addr, uploadBytes: 32 * MiB, downloadBytes: 32 * MiB })
   }
   windows.clear()
-  for (let r = 0; r < CFG.throughputRounds; r++) {
+  await rounds("throughput", CFG.throughputRounds, start, async (r) => {
     for (const direction of ["upload", "download"] as const) {
       for (const pairing of rotated(pairings, r)) {
         const [client, server] = pairOf(peers, pairing)
@@ -357,18 +401,19 @@ const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promi
         )
       }
     }
-  }
+  })
   flush()
 }
 
 const latency = async (peers: Peers): Promise<void> => {
   const pairings: ReadonlyArray<Pairing> = [...PAIRINGS, "node:net"]
+  const start = performance.now()
   progress(`latency: ${CFG.echoCount} 1-byte echoes on one stream, ${CFG.latencyRounds} rounds`)
   for (const pairing of pairings) {
     const [client, server] = pairOf(peers, pairing)
     await client.call("echoLoop", { addr: server.addr, count: 200 })
   }
-  for (let r = 0; r < CFG.latencyRounds; r++) {
+  await rounds("latency", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(pairings, r)) {
       const [client, server] = pairOf(peers, pairing)
       const us = usList(await client.call("echoLoop", { addr: server.addr, count: CFG.echoCount }))
@@ -376,17 +421,18 @@ const latency = async (peers: Peers): Promise<void> => {
       record("1-byte echo, same stream, p99", "µs", true, pairing, p99(us))
       progress(`  round ${r + 1} echo ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`)
     }
-  }
+  })
   flush()
 }
 
 const newStream = async (peers: Peers): Promise<void> => {
+  const start = performance.now()
   progress(`new stream per request: ${CFG.newStreamCount} perf requests of 1 byte each way, ${CFG.latencyRounds} rounds`)
   for (const pairing of PAIRINGS) {
     const [client, server] = pairOf(peers, pairing)
     await client.call("perfLoop", { addr: server.addr, count: 50 })
   }
-  for (let r = 0; r < CFG.latencyRounds; r++) {
+  await rounds("newstream", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(PAIRINGS, r)) {
       const [client, server] = pairOf(peers, pairing)
       const us = usList(await client.call("perfLoop", { addr: server.addr, count: CFG.newStreamCount }))
@@ -394,17 +440,18 @@ const newStream = async (peers: Peers): Promise<void> => {
       record("new stream per request, p99", "µs", true, pairing, p99(us))
       progress(`  round ${r + 1} new stream ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`)
     }
-  }
+  })
   flush()
 }
 
 const setup = async (peers: Peers): Promise<void> => {
+  const start = performance.now()
   progress(`connection setup: ${CFG.dialCount} sequential dial+Noise+Yamux+first stream, ${CFG.latencyRounds} rounds`)
   for (const pairing of PAIRINGS) {
     const [client, server] = pairOf(peers, pairing)
     await client.call("dialLoop", { addr: server.addr, count: 10 })
   }
-  for (let r = 0; r < CFG.latencyRounds; r++) {
+  await rounds("setup", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(PAIRINGS, r)) {
       const [client, server] = pairOf(peers, pairing)
       const res = await client.call("dialLoop", { addr: server.addr, count: CFG.dialCount })
@@ -417,18 +464,24 @@ const setup = async (peers: Peers): Promise<void> => {
         `  round ${r + 1} setup ${pairing.padEnd(9)} median ${fmt(median(ms))} ms, p99 ${fmt(p99(ms))} ms, ${fmt(perSecond, 0)} conn/s`
       )
     }
-  }
+  })
   flush()
 }
 
+/** Idle connections each memory listener ended up holding. */
+const memoryConns: Partial<Record<"ours" | "js", number>> = {}
 const MEMORY_WARMUP = 10
 const MEMORY_BATCH = 100
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 const memory = async (): Promise<void> => {
   const n = CFG.memoryConns
+  const start = performance.now()
+  const share = CFG.budgetSeconds * SHARE.memory * 1000
   progress(`memory: ${n} idle connections to one listener, from ${n} nodes of the same kind`)
-  for (const kind of ["ours", "js"] as const) {
+  for (const [i, kind] of (["ours", "js"] as const).entries()) {
+    /** this listener's part of the scenario's budget share ends here */
+    const deadline = start + (share * (i + 1)) / 2
     const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true })
     const dialer = await spawnPeer(kind, `${kind}-dialers`)
     try {
@@ -439,21 +492,29 @@ const memory = async (): Promise<void> => {
       const base = Number((await listener.call("connections"))["count"])
       const before = await cpuOf(listener, true)
       const started = performance.now()
-      for (let done = 0; done < n; done += MEMORY_BATCH) {
-        const count = Math.min(MEMORY_BATCH, n - done)
+      let opened = 0
+      while (opened < n) {
+        const batchStart = performance.now()
+        const count = Math.min(MEMORY_BATCH, n - opened)
         await dialer.call("spawnNodes", { addr: listener.addr, count, concurrency: 8 }, 300_000)
-        progress(`  ${kind}: ${done + count}/${n} connections`)
+        opened += count
+        progress(`  ${kind}: ${opened}/${n} connections`)
+        if (opened < n && performance.now() + (performance.now() - batchStart) + 5000 > deadline) {
+          progress(`  ${kind}: stopping at ${opened} connections (budget share; load average ${Os.loadavg()[0]!.toFixed(2)})`)
+          break
+        }
       }
-      progress(`  ${kind}: ${n} connections up in ${fmt((performance.now() - started) / 1000, 1)} s; settling`)
+      progress(`  ${kind}: ${opened} connections up in ${fmt((performance.now() - started) / 1000, 1)} s; settling`)
       await sleep(3000)
       const conns = Number((await listener.call("connections"))["count"]) - base
-      if (conns !== n) progress(`  ${kind}: WARNING the listener holds ${conns} new connections, not ${n}`)
+      if (conns !== opened) progress(`  ${kind}: WARNING the listener holds ${conns} new connections, not ${opened}`)
       const after = await cpuOf(listener, true)
       const heap = (after.heapUsed - before.heapUsed) / conns / 1024
       const rss = (after.rss - before.rss) / conns / 1024
       const pairing: Pairing = kind === "ours" ? "ours→ours" : "js→js"
-      record(`listener heap per idle connection (${n})`, "KiB", true, pairing, heap)
-      record(`listener RSS per idle connection (${n})`, "KiB", true, pairing, rss)
+      record(`listener heap per idle connection`, "KiB", true, pairing, heap)
+      record(`listener RSS per idle connection`, "KiB", true, pairing, rss)
+      memoryConns[kind] = conns
       samples[`memory ${kind}`] = { connections: conns, warmup: base, before, after }
       progress(`  ${kind}: listener holds ${conns} connections: heap ${fmt(heap, 1)} KiB/conn, RSS ${fmt(rss, 1)} KiB/conn`)
     } finally {
@@ -572,8 +633,17 @@ const run = async (): Promise<void> => {
   const seconds = (performance.now() - t0) / 1000
   const table = renderTable()
   process.stdout.write(
-    `\neffect-libp2p vs js-libp2p ${jsVersion()} — medians of ${CFG.throughputRounds} rounds (throughput), ` +
-      `${CFG.latencyRounds} (latency, setup); ${new Date().toISOString()}\n` +
+    `\neffect-libp2p vs js-libp2p ${jsVersion()}, ${new Date().toISOString()}\n` +
+      `medians over rounds: ${
+        (["throughput", "latency", "newstream", "setup"] as const)
+          .filter((k) => roundsDone[k] !== undefined)
+          .map((k) => `${k} ${roundsDone[k]}`)
+          .join(", ")
+      }${
+        only.has("throughput") ? `; throughput ${CFG.throughputBytes / MiB} MiB per transfer` : ""
+      }${
+        only.has("memory") ? `; memory: ${memoryConns.ours ?? "-"} (ours) and ${memoryConns.js ?? "-"} (js) idle connections` : ""
+      }\n` +
       `load average at start ${loadStart.map((l) => l.toFixed(2)).join(" ")}, at end ${
         loadEnd.map((l) => l.toFixed(2)).join(" ")
       }; ${Os.cpus().length} CPUs; ${fmt(seconds, 0)} s\n` +
@@ -592,6 +662,8 @@ const run = async (): Promise<void> => {
     quick: QUICK,
     config: CFG,
     scenarios: [...only],
+    roundsDone,
+    memoryConns,
     rows: rows.map((r) => ({ ...r, ratioOursJs: ratio(r) })),
     table,
     samples
