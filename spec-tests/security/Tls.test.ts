@@ -449,6 +449,39 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
     }))
 })
 
+describe("tls spec §Peer Authentication: no session resumption (a resumed TLS 1.3 session carries no certificate)", () => {
+  it.effect("a client offering a session ticket from an earlier connection gets a full handshake, its certificate checked again", () =>
+    Effect.gen(function*() {
+      const tls = yield* Tls.make()
+      const serverKey = yield* identity("Ed25519")
+      const clientKey = yield* identity("Secp256k1")
+      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(clientKey, spki)] })
+      const connect = (session?: Buffer) =>
+        Effect.gen(function*() {
+          const [a, b] = yield* Duplex.pair()
+          const peer = yield* nodePeer(a, {
+            isServer: false,
+            cert: cert.pem,
+            key: cert.keyPem,
+            ...(session !== undefined ? { session } : {})
+          })
+          const sessions: Array<Buffer> = []
+          peer.socket.on("session", (s: Buffer) => sessions.push(s))
+          const [conn] = yield* Effect.all([tls.secureInbound(b, { localKey: serverKey }), peer.secure], { concurrency: 2 })
+          // let the post-handshake NewSessionTicket messages arrive
+          yield* conn.duplex.write([text("x")])
+          const got = yield* Effect.promise(() => new Promise<Buffer>((resolve) => peer.socket.once("data", resolve)))
+          expect(got.toString()).toBe("x")
+          return { conn, reused: peer.socket.isSessionReused(), sessions }
+        })
+      const first = yield* connect()
+      expect(first.sessions.length).toBeGreaterThan(0)
+      const second = yield* connect(first.sessions[0]!)
+      expect(second.reused).toBe(false)
+      expect(second.conn.remotePeer.toString()).toBe(PeerId.fromPrivateKey(clientKey).toString())
+    }))
+})
+
 describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over TLS (ALPN)", () => {
   it("the server picks the first of the client's protocols it supports, \"libp2p\" included", () => {
     expect(Tls.selectProtocol([YAMUX, MPLEX, "libp2p"], [MPLEX, YAMUX])).toBe(YAMUX)

@@ -84,6 +84,8 @@ export interface NodePeerOptions {
   readonly alpn?: ReadonlyArray<string>
   readonly maxVersion?: NodeTls.SecureVersion
   readonly minVersion?: NodeTls.SecureVersion
+  /** A client's saved session to offer for resumption. */
+  readonly session?: Buffer
 }
 
 export interface NodePeer {
@@ -112,7 +114,12 @@ export const nodePeer = (raw: Duplex.Duplex, options: NodePeerOptions): Effect.E
         ...common,
         ...(options.alpn !== undefined ? { ALPNProtocols: [...options.alpn] } : {})
       })
-      : NodeTls.connect({ socket: stream, ...common, ...(options.alpn !== undefined ? { ALPNProtocols: [...options.alpn] } : {}) })
+      : NodeTls.connect({
+        socket: stream,
+        ...common,
+        ...(options.alpn !== undefined ? { ALPNProtocols: [...options.alpn] } : {}),
+        ...(options.session !== undefined ? { session: options.session } : {})
+      })
     const errors: Array<Error> = []
     socket.on("error", (e) => errors.push(e))
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))

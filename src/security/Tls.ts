@@ -22,6 +22,11 @@
  *   aborts the handshake when there is none (`NoCommonMuxer`). A muxer id as
  *   the result becomes `SecuredConnection.muxer`; "libp2p" (or no ALPN at
  *   all) leaves the muxer to multistream-select.
+ * - No session resumption: a resumed TLS 1.3 session carries no certificate,
+ *   so there would be nothing to authenticate. Our client never offers a
+ *   session; our server issues no stateless tickets (`SSL_OP_NO_TICKET`; the
+ *   stateful ones node:tls then sends cannot be resumed, as node:tls keeps no
+ *   server session cache here) and refuses any resumed session.
  * - §Future Extensibility: the client sends no Server Name Indication (we
  *   never set `servername`), and the server ignores one.
  *
@@ -53,6 +58,7 @@
  */
 import { Clock, Duration, Effect, FiberSet, Result } from "effect"
 import type { Scope } from "effect"
+import * as crypto from "node:crypto"
 import * as NodeTls from "node:tls"
 import type * as Duplex from "../core/Duplex.ts"
 import type * as Keys from "../core/Keys.ts"
@@ -179,7 +185,8 @@ export const make = (options?: TlsOptions): Effect.Effect<Tls> =>
                 key: certificate.keyPem,
                 minVersion: "TLSv1.3",
                 maxVersion: "TLSv1.3",
-                ciphers: Transcript.CIPHER_SUITES
+                ciphers: Transcript.CIPHER_SUITES,
+                secureOptions: crypto.constants.SSL_OP_NO_TICKET
               })
               const local: Local = { certificate, context }
               locals.set(key, local)
