@@ -120,6 +120,20 @@ describe("connmgr: watermarks, grace period, trimming fiber", () => {
       expect(openIds(conns)).toEqual([conns[1]!.id])
     }))
 
+  it.effect("when a peer loses its last protection, the trimming fiber trims it without waiting for a new connection", () =>
+    Effect.gen(function*() {
+      const cm = yield* ConnectionManager.make({ highWater: 2, lowWater: 1, gracePeriod: 0, silencePeriod: 0 })
+      const peers = yield* Effect.forEach(Array.from({ length: 3 }), () => fakePeer)
+      yield* Effect.forEach(peers, (p) => cm.protect(p.peerId, "keep"))
+      const conns: Array<FakeConnection> = []
+      for (const p of peers) conns.push(yield* connect(cm, p))
+      yield* TestClock.adjust("1 hour")
+      expect(openIds(conns)).toHaveLength(3)
+      yield* cm.unprotect(peers[2]!.peerId, "keep")
+      yield* TestClock.adjust(0)
+      expect(openIds(conns)).toEqual([conns[0]!.id, conns[1]!.id])
+    }))
+
   it.effect("trims are at least the silence period apart", () =>
     Effect.gen(function*() {
       const cm = yield* ConnectionManager.make({ highWater: 2, lowWater: 1, gracePeriod: 0, silencePeriod: "5 seconds" })

@@ -17,8 +17,8 @@
  *   trimming fiber closes the lowest-valued ones until `lowWater` remain.
  *   Connections younger than `gracePeriod` and connections of protected peers
  *   are never trimmed; if they keep the count above `highWater`, the fiber
- *   wakes again when the oldest of them leaves its grace period. Trims are at
- *   least `silencePeriod` apart.
+ *   wakes again when the oldest of them leaves its grace period (and when a
+ *   peer loses its last protection). Trims are at least `silencePeriod` apart.
  * - **Value**: a peer's value is the sum of its tags (`tagPeer`, `upsertTag`);
  *   decaying tags (`decayingTag`) lose value on a Schedule, in a fiber of
  *   their own, and disappear at zero. Tags outlive connections; they belong
@@ -522,13 +522,16 @@ export const make = (options: ConnectionManagerOptions = {}) =>
           s.add(tag)
         }),
       unprotect: (peer, tag) =>
-        Effect.sync(() => {
+        Effect.gen(function*() {
           const k = key(peer)
           const s = protections.get(k)
           if (s === undefined) return false
           s.delete(tag)
-          if (s.size === 0) protections.delete(k)
-          return s.size > 0
+          if (s.size > 0) return true
+          protections.delete(k)
+          // the peer's connections may be what kept the count above the high watermark
+          if (tracked.size > config.highWater) yield* Queue.offer(wake, undefined)
+          return false
         }),
       isProtected: (peer, tag) => {
         const s = protections.get(key(peer))
