@@ -363,17 +363,15 @@ describe("WebSocket transport", () => {
   })
 
   describe("RFC 6455 §5.6: the libp2p byte stream travels in binary messages, nothing else on the wire", () => {
-    it.live("our dial against a plain `ws` server: each written chunk arrives as one binary message, bytes intact", () =>
+    it.live("our dial against a plain `ws` server: binary messages only, bytes intact and in order; small chunks of a batch share a message, a 64 KiB chunk goes alone, a chunk over 1 MiB is cut", () =>
       Effect.gen(function*() {
         const received: Array<{ data: Buffer; binary: boolean }> = []
-        const gotAll = yield* Deferred.make<void>()
         const server = yield* Effect.acquireRelease(
           Effect.callback<WebSocketServer>((resume) => {
             const s: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(s)))
             s.on("connection", (c) => {
               c.on("message", (data, binary) => {
                 received.push({ data: data as Buffer, binary })
-                if (received.length === 3) Deferred.doneUnsafe(gotAll, Exit.void)
                 c.send(Buffer.from("pong"))
               })
             })
@@ -382,12 +380,34 @@ describe("WebSocket transport", () => {
         )
         const port = (server.address() as Net.AddressInfo).port
         const conn = yield* ws.dial(ma(`/ip4/127.0.0.1/tcp/${port}/ws`))
+        const sizeOf = (i: number) => received[i]?.data.byteLength
+        // a Noise-like batch: 2-byte length, ciphertext, 16-byte tag, twice
+        const big = randomBytes(65519)
+        const noiseLike = [Uint8Array.of(0xff, 0xff), big, new Uint8Array(16), Uint8Array.of(0, 3), text("abc")]
         yield* conn.duplex.write([text("one"), text("two")])
         yield* conn.duplex.write([new Uint8Array([0, 1, 2, 255])])
-        yield* Deferred.await(gotAll)
-        expect(received.map((m) => m.binary)).toEqual([true, true, true])
-        expect(received.map((m) => m.data.toString("hex"))).toEqual(["6f6e65", "74776f", "000102ff"])
-        expect(str(yield* readExactly(conn.duplex, 12))).toBe("pongpongpong")
+        yield* conn.duplex.write(noiseLike)
+        const large = randomBytes(64 * 1024)
+        const huge = randomBytes(2 * MiB + 5)
+        yield* conn.duplex.write([text("x"), large, huge])
+        const all = Buffer.concat([
+          Buffer.from("onetwo"),
+          Buffer.from([0, 1, 2, 255]),
+          ...noiseLike,
+          Buffer.from("x"),
+          large,
+          huge
+        ])
+        yield* eventually(Effect.sync(() => received.reduce((n, m) => n + m.data.byteLength, 0)), (n) => n >= all.length)
+        expect(received.every((m) => m.binary)).toBe(true)
+        expect(Buffer.compare(Buffer.concat(received.map((m) => m.data)), all)).toBe(0)
+        expect(received.slice(0, 2).map((m) => m.data.toString("hex"))).toEqual(["6f6e6574776f", "000102ff"])
+        // 2 + 65519 + 16 bytes reach 64 KiB: one message; the rest of the batch another
+        expect([sizeOf(2), sizeOf(3)]).toEqual([2 + 65519 + 16, 5])
+        // "x" + 64 KiB, then the 2 MiB + 5 chunk as 1 MiB, 1 MiB, 5
+        expect([sizeOf(4), sizeOf(5), sizeOf(6), sizeOf(7)]).toEqual([1 + 64 * 1024, MiB, MiB, 5])
+        expect(received).toHaveLength(8)
+        expect(str(yield* readExactly(conn.duplex, 4 * 8))).toBe("pong".repeat(8))
       }))
 
     it.live("a plain `ws` client against our listener: binary messages in, binary messages out", () =>

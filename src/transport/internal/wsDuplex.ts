@@ -10,8 +10,10 @@
  *   A text message is a protocol violation (libp2p sends binary only): reads
  *   fail with `Io` and the connection is closed with 1003 (RFC 6455 §7.4.1,
  *   "unsupported data").
- * - Write: each chunk of a batch is one binary message; the socket is corked
- *   around the batch so the frames leave in one `writev`. A write suspends
+ * - Write: a batch goes out as binary messages, small chunks joined into
+ *   messages of about 64 KiB, chunks of 64 KiB or more as they are (cut at
+ *   1 MiB); the socket is corked around the batch so the frames leave in one
+ *   `writev`. A write suspends
  *   until `drain` while the socket's write buffer is over its high-water mark.
  * - Half-close: WebSocket has none. After a Close frame an endpoint sends no
  *   more data, and the remote answers a Close frame with its own at once
@@ -69,6 +71,12 @@ export const CloseCode = {
 const OPEN = 1
 
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const
+
+/** A write joins small chunks into messages of at least this many bytes (or the rest of the batch). */
+export const MESSAGE_TARGET = 64 * 1024
+
+/** A chunk larger than this is sent as several messages of at most this many bytes. */
+export const MAX_MESSAGE = 1024 * 1024
 
 const errorCode = (err: unknown): string | undefined =>
   typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
@@ -242,6 +250,41 @@ export const make = (ws: WebSocket, socket: Stream.Duplex, options: Options): Ws
     })
   })
 
+  /**
+   * A batch as binary messages: consecutive chunks are joined (one copy) until
+   * a message holds {@link MESSAGE_TARGET} bytes, so a chunk that size or larger
+   * goes out as it is, and a chunk over {@link MAX_MESSAGE} is cut into views
+   * of at most that (every message stays far below any receiver's limit).
+   * Message boundaries mean nothing to libp2p, and upper layers hand over
+   * small pieces (a large Noise frame is length ‖ ciphertext ‖ tag): a message
+   * each would cost a frame header, a mask pass and a receive event per
+   * 2-byte piece.
+   */
+  const sendBatch = (chunks: Duplex.Chunks) => {
+    let pending: Array<Uint8Array> = []
+    let bytes = 0
+    const flush = () => {
+      if (bytes > 0) ws.send(pending.length === 1 ? pending[0]! : Buffer.concat(pending, bytes), SEND_OPTIONS)
+      pending = []
+      bytes = 0
+    }
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!
+      if (c.byteLength > MAX_MESSAGE) {
+        flush()
+        for (let at = 0; at < c.byteLength; at += MAX_MESSAGE) {
+          ws.send(c.subarray(at, Math.min(c.byteLength, at + MAX_MESSAGE)), SEND_OPTIONS)
+        }
+        continue
+      }
+      if (c.byteLength === 0) continue
+      pending.push(c)
+      bytes += c.byteLength
+      if (bytes >= MESSAGE_TARGET) flush()
+    }
+    flush()
+  }
+
   const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> =>
     Effect.suspend(() => {
       const failed = failure()
@@ -249,16 +292,13 @@ export const make = (ws: WebSocket, socket: Stream.Duplex, options: Options): Ws
       if (writeClosed || ws.readyState !== OPEN) return Effect.fail(Duplex.closedError())
       if (chunks.length === 0) return Effect.void
       try {
-        if (chunks.length === 1) {
+        if (chunks.length === 1 && chunks[0]!.byteLength <= MAX_MESSAGE) {
           const c = chunks[0]!
           if (c.byteLength > 0) ws.send(c, SEND_OPTIONS)
         } else {
           socket.cork()
           try {
-            for (let i = 0; i < chunks.length; i++) {
-              const c = chunks[i]!
-              if (c.byteLength > 0) ws.send(c, SEND_OPTIONS)
-            }
+            sendBatch(chunks)
           } finally {
             socket.uncork()
           }
