@@ -54,6 +54,10 @@ export interface Options {
   readonly userAgent?: string
   /** js connection encrypters in preference order; default ["noise"]. "tls" is @libp2p/tls. */
   readonly encrypters?: ReadonlyArray<"noise" | "tls">
+  /** js stream muxers in preference order; default ["yamux"]. "mplex" is @libp2p/mplex. */
+  readonly muxers?: ReadonlyArray<"yamux" | "mplex">
+  /** @libp2p/mplex init, e.g. { disconnectThreshold: 100 } (js's default 5 resets the connection on the 6th stream in a second). */
+  readonly mplex?: JsonObject
   /** Extra environment for the process, e.g. { DEBUG: "libp2p:*" } (logs go to stderr). */
   readonly env?: Readonly<Record<string, string>>
   /** Copy the process's stderr to ours as it arrives (also on when JS_PEER_STDERR=1). */
@@ -293,6 +297,8 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
       if (options.connectionMonitor !== undefined) config["connectionMonitor"] = options.connectionMonitor
       if (options.userAgent !== undefined) config["userAgent"] = options.userAgent
       if (options.encrypters !== undefined) config["encrypters"] = options.encrypters
+      if (options.muxers !== undefined) config["muxers"] = options.muxers
+      if (options.mplex !== undefined) config["mplex"] = options.mplex
       const child = ChildProcess.spawn(process.execPath, [SCRIPT, JSON.stringify(config)], {
         stdio: ["pipe", "pipe", "pipe"],
         env: { ...process.env, ...options.env }
