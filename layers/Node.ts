@@ -16,6 +16,9 @@
  * @since 0.1.0
  */
 import { type Duration, Effect, Layer } from "effect"
+import * as ConnectionManager from "../src/connection/ConnectionManager.ts"
+import type * as Dialer from "../src/connection/Dialer.ts"
+import * as ResourceManager from "../src/connection/ResourceManager.ts"
 import * as Upgrader from "../src/connection/Upgrader.ts"
 import type * as Keys from "../src/core/Keys.ts"
 import type * as Multiaddr from "../src/core/Multiaddr.ts"
@@ -48,11 +51,18 @@ export interface NodeOptions {
   readonly upgradeTimeout?: Duration.Input
   /** DNS for dialing `/dnsaddr` addresses; `node:dns` (`Dns.makeNode()`) when absent. */
   readonly resolver?: Dns.ResolverService
+  /** Connection limits, watermarks, grace period, allow list (ConnectionManager defaults when absent). */
+  readonly connectionManager?: ConnectionManager.ConnectionManagerOptions
+  /** Resource limits per scope, merged over the ResourceManager's defaults. */
+  readonly resources?: ResourceManager.Limits
+  /** Dial concurrency, per-address timeout, backoff, ranking. */
+  readonly dialer?: Dialer.DialerOptions
 }
 
 /**
  * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
- * Upgrader, Host, then identify, ping and perf on top. Provides all of them.
+ * ConnectionManager, ResourceManager, Upgrader, Host, then identify, ping and
+ * perf on top. Provides all of them.
  */
 export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
@@ -63,7 +73,9 @@ export const make = (options: NodeOptions) => {
     Registrar.layer,
     Peerstore.layerMemory,
     Transports.layer(options.transports),
-    Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode())
+    Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
+    ConnectionManager.ConnectionManager.layer(options.connectionManager),
+    ResourceManager.ResourceManager.layer(options.resources)
   )
   const upgrader = Upgrader.layer({
     security: options.security,
@@ -72,7 +84,10 @@ export const make = (options: NodeOptions) => {
   }).pipe(
     Layer.provideMerge(base)
   )
-  const host = Host.layer(options.listen !== undefined ? { listen: options.listen } : {}).pipe(
+  const host = Host.layer({
+    ...(options.listen !== undefined ? { listen: options.listen } : {}),
+    ...(options.dialer !== undefined ? { dialer: options.dialer } : {})
+  }).pipe(
     Layer.provideMerge(upgrader)
   )
   const protocols = Layer.mergeAll(
@@ -93,6 +108,12 @@ export interface PresetOptions {
   readonly upgradeTimeout?: Duration.Input
   /** DNS for dialing `/dnsaddr` addresses; `node:dns` when absent. */
   readonly resolver?: Dns.ResolverService
+  /** Connection limits, watermarks, grace period, allow list. */
+  readonly connectionManager?: ConnectionManager.ConnectionManagerOptions
+  /** Resource limits per scope (merged over the defaults). */
+  readonly resources?: ResourceManager.Limits
+  /** Dial concurrency, per-address timeout, backoff, ranking. */
+  readonly dialer?: Dialer.DialerOptions
 }
 
 const withStack = <E, R>(

@@ -12,6 +12,16 @@
  *
  * The Connection lives in the Scope the upgrade ran in.
  *
+ * Resource limits: given the connection's {@link ResourceManager.ConnectionScope},
+ * the upgrade moves it to the remote peer's scope once the handshake named the
+ * peer (refused with `LimitExceeded` beyond the peer's connection limit),
+ * reserves the muxer's per-connection buffer, and every stream — inbound or
+ * outbound — reserves a stream slot and its initial receive window before it
+ * is negotiated, then moves to its protocol's scope. A stream beyond a limit
+ * is reset (inbound) or refused with `ConnectionError { reason:
+ * "LimitExceeded" }` (outbound). All of it is released when the stream's or
+ * the connection's scope closes.
+ *
  * @since 0.1.0
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Schema, Scope } from "effect"
@@ -24,6 +34,7 @@ import type * as Transport from "../transport/Transport.ts"
 import { Identity } from "../host/Identity.ts"
 import { Registrar } from "../host/Registrar.ts"
 import * as Connection from "./Connection.ts"
+import type * as ResourceManager from "./ResourceManager.ts"
 
 export const UpgradeErrorReason = Schema.Literals([
   "SecurityNegotiation", // no common security protocol
@@ -49,16 +60,26 @@ export interface UpgraderOptions {
   readonly upgradeTimeout?: Duration.Input
   /** Deadline for negotiating an inbound stream's protocol (default 10 s). */
   readonly streamNegotiationTimeout?: Duration.Input
+  /** Memory each stream reserves with the resource manager: the muxer's initial receive window (default 256 KiB). */
+  readonly streamMemory?: number
+  /** Memory each connection reserves with the resource manager: the muxer's write buffer (default 1 MiB). */
+  readonly connectionMemory?: number
+}
+
+export interface UpgradeOptions {
+  /** The connection's resource scope; without one nothing is accounted. */
+  readonly resources?: ResourceManager.ConnectionScope
 }
 
 export class Upgrader extends Context.Service<Upgrader, {
   readonly upgradeOutbound: (
     raw: Transport.RawConnection,
-    options?: { readonly remotePeer?: PeerId.PeerId }
-  ) => Effect.Effect<Connection.Connection, UpgradeError, Scope.Scope>
+    options?: UpgradeOptions & { readonly remotePeer?: PeerId.PeerId }
+  ) => Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope>
   readonly upgradeInbound: (
-    raw: Transport.RawConnection
-  ) => Effect.Effect<Connection.Connection, UpgradeError, Scope.Scope>
+    raw: Transport.RawConnection,
+    options?: UpgradeOptions
+  ) => Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope>
 }>()("effect-libp2p/Upgrader") {}
 
 let nextConnectionId = 0
@@ -73,14 +94,17 @@ export const make = (options: UpgraderOptions) =>
     const registrar = yield* Registrar
     const upgradeTimeout = options.upgradeTimeout ?? Duration.seconds(10)
     const streamTimeout = options.streamNegotiationTimeout ?? Duration.seconds(10)
+    const streamMemory = options.streamMemory ?? 256 * 1024
+    const connectionMemory = options.connectionMemory ?? 1024 * 1024
     const securityIds = options.security.map((s) => s.protocol)
     const muxerIds = options.muxers.map((m) => m.protocol)
 
     const upgrade = (
       raw: Transport.RawConnection,
       direction: Connection.Direction,
-      remotePeer: PeerId.PeerId | undefined
-    ): Effect.Effect<Connection.Connection, UpgradeError, Scope.Scope> =>
+      remotePeer: PeerId.PeerId | undefined,
+      resources: ResourceManager.ConnectionScope | undefined
+    ): Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope> =>
       Effect.gen(function*() {
         // 1. security protocol
         const sec = direction === "outbound"
@@ -107,6 +131,11 @@ export const make = (options: UpgraderOptions) =>
               })
             )
           )
+        // the remote is known: the connection leaves the transient scope for the peer's
+        if (resources !== undefined) {
+          yield* resources.setPeer(secured.remotePeer)
+          yield* resources.reserveMemory(connectionMemory)
+        }
         // 3. muxer (early-negotiated, or multistream-select)
         let muxerId = secured.muxer
         let muxDuplex: Duplex.Duplex = secured.duplex
@@ -129,7 +158,8 @@ export const make = (options: UpgraderOptions) =>
           secured,
           security: channel.protocol,
           muxer: muxer.protocol,
-          session
+          session,
+          resources
         })
       }).pipe(
         Effect.timeoutOrElse({
@@ -147,6 +177,7 @@ export const make = (options: UpgraderOptions) =>
       readonly security: string
       readonly muxer: string
       readonly session: StreamMuxer.MuxedSession
+      readonly resources: ResourceManager.ConnectionScope | undefined
     }) =>
       Effect.gen(function*() {
         const scope = yield* Effect.scope
@@ -155,7 +186,18 @@ export const make = (options: UpgraderOptions) =>
         const handlers = yield* FiberSet.make<void, never>()
         let closing = false
         const inboundPerProtocol = new Map<string, number>()
-        const { session } = args
+        const { session, resources } = args
+        /** Reserve a stream slot and its receive window until the current (stream) scope closes. */
+        const reserveStream = (direction: Connection.Direction) =>
+          resources === undefined
+            ? Effect.succeed(undefined)
+            : Effect.tap(resources.openStream(direction), (s) => s.reserveMemory(streamMemory))
+        const limitError = (e: ResourceManager.LimitExceeded) =>
+          new Connection.ConnectionError({
+            reason: "LimitExceeded",
+            message: e.message,
+            limit: { scope: e.scope, resource: e.resource }
+          })
 
         const close = Effect.suspend(() => {
           if (closing) return Deferred.await(closedSignal)
@@ -178,11 +220,18 @@ export const make = (options: UpgraderOptions) =>
               if (closing) {
                 return yield* new Connection.ConnectionError({ reason: "Closed", message: "connection is closed" })
               }
+              const reserved = yield* Effect.mapError(reserveStream("outbound"), limitError)
               const muxed = yield* session.open.pipe(
                 Effect.mapError((e) => new Connection.ConnectionError({ reason: "Muxer", message: e.message }))
               )
               const lazy = (opts?.lazy ?? true) && protocols.length === 1
               if (lazy) {
+                if (reserved !== undefined) {
+                  yield* reserved.setProtocol(protocols[0]!).pipe(
+                    Effect.mapError(limitError),
+                    Effect.tapError(() => muxed.reset)
+                  )
+                }
                 const duplex = Multistream.toDuplex(Multistream.lazySelect(muxed, protocols[0]!))
                 return toStream(duplex, protocols[0]!, muxed)
               }
@@ -201,6 +250,12 @@ export const make = (options: UpgraderOptions) =>
                 ),
                 Effect.tapError(() => muxed.reset)
               )
+              if (reserved !== undefined) {
+                yield* reserved.setProtocol(selected.protocol).pipe(
+                  Effect.mapError(limitError),
+                  Effect.tapError(() => muxed.reset)
+                )
+              }
               return toStream(selected.duplex, selected.protocol, muxed)
             }),
           streamCount: () => session.streamCount(),
@@ -212,6 +267,8 @@ export const make = (options: UpgraderOptions) =>
         // Inbound streams: negotiate with the registrar's protocols, run the handler supervised.
         const serveStream = (muxed: StreamMuxer.MuxedStream) =>
           Effect.gen(function*() {
+            // beyond a limit the stream is reset before anything is read from it
+            const reserved = yield* reserveStream("inbound")
             const negotiated = yield* Multistream.handle(muxed, (id: string) => registrar.lookup(id) !== undefined).pipe(
               Effect.timeoutOrElse({
                 duration: streamTimeout,
@@ -220,6 +277,7 @@ export const make = (options: UpgraderOptions) =>
             )
             const registration = registrar.lookup(negotiated.protocol)
             if (registration === undefined) return yield* muxed.reset
+            if (reserved !== undefined) yield* reserved.setProtocol(negotiated.protocol)
             const count = inboundPerProtocol.get(negotiated.protocol) ?? 0
             if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
             inboundPerProtocol.set(negotiated.protocol, count + 1)
@@ -274,8 +332,8 @@ export const make = (options: UpgraderOptions) =>
       })
 
     return Upgrader.of({
-      upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer),
-      upgradeInbound: (raw) => upgrade(raw, "inbound", undefined)
+      upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources),
+      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources)
     })
   })
 

@@ -13,36 +13,33 @@
  * `/dns*` names are left to the transports (a TLS or WebSocket transport needs
  * the name). An expanded address that carries `/p2p/<id>` must be that peer.
  *
- * Concurrent dials to the same peer share one in-flight dial. (Dial queues,
- * backoff and ranking come with the Dialer of the connection-management work.)
+ * Connection management: new connections go through the {@link Dialer}
+ * (one in-flight dial per peer, a global dial queue, Happy Eyeballs ranking,
+ * per-address timeouts and backoff); every connection, inbound or outbound,
+ * first takes a slot from the {@link ConnectionManager} (the hard cap,
+ * checked before the security handshake) and a connection scope from the
+ * {@link ResourceManager} (connection and stream limits), and is tracked by the
+ * ConnectionManager for trimming while it lives.
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, Exit, Layer, PubSub, Schema, Scope } from "effect"
+import { Context, Effect, Layer, PubSub, Schema, Scope } from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Connection from "../connection/Connection.ts"
-import { Upgrader } from "../connection/Upgrader.ts"
+import { ConnectionManager } from "../connection/ConnectionManager.ts"
+import * as Dialer from "../connection/Dialer.ts"
+import { DialError } from "../connection/Dialer.ts"
+import { type LimitExceeded, ResourceManager } from "../connection/ResourceManager.ts"
+import { type UpgradeError, Upgrader } from "../connection/Upgrader.ts"
 import * as Dns from "../transport/Dns.ts"
 import { Transports } from "../transport/Transport.ts"
 import { Identity } from "./Identity.ts"
 import { Peerstore } from "./Peerstore.ts"
 
-export const DialErrorReason = Schema.Literals([
-  "NoAddresses", // nothing known to dial
-  "NoTransport", // no transport handles any of the addresses
-  "Transport", // every transport-level dial failed (refused, timeout, unreachable)
-  "Upgrade", // the connection could not be secured or multiplexed
-  "PeerIdMismatch", // the remote is not the peer in the address
-  "SelfDial", // the target is this node
-  "Closed" // the host is shutting down
-])
-export type DialErrorReason = typeof DialErrorReason.Type
-
-export class DialError extends Schema.TaggedError<DialError>()("DialError", {
-  reason: DialErrorReason,
-  message: Schema.String
-}) {}
+/** The Dialer's error: `reason` is one of {@link Dialer.DialErrorReason}. */
+export { DialError }
+export { DialErrorReason } from "../connection/Dialer.ts"
 
 export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
   reason: Schema.Literals(["NoTransport", "Transport"]),
@@ -59,6 +56,11 @@ export type HostEvent =
 
 export type DialTarget = PeerId.PeerId | Multiaddr.Multiaddr
 
+export interface DialOptions {
+  /** Dial even addresses that are backing off after failures. */
+  readonly force?: boolean
+}
+
 export class Host extends Context.Service<Host, {
   readonly peerId: PeerId.PeerId
   /** Start listening; listeners live as long as the Host. Returns the bound addresses. */
@@ -68,7 +70,7 @@ export class Host extends Context.Service<Host, {
   /** The bound listen addresses, each ending in /p2p/<our peer id>. */
   readonly addrs: () => ReadonlyArray<Multiaddr.Multiaddr>
   /** A connection to the target: an existing one, or a new dial. */
-  readonly dial: (target: DialTarget) => Effect.Effect<Connection.Connection, DialError>
+  readonly dial: (target: DialTarget, options?: DialOptions) => Effect.Effect<Connection.Connection, DialError>
   /** Dial if needed, then open a stream negotiating one of `protocols`. */
   readonly newStream: (
     target: DialTarget,
@@ -79,12 +81,27 @@ export class Host extends Context.Service<Host, {
   /** Close every connection to `peer`. */
   readonly hangUp: (peer: PeerId.PeerId) => Effect.Effect<void>
   readonly events: PubSub.PubSub<HostEvent>
+  /** The dialer: dials in flight, the queue, backoffs. */
+  readonly dialer: Dialer.Dialer
 }>()("effect-libp2p/Host") {}
 
 export interface HostOptions {
   /** Addresses to listen on when the layer starts. */
   readonly listen?: ReadonlyArray<Multiaddr.Multiaddr>
+  /** Dial concurrency, timeouts, backoff and ranking. */
+  readonly dialer?: Dialer.DialerOptions
 }
+
+const limitDialError = (e: LimitExceeded) =>
+  new DialError({ reason: "LimitExceeded", message: e.message, limit: { scope: e.scope, resource: e.resource } })
+
+const upgradeDialError = (addr: Multiaddr.Multiaddr) => (e: UpgradeError | LimitExceeded) =>
+  e._tag === "LimitExceeded"
+    ? limitDialError(e)
+    : new DialError({
+      reason: e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Upgrade",
+      message: `${Multiaddr.toString(addr)}: ${e.reason}: ${e.message}`
+    })
 
 const isPeerId = (t: DialTarget): t is PeerId.PeerId => !Multiaddr.isMultiaddr(t)
 
@@ -95,10 +112,11 @@ export const make = (options: HostOptions = {}) =>
     const transports = yield* Transports
     const peerstore = yield* Peerstore
     const resolver = yield* Dns.Resolver
+    const connectionManager = yield* ConnectionManager
+    const resourceManager = yield* ResourceManager
     const hostScope = yield* Effect.scope
     const events = yield* PubSub.unbounded<HostEvent>()
     const byPeer = new Map<string, Set<Connection.Connection>>()
-    const pendingDials = new Map<string, Deferred.Deferred<Connection.Connection, DialError>>()
     const listenAddrs: Array<Multiaddr.Multiaddr> = []
     let shuttingDown = false
     const selfId = PeerId.toString(identity.peerId)
@@ -115,6 +133,7 @@ export const make = (options: HostOptions = {}) =>
         const first = set === undefined || set.size === 0
         if (set === undefined) byPeer.set(key, set = new Set())
         set.add(conn)
+        yield* connectionManager.track(conn)
         yield* peerstore.merge(conn.remotePeer, { publicKey: conn.remotePublicKey })
         yield* PubSub.publish(events, { _tag: "ConnectionOpen", connection: conn })
         if (first) yield* PubSub.publish(events, { _tag: "PeerConnect", peerId: conn.remotePeer, connection: conn })
@@ -136,41 +155,6 @@ export const make = (options: HostOptions = {}) =>
       for (const set of byPeer.values()) for (const c of set) if (!c.isClosed()) all.push(c)
       return all
     }
-
-    const dialAddr = (addr: Multiaddr.Multiaddr, expected: PeerId.PeerId | undefined) =>
-      Effect.gen(function*() {
-        const transport = transports.find((t) => t.canDial(addr))
-        if (transport === undefined) {
-          return yield* new DialError({ reason: "NoTransport", message: `no transport for ${Multiaddr.toString(addr)}` })
-        }
-        const connScope = yield* Scope.fork(hostScope)
-        const conn = yield* Effect.gen(function*() {
-          const raw = yield* transport.dial(addr).pipe(
-            Effect.mapError((e) =>
-              new DialError({ reason: "Transport", message: `${Multiaddr.toString(addr)}: ${e.reason}: ${e.message}` })
-            )
-          )
-          const conn = yield* upgrader.upgradeOutbound(raw, expected !== undefined ? { remotePeer: expected } : {}).pipe(
-            Effect.mapError((e) =>
-              new DialError({
-                reason: e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Upgrade",
-                message: `${Multiaddr.toString(addr)}: ${e.reason}: ${e.message}`
-              })
-            )
-          )
-          yield* register(conn)
-          return conn
-        }).pipe(
-          Scope.provide(connScope),
-          Effect.onError((cause) => Scope.close(connScope, Exit.failCause(cause)))
-        )
-        // When the connection ends, release its scope (socket, fibers).
-        yield* Effect.forkIn(
-          Effect.andThen(conn.closed, Scope.close(connScope, Exit.void)),
-          hostScope
-        )
-        return conn
-      })
 
     /** `/dnsaddr` addresses replaced by what they link to; a link that resolves to nothing adds to `errors`. */
     const expandDnsaddr = (addrs: ReadonlyArray<Multiaddr.Multiaddr>, errors: Array<string>) =>
@@ -197,31 +181,63 @@ export const make = (options: HostOptions = {}) =>
       return parsed !== undefined && parsed._tag === "Success" ? parsed.success : undefined
     }
 
-    const dialNew = (peer: PeerId.PeerId | undefined, addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
+    /**
+     * One address, for the Dialer, inside the scope the Dialer gives the
+     * connection: a connection-manager slot, a resource-manager connection
+     * scope, the transport dial, the upgrade (checking the expected peer).
+     */
+    const connect: Dialer.Connect = (addr, peer) =>
+      Effect.gen(function*() {
+        const expected = peer ?? peerIn(addr)
+        const transport = transports.find((t) => t.canDial(addr))
+        if (transport === undefined) {
+          return yield* new DialError({ reason: "NoTransport", message: `no transport for ${Multiaddr.toString(addr)}` })
+        }
+        yield* Effect.mapError(connectionManager.reserve("outbound", addr, expected), limitDialError)
+        const resources = yield* Effect.mapError(resourceManager.openConnection("outbound"), limitDialError)
+        const raw = yield* transport.dial(addr).pipe(
+          Effect.mapError((e) =>
+            new DialError({
+              reason: e.reason === "Refused" ? "Refused" : e.reason === "Timeout" ? "Timeout" : "Transport",
+              message: `${Multiaddr.toString(addr)}: ${e.reason}: ${e.message}`
+            })
+          )
+        )
+        const conn = yield* upgrader.upgradeOutbound(raw, {
+          resources,
+          ...(expected !== undefined ? { remotePeer: expected } : {})
+        }).pipe(Effect.mapError(upgradeDialError(addr)))
+        yield* register(conn)
+        return conn
+      })
+
+    const dialer = yield* Dialer.make(connect, options.dialer)
+
+    const dialNew = (
+      peer: PeerId.PeerId | undefined,
+      addrs: ReadonlyArray<Multiaddr.Multiaddr>,
+      force: boolean
+    ) =>
       Effect.gen(function*() {
         if (addrs.length === 0) {
           return yield* new DialError({ reason: "NoAddresses", message: "no addresses to dial" })
         }
         const errors: Array<string> = []
-        const targets = yield* expandDnsaddr(addrs, errors)
-        if (targets.length === 0) {
+        const expanded = yield* expandDnsaddr(addrs, errors)
+        if (expanded.length === 0) {
           return yield* new DialError({ reason: "NoAddresses", message: errors.join("; ") || "no addresses to dial" })
         }
-        let last: DialError | undefined
-        for (const addr of targets) {
-          const result = yield* Effect.result(dialAddr(addr, peer ?? peerIn(addr)))
-          if (result._tag === "Success") return result.success
-          last = result.failure
-          errors.push(result.failure.message)
-          if (result.failure.reason === "PeerIdMismatch") break
+        const targets = expanded.filter((a) => transports.some((t) => t.canDial(a)))
+        if (targets.length === 0) {
+          return yield* new DialError({
+            reason: "NoTransport",
+            message: `no transport for ${expanded.map(Multiaddr.toString).join(", ")}`
+          })
         }
-        return yield* new DialError({
-          reason: targets.length === 1 && errors.length === 1 && last !== undefined ? last.reason : "Transport",
-          message: errors.join("; ")
-        })
+        return yield* dialer.dial({ ...(peer !== undefined ? { peer } : {}), addrs: targets, force })
       })
 
-    const dial = (target: DialTarget): Effect.Effect<Connection.Connection, DialError> =>
+    const dial = (target: DialTarget, dialOptions?: DialOptions): Effect.Effect<Connection.Connection, DialError> =>
       Effect.gen(function*() {
         if (shuttingDown) return yield* new DialError({ reason: "Closed", message: "host is shutting down" })
         let peer: PeerId.PeerId | undefined
@@ -243,20 +259,11 @@ export const make = (options: HostOptions = {}) =>
         if (peer !== undefined && PeerId.equals(peer, identity.peerId)) {
           return yield* new DialError({ reason: "SelfDial", message: "cannot dial self" })
         }
-        if (peer === undefined) return yield* dialNew(undefined, addrs)
+        const force = dialOptions?.force === true
+        if (peer === undefined) return yield* dialNew(undefined, addrs, force)
         const existing = connections(peer)[0]
         if (existing !== undefined) return existing
-        const key = PeerId.toString(peer)
-        const pending = pendingDials.get(key)
-        if (pending !== undefined) return yield* Deferred.await(pending)
-        const deferred = yield* Deferred.make<Connection.Connection, DialError>()
-        pendingDials.set(key, deferred)
-        return yield* dialNew(peer, addrs).pipe(
-          Effect.onExit((exit) => {
-            pendingDials.delete(key)
-            return Deferred.done(deferred, exit)
-          })
-        )
+        return yield* dialNew(peer, addrs, force)
       })
 
     const listen = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
@@ -273,7 +280,10 @@ export const make = (options: HostOptions = {}) =>
           }
           const listener = yield* transport.listen(addr, (raw) =>
             Effect.gen(function*() {
-              const conn = yield* upgrader.upgradeInbound(raw)
+              // the hard cap and the transient limits apply before the security handshake
+              yield* connectionManager.reserve("inbound", raw.remoteAddr)
+              const resources = yield* resourceManager.openConnection("inbound")
+              const conn = yield* upgrader.upgradeInbound(raw, { resources })
               yield* register(conn)
               yield* conn.closed
             }).pipe(
@@ -301,7 +311,8 @@ export const make = (options: HostOptions = {}) =>
         Effect.flatMap(dial(target), (conn) => conn.newStream(protocols, opts)),
       connections,
       hangUp: (peer) => Effect.forEach(connections(peer), (c) => c.close, { discard: true, concurrency: "unbounded" }),
-      events
+      events,
+      dialer
     })
     if (options.listen !== undefined && options.listen.length > 0) {
       yield* listen(options.listen)
