@@ -449,6 +449,35 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
     }))
 })
 
+describe("tls spec §Peer Authentication after a HelloRetryRequest (RFC 8446 §4.1.4)", () => {
+  /** The HelloRetryRequest's special ServerHello.random (RFC 8446 §4.1.3). */
+  const HRR_RANDOM = Buffer.from("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c", "hex")
+  const cases: Array<[string, boolean, string]> = [
+    ["we dial a server that accepts only P-256 key shares", true, "P-256"],
+    ["a client whose first key share (ffdhe2048) we do not take", false, "ffdhe2048:X25519"]
+  ]
+  for (const [name, peerIsServer, curve] of cases) {
+    it.effect(`${name}: the handshake is retried, both sides authenticate, the certificate count still read`, () =>
+      Effect.gen(function*() {
+        const peerKey = yield* identity("Ed25519")
+        const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
+        const [a, b] = yield* Duplex.pair()
+        const theirs = watch(a)
+        const ours = watch(b)
+        const peer = yield* nodePeer(theirs.duplex, { isServer: peerIsServer, cert: cert.pem, key: cert.keyPem, ecdhCurve: curve })
+        const tls = yield* Tls.make()
+        const localKey = yield* identity("ECDSA")
+        const [conn] = yield* Effect.all([
+          peerIsServer ? tls.secureOutbound(ours.duplex, { localKey }) : tls.secureInbound(ours.duplex, { localKey }),
+          peer.secure
+        ], { concurrency: 2 })
+        expect(conn.remotePeer.toString()).toBe(PeerId.fromPrivateKey(peerKey).toString())
+        const serverBytes = Buffer.from(Duplex.concat(peerIsServer ? theirs.state.writes : ours.state.writes))
+        expect(serverBytes.includes(HRR_RANDOM)).toBe(true)
+      }))
+  }
+})
+
 describe("tls spec §Peer Authentication: no session resumption (a resumed TLS 1.3 session carries no certificate)", () => {
   it.effect("a client offering a session ticket from an earlier connection gets a full handshake, its certificate checked again", () =>
     Effect.gen(function*() {

@@ -86,6 +86,8 @@ export interface NodePeerOptions {
   readonly minVersion?: NodeTls.SecureVersion
   /** A client's saved session to offer for resumption. */
   readonly session?: Buffer
+  /** Key exchange groups (node:tls `ecdhCurve`), e.g. to force a HelloRetryRequest. */
+  readonly ecdhCurve?: string
 }
 
 export interface NodePeer {
@@ -105,7 +107,8 @@ export const nodePeer = (raw: Duplex.Duplex, options: NodePeerOptions): Effect.E
       ...(options.key !== undefined ? { key: options.key } : {}),
       minVersion: options.minVersion ?? ("TLSv1.3" as const),
       maxVersion: options.maxVersion ?? ("TLSv1.3" as const),
-      rejectUnauthorized: false
+      rejectUnauthorized: false,
+      ...(options.ecdhCurve !== undefined ? { ecdhCurve: options.ecdhCurve } : {})
     }
     const socket = options.isServer
       ? new NodeTls.TLSSocket(stream, {
