@@ -10,7 +10,7 @@
  * of `Transport.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Ref, Result, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Ref, Result, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
@@ -21,8 +21,15 @@ import { WebSocket as WsClient, WebSocketServer } from "ws"
 import type { ClientOptions } from "ws"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
+import * as PeerId from "../../src/core/PeerId.ts"
+import { Host } from "../../src/host/Host.ts"
+import * as Yamux from "../../src/muxer/Yamux.ts"
+import { Identify } from "../../src/protocols/identify/Identify.ts"
+import { Ping } from "../../src/protocols/ping/Ping.ts"
+import * as Noise from "../../src/security/Noise.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
+import * as Nodes from "../../layers/Node.ts"
 
 const ma = (s: string): Multiaddr.Multiaddr => {
   const r = Multiaddr.fromString(s)
@@ -732,6 +739,48 @@ describe("WebSocket transport", () => {
         expect(err.message).toMatch(/payload|length|1009/i)
         expect(yield* Deferred.await(client.closed)).toBe(1009)
       }), 30_000)
+  })
+
+  describe("websockets spec §Stream Multiplexing, §Authentication: the whole stack (multistream-select, Noise, Yamux) over WebSockets", () => {
+    /** One of our nodes on `transport`, listening on `listen`. */
+    const node = (transport: WebSocket.WebSocketTransport, listen: string) =>
+      Effect.gen(function*() {
+        const noise = yield* Noise.make()
+        const layer = Nodes.make({ transports: [transport], security: [noise], muxers: [Yamux.yamux], listen: [ma(listen)] })
+        const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
+        return {
+          host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
+          ping: ctx.mapUnsafe.get(Ping.key) as Ping["Service"],
+          identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
+        }
+      })
+
+    const pingAndIdentify = (transport: WebSocket.WebSocketTransport, listen: string) =>
+      Effect.gen(function*() {
+        const a = yield* node(transport, listen)
+        const b = yield* node(transport, listen)
+        const target = a.host.addrs()[0]!
+        expect(Multiaddr.toString(target)).toContain(listen.endsWith("/wss") ? "/wss/p2p/" : "/ws/p2p/")
+        const conn = yield* b.host.dial(target)
+        expect([conn.security, conn.muxer]).toEqual(["/noise", "/yamux/1.0.0"])
+        expect(PeerId.equals(conn.remotePeer, a.host.peerId)).toBe(true)
+        const rtts = yield* b.ping.ping(a.host.peerId, { count: 3 })
+        expect(rtts).toHaveLength(3)
+        const id = yield* b.identify.identify(conn)
+        expect(id.listenAddrs.map(Multiaddr.toString)).toEqual(
+          a.host.addrs().map((x) => Multiaddr.toString(Multiaddr.decapsulateCode(x, Multiaddr.codes.p2p)))
+        )
+        // hang-up: a Close from one side, the other drops the connection
+        yield* b.host.hangUp(a.host.peerId)
+        yield* eventually(Effect.sync(() => a.host.connections(b.host.peerId).length), (n) => n === 0)
+        expect(a.host.connections(b.host.peerId)).toHaveLength(0)
+      })
+
+    it.live("two of our nodes over /ws: dial, ping, identify, hang up", () =>
+      pingAndIdentify(ws, "/ip4/127.0.0.1/tcp/0/ws"))
+
+    it.live.skipIf(certificate === undefined)("two of our nodes over /wss (Noise inside TLS): dial, ping, identify, hang up", () =>
+      pingAndIdentify(wss, "/ip4/127.0.0.1/tcp/0/wss"))
   })
 
   describe("connections spec §Definitions (streams must support backpressure): flow control", () => {
