@@ -289,6 +289,14 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
       expect(r.scheme).toBe(scheme)
     }
   })
+  it("oversized fields are refused cheaply: a 100-byte serial, a 100 KiB time, a 100 KiB OID arc (no exception, no quadratic work)", () => {
+    expect(reason(craft({ ...base, extensions: good, serial: new Uint8Array(100).fill(0x42) }).der))
+      .toBe("Malformed")
+    const bigTime = Der.encode(Der.Tag.GENERALIZED_TIME, new Uint8Array(100 * 1024).fill(0x31))
+    expect(failure(Der.time(ok(Der.decode(bigTime)), "t")).reason).toBe("NonCanonical")
+    const bigArc = Der.encode(Der.Tag.OID, Uint8Array.from([0x2a, ...new Array<number>(100 * 1024).fill(0x81), 0x01]))
+    expect(failure(Der.oid(ok(Der.decode(bigArc)), "o")).reason).toBe("Unexpected")
+  })
   it("truncated, trailing and BER-encoded certificates are Malformed", () => {
     const der = craft({ ...base, extensions: good }).der
     expect(reason(der.subarray(0, der.byteLength - 1))).toBe("Malformed")

@@ -41,6 +41,7 @@ export const craft = (options: {
   readonly hash?: "sha256" | "sha384" | "sha512"
   readonly extensions: (spki: Uint8Array) => ReadonlyArray<Certificate.Extension>
   readonly tbsExtra?: ReadonlyArray<Uint8Array>
+  readonly serial?: Uint8Array
 }): Crafted => {
   const key = options.key ?? p256()
   const der = ok(Certificate.build({
@@ -50,7 +51,8 @@ export const craft = (options: {
     notAfter: options.notAfter ?? Date.now() + 24 * HOUR,
     extensions: options.extensions(Certificate.spkiOf(key.publicKey)),
     ...(options.hash !== undefined ? { hash: options.hash } : {}),
-    ...(options.tbsExtra !== undefined ? { tbsExtra: options.tbsExtra } : {})
+    ...(options.tbsExtra !== undefined ? { tbsExtra: options.tbsExtra } : {}),
+    ...(options.serial !== undefined ? { serial: options.serial } : {})
   }))
   return { der, pem: Certificate.toPem(der), keyPem: key.privateKey.export({ type: "pkcs8", format: "pem" }).toString() }
 }

@@ -153,13 +153,22 @@ export const integerBytes = (el: Element | undefined, what: string): Result.Resu
     return Result.succeed(content)
   })
 
-/** An INTEGER as a bigint. */
+/** The longest INTEGER {@link integer} reads (X.509 serial numbers are at most 20 octets, RFC 5280 §4.1.2.2). */
+export const MAX_INTEGER_BYTES = 64
+
+/** The longest OBJECT IDENTIFIER arc {@link oid} reads, in bytes (128-bit UUID arcs take 19). */
+export const MAX_OID_ARC_BYTES = 20
+
+/** An INTEGER as a bigint (at most {@link MAX_INTEGER_BYTES} bytes). */
 export const integer = (el: Element | undefined, what: string): Result.Result<bigint, DerError> =>
-  Result.map(integerBytes(el, what), (bytes) => {
+  Result.flatMap(integerBytes(el, what), (bytes) => {
+    if (bytes.byteLength > MAX_INTEGER_BYTES) {
+      return fail("Unexpected", `${what}: an INTEGER of ${bytes.byteLength} bytes (at most ${MAX_INTEGER_BYTES})`)
+    }
     let n = 0n
     for (const b of bytes) n = (n << 8n) | BigInt(b)
     if ((bytes[0]! & 0x80) !== 0) n -= 1n << BigInt(bytes.byteLength * 8)
-    return n
+    return Result.succeed(n)
   })
 
 /** A BOOLEAN (DER: 0xff is TRUE, 0x00 FALSE, nothing else). */
@@ -195,15 +204,18 @@ export const oid = (el: Element | undefined, what: string): Result.Result<string
     const arcs: Array<bigint> = []
     let value = 0n
     let started = false
+    let arcBytes = 0
     for (let i = 0; i < content.byteLength; i++) {
       const b = content[i]!
       if (!started && b === 0x80) return fail("NonCanonical", `${what}: an OID arc with a leading 0x80`)
       started = true
+      if (++arcBytes > MAX_OID_ARC_BYTES) return fail("Unexpected", `${what}: an OID arc over ${MAX_OID_ARC_BYTES} bytes`)
       value = (value << 7n) | BigInt(b & 0x7f)
       if ((b & 0x80) === 0) {
         arcs.push(value)
         value = 0n
         started = false
+        arcBytes = 0
       }
     }
     if (started) return fail("Truncated", `${what}: the last OID arc is unterminated`)
@@ -232,11 +244,11 @@ export const time = (el: Element | undefined, what: string): Result.Result<numbe
   if (el.tag !== Tag.UTC_TIME && el.tag !== Tag.GENERALIZED_TIME) {
     return fail("Unexpected", `${what}: tag 0x${el.tag.toString(16)} is not a time`)
   }
-  const s = String.fromCharCode(...el.content)
   const utc = el.tag === Tag.UTC_TIME
   const yearDigits = utc ? 2 : 4
+  const s = el.content.byteLength === yearDigits + 11 ? String.fromCharCode(...el.content) : ""
   if (s.length !== yearDigits + 11 || s[s.length - 1] !== "Z") {
-    return fail("NonCanonical", `${what}: "${s}" is not ${utc ? "YYMMDDHHMMSSZ" : "YYYYMMDDHHMMSSZ"}`)
+    return fail("NonCanonical", `${what}: ${el.content.byteLength} bytes, not ${utc ? "YYMMDDHHMMSSZ" : "YYYYMMDDHHMMSSZ"}`)
   }
   const y = digits(s, 0, yearDigits)
   const mo = digits(s, yearDigits, 2)
@@ -335,7 +347,7 @@ export const encodePrintableString = (s: string): Uint8Array => encode(Tag.PRINT
 
 export const encodeUtf8String = (s: string): Uint8Array => encode(Tag.UTF8_STRING, new TextEncoder().encode(s))
 
-/** An OBJECT IDENTIFIER from its dotted form (at least two arcs, the first 0-2). */
+/** An OBJECT IDENTIFIER from its dotted form (precondition: decimal arcs, at least two, the first 0-2; we pass constants). */
 export const encodeOid = (dotted: string): Uint8Array => {
   const arcs = dotted.split(".").map((a) => BigInt(a))
   const out: Array<number> = []
