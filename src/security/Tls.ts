@@ -33,7 +33,9 @@
  * The secured Duplex reads and writes the TLSSocket (batches corked into one
  * write; reads pause the socket above 4 MiB unread); `closeWrite` sends
  * `close_notify` (TLS 1.3 half-close: the remote reads EOF and may keep
- * writing); `reset` destroys the socket and resets the raw Duplex.
+ * writing); `reset` destroys the socket and resets the raw Duplex. The raw
+ * stream ending without `close_notify` also reads as EOF (node:tls reports it
+ * so; as with Noise, the muxer above notices a cut session).
  *
  * Any handshake failure, timeout (`SecureOptions.timeout`) or interruption
  * destroys the TLSSocket and resets the raw Duplex. Failures are
