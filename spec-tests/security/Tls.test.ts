@@ -385,6 +385,31 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       expect(Buffer.compare(b, data)).toBe(0)
     }))
 
+  it.live("backpressure: a receiver that does not read stalls the sender after a bounded amount; reading resumes it", () =>
+    Effect.gen(function*() {
+      const tls = yield* Tls.make({ maxBufferedBytes: 1024 * 1024 })
+      const [out, inb] = yield* both(tls, yield* identity("Ed25519"), yield* identity("Secp256k1"))
+      let sent = 0
+      const chunk = new Uint8Array(64 * 1024)
+      const total = 64 * 1024 * 1024
+      const writer = yield* Effect.forkChild(Effect.gen(function*() {
+        while (sent < total) {
+          yield* out.duplex.write([chunk])
+          sent += chunk.byteLength
+        }
+        yield* out.duplex.closeWrite
+      }))
+      yield* Effect.sleep("400 millis")
+      const stalled = sent
+      yield* Effect.sleep("200 millis")
+      expect(sent).toBe(stalled)
+      expect(stalled).toBeLessThan(16 * 1024 * 1024)
+      expect(stalled).toBeGreaterThan(0)
+      const got = yield* Duplex.readAll(inb.duplex, total)
+      expect(got.byteLength).toBe(total)
+      yield* Fiber.join(writer)
+    }))
+
   it.effect("reset of the secured Duplex resets the raw one; the remote's reads fail", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make()
