@@ -8,11 +8,12 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Keys from "../core/Keys.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import * as ConnectionManager from "../connection/ConnectionManager.ts"
 import { Host } from "../host/Host.ts"
 import { Identify } from "../protocols/identify/Identify.ts"
 import { Perf } from "../protocols/perf/Perf.ts"
@@ -72,10 +73,22 @@ const muxer = Flag.String("muxer").pipe(
   Flag.withDescription("stream muxers in preference order (yamux)"),
   Flag.withDefault("yamux")
 )
-const maxConnections = Flag.Int("max-connections").pipe(Flag.optional)
-const connLow = Flag.Int("conn-low").pipe(Flag.optional)
-const connHigh = Flag.Int("conn-high").pipe(Flag.optional)
-const connGrace = Flag.String("conn-grace").pipe(Flag.optional)
+const maxConnections = Flag.Int("max-connections").pipe(
+  Flag.withDescription("hard cap on connections, handshaking ones included (default 300)"),
+  Flag.optional
+)
+const connLow = Flag.Int("conn-low").pipe(
+  Flag.withDescription("trimming closes connections down to this many (default 160)"),
+  Flag.optional
+)
+const connHigh = Flag.Int("conn-high").pipe(
+  Flag.withDescription("trimming starts above this many connections (default 192)"),
+  Flag.optional
+)
+const connGrace = Flag.String("conn-grace").pipe(
+  Flag.withDescription("new connections are not trimmed for this long, e.g. 30s, 500ms, 1m (default 1m)"),
+  Flag.optional
+)
 
 interface StackFlags {
   readonly security: string
@@ -104,17 +117,60 @@ const checkStack = (flags: StackFlags) =>
         }
       }
     }
-    const cm: Array<string> = []
-    if (Option.isSome(flags.maxConnections)) cm.push("--max-connections")
-    if (Option.isSome(flags.connLow)) cm.push("--conn-low")
-    if (Option.isSome(flags.connHigh)) cm.push("--conn-high")
-    if (Option.isSome(flags.connGrace)) cm.push("--conn-grace")
-    if (cm.length > 0) {
-      return yield* new NotImplemented({
-        feature: "connection manager",
-        message: `${cm.join(", ")}: the connection manager is not implemented yet`
-      })
+  })
+
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `500ms`, `1s`, `1.5s`, `2m`, `1h`, or an Effect duration (`1 second`). */
+export const parseDuration = (text: string): Duration.Duration | undefined => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text)
+  if (m !== null) return Duration.millis(Number(m[1]) * UNITS[m[2]!]!)
+  const d = Duration.fromInput(text as Duration.Input)
+  return d._tag === "Some" ? d.value : undefined
+}
+
+/**
+ * The connection manager's options from `--max-connections`, `--conn-low`,
+ * `--conn-high`, `--conn-grace` (ARCHITECTURE.md §7), checked at the edge:
+ * counts are non-negative integers, the grace period a duration, and
+ * `conn-low ≤ conn-high` where both are given (a watermark above
+ * `--max-connections` is lowered to it, as the ConnectionManager does).
+ */
+export const connectionManagerOptions = (flags: StackFlags) =>
+  Effect.gen(function*() {
+    const count = (flag: string, value: Option.Option<number>) =>
+      Option.isNone(value)
+        ? Effect.succeed(undefined)
+        : Effect.mapError(
+          Schema.decodeUnknownEffect(Count)(value.value),
+          () => new CliUsageError({ message: `${flag}: expected a non-negative integer, got ${value.value}` })
+        )
+    const max = yield* count("--max-connections", flags.maxConnections)
+    const low = yield* count("--conn-low", flags.connLow)
+    const high = yield* count("--conn-high", flags.connHigh)
+    let grace: Duration.Duration | undefined
+    if (Option.isSome(flags.connGrace)) {
+      grace = parseDuration(flags.connGrace.value)
+      if (grace === undefined) {
+        return yield* new CliUsageError({ message: `--conn-grace: not a duration: "${flags.connGrace.value}" (e.g. 30s, 500ms, 1m)` })
+      }
     }
+    if (low !== undefined && high !== undefined && low > high) {
+      return yield* new CliUsageError({ message: `--conn-low (${low}) must not exceed --conn-high (${high})` })
+    }
+    if ((high ?? 0) > (max ?? Infinity) || (low ?? 0) > (max ?? Infinity)) {
+      yield* Effect.sync(() =>
+        void process.stderr.write(`warning: watermarks above --max-connections (${max}) are lowered to it\n`)
+      )
+    }
+    const options: ConnectionManager.ConnectionManagerOptions = {
+      ...(max !== undefined ? { maxConnections: max } : {}),
+      ...(low !== undefined ? { lowWater: low } : {}),
+      ...(high !== undefined ? { highWater: high } : {}),
+      ...(grace !== undefined ? { gracePeriod: grace } : {})
+    }
+    return options
   })
 
 const parseMultiaddr = (text: string) =>
@@ -158,6 +214,7 @@ export const runNode = (options: {
   readonly identity: Option.Option<string>
   readonly json: boolean
   readonly fallbackToFreePort: boolean
+  readonly connectionManager?: ConnectionManager.ConnectionManagerOptions
 }) =>
   Effect.gen(function*() {
     const privateKey = Option.isSome(options.identity)
@@ -167,7 +224,14 @@ export const runNode = (options: {
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
       Effect.gen(function*() {
         const scope = yield* Effect.scope
-        const ctx = yield* Layer.buildWithScope(Nodes.Default({ privateKey, listen: addrs }), scope)
+        const ctx = yield* Layer.buildWithScope(
+          Nodes.Default({
+            privateKey,
+            listen: addrs,
+            ...(options.connectionManager !== undefined ? { connectionManager: options.connectionManager } : {})
+          }),
+          scope
+        )
         return ctx
       })
     const ctx = yield* start(listen).pipe(
@@ -181,11 +245,29 @@ export const runNode = (options: {
     )
     const host = ctx.mapUnsafe.get(Host.key) as Host["Service"]
     const identify = ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
+    const connectionManager = ctx.mapUnsafe.get(ConnectionManager.ConnectionManager.key) as ConnectionManager.ConnectionManager[
+      "Service"
+    ]
     const peerId = PeerId.toString(host.peerId)
     const addrs = host.addrs().map(Multiaddr.toString)
     yield* emit(options.json, { event: "listening", peerId, addrs }, `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`)
     const hostEvents = yield* PubSub.subscribe(host.events)
     const identifyEvents = yield* PubSub.subscribe(identify.events)
+    const trimEvents = yield* PubSub.subscribe(connectionManager.events)
+    yield* Effect.forkScoped(Stream.fromSubscription(trimEvents).pipe(Stream.runForEach((e) => {
+      if (e._tag !== "PeerTrimmed") return Effect.void
+      const id = PeerId.toString(e.peerId)
+      const addr = Multiaddr.toString(e.connection.remoteAddr)
+      return emit(options.json, {
+        event: "peer:trimmed",
+        peerId: id,
+        addr,
+        value: e.value,
+        reason: e.reason,
+        connections: e.before,
+        target: e.target
+      }, `trimmed ${id} at ${addr} (value ${e.value}, ${e.reason})`)
+    })))
     yield* Effect.forkScoped(Stream.fromSubscription(identifyEvents).pipe(Stream.runForEach((r) =>
       emit(options.json, {
         event: "peer:identify",
@@ -227,7 +309,14 @@ const nodeCommand = Command.make(
         yield* Effect.logDebug("--data-dir: nothing is persisted yet (in-memory peerstore)")
       }
       const listen = flags.listen.length > 0 ? flags.listen : [DEFAULT_LISTEN]
-      yield* runNode({ listen, identity: flags.identity, json: flags.json, fallbackToFreePort: flags.listen.length === 0 })
+      const connectionManager = yield* connectionManagerOptions(flags)
+      yield* runNode({
+        listen,
+        identity: flags.identity,
+        json: flags.json,
+        fallbackToFreePort: flags.listen.length === 0,
+        connectionManager
+      })
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("run a node until SIGINT/SIGTERM"))
 
@@ -240,11 +329,12 @@ const withClient = <A, E>(
     readonly ping: Ping["Service"]
     readonly identify: Identify["Service"]
     readonly perf: Perf["Service"]
-  }) => Effect.Effect<A, E>
+  }) => Effect.Effect<A, E>,
+  options: Nodes.PresetOptions = {}
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(Nodes.Default({}), scope)
+    const ctx = yield* Layer.buildWithScope(Nodes.Default(options), scope)
     return yield* body({
       host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
       ping: ctx.mapUnsafe.get(Ping.key) as Ping["Service"],
@@ -273,6 +363,7 @@ const pingCommand = Command.make(
   (flags) =>
     Effect.gen(function*() {
       yield* checkStack(flags)
+      const client: Nodes.PresetOptions = { connectionManager: yield* connectionManagerOptions(flags) }
       const addr = yield* parseMultiaddr(flags.addr)
       const peer = yield* targetPeer(addr)
       const peerId = PeerId.toString(peer)
@@ -283,7 +374,8 @@ const pingCommand = Command.make(
             const rounded = Math.round(rttMs * 1000) / 1000
             yield* emit(flags.json, { event: "ping", peerId, rttMs: rounded }, `ping ${peerId}: ${rounded} ms`)
           }
-        })
+        }),
+        client
       )
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("ping a peer (/ipfs/ping/1.0.0)"))
@@ -298,6 +390,7 @@ const identifyCommand = Command.make(
   (flags) =>
     Effect.gen(function*() {
       yield* checkStack(flags)
+      const client: Nodes.PresetOptions = { connectionManager: yield* connectionManagerOptions(flags) }
       const addr = yield* parseMultiaddr(flags.addr)
       yield* targetPeer(addr)
       yield* withClient(({ host, identify }) =>
@@ -317,7 +410,8 @@ const identifyCommand = Command.make(
               : null
           }
           yield* emit(flags.json, event, JSON.stringify(event, null, 2))
-        })
+        }),
+        client
       )
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("identify a peer (/ipfs/id/1.0.0)"))
@@ -338,6 +432,7 @@ const perfCommand = Command.make(
   (flags) =>
     Effect.gen(function*() {
       yield* checkStack(flags)
+      const client: Nodes.PresetOptions = { connectionManager: yield* connectionManagerOptions(flags) }
       const addr = yield* parseMultiaddr(flags.addr)
       const peer = yield* targetPeer(addr)
       for (const [flag, n] of [["--upload-bytes", flags.uploadBytes], ["--download-bytes", flags.downloadBytes]] as const) {
@@ -365,7 +460,8 @@ const perfCommand = Command.make(
             `perf ${peerId}: ${r.uploadBytes} bytes up, ${r.downloadBytes} bytes down in ${r.seconds.toFixed(3)} s ` +
               `(${event.gbitPerSecond} Gbit/s)`
           )
-        })
+        }),
+        client
       )
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("measure throughput with a peer (/perf/1.0.0)"))
