@@ -71,6 +71,13 @@
  *   spawnNodes {addr, count, concurrency=8} → {count, ms}  start `count` more js nodes in this
  *                                      process (fresh identities, no listeners), each dialing addr
  *   closeNodes                       → {}   stop them
+ *   startNodes {addr, count, concurrency=count, dialDelayMs=0} → {nodes:[{peerId, ok, error}], ms}
+ *                                      like spawnNodes, but every node's dial outcome is reported
+ *                                      (a refused dial is not a failure of the command); one
+ *                                      process hosts them all (~116 MiB and ~0.5 s per js-peer
+ *                                      process here, so 40 processes would not fit a test)
+ *   nodesConnected {peerId}          → {connected, nodes}  how many started nodes have an open
+ *                                      connection to peerId (nodes: how many were started)
  *   cpu {gc=false}                   → {user, system (µs), heapUsed, rss, external, arrayBuffers, monoUs
  *                                      (monotonic clock in µs, the time base of node --cpu-prof)}
  *                                      (gc: true runs global.gc first; needs node --expose-gc)
@@ -673,6 +680,49 @@ const commands = {
   async closeNodes() {
     await closeExtraNodes()
     return {}
+  },
+
+  /** Start `count` js nodes (fresh identities, no listeners, identify + ping), then dial `addr`
+   *  from each (at most `concurrency` at once, optionally `dialDelayMs` apart); per-node outcome. */
+  async startNodes(args) {
+    const addr = multiaddr(args.addr)
+    const t0 = performance.now()
+    const created = await Promise.all(
+      Array.from({ length: args.count }, () =>
+        createLibp2p({
+          addresses: { listen: [] },
+          transports,
+          connectionEncrypters: encrypters(),
+          streamMuxers: muxers(),
+          services: { identify: identify(), ping: ping() }
+        }))
+    )
+    extraNodes.push(...created)
+    const results = new Array(created.length)
+    let next = 0
+    const worker = async () => {
+      while (next < created.length) {
+        const i = next++
+        const extra = created[i]
+        if (args.dialDelayMs) await new Promise((r) => setTimeout(r, args.dialDelayMs * i))
+        try {
+          await extra.dial(addr)
+          results[i] = { peerId: extra.peerId.toString(), ok: true, error: null }
+        } catch (err) {
+          results[i] = { peerId: extra.peerId.toString(), ok: false, error: errorText(err) }
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: args.concurrency ?? created.length }, worker))
+    return { nodes: results, ms: performance.now() - t0 }
+  },
+
+  async nodesConnected(args) {
+    const peer = peerIdFromString(args.peerId)
+    return {
+      connected: extraNodes.filter((n) => n.getConnections(peer).length > 0).length,
+      nodes: extraNodes.length
+    }
   },
 
   /** process.cpuUsage() and memoryUsage(); `gc: true` collects garbage first. */
