@@ -174,8 +174,13 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
           const received = yield* Effect.fromResult(hs.readMessage(yield* readMessage(reader)))
           remote = yield* Effect.fromResult(Payload.verify(received, hs.remoteStatic()!, opts.remotePeer))
           muxer = yield* Effect.fromResult(selectMuxer(opts.muxers, remote.extensions?.stream_muxers))
-          // -> s, se (+ our payload)
-          yield* writeMessage(raw, yield* Effect.fromResult(hs.writeMessage(payload)))
+          // -> s, se (+ our payload). Having chosen, we send only that muxer: the spec lets the
+          // initiator "choose a single multiplexer from the responder's list and only send that
+          // value", and then every reading of the selection rule agrees — the spec's text (the
+          // initiator's first common muxer) and its example and js-libp2p's initiator (the
+          // responder's first) disagree when the two lists are ordered differently.
+          const final = muxer === undefined ? payload : yield* Effect.fromResult(ourPayload({ ...opts, muxers: [muxer] }))
+          yield* writeMessage(raw, yield* Effect.fromResult(hs.writeMessage(final)))
         } else {
           // -> e (its payload, if any, is not ours to interpret)
           yield* Effect.fromResult(hs.readMessage(yield* readMessage(reader)))
