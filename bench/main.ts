@@ -98,6 +98,9 @@ const SHARE: Record<Scenario, number> = {
   crypto: 0.02
 }
 
+/** Scenarios that failed, with the error. */
+const failures: Partial<Record<Scenario, string>> = {}
+
 /** Rounds each scenario completed (fewer than asked when its budget share ran out). */
 const roundsDone: Partial<Record<Scenario, number>> = {}
 
@@ -185,14 +188,18 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   })
 }
 
-const spawnPeer = (kind: Kind, name: string, options: { readonly gc?: boolean; readonly cpuProf?: string } = {}) =>
+const spawnPeer = (
+  kind: Kind,
+  name: string,
+  options: { readonly gc?: boolean; readonly cpuProf?: string; readonly config?: Record<string, unknown> } = {}
+) =>
   new Promise<Peer>((resolve, reject) => {
     const nodeArgs: Array<string> = []
     if (options.gc === true) nodeArgs.push("--expose-gc")
     if (options.cpuProf !== undefined) {
       nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`, `--cpu-prof-name=${name}.cpuprofile`)
     }
-    const config = kind === "js" ? JSON.stringify({ listen: ["/ip4/127.0.0.1/tcp/0"] }) : "{}"
+    const config = JSON.stringify({ ...(kind === "raw" ? {} : { listen: ["/ip4/127.0.0.1/tcp/0"] }), ...options.config })
     const child = ChildProcess.spawn(process.execPath, [...nodeArgs, SCRIPTS[kind], config], {
       cwd: ROOT,
       stdio: ["pipe", "pipe", "pipe"]
@@ -470,6 +477,18 @@ const setup = async (peers: Peers): Promise<void> => {
 
 /** Idle connections each memory listener ended up holding. */
 const memoryConns: Partial<Record<"ours" | "js", number>> = {}
+/**
+ * Both stacks cap connections by default (300 each: js-libp2p's maxConnections, our
+ * ConnectionManager, which also trims above 192 after a grace period, and our
+ * ResourceManager allows 1,024 inbound): raise the caps well above the test's count.
+ */
+const LISTENER_LIMITS: Record<"ours" | "js", Record<string, unknown>> = {
+  ours: {
+    connectionManager: { maxConnections: 10_000, highWater: 10_000, lowWater: 9_000 },
+    resources: { system: { connectionsInbound: 10_000, connections: 20_000 } }
+  },
+  js: { connectionManager: { maxConnections: 10_000 } }
+}
 const MEMORY_WARMUP = 10
 const MEMORY_BATCH = 100
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -482,7 +501,7 @@ const memory = async (): Promise<void> => {
   for (const [i, kind] of (["ours", "js"] as const).entries()) {
     /** this listener's part of the scenario's budget share ends here */
     const deadline = start + (share * (i + 1)) / 2
-    const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true })
+    const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true, config: LISTENER_LIMITS[kind] })
     const dialer = await spawnPeer(kind, `${kind}-dialers`)
     try {
       // warm-up connections (kept open) so that first-use costs (code, caches) are not
@@ -496,7 +515,14 @@ const memory = async (): Promise<void> => {
       while (opened < n) {
         const batchStart = performance.now()
         const count = Math.min(MEMORY_BATCH, n - opened)
-        await dialer.call("spawnNodes", { addr: listener.addr, count, concurrency: 8 }, 300_000)
+        try {
+          const res = await dialer.call("spawnNodes", { addr: listener.addr, count, concurrency: 8 }, 300_000)
+          const failed = Number(res["failed"] ?? 0)
+          if (failed > 0) progress(`  ${kind}: ${failed} dials failed: ${JSON.stringify(res["errors"])}`)
+        } catch (err) {
+          // js's spawnNodes fails as a whole on the first failed dial (the listener's count below is what counts)
+          progress(`  ${kind}: spawnNodes failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`)
+        }
         opened += count
         progress(`  ${kind}: ${opened}/${n} connections`)
         if (opened < n && performance.now() + (performance.now() - batchStart) + 5000 > deadline) {
@@ -507,7 +533,7 @@ const memory = async (): Promise<void> => {
       progress(`  ${kind}: ${opened} connections up in ${fmt((performance.now() - started) / 1000, 1)} s; settling`)
       await sleep(3000)
       const conns = Number((await listener.call("connections"))["count"]) - base
-      if (conns !== opened) progress(`  ${kind}: WARNING the listener holds ${conns} new connections, not ${opened}`)
+      if (conns !== opened) progress(`  ${kind}: the listener holds ${conns} new connections, not ${opened}; dividing by ${conns}`)
       const after = await cpuOf(listener, true)
       const heap = (after.heapUsed - before.heapUsed) / conns / 1024
       const rss = (after.rss - before.rss) / conns / 1024
@@ -616,18 +642,31 @@ const run = async (): Promise<void> => {
     peers = { oursA, oursB, jsA, jsB, rawA, rawB }
     progress(`peers up: ours ${oursA.pid} ${oursB.pid}, js ${jsA.pid} ${jsB.pid}, node:net ${rawA.pid} ${rawB.pid}`)
   }
+  /** A scenario that fails is reported and skipped; the others still run. */
+  const attempt = async (scenario: Scenario, body: () => Promise<void> | void): Promise<void> => {
+    if (!only.has(scenario)) return
+    try {
+      await body()
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
+      failures[scenario] = message
+      collected.clear()
+      progress(`${scenario} FAILED: ${message}`)
+    }
+  }
   try {
     if (peers !== undefined) {
-      if (only.has("throughput")) await throughput(peers, PROFILE ? ["ours→ours"] : [...PAIRINGS, "node:net"])
-      if (only.has("latency")) await latency(peers)
-      if (only.has("newstream")) await newStream(peers)
-      if (only.has("setup")) await setup(peers)
+      const p = peers
+      await attempt("throughput", () => throughput(p, PROFILE ? ["ours→ours"] : [...PAIRINGS, "node:net"]))
+      await attempt("latency", () => latency(p))
+      await attempt("newstream", () => newStream(p))
+      await attempt("setup", () => setup(p))
     }
   } finally {
     if (peers !== undefined) await Promise.all(Object.values(peers).map((p: Peer) => p.stop()))
   }
-  if (only.has("memory")) await memory()
-  if (only.has("crypto")) crypto()
+  await attempt("memory", memory)
+  await attempt("crypto", crypto)
 
   const loadEnd = Os.loadavg()
   const seconds = (performance.now() - t0) / 1000
@@ -648,8 +687,10 @@ const run = async (): Promise<void> => {
         loadEnd.map((l) => l.toFixed(2)).join(" ")
       }; ${Os.cpus().length} CPUs; ${fmt(seconds, 0)} s\n` +
       `pairings are client→server; ours/js = ours↔ours ÷ js↔js; limit = raw node:net over loopback (two processes), or node:crypto in this process\n\n` +
-      table + "\n"
+      table + "\n" +
+      Object.entries(failures).map(([k, v]) => `\n${k} FAILED: ${v}\n`).join("")
   )
+  if (Object.keys(failures).length > 0) process.exitCode = 1
   Fs.mkdirSync(RESULTS, { recursive: true })
   const out = {
     date: new Date().toISOString(),
@@ -664,6 +705,7 @@ const run = async (): Promise<void> => {
     scenarios: [...only],
     roundsDone,
     memoryConns,
+    failures,
     rows: rows.map((r) => ({ ...r, ratioOursJs: ratio(r) })),
     table,
     samples

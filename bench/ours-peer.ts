@@ -8,7 +8,10 @@
  * Perf layer).
  *
  * Configuration: a JSON object as the first command-line argument:
- *   { listen?: string[]   default ["/ip4/127.0.0.1/tcp/0"] }
+ *   { listen?: string[]                 default ["/ip4/127.0.0.1/tcp/0"]
+ *     connectionManager?: { maxConnections?, lowWater?, highWater? }   (ConnectionManagerOptions)
+ *     resources?: ResourceManager.Limits }   both passed to the Default preset
+ * The node's logs go to stderr, at the level named by env BENCH_LOG (default Warn).
  *
  * Output (stdout, one JSON object per line):
  *   {"event":"ready","peerId":"...","addrs":[".../p2p/..."],"node":"v24..."}   once, first
@@ -22,8 +25,9 @@
  *   perfLoop {target, count}             → {us:[µs]}  one new perf stream per request, 1 byte each way
  *   dialLoop {addr, count}               → {us:[µs], seconds}  dial + Noise + Yamux + /echo stream +
  *                                          1-byte echo, timed; then hang up (untimed, but in `seconds`)
- *   spawnNodes {addr, count, concurrency=8} → {count, ms}  start `count` more nodes in this process
- *                                          (fresh identities, no listeners), each connected to addr
+ *   spawnNodes {addr, count, concurrency=8} → {count, failed, errors, ms}  start `count` more nodes in
+ *                                          this process (fresh identities, no listeners), each dialing addr
+ *                                          (one retry; `failed` dials are counted, not fatal)
  *   closeNodes                           → {}   stop those nodes
  *   cpu {gc=false}                       → {user, system (µs), heapUsed, rss, external, arrayBuffers (bytes),
  *                                          monoUs (the monotonic clock, µs: the time base of --cpu-prof)}
@@ -35,10 +39,11 @@
  *
  * Run: node bench/ours-peer.ts '{"listen":["/ip4/127.0.0.1/tcp/0"]}'
  */
-import { Cause, Context, Effect, Exit, Layer, Result, Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Logger, type LogLevel, References, Result, Scope } from "effect"
 import * as Readline from "node:readline"
 import * as Nodes from "../layers/Node.ts"
 import type * as Connection from "../src/connection/Connection.ts"
+import type * as ResourceManager from "../src/connection/ResourceManager.ts"
 import type * as Duplex from "../src/core/Duplex.ts"
 import * as Multiaddr from "../src/core/Multiaddr.ts"
 import * as PeerId from "../src/core/PeerId.ts"
@@ -104,14 +109,42 @@ const target = (args: Args): Target => {
 
 type NodeServices = Host | Registrar | Ping | Perf
 
-const config = JSON.parse(process.argv[2] ?? "{}") as { readonly listen?: ReadonlyArray<string> }
+const config = JSON.parse(process.argv[2] ?? "{}") as {
+  readonly listen?: ReadonlyArray<string>
+  readonly connectionManager?: {
+    readonly maxConnections?: number
+    readonly lowWater?: number
+    readonly highWater?: number
+  }
+  readonly resources?: ResourceManager.Limits
+}
 const listen = (config.listen ?? ["/ip4/127.0.0.1/tcp/0"]).map(parseAddr)
+const presetOptions: Nodes.PresetOptions = {
+  ...(config.connectionManager !== undefined ? { connectionManager: config.connectionManager } : {}),
+  ...(config.resources !== undefined ? { resources: config.resources } : {})
+}
+
+const LOG_LEVELS: ReadonlyArray<LogLevel.LogLevel> = ["All", "Fatal", "Error", "Warn", "Info", "Debug", "Trace", "None"]
+const logLevelEnv = process.env["BENCH_LOG"]
+/** The node's logs go to stderr (stdout is the command protocol), at BENCH_LOG's level (default Warn). */
+const logging = Layer.mergeAll(
+  Logger.layer([Logger.withConsoleError(Logger.formatSimple)]),
+  Layer.succeed(
+    References.MinimumLogLevel,
+    LOG_LEVELS.find((l) => l.toLowerCase() === logLevelEnv?.toLowerCase()) ?? "Warn"
+  )
+)
 
 /** Build one node in its own scope. */
 const startNode = async (listenAddrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
   const scope = Effect.runSync(Scope.make())
   const ctx = await Effect.runPromise(
-    Layer.buildWithScope(Nodes.Default(listenAddrs.length > 0 ? { listen: listenAddrs } : {}), scope)
+    Layer.buildWithScope(
+      Nodes.Default(listenAddrs.length > 0 ? { ...presetOptions, listen: listenAddrs } : presetOptions).pipe(
+        Layer.provideMerge(logging)
+      ),
+      scope
+    )
   ) as Context.Context<NodeServices>
   return { scope, ctx, host: Context.get(ctx, Host) }
 }
@@ -306,17 +339,28 @@ const commands: Record<string, (args: Args) => Promise<Record<string, unknown>>>
     const concurrency = num(args, "concurrency", 8)
     const t0 = performance.now()
     let next = 0
+    let failed = 0
+    const errors: Array<string> = []
     const worker = async (): Promise<void> => {
       while (next < count) {
         next++
         const node = await startNode([])
         extra.push(node.scope)
-        const exit = await Effect.runPromiseExit(node.host.dial(addr))
-        if (Exit.isFailure(exit)) fail(`spawnNodes: dial ${next}: ${errorText(exit.cause).error}`)
+        // one retry: a busy listener may drop a handshake
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const exit = await Effect.runPromiseExit(node.host.dial(addr))
+          if (Exit.isSuccess(exit)) break
+          const text = errorText(exit.cause).error
+          log(`spawnNodes: dial failed (attempt ${attempt + 1}): ${text}`)
+          if (attempt === 1) {
+            failed++
+            if (errors.length < 5) errors.push(text)
+          }
+        }
       }
     }
     await Promise.all(Array.from({ length: concurrency }, worker))
-    return { count: extra.length, ms: performance.now() - t0 }
+    return { count: extra.length, failed, errors, ms: performance.now() - t0 }
   },
 
   closeNodes: async () => {
