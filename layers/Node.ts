@@ -30,12 +30,16 @@ import * as Identify from "../src/protocols/identify/Identify.ts"
 import * as Perf from "../src/protocols/perf/Perf.ts"
 import * as Ping from "../src/protocols/ping/Ping.ts"
 import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
-import type { SecureChannel } from "../src/security/SecureChannel.ts"
+import type { SecureChannel, SecurityError } from "../src/security/SecureChannel.ts"
 import { type Transport, Transports } from "../src/transport/Transport.ts"
 import * as Dns from "../src/transport/Dns.ts"
 import * as MemoryTransport from "../src/transport/Memory.ts"
 import * as Tcp from "../src/transport/Tcp.ts"
+import * as Unix from "../src/transport/Unix.ts"
+import * as WebSocket from "../src/transport/WebSocket.ts"
 import * as Noise from "../src/security/Noise.ts"
+import * as Tls from "../src/security/Tls.ts"
+import * as Mplex from "../src/muxer/Mplex.ts"
 import * as Yamux from "../src/muxer/Yamux.ts"
 
 export interface NodeOptions {
@@ -98,7 +102,20 @@ export const make = (options: NodeOptions) => {
   return protocols.pipe(Layer.provideMerge(host))
 }
 
+/** Secure channels a preset can build, by name. */
+export type SecurityName = "noise" | "tls"
+/** Stream muxers a preset can build, by name. */
+export type MuxerName = "yamux" | "mplex"
+export const securityNames: ReadonlyArray<SecurityName> = ["noise", "tls"]
+export const muxerNames: ReadonlyArray<MuxerName> = ["yamux", "mplex"]
+
 export interface PresetOptions {
+  /** Secure channels in preference order (default `["noise"]`). */
+  readonly security?: ReadonlyArray<SecurityName>
+  /** Stream muxers in preference order (default `["yamux"]`). */
+  readonly muxers?: ReadonlyArray<MuxerName>
+  /** WebSocket transport settings (a certificate to listen on `/wss` and `/tls/ws`, trusted CAs for dialing them). */
+  readonly webSocket?: WebSocket.WebSocketOptions
   readonly privateKey?: Keys.PrivateKey
   readonly listen?: ReadonlyArray<Multiaddr.Multiaddr>
   readonly agentVersion?: string
@@ -116,22 +133,34 @@ export interface PresetOptions {
   readonly dialer?: Dialer.DialerOptions
 }
 
+const buildSecurity = (name: SecurityName): Effect.Effect<SecureChannel, SecurityError> =>
+  name === "tls" ? Tls.make() : Noise.make()
+
+const buildMuxer = (name: MuxerName, options: PresetOptions): StreamMuxer =>
+  name === "mplex" ? Mplex.mplex : options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux
+
 const withStack = <E, R>(
   transports: Effect.Effect<ReadonlyArray<Transport>, E, R>,
   options: PresetOptions
 ) =>
   Layer.unwrap(Effect.gen(function*() {
-    const noise = yield* Noise.make()
+    const names: ReadonlyArray<SecurityName> = options.security ?? ["noise"]
+    const muxerNames: ReadonlyArray<MuxerName> = options.muxers ?? ["yamux"]
+    const security = yield* Effect.forEach(names, buildSecurity)
     return make({
       ...options,
       transports: yield* transports,
-      security: [noise],
-      muxers: [options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux]
+      security,
+      muxers: muxerNames.map((m) => buildMuxer(m, options))
     })
   }))
 
-/** TCP + Noise + Yamux, with identify, ping and perf. */
-export const Default = (options: PresetOptions = {}) => withStack(Effect.succeed([Tcp.transport]), options)
+/**
+ * TCP, WebSocket (`/ws`; `/wss` and `/tls/ws` with `webSocket.certificate`) and Unix socket transports;
+ * Noise (or `security`) and Yamux (or `muxers`); identify, ping and perf.
+ */
+export const Default = (options: PresetOptions = {}) =>
+  withStack(Effect.succeed([Tcp.transport, WebSocket.make(options.webSocket ?? {}), Unix.transport]), options)
 
 /**
  * The same stack over the in-process memory network (`/memory/<n>` addresses):

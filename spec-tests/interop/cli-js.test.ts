@@ -232,4 +232,53 @@ describe("interop with js-libp2p: our CLI (ARCHITECTURE §7) in its own process"
       }),
     90_000
   )
+
+  it.live(
+    "websockets + unix transports, TLS and mplex chosen by --security/--muxer (ARCHITECTURE §7): js pings the CLI node over /tcp, /ws and /unix with tls+mplex and noise+yamux",
+    () =>
+      Effect.gen(function*() {
+        const sock = `/tmp/effect-libp2p-cli-${process.pid}-${Date.now()}.sock`
+        const node = yield* spawnCli([
+          "node",
+          "--listen", "/ip4/127.0.0.1/tcp/0",
+          "--listen", "/ip4/127.0.0.1/tcp/0/ws",
+          "--listen", `/unix${sock}`,
+          "--security", "tls,noise",
+          "--muxer", "mplex,yamux",
+          "--json"
+        ])
+        const listening = yield* node.awaitLine(() => true)
+        expect(listening["event"]).toBe("listening")
+        const addrs = listening["addrs"] as Array<string>
+        expect(addrs).toHaveLength(3)
+        expect(addrs[1]).toMatch(/\/tcp\/[1-9][0-9]*\/ws\/p2p\//)
+        expect(addrs[2]).toMatch(/^\/unix\//)
+        const peerId = listening["peerId"] as string
+        // js speaking only TLS + mplex, and js speaking only Noise + Yamux: the CLI node serves both
+        const [tlsJs, noiseJs] = yield* Effect.all([
+          JsPeer.start({ transports: ["tcp", "websockets"], encrypters: ["tls"], muxers: ["mplex"] }),
+          JsPeer.start({ transports: ["tcp", "websockets"], encrypters: ["noise"], muxers: ["yamux"] })
+        ], { concurrency: 2 })
+        for (const js of [tlsJs, noiseJs]) {
+          for (const addr of addrs) {
+            const dialed = yield* js.dial(addr)
+            expect(dialed.peerId).toBe(peerId)
+            const pinged = yield* js.ping({ addr }, { count: 1, mode: "stream" })
+            expect(pinged.rtts).toHaveLength(1)
+            yield* js.hangup(peerId)
+          }
+        }
+        // and our short-lived client with the same flags dials js over TLS + mplex
+        const ping = yield* runCli(["ping", tlsJs.addr, "--security", "tls", "--muxer", "mplex", "--json"])
+        expect(ping.exit).toEqual({ code: 0, signal: null })
+        expect(ping.lines.map((l) => l["event"])).toEqual(["ping"])
+        // an unknown name is a usage error with the §7 error line
+        const bad = yield* runCli(["ping", tlsJs.addr, "--muxer", "spdy", "--json"])
+        expect(bad.exit.code).not.toBe(0)
+        expect(bad.lines[0]?.["event"]).toBe("error")
+        yield* node.signal("SIGTERM")
+        expect((yield* node.exit).code).toBe(0)
+      }),
+    120_000
+  )
 })

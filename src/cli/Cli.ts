@@ -27,11 +27,6 @@ export class CliUsageError extends Schema.TaggedError<CliUsageError>()("CliUsage
   message: Schema.String
 }) {}
 
-/** A feature named by a flag that this build does not have yet. */
-export class NotImplemented extends Schema.TaggedError<NotImplemented>()("NotImplemented", {
-  feature: Schema.String,
-  message: Schema.String
-}) {}
 
 // ---------------------------------------------------------------------------
 // output
@@ -66,11 +61,11 @@ const reportFailure = (json: boolean) => (e: unknown) =>
 
 const json = Flag.Boolean("json").pipe(Flag.withDescription("one JSON object per line on stdout"), Flag.withDefault(false))
 const security = Flag.String("security").pipe(
-  Flag.withDescription("secure channels in preference order (noise)"),
+  Flag.withDescription("secure channels in preference order: noise, tls (e.g. noise,tls)"),
   Flag.withDefault("noise")
 )
 const muxer = Flag.String("muxer").pipe(
-  Flag.withDescription("stream muxers in preference order (yamux)"),
+  Flag.withDescription("stream muxers in preference order: yamux, mplex (e.g. yamux,mplex)"),
   Flag.withDefault("yamux")
 )
 const maxConnections = Flag.Int("max-connections").pipe(
@@ -101,22 +96,32 @@ interface StackFlags {
 
 const stackFlags = { security, muxer, maxConnections, connLow, connHigh, connGrace }
 
-/** Check the stack flags against what this build has; unknown names are usage errors. */
+const parseList = <A extends string>(flag: string, value: string, known: ReadonlyArray<A>) =>
+  Effect.gen(function*() {
+    const names = value.split(",").map((x) => x.trim()).filter((x) => x.length > 0)
+    if (names.length === 0) return yield* new CliUsageError({ message: `${flag}: empty list` })
+    const out: Array<A> = []
+    for (const name of names) {
+      const found = known.find((k) => k === name)
+      if (found === undefined) {
+        return yield* new CliUsageError({ message: `${flag}: unknown "${name}" (known: ${known.join(", ")})` })
+      }
+      if (!out.includes(found)) out.push(found)
+    }
+    return out
+  })
+
+/**
+ * The secure channels and muxers named by `--security` and `--muxer`, in the
+ * preference order given (ARCHITECTURE.md §7); unknown names are usage errors.
+ */
 const checkStack = (flags: StackFlags) =>
   Effect.gen(function*() {
-    for (const [flag, value, known, built] of [
-      ["--security", flags.security, ["noise", "tls"], ["noise"]],
-      ["--muxer", flags.muxer, ["yamux", "mplex"], ["yamux"]]
-    ] as const) {
-      for (const name of value.split(",").map((s) => s.trim()).filter((s) => s.length > 0)) {
-        if (!(known as ReadonlyArray<string>).includes(name)) {
-          return yield* new CliUsageError({ message: `${flag}: unknown "${name}" (known: ${known.join(", ")})` })
-        }
-        if (!(built as ReadonlyArray<string>).includes(name)) {
-          return yield* new NotImplemented({ feature: `${flag} ${name}`, message: `${name} is not implemented yet` })
-        }
-      }
+    const stack: Pick<Nodes.PresetOptions, "security" | "muxers"> = {
+      security: yield* parseList("--security", flags.security, Nodes.securityNames),
+      muxers: yield* parseList("--muxer", flags.muxer, Nodes.muxerNames)
     }
+    return stack
   })
 
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -203,6 +208,19 @@ export const loadIdentity = (file: string) =>
     return key
   })
 
+/** The certificate for secure WebSocket listeners, from `--ws-cert` and `--ws-key` (both or neither). */
+const readCertificate = (cert: Option.Option<string>, key: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isNone(cert) && Option.isNone(key)) return undefined
+    if (Option.isNone(cert) || Option.isNone(key)) {
+      return yield* new CliUsageError({ message: "--ws-cert and --ws-key go together" })
+    }
+    return yield* Effect.try({
+      try: () => ({ cert: fs.readFileSync(cert.value, "utf8"), key: fs.readFileSync(key.value, "utf8") }),
+      catch: (e) => new CliUsageError({ message: `cannot read --ws-cert/--ws-key: ${String(e)}` })
+    })
+  })
+
 // ---------------------------------------------------------------------------
 // node
 
@@ -215,6 +233,8 @@ export const runNode = (options: {
   readonly json: boolean
   readonly fallbackToFreePort: boolean
   readonly connectionManager?: ConnectionManager.ConnectionManagerOptions
+  /** Secure channels, muxers, WebSocket certificate: passed to the Default preset. */
+  readonly preset?: Nodes.PresetOptions
 }) =>
   Effect.gen(function*() {
     const privateKey = Option.isSome(options.identity)
@@ -226,6 +246,7 @@ export const runNode = (options: {
         const scope = yield* Effect.scope
         const ctx = yield* Layer.buildWithScope(
           Nodes.Default({
+            ...options.preset,
             privateKey,
             listen: addrs,
             ...(options.connectionManager !== undefined ? { connectionManager: options.connectionManager } : {})
@@ -299,23 +320,30 @@ const nodeCommand = Command.make(
     listen: Flag.String("listen").pipe(Flag.withDescription("multiaddr to listen on (repeatable)"), Flag.atLeast(0)),
     identity: Flag.String("identity").pipe(Flag.withDescription("private key file (protobuf PrivateKey)"), Flag.optional),
     dataDir: Flag.String("data-dir").pipe(Flag.optional),
+    wsCert: Flag.String("ws-cert").pipe(
+      Flag.withDescription("PEM certificate file for listening on /wss and /tls/ws"),
+      Flag.optional
+    ),
+    wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
     json,
     ...stackFlags
   },
   (flags) =>
     Effect.gen(function*() {
-      yield* checkStack(flags)
+      const stack = yield* checkStack(flags)
       if (Option.isSome(flags.dataDir)) {
         yield* Effect.logDebug("--data-dir: nothing is persisted yet (in-memory peerstore)")
       }
       const listen = flags.listen.length > 0 ? flags.listen : [DEFAULT_LISTEN]
       const connectionManager = yield* connectionManagerOptions(flags)
+      const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
       yield* runNode({
         listen,
         identity: flags.identity,
         json: flags.json,
         fallbackToFreePort: flags.listen.length === 0,
-        connectionManager
+        connectionManager,
+        preset: { ...stack, ...(certificate !== undefined ? { webSocket: { certificate } } : {}) }
       })
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("run a node until SIGINT/SIGTERM"))
@@ -362,8 +390,10 @@ const pingCommand = Command.make(
   },
   (flags) =>
     Effect.gen(function*() {
-      yield* checkStack(flags)
-      const client: Nodes.PresetOptions = { connectionManager: yield* connectionManagerOptions(flags) }
+      const client: Nodes.PresetOptions = {
+        ...(yield* checkStack(flags)),
+        connectionManager: yield* connectionManagerOptions(flags)
+      }
       const addr = yield* parseMultiaddr(flags.addr)
       const peer = yield* targetPeer(addr)
       const peerId = PeerId.toString(peer)
@@ -389,8 +419,10 @@ const identifyCommand = Command.make(
   },
   (flags) =>
     Effect.gen(function*() {
-      yield* checkStack(flags)
-      const client: Nodes.PresetOptions = { connectionManager: yield* connectionManagerOptions(flags) }
+      const client: Nodes.PresetOptions = {
+        ...(yield* checkStack(flags)),
+        connectionManager: yield* connectionManagerOptions(flags)
+      }
       const addr = yield* parseMultiaddr(flags.addr)
       yield* targetPeer(addr)
       yield* withClient(({ host, identify }) =>
@@ -431,8 +463,10 @@ const perfCommand = Command.make(
   },
   (flags) =>
     Effect.gen(function*() {
-      yield* checkStack(flags)
-      const client: Nodes.PresetOptions = { connectionManager: yield* connectionManagerOptions(flags) }
+      const client: Nodes.PresetOptions = {
+        ...(yield* checkStack(flags)),
+        connectionManager: yield* connectionManagerOptions(flags)
+      }
       const addr = yield* parseMultiaddr(flags.addr)
       const peer = yield* targetPeer(addr)
       for (const [flag, n] of [["--upload-bytes", flags.uploadBytes], ["--download-bytes", flags.downloadBytes]] as const) {
