@@ -160,7 +160,7 @@ describe("connmgr under TestClock (properties)", () => {
       let trims = 0
       yield* Effect.promise(() =>
         fc.assert(
-          fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), async (ops) => {
+          fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60, size: "max" }), async (ops) => {
             trims += await Effect.runPromise(run(ops, peers))
           }),
           { numRuns: 200 }

@@ -212,7 +212,7 @@ describe("resource manager (properties)", () => {
       let refused = 0
       yield* Effect.promise(() =>
         fc.assert(
-          fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 80 }), async (ops) => {
+          fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 80, size: "max" }), async (ops) => {
             refused += await Effect.runPromise(run(ops, peers))
           }),
           { numRuns: 300 }
