@@ -61,13 +61,24 @@ const pinger = (from: Effect.Success<ReturnType<typeof tcpNode>>, target: PeerId
 const MiB = 1024 * 1024
 const heap = () => process.memoryUsage().heapUsed
 
-/** A raw TCP socket to `port` that writes `junk` (if any) and then stays silent. */
+/** A raw TCP socket to `port` that writes `junk` (if any) and then stays silent; `connected` once the connect completed. */
 const rawSocket = (port: number, junk: Uint8Array | undefined) => {
   const s = Net.createConnection({ host: "127.0.0.1", port })
+  const state = { socket: s, connected: false }
   s.on("error", () => {})
-  if (junk !== undefined) s.once("connect", () => s.write(junk))
-  return s
+  s.once("connect", () => {
+    state.connected = true
+    if (junk !== undefined) s.write(junk)
+  })
+  return state
 }
+
+/** Poll `check` every 50 ms for up to `millis`; its last value. */
+const eventually = (check: () => boolean, millis: number) =>
+  Effect.gen(function*() {
+    for (let waited = 0; waited < millis && !check(); waited += 50) yield* Effect.sleep("50 millis")
+    return check()
+  })
 
 const unlimited: ResourceManagerModule.Limit = {
   connectionsInbound: Infinity,
@@ -108,31 +119,28 @@ describe("bad input: floods on loopback (connection limits)", () => {
       const sampler = yield* Effect.forkChild(Effect.forever(Effect.andThen(sample, Effect.sleep("10 millis"))))
 
       // 3,000 connections in 6 waves: silent ones and ones that write junk, none completing a handshake
-      const sockets: Array<Net.Socket> = []
+      const sockets: Array<ReturnType<typeof rawSocket>> = []
       for (let wave = 0; wave < 6; wave++) {
         for (let i = 0; i < 500; i++) {
           sockets.push(rawSocket(port, i % 3 === 0 ? undefined : Buffer.from(`junk ${wave}/${i}\n`.repeat(1 + (i % 7)))))
         }
         yield* Effect.sleep("150 millis")
       }
-      // every one of them ends: refused at once at the cap, or cut at the upgrade deadline
-      const allClosed = Effect.gen(function*() {
-        for (let i = 0; i < 200; i++) {
-          if (sockets.every((s) => s.destroyed || s.readyState === "closed")) return true
-          yield* Effect.sleep("50 millis")
-        }
-        return false
-      })
-      expect(yield* allClosed).toBe(true)
+      // every one that reached the node ends: refused at once at the cap, or cut at the upgrade
+      // deadline (on a loaded machine some connects sit in SYN retransmission: those never reached it)
+      const closed = (s: Net.Socket) => s.destroyed || s.readyState === "closed"
+      expect(yield* eventually(() => sockets.every((s) => !s.connected || closed(s.socket)), 20_000)).toBe(true)
+      const reached = sockets.filter((s) => s.connected).length
       yield* Effect.sleep("300 millis")
       yield* Fiber.interrupt(sampler)
       yield* Fiber.interrupt(pingFiber)
-      for (const s of sockets) s.destroy()
+      for (const s of sockets) s.socket.destroy()
 
       console.error(
-        `[flood] 3000 connections: max slots ${maxSlots}/${MAX}, max transient ${maxTransient}, ` +
+        `[flood] 3000 connections (${reached} reached the node): max slots ${maxSlots}/${MAX}, max transient ${maxTransient}, ` +
           `heap +${((maxHeap - heapBefore) / MiB).toFixed(1)} MiB at most, friend pings ok ${ping.tally.ok}, failed ${ping.tally.failed.length}`
       )
+      expect(reached).toBeGreaterThan(MAX)
       expect(maxSlots).toBeLessThanOrEqual(MAX)
       expect(maxConnections).toBeLessThanOrEqual(MAX)
       expect(maxTransient).toBeLessThanOrEqual(MAX)
@@ -141,6 +149,7 @@ describe("bad input: floods on loopback (connection limits)", () => {
       expect(ping.tally.failed).toEqual([])
       expect(ping.tally.ok).toBeGreaterThan(5)
       // back to the baseline: the friend's connection only
+      yield* eventually(() => node.cm.stats().slots === 1 && node.rm.stats().transient.connectionsInbound === 0, 5000)
       expect(node.cm.stats().slots).toBe(1)
       expect(node.host.connections().map((c) => PeerId.toString(c.remotePeer))).toEqual([PeerId.toString(friend.host.peerId)])
       expect(node.rm.stats().transient.connectionsInbound).toBe(0)
