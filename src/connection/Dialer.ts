@@ -25,7 +25,7 @@
  *   address is backing off fails with `Backoff { until }`; `force` dials
  *   anyway. A successful connection to the peer forgets its failures; so does
  *   `backoffReset` of quiet after an address's backoff ended (a background
- *   fiber prunes such entries).
+ *   fiber, running only while there are entries, prunes them).
  *
  * The dialer does not know transports or upgrades: it is given `connect`,
  * which dials one address inside a scope the dialer owns (closed when the
@@ -323,16 +323,32 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
         state.failures++
         state.lastDelay = delay
         state.until = now + delay
+        yield* startPruning
       })
     const clearPeer = (pk: string) => void backoff.delete(pk)
-    const prune = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      for (const [pk, byAddr] of backoff) {
-        for (const [addr, st] of byAddr) if (now > st.until + resetMillis) byAddr.delete(addr)
-        if (byAddr.size === 0) backoff.delete(pk)
+    /**
+     * The pruning fiber: runs only while there are backoff entries (an idle
+     * dialer holds no timer), waking when the oldest entry can be forgotten.
+     */
+    let pruning = false
+    const pruneLoop = Effect.gen(function*() {
+      while (backoff.size > 0) {
+        let next = Number.POSITIVE_INFINITY
+        for (const byAddr of backoff.values()) for (const st of byAddr.values()) next = Math.min(next, st.until + resetMillis)
+        const now = yield* Clock.currentTimeMillis
+        yield* Effect.sleep(Duration.millis(Math.max(0, next - now) + 1))
+        const later = yield* Clock.currentTimeMillis
+        for (const [pk, byAddr] of backoff) {
+          for (const [addr, st] of byAddr) if (later > st.until + resetMillis) byAddr.delete(addr)
+          if (byAddr.size === 0) backoff.delete(pk)
+        }
       }
+    }).pipe(Effect.ensuring(Effect.sync(() => void (pruning = false))))
+    const startPruning = Effect.suspend(() => {
+      if (pruning || backoff.size === 0) return Effect.void
+      pruning = true
+      return Effect.asVoid(Effect.forkIn(pruneLoop, dialerScope))
     })
-    yield* Effect.forkScoped(Effect.schedule(prune, Schedule.spaced(Duration.millis(Math.max(1000, resetMillis)))))
 
     // -- one address ------------------------------------------------------------
     /** Dial `addr` holding a slot; on success the connection and the scope it lives in. */
