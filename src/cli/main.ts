@@ -6,10 +6,13 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, Effect, Exit, Logger, Runtime } from "effect"
 import * as Cli from "./Cli.ts"
 
-const program = Cli.run.pipe(Effect.provide(NodeServices.layer))
+// Logs go to stderr: with --json, stdout carries only the §7 JSON lines.
+const StderrLogger = Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)])
+
+const program = Cli.run.pipe(Effect.provide([NodeServices.layer, StderrLogger]))
 
 NodeRuntime.runMain(program, {
   teardown: (exit, onExit) => {
