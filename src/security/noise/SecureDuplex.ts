@@ -57,6 +57,15 @@ const LARGE_MESSAGE = 4096
  */
 const SMALL_PIECE = 2048
 
+/**
+ * Gathers small chunks before encryption. The cipher consumes it synchronously
+ * (nothing else runs between the copy and the encryption), so one buffer,
+ * allocated on first use, serves every duplex of the process: an idle
+ * connection holds none.
+ */
+let scratchBuffer: Buffer | undefined
+const scratch = (): Buffer => scratchBuffer ??= Buffer.allocUnsafeSlow(MAX_PLAINTEXT_LEN)
+
 const transportError = (reason: SecurityErrorReason, message: string) =>
   new Duplex.DuplexError({ reason: "Io", message: `noise ${reason}: ${message}` })
 
@@ -79,9 +88,6 @@ export const make = (
   }
 
   // ---------------------------------------------------------------- write
-
-  // Gathers small chunks before encryption; the cipher consumes it synchronously, so one per duplex suffices.
-  const scratch = Buffer.allocUnsafeSlow(MAX_PLAINTEXT_LEN)
 
   /** Encrypt a batch into frames, or the error. */
   const encryptBatch = (chunks: Duplex.Chunks): Array<Uint8Array> | SecurityError => {
@@ -118,13 +124,14 @@ export const make = (
       }
       if (pieces.length > 1 && len < pieces.length * SMALL_PIECE) {
         // Many small pieces: one copy into the scratch buffer beats one cipher call per piece.
+        const buf = scratch()
         let at = 0
         for (let i = 0; i < pieces.length; i++) {
-          scratch.set(pieces[i]!, at)
+          buf.set(pieces[i]!, at)
           at += pieces[i]!.byteLength
         }
         pieces.length = 1
-        pieces[0] = scratch.subarray(0, len)
+        pieces[0] = buf.subarray(0, len)
       }
       if (len >= LARGE_MESSAGE) {
         // length ‖ ciphertext pieces ‖ tag as separate chunks: no copy of the ciphertext
