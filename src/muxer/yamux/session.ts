@@ -32,7 +32,7 @@
  *
  * @internal
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Schedule, Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scope } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
 import { type Direction, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
@@ -733,44 +733,63 @@ export const make = (
     })
 
     // ---- ping / keep-alive -------------------------------------------------
+    /** The ping in flight, or a new one sent now. */
+    const startPing = (): Ping => {
+      if (activePing !== undefined) return activePing
+      const started: Ping = { id: nextPingId, start: nowNanos(), waiters: [], rtt: undefined }
+      nextPingId = (nextPingId + 1) % (Frame.MAX_UINT32 + 1)
+      activePing = started
+      atomically(() => pushControl(Frame.TYPE_PING, Frame.FLAG_SYN, 0, started.id))
+      return started
+    }
+
     const ping: Effect.Effect<number, MuxerError> = Effect.suspend(() => {
       if (!open) return Effect.fail(endedError())
-      let current = activePing
-      if (current === undefined) {
-        const started: Ping = { id: nextPingId, start: nowNanos(), waiters: [], rtt: undefined }
-        nextPingId = (nextPingId + 1) % (Frame.MAX_UINT32 + 1)
-        activePing = started
-        atomically(() => pushControl(Frame.TYPE_PING, Frame.FLAG_SYN, 0, started.id))
-        current = started
-      }
-      const ping = current
-      return Effect.flatMap(waitIn(ping.waiters), () => {
-        if (ping.rtt === undefined) return Effect.fail(endedError())
-        return Effect.succeed(ping.rtt / 1e6)
+      const current = startPing()
+      return Effect.flatMap(waitIn(current.waiters), () => {
+        if (current.rtt === undefined) return Effect.fail(endedError())
+        return Effect.succeed(current.rtt / 1e6)
       })
     })
 
     // A keep-alive ping must be answered within the timeout; but while other
     // frames keep arriving the peer is alive (its pong may be queued behind
-    // data on a busy link), so the deadline restarts instead.
-    const keepAliveOnce: Effect.Effect<void> = Effect.gen(function*() {
-      if (!open) return
-      const pong = yield* Effect.forkChild(Effect.result(ping))
-      while (true) {
+    // data on a busy link), so the deadline restarts instead. No fiber is
+    // forked per ping: the keep-alive fiber itself waits for the pong (an idle
+    // session holds just that fiber, asleep).
+    const keepAliveOnce: Effect.Effect<void> = Effect.suspend(() => {
+      if (!open) return Effect.void
+      const current = startPing()
+      const awaitPong: Effect.Effect<void> = Effect.suspend(() => {
+        if (current.rtt !== undefined || !open) return Effect.void
         const since = framesReceived
-        const r = yield* Effect.timeoutOption(Fiber.join(pong), config.pingTimeout)
-        if (r._tag === "Some" || !open) return
-        if (framesReceived === since) break
-      }
-      yield* Fiber.interrupt(pong)
-      terminate(
-        new MuxerError({
-          reason: "Timeout",
-          message: `yamux: keep-alive ping unanswered, and nothing received, for ${Duration.format(config.pingTimeout)}`
-        }),
-        Frame.GO_AWAY_INTERNAL_ERROR
-      )
+        return Effect.flatMap(Effect.timeoutOption(waitIn(current.waiters), config.pingTimeout), (r) => {
+          if (r._tag === "Some" || !open) return Effect.void
+          if (framesReceived !== since) return awaitPong
+          terminate(
+            new MuxerError({
+              reason: "Timeout",
+              message: `yamux: keep-alive ping unanswered, and nothing received, for ${
+                Duration.format(config.pingTimeout)
+              }`
+            }),
+            Frame.GO_AWAY_INTERNAL_ERROR
+          )
+          return Effect.void
+        })
+      })
+      return awaitPong
     })
+
+    /** Ping, wait for the pong, sleep the interval; until the session ends. */
+    const keepAliveLoop: Effect.Effect<void> = Effect.suspend(() =>
+      open
+        ? Effect.flatMap(
+          keepAliveOnce,
+          () => open ? Effect.andThen(Effect.sleep(config.keepAliveInterval), keepAliveLoop) : Effect.void
+        )
+        : Effect.void
+    )
 
     // ---- public API --------------------------------------------------------
     const acquire = (s: Stream, scope: Scope.Scope): Effect.Effect<MuxedStream> =>
@@ -841,7 +860,7 @@ export const make = (
     yield* Effect.forkIn(readerLoop, sessionScope)
     writerFiber = yield* Effect.forkIn(writerLoop, sessionScope)
     const keepAlive = config.enableKeepAlive
-      ? Effect.repeat(keepAliveOnce, { schedule: Schedule.spaced(config.keepAliveInterval), while: () => open })
+      ? keepAliveLoop
       : Effect.ignore(ping) // one ping to measure the RTT (window auto-tuning)
     yield* Effect.forkIn(keepAlive, sessionScope)
     yield* Scope.addFinalizer(sessionScope, shutdown)
