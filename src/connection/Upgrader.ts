@@ -313,9 +313,11 @@ export const make = (options: UpgraderOptions) =>
           }
         }).pipe(Effect.ignore)
 
-        // When the session ends (remote close, GoAway, error), the connection is closed.
+        // When the session ends (remote close, GoAway, error), `accept` fails (the
+        // StreamMuxer contract), so the accept loop ends, and the connection is closed.
+        // (One fiber per connection: no race against `session.closed`.)
         yield* Effect.forkScoped(
-          Effect.raceFirst(acceptLoop, Effect.ignore(session.closed)).pipe(
+          acceptLoop.pipe(
             Effect.andThen(Effect.suspend(() => {
               closing = true
               return Deferred.succeed(closedSignal, undefined)
