@@ -89,41 +89,76 @@ const decryptError = (message: string) => new SecurityError({ reason: "Decrypt",
  */
 const plain = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 
-/** A CipherState with no key (`InitializeKey(empty)`), or with `key`. */
-export const make = (key?: Uint8Array): CipherState => {
-  let k: crypto.KeyObject | undefined
-  // n = hi * 2^32 + lo
-  let lo = 0
-  let hi = 0
-  // The 12-byte nonce: 4 zero bytes ‖ n little-endian. node copies the iv on every call.
-  const iv = Buffer.alloc(12)
+/**
+ * The 12-byte nonce: 4 zero bytes ‖ n little-endian. node:crypto copies the iv
+ * when a cipher is created, and nothing runs between writing it and that call,
+ * so one buffer serves every CipherState of the process.
+ */
+const iv = Buffer.alloc(12)
 
-  const writeNonce = () => {
-    iv.writeUInt32LE(lo, 4)
-    iv.writeUInt32LE(hi, 8)
+const EMPTY = new Uint8Array(0)
+
+/**
+ * The state is a class instance (methods on the prototype, so a connection's
+ * two CipherStates are a few fields each, not a dozen closures).
+ */
+class CipherStateImpl implements CipherState {
+  private k: crypto.KeyObject | undefined = undefined
+  // n = hi * 2^32 + lo
+  private lo = 0
+  private hi = 0
+
+  private writeNonce(): void {
+    iv.writeUInt32LE(this.lo, 4)
+    iv.writeUInt32LE(this.hi, 8)
   }
-  const increment = () => {
-    if (lo === MAX_HALF) {
-      lo = 0
-      hi++
+
+  private increment(): void {
+    if (this.lo === MAX_HALF) {
+      this.lo = 0
+      this.hi++
     } else {
-      lo++
+      this.lo++
     }
   }
+
   // n = 2^64 - 1 is reserved (§5.1): no message may use it.
-  const isExhausted = () => lo === MAX_HALF && hi === MAX_HALF
-
-  const initializeKey = (key: Uint8Array) => {
-    k = crypto.createSecretKey(key)
-    lo = 0
-    hi = 0
+  private isExhausted(): boolean {
+    return this.lo === MAX_HALF && this.hi === MAX_HALF
   }
-  if (key !== undefined) initializeKey(key)
 
-  const encryptInto = (pieces: ReadonlyArray<Uint8Array>, out: Uint8Array, offset: number): SecurityError | number => {
-    if (isExhausted()) return exhausted()
-    writeNonce()
-    const cipher = crypto.createCipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+  hasKey(): boolean {
+    return this.k !== undefined
+  }
+
+  initializeKey(key: Uint8Array): void {
+    this.k = crypto.createSecretKey(key)
+    this.lo = 0
+    this.hi = 0
+  }
+
+  setNonce(nonce: bigint): void {
+    this.lo = Number(nonce & 0xffffffffn)
+    this.hi = Number((nonce >> 32n) & 0xffffffffn)
+  }
+
+  nonce(): bigint {
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo)
+  }
+
+  private cipher(): crypto.CipherChaCha20Poly1305 {
+    this.writeNonce()
+    return crypto.createCipheriv(ALGORITHM, this.k!, iv, { authTagLength: TAG_LEN })
+  }
+
+  private decipher(): crypto.DecipherChaCha20Poly1305 {
+    this.writeNonce()
+    return crypto.createDecipheriv(ALGORITHM, this.k!, iv, { authTagLength: TAG_LEN })
+  }
+
+  encryptInto(pieces: ReadonlyArray<Uint8Array>, out: Uint8Array, offset: number): SecurityError | number {
+    if (this.isExhausted()) return exhausted()
+    const cipher = this.cipher()
     let at = offset
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i]!
@@ -139,14 +174,13 @@ export const make = (key?: Uint8Array): CipherState => {
     }
     out.set(cipher.getAuthTag(), at)
     at += TAG_LEN
-    increment()
+    this.increment()
     return at - offset
   }
 
-  const encryptToChunks = (pieces: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): SecurityError | undefined => {
-    if (isExhausted()) return exhausted()
-    writeNonce()
-    const cipher = crypto.createCipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+  encryptToChunks(pieces: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): SecurityError | undefined {
+    if (this.isExhausted()) return exhausted()
+    const cipher = this.cipher()
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i]!
       if (piece.byteLength === 0) continue
@@ -156,14 +190,14 @@ export const make = (key?: Uint8Array): CipherState => {
     const rest = cipher.final()
     if (rest.byteLength > 0) out.push(rest)
     out.push(cipher.getAuthTag())
-    increment()
+    this.increment()
     return undefined
   }
 
-  const encryptWithAdKeyed = (ad: Uint8Array, plaintext: Uint8Array): Result.Result<Uint8Array, SecurityError> => {
-    if (isExhausted()) return Result.fail(exhausted())
-    writeNonce()
-    const cipher = crypto.createCipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Result.Result<Uint8Array, SecurityError> {
+    if (this.k === undefined) return Result.succeed(plaintext)
+    if (this.isExhausted()) return Result.fail(exhausted())
+    const cipher = this.cipher()
     if (ad.byteLength > 0) cipher.setAAD(ad, { plaintextLength: plaintext.byteLength })
     const out = new Uint8Array(plaintext.byteLength + TAG_LEN)
     const ct = cipher.update(plaintext)
@@ -171,42 +205,50 @@ export const make = (key?: Uint8Array): CipherState => {
     const rest = cipher.final()
     out.set(rest, ct.byteLength)
     out.set(cipher.getAuthTag(), plaintext.byteLength)
-    increment()
+    this.increment()
     return Result.succeed(out)
   }
 
-  const decryptAd = (ad: Uint8Array, message: Uint8Array): SecurityError | Uint8Array => {
-    if (isExhausted()) return exhausted()
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Result.Result<Uint8Array, SecurityError> {
+    if (this.k === undefined) return Result.succeed(ciphertext)
+    const r = this.decryptAd(ad, ciphertext)
+    return r instanceof SecurityError ? Result.fail(r) : Result.succeed(r)
+  }
+
+  decrypt(message: Uint8Array): SecurityError | Uint8Array {
+    return this.decryptAd(EMPTY, message)
+  }
+
+  private decryptAd(ad: Uint8Array, message: Uint8Array): SecurityError | Uint8Array {
+    if (this.isExhausted()) return exhausted()
     if (message.byteLength < TAG_LEN) {
       return decryptError(`noise: a ${message.byteLength}-byte ciphertext is shorter than its ${TAG_LEN}-byte tag`)
     }
     const ctLen = message.byteLength - TAG_LEN
-    writeNonce()
     // node:crypto signals AEAD failures (and only those, given valid sizes) by throwing from final().
     try {
-      const decipher = crypto.createDecipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+      const decipher = this.decipher()
       decipher.setAuthTag(message.subarray(ctLen))
       if (ad.byteLength > 0) decipher.setAAD(ad, { plaintextLength: ctLen })
       const pt = decipher.update(message.subarray(0, ctLen))
       const rest = decipher.final()
-      increment()
+      this.increment()
       return plain(rest.byteLength === 0 ? pt : Buffer.concat([pt, rest]))
     } catch {
       return decryptError("noise: authentication tag mismatch (the message was altered or the keys differ)")
     }
   }
 
-  const decryptPieces = (
+  decryptPieces(
     pieces: ReadonlyArray<Uint8Array>,
     tag: Uint8Array,
     out: Array<Uint8Array>
-  ): SecurityError | undefined => {
-    if (isExhausted()) return exhausted()
+  ): SecurityError | undefined {
+    if (this.isExhausted()) return exhausted()
     if (tag.byteLength !== TAG_LEN) return decryptError(`noise: a tag has ${TAG_LEN} bytes, not ${tag.byteLength}`)
-    writeNonce()
     const plaintext: Array<Uint8Array> = []
     try {
-      const decipher = crypto.createDecipheriv(ALGORITHM, k!, iv, { authTagLength: TAG_LEN })
+      const decipher = this.decipher()
       decipher.setAuthTag(tag)
       for (let i = 0; i < pieces.length; i++) {
         const pt = decipher.update(pieces[i]!)
@@ -217,30 +259,15 @@ export const make = (key?: Uint8Array): CipherState => {
     } catch {
       return decryptError("noise: authentication tag mismatch (the message was altered or the keys differ)")
     }
-    increment()
+    this.increment()
     for (let i = 0; i < plaintext.length; i++) out.push(plaintext[i]!)
     return undefined
   }
+}
 
-  const EMPTY = new Uint8Array(0)
-
-  return {
-    hasKey: () => k !== undefined,
-    initializeKey,
-    setNonce: (nonce) => {
-      lo = Number(nonce & 0xffffffffn)
-      hi = Number((nonce >> 32n) & 0xffffffffn)
-    },
-    nonce: () => (BigInt(hi) << 32n) | BigInt(lo),
-    encryptWithAd: (ad, plaintext) => k === undefined ? Result.succeed(plaintext) : encryptWithAdKeyed(ad, plaintext),
-    decryptWithAd: (ad, ciphertext) => {
-      if (k === undefined) return Result.succeed(ciphertext)
-      const r = decryptAd(ad, ciphertext)
-      return r instanceof SecurityError ? Result.fail(r) : Result.succeed(r)
-    },
-    encryptInto,
-    encryptToChunks,
-    decrypt: (message) => decryptAd(EMPTY, message),
-    decryptPieces
-  }
+/** A CipherState with no key (`InitializeKey(empty)`), or with `key`. */
+export const make = (key?: Uint8Array): CipherState => {
+  const cs = new CipherStateImpl()
+  if (key !== undefined) cs.initializeKey(key)
+  return cs
 }
