@@ -32,6 +32,7 @@ import { base36, base36upper } from "multiformats/bases/base36"
 import { base58btc, base58flickr } from "multiformats/bases/base58"
 import { base64, base64pad, base64url, base64urlpad } from "multiformats/bases/base64"
 import { base8 } from "multiformats/bases/base8"
+import * as Strings from "./internal/strings.ts"
 
 interface BaseCodec {
   readonly name: string
@@ -90,12 +91,17 @@ export class MultibaseError extends Schema.TaggedError<MultibaseError>()("Multib
   message: Schema.String
 }) {}
 
-/** Encode `bytes` with the prefix of `encoding`. */
+/**
+ * Encode `bytes` with the prefix of `encoding`. (The encoders build their text a
+ * character at a time; the result is flattened, see `internal/strings.ts`: peer
+ * ids and addresses are kept for as long as a connection lives.)
+ */
 export const encode = (encoding: Encoding, bytes: Uint8Array): string =>
-  codecs[encoding].prefix + codecs[encoding].baseEncode(bytes)
+  Strings.flat(codecs[encoding].prefix + codecs[encoding].baseEncode(bytes))
 
 /** Encode `bytes` in `encoding` without the multibase prefix (e.g. the legacy base58btc peer id form). */
-export const baseEncode = (encoding: Encoding, bytes: Uint8Array): string => codecs[encoding].baseEncode(bytes)
+export const baseEncode = (encoding: Encoding, bytes: Uint8Array): string =>
+  Strings.flat(codecs[encoding].baseEncode(bytes))
 
 /** Decode unprefixed text in a known encoding. */
 export const baseDecode = (encoding: Encoding, text: string): Result.Result<Uint8Array, MultibaseError> => {

@@ -46,6 +46,7 @@
  */
 import protobuf from "protobufjs"
 import { Result, Schema } from "effect"
+import * as Strings from "./internal/strings.ts"
 
 /**
  * Why bytes could not be decoded as a message.
@@ -137,6 +138,7 @@ interface FieldPlan {
   readonly presence: boolean
   readonly long: boolean
   readonly bytes: boolean
+  readonly string: boolean
   readonly message: TypePlan | undefined
 }
 
@@ -163,6 +165,7 @@ const planOf = (type: protobuf.Type): TypePlan => {
       presence: field.hasPresence || nested !== undefined,
       long: LONG_TYPES.has(field.type),
       bytes: field.type === "bytes",
+      string: field.type === "string",
       message: nested
     })
   }
@@ -198,7 +201,8 @@ const toPlain = (m: Obj, plan: TypePlan): Obj => {
       else if (f.message !== undefined) {
         const sub = f.message
         out[f.name] = (v as Array<Obj>).map((item) => toPlain(item, sub))
-      } else out[f.name] = v
+      } else if (f.string) out[f.name] = (v as Array<string>).map(Strings.flat)
+      else out[f.name] = v
     } else if (!own) {
       if (f.presence) continue // absent: no property (type it `field?: T`)
       if (f.bytes) out[f.name] = EMPTY_BYTES
@@ -206,6 +210,7 @@ const toPlain = (m: Obj, plan: TypePlan): Obj => {
       else out[f.name] = v // the prototype's scalar default (0, "", false, first enum value)
     } else if (f.long) out[f.name] = longToBigInt(v)
     else if (f.message !== undefined) out[f.name] = toPlain(v as Obj, f.message)
+    else if (f.string) out[f.name] = Strings.flat(v as string)
     else out[f.name] = v
   }
   return out
