@@ -37,10 +37,12 @@
  *   (rust's rule; go accepts any bytes), so every binary multiaddr we accept
  *   has a string form that parses back to the same bytes.
  *
- * A `Multiaddr` is immutable: it holds its canonical binary form (the source
- * of truth for `toBytes`, `equals` and every derived multiaddr) and its parsed,
- * frozen components. `toBytes` returns a copy; a component's `bytes` are not
- * shared with the binary form (treat them as read-only all the same).
+ * A `Multiaddr` is immutable: it holds only its canonical binary form (the
+ * source of truth for `toBytes`, `equals` and every derived multiaddr), as a
+ * compact string; its components and string form are derived when asked for
+ * (issue 6: a connection keeps two multiaddrs alive for its lifetime).
+ * `toBytes` returns a copy; `components` are fresh frozen objects whose `bytes`
+ * are not shared with the binary form (treat them as read-only all the same).
  *
  * @since 0.1.0
  */
@@ -48,6 +50,7 @@ import { Equal, Hash, Option, Pipeable, Predicate, Result, Schema } from "effect
 import { dual } from "effect/Function"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Codec from "./internal/multiaddrCodec.ts"
+import * as Strings from "./internal/strings.ts"
 import * as Varint from "./Varint.ts"
 
 // ---------------------------------------------------------------------------
@@ -130,25 +133,30 @@ export interface Multiaddr extends Equal.Equal, Pipeable.Pipeable {
 }
 
 class MultiaddrImpl extends Pipeable.Class implements Multiaddr {
-  readonly [TypeId] = TypeId
-  readonly components: ReadonlyArray<Component>
-  /** Canonical binary form, the source of truth; never handed out (see {@link toBytes}). */
-  readonly buf: Uint8Array
-  /** End offset in `buf` of each component, so prefixes are slices of `buf`. */
-  readonly ends: ReadonlyArray<number>
-  #string: string | undefined = undefined
-  #hash: number | undefined = undefined
+  declare readonly [TypeId]: typeof TypeId
+  /**
+   * The canonical binary form, one character per byte (Latin-1 code units
+   * 0..255), flat and internalized: the only state of a multiaddr (an idle one
+   * costs its object and a string about as long as its bytes, and identical
+   * addresses share the string). It is valid: every reader below may assume so.
+   * Components and the string form are derived on demand, not cached.
+   */
+  readonly b: string
 
-  constructor(buf: Uint8Array, components: ReadonlyArray<Component>, ends: ReadonlyArray<number>) {
+  constructor(b: string) {
     super()
-    this.buf = buf
-    this.ends = ends
-    this.components = Object.freeze(components)
+    this.b = b
+  }
+
+  get components(): ReadonlyArray<Component> {
+    const out: Array<Component> = []
+    const c = new Cursor(this.b)
+    while (c.next()) out.push(componentAt(c))
+    return Object.freeze(out)
   }
 
   override toString(): string {
-    if (this.#string === undefined) this.#string = format(this.components)
-    return this.#string
+    return format(this.b)
   }
 
   toJSON(): string {
@@ -160,22 +168,71 @@ class MultiaddrImpl extends Pipeable.Class implements Multiaddr {
   }
 
   [Equal.symbol](that: Equal.Equal): boolean {
-    return that instanceof MultiaddrImpl && bytesEqual(this.buf, that.buf)
+    return that instanceof MultiaddrImpl && this.b === that.b
   }
 
   [Hash.symbol](): number {
-    if (this.#hash === undefined) this.#hash = Hash.array(this.buf)
-    return this.#hash
+    return Hash.string(this.b)
+  }
+}
+Object.defineProperty(MultiaddrImpl.prototype, TypeId, { value: TypeId })
+
+const impl = (ma: Multiaddr): MultiaddrImpl => ma as MultiaddrImpl
+
+/** A multiaddr of a valid binary form (as a binary string). */
+const make = (b: string): Multiaddr => new MultiaddrImpl(Strings.flat(b))
+
+const varintToBinary = (n: number): string => Strings.binary(Varint.encode(n))
+
+/**
+ * Walks the components of a valid binary form: after each successful `next()`,
+ * `code` is the component's protocol code and `start`, `value`, `end` its
+ * offsets (where it starts, where its value starts, where it ends).
+ */
+class Cursor {
+  readonly b: string
+  code = 0
+  start = 0
+  value = 0
+  end = 0
+  constructor(b: string) {
+    this.b = b
+  }
+  next(): boolean {
+    if (this.end >= this.b.length) return false
+    this.start = this.end
+    this.value = this.start
+    this.code = this.varint()
+    const size = Codec.BY_CODE.get(this.code)!.size
+    const length = size === Codec.VARIABLE ? this.varint() : size
+    this.end = this.value + length
+    return true
+  }
+  /** The uvarint at `value`, which moves past it. */
+  private varint(): number {
+    let n = 0
+    for (let scale = 1;; scale *= 128) {
+      const byte = this.b.charCodeAt(this.value++)
+      n += (byte & 0x7f) * scale
+      if (!(byte >= 0x80)) return n // (also past the end, which a valid form never reaches)
+    }
   }
 }
 
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+/** The canonical string of value bytes of a valid binary form. */
+const valueString = (transcoder: Codec.Transcoder, bytes: Uint8Array): string => {
+  const value = transcoder.toString(bytes)
+  // A valid binary form has valid values: the fallback is never taken.
+  return Result.isSuccess(value) ? value.success : Codec.percentEncode(bytes)
 }
 
-const impl = (ma: Multiaddr): MultiaddrImpl => ma as MultiaddrImpl
+/** The component the cursor is on. */
+const componentAt = (c: Cursor): Component => {
+  const p = Codec.BY_CODE.get(c.code)!
+  if (p.transcoder === undefined) return makeComponent(p)
+  const bytes = Strings.toBytes(c.b, c.value, c.end)
+  return makeComponent(p, valueString(p.transcoder, bytes), bytes)
+}
 
 /** Type guard. */
 export const isMultiaddr = (u: unknown): u is Multiaddr => Predicate.hasProperty(u, TypeId)
@@ -185,27 +242,28 @@ export const isMultiaddr = (u: unknown): u is Multiaddr => Predicate.hasProperty
  * everything (go returns nil there); it prints as `/` and is not itself
  * parseable (`fromString("/")` and `fromBytes(empty)` fail with `Empty`, as in go).
  */
-export const empty: Multiaddr = new MultiaddrImpl(new Uint8Array(0), [], [])
+export const empty: Multiaddr = new MultiaddrImpl("")
 
 /** Whether `ma` has no components. */
-export const isEmpty = (ma: Multiaddr): boolean => ma.components.length === 0
+export const isEmpty = (ma: Multiaddr): boolean => impl(ma).b.length === 0
 
 // ---------------------------------------------------------------------------
 // Protocol table access
 // ---------------------------------------------------------------------------
 
-const info = (p: Codec.Protocol): ProtocolInfo => ({ code: p.code, name: p.name, size: p.size, path: p.path })
-
 /** Every protocol in the table (canonical names only). */
-export const protocols: ReadonlyArray<ProtocolInfo> = Object.freeze(Codec.PROTOCOLS.map(info))
+export const protocols: ReadonlyArray<ProtocolInfo> = Object.freeze(
+  Codec.PROTOCOLS.map((p): ProtocolInfo => Object.freeze({ code: p.code, name: p.name, size: p.size, path: p.path }))
+)
+
+const INFO_BY_CODE: ReadonlyMap<number, ProtocolInfo> = new Map(protocols.map((p) => [p.code, p]))
 
 /** Look a protocol up by name (aliases such as `ipfs` included). */
 export const protocolByName = (name: string): Option.Option<ProtocolInfo> =>
-  Option.map(Option.fromUndefinedOr(Codec.BY_NAME.get(name)), info)
+  Option.fromUndefinedOr(INFO_BY_CODE.get(Codec.BY_NAME.get(name)?.code ?? -1))
 
 /** Look a protocol up by multicodec code. */
-export const protocolByCode = (code: number): Option.Option<ProtocolInfo> =>
-  Option.map(Option.fromUndefinedOr(Codec.BY_CODE.get(code)), info)
+export const protocolByCode = (code: number): Option.Option<ProtocolInfo> => Option.fromUndefinedOr(INFO_BY_CODE.get(code))
 
 /** Multicodec codes of the protocols, by name (for {@link decapsulateCode} and component matching). */
 export const codes = {
@@ -261,47 +319,16 @@ const makeComponent = (p: Codec.Protocol, value?: string, bytes?: Uint8Array): C
     value === undefined || bytes === undefined ? { code: p.code, name: p.name } : { code: p.code, name: p.name, value, bytes }
   )
 
-/** Binary encoding of one component: code, length prefix when variable, value. */
-const encodeComponent = (c: Component, size: number): Uint8Array => {
-  const value = c.bytes ?? new Uint8Array(0)
-  const codeLen = Varint.encodingLength(c.code)
-  const lenLen = size === Codec.VARIABLE ? Varint.encodingLength(value.length) : 0
-  const out = new Uint8Array(codeLen + lenLen + value.length)
-  Varint.encodeInto(c.code, out, 0)
-  if (lenLen > 0) Varint.encodeInto(value.length, out, codeLen)
-  out.set(value, codeLen + lenLen)
-  return out
-}
+/** Binary form of one component: code, length prefix when variable, value. */
+const componentToBinary = (p: Codec.Protocol, value: Uint8Array | undefined): string =>
+  value === undefined ? varintToBinary(p.code) :
+    varintToBinary(p.code) + (p.size === Codec.VARIABLE ? varintToBinary(value.length) : "") + Strings.binary(value)
 
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let n = 0
-  for (const c of chunks) n += c.length
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}
-
-const sizeOf = (code: number): number => Codec.BY_CODE.get(code)?.size ?? 0
-
-/** Build from validated components (string parsing). */
-const fromComponents = (components: ReadonlyArray<Component>): Multiaddr => {
-  const encoded = components.map((c) => encodeComponent(c, sizeOf(c.code)))
-  const ends: Array<number> = []
-  let end = 0
-  for (const e of encoded) ends.push((end += e.length))
-  return new MultiaddrImpl(concat(encoded), components, ends)
-}
-
-/** The first `n` components (a slice of the binary form). */
-const prefix = (ma: Multiaddr, n: number): Multiaddr => {
-  if (n === 0) return empty
-  const m = impl(ma)
-  if (n === m.components.length) return ma
-  return new MultiaddrImpl(m.buf.slice(0, m.ends[n - 1]!), m.components.slice(0, n), m.ends.slice(0, n))
+/** The first components of `ma`, up to offset `end` of its binary form. */
+const prefix = (ma: Multiaddr, end: number): Multiaddr => {
+  if (end === 0) return empty
+  const b = impl(ma).b
+  return end === b.length ? ma : make(b.slice(0, end))
 }
 
 const startsWithEncodedSlash = (segment: string): boolean =>
@@ -311,15 +338,14 @@ const startsWithEncodedSlash = (segment: string): boolean =>
 const mapValueFailure = (p: Codec.Protocol, f: Codec.ValueFailure): MultiaddrError =>
   new MultiaddrError({ reason: "InvalidValue", message: `multiaddr: /${p.name}: ${f.message}` })
 
-/** Validate value bytes and produce the component (with its canonical string value). */
-const componentFromBytes = (
+/** Validate value bytes (as strictly in both forms: they must have a canonical string value). */
+const checkValue = (
   p: Codec.Protocol,
   transcoder: Codec.Transcoder,
   bytes: Uint8Array
-): Result.Result<Component, MultiaddrError> => {
+): MultiaddrError | undefined => {
   const value = transcoder.toString(bytes)
-  return Result.isFailure(value) ? Result.fail(mapValueFailure(p, value.failure)) :
-    Result.succeed(makeComponent(p, value.success, bytes))
+  return Result.isFailure(value) ? mapValueFailure(p, value.failure) : undefined
 }
 
 /**
@@ -332,7 +358,7 @@ export const fromString = (input: string): Result.Result<Multiaddr, MultiaddrErr
   if (end === 0) return fail("Empty", `empty multiaddr ${preview(input)}`)
   if (input.charCodeAt(0) !== 0x2f) return fail("InvalidSyntax", `${preview(input)} must begin with '/'`)
   const parts = input.slice(1, end).split("/")
-  const components: Array<Component> = []
+  let out = ""
   let i = 0
   while (i < parts.length) {
     const name = parts[i++]!
@@ -341,7 +367,7 @@ export const fromString = (input: string): Result.Result<Multiaddr, MultiaddrErr
     if (p === undefined) return fail("UnknownProtocol", `unknown protocol ${preview(name)}`)
     const transcoder = p.transcoder
     if (transcoder === undefined) {
-      components.push(makeComponent(p))
+      out += componentToBinary(p, undefined)
       continue
     }
     if (i >= parts.length) return fail("MissingValue", `/${p.name} needs a value`)
@@ -360,11 +386,11 @@ export const fromString = (input: string): Result.Result<Multiaddr, MultiaddrErr
       i++
     }
     if (Result.isFailure(bytes)) return Result.fail(mapValueFailure(p, bytes.failure))
-    const component = componentFromBytes(p, transcoder, bytes.success)
-    if (Result.isFailure(component)) return Result.fail(component.failure)
-    components.push(component.success)
+    const invalid = checkValue(p, transcoder, bytes.success)
+    if (invalid !== undefined) return Result.fail(invalid)
+    out += componentToBinary(p, bytes.success)
   }
-  return Result.succeed(fromComponents(components))
+  return Result.succeed(make(out))
 }
 
 /**
@@ -375,8 +401,6 @@ export const fromString = (input: string): Result.Result<Multiaddr, MultiaddrErr
  */
 export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, MultiaddrError> => {
   if (input.length === 0) return fail("Empty", "empty multiaddr bytes")
-  const components: Array<Component> = []
-  const ends: Array<number> = []
   let off = 0
   while (off < input.length) {
     const code = Varint.decode(input, off)
@@ -387,11 +411,7 @@ export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, Multiaddr
     const p = Codec.BY_CODE.get(code.success.value)
     if (p === undefined) return fail("UnknownProtocol", `unknown protocol code ${code.success.value}`)
     const transcoder = p.transcoder
-    if (transcoder === undefined) {
-      components.push(makeComponent(p))
-      ends.push(off)
-      continue
-    }
+    if (transcoder === undefined) continue
     let size = p.size
     if (size === Codec.VARIABLE) {
       const len = Varint.decode(input, off)
@@ -405,57 +425,70 @@ export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, Multiaddr
     if (off + size > input.length) {
       return fail("Truncated", `/${p.name} value needs ${size} bytes, ${input.length - off} left`)
     }
-    const component = componentFromBytes(p, transcoder, input.slice(off, off + size))
-    if (Result.isFailure(component)) return Result.fail(component.failure)
-    components.push(component.success)
+    const invalid = checkValue(p, transcoder, input.subarray(off, off + size))
+    if (invalid !== undefined) return Result.fail(invalid)
     off += size
-    ends.push(off)
   }
-  return Result.succeed(new MultiaddrImpl(input.slice(), components, ends))
+  return Result.succeed(make(Strings.binary(input)))
 }
 
 // ---------------------------------------------------------------------------
 // Printing
 // ---------------------------------------------------------------------------
 
-function format(components: ReadonlyArray<Component>): string {
-  if (components.length === 0) return "/"
+/** The canonical string form of a valid binary form (flat: callers may keep it). */
+const format = (b: string): string => {
+  if (b.length === 0) return "/"
   let out = ""
-  for (let i = 0; i < components.length; i++) {
-    const c = components[i]!
+  const cursor = new Cursor(b)
+  while (cursor.next()) {
+    const c = componentAt(cursor)
     out += "/" + c.name
     if (c.value === undefined) continue
     if (c.code === codes.unix) {
-      const last = i === components.length - 1
+      const last = cursor.end === b.length
       // Spec form `/unix/a/b` unless it would read back differently; then js-libp2p's form.
       out += last && !startsWithEncodedSlash(c.value.slice(1)) ? c.value : "/" + Codec.percentEncode(c.bytes!)
     } else {
       out += "/" + c.value
     }
   }
-  return out
+  return Strings.flat(out)
 }
 
 /** The canonical string form. */
 export const toString = (ma: Multiaddr): string => ma.toString()
 
 /** The canonical binary form (a fresh copy). */
-export const toBytes = (ma: Multiaddr): Uint8Array => impl(ma).buf.slice()
+export const toBytes = (ma: Multiaddr): Uint8Array => {
+  const b = impl(ma).b
+  return Strings.toBytes(b, 0, b.length)
+}
 
 /** The components, in order. */
 export const components = (ma: Multiaddr): ReadonlyArray<Component> => ma.components
 
 /** Protocol names, in order (`["ip4", "tcp", "p2p"]`). */
-export const protoNames = (ma: Multiaddr): ReadonlyArray<string> => ma.components.map((c) => c.name)
+export const protoNames = (ma: Multiaddr): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const c = new Cursor(impl(ma).b)
+  while (c.next()) out.push(Codec.BY_CODE.get(c.code)!.name)
+  return out
+}
 
 /** Protocol codes, in order. */
-export const protoCodes = (ma: Multiaddr): ReadonlyArray<number> => ma.components.map((c) => c.code)
+export const protoCodes = (ma: Multiaddr): ReadonlyArray<number> => {
+  const out: Array<number> = []
+  const c = new Cursor(impl(ma).b)
+  while (c.next()) out.push(c.code)
+  return out
+}
 
 /** Binary equality (multiaddr protocols/http-path.md: "compare their binary representation"). */
 export const equals: {
   (that: Multiaddr): (self: Multiaddr) => boolean
   (self: Multiaddr, that: Multiaddr): boolean
-} = dual(2, (self: Multiaddr, that: Multiaddr): boolean => bytesEqual(impl(self).buf, impl(that).buf))
+} = dual(2, (self: Multiaddr, that: Multiaddr): boolean => impl(self).b === impl(that).b)
 
 // ---------------------------------------------------------------------------
 // Encapsulation
@@ -464,13 +497,7 @@ export const equals: {
 const encapsulateMultiaddr = (self: Multiaddr, other: Multiaddr): Multiaddr => {
   if (isEmpty(other)) return self
   if (isEmpty(self)) return other
-  const a = impl(self)
-  const b = impl(other)
-  return new MultiaddrImpl(
-    concat([a.buf, b.buf]),
-    [...a.components, ...b.components],
-    [...a.ends, ...b.ends.map((e) => e + a.buf.length)]
-  )
+  return make(impl(self).b + impl(other).b)
 }
 
 /**
@@ -491,21 +518,15 @@ export const encapsulate: {
       encapsulateMultiaddr(self, other)
 )
 
-const componentEquals = (a: Component, b: Component): boolean =>
-  a.code === b.code && (a.bytes === undefined ? b.bytes === undefined : b.bytes !== undefined && bytesEqual(a.bytes, b.bytes))
-
 const decapsulateMultiaddr = (self: Multiaddr, other: Multiaddr): Multiaddr => {
-  const left = self.components
-  const right = other.components
+  const right = impl(other).b
   if (right.length === 0) return self
-  let lastIndex = -1
-  for (let i = 0; i + right.length <= left.length; i++) {
-    let match = true
-    for (let j = 0; j < right.length && match; j++) match = componentEquals(left[i + j]!, right[j]!)
-    if (match) lastIndex = i
-  }
-  if (lastIndex < 0) return self
-  return prefix(self, lastIndex)
+  // Components are equal exactly when their binary forms are, and a valid binary
+  // form read from a component boundary ends on one: search the boundaries.
+  const left = new Cursor(impl(self).b)
+  let lastStart = -1
+  while (left.next()) if (left.b.startsWith(right, left.start)) lastStart = left.start
+  return lastStart < 0 ? self : prefix(self, lastStart)
 }
 
 /**
@@ -532,11 +553,10 @@ export const decapsulateCode: {
   (code: number): (self: Multiaddr) => Multiaddr
   (self: Multiaddr, code: number): Multiaddr
 } = dual(2, (self: Multiaddr, code: number): Multiaddr => {
-  const cs = self.components
-  for (let i = cs.length - 1; i >= 0; i--) {
-    if (cs[i]!.code === code) return prefix(self, i)
-  }
-  return self
+  const c = new Cursor(impl(self).b)
+  let lastStart = -1
+  while (c.next()) if (c.code === code) lastStart = c.start
+  return lastStart < 0 ? self : prefix(self, lastStart)
 })
 
 /**
@@ -544,12 +564,16 @@ export const decapsulateCode: {
  * Kept as a string: `PeerId.ts` parses it.
  */
 export const getPeerId = (ma: Multiaddr): string | undefined => {
-  const cs = ma.components
-  for (let i = cs.length - 1; i >= 0; i--) {
-    const c = cs[i]!
-    if (c.code === codes.p2p) return c.value
+  const c = new Cursor(impl(ma).b)
+  let value = -1
+  let end = -1
+  while (c.next()) {
+    if (c.code === codes.p2p) {
+      value = c.value
+      end = c.end
+    }
   }
-  return undefined
+  return value < 0 ? undefined : valueString(Codec.BY_CODE.get(codes.p2p)!.transcoder!, Strings.toBytes(c.b, value, end))
 }
 
 // ---------------------------------------------------------------------------
