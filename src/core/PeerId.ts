@@ -25,6 +25,7 @@ import { Equal, Hash, Option, Pipeable, Result, Schema } from "effect"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import { CID } from "multiformats/cid"
 import * as Digest from "multiformats/hashes/digest"
+import * as Strings from "./internal/strings.ts"
 import * as Keys from "./Keys.ts"
 import * as Multibase from "./Multibase.ts"
 import * as Multihash from "./Multihash.ts"
@@ -74,16 +75,24 @@ const fail = (reason: PeerIdErrorReason, message: string): Result.Result<never, 
 // representation
 
 class PeerIdImpl extends Pipeable.Class implements PeerId {
-  readonly [TypeId]: TypeId = TypeId
-  /** The multihash. Never handed out: `toBytes` copies. */
-  readonly bytes: Uint8Array
+  declare readonly [TypeId]: TypeId
+  /**
+   * The multihash as a binary string (one Latin-1 character per byte, see
+   * `internal/strings.ts`): a peer id lives as long as its connections, and a
+   * string is a fraction of a `Uint8Array`'s heap. Never handed out: `toBytes` makes bytes.
+   */
+  readonly b: string
   readonly key: Keys.PublicKey | undefined
+  /** The base58btc form once asked for (it is also the Peerstore's key, so it is kept). */
   private str: string | undefined
-  private hash: number | undefined
-  constructor(bytes: Uint8Array, key: Keys.PublicKey | undefined) {
+  constructor(b: string, key: Keys.PublicKey | undefined) {
     super()
-    this.bytes = bytes
+    this.b = b
     this.key = key
+    this.str = undefined
+  }
+  get bytes(): Uint8Array {
+    return Strings.toBytes(this.b)
   }
   override toString(): string {
     this.str ??= Multibase.baseEncode("base58btc", this.bytes)
@@ -96,23 +105,15 @@ class PeerIdImpl extends Pipeable.Class implements PeerId {
     return `PeerId(${this.toString()})`
   }
   [Equal.symbol](that: Equal.Equal): boolean {
-    return that instanceof PeerIdImpl && bytesEqual(this.bytes, that.bytes)
+    return that instanceof PeerIdImpl && this.b === that.b
   }
   [Hash.symbol](): number {
-    if (this.hash === undefined) {
-      let h = 0x811c9dc5 // FNV-1a
-      for (const b of this.bytes) h = Math.imul(h ^ b, 0x01000193)
-      this.hash = Hash.optimize(h)
-    }
-    return this.hash
+    let h = 0x811c9dc5 // FNV-1a
+    for (let i = 0; i < this.b.length; i++) h = Math.imul(h ^ this.b.charCodeAt(i), 0x01000193)
+    return Hash.optimize(h)
   }
 }
-
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
+Object.defineProperty(PeerIdImpl.prototype, TypeId, { value: TypeId })
 
 const impl = (id: PeerId): PeerIdImpl => id as PeerIdImpl
 
@@ -125,7 +126,7 @@ export const isPeerId = (u: unknown): u is PeerId => u instanceof PeerIdImpl
 export const fromPublicKey = (key: Keys.PublicKey): PeerId => {
   const encoded = Keys.publicKeyToProtobuf(key)
   const mh = encoded.length <= MAX_INLINE_KEY_LENGTH ? Multihash.identity(encoded) : Multihash.sha256(encoded)
-  return new PeerIdImpl(mh.bytes, key)
+  return new PeerIdImpl(Strings.fromBytes(mh.bytes), key)
 }
 
 /** The peer id of a private key's public key. */
@@ -144,14 +145,14 @@ export const matchesPublicKey = (id: PeerId, key: Keys.PublicKey): boolean => eq
 // bytes (the multihash)
 
 /** The peer id's binary form: its multihash (a copy). */
-export const toBytes = (id: PeerId): Uint8Array => Uint8Array.from(impl(id).bytes)
+export const toBytes = (id: PeerId): Uint8Array => impl(id).bytes
 
 /** A peer id from its binary form (a multihash); see the module doc for what is accepted. */
 export const fromBytes = (bytes: Uint8Array): Result.Result<PeerId, PeerIdError> => {
   const mh = Multihash.decode(bytes)
   if (Result.isFailure(mh)) return fail("InvalidMultihash", `peer id: ${mh.failure.message}`)
   const { code, digest } = mh.success
-  const own = Uint8Array.from(bytes)
+  const own = Strings.fromBytes(bytes)
   if (code === Multihash.codes["sha2-256"]) {
     return digest.length === 32
       ? Result.succeed(new PeerIdImpl(own, undefined))
@@ -216,4 +217,4 @@ export const fromString = (text: string): Result.Result<PeerId, PeerIdError> => 
 // ---------------------------------------------------------------------------
 // comparison
 
-export const equals = (a: PeerId, b: PeerId): boolean => bytesEqual(impl(a).bytes, impl(b).bytes)
+export const equals = (a: PeerId, b: PeerId): boolean => impl(a).b === impl(b).b
