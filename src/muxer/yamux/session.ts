@@ -8,17 +8,21 @@
  *   streams as subarrays of the received chunks (never copied); only a header
  *   split across two chunks is copied (12 bytes). Wake-ups of waiting fibers
  *   are collected while a batch is parsed and fired once it is done.
- * - One **writer fiber** owns the Duplex's write side. Streams and the reader
- *   push encoded frames (a 12-byte header chunk, then the payload chunks as
- *   they are, split with `subarray` at frame boundaries) into one outbox; each
- *   writer iteration takes everything queued and writes it as one batch.
+ * - A **writer fiber** owns the Duplex's write side while there is something
+ *   to write: streams and the reader push encoded frames (a 12-byte header
+ *   chunk, then the payload chunks as they are, split with `subarray` at frame
+ *   boundaries) into one outbox; when it goes from empty to non-empty a writer
+ *   is started on a microtask (frames queued in the same tick go out in one
+ *   Duplex write). It takes everything queued, writes it as one batch, again
+ *   while more was queued meanwhile, and ends when the outbox is empty (an idle
+ *   session has no writer fiber). One write is in flight at a time.
  * - Per-stream flow control (§Flow Control): a writer may send at most the
  *   peer's window; it suspends until a WindowUpdate arrives. Our receive
  *   window is credited when the application reads (unread bytes keep
  *   occupying it), and grows (doubling, up to the maximum) when a window's
  *   worth of data was consumed within 4 RTTs, as go-yamux and
  *   js-libp2p-yamux do. RTT is measured with the session's ping on `Clock`.
- * - Keep-alive: a fiber pings on a `Schedule`; a ping not answered within the
+ * - Keep-alive: a fiber pings every interval; a ping not answered within the
  *   timeout, with no other frame received meanwhile, ends the session with
  *   `MuxerError { reason: "Timeout" }` (frames still arriving mean the pong is
  *   only queued behind data, so the deadline restarts).
@@ -27,12 +31,14 @@
  *   are kept (more are refused with RST); `open` waits while `maxAckBacklog`
  *   of our streams are unacknowledged by the peer.
  *
- * Everything mutable lives in this closure and is touched only from fibers of
- * one JS thread; no locks are needed.
+ * The session is one object (a class: state in fields, behaviour in prototype
+ * methods, waiter lists allocated on first use), so an idle session costs
+ * little heap. Its state is touched only from fibers of one JS thread; no
+ * locks are needed.
  *
  * @internal
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scope } from "effect"
+import { Clock, type Context, Duration, Effect, Fiber, Result, Scope } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
 import { type Direction, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
@@ -96,6 +102,914 @@ interface Stream {
   registered: boolean
 }
 
+interface Ping {
+  readonly id: number
+  readonly start: number
+  readonly waiters: Array<Resume>
+  rtt: number | undefined
+}
+
+const sessionClosedError = () => Duplex.resetError("yamux session closed")
+
+const removeFrom = (list: Array<Resume> | undefined, r: Resume): void => {
+  if (list === undefined) return
+  const i = list.indexOf(r)
+  if (i >= 0) list.splice(i, 1)
+}
+
+// ---- writer scheduling ---------------------------------------------------
+// A session has no writer fiber while its outbox is empty. When frames are
+// queued, the session is put on this list and a writer is started on a
+// microtask: frames queued by everything that runs before it (a burst of
+// stream writes, a whole read batch's window updates) go out in one Duplex
+// write. The writer keeps writing while there is more, then ends.
+let writersDue: Array<SessionImpl> = []
+const startDueWriters = (): void => {
+  const due = writersDue
+  writersDue = []
+  for (let i = 0; i < due.length; i++) due[i]!.startWriter()
+}
+
+/**
+ * The session: all its state in fields, its behaviour in prototype methods
+ * (an idle session is one object, not a closure context per function). The
+ * MuxedSession members are getters building their Effect on use.
+ */
+class SessionImpl implements YamuxSession {
+  readonly duplex: Duplex.Duplex
+  readonly config: Config
+  readonly client: boolean
+  readonly clock: Clock.Clock
+  /** the creating fiber's services, for the writer fibers started from a microtask */
+  readonly services: Context.Context<never>
+
+  // ---- session state -------------------------------------------------
+  readonly streams = new Map<number, Stream>()
+  nextId: number
+  highestRemoteId = 0
+  recentlyClosed: Set<number> | undefined = undefined
+  recentlyClosedOrder: Array<number> | undefined = undefined
+  inboundCount = 0
+  outboundCount = 0
+  unackedInbound = 0
+  ackBacklog = 0
+  acceptQueue: Array<Stream> | undefined = undefined
+  acceptWaiters: Array<Resume> | undefined = undefined
+  openWaiters: Array<Resume> | undefined = undefined
+  closedWaiters: Array<Resume> | undefined = undefined
+
+  isOpen = true
+  endError: MuxerError | undefined = undefined
+  remoteGoAway = false
+  finishing = false
+
+  // ---- outbox / writer -------------------------------------------------
+  outbox: Array<Uint8Array> = []
+  outboxBytes = 0
+  pendingPongs = 0
+  pendingRefusals = 0
+  drainWaiters: Array<Resume> | undefined = undefined
+  writerDue = false
+  writerRunning = false
+  writerFiber: Fiber.Fiber<void> | undefined = undefined
+  /** the writer has closed the Duplex's write side (or failed): nothing more is written */
+  writeDone = false
+  flushWaiters: Array<Resume> | undefined = undefined
+
+  // ---- ping ------------------------------------------------------------
+  rttNanos: number | undefined = undefined
+  framesReceived = 0
+  nextPingId = 0
+  activePing: Ping | undefined = undefined
+
+  // ---- fibers ----------------------------------------------------------
+  readerFiber: Fiber.Fiber<void> | undefined = undefined
+  keepAliveFiber: Fiber.Fiber<void> | undefined = undefined
+
+  // ---- wake-ups --------------------------------------------------------
+  deferring = false
+  deferred: Array<Resume> | undefined = undefined
+
+  // ---- frame parsing (reader fiber) ------------------------------------
+  headerBuf: Uint8Array | undefined = undefined
+  headerFill = 0
+  payloadRemaining = 0
+  payloadTarget: Stream | undefined = undefined
+  payloadFin = false
+
+  constructor(duplex: Duplex.Duplex, direction: Direction, config: Config, clock: Clock.Clock, services: Context.Context<never>) {
+    this.duplex = duplex
+    this.config = config
+    this.client = direction === "outbound"
+    this.clock = clock
+    this.services = services
+    this.nextId = this.client ? 1 : 2
+  }
+
+  nowNanos(): number {
+    return Number(this.clock.monotonicTimeNanosUnsafe())
+  }
+
+  // ---- wake-ups ------------------------------------------------------
+  // While the reader parses a batch, wake-ups are deferred so that woken
+  // fibers (which Effect resumes synchronously) see a consistent state.
+  wake(resume: Resume | undefined): void {
+    if (resume === undefined) return
+    if (this.deferring) (this.deferred ??= []).push(resume)
+    else resume(Effect.void)
+  }
+  wakeAll(waiters: Array<Resume> | undefined): void {
+    if (waiters === undefined || waiters.length === 0) return
+    const all = waiters.splice(0, waiters.length)
+    for (const w of all) this.wake(w)
+  }
+  flushWakes(): void {
+    this.deferring = false
+    const deferred = this.deferred
+    if (deferred === undefined) return
+    while (deferred.length > 0) {
+      const all = deferred.splice(0, deferred.length)
+      for (const w of all) w(Effect.void)
+    }
+  }
+  /** Run a synchronous state change with wake-ups deferred to its end. */
+  atomically<A>(f: () => A): A {
+    if (this.deferring) return f()
+    this.deferring = true
+    try {
+      return f()
+    } finally {
+      this.flushWakes()
+    }
+  }
+
+  /** Wait in the waiter list `key` of this session (allocated on first use). */
+  waitIn(key: "acceptWaiters" | "openWaiters" | "drainWaiters" | "flushWaiters" | "closedWaiters"): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      ;(this[key] ??= []).push(resume)
+      return Effect.sync(() => removeFrom(this[key], resume))
+    })
+  }
+
+  // ---- outbox --------------------------------------------------------
+  wakeWriter(): void {
+    if (this.writerRunning || this.writerDue || this.writeDone) return
+    this.writerDue = true
+    if (writersDue.push(this) === 1) queueMicrotask(startDueWriters)
+  }
+
+  pushControl(type: number, flags: number, streamId: number, length: number): void {
+    this.outbox.push(Frame.encode(type, flags, streamId, length))
+    this.wakeWriter()
+  }
+
+  /** Start a writer fiber if there is something to do (called on a microtask). */
+  startWriter(): void {
+    this.writerDue = false
+    if (this.writerRunning || this.writeDone) return
+    if (this.outbox.length === 0 && !this.finishing) return
+    this.writerRunning = true
+    const fiber = Effect.runForkWith(this.services)(Effect.suspend(() => this.writeStep()))
+    if (this.writerRunning) this.writerFiber = fiber
+  }
+
+  /** One writer step: write everything queued, then the next step; end when the outbox is empty. */
+  writeStep(): Effect.Effect<void> {
+    if (this.outbox.length === 0) {
+      if (this.finishing) return Effect.ensuring(this.duplex.closeWrite, Effect.sync(() => this.writerEnded(true)))
+      this.writerEnded(false)
+      return Effect.void
+    }
+    const batch = this.outbox
+    this.outbox = []
+    this.outboxBytes = 0
+    this.pendingPongs = 0
+    this.pendingRefusals = 0
+    this.wakeAll(this.drainWaiters)
+    return Effect.flatMap(Effect.result(this.duplex.write(batch)), (result) => {
+      if (Result.isFailure(result)) {
+        this.outbox = []
+        this.terminate(
+          new MuxerError({ reason: "Io", message: `yamux: write failed: ${result.failure.message}` }),
+          undefined
+        )
+        this.writerEnded(true)
+        return Effect.void
+      }
+      return this.writeStep()
+    })
+  }
+
+  writerEnded(done: boolean): void {
+    this.writerRunning = false
+    this.writerFiber = undefined
+    if (done) {
+      this.writeDone = true
+      this.wakeAll(this.flushWaiters)
+    }
+  }
+
+  // ---- termination ---------------------------------------------------
+  terminate(error: MuxerError | undefined, goAway: number | undefined): void {
+    if (this.deferring) return this.terminateNow(error, goAway)
+    this.deferring = true
+    try {
+      this.terminateNow(error, goAway)
+    } finally {
+      this.flushWakes()
+    }
+  }
+
+  terminateNow(error: MuxerError | undefined, goAway: number | undefined): void {
+    if (!this.isOpen) return
+    this.isOpen = false
+    this.endError = error
+    for (const s of this.streams.values()) {
+      s.registered = false
+      const err = sessionClosedError()
+      if (s.writeErr === undefined && !s.writeClosed) s.writeErr = err
+      // a stream whose remote side finished keeps its unread data readable
+      if (!s.remoteFin && s.readErr === undefined) s.readErr = err
+      this.wakeStream(s)
+    }
+    this.streams.clear()
+    this.acceptQueue = undefined
+    this.wakeAll(this.acceptWaiters)
+    this.wakeAll(this.openWaiters)
+    this.wakeAll(this.drainWaiters)
+    this.wakeAll(this.closedWaiters)
+    if (this.activePing !== undefined) {
+      const ping = this.activePing
+      this.activePing = undefined
+      this.wakeAll(ping.waiters)
+    }
+    if (goAway !== undefined) this.outbox.push(Frame.encode(Frame.TYPE_GO_AWAY, 0, 0, goAway))
+    this.finishing = true
+    this.wakeWriter()
+  }
+
+  endedError(): MuxerError {
+    return this.endError ?? new MuxerError({ reason: "Closed", message: "yamux session closed" })
+  }
+
+  // ---- streams -------------------------------------------------------
+  wakeStream(s: Stream): void {
+    const r = s.readWaiter
+    s.readWaiter = undefined
+    this.wake(r)
+    const w = s.writeWaiter
+    s.writeWaiter = undefined
+    this.wake(w)
+  }
+
+  unregister(s: Stream): void {
+    if (!s.registered) return
+    s.registered = false
+    this.streams.delete(s.id)
+    if (s.inbound) {
+      this.inboundCount--
+      if (s.needAck) {
+        s.needAck = false
+        this.unackedInbound--
+      }
+      const recent = this.recentlyClosed ??= new Set()
+      const order = this.recentlyClosedOrder ??= []
+      recent.add(s.id)
+      order.push(s.id)
+      if (order.length > RECENTLY_CLOSED) recent.delete(order.shift()!)
+    } else {
+      this.outboundCount--
+      if (!s.ackedByPeer) {
+        s.ackedByPeer = true
+        this.ackBacklog--
+        this.wakeAll(this.openWaiters)
+      }
+    }
+    if (this.remoteGoAway && this.streams.size === 0) this.terminate(undefined, Frame.GO_AWAY_NORMAL)
+  }
+
+  maybeFinished(s: Stream): void {
+    if (s.remoteFin && s.writeClosed) this.unregister(s)
+  }
+
+  /** Flags the next frame we send on `s` carries: ACK on the first frame of an inbound stream. */
+  takeFlags(s: Stream): number {
+    if (!s.needAck) return 0
+    s.needAck = false
+    this.unackedInbound--
+    return Frame.FLAG_ACK
+  }
+
+  /** After the application consumed data: credit the window (auto-tuned), go-yamux style. */
+  afterConsume(s: Stream): void {
+    if (!s.registered || s.remoteFin || !this.isOpen) return
+    const outstanding = s.recvRemaining + s.buffered + s.inFlight
+    let delta = s.recvWindow - outstanding
+    if (delta < s.recvWindow / 2) return
+    const now = this.nowNanos()
+    const rtt = this.rttNanos
+    if (rtt !== undefined && s.recvWindow < this.config.maxWindow && now - s.epochStart <= 4 * rtt) {
+      s.recvWindow = Math.min(s.recvWindow * 2, this.config.maxWindow)
+      delta = s.recvWindow - outstanding
+    }
+    s.epochStart = now
+    s.recvRemaining += delta
+    this.pushControl(Frame.TYPE_WINDOW_UPDATE, this.takeFlags(s), s.id, delta)
+  }
+
+  resetStream(s: Stream, err: Duplex.DuplexError, sendRst: boolean): void {
+    if (s.readErr === undefined) s.readErr = err
+    if (s.writeErr === undefined) s.writeErr = err
+    s.buffer = []
+    s.buffered = 0
+    if (sendRst && s.registered && this.isOpen) this.pushControl(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_RST, s.id, 0)
+    this.unregister(s)
+    this.wakeStream(s)
+  }
+
+  makeStream(id: number, inbound: boolean): Stream {
+    const self = this
+    const config = this.config
+    const s: Stream = {
+      id,
+      inbound,
+      handle: undefined as unknown as MuxedStream,
+      sendWindow: Frame.INITIAL_WINDOW,
+      writeClosed: false,
+      writeErr: undefined,
+      writeWaiter: undefined,
+      recvWindow: config.initialWindow,
+      // the peer assumes 256 KiB until our first window update (§Flow Control)
+      recvRemaining: Frame.INITIAL_WINDOW,
+      inFlight: 0,
+      epochStart: this.nowNanos(),
+      buffer: [],
+      buffered: 0,
+      remoteFin: false,
+      readErr: undefined,
+      readWaiter: undefined,
+      needAck: inbound,
+      ackedByPeer: inbound,
+      registered: true
+    }
+
+    const waitRead = Effect.callback<void>((r) => {
+      s.readWaiter = r
+      return Effect.sync(() => {
+        s.readWaiter = undefined
+      })
+    })
+    const waitWrite = Effect.callback<void>((r) => {
+      s.writeWaiter = r
+      return Effect.sync(() => {
+        s.writeWaiter = undefined
+      })
+    })
+
+    // waiting for the session outbox to drain; a reset of the stream wakes it too
+    const waitDrain = Effect.callback<void>((r) => {
+      ;(self.drainWaiters ??= []).push(r)
+      s.writeWaiter = r
+      return Effect.sync(() => {
+        removeFrom(self.drainWaiters, r)
+        if (s.writeWaiter === r) s.writeWaiter = undefined
+      })
+    })
+
+    const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => {
+      if (s.readErr !== undefined) return Effect.fail(s.readErr)
+      if (s.buffered > 0) {
+        const out = s.buffer
+        s.buffer = []
+        s.buffered = 0
+        self.atomically(() => self.afterConsume(s))
+        return Effect.succeed(out)
+      }
+      if (s.remoteFin) return Effect.succeed(Duplex.EOF)
+      return Effect.flatMap(waitRead, () => read)
+    })
+
+    const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => {
+      let index = 0
+      let offset = 0
+      let remaining = Duplex.byteLength(chunks)
+      const loop: Effect.Effect<void, Duplex.DuplexError> = Effect.suspend(() => {
+        if (s.writeErr !== undefined) return Effect.fail(s.writeErr)
+        if (s.writeClosed) return Effect.fail(Duplex.closedError("yamux stream closed for writing"))
+        if (remaining === 0) return Effect.void
+        if (s.sendWindow === 0) return Effect.flatMap(waitWrite, () => loop)
+        if (self.outboxBytes >= config.writeHighWater) return Effect.flatMap(waitDrain, () => loop)
+        self.atomically(emit)
+        return loop
+      })
+      // emit as many frames as the window allows, each at most maxFrameSize
+      const emit = (): void => {
+        const outbox = self.outbox
+        while (remaining > 0 && s.sendWindow > 0) {
+          const n = Math.min(remaining, s.sendWindow, config.maxFrameSize)
+          outbox.push(Frame.encode(Frame.TYPE_DATA, self.takeFlags(s), s.id, n))
+          let left = n
+          while (left > 0) {
+            const c = chunks[index]!
+            const avail = c.byteLength - offset
+            if (avail <= left) {
+              if (avail > 0) outbox.push(offset === 0 ? c : c.subarray(offset))
+              left -= avail
+              index++
+              offset = 0
+            } else {
+              outbox.push(c.subarray(offset, offset + left))
+              offset += left
+              left = 0
+            }
+          }
+          s.sendWindow -= n
+          remaining -= n
+          self.outboxBytes += n
+        }
+        self.wakeWriter()
+      }
+      return loop
+    }
+
+    const closeWrite: Effect.Effect<void> = Effect.sync(() =>
+      self.atomically(() => {
+        if (s.writeClosed || s.writeErr !== undefined) return
+        s.writeClosed = true
+        const w = s.writeWaiter
+        s.writeWaiter = undefined
+        if (s.registered && self.isOpen) {
+          self.pushControl(Frame.TYPE_WINDOW_UPDATE, self.takeFlags(s) | Frame.FLAG_FIN, s.id, 0)
+          self.maybeFinished(s)
+        }
+        self.wake(w)
+      })
+    )
+
+    const reset: Effect.Effect<void> = Effect.sync(() => {
+      if (s.readErr !== undefined && s.writeErr !== undefined) return
+      self.atomically(() => self.resetStream(s, Duplex.resetError("yamux stream reset"), true))
+    })
+
+    ;(s as { handle: MuxedStream }).handle = {
+      id: String(id),
+      direction: inbound ? "inbound" : "outbound",
+      read,
+      write,
+      closeWrite,
+      reset
+    }
+    this.streams.set(id, s)
+    return s
+  }
+
+  /** The stream's owning scope closed: reset it unless it finished both ways. */
+  releaseStream(s: Stream): Effect.Effect<void> {
+    return Effect.sync(() =>
+      this.atomically(() => {
+        const writeDone = s.writeClosed || s.writeErr !== undefined
+        const readDone = s.remoteFin || s.readErr !== undefined
+        if (writeDone && readDone) {
+          this.unregister(s)
+          return
+        }
+        this.resetStream(s, Duplex.resetError("yamux stream released by its scope"), true)
+      })
+    )
+  }
+
+  // ---- frame handling (reader fiber) -----------------------------------
+  isOurs(id: number): boolean {
+    return (id % 2 === 1) === this.client
+  }
+  neverOpened(id: number): boolean {
+    return this.isOurs(id) ? id >= this.nextId : id > this.highestRemoteId
+  }
+
+  remoteFinished(s: Stream): void {
+    if (s.remoteFin) return
+    s.remoteFin = true
+    const r = s.readWaiter
+    s.readWaiter = undefined
+    this.wake(r)
+    this.maybeFinished(s)
+  }
+
+  refuse(id: number): MuxerError | undefined {
+    this.pushControl(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_RST, id, 0)
+    if (++this.pendingRefusals > MAX_PENDING_REFUSALS) {
+      return new MuxerError({ reason: "TooManyStreams", message: "yamux: peer keeps opening refused streams" })
+    }
+    return undefined
+  }
+
+  handleStreamFrame(h: Frame.Header): MuxerError | undefined {
+    const config = this.config
+    const id = h.streamId
+    const isData = h.type === Frame.TYPE_DATA
+    if (id === 0) return protocolError(`yamux: ${Frame.TYPE_NAMES[h.type]} frame on stream 0`)
+    if (isData && h.length > config.maxWindow) {
+      return protocolError(`yamux: data frame of ${h.length} bytes exceeds any window we grant`)
+    }
+    let s = this.streams.get(id)
+    if ((h.flags & Frame.FLAG_SYN) !== 0) {
+      if (s !== undefined) return protocolError(`yamux: SYN reuses open stream id ${id}`)
+      if (this.isOurs(id)) return protocolError(`yamux: SYN with stream id ${id} of our parity`)
+      if (this.recentlyClosed?.has(id) === true) return protocolError(`yamux: SYN reuses closed stream id ${id}`)
+      if (id > this.highestRemoteId) this.highestRemoteId = id
+      if (
+        this.remoteGoAway || this.inboundCount >= config.maxInboundStreams ||
+        this.unackedInbound >= config.maxUnackedInbound
+      ) {
+        const err = this.refuse(id)
+        if (err !== undefined) return err
+        if (isData) this.payloadRemaining = h.length
+        this.payloadTarget = undefined
+        return undefined
+      }
+      s = this.makeStream(id, true)
+      this.inboundCount++
+      this.unackedInbound++
+      ;(this.acceptQueue ??= []).push(s)
+      const w = this.acceptWaiters?.shift()
+      this.wake(w)
+    } else if (s === undefined) {
+      if (this.neverOpened(id)) {
+        return protocolError(`yamux: ${Frame.TYPE_NAMES[h.type]} frame for stream ${id} that was never opened`)
+      }
+      // a stream closed recently (e.g. we reset it): ignore, skipping its payload
+      if (isData) this.payloadRemaining = h.length
+      this.payloadTarget = undefined
+      return undefined
+    }
+    if ((h.flags & Frame.FLAG_ACK) !== 0 && !s.ackedByPeer) {
+      s.ackedByPeer = true
+      this.ackBacklog--
+      this.wakeAll(this.openWaiters)
+    }
+    if ((h.flags & Frame.FLAG_RST) !== 0) {
+      this.resetStream(s, Duplex.resetError("yamux stream reset by the remote"), false)
+      if (isData) this.payloadRemaining = h.length
+      this.payloadTarget = undefined
+      return undefined
+    }
+    if (isData) {
+      if (h.length > 0) {
+        if (s.remoteFin) return protocolError(`yamux: data on stream ${id} after FIN`)
+        if (h.length > s.recvRemaining) {
+          return protocolError(
+            `yamux: stream ${id} received ${h.length} bytes with a window of ${s.recvRemaining} (window overflow)`
+          )
+        }
+        s.recvRemaining -= h.length
+        s.inFlight = h.length
+        this.payloadRemaining = h.length
+        this.payloadTarget = s
+        this.payloadFin = (h.flags & Frame.FLAG_FIN) !== 0
+        return undefined
+      }
+    } else if (h.length > 0) {
+      s.sendWindow = Math.min(s.sendWindow + h.length, Frame.MAX_UINT32)
+      const w = s.writeWaiter
+      s.writeWaiter = undefined
+      this.wake(w)
+    }
+    if ((h.flags & Frame.FLAG_FIN) !== 0) this.remoteFinished(s)
+    return undefined
+  }
+
+  handlePing(h: Frame.Header): MuxerError | undefined {
+    if (h.streamId !== 0) return protocolError(`yamux: ping on stream ${h.streamId}`)
+    if ((h.flags & Frame.FLAG_SYN) !== 0) {
+      if (this.pendingPongs < MAX_PENDING_PONGS) {
+        this.pendingPongs++
+        this.pushControl(Frame.TYPE_PING, Frame.FLAG_ACK, 0, h.length)
+      }
+      return undefined
+    }
+    if ((h.flags & Frame.FLAG_ACK) !== 0) {
+      const ping = this.activePing
+      if (ping !== undefined && ping.id === h.length) {
+        this.activePing = undefined
+        const rtt = Math.max(0, this.nowNanos() - ping.start)
+        this.rttNanos = rtt
+        ping.rtt = rtt
+        this.wakeAll(ping.waiters)
+      }
+      return undefined
+    }
+    return protocolError("yamux: ping without SYN or ACK")
+  }
+
+  handleGoAway(h: Frame.Header): MuxerError | undefined {
+    if (h.streamId !== 0) return protocolError(`yamux: GoAway on stream ${h.streamId}`)
+    if (h.length === Frame.GO_AWAY_NORMAL) {
+      // no new streams either way; the session ends once the last stream has
+      this.remoteGoAway = true
+      this.wakeAll(this.openWaiters)
+      if (this.streams.size === 0) this.terminate(undefined, Frame.GO_AWAY_NORMAL)
+      return undefined
+    }
+    const what = h.length === Frame.GO_AWAY_PROTOCOL_ERROR
+      ? "protocol error"
+      : h.length === Frame.GO_AWAY_INTERNAL_ERROR
+      ? "internal error"
+      : `unknown code ${h.length}`
+    this.terminate(new MuxerError({ reason: "GoAway", message: `yamux: remote sent GoAway (${what})` }), undefined)
+    return undefined
+  }
+
+  handleHeader(h: Frame.Header): MuxerError | undefined {
+    this.framesReceived++
+    switch (h.type) {
+      case Frame.TYPE_DATA:
+      case Frame.TYPE_WINDOW_UPDATE:
+        return this.handleStreamFrame(h)
+      case Frame.TYPE_PING:
+        return this.handlePing(h)
+      default:
+        return this.handleGoAway(h)
+    }
+  }
+
+  deliver(s: Stream, bytes: Uint8Array): void {
+    s.inFlight -= bytes.byteLength
+    if (s.readErr !== undefined) return
+    s.buffer.push(bytes)
+    s.buffered += bytes.byteLength
+    const r = s.readWaiter
+    s.readWaiter = undefined
+    this.wake(r)
+  }
+
+  /** Parse one received chunk; returns an error that ends the session. */
+  processChunk(chunk: Uint8Array): MuxerError | undefined {
+    let off = 0
+    const len = chunk.byteLength
+    while (off < len && this.isOpen) {
+      if (this.payloadRemaining > 0) {
+        const n = Math.min(this.payloadRemaining, len - off)
+        const target = this.payloadTarget
+        if (target !== undefined) {
+          this.deliver(target, off === 0 && n === len ? chunk : chunk.subarray(off, off + n))
+        }
+        off += n
+        this.payloadRemaining -= n
+        if (this.payloadRemaining === 0 && target !== undefined) {
+          this.payloadTarget = undefined
+          if (this.payloadFin) this.remoteFinished(target)
+        }
+        continue
+      }
+      let decoded: Result.Result<Frame.Header, Frame.FrameError>
+      if (this.headerFill === 0 && len - off >= Frame.HEADER_LENGTH) {
+        decoded = Frame.decode(chunk, off)
+        off += Frame.HEADER_LENGTH
+      } else {
+        // a header split across chunks: gathered in a 12-byte buffer (allocated on first need)
+        const buf = this.headerBuf ??= new Uint8Array(Frame.HEADER_LENGTH)
+        const n = Math.min(Frame.HEADER_LENGTH - this.headerFill, len - off)
+        buf.set(chunk.subarray(off, off + n), this.headerFill)
+        this.headerFill += n
+        off += n
+        if (this.headerFill < Frame.HEADER_LENGTH) break
+        this.headerFill = 0
+        decoded = Frame.decode(buf, 0)
+      }
+      if (Result.isFailure(decoded)) return protocolError(decoded.failure.message)
+      const err = this.handleHeader(decoded.success)
+      if (err !== undefined) return err
+    }
+    return undefined
+  }
+
+  processBatch(batch: Duplex.Chunks): MuxerError | undefined {
+    this.deferring = true
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const err = this.processChunk(batch[i]!)
+        if (err !== undefined) return err
+        if (!this.isOpen) return undefined
+      }
+      return undefined
+    } finally {
+      this.flushWakes()
+    }
+  }
+
+  /** The reader: read a batch, parse it, again; a flatMap loop (no generator held while blocked). */
+  readLoop(): Effect.Effect<void> {
+    if (!this.isOpen) return Effect.void
+    return Effect.flatMap(Effect.result(this.duplex.read), (result) => this.onRead(result))
+  }
+
+  onRead(result: Result.Result<Duplex.Chunks, Duplex.DuplexError>): Effect.Effect<void> {
+    if (!this.isOpen) return Effect.void
+    if (Result.isFailure(result)) {
+      this.terminate(
+        new MuxerError({ reason: "Io", message: `yamux: read failed: ${result.failure.message}` }),
+        Frame.GO_AWAY_INTERNAL_ERROR
+      )
+      return Effect.void
+    }
+    const batch = result.success
+    if (batch.length === 0) {
+      if (this.headerFill > 0 || this.payloadRemaining > 0) {
+        this.terminate(protocolError("yamux: connection ended inside a frame"), Frame.GO_AWAY_PROTOCOL_ERROR)
+      } else {
+        this.terminate(undefined, Frame.GO_AWAY_NORMAL)
+      }
+      return Effect.void
+    }
+    const err = this.processBatch(batch)
+    if (err !== undefined) {
+      this.deferring = true
+      this.terminate(
+        err,
+        err.reason === "ProtocolError" ? Frame.GO_AWAY_PROTOCOL_ERROR : Frame.GO_AWAY_INTERNAL_ERROR
+      )
+      this.flushWakes()
+      return Effect.void
+    }
+    return this.readLoop()
+  }
+
+  // ---- ping / keep-alive -------------------------------------------------
+  /** The ping in flight, or a new one sent now. */
+  startPing(): Ping {
+    if (this.activePing !== undefined) return this.activePing
+    const started: Ping = { id: this.nextPingId, start: this.nowNanos(), waiters: [], rtt: undefined }
+    this.nextPingId = (this.nextPingId + 1) % (Frame.MAX_UINT32 + 1)
+    this.activePing = started
+    this.atomically(() => this.pushControl(Frame.TYPE_PING, Frame.FLAG_SYN, 0, started.id))
+    return started
+  }
+
+  waitPong(ping: Ping): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      ping.waiters.push(resume)
+      return Effect.sync(() => removeFrom(ping.waiters, resume))
+    })
+  }
+
+  get ping(): Effect.Effect<number, MuxerError> {
+    return Effect.suspend(() => {
+      if (!this.isOpen) return Effect.fail(this.endedError())
+      const current = this.startPing()
+      return Effect.flatMap(this.waitPong(current), () => {
+        if (current.rtt === undefined) return Effect.fail(this.endedError())
+        return Effect.succeed(current.rtt / 1e6)
+      })
+    })
+  }
+
+  rtt(): number | undefined {
+    return this.rttNanos === undefined ? undefined : this.rttNanos / 1e6
+  }
+
+  // A keep-alive ping must be answered within the timeout; but while other
+  // frames keep arriving the peer is alive (its pong may be queued behind
+  // data on a busy link), so the deadline restarts instead. No fiber is
+  // forked per ping: the keep-alive fiber itself waits for the pong (an idle
+  // session holds just that fiber, asleep).
+  awaitPong(current: Ping): Effect.Effect<void> {
+    if (current.rtt !== undefined || !this.isOpen) return Effect.void
+    const since = this.framesReceived
+    const timeout = this.config.pingTimeout
+    return Effect.flatMap(Effect.timeoutOption(this.waitPong(current), timeout), (r) => {
+      if (r._tag === "Some" || !this.isOpen) return Effect.void
+      if (this.framesReceived !== since) return this.awaitPong(current)
+      this.terminate(
+        new MuxerError({
+          reason: "Timeout",
+          message: `yamux: keep-alive ping unanswered, and nothing received, for ${Duration.format(timeout)}`
+        }),
+        Frame.GO_AWAY_INTERNAL_ERROR
+      )
+      return Effect.void
+    })
+  }
+
+  /** Ping, wait for the pong, sleep the interval; until the session ends. */
+  keepAliveLoop(): Effect.Effect<void> {
+    if (!this.isOpen) return Effect.void
+    return Effect.flatMap(
+      Effect.suspend(() => this.isOpen ? this.awaitPong(this.startPing()) : Effect.void),
+      () =>
+        this.isOpen
+          ? Effect.andThen(Effect.sleep(this.config.keepAliveInterval), Effect.suspend(() => this.keepAliveLoop()))
+          : Effect.void
+    )
+  }
+
+  // ---- public API --------------------------------------------------------
+  acquire(s: Stream, scope: Scope.Scope): Effect.Effect<MuxedStream> {
+    return Effect.as(Scope.addFinalizer(scope, this.releaseStream(s)), s.handle)
+  }
+
+  get open(): Effect.Effect<MuxedStream, MuxerError, Scope.Scope> {
+    return Effect.flatMap(Effect.scope, (scope) => Effect.uninterruptibleMask((restore) => this.openIn(scope, restore)))
+  }
+
+  openIn(scope: Scope.Scope, restore: <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) {
+    const config = this.config
+    const loop: Effect.Effect<MuxedStream, MuxerError> = Effect.suspend(() => {
+      if (!this.isOpen) return Effect.fail(this.endedError())
+      if (this.remoteGoAway) {
+        return Effect.fail(new MuxerError({ reason: "GoAway", message: "yamux: the remote sent GoAway" }))
+      }
+      if (this.outboundCount >= config.maxOutboundStreams) {
+        return Effect.fail(
+          new MuxerError({
+            reason: "TooManyStreams",
+            message: `yamux: ${this.outboundCount} outbound streams open (limit ${config.maxOutboundStreams})`
+          })
+        )
+      }
+      if (this.ackBacklog >= config.maxAckBacklog) {
+        return Effect.flatMap(restore(this.waitIn("openWaiters")), () => loop)
+      }
+      if (this.nextId > Frame.MAX_UINT32) {
+        return Effect.fail(new MuxerError({ reason: "TooManyStreams", message: "yamux: stream ids exhausted" }))
+      }
+      const id = this.nextId
+      this.nextId += 2
+      const s = this.makeStream(id, false)
+      s.recvRemaining = config.initialWindow
+      this.outboundCount++
+      this.ackBacklog++
+      this.atomically(() =>
+        this.pushControl(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_SYN, id, config.initialWindow - Frame.INITIAL_WINDOW)
+      )
+      return this.acquire(s, scope)
+    })
+    return loop
+  }
+
+  get accept(): Effect.Effect<MuxedStream, MuxerError, Scope.Scope> {
+    return Effect.flatMap(
+      Effect.scope,
+      (scope) => Effect.uninterruptibleMask((restore) => this.acceptIn(scope, restore))
+    )
+  }
+
+  acceptIn(
+    scope: Scope.Scope,
+    restore: <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<MuxedStream, MuxerError> {
+    const s = this.acceptQueue?.shift()
+    if (s !== undefined) return this.acquire(s, scope)
+    if (!this.isOpen) return Effect.fail(this.endedError())
+    return Effect.flatMap(restore(this.waitIn("acceptWaiters")), () => this.acceptIn(scope, restore))
+  }
+
+  /** Graceful close: GoAway, then wait (bounded by closeTimeout) for the writer to flush and close the write side. */
+  get close(): Effect.Effect<void> {
+    return Effect.suspend(() => this.shutdown())
+  }
+
+  shutdown(): Effect.Effect<void> {
+    this.terminate(undefined, Frame.GO_AWAY_NORMAL)
+    if (this.writeDone) return Effect.void
+    return Effect.flatMap(Effect.timeoutOption(this.waitFlushed(), this.config.closeTimeout), (r) => {
+      if (r._tag === "Some") return Effect.void
+      this.writeDone = true
+      const w = this.writerFiber
+      return w === undefined ? this.duplex.reset : Effect.andThen(Fiber.interrupt(w), this.duplex.reset)
+    })
+  }
+
+  waitFlushed(): Effect.Effect<void> {
+    return Effect.suspend(() => this.writeDone ? Effect.void : this.waitIn("flushWaiters"))
+  }
+
+  /** The session's scope closed: shut down, then stop the reader and keep-alive fibers. */
+  finalize(): Effect.Effect<void> {
+    return Effect.andThen(
+      this.shutdown(),
+      Effect.suspend(() => {
+        const k = this.keepAliveFiber
+        const r = this.readerFiber
+        this.keepAliveFiber = undefined
+        this.readerFiber = undefined
+        if (k === undefined) return r === undefined ? Effect.void : Fiber.interrupt(r)
+        return r === undefined ? Fiber.interrupt(k) : Effect.andThen(Fiber.interrupt(k), Fiber.interrupt(r))
+      })
+    )
+  }
+
+  get closed(): Effect.Effect<void, MuxerError> {
+    return Effect.suspend(() => {
+      if (this.isOpen) return Effect.andThen(this.waitIn("closedWaiters"), this.closed)
+      return this.endError === undefined ? Effect.void : Effect.fail(this.endError)
+    })
+  }
+
+  streamCount(): number {
+    return this.streams.size
+  }
+}
+
 export const make = (
   duplex: Duplex.Duplex,
   direction: Direction,
@@ -104,774 +1018,20 @@ export const make = (
   Effect.gen(function*() {
     const sessionScope = yield* Effect.scope
     const clock = yield* Clock.Clock
-    const nowNanos = (): number => Number(clock.monotonicTimeNanosUnsafe())
-    const client = direction === "outbound"
-    const closedDeferred = yield* Deferred.make<void, MuxerError>()
-
-    // ---- session state -------------------------------------------------
-    const streams = new Map<number, Stream>()
-    let nextId = client ? 1 : 2
-    let highestRemoteId = 0
-    const recentlyClosed = new Set<number>()
-    const recentlyClosedOrder: Array<number> = []
-    let inboundCount = 0
-    let outboundCount = 0
-    let unackedInbound = 0
-    let ackBacklog = 0
-    const acceptQueue: Array<Stream> = []
-    const acceptWaiters: Array<Resume> = []
-    const openWaiters: Array<Resume> = []
-
-    let open = true
-    let endError: MuxerError | undefined
-    let remoteGoAway = false
-    let finishing = false
-
-    let outbox: Array<Uint8Array> = []
-    let outboxBytes = 0
-    let pendingPongs = 0
-    let pendingRefusals = 0
-    let writerWaiter: Resume | undefined
-    const drainWaiters: Array<Resume> = []
-
-    let rttNanos: number | undefined
-    let framesReceived = 0
-    let nextPingId = 0
-    interface Ping {
-      readonly id: number
-      readonly start: number
-      readonly waiters: Array<Resume>
-      rtt: number | undefined
-    }
-    let activePing: Ping | undefined
-
-    // ---- wake-ups ------------------------------------------------------
-    // While the reader parses a batch, wake-ups are deferred so that woken
-    // fibers (which Effect resumes synchronously) see a consistent state.
-    let deferring = false
-    const deferred: Array<Resume> = []
-    const wake = (resume: Resume | undefined): void => {
-      if (resume === undefined) return
-      if (deferring) deferred.push(resume)
-      else resume(Effect.void)
-    }
-    const wakeAll = (waiters: Array<Resume>): void => {
-      if (waiters.length === 0) return
-      const all = waiters.splice(0, waiters.length)
-      for (const w of all) wake(w)
-    }
-    const flushWakes = (): void => {
-      deferring = false
-      while (deferred.length > 0) {
-        const all = deferred.splice(0, deferred.length)
-        for (const w of all) w(Effect.void)
-      }
-    }
-    /** Run a synchronous state change with wake-ups deferred to its end. */
-    const atomically = <A>(f: () => A): A => {
-      if (deferring) return f()
-      deferring = true
-      try {
-        return f()
-      } finally {
-        flushWakes()
-      }
-    }
-    const waitOn = (register: (resume: Resume) => void, unregister: (resume: Resume) => void): Effect.Effect<void> =>
-      Effect.callback<void>((resume) => {
-        register(resume)
-        return Effect.sync(() => unregister(resume))
-      })
-    const waitIn = (list: Array<Resume>): Effect.Effect<void> =>
-      waitOn((r) => list.push(r), (r) => {
-        const i = list.indexOf(r)
-        if (i >= 0) list.splice(i, 1)
-      })
-
-    // ---- outbox --------------------------------------------------------
-    // The writer is woken on a microtask rather than at once: frames queued by
-    // everything that runs before it (a burst of stream writes, a whole read
-    // batch's window updates) go out in one Duplex write.
-    let writerScheduled = false
-    const runWriter = (): void => {
-      writerScheduled = false
-      const w = writerWaiter
-      writerWaiter = undefined
-      if (w !== undefined) w(Effect.void)
-    }
-    const wakeWriter = (): void => {
-      if (writerWaiter === undefined || writerScheduled) return
-      writerScheduled = true
-      queueMicrotask(runWriter)
-    }
-    const pushControl = (type: number, flags: number, streamId: number, length: number): void => {
-      outbox.push(Frame.encode(type, flags, streamId, length))
-      wakeWriter()
-    }
-
-    // ---- termination ---------------------------------------------------
-    const sessionClosedError = () => Duplex.resetError("yamux session closed")
-    const terminate = (error: MuxerError | undefined, goAway: number | undefined): void =>
-      atomically(() => terminateNow(error, goAway))
-    const terminateNow = (error: MuxerError | undefined, goAway: number | undefined): void => {
-      if (!open) return
-      open = false
-      endError = error
-      for (const s of streams.values()) {
-        s.registered = false
-        const err = sessionClosedError()
-        if (s.writeErr === undefined && !s.writeClosed) s.writeErr = err
-        // a stream whose remote side finished keeps its unread data readable
-        if (!s.remoteFin && s.readErr === undefined) s.readErr = err
-        wakeStream(s)
-      }
-      streams.clear()
-      acceptQueue.length = 0
-      wakeAll(acceptWaiters)
-      wakeAll(openWaiters)
-      wakeAll(drainWaiters)
-      if (activePing !== undefined) {
-        const ping = activePing
-        activePing = undefined
-        wakeAll(ping.waiters)
-      }
-      if (goAway !== undefined) outbox.push(Frame.encode(Frame.TYPE_GO_AWAY, 0, 0, goAway))
-      finishing = true
-      wakeWriter()
-      Deferred.doneUnsafe(closedDeferred, error === undefined ? Exit.void : Exit.fail(error))
-    }
-    const endedError = (): MuxerError =>
-      endError ?? new MuxerError({ reason: "Closed", message: "yamux session closed" })
-
-    // ---- streams -------------------------------------------------------
-    const wakeStream = (s: Stream): void => {
-      const r = s.readWaiter
-      s.readWaiter = undefined
-      wake(r)
-      const w = s.writeWaiter
-      s.writeWaiter = undefined
-      wake(w)
-    }
-
-    const unregister = (s: Stream): void => {
-      if (!s.registered) return
-      s.registered = false
-      streams.delete(s.id)
-      if (s.inbound) {
-        inboundCount--
-        if (s.needAck) {
-          s.needAck = false
-          unackedInbound--
-        }
-        recentlyClosed.add(s.id)
-        recentlyClosedOrder.push(s.id)
-        if (recentlyClosedOrder.length > RECENTLY_CLOSED) recentlyClosed.delete(recentlyClosedOrder.shift()!)
-      } else {
-        outboundCount--
-        if (!s.ackedByPeer) {
-          s.ackedByPeer = true
-          ackBacklog--
-          wakeAll(openWaiters)
-        }
-      }
-      if (remoteGoAway && streams.size === 0) terminate(undefined, Frame.GO_AWAY_NORMAL)
-    }
-
-    const maybeFinished = (s: Stream): void => {
-      if (s.remoteFin && s.writeClosed) unregister(s)
-    }
-
-    /** Flags the next frame we send on `s` carries: ACK on the first frame of an inbound stream. */
-    const takeFlags = (s: Stream): number => {
-      if (!s.needAck) return 0
-      s.needAck = false
-      unackedInbound--
-      return Frame.FLAG_ACK
-    }
-
-    /** After the application consumed data: credit the window (auto-tuned), go-yamux style. */
-    const afterConsume = (s: Stream): void => {
-      if (!s.registered || s.remoteFin || !open) return
-      const outstanding = s.recvRemaining + s.buffered + s.inFlight
-      let delta = s.recvWindow - outstanding
-      if (delta < s.recvWindow / 2) return
-      const now = nowNanos()
-      if (rttNanos !== undefined && s.recvWindow < config.maxWindow && now - s.epochStart <= 4 * rttNanos) {
-        s.recvWindow = Math.min(s.recvWindow * 2, config.maxWindow)
-        delta = s.recvWindow - outstanding
-      }
-      s.epochStart = now
-      s.recvRemaining += delta
-      pushControl(Frame.TYPE_WINDOW_UPDATE, takeFlags(s), s.id, delta)
-    }
-
-    const resetStream = (s: Stream, err: Duplex.DuplexError, sendRst: boolean): void => {
-      if (s.readErr === undefined) s.readErr = err
-      if (s.writeErr === undefined) s.writeErr = err
-      s.buffer = []
-      s.buffered = 0
-      if (sendRst && s.registered && open) pushControl(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_RST, s.id, 0)
-      unregister(s)
-      wakeStream(s)
-    }
-
-    const makeStream = (id: number, inbound: boolean): Stream => {
-      const s: Stream = {
-        id,
-        inbound,
-        handle: undefined as unknown as MuxedStream,
-        sendWindow: Frame.INITIAL_WINDOW,
-        writeClosed: false,
-        writeErr: undefined,
-        writeWaiter: undefined,
-        recvWindow: config.initialWindow,
-        // the peer assumes 256 KiB until our first window update (§Flow Control)
-        recvRemaining: Frame.INITIAL_WINDOW,
-        inFlight: 0,
-        epochStart: nowNanos(),
-        buffer: [],
-        buffered: 0,
-        remoteFin: false,
-        readErr: undefined,
-        readWaiter: undefined,
-        needAck: inbound,
-        ackedByPeer: inbound,
-        registered: true
-      }
-
-      const waitRead = waitOn((r) => {
-        s.readWaiter = r
-      }, () => {
-        s.readWaiter = undefined
-      })
-      const waitWrite = waitOn((r) => {
-        s.writeWaiter = r
-      }, () => {
-        s.writeWaiter = undefined
-      })
-
-      // waiting for the session outbox to drain; a reset of the stream wakes it too
-      const waitDrain = waitOn((r) => {
-        drainWaiters.push(r)
-        s.writeWaiter = r
-      }, (r) => {
-        const i = drainWaiters.indexOf(r)
-        if (i >= 0) drainWaiters.splice(i, 1)
-        if (s.writeWaiter === r) s.writeWaiter = undefined
-      })
-
-      const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => {
-        if (s.readErr !== undefined) return Effect.fail(s.readErr)
-        if (s.buffered > 0) {
-          const out = s.buffer
-          s.buffer = []
-          s.buffered = 0
-          atomically(() => afterConsume(s))
-          return Effect.succeed(out)
-        }
-        if (s.remoteFin) return Effect.succeed(Duplex.EOF)
-        return Effect.flatMap(waitRead, () => read)
-      })
-
-      const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => {
-        let index = 0
-        let offset = 0
-        let remaining = Duplex.byteLength(chunks)
-        const loop: Effect.Effect<void, Duplex.DuplexError> = Effect.suspend(() => {
-          if (s.writeErr !== undefined) return Effect.fail(s.writeErr)
-          if (s.writeClosed) return Effect.fail(Duplex.closedError("yamux stream closed for writing"))
-          if (remaining === 0) return Effect.void
-          if (s.sendWindow === 0) return Effect.flatMap(waitWrite, () => loop)
-          if (outboxBytes >= config.writeHighWater) return Effect.flatMap(waitDrain, () => loop)
-          atomically(emit)
-          return loop
-        })
-        // emit as many frames as the window allows, each at most maxFrameSize
-        const emit = (): void => {
-          while (remaining > 0 && s.sendWindow > 0) {
-            const n = Math.min(remaining, s.sendWindow, config.maxFrameSize)
-            outbox.push(Frame.encode(Frame.TYPE_DATA, takeFlags(s), s.id, n))
-            let left = n
-            while (left > 0) {
-              const c = chunks[index]!
-              const avail = c.byteLength - offset
-              if (avail <= left) {
-                if (avail > 0) outbox.push(offset === 0 ? c : c.subarray(offset))
-                left -= avail
-                index++
-                offset = 0
-              } else {
-                outbox.push(c.subarray(offset, offset + left))
-                offset += left
-                left = 0
-              }
-            }
-            s.sendWindow -= n
-            remaining -= n
-            outboxBytes += n
-          }
-          wakeWriter()
-        }
-        return loop
-      }
-
-      const closeWrite: Effect.Effect<void> = Effect.sync(() => atomically(() => {
-        if (s.writeClosed || s.writeErr !== undefined) return
-        s.writeClosed = true
-        const w = s.writeWaiter
-        s.writeWaiter = undefined
-        if (s.registered && open) {
-          pushControl(Frame.TYPE_WINDOW_UPDATE, takeFlags(s) | Frame.FLAG_FIN, s.id, 0)
-          maybeFinished(s)
-        }
-        wake(w)
-      }))
-
-      const reset: Effect.Effect<void> = Effect.sync(() => {
-        if (s.readErr !== undefined && s.writeErr !== undefined) return
-        atomically(() => resetStream(s, Duplex.resetError("yamux stream reset"), true))
-      })
-
-      ;(s as { handle: MuxedStream }).handle = {
-        id: String(id),
-        direction: inbound ? "inbound" : "outbound",
-        read,
-        write,
-        closeWrite,
-        reset
-      }
-      streams.set(id, s)
-      return s
-    }
-
-    /** The stream's owning scope closed: reset it unless it finished both ways. */
-    const releaseStream = (s: Stream): Effect.Effect<void> =>
-      Effect.sync(() => atomically(() => {
-        const writeDone = s.writeClosed || s.writeErr !== undefined
-        const readDone = s.remoteFin || s.readErr !== undefined
-        if (writeDone && readDone) {
-          unregister(s)
-          return
-        }
-        resetStream(s, Duplex.resetError("yamux stream released by its scope"), true)
-      }))
-
-    // ---- frame handling (reader fiber) -----------------------------------
-    const headerBuf = new Uint8Array(Frame.HEADER_LENGTH)
-    let headerFill = 0
-    let payloadRemaining = 0
-    let payloadTarget: Stream | undefined
-    let payloadFin = false
-
-    const isOurs = (id: number): boolean => (id % 2 === 1) === client
-    const neverOpened = (id: number): boolean => isOurs(id) ? id >= nextId : id > highestRemoteId
-
-    const remoteFinished = (s: Stream): void => {
-      if (s.remoteFin) return
-      s.remoteFin = true
-      const r = s.readWaiter
-      s.readWaiter = undefined
-      wake(r)
-      maybeFinished(s)
-    }
-
-    const refuse = (id: number): MuxerError | undefined => {
-      pushControl(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_RST, id, 0)
-      if (++pendingRefusals > MAX_PENDING_REFUSALS) {
-        return new MuxerError({ reason: "TooManyStreams", message: "yamux: peer keeps opening refused streams" })
-      }
-      return undefined
-    }
-
-    const handleStreamFrame = (h: Frame.Header): MuxerError | undefined => {
-      const id = h.streamId
-      const isData = h.type === Frame.TYPE_DATA
-      if (id === 0) return protocolError(`yamux: ${Frame.TYPE_NAMES[h.type]} frame on stream 0`)
-      if (isData && h.length > config.maxWindow) {
-        return protocolError(`yamux: data frame of ${h.length} bytes exceeds any window we grant`)
-      }
-      let s = streams.get(id)
-      if ((h.flags & Frame.FLAG_SYN) !== 0) {
-        if (s !== undefined) return protocolError(`yamux: SYN reuses open stream id ${id}`)
-        if (isOurs(id)) return protocolError(`yamux: SYN with stream id ${id} of our parity`)
-        if (recentlyClosed.has(id)) return protocolError(`yamux: SYN reuses closed stream id ${id}`)
-        if (id > highestRemoteId) highestRemoteId = id
-        if (
-          remoteGoAway || inboundCount >= config.maxInboundStreams || unackedInbound >= config.maxUnackedInbound
-        ) {
-          const err = refuse(id)
-          if (err !== undefined) return err
-          if (isData) payloadRemaining = h.length
-          payloadTarget = undefined
-          return undefined
-        }
-        s = makeStream(id, true)
-        inboundCount++
-        unackedInbound++
-        acceptQueue.push(s)
-        const w = acceptWaiters.shift()
-        wake(w)
-      } else if (s === undefined) {
-        if (neverOpened(id)) {
-          return protocolError(`yamux: ${Frame.TYPE_NAMES[h.type]} frame for stream ${id} that was never opened`)
-        }
-        // a stream closed recently (e.g. we reset it): ignore, skipping its payload
-        if (isData) payloadRemaining = h.length
-        payloadTarget = undefined
-        return undefined
-      }
-      if ((h.flags & Frame.FLAG_ACK) !== 0 && !s.ackedByPeer) {
-        s.ackedByPeer = true
-        ackBacklog--
-        wakeAll(openWaiters)
-      }
-      if ((h.flags & Frame.FLAG_RST) !== 0) {
-        resetStream(s, Duplex.resetError("yamux stream reset by the remote"), false)
-        if (isData) payloadRemaining = h.length
-        payloadTarget = undefined
-        return undefined
-      }
-      if (isData) {
-        if (h.length > 0) {
-          if (s.remoteFin) return protocolError(`yamux: data on stream ${id} after FIN`)
-          if (h.length > s.recvRemaining) {
-            return protocolError(
-              `yamux: stream ${id} received ${h.length} bytes with a window of ${s.recvRemaining} (window overflow)`
-            )
-          }
-          s.recvRemaining -= h.length
-          s.inFlight = h.length
-          payloadRemaining = h.length
-          payloadTarget = s
-          payloadFin = (h.flags & Frame.FLAG_FIN) !== 0
-          return undefined
-        }
-      } else if (h.length > 0) {
-        s.sendWindow = Math.min(s.sendWindow + h.length, Frame.MAX_UINT32)
-        const w = s.writeWaiter
-        s.writeWaiter = undefined
-        wake(w)
-      }
-      if ((h.flags & Frame.FLAG_FIN) !== 0) remoteFinished(s)
-      return undefined
-    }
-
-    const handlePing = (h: Frame.Header): MuxerError | undefined => {
-      if (h.streamId !== 0) return protocolError(`yamux: ping on stream ${h.streamId}`)
-      if ((h.flags & Frame.FLAG_SYN) !== 0) {
-        if (pendingPongs < MAX_PENDING_PONGS) {
-          pendingPongs++
-          pushControl(Frame.TYPE_PING, Frame.FLAG_ACK, 0, h.length)
-        }
-        return undefined
-      }
-      if ((h.flags & Frame.FLAG_ACK) !== 0) {
-        const ping = activePing
-        if (ping !== undefined && ping.id === h.length) {
-          activePing = undefined
-          rttNanos = Math.max(0, nowNanos() - ping.start)
-          ping.rtt = rttNanos
-          wakeAll(ping.waiters)
-        }
-        return undefined
-      }
-      return protocolError("yamux: ping without SYN or ACK")
-    }
-
-    const handleGoAway = (h: Frame.Header): MuxerError | undefined => {
-      if (h.streamId !== 0) return protocolError(`yamux: GoAway on stream ${h.streamId}`)
-      if (h.length === Frame.GO_AWAY_NORMAL) {
-        // no new streams either way; the session ends once the last stream has
-        remoteGoAway = true
-        wakeAll(openWaiters)
-        if (streams.size === 0) terminate(undefined, Frame.GO_AWAY_NORMAL)
-        return undefined
-      }
-      const what = h.length === Frame.GO_AWAY_PROTOCOL_ERROR
-        ? "protocol error"
-        : h.length === Frame.GO_AWAY_INTERNAL_ERROR
-        ? "internal error"
-        : `unknown code ${h.length}`
-      terminate(new MuxerError({ reason: "GoAway", message: `yamux: remote sent GoAway (${what})` }), undefined)
-      return undefined
-    }
-
-    const handleHeader = (h: Frame.Header): MuxerError | undefined => {
-      framesReceived++
-      switch (h.type) {
-        case Frame.TYPE_DATA:
-        case Frame.TYPE_WINDOW_UPDATE:
-          return handleStreamFrame(h)
-        case Frame.TYPE_PING:
-          return handlePing(h)
-        default:
-          return handleGoAway(h)
-      }
-    }
-
-    const deliver = (s: Stream, bytes: Uint8Array): void => {
-      s.inFlight -= bytes.byteLength
-      if (s.readErr !== undefined) return
-      s.buffer.push(bytes)
-      s.buffered += bytes.byteLength
-      const r = s.readWaiter
-      s.readWaiter = undefined
-      wake(r)
-    }
-
-    /** Parse one received chunk; returns an error that ends the session. */
-    const processChunk = (chunk: Uint8Array): MuxerError | undefined => {
-      let off = 0
-      const len = chunk.byteLength
-      while (off < len && open) {
-        if (payloadRemaining > 0) {
-          const n = Math.min(payloadRemaining, len - off)
-          if (payloadTarget !== undefined) {
-            deliver(payloadTarget, off === 0 && n === len ? chunk : chunk.subarray(off, off + n))
-          }
-          off += n
-          payloadRemaining -= n
-          if (payloadRemaining === 0 && payloadTarget !== undefined) {
-            const s = payloadTarget
-            payloadTarget = undefined
-            if (payloadFin) remoteFinished(s)
-          }
-          continue
-        }
-        let decoded: Result.Result<Frame.Header, Frame.FrameError>
-        if (headerFill === 0 && len - off >= Frame.HEADER_LENGTH) {
-          decoded = Frame.decode(chunk, off)
-          off += Frame.HEADER_LENGTH
-        } else {
-          const n = Math.min(Frame.HEADER_LENGTH - headerFill, len - off)
-          headerBuf.set(chunk.subarray(off, off + n), headerFill)
-          headerFill += n
-          off += n
-          if (headerFill < Frame.HEADER_LENGTH) break
-          headerFill = 0
-          decoded = Frame.decode(headerBuf, 0)
-        }
-        if (Result.isFailure(decoded)) return protocolError(decoded.failure.message)
-        const err = handleHeader(decoded.success)
-        if (err !== undefined) return err
-      }
-      return undefined
-    }
-
-    const processBatch = (batch: Duplex.Chunks): MuxerError | undefined => {
-      deferring = true
-      try {
-        for (let i = 0; i < batch.length; i++) {
-          const err = processChunk(batch[i]!)
-          if (err !== undefined) return err
-          if (!open) return undefined
-        }
-        return undefined
-      } finally {
-        flushWakes()
-      }
-    }
-
-    const readerLoop: Effect.Effect<void> = Effect.gen(function*() {
-      while (open) {
-        const result = yield* Effect.result(duplex.read)
-        if (!open) return
-        if (Result.isFailure(result)) {
-          terminate(
-            new MuxerError({ reason: "Io", message: `yamux: read failed: ${result.failure.message}` }),
-            Frame.GO_AWAY_INTERNAL_ERROR
-          )
-          return
-        }
-        const batch = result.success
-        if (batch.length === 0) {
-          if (headerFill > 0 || payloadRemaining > 0) {
-            terminate(protocolError("yamux: connection ended inside a frame"), Frame.GO_AWAY_PROTOCOL_ERROR)
-          } else {
-            terminate(undefined, Frame.GO_AWAY_NORMAL)
-          }
-          return
-        }
-        const err = processBatch(batch)
-        if (err !== undefined) {
-          deferring = true
-          terminate(err, err.reason === "ProtocolError" ? Frame.GO_AWAY_PROTOCOL_ERROR : Frame.GO_AWAY_INTERNAL_ERROR)
-          flushWakes()
-          return
-        }
-      }
-    })
-
-    // ---- writer fiber ----------------------------------------------------
-    const waitWriter = waitOn((r) => {
-      writerWaiter = r
-    }, () => {
-      writerWaiter = undefined
-    })
-
-    const writerLoop: Effect.Effect<void> = Effect.gen(function*() {
-      while (true) {
-        if (outbox.length === 0) {
-          if (finishing) break
-          yield* waitWriter
-          continue
-        }
-        const batch = outbox
-        outbox = []
-        outboxBytes = 0
-        pendingPongs = 0
-        pendingRefusals = 0
-        wakeAll(drainWaiters)
-        const result = yield* Effect.result(duplex.write(batch))
-        if (Result.isFailure(result)) {
-          outbox = []
-          terminate(new MuxerError({ reason: "Io", message: `yamux: write failed: ${result.failure.message}` }), undefined)
-          return
-        }
-      }
-      yield* duplex.closeWrite
-    })
-
-    // ---- ping / keep-alive -------------------------------------------------
-    /** The ping in flight, or a new one sent now. */
-    const startPing = (): Ping => {
-      if (activePing !== undefined) return activePing
-      const started: Ping = { id: nextPingId, start: nowNanos(), waiters: [], rtt: undefined }
-      nextPingId = (nextPingId + 1) % (Frame.MAX_UINT32 + 1)
-      activePing = started
-      atomically(() => pushControl(Frame.TYPE_PING, Frame.FLAG_SYN, 0, started.id))
-      return started
-    }
-
-    const ping: Effect.Effect<number, MuxerError> = Effect.suspend(() => {
-      if (!open) return Effect.fail(endedError())
-      const current = startPing()
-      return Effect.flatMap(waitIn(current.waiters), () => {
-        if (current.rtt === undefined) return Effect.fail(endedError())
-        return Effect.succeed(current.rtt / 1e6)
-      })
-    })
-
-    // A keep-alive ping must be answered within the timeout; but while other
-    // frames keep arriving the peer is alive (its pong may be queued behind
-    // data on a busy link), so the deadline restarts instead. No fiber is
-    // forked per ping: the keep-alive fiber itself waits for the pong (an idle
-    // session holds just that fiber, asleep).
-    const keepAliveOnce: Effect.Effect<void> = Effect.suspend(() => {
-      if (!open) return Effect.void
-      const current = startPing()
-      const awaitPong: Effect.Effect<void> = Effect.suspend(() => {
-        if (current.rtt !== undefined || !open) return Effect.void
-        const since = framesReceived
-        return Effect.flatMap(Effect.timeoutOption(waitIn(current.waiters), config.pingTimeout), (r) => {
-          if (r._tag === "Some" || !open) return Effect.void
-          if (framesReceived !== since) return awaitPong
-          terminate(
-            new MuxerError({
-              reason: "Timeout",
-              message: `yamux: keep-alive ping unanswered, and nothing received, for ${
-                Duration.format(config.pingTimeout)
-              }`
-            }),
-            Frame.GO_AWAY_INTERNAL_ERROR
-          )
-          return Effect.void
-        })
-      })
-      return awaitPong
-    })
-
-    /** Ping, wait for the pong, sleep the interval; until the session ends. */
-    const keepAliveLoop: Effect.Effect<void> = Effect.suspend(() =>
-      open
-        ? Effect.flatMap(
-          keepAliveOnce,
-          () => open ? Effect.andThen(Effect.sleep(config.keepAliveInterval), keepAliveLoop) : Effect.void
-        )
-        : Effect.void
-    )
-
-    // ---- public API --------------------------------------------------------
-    const acquire = (s: Stream, scope: Scope.Scope): Effect.Effect<MuxedStream> =>
-      Effect.as(Scope.addFinalizer(scope, releaseStream(s)), s.handle)
-
-    const openStream: Effect.Effect<MuxedStream, MuxerError, Scope.Scope> = Effect.flatMap(
-      Effect.scope,
-      (scope) =>
-        Effect.uninterruptibleMask((restore) => {
-        const loop: Effect.Effect<MuxedStream, MuxerError> = Effect.suspend(() => {
-          if (!open) return Effect.fail(endedError())
-          if (remoteGoAway) {
-            return Effect.fail(new MuxerError({ reason: "GoAway", message: "yamux: the remote sent GoAway" }))
-          }
-          if (outboundCount >= config.maxOutboundStreams) {
-            return Effect.fail(
-              new MuxerError({
-                reason: "TooManyStreams",
-                message: `yamux: ${outboundCount} outbound streams open (limit ${config.maxOutboundStreams})`
-              })
-            )
-          }
-          if (ackBacklog >= config.maxAckBacklog) return Effect.flatMap(restore(waitIn(openWaiters)), () => loop)
-          if (nextId > Frame.MAX_UINT32) {
-            return Effect.fail(new MuxerError({ reason: "TooManyStreams", message: "yamux: stream ids exhausted" }))
-          }
-          const id = nextId
-          nextId += 2
-          const s = makeStream(id, false)
-          s.recvRemaining = config.initialWindow
-          outboundCount++
-          ackBacklog++
-          atomically(() =>
-            pushControl(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_SYN, id, config.initialWindow - Frame.INITIAL_WINDOW)
-          )
-          return acquire(s, scope)
-        })
-        return loop
-      })
-    )
-
-    const accept: Effect.Effect<MuxedStream, MuxerError, Scope.Scope> = Effect.flatMap(
-      Effect.scope,
-      (scope) =>
-        Effect.uninterruptibleMask((restore) => {
-          const loop: Effect.Effect<MuxedStream, MuxerError> = Effect.suspend(() => {
-            const s = acceptQueue.shift()
-            if (s !== undefined) return acquire(s, scope)
-            if (!open) return Effect.fail(endedError())
-            return Effect.flatMap(restore(waitIn(acceptWaiters)), () => loop)
-          })
-          return loop
-        })
-    )
-
-    let writerFiber: Fiber.Fiber<void> | undefined
-    const shutdown: Effect.Effect<void> = Effect.suspend(() => {
-      terminate(undefined, Frame.GO_AWAY_NORMAL)
-      const w = writerFiber
-      if (w === undefined) return Effect.void
-      return Fiber.await(w).pipe(
-        Effect.timeoutOption(config.closeTimeout),
-        Effect.flatMap((r) => r._tag === "None" ? Effect.andThen(Fiber.interrupt(w), duplex.reset) : Effect.void)
-      )
-    })
-
-    // fibers live in the session's scope; the finalizer added after them runs first
-    yield* Effect.forkIn(readerLoop, sessionScope)
-    writerFiber = yield* Effect.forkIn(writerLoop, sessionScope)
+    const services = yield* Effect.context<never>()
+    const session = new SessionImpl(duplex, direction, config, clock, services)
+    // the fibers are detached (no parent, no scope entry each): the one
+    // finalizer shuts the session down, then interrupts them
+    yield* Scope.addFinalizer(sessionScope, Effect.suspend(() => session.finalize()))
+    session.readerFiber = yield* Effect.forkDetach(Effect.suspend(() => session.readLoop()))
     const keepAlive = config.enableKeepAlive
-      ? keepAliveLoop
-      : Effect.ignore(ping) // one ping to measure the RTT (window auto-tuning)
-    yield* Effect.forkIn(keepAlive, sessionScope)
-    yield* Scope.addFinalizer(sessionScope, shutdown)
-
-    return {
-      open: openStream,
-      accept,
-      close: shutdown,
-      closed: Deferred.await(closedDeferred),
-      streamCount: () => streams.size,
-      ping,
-      rtt: () => rttNanos === undefined ? undefined : rttNanos / 1e6
-    }
+      ? Effect.suspend(() => session.keepAliveLoop())
+      : Effect.ensuring(
+        Effect.ignore(session.ping), // one ping to measure the RTT (window auto-tuning)
+        Effect.sync(() => {
+          session.keepAliveFiber = undefined
+        })
+      )
+    session.keepAliveFiber = yield* Effect.forkDetach(keepAlive)
+    return session
   })
