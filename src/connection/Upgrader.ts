@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Schema, Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
 import type * as PeerId from "../core/PeerId.ts"
 import * as Multistream from "../multistream/Multistream.ts"
@@ -69,6 +69,13 @@ export interface UpgraderOptions {
 export interface UpgradeOptions {
   /** The connection's resource scope; without one nothing is accounted. */
   readonly resources?: ResourceManager.ConnectionScope
+  /**
+   * The scope the upgrade runs in (the current one), handed over to the
+   * connection: it closes it when it ends (`close`, a remote close, an error),
+   * so nobody has to wait on `closed` to do it. Without it, whoever owns the
+   * current scope closes it (typically after `closed`).
+   */
+  readonly scope?: Scope.Closeable
 }
 
 export class Upgrader extends Context.Service<Upgrader, {
@@ -103,7 +110,8 @@ export const make = (options: UpgraderOptions) =>
       raw: Transport.RawConnection,
       direction: Connection.Direction,
       remotePeer: PeerId.PeerId | undefined,
-      resources: ResourceManager.ConnectionScope | undefined
+      resources: ResourceManager.ConnectionScope | undefined,
+      owned: Scope.Closeable | undefined
     ): Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope> =>
       Effect.gen(function*() {
         // 1. security protocol
@@ -159,7 +167,8 @@ export const make = (options: UpgraderOptions) =>
           security: channel.protocol,
           muxer: muxer.protocol,
           session,
-          resources
+          resources,
+          owned
         })
       }).pipe(
         Effect.timeoutOrElse({
@@ -170,174 +179,251 @@ export const make = (options: UpgraderOptions) =>
         Effect.tapError(() => raw.duplex.reset)
       )
 
-    const makeConnection = (args: {
-      readonly raw: Transport.RawConnection
-      readonly direction: Connection.Direction
-      readonly secured: SecureChannel.SecuredConnection
-      readonly security: string
-      readonly muxer: string
-      readonly session: StreamMuxer.MuxedSession
-      readonly resources: ResourceManager.ConnectionScope | undefined
-    }) =>
-      Effect.gen(function*() {
-        const scope = yield* Effect.scope
-        const closedSignal = yield* Deferred.make<void>()
-        const openedAt = yield* Clock.currentTimeMillis
-        const handlers = yield* FiberSet.make<void, never>()
-        let closing = false
-        const inboundPerProtocol = new Map<string, number>()
-        const { session, resources } = args
-        /** Reserve a stream slot and its receive window until the current (stream) scope closes. */
-        const reserveStream = (direction: Connection.Direction) =>
-          resources === undefined
-            ? Effect.succeed(undefined)
-            : Effect.tap(resources.openStream(direction), (s) => s.reserveMemory(streamMemory))
-        const limitError = (e: ResourceManager.LimitExceeded) =>
-          new Connection.ConnectionError({
-            reason: "LimitExceeded",
-            message: e.message,
-            limit: { scope: e.scope, resource: e.resource }
-          })
+    const shared: Shared = { registrar, streamTimeout, streamMemory }
 
-        const close = Effect.suspend(() => {
-          if (closing) return Deferred.await(closedSignal)
-          closing = true
-          return session.close.pipe(Effect.andThen(Deferred.succeed(closedSignal, undefined)))
-        })
-
-        const connection: Connection.Connection = {
-          id: `c${++nextConnectionId}`,
-          remotePeer: args.secured.remotePeer,
-          remotePublicKey: args.secured.remotePublicKey,
-          remoteAddr: args.raw.remoteAddr,
-          localAddr: args.raw.localAddr,
-          direction: args.direction,
-          security: args.security,
-          muxer: args.muxer,
-          openedAt,
-          newStream: (protocols, opts) =>
-            Effect.gen(function*() {
-              if (closing) {
-                return yield* new Connection.ConnectionError({ reason: "Closed", message: "connection is closed" })
-              }
-              const reserved = yield* Effect.mapError(reserveStream("outbound"), limitError)
-              const muxed = yield* session.open.pipe(
-                Effect.mapError((e) => new Connection.ConnectionError({ reason: "Muxer", message: e.message }))
-              )
-              const lazy = (opts?.lazy ?? true) && protocols.length === 1
-              if (lazy) {
-                if (reserved !== undefined) {
-                  yield* reserved.setProtocol(protocols[0]!).pipe(
-                    Effect.mapError(limitError),
-                    Effect.tapError(() => muxed.reset)
-                  )
-                }
-                const duplex = Multistream.toDuplex(Multistream.lazySelect(muxed, protocols[0]!))
-                return toStream(duplex, protocols[0]!, muxed)
-              }
-              const selected = yield* Multistream.select(muxed, protocols).pipe(
-                Effect.timeoutOrElse({
-                  duration: streamTimeout,
-                  orElse: () =>
-                    Effect.fail(
-                      new Connection.ConnectionError({ reason: "Timeout", message: "stream negotiation timed out" })
-                    )
-                }),
-                Effect.mapError((e) =>
-                  e._tag === "ConnectionError"
-                    ? e
-                    : new Connection.ConnectionError({ reason: "Negotiation", message: e.message })
-                ),
-                Effect.tapError(() => muxed.reset)
-              )
-              if (reserved !== undefined) {
-                yield* reserved.setProtocol(selected.protocol).pipe(
-                  Effect.mapError(limitError),
-                  Effect.tapError(() => muxed.reset)
-                )
-              }
-              return toStream(selected.duplex, selected.protocol, muxed)
-            }),
-          streamCount: () => session.streamCount(),
-          close,
-          closed: Deferred.await(closedSignal),
-          isClosed: () => closing
-        }
-
-        // Inbound streams: negotiate with the registrar's protocols, run the handler supervised.
-        const serveStream = (muxed: StreamMuxer.MuxedStream) =>
-          Effect.gen(function*() {
-            // beyond a limit the stream is reset before anything is read from it
-            const reserved = yield* reserveStream("inbound")
-            const negotiated = yield* Multistream.handle(muxed, (id: string) => registrar.lookup(id) !== undefined).pipe(
-              Effect.timeoutOrElse({
-                duration: streamTimeout,
-                orElse: () => Effect.fail(new Connection.ConnectionError({ reason: "Timeout", message: "negotiation" }))
-              })
-            )
-            const registration = registrar.lookup(negotiated.protocol)
-            if (registration === undefined) return yield* muxed.reset
-            if (reserved !== undefined) yield* reserved.setProtocol(negotiated.protocol)
-            const count = inboundPerProtocol.get(negotiated.protocol) ?? 0
-            if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
-            inboundPerProtocol.set(negotiated.protocol, count + 1)
-            yield* Effect.addFinalizer(() =>
-              Effect.sync(() => inboundPerProtocol.set(negotiated.protocol, (inboundPerProtocol.get(negotiated.protocol) ?? 1) - 1))
-            )
-            const stream = toStream(negotiated.duplex, negotiated.protocol, muxed)
-            yield* registration.handler(stream, connection)
-            // Graceful end: half-close, then let the remote finish (bounded) before the scope
-            // closes — closing the scope of an unfinished stream resets it, and a reset may
-            // overtake the reply the handler just wrote.
-            yield* closeGracefully(stream, streamTimeout)
-          }).pipe(
-            Effect.catchCause((cause) =>
-              Effect.logDebug("inbound stream handler failed; resetting the stream", cause).pipe(
-                Effect.andThen(muxed.reset)
-              )
-            )
+    const makeConnection = (args: ConnectionArgs): Effect.Effect<Connection.Connection, never, Scope.Scope> =>
+      Effect.flatMap(Effect.scope, (scope) =>
+        Effect.flatMap(Clock.currentTimeMillis, (openedAt) => {
+          const conn = new UpgradedConnection(shared, args, scope, openedAt)
+          // When the session ends (remote close, GoAway, error), `accept` fails (the
+          // StreamMuxer contract), so the accept loop ends, and the connection ends.
+          // (One fiber per connection: no race against `session.closed`.)
+          return Scope.addFinalizer(scope, conn.markEnded).pipe(
+            Effect.andThen(Effect.forkIn(conn.acceptLoop(), scope)),
+            Effect.as(conn)
           )
-
-        const acceptLoop = Effect.gen(function*() {
-          while (true) {
-            const streamScope = yield* Scope.fork(scope)
-            const muxed = yield* Scope.provide(session.accept, streamScope).pipe(
-              Effect.tapError(() => Scope.close(streamScope, Exit.void))
-            )
-            yield* FiberSet.run(
-              handlers,
-              Scope.provide(serveStream(muxed), streamScope).pipe(
-                Effect.ensuring(Scope.close(streamScope, Exit.void))
-              )
-            )
-          }
-        }).pipe(Effect.ignore)
-
-        // When the session ends (remote close, GoAway, error), `accept` fails (the
-        // StreamMuxer contract), so the accept loop ends, and the connection is closed.
-        // (One fiber per connection: no race against `session.closed`.)
-        yield* Effect.forkScoped(
-          acceptLoop.pipe(
-            Effect.andThen(Effect.suspend(() => {
-              closing = true
-              return Deferred.succeed(closedSignal, undefined)
-            }))
-          )
-        )
-        yield* Effect.addFinalizer(() =>
-          Effect.suspend(() => {
-            closing = true
-            return Deferred.succeed(closedSignal, undefined)
-          })
-        )
-        return connection
-      })
+        }))
 
     return Upgrader.of({
-      upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources),
-      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources)
+      upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope),
+      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources, opts?.scope)
     })
   })
+
+/** What every connection of one Upgrader shares. */
+interface Shared {
+  readonly registrar: Registrar["Service"]
+  readonly streamTimeout: Duration.Input
+  readonly streamMemory: number
+}
+
+interface ConnectionArgs {
+  readonly raw: Transport.RawConnection
+  readonly direction: Connection.Direction
+  readonly secured: SecureChannel.SecuredConnection
+  readonly security: string
+  readonly muxer: string
+  readonly session: StreamMuxer.MuxedSession
+  readonly resources: ResourceManager.ConnectionScope | undefined
+  readonly owned: Scope.Closeable | undefined
+}
+
+const closedError = () => new Connection.ConnectionError({ reason: "Closed", message: "connection is closed" })
+
+const limitError = (e: ResourceManager.LimitExceeded) =>
+  new Connection.ConnectionError({
+    reason: "LimitExceeded",
+    message: e.message,
+    limit: { scope: e.scope, resource: e.resource }
+  })
+
+const muxerError = (e: StreamMuxer.MuxerError) => new Connection.ConnectionError({ reason: "Muxer", message: e.message })
+
+const negotiationError = <E extends { readonly _tag: string; readonly message: string }>(
+  e: E | Connection.ConnectionError
+): Connection.ConnectionError =>
+  e instanceof Connection.ConnectionError
+    ? e
+    : new Connection.ConnectionError({ reason: "Negotiation", message: e.message })
+
+/**
+ * An upgraded connection: its state in fields and its behaviour on the
+ * prototype (an idle connection holds this object, not a closure per
+ * operation). Lives in `scope`; closes `owned` (that same scope, when the
+ * upgrade was given it) once it ends.
+ */
+class UpgradedConnection implements Connection.Connection {
+  readonly id: string
+  readonly remotePeer: PeerId.PeerId
+  readonly remotePublicKey: Connection.Connection["remotePublicKey"]
+  readonly remoteAddr: Transport.RawConnection["remoteAddr"]
+  readonly localAddr: Transport.RawConnection["localAddr"]
+  readonly direction: Connection.Direction
+  readonly security: string
+  readonly muxer: string
+  readonly openedAt: number
+  readonly shared: Shared
+  readonly session: StreamMuxer.MuxedSession
+  readonly resources: ResourceManager.ConnectionScope | undefined
+  readonly scope: Scope.Scope
+  readonly owned: Scope.Closeable | undefined
+  /** `close` was called, or the connection ended. */
+  closing = false
+  /** The connection ended: `closed` has resolved. */
+  done = false
+  /** Made only when someone waits on `closed` before the end. */
+  signal: Deferred.Deferred<void> | undefined = undefined
+  /** Inbound streams per protocol (for `maxInboundStreams`), made on the first one. */
+  inbound: Map<string, number> | undefined = undefined
+
+  constructor(shared: Shared, args: ConnectionArgs, scope: Scope.Scope, openedAt: number) {
+    this.id = `c${++nextConnectionId}`
+    this.remotePeer = args.secured.remotePeer
+    this.remotePublicKey = args.secured.remotePublicKey
+    this.remoteAddr = args.raw.remoteAddr
+    this.localAddr = args.raw.localAddr
+    this.direction = args.direction
+    this.security = args.security
+    this.muxer = args.muxer
+    this.openedAt = openedAt
+    this.shared = shared
+    this.session = args.session
+    this.resources = args.resources
+    this.scope = scope
+    this.owned = args.owned
+  }
+
+  /** Mark the connection ended and wake whoever waits on `closed` (idempotent). */
+  readonly markEnded: Effect.Effect<void> = Effect.sync(() => {
+    this.closing = true
+    if (this.done) return
+    this.done = true
+    if (this.signal !== undefined) Deferred.doneUnsafe(this.signal, Exit.void)
+  })
+
+  /** Ended: mark it, then close the owned scope (socket, reservations, registrations). */
+  end(): Effect.Effect<void> {
+    const owned = this.owned
+    return owned === undefined ? this.markEnded : Effect.andThen(this.markEnded, Scope.close(owned, Exit.void))
+  }
+
+  get closed(): Effect.Effect<void> {
+    return Effect.suspend(() => this.done ? Effect.void : Deferred.await(this.signal ??= Deferred.makeUnsafe<void>()))
+  }
+
+  get close(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.closing) return this.closed
+      this.closing = true
+      return Effect.andThen(this.session.close, this.end())
+    })
+  }
+
+  isClosed(): boolean {
+    return this.closing
+  }
+
+  streamCount(): number {
+    return this.session.streamCount()
+  }
+
+  /** Reserve a stream slot and its receive window until the current (stream) scope closes. */
+  reserveStream(direction: Connection.Direction) {
+    const resources = this.resources
+    return resources === undefined
+      ? Effect.succeed(undefined)
+      : Effect.tap(resources.openStream(direction), (s) => s.reserveMemory(this.shared.streamMemory))
+  }
+
+  newStream(
+    protocols: ReadonlyArray<string>,
+    opts?: Connection.NewStreamOptions
+  ): Effect.Effect<Connection.Stream, Connection.ConnectionError, Scope.Scope> {
+    const self = this
+    return Effect.gen(function*() {
+      if (self.closing) return yield* closedError()
+      const reserved = yield* Effect.mapError(self.reserveStream("outbound"), limitError)
+      const muxed = yield* Effect.mapError(self.session.open, muxerError)
+      const lazy = (opts?.lazy ?? true) && protocols.length === 1
+      if (lazy) {
+        if (reserved !== undefined) {
+          yield* reserved.setProtocol(protocols[0]!).pipe(
+            Effect.mapError(limitError),
+            Effect.tapError(() => muxed.reset)
+          )
+        }
+        const duplex = Multistream.toDuplex(Multistream.lazySelect(muxed, protocols[0]!))
+        return toStream(duplex, protocols[0]!, muxed)
+      }
+      const selected = yield* Multistream.select(muxed, protocols).pipe(
+        Effect.timeoutOrElse({
+          duration: self.shared.streamTimeout,
+          orElse: () =>
+            Effect.fail(new Connection.ConnectionError({ reason: "Timeout", message: "stream negotiation timed out" }))
+        }),
+        Effect.mapError(negotiationError),
+        Effect.tapError(() => muxed.reset)
+      )
+      if (reserved !== undefined) {
+        yield* reserved.setProtocol(selected.protocol).pipe(
+          Effect.mapError(limitError),
+          Effect.tapError(() => muxed.reset)
+        )
+      }
+      return toStream(selected.duplex, selected.protocol, muxed)
+    })
+  }
+
+  /**
+   * Accept inbound streams until the session ends (then `accept` fails), each
+   * served in its own fiber in its own child scope of the connection's; then
+   * end the connection. A loop of plain continuations: an idle connection's
+   * fiber holds no generator frame.
+   */
+  acceptLoop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const streamScope = Scope.forkUnsafe(this.scope)
+      return Effect.matchCauseEffect(Scope.provide(this.session.accept, streamScope), {
+        onFailure: () => Effect.andThen(Scope.close(streamScope, Exit.void), this.end()),
+        onSuccess: (muxed) =>
+          Effect.andThen(
+            Effect.forkIn(
+              Effect.ensuring(Scope.provide(this.serveStream(muxed), streamScope), Scope.close(streamScope, Exit.void)),
+              streamScope
+            ),
+            this.acceptLoop()
+          )
+      })
+    })
+  }
+
+  /** An inbound stream: negotiate with the registrar's protocols, run the handler. */
+  serveStream(muxed: StreamMuxer.MuxedStream): Effect.Effect<void, never, Scope.Scope> {
+    const self = this
+    const { registrar, streamTimeout } = this.shared
+    return Effect.gen(function*() {
+      // beyond a limit the stream is reset before anything is read from it
+      const reserved = yield* self.reserveStream("inbound")
+      const negotiated = yield* Multistream.handle(muxed, (id: string) => registrar.lookup(id) !== undefined).pipe(
+        Effect.timeoutOrElse({
+          duration: streamTimeout,
+          orElse: () => Effect.fail(new Connection.ConnectionError({ reason: "Timeout", message: "negotiation" }))
+        })
+      )
+      const registration = registrar.lookup(negotiated.protocol)
+      if (registration === undefined) return yield* muxed.reset
+      if (reserved !== undefined) yield* reserved.setProtocol(negotiated.protocol)
+      const inbound = self.inbound ??= new Map()
+      const protocol = negotiated.protocol
+      const count = inbound.get(protocol) ?? 0
+      if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
+      inbound.set(protocol, count + 1)
+      yield* Effect.addFinalizer(() => Effect.sync(() => inbound.set(protocol, (inbound.get(protocol) ?? 1) - 1)))
+      const stream = toStream(negotiated.duplex, protocol, muxed)
+      yield* registration.handler(stream, self)
+      // Graceful end: half-close, then let the remote finish (bounded) before the scope
+      // closes — closing the scope of an unfinished stream resets it, and a reset may
+      // overtake the reply the handler just wrote.
+      yield* closeGracefully(stream, streamTimeout)
+    }).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logDebug("inbound stream handler failed; resetting the stream", cause).pipe(
+          Effect.andThen(muxed.reset)
+        )
+      )
+    )
+  }
+}
 
 /**
  * Half-close `stream` and wait (at most `timeout`) for the remote to close its
