@@ -48,19 +48,25 @@ export class Peerstore extends Context.Service<Peerstore, {
   static readonly layerMemory = Layer.sync(Peerstore, () => makeMemory())
 }
 
+const NONE: ReadonlyArray<never> = Object.freeze([])
+
+/**
+ * `a` then the addresses of `b` not already in it. When that is `a` or `b`
+ * itself, that array is kept instead of a copy (an entry lives as long as the peer).
+ */
 const mergeAddrs = (
   a: ReadonlyArray<Multiaddr.Multiaddr>,
   b: ReadonlyArray<Multiaddr.Multiaddr>
 ): ReadonlyArray<Multiaddr.Multiaddr> => {
   const out = [...a]
   for (const x of b) if (!out.some((y) => Multiaddr.equals(x, y))) out.push(x)
-  return out
+  return out.length === a.length ? a : a.length === 0 && out.length === b.length ? b : out
 }
 
 export const makeMemory = (): Peerstore["Service"] => {
   const peers = new Map<string, PeerInfo>()
   const key = (p: PeerId.PeerId) => PeerId.toString(p)
-  const current = (peer: PeerId.PeerId): PeerInfo => peers.get(key(peer)) ?? { peerId: peer, addrs: [], protocols: [] }
+  const current = (peer: PeerId.PeerId): PeerInfo => peers.get(key(peer)) ?? { peerId: peer, addrs: NONE, protocols: NONE }
   return {
     get: (peer) => peers.get(key(peer)),
     merge: (peer, update) =>

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, FiberSet, Layer, PubSub, Result, Schema, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
 import type * as Connection from "../../connection/Connection.ts"
 import * as Envelope from "../../core/Envelope.ts"
 import * as Keys from "../../core/Keys.ts"
@@ -28,6 +28,7 @@ import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
+import * as Strings from "../../core/internal/strings.ts"
 import * as Reader from "../../core/Reader.ts"
 import { Host } from "../../host/Host.ts"
 import { Identity } from "../../host/Identity.ts"
@@ -107,13 +108,44 @@ export interface IdentifyOptions {
   readonly runOnConnect?: boolean
 }
 
-const decodeAddrs = (list: ReadonlyArray<Uint8Array>): Array<Multiaddr.Multiaddr> => {
+const NO_ADDRS: ReadonlyArray<Multiaddr.Multiaddr> = Object.freeze([])
+
+const decodeAddrs = (list: ReadonlyArray<Uint8Array>): ReadonlyArray<Multiaddr.Multiaddr> => {
+  if (list.length === 0) return NO_ADDRS
   const out: Array<Multiaddr.Multiaddr> = []
   for (const bytes of list) {
     const r = Multiaddr.fromBytes(bytes)
     if (Result.isSuccess(r)) out.push(r.success)
   }
   return out
+}
+
+const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * The key of a message: the remote peer id's own key object when the bytes are
+ * that key (the secure channel authenticated it, so the connection, its peer id
+ * and the Peerstore then share one object), otherwise decoded and checked
+ * against the peer id.
+ */
+const messageKey = (
+  bytes: Uint8Array,
+  remotePeer: PeerId.PeerId
+): Result.Result<Keys.PublicKey, IdentifyError> => {
+  const known = PeerId.publicKey(remotePeer)
+  if (Option.isSome(known) && bytesEqual(Keys.marshalPublicKey(known.value), bytes)) return Result.succeed(known.value)
+  const key = Keys.unmarshalPublicKey(bytes)
+  if (Result.isFailure(key)) {
+    return Result.fail(new IdentifyError({ reason: "Decode", message: `publicKey: ${key.failure.message}` }))
+  }
+  if (!PeerId.equals(PeerId.fromPublicKey(key.success), remotePeer)) {
+    return Result.fail(new IdentifyError({ reason: "KeyMismatch", message: "publicKey is not the remote peer's" }))
+  }
+  return Result.succeed(key.success)
 }
 
 /** Check a received message against the connection and turn it into a result. */
@@ -123,13 +155,8 @@ export const interpret = (
 ): Result.Result<IdentifyResult, IdentifyError> => {
   let publicKey: Keys.PublicKey | undefined
   if (msg.publicKey !== undefined) {
-    const key = Keys.unmarshalPublicKey(msg.publicKey)
-    if (Result.isFailure(key)) {
-      return Result.fail(new IdentifyError({ reason: "Decode", message: `publicKey: ${key.failure.message}` }))
-    }
-    if (!PeerId.equals(PeerId.fromPublicKey(key.success), remotePeer)) {
-      return Result.fail(new IdentifyError({ reason: "KeyMismatch", message: "publicKey is not the remote peer's" }))
-    }
+    const key = messageKey(msg.publicKey, remotePeer)
+    if (Result.isFailure(key)) return Result.fail(key.failure)
     publicKey = key.success
   }
   let record: IdentifyResult["signedPeerRecord"]
@@ -147,7 +174,8 @@ export const interpret = (
     publicKey,
     listenAddrs: decodeAddrs(msg.listenAddrs),
     observedAddr: observed !== undefined && Result.isSuccess(observed) ? observed.success : undefined,
-    protocols: msg.protocols,
+    // every peer of the same software reports the same list: one shared copy
+    protocols: Strings.internList(msg.protocols),
     signedPeerRecord: record
   })
 }
@@ -160,7 +188,11 @@ export const make = (options: IdentifyOptions = {}) =>
     const peerstore = yield* Peerstore
     const events = yield* PubSub.unbounded<IdentifyResult>()
     const fibers = yield* FiberSet.make<void, never>()
-    const cache = new WeakMap<Connection.Connection, Deferred.Deferred<IdentifyResult, IdentifyError | Connection.ConnectionError>>()
+    /** Per connection: the result once there is one (a connection keeps it for its lifetime), else the run's Deferred. */
+    const cache = new WeakMap<
+      Connection.Connection,
+      IdentifyResult | Deferred.Deferred<IdentifyResult, IdentifyError | Connection.ConnectionError>
+    >()
     const timeout = options.timeout ?? Duration.seconds(10)
     const agentVersion = options.agentVersion ?? AGENT_VERSION
     const publicKeyBytes = Keys.marshalPublicKey(identity.publicKey)
@@ -238,16 +270,25 @@ export const make = (options: IdentifyOptions = {}) =>
         return result
       }))
 
-    const identify = (conn: Connection.Connection) =>
+    /** The first identify of a connection; later callers wait on its Deferred, then read the cached result. */
+    const run = (conn: Connection.Connection) =>
+      Effect.gen(function*() {
+        const deferred = yield* Deferred.make<IdentifyResult, IdentifyError | Connection.ConnectionError>()
+        cache.set(conn, deferred)
+        yield* Effect.onExit(runIdentify(conn), (exit) => {
+          if (Exit.isSuccess(exit)) cache.set(conn, exit.value)
+          return Deferred.done(deferred, exit)
+        }).pipe(Effect.ignore)
+        return yield* Deferred.await(deferred)
+      })
+
+    const identify = (conn: Connection.Connection): Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError> =>
       Effect.suspend(() => {
         const existing = cache.get(conn)
-        if (existing !== undefined) return Deferred.await(existing)
-        return Effect.gen(function*() {
-          const deferred = yield* Deferred.make<IdentifyResult, IdentifyError | Connection.ConnectionError>()
-          cache.set(conn, deferred)
-          yield* Effect.onExit(runIdentify(conn), (exit) => Deferred.done(deferred, exit)).pipe(Effect.ignore)
-          return yield* Deferred.await(deferred)
-        })
+        if (existing === undefined) return run(conn)
+        return Deferred.isDeferred<IdentifyResult, IdentifyError | Connection.ConnectionError>(existing)
+          ? Deferred.await(existing)
+          : Effect.succeed(existing)
       })
 
     /** Bounded by `timeout`: a peer that never answers or never closes must not stall every later push. */
