@@ -22,7 +22,8 @@
  *   occupying it), and grows (doubling, up to the maximum) when a window's
  *   worth of data was consumed within 4 RTTs, as go-yamux and
  *   js-libp2p-yamux do. RTT is measured with the session's ping on `Clock`.
- * - Keep-alive: a fiber pings every interval; a ping not answered within the
+ * - Keep-alive: one fiber per Clock for all sessions (each with its own
+ *   deadline) pings a session one interval after its last pong; a ping not answered within the
  *   timeout, with no other frame received meanwhile, ends the session with
  *   `MuxerError { reason: "Timeout" }` (frames still arriving mean the pong is
  *   only queued behind data, so the deadline restarts).
@@ -130,6 +131,75 @@ const startDueWriters = (): void => {
   for (let i = 0; i < due.length; i++) due[i]!.startWriter()
 }
 
+// ---- keep-alive ----------------------------------------------------------
+// One keep-alive fiber per Clock serves every session of this process that
+// has keep-alive enabled (an idle session holds no fiber and no timer of its
+// own): it sleeps until the earliest session deadline, then pings the
+// sessions whose interval has elapsed and checks the pongs whose timeout has.
+// It ends as soon as no session is left, and the next session starts it again.
+const keepers = new WeakMap<Clock.Clock, KeepAlive>()
+
+class KeepAlive {
+  readonly clock: Clock.Clock
+  readonly sessions = new Set<SessionImpl>()
+  running = false
+  /** monotonic nanos at which the fiber wakes up next (while it sleeps) */
+  wakeAt = Infinity
+  wakeUp: Resume | undefined = undefined
+
+  constructor(clock: Clock.Clock) {
+    this.clock = clock
+  }
+
+  /** Add a session; true when the fiber must be started. */
+  add(session: SessionImpl): boolean {
+    this.sessions.add(session)
+    if (!this.running) return (this.running = true)
+    this.poke(session, session.kaDeadline)
+    return false
+  }
+
+  remove(session: SessionImpl): void {
+    if (!this.sessions.delete(session)) return
+    if (this.sessions.size === 0) this.poke(session, -Infinity)
+  }
+
+  /** Wake the fiber early if `deadline` comes before its wake-up (deferred like the session's wake-ups). */
+  poke(session: SessionImpl, deadline: number): void {
+    if (deadline >= this.wakeAt) return
+    const w = this.wakeUp
+    this.wakeUp = undefined
+    this.wakeAt = Infinity
+    session.wake(w)
+  }
+
+  loop(): Effect.Effect<void> {
+    const now = Number(this.clock.monotonicTimeNanosUnsafe())
+    let next = Infinity
+    for (const s of this.sessions) {
+      if (s.kaDeadline <= now) s.keepAliveTick(now)
+      if (s.isOpen && s.kaDeadline < next) next = s.kaDeadline
+    }
+    if (this.sessions.size === 0) {
+      this.running = false
+      keepers.delete(this.clock)
+      return Effect.void
+    }
+    this.wakeAt = next
+    const wait = Effect.callback<void>((resume) => {
+      this.wakeUp = resume
+      return Effect.sync(() => {
+        if (this.wakeUp === resume) this.wakeUp = undefined
+      })
+    })
+    return Effect.flatMap(Effect.timeoutOption(wait, Duration.nanos(BigInt(Math.ceil(next - now)))), () => {
+      this.wakeUp = undefined
+      this.wakeAt = Infinity
+      return this.loop()
+    })
+  }
+}
+
 /**
  * The session: all its state in fields, its behaviour in prototype methods
  * (an idle session is one object, not a closure context per function). The
@@ -182,8 +252,18 @@ class SessionImpl implements YamuxSession {
   nextPingId = 0
   activePing: Ping | undefined = undefined
 
+  // ---- keep-alive (served by the Clock's KeepAlive) ----------------------
+  keeper: KeepAlive | undefined = undefined
+  /** monotonic nanos: when to ping next, or (awaiting a pong) when its timeout ends */
+  kaDeadline = 0
+  /** the keep-alive ping awaiting its pong */
+  kaPing: Ping | undefined = undefined
+  /** frames received when the current pong timeout started */
+  kaSince = 0
+
   // ---- fibers ----------------------------------------------------------
   readerFiber: Fiber.Fiber<void> | undefined = undefined
+  /** with keep-alive disabled: the one ping that measures the RTT */
   keepAliveFiber: Fiber.Fiber<void> | undefined = undefined
 
   // ---- wake-ups --------------------------------------------------------
@@ -343,6 +423,8 @@ class SessionImpl implements YamuxSession {
       this.activePing = undefined
       this.wakeAll(ping.waiters)
     }
+    this.kaPing = undefined
+    this.keeper?.remove(this)
     if (goAway !== undefined) this.outbox.push(Frame.encode(Frame.TYPE_GO_AWAY, 0, 0, goAway))
     this.finishing = true
     this.wakeWriter()
@@ -691,10 +773,17 @@ class SessionImpl implements YamuxSession {
       const ping = this.activePing
       if (ping !== undefined && ping.id === h.length) {
         this.activePing = undefined
-        const rtt = Math.max(0, this.nowNanos() - ping.start)
+        const now = this.nowNanos()
+        const rtt = Math.max(0, now - ping.start)
         this.rttNanos = rtt
         ping.rtt = rtt
         this.wakeAll(ping.waiters)
+        if (this.kaPing === ping) {
+          // answered: the next keep-alive ping one interval from now
+          this.kaPing = undefined
+          this.kaDeadline = now + Number(Duration.toNanosUnsafe(this.config.keepAliveInterval))
+          this.keeper?.poke(this, this.kaDeadline)
+        }
       }
       return undefined
     }
@@ -869,16 +958,14 @@ class SessionImpl implements YamuxSession {
 
   // A keep-alive ping must be answered within the timeout; but while other
   // frames keep arriving the peer is alive (its pong may be queued behind
-  // data on a busy link), so the deadline restarts instead. No fiber is
-  // forked per ping: the keep-alive fiber itself waits for the pong (an idle
-  // session holds just that fiber, asleep).
-  awaitPong(current: Ping): Effect.Effect<void> {
-    if (current.rtt !== undefined || !this.isOpen) return Effect.void
-    const since = this.framesReceived
+  // data on a busy link), so the deadline restarts instead.
+  /** The keep-alive deadline has come (called by the KeepAlive fiber): ping, or check the pong. */
+  keepAliveTick(now: number): void {
+    if (!this.isOpen) return
     const timeout = this.config.pingTimeout
-    return Effect.flatMap(Effect.timeoutOption(this.waitPong(current), timeout), (r) => {
-      if (r._tag === "Some" || !this.isOpen) return Effect.void
-      if (this.framesReceived !== since) return this.awaitPong(current)
+    if (this.kaPing === undefined) {
+      this.kaPing = this.startPing()
+    } else if (this.framesReceived === this.kaSince) {
       this.terminate(
         new MuxerError({
           reason: "Timeout",
@@ -886,20 +973,10 @@ class SessionImpl implements YamuxSession {
         }),
         Frame.GO_AWAY_INTERNAL_ERROR
       )
-      return Effect.void
-    })
-  }
-
-  /** Ping, wait for the pong, sleep the interval; until the session ends. */
-  keepAliveLoop(): Effect.Effect<void> {
-    if (!this.isOpen) return Effect.void
-    return Effect.flatMap(
-      Effect.suspend(() => this.isOpen ? this.awaitPong(this.startPing()) : Effect.void),
-      () =>
-        this.isOpen
-          ? Effect.andThen(Effect.sleep(this.config.keepAliveInterval), Effect.suspend(() => this.keepAliveLoop()))
-          : Effect.void
-    )
+      return
+    }
+    this.kaSince = this.framesReceived
+    this.kaDeadline = now + Number(Duration.toNanosUnsafe(timeout))
   }
 
   // ---- public API --------------------------------------------------------
@@ -1024,14 +1101,26 @@ export const make = (
     // finalizer shuts the session down, then interrupts them
     yield* Scope.addFinalizer(sessionScope, Effect.suspend(() => session.finalize()))
     session.readerFiber = yield* Effect.forkDetach(Effect.suspend(() => session.readLoop()))
-    const keepAlive = config.enableKeepAlive
-      ? Effect.suspend(() => session.keepAliveLoop())
-      : Effect.ensuring(
+    if (config.enableKeepAlive) {
+      // the first ping at once, then one interval after each pong
+      let keeper = keepers.get(clock)
+      if (keeper === undefined) {
+        keeper = new KeepAlive(clock)
+        keepers.set(clock, keeper)
+      }
+      session.keeper = keeper
+      session.kaDeadline = session.nowNanos()
+      if (keeper.add(session)) {
+        const k = keeper
+        yield* Effect.forkDetach(Effect.suspend(() => k.loop()))
+      }
+    } else {
+      session.keepAliveFiber = yield* Effect.forkDetach(Effect.ensuring(
         Effect.ignore(session.ping), // one ping to measure the RTT (window auto-tuning)
         Effect.sync(() => {
           session.keepAliveFiber = undefined
         })
-      )
-    session.keepAliveFiber = yield* Effect.forkDetach(keepAlive)
+      ))
+    }
     return session
   })
