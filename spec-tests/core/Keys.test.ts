@@ -264,6 +264,18 @@ describe("RFC 8032 §7.1 Ed25519 test vectors (peer-ids spec §Ed25519: signatur
       expect(publicKey.verify(fromHex(v.message), fromHex(v.signature))).toBe(true)
     })
   }
+
+  it("a public key's verdicts do not depend on how often it has verified (its node:crypto key is kept from the second verify on)", () => {
+    for (const v of rfc8032.vectors) {
+      const publicKey = ok(Keys.publicKeyFromRaw("Ed25519", fromHex(v.public_key)))
+      const forged = fromHex(v.signature)
+      forged[0]! ^= 1
+      const verdicts = [forged, fromHex(v.signature), forged, fromHex(v.signature), forged].map((sig) =>
+        publicKey.verify(fromHex(v.message), sig)
+      )
+      expect(verdicts).toEqual([false, true, false, true, false])
+    }
+  })
 })
 
 // ---------------------------------------------------------------------------

@@ -32,7 +32,8 @@
  *   (the spec: implementations SHOULD check that the private key produces the public key).
  *
  * Crypto: node:crypto for Ed25519, ECDSA and RSA, with each key's KeyObject made
- * once (public Ed25519 keys make theirs on the first `verify`); @noble/curves for
+ * once (a public Ed25519 key keeps one from its second `verify` on: most verify
+ * once, see `Ed25519PublicKey`); @noble/curves for
  * secp256k1. `verify` never fails: a malformed signature is simply `false`.
  *
  * @since 0.1.0
@@ -311,7 +312,13 @@ const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "he
 class Ed25519PublicKey implements PublicKey {
   readonly type = "Ed25519"
   private readonly bytes: string
-  private keyObject: crypto.KeyObject | undefined
+  /**
+   * The node:crypto key, kept from the second `verify` on. A remote peer's key
+   * verifies once (the handshake signature; an envelope's key is a new object
+   * each time) and then lives as long as the connection: a kept KeyObject
+   * would cost about 0.35 KiB per connection for nothing.
+   */
+  private keyObject: crypto.KeyObject | "verified once" | undefined
   constructor(raw: Uint8Array) {
     this.bytes = Strings.fromBytes(raw)
     this.keyObject = undefined
@@ -321,12 +328,14 @@ class Ed25519PublicKey implements PublicKey {
   }
   verify(data: Uint8Array, signature: Uint8Array): boolean {
     return verifyWith(() => {
-      this.keyObject ??= crypto.createPublicKey({
-        key: Buffer.concat([ED25519_SPKI_PREFIX, this.raw]),
-        format: "der",
-        type: "spki"
-      })
-      return signature.length === 64 && crypto.verify(null, data, this.keyObject, signature)
+      if (signature.length !== 64) return false
+      let key = this.keyObject
+      if (key === undefined || key === "verified once") {
+        const made = crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, this.raw]), format: "der", type: "spki" })
+        this.keyObject = key === undefined ? "verified once" : made
+        key = made
+      }
+      return crypto.verify(null, data, key, signature)
     })
   }
 }
