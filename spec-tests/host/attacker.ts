@@ -190,8 +190,9 @@ export const expectClosed = (
 /**
  * The node is fine after an attack: its connections are back to `baseline`
  * (no growth), a fresh well-behaved node can dial and ping it, its listener
- * holds exactly that one extra connection and handler fiber (nothing leaked),
- * and nothing it logged holds a defect. Returns the new baseline.
+ * holds exactly that one extra connection and no handler fiber (an upgraded
+ * connection owns its scope, no fiber waits for it; nothing leaked), and
+ * nothing it logged holds a defect. Returns the new baseline.
  */
 export const expectHealthy = (node: WatchedNode, baseline: number): Effect.Effect<number, unknown, Scope.Scope> =>
   Effect.gen(function*() {
@@ -209,12 +210,14 @@ export const expectHealthy = (node: WatchedNode, baseline: number): Effect.Effec
       return yield* new AttackerError({ message: `host.connections() is ${after} after one good dial, expected ${baseline + 1}` })
     }
     const listenerSettled = yield* eventually(
-      Effect.map(node.stats, (s) => s.connections === baseline + 1 && s.handlers === baseline + 1)
+      Effect.map(node.stats, (s) => s.connections === baseline + 1 && s.handlers === 0)
     )
     if (!listenerSettled) {
       const s = yield* node.stats
       return yield* new AttackerError({
-        message: `the listener holds ${s.connections} sockets and ${s.handlers} handler fibers, expected ${baseline + 1}`
+        message: `the listener holds ${s.connections} sockets and ${s.handlers} handler fibers, expected ${
+          baseline + 1
+        } and 0`
       })
     }
     const defects = node.defects()

@@ -33,6 +33,7 @@ import { DialError } from "../connection/Dialer.ts"
 import { type LimitExceeded, ResourceManager } from "../connection/ResourceManager.ts"
 import { type UpgradeError, Upgrader } from "../connection/Upgrader.ts"
 import * as Dns from "../transport/Dns.ts"
+import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
 import { Identity } from "./Identity.ts"
 import { Peerstore } from "./Peerstore.ts"
@@ -266,6 +267,21 @@ export const make = (options: HostOptions = {}) =>
         return yield* dialNew(peer, addrs, force)
       })
 
+    /**
+     * An inbound connection, in the scope its listener gives it: the hard cap
+     * and the transient limits apply before the security handshake; once
+     * upgraded and registered the connection owns that scope (it closes it when
+     * it ends), so no fiber waits for it.
+     */
+    const inbound: Transport.Handler = (raw, scope) =>
+      connectionManager.reserve("inbound", raw.remoteAddr).pipe(
+        Effect.andThen(resourceManager.openConnection("inbound")),
+        Effect.flatMap((resources) => upgrader.upgradeInbound(raw, { resources, scope })),
+        Effect.flatMap(register),
+        Effect.as(Transport.KeepOpen),
+        Effect.catchCause((cause) => Effect.as(Effect.logDebug("inbound connection failed", cause), undefined))
+      )
+
     const listen = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
       Effect.gen(function*() {
         const bound: Array<Multiaddr.Multiaddr> = []
@@ -278,18 +294,7 @@ export const make = (options: HostOptions = {}) =>
               message: "no transport can listen on this address"
             })
           }
-          const listener = yield* transport.listen(addr, (raw) =>
-            Effect.gen(function*() {
-              // the hard cap and the transient limits apply before the security handshake
-              yield* connectionManager.reserve("inbound", raw.remoteAddr)
-              const resources = yield* resourceManager.openConnection("inbound")
-              const conn = yield* upgrader.upgradeInbound(raw, { resources })
-              yield* register(conn)
-              yield* conn.closed
-            }).pipe(
-              Effect.catchCause((cause) => Effect.logDebug("inbound connection failed", cause))
-            )
-          ).pipe(
+          const listener = yield* transport.listen(addr, inbound).pipe(
             Scope.provide(hostScope),
             Effect.mapError((e) =>
               new ListenError({ reason: "Transport", address: Multiaddr.toString(addr), message: e.message })

@@ -9,9 +9,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Exit, FiberSet, Layer, Result, Scope } from "effect"
+import { Context, Effect, FiberSet, Layer, Result } from "effect"
 import * as Duplex from "../core/Duplex.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import * as Inbound from "./internal/inbound.ts"
 import { type RawConnection, type Transport, TransportError } from "./Transport.ts"
 
 type Accept = (conn: RawConnection) => Effect.Effect<void>
@@ -74,21 +75,15 @@ export const make = (network: MemoryNetworkShape): Transport => ({
           message: "memory address in use"
         })
       }
-      const listenerScope = yield* Effect.scope
       const fibers = yield* FiberSet.make<void, never>()
+      const run = yield* FiberSet.runtime(fibers)<never>()
+      const parent = yield* Inbound.connectionsScope
       const bound = port
+      // Each inbound connection has its own scope, closed when the handler ends
+      // (or by its new owner, for a handler that keeps it open); closing it resets the pair.
       const accept: Accept = (conn) =>
-        Effect.gen(function*() {
-          // Each inbound connection has its own scope, closed when the handler ends.
-          const connScope = yield* Scope.fork(listenerScope)
-          yield* FiberSet.run(
-            fibers,
-            handler(conn).pipe(
-              Scope.provide(connScope),
-              Effect.catchCause(() => Effect.void),
-              Effect.ensuring(Effect.andThen(conn.duplex.reset, Scope.close(connScope, Exit.void)))
-            )
-          )
+        Effect.sync(() => {
+          Inbound.serve({ name: "memory", parent, run, handler, conn, release: conn.duplex.reset, quiet: true })
         })
       network.listeners.set(bound, accept)
       yield* Effect.addFinalizer(() => Effect.sync(() => void network.listeners.delete(bound)))

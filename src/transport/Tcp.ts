@@ -65,7 +65,7 @@ export interface TcpListener extends Transport.Listener {
 export interface TcpTransport extends Transport.Transport {
   readonly listen: (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Transport.Handler
   ) => Effect.Effect<TcpListener, Transport.TransportError, Scope.Scope>
 }
 
@@ -291,7 +291,7 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
 
   const listen = (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Transport.Handler
   ): Effect.Effect<TcpListener, Transport.TransportError, Scope.Scope> =>
     Effect.gen(function*() {
       const target = yield* Effect.fromResult(nodeAddress(addr, canListen(addr), "listen on"))

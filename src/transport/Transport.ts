@@ -6,8 +6,13 @@
  * Everything is scoped. A dialed `RawConnection` is closed when the scope it
  * was dialed in closes; a `Listener` stops accepting and closes every
  * connection it accepted when the scope it was made in closes. Each inbound
- * connection runs `handler` in its own supervised fiber with its own scope;
- * the connection is closed when the handler ends (or fails, or is interrupted).
+ * connection has its own scope (a child of the listener's, owning the socket)
+ * and runs `handler` in it, in its own supervised fiber; the connection is
+ * closed when the handler ends (or fails, or is interrupted) — unless the
+ * handler returns {@link KeepOpen}: then the connection outlives the handler
+ * (no fiber waits for it) and its scope, the handler's second argument, is
+ * closed by whoever the handler handed it to, when the socket closes, or with
+ * the listener's scope, whichever comes first.
  *
  * @since 0.1.0
  */
@@ -44,6 +49,23 @@ export interface Listener {
   readonly addrs: ReadonlyArray<Multiaddr.Multiaddr>
 }
 
+/**
+ * Returned by a listen {@link Handler} that hands its connection over: the
+ * connection stays open after the handler ends, until its scope is closed.
+ */
+export const KeepOpen: unique symbol = Symbol.for("effect-libp2p/Transport/KeepOpen")
+export type KeepOpen = typeof KeepOpen
+
+/**
+ * What a listener runs for each inbound connection, in the connection's scope
+ * (also given as `scope`, closeable, for a handler that returns
+ * {@link KeepOpen} to hand over). Any other result is ignored.
+ */
+export type Handler = (
+  conn: RawConnection,
+  scope: Scope.Closeable
+) => Effect.Effect<unknown, never, Scope.Scope>
+
 export interface DialOptions {
   /** Deadline for the transport-level dial (default: the transport's own). */
   readonly timeout?: Duration.Input
@@ -62,7 +84,7 @@ export interface Transport {
   ) => Effect.Effect<RawConnection, TransportError, Scope.Scope>
   readonly listen: (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Handler
   ) => Effect.Effect<Listener, TransportError, Scope.Scope>
 }
 

@@ -69,7 +69,7 @@ export interface UnixListener extends Transport.Listener {
 export interface UnixTransport extends Transport.Transport {
   readonly listen: (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Transport.Handler
   ) => Effect.Effect<UnixListener, Transport.TransportError, Scope.Scope>
 }
 
@@ -240,7 +240,7 @@ export const make = (options: UnixOptions = {}): UnixTransport => {
 
   const listen = (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Transport.Handler
   ): Effect.Effect<UnixListener, Transport.TransportError, Scope.Scope> =>
     Effect.gen(function*() {
       const path = unixPath(addr, false)

@@ -45,8 +45,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Result } from "effect"
-import type { Fiber, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberSet, Result, Scope } from "effect"
+import type { Fiber } from "effect"
 import * as Http from "node:http"
 import type * as Stream from "node:stream"
 import * as Net from "node:net"
@@ -54,6 +54,7 @@ import * as Tls from "node:tls"
 import { WebSocket, WebSocketServer } from "ws"
 import type { ClientOptions } from "ws"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import * as Inbound from "./internal/inbound.ts"
 import * as WsDuplex from "./internal/wsDuplex.ts"
 import * as Transport from "./Transport.ts"
 
@@ -100,7 +101,7 @@ export interface WebSocketListener extends Transport.Listener {
 export interface WebSocketTransport extends Transport.Transport {
   readonly listen: (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Transport.Handler
   ) => Effect.Effect<WebSocketListener, Transport.TransportError, Scope.Scope>
 }
 
@@ -469,7 +470,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
 
   const listen = (
     addr: Multiaddr.Multiaddr,
-    handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+    handler: Transport.Handler
   ): Effect.Effect<WebSocketListener, Transport.TransportError, Scope.Scope> =>
     Effect.gen(function*() {
       const target = parseListen(addr)
@@ -524,7 +525,9 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
       const run = yield* FiberSet.runtime(handlers)<never>()
       const deadlines = yield* FiberSet.make<void, never>()
       const runDeadline = yield* FiberSet.runtime(deadlines)<never>()
-      // Runs first: stop accepting (then the FiberSets interrupt every handler and deadline).
+      // Closed second: every connection at once (then the FiberSets interrupt every handler and deadline).
+      const parent = yield* Inbound.connectionsScope
+      // Runs first: stop accepting.
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           closing = true
@@ -534,17 +537,6 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
 
       const remoteSuffix = suffixAddr(target.transport)
       const localSuffix = suffixAddr(target.transport + target.httpPath)
-
-      const serve = (wd: WsDuplex.WsDuplex, conn: Transport.RawConnection) =>
-        Effect.scoped(
-          Effect.addFinalizer(() => wd.close).pipe(Effect.andThen(handler(conn)))
-        ).pipe(
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause)
-              ? Effect.void
-              : Effect.logWarning(`ws: connection handler for ${conn.remoteAddr.toString()} failed`, cause)
-          )
-        )
 
       server.on("connection", (raw: Net.Socket) => {
         if (closing) {
@@ -614,13 +606,22 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
           }
           const wd = WsDuplex.make(websocket, socket, duplexOptions)
           connections++
-          websocket.once("close", () => connections--)
           const addrs = socketAddrs(state.raw, remoteSuffix, localSuffix)
           if (addrs === undefined) {
+            websocket.once("close", () => connections--)
             websocket.terminate()
             return
           }
-          run(serve(wd, { duplex: wd.duplex, ...addrs }))
+          Inbound.serve({
+            name: "ws",
+            parent,
+            run,
+            handler,
+            conn: { duplex: wd.duplex, remoteAddr: addrs.remoteAddr, localAddr: addrs.localAddr },
+            release: wd.close,
+            socket: websocket,
+            onClose: () => connections--
+          })
         })
       })
 

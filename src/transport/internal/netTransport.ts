@@ -11,19 +11,20 @@
  *   an interruption closes the socket it would have given).
  * - {@link serve}: run a `net.Server` in the current scope. Each accepted
  *   socket runs the handler in its own fiber (tracked in a `FiberSet`) with its
- *   own scope, which closes the socket when the handler ends, fails or dies; a
- *   failing handler is logged and the listener carries on. Closing the scope
- *   stops accepting, interrupts every handler, closes every accepted socket and
- *   waits (bounded by `closeTimeout`) for the server to let go.
+ *   own scope (`inbound.ts`), which closes the socket when the handler ends,
+ *   fails or dies — or, for a handler that returns `KeepOpen`, when its new
+ *   owner closes it; a socket that closes closes its scope. A failing handler
+ *   is logged and the listener carries on. Closing the scope stops accepting,
+ *   closes every connection (in parallel), interrupts every handler, and waits
+ *   (bounded by `closeTimeout`) for the server to let go.
  *
  * @since 0.1.0
  */
-import { Cause, Deferred, Duration, Effect, Exit, FiberSet } from "effect"
-import type { Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberSet, Scope } from "effect"
 import type * as Net from "node:net"
-import type * as Duplex from "../../core/Duplex.ts"
 import type * as Multiaddr from "../../core/Multiaddr.ts"
 import type * as Transport from "../Transport.ts"
+import * as Inbound from "./inbound.ts"
 import * as SocketDuplex from "./socketDuplex.ts"
 
 /** The `code` of a Node system error (`ECONNREFUSED` …), if any. */
@@ -124,7 +125,7 @@ export interface ServeParams {
   readonly connectionAddrs: (
     socket: Net.Socket
   ) => { readonly remoteAddr: Multiaddr.Multiaddr; readonly localAddr: Multiaddr.Multiaddr } | string
-  readonly handler: (conn: Transport.RawConnection) => Effect.Effect<void, never, Scope.Scope>
+  readonly handler: Transport.Handler
 }
 
 export interface Serving {
@@ -155,7 +156,9 @@ export const serve = (params: ServeParams): Effect.Effect<Serving, Transport.Tra
     )
     const handlers = yield* FiberSet.make<void, never>()
     const run = yield* FiberSet.runtime(handlers)<never>()
-    // Runs first: stop accepting (then the FiberSet interrupts every handler).
+    // Closed second: every connection at once (then the FiberSet interrupts every handler).
+    const parent = yield* Inbound.connectionsScope
+    // Runs first: stop accepting.
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closing = true
@@ -163,32 +166,29 @@ export const serve = (params: ServeParams): Effect.Effect<Serving, Transport.Tra
       })
     )
 
-    const serveOne = (sd: SocketDuplex.SocketDuplex, conn: Transport.RawConnection) =>
-      Effect.scoped(
-        Effect.addFinalizer(() => sd.close).pipe(Effect.andThen(handler(conn)))
-      ).pipe(
-        Effect.catchCause((cause) =>
-          Cause.hasInterruptsOnly(cause)
-            ? Effect.void
-            : Effect.logWarning(`${name}: connection handler for ${conn.remoteAddr.toString()} failed`, cause)
-        )
-      )
-
     server.on("connection", (socket: Net.Socket) => {
       if (closing) {
         socket.destroy()
         return
       }
       sockets.add(socket)
-      socket.once("close", () => sockets.delete(socket))
       const sd = SocketDuplex.make(socket, duplexOptions)
       const addrs = params.connectionAddrs(socket)
       if (typeof addrs === "string") {
+        socket.once("close", () => sockets.delete(socket))
         socket.destroy()
         return
       }
-      const duplex: Duplex.Duplex = sd.duplex
-      run(serveOne(sd, { duplex, ...addrs }))
+      Inbound.serve({
+        name,
+        parent,
+        run,
+        handler,
+        conn: { duplex: sd.duplex, remoteAddr: addrs.remoteAddr, localAddr: addrs.localAddr },
+        release: sd.close,
+        socket,
+        onClose: () => sockets.delete(socket)
+      })
     })
 
     yield* Effect.callback<void, Transport.TransportError>((resume) => {
