@@ -77,115 +77,143 @@ export const make = (
   raw: Duplex.Duplex,
   ciphers: HandshakeState.TransportCiphers,
   leftover: Duplex.Chunks
-): Duplex.Duplex => {
-  const send = ciphers.send
-  const receive = ciphers.receive
-  let failure: Duplex.DuplexError | undefined
+): Duplex.Duplex => new SecureDuplex(raw, ciphers, leftover)
 
-  const fail = (error: Duplex.DuplexError): Effect.Effect<never, Duplex.DuplexError> => {
-    if (failure === undefined) failure = error
-    return Effect.andThen(raw.reset, Effect.fail(failure))
+/**
+ * Ciphertext pieces of one frame spread over several received chunks. The
+ * decryption consumes them synchronously, so one array serves every duplex.
+ */
+const body: Array<Uint8Array> = []
+
+/** Encrypt a batch into frames, or the error. */
+const encryptBatch = (send: CipherState.CipherState, chunks: Duplex.Chunks): Array<Uint8Array> | SecurityError => {
+  const total = Duplex.byteLength(chunks)
+  const frames: Array<Uint8Array> = []
+  if (total === 0) return frames
+  let ci = 0 // current chunk
+  let off = 0 // offset in it
+  let remaining = total
+  const pieces: Array<Uint8Array> = []
+  while (remaining > 0) {
+    const len = remaining < MAX_PLAINTEXT_LEN ? remaining : MAX_PLAINTEXT_LEN
+    const frameLen = len + CipherState.TAG_LEN
+    pieces.length = 0
+    let need = len
+    while (need > 0) {
+      const c = chunks[ci]!
+      const avail = c.byteLength - off
+      if (avail === 0) {
+        ci++
+        off = 0
+        continue
+      }
+      if (avail <= need) {
+        pieces.push(off === 0 ? c : c.subarray(off))
+        need -= avail
+        ci++
+        off = 0
+      } else {
+        pieces.push(c.subarray(off, off + need))
+        off += need
+        need = 0
+      }
+    }
+    if (pieces.length > 1 && len < pieces.length * SMALL_PIECE) {
+      // Many small pieces: one copy into the scratch buffer beats one cipher call per piece.
+      const buf = scratch()
+      let at = 0
+      for (let i = 0; i < pieces.length; i++) {
+        buf.set(pieces[i]!, at)
+        at += pieces[i]!.byteLength
+      }
+      pieces.length = 1
+      pieces[0] = buf.subarray(0, len)
+    }
+    if (len >= LARGE_MESSAGE) {
+      // length ‖ ciphertext pieces ‖ tag as separate chunks: no copy of the ciphertext
+      const header = Buffer.allocUnsafe(2)
+      header[0] = frameLen >>> 8
+      header[1] = frameLen & 0xff
+      frames.push(header)
+      const err = send.encryptToChunks(pieces, frames)
+      if (err !== undefined) return err
+    } else {
+      const frame = Buffer.allocUnsafe(2 + frameLen)
+      frame[0] = frameLen >>> 8
+      frame[1] = frameLen & 0xff
+      const written = send.encryptInto(pieces, frame, 2)
+      if (typeof written !== "number") return written
+      frames.push(frame)
+    }
+    remaining -= len
+  }
+  return frames
+}
+
+/**
+ * The transport-phase duplex: its state in fields, its behaviour on the
+ * prototype (an idle connection holds this object, not a closure context).
+ */
+class SecureDuplex implements Duplex.Duplex {
+  readonly raw: Duplex.Duplex
+  readonly send: CipherState.CipherState
+  readonly receive: CipherState.CipherState
+  failure: Duplex.DuplexError | undefined = undefined
+  // Received, not yet decrypted bytes: `buf[0]` from offset `head`.
+  buf: Array<Uint8Array> = []
+  head = 0
+  buffered = 0
+  ended = false
+
+  constructor(raw: Duplex.Duplex, ciphers: HandshakeState.TransportCiphers, leftover: Duplex.Chunks) {
+    this.raw = raw
+    this.send = ciphers.send
+    this.receive = ciphers.receive
+    this.push(leftover)
+  }
+
+  fail(error: Duplex.DuplexError): Effect.Effect<never, Duplex.DuplexError> {
+    if (this.failure === undefined) this.failure = error
+    return Effect.andThen(this.raw.reset, Effect.fail(this.failure))
   }
 
   // ---------------------------------------------------------------- write
 
-  /** Encrypt a batch into frames, or the error. */
-  const encryptBatch = (chunks: Duplex.Chunks): Array<Uint8Array> | SecurityError => {
-    const total = Duplex.byteLength(chunks)
-    const frames: Array<Uint8Array> = []
-    if (total === 0) return frames
-    let ci = 0 // current chunk
-    let off = 0 // offset in it
-    let remaining = total
-    const pieces: Array<Uint8Array> = []
-    while (remaining > 0) {
-      const len = remaining < MAX_PLAINTEXT_LEN ? remaining : MAX_PLAINTEXT_LEN
-      const frameLen = len + CipherState.TAG_LEN
-      pieces.length = 0
-      let need = len
-      while (need > 0) {
-        const c = chunks[ci]!
-        const avail = c.byteLength - off
-        if (avail === 0) {
-          ci++
-          off = 0
-          continue
-        }
-        if (avail <= need) {
-          pieces.push(off === 0 ? c : c.subarray(off))
-          need -= avail
-          ci++
-          off = 0
-        } else {
-          pieces.push(c.subarray(off, off + need))
-          off += need
-          need = 0
-        }
-      }
-      if (pieces.length > 1 && len < pieces.length * SMALL_PIECE) {
-        // Many small pieces: one copy into the scratch buffer beats one cipher call per piece.
-        const buf = scratch()
-        let at = 0
-        for (let i = 0; i < pieces.length; i++) {
-          buf.set(pieces[i]!, at)
-          at += pieces[i]!.byteLength
-        }
-        pieces.length = 1
-        pieces[0] = buf.subarray(0, len)
-      }
-      if (len >= LARGE_MESSAGE) {
-        // length ‖ ciphertext pieces ‖ tag as separate chunks: no copy of the ciphertext
-        const header = Buffer.allocUnsafe(2)
-        header[0] = frameLen >>> 8
-        header[1] = frameLen & 0xff
-        frames.push(header)
-        const err = send.encryptToChunks(pieces, frames)
-        if (err !== undefined) return err
-      } else {
-        const frame = Buffer.allocUnsafe(2 + frameLen)
-        frame[0] = frameLen >>> 8
-        frame[1] = frameLen & 0xff
-        const written = send.encryptInto(pieces, frame, 2)
-        if (typeof written !== "number") return written
-        frames.push(frame)
-      }
-      remaining -= len
-    }
-    return frames
+  /** An own property (callers may take it off the object, e.g. `Duplex.prepend`). */
+  readonly write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> =>
+    Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      const frames = encryptBatch(this.send, chunks)
+      if (!Array.isArray(frames)) return this.fail(transportError(frames.reason, frames.message))
+      if (frames.length === 0) return Effect.void
+      return this.raw.write(frames)
+    })
+
+  get closeWrite(): Effect.Effect<void> {
+    return this.raw.closeWrite
   }
 
-  const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> =>
-    Effect.suspend(() => {
-      if (failure !== undefined) return Effect.fail(failure)
-      const frames = encryptBatch(chunks)
-      if (!Array.isArray(frames)) return fail(transportError(frames.reason, frames.message))
-      if (frames.length === 0) return Effect.void
-      return raw.write(frames)
-    })
+  get reset(): Effect.Effect<void> {
+    return this.raw.reset
+  }
 
   // ---------------------------------------------------------------- read
 
-  // Received, not yet decrypted bytes: `buf[0]` from offset `head`.
-  const buf: Array<Uint8Array> = []
-  let head = 0
-  let buffered = 0
-  let ended = false
-
-  const push = (chunks: Duplex.Chunks) => {
+  push(chunks: Duplex.Chunks): void {
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i]!
       if (c.byteLength > 0) {
-        buf.push(c)
-        buffered += c.byteLength
+        this.buf.push(c)
+        this.buffered += c.byteLength
       }
     }
   }
-  push(leftover)
 
   /** Next byte without consuming (caller checked `buffered > at`). */
-  const peekByte = (at: number): number => {
+  peekByte(at: number): number {
+    const buf = this.buf
     let i = 0
-    let pos = head + at
+    let pos = this.head + at
     while (pos >= buf[i]!.byteLength) {
       pos -= buf[i]!.byteLength
       i++
@@ -194,83 +222,85 @@ export const make = (
   }
 
   /** Consume `n` bytes as views into the buffered chunks (no copy). */
-  const takePieces = (n: number, into: Array<Uint8Array>) => {
-    buffered -= n
+  takePieces(n: number, into: Array<Uint8Array>): void {
+    const buf = this.buf
+    this.buffered -= n
     while (n > 0) {
       const c = buf[0]!
-      const avail = c.byteLength - head
+      const avail = c.byteLength - this.head
       if (avail <= n) {
-        into.push(head === 0 ? c : c.subarray(head))
+        into.push(this.head === 0 ? c : c.subarray(this.head))
         n -= avail
         buf.shift()
-        head = 0
+        this.head = 0
       } else {
-        into.push(c.subarray(head, head + n))
-        head += n
+        into.push(c.subarray(this.head, this.head + n))
+        this.head += n
         n = 0
       }
     }
   }
 
   /** Consume `n` bytes as one buffer (a view when they lie in one chunk). */
-  const take = (n: number): Uint8Array => {
-    const c = buf[0]!
+  take(n: number): Uint8Array {
+    const c = this.buf[0]!
+    const head = this.head
     if (c.byteLength - head >= n) {
       const out = c.subarray(head, head + n)
-      head += n
-      buffered -= n
-      if (head === c.byteLength) {
-        buf.shift()
-        head = 0
+      this.head = head + n
+      this.buffered -= n
+      if (this.head === c.byteLength) {
+        this.buf.shift()
+        this.head = 0
       }
       return out
     }
     const parts: Array<Uint8Array> = []
-    takePieces(n, parts)
+    this.takePieces(n, parts)
     return Duplex.concat(parts)
   }
 
-  const skip = (n: number) => {
-    buffered -= n
+  skip(n: number): void {
+    const buf = this.buf
+    this.buffered -= n
     while (n > 0) {
       const c = buf[0]!
-      const avail = c.byteLength - head
+      const avail = c.byteLength - this.head
       if (avail <= n) {
         n -= avail
         buf.shift()
-        head = 0
+        this.head = 0
       } else {
-        head += n
+        this.head += n
         n = 0
       }
     }
   }
 
-  const body: Array<Uint8Array> = []
-
   /** Decrypt every whole buffered frame, appending plaintexts to `out`. */
-  const decryptAvailable = (out: Array<Uint8Array>): SecurityError | undefined => {
-    while (buffered >= 2) {
-      const len = (peekByte(0) << 8) | peekByte(1)
-      if (buffered < 2 + len) return undefined
+  decryptAvailable(out: Array<Uint8Array>): SecurityError | undefined {
+    while (this.buffered >= 2) {
+      const len = (this.peekByte(0) << 8) | this.peekByte(1)
+      if (this.buffered < 2 + len) return undefined
       if (len < CipherState.TAG_LEN) {
         return new SecurityError({
           reason: "Decrypt",
           message: `a ${len}-byte transport message is shorter than its ${CipherState.TAG_LEN}-byte tag`
         })
       }
-      skip(2)
-      const first = buf[0]!
-      if (first.byteLength - head >= len) {
+      this.skip(2)
+      const first = this.buf[0]!
+      if (first.byteLength - this.head >= len) {
         // The whole message lies in one chunk: decrypt a view of it.
-        const r = receive.decrypt(take(len))
+        const r = this.receive.decrypt(this.take(len))
         if (r instanceof SecurityError) return r
         if (r.byteLength > 0) out.push(r)
       } else {
         body.length = 0
-        takePieces(len - CipherState.TAG_LEN, body)
-        const tag = take(CipherState.TAG_LEN)
-        const r = receive.decryptPieces(body, tag, out)
+        this.takePieces(len - CipherState.TAG_LEN, body)
+        const tag = this.take(CipherState.TAG_LEN)
+        const r = this.receive.decryptPieces(body, tag, out)
+        body.length = 0
         if (r !== undefined) return r
       }
     }
@@ -282,50 +312,47 @@ export const make = (
    * authentic); the failure is then reported by the next read. The raw
    * Duplex is reset at once either way.
    */
-  const deliver = (
+  deliver(
     out: Array<Uint8Array>,
     err: SecurityError | undefined
-  ): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined => {
+  ): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined {
     if (err !== undefined) {
       const e = transportError(err.reason, err.message)
-      if (out.length === 0) return fail(e)
-      failure = e
-      return Effect.as(raw.reset, out)
+      if (out.length === 0) return this.fail(e)
+      this.failure = e
+      return Effect.as(this.raw.reset, out)
     }
     return out.length > 0 ? Effect.succeed(out) : undefined
   }
 
-  const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => {
-    if (failure !== undefined) return Effect.fail(failure)
-    if (ended) return Effect.succeed(Duplex.EOF)
-    if (buffered >= 2) {
-      const out: Array<Uint8Array> = []
-      const done = deliver(out, decryptAvailable(out))
-      if (done !== undefined) return done
-    }
-    return pull
-  })
+  get read(): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> {
+    return Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.ended) return Effect.succeed(Duplex.EOF)
+      if (this.buffered >= 2) {
+        const out: Array<Uint8Array> = []
+        const done = this.deliver(out, this.decryptAvailable(out))
+        if (done !== undefined) return done
+      }
+      return this.pull()
+    })
+  }
 
-  const pull: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.flatMap(
-    Effect.suspend(() => raw.read),
-    (chunks): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> => {
+  /** Read from the raw Duplex until at least one whole frame is decrypted (or EOF, or a failure). */
+  pull(): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> {
+    return Effect.flatMap(this.raw.read, (chunks): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> => {
       if (chunks.length === 0) {
-        if (buffered > 0) {
-          return fail(transportError("Closed", `the stream ended inside a frame (${buffered} bytes buffered)`))
+        if (this.buffered > 0) {
+          return this.fail(
+            transportError("Closed", `the stream ended inside a frame (${this.buffered} bytes buffered)`)
+          )
         }
-        ended = true
+        this.ended = true
         return Effect.succeed(Duplex.EOF)
       }
-      push(chunks)
+      this.push(chunks)
       const out: Array<Uint8Array> = []
-      return deliver(out, decryptAvailable(out)) ?? pull
-    }
-  )
-
-  return {
-    read,
-    write,
-    closeWrite: raw.closeWrite,
-    reset: raw.reset
+      return this.deliver(out, this.decryptAvailable(out)) ?? this.pull()
+    })
   }
 }

@@ -37,7 +37,7 @@ export const errorMessage = (err: unknown): string =>
     : String(err)
 
 /** A connected socket and its Duplex. */
-export type Connected = SocketDuplex.SocketDuplex & { readonly socket: Net.Socket }
+export type Connected = SocketDuplex.SocketDuplex
 
 export interface ConnectParams {
   /** Makes the socket and starts connecting (may throw: reported through `dialError`). */
@@ -67,7 +67,7 @@ export const connect = (params: ConnectParams): Effect.Effect<Connected, Transpo
     let connected: Connected | undefined
     const onConnect = () => {
       socket.off("error", onError)
-      connected = { ...SocketDuplex.make(socket, params.duplexOptions), socket }
+      connected = SocketDuplex.make(socket, params.duplexOptions)
       // Settled already (deadline, interruption): nobody will own it.
       if (!Deferred.doneUnsafe(result, Exit.succeed(connected))) socket.destroy()
     }

@@ -34,6 +34,8 @@ export interface Options {
 
 export interface SocketDuplex {
   readonly duplex: Duplex.Duplex
+  /** The socket it wraps. */
+  readonly socket: Net.Socket
   /** Scope finalizer: flush what was written (bounded by `closeTimeout`), then destroy. Idempotent. */
   readonly close: Effect.Effect<void>
   /** Unread bytes currently held (for tests and metrics). */
@@ -72,121 +74,188 @@ export const mapSocketError = (err: unknown): Duplex.DuplexError => {
  * the same tick as the `connect` (or `connection`) event: an `error` event
  * with no listener would otherwise crash the process.
  */
-export const make = (socket: Net.Socket, options: Options): SocketDuplex => {
-  const maxBuffered = Math.max(1, options.maxBufferedBytes)
-  let unread: Array<Uint8Array> = []
-  let unreadBytes = 0
-  let paused = false
-  let eof = false
+export const make = (socket: Net.Socket, options: Options): SocketDuplex => new SocketDuplexImpl(socket, options)
+
+/** The duplex of each socket, for the socket event listeners (shared functions, not closures per socket). */
+const bySocket = new WeakMap<Net.Socket, SocketDuplexImpl>()
+
+function onData(this: Net.Socket, chunk: Uint8Array): void {
+  bySocket.get(this)?.onData(chunk)
+}
+function onEnd(this: Net.Socket): void {
+  bySocket.get(this)?.onEnd()
+}
+function onError(this: Net.Socket, err: Error): void {
+  bySocket.get(this)?.fail(mapSocketError(err), false)
+}
+function onDrain(this: Net.Socket): void {
+  bySocket.get(this)?.wakeWriters(Effect.void)
+}
+function onClose(this: Net.Socket): void {
+  bySocket.get(this)?.onClose()
+}
+
+/**
+ * The socket's state in fields, its behaviour on the prototype: an idle
+ * connection holds this object and no closures of its own.
+ */
+class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
+  readonly socket: Net.Socket
+  readonly maxBuffered: number
+  readonly closeTimeout: Duration.Input
+  unread: Array<Uint8Array> = []
+  unreadBytes = 0
+  paused = false
+  eof = false
   /** Our own reset or close: reads and writes fail with it at once, unread bytes are dropped. */
-  let localFailure: Duplex.DuplexError | undefined
+  localFailure: Duplex.DuplexError | undefined = undefined
   /** A socket error (RST from the remote, I/O error): reads fail with it once unread bytes are taken. */
-  let remoteFailure: Duplex.DuplexError | undefined
-  let writeClosed = false
-  let readWaiters: Array<Resume<Duplex.Chunks>> = []
-  let drainWaiters: Array<Resume<void>> = []
+  remoteFailure: Duplex.DuplexError | undefined = undefined
+  writeClosed = false
+  closed = false
+  /** The waiting reader (one reader at a time; a second one waits in `moreReaders`). */
+  readWaiter: Resume<Duplex.Chunks> | undefined = undefined
+  moreReaders: Array<Resume<Duplex.Chunks>> | undefined = undefined
+  drainWaiters: Array<Resume<void>> | undefined = undefined
 
-  const failure = (): Duplex.DuplexError | undefined => localFailure ?? remoteFailure
-
-  /** Every waiting reader polls again (normally there is one; extra ones find nothing and wait again). */
-  const wakeReader = () => {
-    if (readWaiters.length === 0) return
-    const waiters = readWaiters
-    readWaiters = []
-    for (const w of waiters) w(read)
+  constructor(socket: Net.Socket, options: Options) {
+    this.socket = socket
+    this.maxBuffered = Math.max(1, options.maxBufferedBytes)
+    this.closeTimeout = options.closeTimeout
+    bySocket.set(socket, this)
+    socket.on("data", onData)
+    socket.on("end", onEnd)
+    socket.on("error", onError)
+    socket.on("drain", onDrain)
+    socket.on("close", onClose)
   }
 
-  const wakeWriters = (result: Effect.Effect<void, Duplex.DuplexError>) => {
-    if (drainWaiters.length === 0) return
-    const waiters = drainWaiters
-    drainWaiters = []
+  get duplex(): Duplex.Duplex {
+    return this
+  }
+
+  readonly bufferedBytes = (): number => this.unreadBytes
+
+  failure(): Duplex.DuplexError | undefined {
+    return this.localFailure ?? this.remoteFailure
+  }
+
+  /** Every waiting reader polls again (normally there is one; extra ones find nothing and wait again). */
+  wakeReader(): void {
+    const w = this.readWaiter
+    if (w === undefined) return
+    this.readWaiter = undefined
+    const more = this.moreReaders
+    this.moreReaders = undefined
+    w(this.read)
+    if (more !== undefined) for (const m of more) m(this.read)
+  }
+
+  wakeWriters(result: Effect.Effect<void, Duplex.DuplexError>): void {
+    const waiters = this.drainWaiters
+    if (waiters === undefined) return
+    this.drainWaiters = undefined
     for (const w of waiters) w(result)
   }
 
-  const fail = (err: Duplex.DuplexError, local: boolean) => {
+  fail(err: Duplex.DuplexError, local: boolean): void {
     if (local) {
-      localFailure ??= err
-      unread = []
-      unreadBytes = 0
+      this.localFailure ??= err
+      this.unread = []
+      this.unreadBytes = 0
     } else {
-      remoteFailure ??= err
+      this.remoteFailure ??= err
     }
-    writeClosed = true
-    wakeReader()
-    wakeWriters(Effect.fail(failure()!))
+    this.writeClosed = true
+    this.wakeReader()
+    this.wakeWriters(Effect.fail(this.failure()!))
   }
 
-  const onData = (chunk: Uint8Array) => {
-    if (localFailure !== undefined) return
-    unread.push(chunk)
-    unreadBytes += chunk.byteLength
-    if (!paused && unreadBytes >= maxBuffered) {
-      paused = true
-      socket.pause()
+  onData(chunk: Uint8Array): void {
+    if (this.localFailure !== undefined) return
+    this.unread.push(chunk)
+    this.unreadBytes += chunk.byteLength
+    if (!this.paused && this.unreadBytes >= this.maxBuffered) {
+      this.paused = true
+      this.socket.pause()
     }
-    wakeReader()
+    this.wakeReader()
   }
-  const onEnd = () => {
-    eof = true
-    wakeReader()
+
+  onEnd(): void {
+    this.eof = true
+    this.wakeReader()
   }
-  const onError = (err: Error) => fail(mapSocketError(err), false)
-  const onDrain = () => wakeWriters(Effect.void)
-  const onClose = () => {
+
+  onClose(): void {
     // A close with neither an error nor our own reset/close: both sides ended
     // cleanly (FIN both ways). Reads keep returning EOF; writes fail Closed.
-    writeClosed = true
-    if (!eof && failure() === undefined) {
-      fail(new Duplex.DuplexError({ reason: "Io", message: "socket closed before EOF" }), false)
+    this.writeClosed = true
+    if (!this.eof && this.failure() === undefined) {
+      this.fail(new Duplex.DuplexError({ reason: "Io", message: "socket closed before EOF" }), false)
     }
-    wakeReader()
-    wakeWriters(Effect.fail(failure() ?? Duplex.closedError("socket closed")))
+    this.wakeReader()
+    this.wakeWriters(Effect.fail(this.failure() ?? Duplex.closedError("socket closed")))
   }
 
-  socket.on("data", onData)
-  socket.on("end", onEnd)
-  socket.on("error", onError)
-  socket.on("drain", onDrain)
-  socket.on("close", onClose)
-
   /** A read result available now, or undefined when the reader has to wait. */
-  const poll = (): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined => {
-    if (localFailure !== undefined) return Effect.fail(localFailure)
-    if (unread.length > 0) {
-      const batch = unread
-      unread = []
-      unreadBytes = 0
-      if (paused) {
-        paused = false
-        if (!socket.destroyed) socket.resume()
+  poll(): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined {
+    if (this.localFailure !== undefined) return Effect.fail(this.localFailure)
+    if (this.unread.length > 0) {
+      const batch = this.unread
+      this.unread = []
+      this.unreadBytes = 0
+      if (this.paused) {
+        this.paused = false
+        if (!this.socket.destroyed) this.socket.resume()
       }
       return Effect.succeed(batch)
     }
-    if (remoteFailure !== undefined) return Effect.fail(remoteFailure)
-    if (eof) return Effect.succeed(Duplex.EOF)
+    if (this.remoteFailure !== undefined) return Effect.fail(this.remoteFailure)
+    if (this.eof) return Effect.succeed(Duplex.EOF)
     return undefined
   }
 
-  const wait = Effect.callback<Duplex.Chunks, Duplex.DuplexError>((resume) => {
-    readWaiters.push(resume)
+  waitRead(resume: Resume<Duplex.Chunks>): Effect.Effect<void> {
+    if (this.readWaiter === undefined) this.readWaiter = resume
+    else (this.moreReaders ??= []).push(resume)
+    return Effect.sync(() => this.unwaitRead(resume))
+  }
+
+  unwaitRead(resume: Resume<Duplex.Chunks>): void {
+    if (this.readWaiter === resume) {
+      const more = this.moreReaders
+      this.readWaiter = more?.shift()
+      if (more !== undefined && more.length === 0) this.moreReaders = undefined
+    } else if (this.moreReaders !== undefined) {
+      this.moreReaders = this.moreReaders.filter((w) => w !== resume)
+    }
+  }
+
+  get read(): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> {
+    return Effect.suspend(() =>
+      this.poll() ?? Effect.callback<Duplex.Chunks, Duplex.DuplexError>((resume) => this.waitRead(resume))
+    )
+  }
+
+  awaitDrain(resume: Resume<void>): Effect.Effect<void> | undefined {
+    const failed = this.failure()
+    if (failed !== undefined) {
+      resume(Effect.fail(failed))
+      return undefined
+    }
+    if (!this.socket.writableNeedDrain) {
+      resume(Effect.void)
+      return undefined
+    }
+    ;(this.drainWaiters ??= []).push(resume)
     return Effect.sync(() => {
-      readWaiters = readWaiters.filter((w) => w !== resume)
+      if (this.drainWaiters !== undefined) this.drainWaiters = this.drainWaiters.filter((w) => w !== resume)
     })
-  })
+  }
 
-  const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => poll() ?? wait)
-
-  const awaitDrain = Effect.callback<void, Duplex.DuplexError>((resume) => {
-    const failed = failure()
-    if (failed !== undefined) return resume(Effect.fail(failed))
-    if (!socket.writableNeedDrain) return resume(Effect.void)
-    drainWaiters.push(resume)
-    return Effect.sync(() => {
-      drainWaiters = drainWaiters.filter((w) => w !== resume)
-    })
-  })
-
-  const writeNow = (chunks: Duplex.Chunks): boolean => {
+  writeNow(chunks: Duplex.Chunks): boolean {
+    const socket = this.socket
     let ok = true
     if (chunks.length === 1) {
       const c = chunks[0]!
@@ -202,43 +271,75 @@ export const make = (socket: Net.Socket, options: Options): SocketDuplex => {
     return ok
   }
 
-  const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> =>
-    Effect.suspend(() => {
-      const failed = failure()
+  /** An own property (callers may take it off the object, e.g. `Duplex.prepend`). */
+  readonly write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => this.writeBatch(chunks)
+
+  writeBatch(chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> {
+    return Effect.suspend(() => {
+      const failed = this.failure()
       if (failed !== undefined) return Effect.fail(failed)
-      if (writeClosed || socket.destroyed || socket.writableEnded) return Effect.fail(Duplex.closedError())
+      const socket = this.socket
+      if (this.writeClosed || socket.destroyed || socket.writableEnded) return Effect.fail(Duplex.closedError())
       if (chunks.length === 0) return Effect.void
       let ok: boolean
       try {
-        ok = writeNow(chunks)
+        ok = this.writeNow(chunks)
       } catch (err) {
         // Only a non-buffer chunk can make write() throw; report it as Io.
         return Effect.fail(new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}` }))
       }
-      return ok ? Effect.void : awaitDrain
+      return ok ? Effect.void : Effect.callback<void, Duplex.DuplexError>((resume) => this.awaitDrain(resume))
     })
+  }
 
-  const closeWrite: Effect.Effect<void> = Effect.sync(() => {
-    if (writeClosed) return
-    writeClosed = true
-    if (!socket.destroyed && !socket.writableEnded) socket.end()
-    // Buffered writes are flushed before the FIN; Node emits no `drain` once ending.
-    wakeWriters(Effect.void)
-  })
+  get closeWrite(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.writeClosed) return
+      this.writeClosed = true
+      const socket = this.socket
+      if (!socket.destroyed && !socket.writableEnded) socket.end()
+      // Buffered writes are flushed before the FIN; Node emits no `drain` once ending.
+      this.wakeWriters(Effect.void)
+    })
+  }
 
-  const reset: Effect.Effect<void> = Effect.sync(() => {
-    const alive = !socket.destroyed
-    fail(Duplex.resetError(), true)
-    if (!alive) return
-    try {
-      socket.resetAndDestroy()
-    } catch {
-      // Not a TCP handle (e.g. a Unix socket): a plain destroy is the closest.
-      socket.destroy()
-    }
-  })
+  get reset(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      const socket = this.socket
+      const alive = !socket.destroyed
+      this.fail(Duplex.resetError(), true)
+      if (!alive) return
+      try {
+        socket.resetAndDestroy()
+      } catch {
+        // Not a TCP handle (e.g. a Unix socket): a plain destroy is the closest.
+        socket.destroy()
+      }
+    })
+  }
 
-  const awaitFlushed = Effect.callback<void>((resume) => {
+  get close(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.closed) return Effect.void
+      this.closed = true
+      const socket = this.socket
+      const flush = !socket.destroyed && this.failure() === undefined && socket.writableLength > 0
+      this.fail(Duplex.closedError("connection closed"), true)
+      if (!flush) {
+        socket.destroy()
+        return Effect.void
+      }
+      if (!socket.writableEnded) socket.end()
+      return awaitFlushed(socket).pipe(
+        Effect.timeoutOption(this.closeTimeout),
+        Effect.ensuring(Effect.sync(() => socket.destroy()))
+      )
+    })
+  }
+}
+
+const awaitFlushed = (socket: Net.Socket) =>
+  Effect.callback<void>((resume) => {
     if (socket.destroyed || socket.writableFinished) return resume(Effect.void)
     const done = () => {
       socket.off("finish", done)
@@ -252,27 +353,3 @@ export const make = (socket: Net.Socket, options: Options): SocketDuplex => {
       socket.off("close", done)
     })
   })
-
-  let closed = false
-  const close: Effect.Effect<void> = Effect.suspend(() => {
-    if (closed) return Effect.void
-    closed = true
-    const flush = !socket.destroyed && failure() === undefined && socket.writableLength > 0
-    fail(Duplex.closedError("connection closed"), true)
-    if (!flush) {
-      socket.destroy()
-      return Effect.void
-    }
-    if (!socket.writableEnded) socket.end()
-    return awaitFlushed.pipe(
-      Effect.timeoutOption(options.closeTimeout),
-      Effect.ensuring(Effect.sync(() => socket.destroy()))
-    )
-  })
-
-  return {
-    duplex: { read, write, closeWrite, reset },
-    close,
-    bufferedBytes: () => unreadBytes
-  }
-}
