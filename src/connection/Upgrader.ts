@@ -387,6 +387,15 @@ class UpgradedConnection implements Connection.Connection {
     })
   }
 
+  /** An inbound stream of `protocol` ended; an idle connection keeps no (empty) map. */
+  releaseInbound(protocol: string): void {
+    const inbound = this.inbound
+    if (inbound === undefined) return
+    const left = (inbound.get(protocol) ?? 1) - 1
+    if (left > 0) inbound.set(protocol, left)
+    else if (inbound.delete(protocol) && inbound.size === 0) this.inbound = undefined
+  }
+
   /** An inbound stream: negotiate with the registrar's protocols, run the handler. */
   serveStream(muxed: StreamMuxer.MuxedStream): Effect.Effect<void, never, Scope.Scope> {
     const self = this
@@ -408,7 +417,7 @@ class UpgradedConnection implements Connection.Connection {
       const count = inbound.get(protocol) ?? 0
       if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
       inbound.set(protocol, count + 1)
-      yield* Effect.addFinalizer(() => Effect.sync(() => inbound.set(protocol, (inbound.get(protocol) ?? 1) - 1)))
+      yield* Effect.addFinalizer(() => Effect.sync(() => self.releaseInbound(protocol)))
       const stream = toStream(negotiated.duplex, protocol, muxed)
       yield* registration.handler(stream, self)
       // Graceful end: half-close, then let the remote finish (bounded) before the scope
