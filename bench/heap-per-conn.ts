@@ -16,7 +16,7 @@
  * back to the code that keeps it.
  *
  * Run: npm exec -- node --expose-gc bench/heap-per-conn.ts [n=200] [--warmup=10] [--top=40]
- *        [--retainers=Array,Closure] [--keep] (keep the .heapsnapshot files in bench/results/)
+ *        [--retainers=Array,Closure] [--keep] (keep the .heapsnapshot files in bench/results/, named by label and pid so that runs never collide)
  * Needs --expose-gc. Prints heapUsed per connection (process.memoryUsage after GC)
  * as well, the figure bench/main.ts reports.
  */
@@ -153,7 +153,7 @@ interface Snapshot {
   readonly strings: ReadonlyArray<string>
 }
 
-const write = (label: string): string => V8.writeHeapSnapshot(Path.join(RESULTS, `heap-${label}.heapsnapshot`))
+const write = (label: string): string => V8.writeHeapSnapshot(Path.join(RESULTS, `heap-${label}-${process.pid}.heapsnapshot`))
 
 const parse = (file: string, keepRaw: boolean): Parsed => {
   const raw = JSON.parse(Fs.readFileSync(file, "utf8")) as Snapshot
