@@ -121,6 +121,8 @@ export interface PresetOptions {
   readonly agentVersion?: string
   /** Yamux settings (keep-alive, windows, limits). */
   readonly yamux?: Yamux.YamuxOptions
+  /** TCP settings (listen backlog, dial timeout, read buffer bound, close and keep-alive timing); the transport's defaults when absent. */
+  readonly tcp?: Tcp.TcpOptions
   /** Deadline for upgrading a raw connection (security + muxer); default 10 s. */
   readonly upgradeTimeout?: Duration.Input
   /** DNS for dialing `/dnsaddr` addresses; `node:dns` when absent. */
@@ -160,7 +162,7 @@ const withStack = <E, R>(
  * Noise (or `security`) and Yamux (or `muxers`); identify, ping and perf.
  */
 export const Default = (options: PresetOptions = {}) =>
-  withStack(Effect.succeed([Tcp.transport, WebSocket.make(options.webSocket ?? {}), Unix.transport]), options)
+  withStack(Effect.succeed([options.tcp !== undefined ? Tcp.make(options.tcp) : Tcp.transport, WebSocket.make(options.webSocket ?? {}), Unix.transport]), options)
 
 /**
  * The same stack over the in-process memory network (`/memory/<n>` addresses):
