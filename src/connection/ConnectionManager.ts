@@ -37,6 +37,7 @@ import { Clock, Context, Duration, Effect, FiberHandle, FiberSet, Layer, PubSub,
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Connection from "./Connection.ts"
+import * as Release from "./internal/release.ts"
 import { LimitExceeded } from "./ResourceManager.ts"
 
 export { LimitExceeded }
@@ -252,6 +253,19 @@ const inNetwork = (ip: Uint8Array, net: Network): boolean => {
 // ---------------------------------------------------------------------------
 // service
 
+/** Stops counting a connection for trimming when its scope closes. */
+class Untrack implements Release.Releasable {
+  readonly tracked: Set<Connection.Connection>
+  readonly conn: Connection.Connection
+  constructor(tracked: Set<Connection.Connection>, conn: Connection.Connection) {
+    this.tracked = tracked
+    this.conn = conn
+  }
+  release(): void {
+    this.tracked.delete(this.conn)
+  }
+}
+
 export interface ConnectionManagerStats {
   /** Connections tracked (open and not closing). */
   readonly open: number
@@ -413,11 +427,19 @@ export const make = (options: ConnectionManagerOptions = {}) =>
     yield* Effect.forkScoped(trimmer)
 
     const track = (conn: Connection.Connection) =>
-      Effect.gen(function*() {
-        tracked.add(conn)
-        yield* Effect.addFinalizer(() => Effect.sync(() => void tracked.delete(conn)))
-        if (tracked.size > config.highWater && open().length > config.highWater) yield* Queue.offer(wake, undefined)
-      })
+      Effect.flatMap(
+        Release.acquire(() => {
+          tracked.add(conn)
+          return new Untrack(tracked, conn)
+        }),
+        () =>
+          tracked.size > config.highWater && open().length > config.highWater
+            ? Queue.offer(wake, undefined)
+            : Effect.void
+      )
+
+    /** Gives a slot back: one object per manager (added once per slot taken). */
+    const slotRelease: Release.Releasable = { release: () => void slots-- }
 
     const reserve = (direction: Connection.Direction, remoteAddr: Multiaddr.Multiaddr, peer?: PeerId.PeerId) =>
       Effect.suspend(() => {
@@ -438,7 +460,10 @@ export const make = (options: ConnectionManagerOptions = {}) =>
             })
           )))
         }
-        return Effect.acquireRelease(Effect.sync(() => void slots++), () => Effect.sync(() => void slots--))
+        return Effect.asVoid(Release.acquire(() => {
+          slots++
+          return slotRelease
+        }))
       })
 
     // -- decaying tags --------------------------------------------------------

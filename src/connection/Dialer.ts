@@ -28,8 +28,9 @@
  *   fiber, running only while there are entries, prunes them).
  *
  * The dialer does not know transports or upgrades: it is given `connect`,
- * which dials one address inside a scope the dialer owns (closed when the
- * connection ends, or when the attempt fails or loses the race).
+ * which dials one address inside a scope the dialer owns (closed by the
+ * connection when it ends, by the dialer when the attempt fails or loses the
+ * race, or with the dialer's own scope); no fiber waits on a live connection.
  *
  * @since 0.1.0
  */
@@ -206,12 +207,17 @@ export interface DialRequest {
 }
 
 /**
- * Dial one address. Runs inside a scope the dialer owns: the connection (and
- * whatever the attempt acquired) lives until that scope closes.
+ * Dial one address. Runs inside `scope`, a child of the dialer's scope (and
+ * the current one): the connection (and whatever the attempt acquired) lives
+ * until that scope closes. The dialer closes it when the attempt fails or
+ * loses the race; a winning connection should close it when it ends (the
+ * Upgrader does, given it as `UpgradeOptions.scope`) — nothing waits for the
+ * connection to end — else it is closed with the dialer's scope.
  */
 export type Connect = (
   addr: Multiaddr.Multiaddr,
-  peer: PeerId.PeerId | undefined
+  peer: PeerId.PeerId | undefined,
+  scope: Scope.Closeable
 ) => Effect.Effect<Connection.Connection, DialError, Scope.Scope>
 
 export interface BackoffEntry {
@@ -356,7 +362,7 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
       Effect.gen(function*() {
         yield* slot
         const scope = yield* Scope.fork(dialerScope)
-        const conn = yield* connect(addr, peer).pipe(
+        const conn = yield* connect(addr, peer, scope).pipe(
           Scope.provide(scope),
           Effect.timeoutOrElse({
             duration: dialTimeout,
@@ -372,10 +378,6 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
         )
         return { conn, scope }
       }).pipe(Effect.scoped)
-
-    /** Keep the winning connection's scope open until the connection ends. */
-    const adopt = (conn: Connection.Connection, scope: Scope.Closeable) =>
-      Effect.forkIn(Effect.andThen(conn.closed, Scope.close(scope, Exit.void)), dialerScope)
 
     // -- one dial: staggered attempts, first connection wins --------------------
     const race = (peer: PeerId.PeerId | undefined, ranked: ReadonlyArray<RankedAddr>) =>
@@ -403,11 +405,10 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
           Effect.uninterruptibleMask((restore) =>
             restore(attempt(addr, peer)).pipe(
               Effect.matchEffect({
+                // the winner's scope stays open: the connection closes it when it ends
                 onSuccess: ({ conn, scope }) =>
                   Effect.flatMap(Deferred.succeed(outcome, conn), (won) =>
-                    won
-                      ? Effect.andThen(Effect.sync(() => clearPeer(pk)), adopt(conn, scope))
-                      : Scope.close(scope, Exit.void)),
+                    won ? Effect.sync(() => clearPeer(pk)) : Scope.close(scope, Exit.void)),
                 onFailure: (error) =>
                   Effect.gen(function*() {
                     failures.push({ addr: Multiaddr.toString(addr), reason: error.reason, message: error.message })

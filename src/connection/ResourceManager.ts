@@ -29,6 +29,7 @@
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
 import * as PeerId from "../core/PeerId.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
+import * as Release from "./internal/release.ts"
 
 /** The scopes limits apply to. */
 export const ScopeKind = Schema.Literals(["system", "transient", "peer", "protocol", "connection", "stream"])
@@ -256,18 +257,23 @@ interface Node {
   readonly limit: ResolvedLimit
   readonly usage: MutableUsage
   refs: number
-  readonly onIdle: (() => void) | undefined
+  /** The table a lazily created (peer/protocol) scope is dropped from once idle, under `name`. */
+  readonly index: Map<string, Node> | undefined
 }
+
+const makeNode = (kind: ScopeKind, name: string, limit: ResolvedLimit, index?: Map<string, Node>): Node => ({
+  kind,
+  name,
+  limit,
+  usage: zero(),
+  refs: 0,
+  index
+})
 
 /** `delta` charged to `node`; `node` changes when the owner moves scopes. */
 interface Charge {
   node: Node
   readonly delta: Usage
-}
-
-interface Reservation {
-  readonly charges: ReadonlyArray<Charge>
-  released: boolean
 }
 
 const add = (u: MutableUsage, d: Usage, sign: 1 | -1): void => {
@@ -276,6 +282,50 @@ const add = (u: MutableUsage, d: Usage, sign: 1 | -1): void => {
   u.streamsInbound += sign * d.streamsInbound
   u.streamsOutbound += sign * d.streamsOutbound
   u.memory += sign * d.memory
+}
+
+/** A node that nothing references any more is dropped (lazily created peer/protocol scopes). */
+const dropIfIdle = (n: Node): void => {
+  if (n.refs === 0 && n.index !== undefined && isZero(n.usage)) n.index.delete(n.name)
+}
+
+const unref = (n: Node): void => {
+  n.refs--
+  dropIfIdle(n)
+}
+
+/**
+ * The live reservations of one connection or stream: few, so an exact-size
+ * array replaced on each change (a push-grown array keeps room for 17).
+ */
+class Owner {
+  items: ReadonlyArray<Reservation> = []
+  add(r: Reservation): void {
+    this.items = Release.append(this.items, r)
+  }
+  delete(r: Reservation): void {
+    if (this.items.includes(r)) this.items = this.items.filter((x) => x !== r)
+  }
+}
+
+/** Charges made at once; given back once (its scope closing, via {@link Release}). */
+class Reservation implements Release.Releasable {
+  readonly owner: Owner
+  readonly charges: ReadonlyArray<Charge>
+  released = false
+  constructor(owner: Owner, charges: ReadonlyArray<Charge>) {
+    this.owner = owner
+    this.charges = charges
+  }
+  release(): void {
+    if (this.released) return
+    this.released = true
+    this.owner.delete(this)
+    for (const c of this.charges) {
+      add(c.node.usage, c.delta, -1)
+      unref(c.node)
+    }
+  }
 }
 
 /** The first resource of `node` that `delta` would take past its limit. */
@@ -310,17 +360,262 @@ const limitError = (node: Node, resource: Resource) =>
     } reached`
   })
 
-const connectionDelta = (direction: Direction): Usage => ({
-  ...zero(),
-  ...(direction === "inbound" ? { connectionsInbound: 1 } : { connectionsOutbound: 1 })
-})
-const streamDelta = (direction: Direction): Usage => ({
-  ...zero(),
-  ...(direction === "inbound" ? { streamsInbound: 1 } : { streamsOutbound: 1 })
-})
-const memoryDelta = (bytes: number): Usage => ({ ...zero(), memory: bytes })
+const frozenDelta = (u: Partial<Usage>): Usage => Object.freeze({ ...zero(), ...u })
+const inboundConnection = frozenDelta({ connectionsInbound: 1 })
+const outboundConnection = frozenDelta({ connectionsOutbound: 1 })
+const inboundStream = frozenDelta({ streamsInbound: 1 })
+const outboundStream = frozenDelta({ streamsOutbound: 1 })
+const connectionDelta = (direction: Direction): Usage =>
+  direction === "inbound" ? inboundConnection : outboundConnection
+const streamDelta = (direction: Direction): Usage => direction === "inbound" ? inboundStream : outboundStream
+/** The deltas of the last few memory sizes (callers use a handful of fixed sizes). */
+const memoryDeltas = new Map<number, Usage>()
+const memoryDelta = (bytes: number): Usage => {
+  let d = memoryDeltas.get(bytes)
+  if (d === undefined) {
+    if (memoryDeltas.size >= 16) memoryDeltas.clear()
+    memoryDeltas.set(bytes, d = frozenDelta({ memory: bytes }))
+  }
+  return d
+}
 
 const snapshot = (u: Usage): Usage => ({ ...u })
+
+/** Charge `delta` to every node, all or nothing: the reservation (added to `owner`) or the refusal. */
+const reserve = (owner: Owner, nodes: ReadonlyArray<Node>, delta: Usage): Reservation | Release.Fail<LimitExceeded> => {
+  for (const n of nodes) {
+    const r = exceeded(n, delta)
+    if (r !== undefined) {
+      for (const m of nodes) dropIfIdle(m)
+      return new Release.Fail(limitError(n, r))
+    }
+  }
+  // `map`: an array of exactly this length (a push-grown one keeps room for 17)
+  const charges = nodes.map((n): Charge => {
+    add(n.usage, delta, 1)
+    n.refs++
+    return { node: n, delta }
+  })
+  const reservation = new Reservation(owner, charges)
+  owner.add(reservation)
+  return reservation
+}
+
+/** A reservation released when the current scope closes. */
+const scoped = (owner: Owner, nodes: ReadonlyArray<Node>, delta: Usage) =>
+  Release.acquire(() => reserve(owner, nodes, delta))
+
+/** Move every charge of `owner` on `from` to `to`, checked against `to`'s limits. */
+const move = (owner: Owner, from: Node, to: Node): LimitExceeded | undefined => {
+  const total = zero()
+  const moving: Array<Charge> = []
+  for (const r of owner.items) {
+    for (const c of r.charges) {
+      if (c.node === from) {
+        add(total, c.delta, 1)
+        moving.push(c)
+      }
+    }
+  }
+  const r = exceeded(to, total)
+  if (r !== undefined) {
+    dropIfIdle(to)
+    return limitError(to, r)
+  }
+  add(from.usage, total, -1)
+  add(to.usage, total, 1)
+  for (const c of moving) {
+    c.node = to
+    to.refs++
+    unref(from)
+  }
+  return undefined
+}
+
+/** What every connection and stream of one manager shares. */
+class Core {
+  readonly system: Node
+  readonly transient: Node
+  readonly peers = new Map<string, Node>()
+  readonly protocols = new Map<string, Node>()
+  readonly connectionLimit: ResolvedLimit
+  readonly streamLimit: ResolvedLimit
+  readonly limitForPeer: (key: string) => ResolvedLimit
+  readonly limitForProtocol: (protocol: string) => ResolvedLimit
+  openConnections = 0
+  openStreams = 0
+  constructor(
+    system: ResolvedLimit,
+    transient: ResolvedLimit,
+    connection: ResolvedLimit,
+    stream: ResolvedLimit,
+    limitForPeer: (key: string) => ResolvedLimit,
+    limitForProtocol: (protocol: string) => ResolvedLimit
+  ) {
+    this.system = makeNode("system", "", system)
+    this.transient = makeNode("transient", "", transient)
+    this.connectionLimit = connection
+    this.streamLimit = stream
+    this.limitForPeer = limitForPeer
+    this.limitForProtocol = limitForProtocol
+  }
+  peerNode(key: string): Node {
+    let n = this.peers.get(key)
+    if (n === undefined) {
+      n = makeNode("peer", key, this.limitForPeer(key), this.peers)
+      this.peers.set(key, n)
+    }
+    return n
+  }
+  protocolNode(protocol: string): Node {
+    let n = this.protocols.get(protocol)
+    if (n === undefined) {
+      n = makeNode("protocol", protocol, this.limitForProtocol(protocol), this.protocols)
+      this.protocols.set(protocol, n)
+    }
+    return n
+  }
+}
+
+/**
+ * The slot of a connection or stream (its first reservation, counted among
+ * the manager's open connections or streams) and its later reservations,
+ * all given back when the scope it was opened in closes.
+ */
+abstract class Holder implements Release.Releasable {
+  readonly owner = new Owner()
+  reservation: Reservation | undefined = undefined
+  /** Count this holder in (1) or out (-1). */
+  abstract count(sign: 1 | -1): void
+  hold(nodes: ReadonlyArray<Node>, delta: Usage): this | Release.Fail<LimitExceeded> {
+    const r = reserve(this.owner, nodes, delta)
+    if (r instanceof Release.Fail) return r
+    this.reservation = r
+    this.count(1)
+    return this
+  }
+  release(): void {
+    const r = this.reservation
+    if (r === undefined) return
+    this.reservation = undefined
+    r.release()
+    this.count(-1)
+  }
+}
+
+const otherPeer = () =>
+  new LimitExceeded({
+    scope: "connection",
+    resource: "connections",
+    limit: 1,
+    message: "the connection already belongs to another peer"
+  })
+
+/**
+ * A connection's reservations: its slot (transient, then its peer's scope),
+ * its own counters (streams, memory), released with the scope it was opened
+ * in. One object per connection, behaviour on the prototype.
+ */
+class ConnectionReservation extends Holder implements ConnectionScope {
+  readonly core: Core
+  readonly direction: Direction
+  readonly node: Node
+  /** The slot the connection is charged to: transient, then its peer's scope. */
+  slot: Node
+  peerId: PeerId.PeerId | undefined = undefined
+  constructor(core: Core, direction: Direction) {
+    super()
+    this.core = core
+    this.direction = direction
+    this.node = makeNode("connection", "", core.connectionLimit)
+    this.slot = core.transient
+  }
+  /** The connection slot (system + transient) and the open-connection count. */
+  open(): this | Release.Fail<LimitExceeded> {
+    return this.hold([this.core.system, this.core.transient], connectionDelta(this.direction))
+  }
+  count(sign: 1 | -1): void {
+    this.core.openConnections += sign
+  }
+  peer(): PeerId.PeerId | undefined {
+    return this.peerId
+  }
+  setPeer(p: PeerId.PeerId): Effect.Effect<void, LimitExceeded> {
+    return Effect.suspend(() => {
+      if (this.peerId !== undefined) return PeerId.equals(this.peerId, p) ? Effect.void : Effect.fail(otherPeer())
+      const target = this.core.peerNode(PeerId.toString(p))
+      const refused = move(this.owner, this.core.transient, target)
+      if (refused !== undefined) return Effect.fail(refused)
+      this.slot = target
+      this.peerId = p
+      return Effect.void
+    })
+  }
+  reserveMemory(bytes: number): Effect.Effect<void, LimitExceeded, Scope.Scope> {
+    return bytes <= 0
+      ? Effect.void
+      : Effect.asVoid(scoped(this.owner, [this.node, this.slot, this.core.system], memoryDelta(bytes)))
+  }
+  openStream(direction: Direction): Effect.Effect<StreamScope, LimitExceeded, Scope.Scope> {
+    return Release.acquire(() => new StreamReservation(this, direction).open())
+  }
+  usage(): Usage {
+    return snapshot(this.node.usage)
+  }
+}
+
+/** A stream's reservations: its slot (transient, then its protocol's scope), on its connection and peer. */
+class StreamReservation extends Holder implements StreamScope {
+  readonly conn: ConnectionReservation
+  readonly direction: Direction
+  readonly node: Node
+  /** The connection's slot when the stream opened (fixed). */
+  readonly peerScope: Node
+  /** The stream's own slot: transient, then its protocol's scope. */
+  slot: Node
+  protocolId: string | undefined = undefined
+  constructor(conn: ConnectionReservation, direction: Direction) {
+    super()
+    this.conn = conn
+    this.direction = direction
+    this.node = makeNode("stream", "", conn.core.streamLimit)
+    this.peerScope = conn.slot
+    this.slot = conn.core.transient
+  }
+  chain(): ReadonlyArray<Node> {
+    const c = this.conn
+    return this.peerScope === c.core.transient
+      ? [c.node, this.slot, c.core.system]
+      : [c.node, this.slot, this.peerScope, c.core.system]
+  }
+  open(): this | Release.Fail<LimitExceeded> {
+    return this.hold(this.chain(), streamDelta(this.direction))
+  }
+  count(sign: 1 | -1): void {
+    this.conn.core.openStreams += sign
+  }
+  protocol(): string | undefined {
+    return this.protocolId
+  }
+  setProtocol(p: string): Effect.Effect<void, LimitExceeded> {
+    return Effect.suspend(() => {
+      if (this.protocolId !== undefined) return Effect.void
+      const core = this.conn.core
+      const target = core.protocolNode(p)
+      const refused = move(this.owner, core.transient, target)
+      if (refused !== undefined) return Effect.fail(refused)
+      this.slot = target
+      this.protocolId = p
+      return Effect.void
+    })
+  }
+  reserveMemory(bytes: number): Effect.Effect<void, LimitExceeded, Scope.Scope> {
+    return bytes <= 0 ? Effect.void : Effect.asVoid(scoped(this.owner, [this.node, ...this.chain()], memoryDelta(bytes)))
+  }
+  usage(): Usage {
+    return snapshot(this.node.usage)
+  }
+}
 
 /** A resource manager with `limits` merged over {@link defaults}. */
 export const make = (limits: Limits = {}): ResourceManager["Service"] => {
@@ -332,184 +627,7 @@ export const make = (limits: Limits = {}): ResourceManager["Service"] => {
   const streamLimit = resolveLimit(defaults.stream, limits.stream)
   const limitForPeer = (key: string) => resolveLimit(peerLimit, limits.peers?.[key])
   const limitForProtocol = (protocol: string) => resolveLimit(protocolLimit, limits.protocols?.[protocol])
-
-  const node = (kind: ScopeKind, name: string, limit: ResolvedLimit, onIdle?: () => void): Node => ({
-    kind,
-    name,
-    limit,
-    usage: zero(),
-    refs: 0,
-    onIdle
-  })
-  const system = node("system", "", systemLimit)
-  const transient = node("transient", "", transientLimit)
-  const peers = new Map<string, Node>()
-  const protocols = new Map<string, Node>()
-  let openConnections = 0
-  let openStreams = 0
-
-  const peerNode = (key: string): Node => {
-    let n = peers.get(key)
-    if (n === undefined) {
-      n = node("peer", key, limitForPeer(key), () => void peers.delete(key))
-      peers.set(key, n)
-    }
-    return n
-  }
-  const protocolNode = (protocol: string): Node => {
-    let n = protocols.get(protocol)
-    if (n === undefined) {
-      n = node("protocol", protocol, limitForProtocol(protocol), () => void protocols.delete(protocol))
-      protocols.set(protocol, n)
-    }
-    return n
-  }
-  const unref = (n: Node) => {
-    n.refs--
-    if (n.refs === 0 && n.onIdle !== undefined && isZero(n.usage)) n.onIdle()
-  }
-  /** A node that nothing references any more is dropped (lazily created peer/protocol scopes). */
-  const dropIfIdle = (n: Node) => {
-    if (n.refs === 0 && n.onIdle !== undefined && isZero(n.usage)) n.onIdle()
-  }
-
-  /** Charge `delta` to every node, all or nothing. */
-  const reserve = (owner: Set<Reservation>, nodes: ReadonlyArray<Node>, delta: Usage) =>
-    Effect.suspend(() => {
-      for (const n of nodes) {
-        const r = exceeded(n, delta)
-        if (r !== undefined) {
-          for (const m of nodes) dropIfIdle(m)
-          return Effect.fail(limitError(n, r))
-        }
-      }
-      const charges: Array<Charge> = []
-      for (const n of nodes) {
-        add(n.usage, delta, 1)
-        n.refs++
-        charges.push({ node: n, delta })
-      }
-      const reservation: Reservation = { charges, released: false }
-      owner.add(reservation)
-      return Effect.succeed(reservation)
-    })
-
-  const release = (owner: Set<Reservation>, reservation: Reservation) =>
-    Effect.sync(() => {
-      if (reservation.released) return
-      reservation.released = true
-      owner.delete(reservation)
-      for (const c of reservation.charges) {
-        add(c.node.usage, c.delta, -1)
-        unref(c.node)
-      }
-    })
-
-  /** A scoped reservation released when the current scope closes. */
-  const scoped = (owner: Set<Reservation>, nodes: ReadonlyArray<Node>, delta: Usage) =>
-    Effect.acquireRelease(reserve(owner, nodes, delta), (r) => release(owner, r))
-
-  /** Move every charge of `owner` on `from` to `to`, checked against `to`'s limits. */
-  const move = (owner: Set<Reservation>, from: Node, to: Node) =>
-    Effect.suspend(() => {
-      const total = zero()
-      const moving: Array<Charge> = []
-      for (const r of owner) {
-        for (const c of r.charges) {
-          if (c.node === from) {
-            add(total, c.delta, 1)
-            moving.push(c)
-          }
-        }
-      }
-      const r = exceeded(to, total)
-      if (r !== undefined) {
-        dropIfIdle(to)
-        return Effect.fail(limitError(to, r))
-      }
-      add(from.usage, total, -1)
-      add(to.usage, total, 1)
-      for (const c of moving) {
-        c.node = to
-        to.refs++
-        unref(from)
-      }
-      return Effect.void
-    })
-
-  const openConnection = (direction: Direction) =>
-    Effect.gen(function*() {
-      const conn = node("connection", "", connectionLimit)
-      const owner = new Set<Reservation>()
-      // the slot the connection is charged to: transient, then its peer's scope
-      let slot: Node = transient
-      let peer: PeerId.PeerId | undefined
-      yield* scoped(owner, [system, transient], connectionDelta(direction))
-      openConnections++
-      yield* Effect.addFinalizer(() => Effect.sync(() => void openConnections--))
-
-      const scope: ConnectionScope = {
-        direction,
-        peer: () => peer,
-        setPeer: (p) =>
-          Effect.suspend(() => {
-            if (peer !== undefined) {
-              return PeerId.equals(peer, p)
-                ? Effect.void
-                : Effect.fail(
-                  new LimitExceeded({
-                    scope: "connection",
-                    resource: "connections",
-                    limit: 1,
-                    message: "the connection already belongs to another peer"
-                  })
-                )
-            }
-            const target = peerNode(PeerId.toString(p))
-            return Effect.map(move(owner, transient, target), () => {
-              slot = target
-              peer = p
-            })
-          }),
-        reserveMemory: (bytes) =>
-          bytes <= 0 ? Effect.void : Effect.asVoid(scoped(owner, [conn, slot, system], memoryDelta(bytes))),
-        openStream: (streamDirection) =>
-          Effect.gen(function*() {
-            const stream = node("stream", "", streamLimit)
-            const streamOwner = new Set<Reservation>()
-            // peer (fixed at open) and the stream's own slot: transient, then its protocol's scope
-            const peerScope = slot
-            let streamSlot: Node = transient
-            let protocol: string | undefined
-            const chain = () =>
-              peerScope === transient ? [conn, streamSlot, system] : [conn, streamSlot, peerScope, system]
-            yield* scoped(streamOwner, chain(), streamDelta(streamDirection))
-            openStreams++
-            yield* Effect.addFinalizer(() => Effect.sync(() => void openStreams--))
-            const s: StreamScope = {
-              direction: streamDirection,
-              protocol: () => protocol,
-              setProtocol: (p) =>
-                Effect.suspend(() => {
-                  if (protocol !== undefined) return Effect.void
-                  const target = protocolNode(p)
-                  return Effect.map(move(streamOwner, transient, target), () => {
-                    streamSlot = target
-                    protocol = p
-                  })
-                }),
-              reserveMemory: (bytes) =>
-                bytes <= 0
-                  ? Effect.void
-                  : Effect.asVoid(scoped(streamOwner, [stream, ...chain()], memoryDelta(bytes))),
-              usage: () => snapshot(stream.usage)
-            }
-            return s
-          }),
-        usage: () => snapshot(conn.usage)
-      }
-      return scope
-    })
+  const core = new Core(systemLimit, transientLimit, connectionLimit, streamLimit, limitForPeer, limitForProtocol)
 
   return {
     limits: {
@@ -520,14 +638,14 @@ export const make = (limits: Limits = {}): ResourceManager["Service"] => {
       connection: connectionLimit,
       stream: streamLimit
     },
-    openConnection,
+    openConnection: (direction) => Release.acquire(() => new ConnectionReservation(core, direction).open()),
     stats: () => ({
-      system: snapshot(system.usage),
-      transient: snapshot(transient.usage),
-      peers: new Map(Array.from(peers, ([k, n]) => [k, snapshot(n.usage)])),
-      protocols: new Map(Array.from(protocols, ([k, n]) => [k, snapshot(n.usage)])),
-      connections: openConnections,
-      streams: openStreams
+      system: snapshot(core.system.usage),
+      transient: snapshot(core.transient.usage),
+      peers: new Map(Array.from(core.peers, ([k, n]) => [k, snapshot(n.usage)])),
+      protocols: new Map(Array.from(core.protocols, ([k, n]) => [k, snapshot(n.usage)])),
+      connections: core.openConnections,
+      streams: core.openStreams
     })
   }
 }

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
 import type * as PeerId from "../core/PeerId.ts"
 import * as Multistream from "../multistream/Multistream.ts"
@@ -34,6 +34,7 @@ import type * as Transport from "../transport/Transport.ts"
 import { Identity } from "../host/Identity.ts"
 import { Registrar } from "../host/Registrar.ts"
 import * as Connection from "./Connection.ts"
+import * as Release from "./internal/release.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
 
 export const UpgradeErrorReason = Schema.Literals([
@@ -187,10 +188,14 @@ export const make = (options: UpgraderOptions) =>
           const conn = new UpgradedConnection(shared, args, scope, openedAt)
           // When the session ends (remote close, GoAway, error), `accept` fails (the
           // StreamMuxer contract), so the accept loop ends, and the connection ends.
-          // (One fiber per connection: no race against `session.closed`.)
-          return Scope.addFinalizer(scope, conn.markEnded).pipe(
-            Effect.andThen(Effect.forkIn(conn.acceptLoop(), scope)),
-            Effect.as(conn)
+          // (One fiber per connection: no race against `session.closed`.) The loop is
+          // detached; the connection's release (with the scope's other bookkeeping, one
+          // finalizer) marks it ended and interrupts the loop.
+          return Effect.uninterruptible(
+            Effect.flatMap(Effect.forkDetach(conn.acceptLoop()), (loop) => {
+              conn.loop = loop
+              return Effect.as(Release.acquire(() => conn), conn)
+            })
           )
         }))
 
@@ -242,7 +247,7 @@ const negotiationError = <E extends { readonly _tag: string; readonly message: s
  * operation). Lives in `scope`; closes `owned` (that same scope, when the
  * upgrade was given it) once it ends.
  */
-class UpgradedConnection implements Connection.Connection {
+class UpgradedConnection implements Connection.Connection, Release.Releasable {
   readonly id: string
   readonly remotePeer: PeerId.PeerId
   readonly remotePublicKey: Connection.Connection["remotePublicKey"]
@@ -283,18 +288,33 @@ class UpgradedConnection implements Connection.Connection {
     this.owned = args.owned
   }
 
+  /** The accept loop (detached; interrupted by {@link release}). */
+  loop: Fiber.Fiber<void> | undefined = undefined
+
   /** Mark the connection ended and wake whoever waits on `closed` (idempotent). */
-  readonly markEnded: Effect.Effect<void> = Effect.sync(() => {
+  markEnded(): void {
     this.closing = true
     if (this.done) return
     this.done = true
     if (this.signal !== undefined) Deferred.doneUnsafe(this.signal, Exit.void)
-  })
+  }
+
+  /** The connection's scope closed: it has ended; its accept loop stops (unless it is the one closing). */
+  release(): void {
+    this.markEnded()
+    const loop = this.loop
+    if (loop === undefined) return
+    this.loop = undefined
+    if (Fiber.getCurrent() !== loop) loop.interruptUnsafe()
+  }
 
   /** Ended: mark it, then close the owned scope (socket, reservations, registrations). */
   end(): Effect.Effect<void> {
-    const owned = this.owned
-    return owned === undefined ? this.markEnded : Effect.andThen(this.markEnded, Scope.close(owned, Exit.void))
+    return Effect.suspend(() => {
+      this.markEnded()
+      const owned = this.owned
+      return owned === undefined ? Effect.void : Scope.close(owned, Exit.void)
+    })
   }
 
   get closed(): Effect.Effect<void> {

@@ -32,6 +32,7 @@ import * as Dialer from "../connection/Dialer.ts"
 import { DialError } from "../connection/Dialer.ts"
 import { type LimitExceeded, ResourceManager } from "../connection/ResourceManager.ts"
 import { type UpgradeError, Upgrader } from "../connection/Upgrader.ts"
+import * as Release from "../connection/internal/release.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
@@ -106,6 +107,41 @@ const upgradeDialError = (addr: Multiaddr.Multiaddr) => (e: UpgradeError | Limit
 
 const isPeerId = (t: DialTarget): t is PeerId.PeerId => !Multiaddr.isMultiaddr(t)
 
+/**
+ * A live connection in the Host's table: added at once, removed (with
+ * `ConnectionClose`, and `PeerDisconnect` for the peer's last) when the
+ * connection's scope closes. The events PubSub is unbounded, so publishing
+ * never waits.
+ */
+class Registration implements Release.Releasable {
+  readonly byPeer: Map<string, Set<Connection.Connection>>
+  readonly events: PubSub.PubSub<HostEvent>
+  readonly conn: Connection.Connection
+  readonly key: string
+  /** The peer's first connection. */
+  readonly first: boolean
+  constructor(byPeer: Map<string, Set<Connection.Connection>>, events: PubSub.PubSub<HostEvent>, conn: Connection.Connection) {
+    this.byPeer = byPeer
+    this.events = events
+    this.conn = conn
+    const key = this.key = PeerId.toString(conn.remotePeer)
+    let set = byPeer.get(key)
+    this.first = set === undefined || set.size === 0
+    if (set === undefined) byPeer.set(key, set = new Set())
+    set.add(conn)
+  }
+  release(): void {
+    const conn = this.conn
+    const set = this.byPeer.get(this.key)
+    if (set === undefined || !set.delete(conn)) return
+    PubSub.publishUnsafe(this.events, { _tag: "ConnectionClose", connection: conn })
+    if (set.size === 0) {
+      this.byPeer.delete(this.key)
+      PubSub.publishUnsafe(this.events, { _tag: "PeerDisconnect", peerId: conn.remotePeer })
+    }
+  }
+}
+
 export const make = (options: HostOptions = {}) =>
   Effect.gen(function*() {
     const identity = yield* Identity
@@ -129,25 +165,13 @@ export const make = (options: HostOptions = {}) =>
     /** Track a live connection until its scope closes. */
     const register = (conn: Connection.Connection) =>
       Effect.gen(function*() {
-        const key = PeerId.toString(conn.remotePeer)
-        let set = byPeer.get(key)
-        const first = set === undefined || set.size === 0
-        if (set === undefined) byPeer.set(key, set = new Set())
-        set.add(conn)
+        const registration = yield* Release.acquire(() => new Registration(byPeer, events, conn))
         yield* connectionManager.track(conn)
         yield* peerstore.merge(conn.remotePeer, { publicKey: conn.remotePublicKey })
         yield* PubSub.publish(events, { _tag: "ConnectionOpen", connection: conn })
-        if (first) yield* PubSub.publish(events, { _tag: "PeerConnect", peerId: conn.remotePeer, connection: conn })
-        yield* Effect.addFinalizer(() =>
-          Effect.gen(function*() {
-            set!.delete(conn)
-            yield* PubSub.publish(events, { _tag: "ConnectionClose", connection: conn })
-            if (set!.size === 0) {
-              byPeer.delete(key)
-              yield* PubSub.publish(events, { _tag: "PeerDisconnect", peerId: conn.remotePeer })
-            }
-          })
-        )
+        if (registration.first) {
+          yield* PubSub.publish(events, { _tag: "PeerConnect", peerId: conn.remotePeer, connection: conn })
+        }
       })
 
     const connections = (peer?: PeerId.PeerId): ReadonlyArray<Connection.Connection> => {
@@ -186,8 +210,9 @@ export const make = (options: HostOptions = {}) =>
      * One address, for the Dialer, inside the scope the Dialer gives the
      * connection: a connection-manager slot, a resource-manager connection
      * scope, the transport dial, the upgrade (checking the expected peer).
+     * The connection owns that scope: it closes it when it ends.
      */
-    const connect: Dialer.Connect = (addr, peer) =>
+    const connect: Dialer.Connect = (addr, peer, scope) =>
       Effect.gen(function*() {
         const expected = peer ?? peerIn(addr)
         const transport = transports.find((t) => t.canDial(addr))
@@ -204,8 +229,10 @@ export const make = (options: HostOptions = {}) =>
             })
           )
         )
+        // the connection closes the dialer's scope for it when it ends
         const conn = yield* upgrader.upgradeOutbound(raw, {
           resources,
+          scope,
           ...(expected !== undefined ? { remotePeer: expected } : {})
         }).pipe(Effect.mapError(upgradeDialError(addr)))
         yield* register(conn)
