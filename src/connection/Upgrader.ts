@@ -394,12 +394,15 @@ class UpgradedConnection implements Connection.Connection, Release.Releasable {
     return Effect.suspend(() => {
       const streamScope = Scope.forkUnsafe(this.scope)
       return Effect.matchCauseEffect(Scope.provide(this.session.accept, streamScope), {
-        onFailure: () => Effect.andThen(Scope.close(streamScope, Exit.void), this.end()),
+        // one-parameter handlers: matchCauseEffect keeps them as they are (no wrapper closure)
+        onFailure: (_cause) => Effect.andThen(Scope.close(streamScope, Exit.void), this.end()),
+        // started at once: scheduling it would give this long-lived fiber a dispatcher of its own
         onSuccess: (muxed) =>
           Effect.andThen(
             Effect.forkIn(
               Effect.ensuring(Scope.provide(this.serveStream(muxed), streamScope), Scope.close(streamScope, Exit.void)),
-              streamScope
+              streamScope,
+              { startImmediately: true }
             ),
             this.acceptLoop()
           )
