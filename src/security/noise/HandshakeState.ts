@@ -87,14 +87,16 @@ export const make = (options: Options): HandshakeState => {
   let re: X25519.PublicKey | undefined
   let index = 0
 
-  const mixDh = (priv: X25519.KeyPair | undefined, pub: X25519.PublicKey | undefined) => {
-    if (priv === undefined || pub === undefined) return Result.fail(invalid("noise: a DH token before its keys"))
-    return Result.map(X25519.dh(priv.privateKey, pub), (out) => {
-      ss.mixKey(out)
-    })
+  // Plain early returns rather than Result.gen: this runs three times per handshake on each side.
+  const mixDh = (priv: X25519.KeyPair | undefined, pub: X25519.PublicKey | undefined): SecurityError | undefined => {
+    if (priv === undefined || pub === undefined) return invalid("noise: a DH token before its keys")
+    const out = X25519.dh(priv.privateKey, pub)
+    if (Result.isFailure(out)) return out.failure
+    ss.mixKey(out.success)
+    return undefined
   }
 
-  const dhToken = (token: "ee" | "es" | "se" | "ss") => {
+  const dhToken = (token: "ee" | "es" | "se" | "ss"): SecurityError | undefined => {
     switch (token) {
       case "ee":
         return mixDh(e, re)
@@ -109,66 +111,76 @@ export const make = (options: Options): HandshakeState => {
 
   const isOurs = () => (index % 2 === 0) === initiator
 
-  const writeMessage = (payload: Uint8Array): Result.Result<Uint8Array, SecurityError> =>
-    Result.gen(function*() {
-      const pattern = XX[index]
-      if (pattern === undefined || !isOurs()) return yield* Result.fail(invalid("noise: not our turn to write"))
-      const parts: Array<Uint8Array> = []
-      for (const token of pattern) {
-        if (token === "e") {
-          if (e === undefined) e = X25519.generate()
-          parts.push(e.publicRaw)
-          ss.mixHash(e.publicRaw)
-        } else if (token === "s") {
-          parts.push(yield* ss.encryptAndHash(s.publicRaw))
-        } else {
-          yield* dhToken(token)
-        }
+  const writeMessage = (payload: Uint8Array): Result.Result<Uint8Array, SecurityError> => {
+    const pattern = XX[index]
+    if (pattern === undefined || !isOurs()) return Result.fail(invalid("noise: not our turn to write"))
+    const parts: Array<Uint8Array> = []
+    for (const token of pattern) {
+      if (token === "e") {
+        if (e === undefined) e = X25519.generate()
+        parts.push(e.publicRaw)
+        ss.mixHash(e.publicRaw)
+      } else if (token === "s") {
+        const c = ss.encryptAndHash(s.publicRaw)
+        if (Result.isFailure(c)) return c
+        parts.push(c.success)
+      } else {
+        const err = dhToken(token)
+        if (err !== undefined) return Result.fail(err)
       }
-      parts.push(yield* ss.encryptAndHash(payload))
-      let len = 0
-      for (const p of parts) len += p.byteLength
-      if (len > MAX_MESSAGE_LEN) return yield* Result.fail(tooLarge(len))
-      const out = new Uint8Array(len)
-      let at = 0
-      for (const p of parts) {
-        out.set(p, at)
-        at += p.byteLength
-      }
-      index++
-      return out
-    })
+    }
+    const c = ss.encryptAndHash(payload)
+    if (Result.isFailure(c)) return c
+    parts.push(c.success)
+    let len = 0
+    for (const p of parts) len += p.byteLength
+    if (len > MAX_MESSAGE_LEN) return Result.fail(tooLarge(len))
+    const out = new Uint8Array(len)
+    let at = 0
+    for (const p of parts) {
+      out.set(p, at)
+      at += p.byteLength
+    }
+    index++
+    return Result.succeed(out)
+  }
 
-  const readMessage = (message: Uint8Array): Result.Result<Uint8Array, SecurityError> =>
-    Result.gen(function*() {
-      const pattern = XX[index]
-      if (pattern === undefined || isOurs()) return yield* Result.fail(invalid("noise: not our turn to read"))
-      if (message.byteLength > MAX_MESSAGE_LEN) return yield* Result.fail(tooLarge(message.byteLength))
-      let at = 0
-      for (const token of pattern) {
-        if (token === "e") {
-          if (message.byteLength - at < X25519.DH_LEN) {
-            return yield* Result.fail(invalid("noise: message too short for an ephemeral key"))
-          }
-          re = yield* X25519.publicFromRaw(message.subarray(at, at + X25519.DH_LEN))
-          at += X25519.DH_LEN
-          ss.mixHash(re.raw)
-        } else if (token === "s") {
-          const n = ss.cipherState.hasKey() ? X25519.DH_LEN + 16 : X25519.DH_LEN
-          if (message.byteLength - at < n) {
-            return yield* Result.fail(invalid("noise: message too short for a static key"))
-          }
-          const raw = yield* ss.decryptAndHash(message.subarray(at, at + n))
-          at += n
-          rs = yield* X25519.publicFromRaw(raw)
-        } else {
-          yield* dhToken(token)
+  const readMessage = (message: Uint8Array): Result.Result<Uint8Array, SecurityError> => {
+    const pattern = XX[index]
+    if (pattern === undefined || isOurs()) return Result.fail(invalid("noise: not our turn to read"))
+    if (message.byteLength > MAX_MESSAGE_LEN) return Result.fail(tooLarge(message.byteLength))
+    let at = 0
+    for (const token of pattern) {
+      if (token === "e") {
+        if (message.byteLength - at < X25519.DH_LEN) {
+          return Result.fail(invalid("noise: message too short for an ephemeral key"))
         }
+        const k = X25519.publicFromRaw(message.subarray(at, at + X25519.DH_LEN))
+        if (Result.isFailure(k)) return Result.fail(k.failure)
+        re = k.success
+        at += X25519.DH_LEN
+        ss.mixHash(re.raw)
+      } else if (token === "s") {
+        const n = ss.cipherState.hasKey() ? X25519.DH_LEN + 16 : X25519.DH_LEN
+        if (message.byteLength - at < n) {
+          return Result.fail(invalid("noise: message too short for a static key"))
+        }
+        const raw = ss.decryptAndHash(message.subarray(at, at + n))
+        if (Result.isFailure(raw)) return raw
+        at += n
+        const k = X25519.publicFromRaw(raw.success)
+        if (Result.isFailure(k)) return Result.fail(k.failure)
+        rs = k.success
+      } else {
+        const err = dhToken(token)
+        if (err !== undefined) return Result.fail(err)
       }
-      const payload = yield* ss.decryptAndHash(message.subarray(at))
-      index++
-      return payload
-    })
+    }
+    const payload = ss.decryptAndHash(message.subarray(at))
+    if (Result.isFailure(payload)) return payload
+    index++
+    return payload
+  }
 
   return {
     writeMessage,
