@@ -301,6 +301,73 @@ describe("noise-libp2p §Handshake Pattern (XX) between two of our nodes", () =>
     }))
 })
 
+describe("noise-libp2p §The libp2p Handshake Payload: remembered signature checks (Payload.SignatureCache)", () => {
+  const payloadOf = (key: Keys.PrivateKey, staticKey: Uint8Array, sig?: Uint8Array) =>
+    Payload.codec.encode({
+      identity_key: Keys.publicKeyToProtobuf(key.publicKey),
+      ...(sig === undefined ? {} : { identity_sig: sig })
+    })
+
+  it.effect("a remembered check never accepts another signature, another static key or another identity key", () =>
+    Effect.gen(function*() {
+      const cache = new Payload.SignatureCache()
+      const ik = yield* identity("Ed25519")
+      const other = yield* identity("Secp256k1")
+      const s = randomBytes(32)
+      const sig = Result.getOrThrow(Payload.sign(ik, s))
+      for (let i = 0; i < 2; i++) {
+        const v = Payload.verify(payloadOf(ik, s, sig), s, PeerId.fromPrivateKey(ik), cache)
+        expect(Result.isSuccess(v)).toBe(true)
+        expect(cache.size).toBe(1)
+      }
+      const tampered = Uint8Array.from(sig)
+      tampered[0]! ^= 0x01
+      const fails = [
+        Payload.verify(payloadOf(ik, s, tampered), s, undefined, cache),
+        Payload.verify(payloadOf(ik, s, sig), randomBytes(32), undefined, cache),
+        Payload.verify(payloadOf(other, s, sig), s, undefined, cache)
+      ]
+      for (const r of fails) {
+        expect(Result.isFailure(r) && r.failure.reason).toBe("InvalidSignature")
+      }
+      // failures are never remembered
+      expect(cache.size).toBe(1)
+    }))
+
+  it("keys are the triple's bytes, lengths included; the least recently used entry is dropped past the capacity", () => {
+    const k = (a: ReadonlyArray<number>, b: ReadonlyArray<number>, c: ReadonlyArray<number>) =>
+      Payload.SignatureCache.key(Uint8Array.from(a), Uint8Array.from(b), Uint8Array.from(c))
+    expect(k([1, 2], [3], [4])).not.toBe(k([1], [2, 3], [4]))
+    expect(k([1, 2], [3], [4])).toBe(k([1, 2], [3], [4]))
+    const cache = new Payload.SignatureCache(2)
+    const [k1, k2, k3] = [k([1], [], []), k([2], [], []), k([3], [], [])]
+    cache.add(k1)
+    cache.add(k2)
+    expect(cache.has(k1)).toBe(true) // k1 is now the most recent
+    cache.add(k3)
+    expect([cache.has(k1), cache.has(k2), cache.has(k3), cache.size]).toEqual([true, false, true, 2])
+  })
+
+  it.effect("repeated handshakes between the same two Noise instances authenticate every time, across identity keys", () =>
+    Effect.gen(function*() {
+      const na = yield* Noise.make()
+      const nb = yield* Noise.make()
+      for (const [ik, rk] of [["Ed25519", "Secp256k1"], ["Ed25519", "Secp256k1"], ["ECDSA", "Ed25519"]] as const) {
+        const ikey = yield* identity(ik)
+        const rkey = yield* identity(rk)
+        const [ci, cr] = yield* Effect.scoped(Effect.gen(function*() {
+          const [a, b] = yield* Duplex.pair()
+          return yield* Effect.all([
+            na.secureOutbound(a, { localKey: ikey, remotePeer: PeerId.fromPrivateKey(rkey) }),
+            nb.secureInbound(b, { localKey: rkey })
+          ], { concurrency: 2 })
+        }))
+        expect(PeerId.equals(ci.remotePeer, PeerId.fromPrivateKey(rkey))).toBe(true)
+        expect(PeerId.equals(cr.remotePeer, PeerId.fromPrivateKey(ikey))).toBe(true)
+      }
+    }))
+})
+
 describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over Noise", () => {
   it.effect("inlined-muxer-negotiation §Noise: client prefers yamux, server prefers mplex → /yamux/1.0.0 on both sides; the initiator sends only its choice (the spec's MAY), so any reading of the rule agrees", () =>
     Effect.gen(function*() {

@@ -130,6 +130,8 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
       ? yield* Effect.fromResult(X25519.fromPrivate(options.staticKey))
       : X25519.generate()
     const prologue = options?.prologue ?? EMPTY
+    // Remote signatures that verified: repeated handshakes with a peer skip the Ed25519/ECDSA/RSA check.
+    const verified = new Payload.SignatureCache()
     const certhashes = options?.webtransportCerthashes ?? []
 
     // The signature over our static key depends only on the identity key: sign once per key;
@@ -195,7 +197,7 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
           yield* writeMessage(raw, yield* Effect.fromResult(hs.writeMessage(EMPTY)))
           // <- e, ee, s, es (+ the responder's payload)
           const received = yield* Effect.fromResult(hs.readMessage(yield* readMessage(reader)))
-          remote = yield* Effect.fromResult(Payload.verify(received, hs.remoteStatic()!, opts.remotePeer))
+          remote = yield* Effect.fromResult(Payload.verify(received, hs.remoteStatic()!, opts.remotePeer, verified))
           muxer = yield* Effect.fromResult(selectMuxer(opts.muxers, remote.extensions?.stream_muxers))
           // -> s, se (+ our payload). Having chosen, we send only that muxer: the spec lets the
           // initiator "choose a single multiplexer from the responder's list and only send that
@@ -211,7 +213,7 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
           yield* writeMessage(raw, yield* Effect.fromResult(hs.writeMessage(payload)))
           // -> s, se
           const received = yield* Effect.fromResult(hs.readMessage(yield* readMessage(reader)))
-          remote = yield* Effect.fromResult(Payload.verify(received, hs.remoteStatic()!, opts.remotePeer))
+          remote = yield* Effect.fromResult(Payload.verify(received, hs.remoteStatic()!, opts.remotePeer, verified))
           muxer = yield* Effect.fromResult(selectMuxer(remote.extensions?.stream_muxers, opts.muxers))
         }
         const ciphers = yield* Effect.fromResult(hs.split())
