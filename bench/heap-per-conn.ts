@@ -155,16 +155,29 @@ interface Snapshot {
 
 const write = (label: string): string => V8.writeHeapSnapshot(Path.join(RESULTS, `heap-${label}-${process.pid}.heapsnapshot`))
 
+/** Field offsets and type tables of a V8 heap snapshot (its `meta` section). */
+const layoutOf = (raw: Snapshot) => {
+  const meta = raw.snapshot.meta
+  return {
+    nf: meta.node_fields.length,
+    ef: meta.edge_fields.length,
+    fType: meta.node_fields.indexOf("type"),
+    fName: meta.node_fields.indexOf("name"),
+    fId: meta.node_fields.indexOf("id"),
+    fSize: meta.node_fields.indexOf("self_size"),
+    fEdges: meta.node_fields.indexOf("edge_count"),
+    eType: meta.edge_fields.indexOf("type"),
+    eName: meta.edge_fields.indexOf("name_or_index"),
+    eTo: meta.edge_fields.indexOf("to_node"),
+    ntypes: meta.node_types[0] as ReadonlyArray<string>,
+    etypes: meta.edge_types[0] as ReadonlyArray<string>
+  }
+}
+
 const parse = (file: string, keepRaw: boolean): Parsed => {
   const raw = JSON.parse(Fs.readFileSync(file, "utf8")) as Snapshot
   if (!KEEP) Fs.unlinkSync(file)
-  const meta = raw.snapshot.meta
-  const nf = meta.node_fields.length
-  const fType = meta.node_fields.indexOf("type")
-  const fName = meta.node_fields.indexOf("name")
-  const fId = meta.node_fields.indexOf("id")
-  const fSize = meta.node_fields.indexOf("self_size")
-  const types = meta.node_types[0] as ReadonlyArray<string>
+  const { nf, fType, fName, fId, fSize, ntypes: types } = layoutOf(raw)
   const byName = new Map<string, Agg>()
   const ids = new Set<number>()
   let total = 0
@@ -198,19 +211,7 @@ const parse = (file: string, keepRaw: boolean): Parsed => {
  */
 const retainersOf = (p: Parsed, before: Parsed, target: string) => {
   const raw = p.raw
-  const meta = raw.snapshot.meta
-  const nf = meta.node_fields.length
-  const ef = meta.edge_fields.length
-  const fType = meta.node_fields.indexOf("type")
-  const fName = meta.node_fields.indexOf("name")
-  const fId = meta.node_fields.indexOf("id")
-  const fSize = meta.node_fields.indexOf("self_size")
-  const fEdges = meta.node_fields.indexOf("edge_count")
-  const eType = meta.edge_fields.indexOf("type")
-  const eName = meta.edge_fields.indexOf("name_or_index")
-  const eTo = meta.edge_fields.indexOf("to_node")
-  const ntypes = meta.node_types[0] as ReadonlyArray<string>
-  const etypes = meta.edge_types[0] as ReadonlyArray<string>
+  const { nf, ef, fType, fName, fId, fSize, fEdges, eType, eName, eTo, ntypes, etypes } = layoutOf(raw)
   const count = raw.nodes.length / nf
   // reverse edges: for node k, retainers (owner node index, edge offset)
   const firstIn = new Int32Array(count + 1)
@@ -288,17 +289,7 @@ const retainersOf = (p: Parsed, before: Parsed, target: string) => {
  */
 const closuresByLocation = (p: Parsed, before: Parsed) => {
   const raw = p.raw
-  const meta = raw.snapshot.meta
-  const nf = meta.node_fields.length
-  const ef = meta.edge_fields.length
-  const fType = meta.node_fields.indexOf("type")
-  const fName = meta.node_fields.indexOf("name")
-  const fId = meta.node_fields.indexOf("id")
-  const fSize = meta.node_fields.indexOf("self_size")
-  const fEdges = meta.node_fields.indexOf("edge_count")
-  const eName = meta.edge_fields.indexOf("name_or_index")
-  const eTo = meta.edge_fields.indexOf("to_node")
-  const ntypes = meta.node_types[0] as ReadonlyArray<string>
+  const { nf, ef, fType, fName, fId, fSize, fEdges, eName, eTo, ntypes } = layoutOf(raw)
   const locs = (raw as unknown as { locations: ReadonlyArray<number> }).locations
   const lf = 4
   const lineOf = new Map<number, number>()
@@ -356,19 +347,7 @@ const closuresByLocation = (p: Parsed, before: Parsed) => {
  */
 const owners = (p: Parsed, before: Parsed, drill: ReadonlyArray<string>) => {
   const raw = p.raw
-  const meta = raw.snapshot.meta
-  const nf = meta.node_fields.length
-  const ef = meta.edge_fields.length
-  const fType = meta.node_fields.indexOf("type")
-  const fName = meta.node_fields.indexOf("name")
-  const fId = meta.node_fields.indexOf("id")
-  const fSize = meta.node_fields.indexOf("self_size")
-  const fEdges = meta.node_fields.indexOf("edge_count")
-  const eType = meta.edge_fields.indexOf("type")
-  const eName = meta.edge_fields.indexOf("name_or_index")
-  const eTo = meta.edge_fields.indexOf("to_node")
-  const ntypes = meta.node_types[0] as ReadonlyArray<string>
-  const etypes = meta.edge_types[0] as ReadonlyArray<string>
+  const { nf, ef, fType, fName, fId, fSize, fEdges, eType, eName, eTo, ntypes, etypes } = layoutOf(raw)
   const weak = etypes.indexOf("weak")
   const count = raw.nodes.length / nf
   const firstOut = new Int32Array(count + 1)
