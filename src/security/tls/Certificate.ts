@@ -558,7 +558,7 @@ const randomSerial = (): Uint8Array => {
 }
 
 /**
- * Build and sign a self-signed certificate for `privateKey` (low level: any
+ * Build and sign a self-signed certificate for `privateKey` (low level: arbitrary
  * extensions and validity, for {@link generate} and for tests).
  */
 export const build = (options: BuildOptions): Result.Result<Uint8Array, CertificateError> => {
