@@ -105,7 +105,9 @@ export const render = (summary: Summary, top = 15): string => {
   ]
   for (const e of summary.entries.slice(0, top)) {
     lines.push(
-      `  ${e.selfMs.toFixed(0).padStart(7)} ms ${e.percent.toFixed(1).padStart(5)} %  ${e.name}${e.where === "" ? "" : `  ${e.where}`}`
+      `  ${e.selfMs.toFixed(0).padStart(7)} ms ${e.percent.toFixed(1).padStart(5)} %  ${e.name}${
+        e.where === "" ? "" : `  ${e.where}`
+      }`
     )
   }
   return lines.join("\n")

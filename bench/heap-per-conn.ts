@@ -78,7 +78,10 @@ progress(`listener ${PeerId.toString(host.peerId)} at ${addr}`)
 
 // ---------------------------------------------------------------- dialers (child process)
 
-const child = ChildProcess.spawn(process.execPath, [Path.join(ROOT, "bench", "ours-peer.ts"), JSON.stringify({ listen: [] })], {
+const child = ChildProcess.spawn(process.execPath, [
+  Path.join(ROOT, "bench", "ours-peer.ts"),
+  JSON.stringify({ listen: [] })
+], {
   cwd: ROOT,
   stdio: ["pipe", "pipe", "inherit"]
 })
@@ -153,7 +156,8 @@ interface Snapshot {
   readonly strings: ReadonlyArray<string>
 }
 
-const write = (label: string): string => V8.writeHeapSnapshot(Path.join(RESULTS, `heap-${label}-${process.pid}.heapsnapshot`))
+const write = (label: string): string =>
+  V8.writeHeapSnapshot(Path.join(RESULTS, `heap-${label}-${process.pid}.heapsnapshot`))
 
 /** Field offsets and type tables of a V8 heap snapshot (its `meta` section). */
 const layoutOf = (raw: Snapshot) => {
@@ -237,7 +241,9 @@ const retainersOf = (p: Parsed, before: Parsed, target: string) => {
   const label = (i: number) => `${ntypes[raw.nodes[i + fType]!]}:${raw.strings[raw.nodes[i + fName]!]!.slice(0, 40)}`
   const edgeLabel = (e: number) => {
     const et = etypes[raw.edges[e + eType]!]!
-    return et === "element" || et === "hidden" ? `[${et === "hidden" ? "h" : raw.edges[e + eName]}]` : String(raw.strings[raw.edges[e + eName]!])
+    return et === "element" || et === "hidden"
+      ? `[${et === "hidden" ? "h" : raw.edges[e + eName]}]`
+      : String(raw.strings[raw.edges[e + eName]!])
   }
   const boring = (i: number) => {
     const t = ntypes[raw.nodes[i + fType]!]
@@ -484,7 +490,10 @@ const owners = (p: Parsed, before: Parsed, drill: ReadonlyArray<string>) => {
           if (!viaGenerator) next.push(w)
           if (ntypes[raw.nodes[w * nf + fType]!] === "closure") {
             const f = fileOf(w)
-            if (f.startsWith("src/") || f.startsWith("layers/") || (d >= 2 && found.length === 0 && !f.startsWith("node:"))) {
+            if (
+              f.startsWith("src/") || f.startsWith("layers/") ||
+              (d >= 2 && found.length === 0 && !f.startsWith("node:"))
+            ) {
               const l = `${viaGenerator ? "gen " : ""}${f.replace(/^src\//, "")}:${(lineOf.get(w) ?? -1) + 1}`
               if (!found.includes(l)) found.push(l)
             }
@@ -499,7 +508,9 @@ const owners = (p: Parsed, before: Parsed, drill: ReadonlyArray<string>) => {
     for (let e = firstOut[from]!; e < firstOut[from + 1]!; e += ef) {
       if (raw.edges[e + eTo]! / nf !== to) continue
       const et = etypes[raw.edges[e + eType]!]!
-      return et === "element" || et === "hidden" ? `[${raw.edges[e + eName]}]` : String(raw.strings[raw.edges[e + eName]!]).slice(0, 30)
+      return et === "element" || et === "hidden"
+        ? `[${raw.edges[e + eName]}]`
+        : String(raw.strings[raw.edges[e + eName]!]).slice(0, 30)
     }
     return "?"
   }
@@ -603,9 +614,11 @@ for (const [key, b] of snapB.byName) {
 rows.sort((x, y) => y.size - x.size)
 const fmtKiB = (b: number) => (b / 1024).toFixed(2).padStart(8)
 
-console.log(`\n${conns} idle connections: heapUsed ${fmtKiB(perConn(heapB - heapA))} KiB/conn; snapshot self sizes ${
-  fmtKiB(perConn(snapB.total - snapA.total))
-} KiB/conn; RSS ${fmtKiB(perConn(rssB - rssA))} KiB/conn\n`)
+console.log(
+  `\n${conns} idle connections: heapUsed ${fmtKiB(perConn(heapB - heapA))} KiB/conn; snapshot self sizes ${
+    fmtKiB(perConn(snapB.total - snapA.total))
+  } KiB/conn; RSS ${fmtKiB(perConn(rssB - rssA))} KiB/conn\n`
+)
 console.log(`${"KiB/conn".padStart(8)}  ${"objs/conn".padStart(9)}  type  name`)
 for (const r of rows.slice(0, TOP)) {
   const [type, name] = r.key.split("\t")
@@ -623,7 +636,9 @@ for (const [t, s] of [...byType].sort((x, y) => y[1] - x[1])) console.log(`${fmt
 for (const target of RETAINERS) {
   const r = [...retainersOf(snapB, snapA, target)].sort((x, y) => y[1].size - x[1].size)
   console.log(`\nnew "${target}" held by (owner .edge: objs/conn, KiB/conn):`)
-  for (const [k, a] of r.slice(0, 25)) console.log(`${fmtKiB(perConn(a.size))}  ${(a.count / conns).toFixed(1).padStart(6)}  ${k}`)
+  for (const [k, a] of r.slice(0, 25)) {
+    console.log(`${fmtKiB(perConn(a.size))}  ${(a.count / conns).toFixed(1).padStart(6)}  ${k}`)
+  }
 }
 
 if (CLOSURES) {
@@ -632,7 +647,9 @@ if (CLOSURES) {
   let sum = 0
   for (const [, a] of r) sum += a.size
   console.log(`${fmtKiB(perConn(sum))}  total`)
-  for (const [k, a] of r.slice(0, TOP)) console.log(`${fmtKiB(perConn(a.size))}  ${(a.count / conns).toFixed(1).padStart(6)}  ${k}`)
+  for (const [k, a] of r.slice(0, TOP)) {
+    console.log(`${fmtKiB(perConn(a.size))}  ${(a.count / conns).toFixed(1).padStart(6)}  ${k}`)
+  }
 }
 
 if (OWNERS) {
@@ -640,8 +657,14 @@ if (OWNERS) {
   const r = [...out].sort((x, y) => y[1].size - x[1].size)
   let sum = 0
   for (const [, a] of r) sum += a.size
-  console.log(`\nper-connection owners (topmost new dominators) by retained size: KiB/conn, owners/conn; total ${fmtKiB(perConn(sum))}`)
-  for (const [k, a] of r.slice(0, TOP)) console.log(`${fmtKiB(perConn(a.size))}  ${(a.count / conns).toFixed(2).padStart(6)}  ${k}`)
+  console.log(
+    `\nper-connection owners (topmost new dominators) by retained size: KiB/conn, owners/conn; total ${
+      fmtKiB(perConn(sum))
+    }`
+  )
+  for (const [k, a] of r.slice(0, TOP)) {
+    console.log(`${fmtKiB(perConn(a.size))}  ${(a.count / conns).toFixed(2).padStart(6)}  ${k}`)
+  }
   if (DRILL.length > 0) {
     console.log(`\ninside owners matching ${DRILL.join(", ")}:`)
     for (const [k, a] of [...drill].sort((x, y) => y[1].size - x[1].size).slice(0, TOP)) {

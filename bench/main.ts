@@ -68,7 +68,9 @@ const only: ReadonlySet<Scenario> = new Set(
   PROFILE
     ? ["throughput"]
     : onlyArg !== undefined
-    ? onlyArg.slice("--only=".length).split(",").filter((s): s is Scenario => (SCENARIOS as ReadonlyArray<string>).includes(s))
+    ? onlyArg.slice("--only=".length).split(",").filter((s): s is Scenario =>
+      (SCENARIOS as ReadonlyArray<string>).includes(s)
+    )
     : SCENARIOS
 )
 
@@ -108,7 +110,12 @@ const roundsDone: Partial<Record<Scenario, number>> = {}
  * Run up to `max` rounds of `body`, stopping early (after at least one) when the
  * next round would end past the scenario's share of the budget, measured from `start`.
  */
-const rounds = async (scenario: Scenario, max: number, start: number, body: (r: number) => Promise<void>): Promise<void> => {
+const rounds = async (
+  scenario: Scenario,
+  max: number,
+  start: number,
+  body: (r: number) => Promise<void>
+): Promise<void> => {
   const share = CFG.budgetSeconds * SHARE[scenario] * 1000
   let r = 0
   while (r < max) {
@@ -199,7 +206,10 @@ const spawnPeer = (
     if (options.cpuProf !== undefined) {
       nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProf}`, `--cpu-prof-name=${name}.cpuprofile`)
     }
-    const config = JSON.stringify({ ...(kind === "raw" ? {} : { listen: ["/ip4/127.0.0.1/tcp/0"] }), ...options.config })
+    const config = JSON.stringify({
+      ...(kind === "raw" ? {} : { listen: ["/ip4/127.0.0.1/tcp/0"] }),
+      ...options.config
+    })
     const child = ChildProcess.spawn(process.execPath, [...nodeArgs, SCRIPTS[kind], config], {
       cwd: ROOT,
       stdio: ["pipe", "pipe", "pipe"]
@@ -434,7 +444,9 @@ const latency = async (peers: Peers): Promise<void> => {
 
 const newStream = async (peers: Peers): Promise<void> => {
   const start = performance.now()
-  progress(`new stream per request: ${CFG.newStreamCount} perf requests of 1 byte each way, ${CFG.latencyRounds} rounds`)
+  progress(
+    `new stream per request: ${CFG.newStreamCount} perf requests of 1 byte each way, ${CFG.latencyRounds} rounds`
+  )
   for (const pairing of PAIRINGS) {
     const [client, server] = pairOf(peers, pairing)
     await client.call("perfLoop", { addr: server.addr, count: 50 })
@@ -445,7 +457,9 @@ const newStream = async (peers: Peers): Promise<void> => {
       const us = usList(await client.call("perfLoop", { addr: server.addr, count: CFG.newStreamCount }))
       record("new stream per request, median", "µs", true, pairing, median(us))
       record("new stream per request, p99", "µs", true, pairing, p99(us))
-      progress(`  round ${r + 1} new stream ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`)
+      progress(
+        `  round ${r + 1} new stream ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`
+      )
     }
   })
   flush()
@@ -468,7 +482,9 @@ const setup = async (peers: Peers): Promise<void> => {
       record("connection setup, p99", "ms", true, pairing, p99(ms))
       record("sequential connections", "conn/s", false, pairing, perSecond)
       progress(
-        `  round ${r + 1} setup ${pairing.padEnd(9)} median ${fmt(median(ms))} ms, p99 ${fmt(p99(ms))} ms, ${fmt(perSecond, 0)} conn/s`
+        `  round ${r + 1} setup ${pairing.padEnd(9)} median ${fmt(median(ms))} ms, p99 ${fmt(p99(ms))} ms, ${
+          fmt(perSecond, 0)
+        } conn/s`
       )
     }
   })
@@ -526,14 +542,18 @@ const memory = async (): Promise<void> => {
         opened += count
         progress(`  ${kind}: ${opened}/${n} connections`)
         if (opened < n && performance.now() + (performance.now() - batchStart) + 5000 > deadline) {
-          progress(`  ${kind}: stopping at ${opened} connections (budget share; load average ${Os.loadavg()[0]!.toFixed(2)})`)
+          progress(
+            `  ${kind}: stopping at ${opened} connections (budget share; load average ${Os.loadavg()[0]!.toFixed(2)})`
+          )
           break
         }
       }
       progress(`  ${kind}: ${opened} connections up in ${fmt((performance.now() - started) / 1000, 1)} s; settling`)
       await sleep(3000)
       const conns = Number((await listener.call("connections"))["count"]) - base
-      if (conns !== opened) progress(`  ${kind}: the listener holds ${conns} new connections, not ${opened}; dividing by ${conns}`)
+      if (conns !== opened) {
+        progress(`  ${kind}: the listener holds ${conns} new connections, not ${opened}; dividing by ${conns}`)
+      }
       const after = await cpuOf(listener, true)
       const heap = (after.heapUsed - before.heapUsed) / conns / 1024
       const rss = (after.rss - before.rss) / conns / 1024
@@ -542,7 +562,9 @@ const memory = async (): Promise<void> => {
       record(`listener RSS per idle connection`, "KiB", true, pairing, rss)
       memoryConns[kind] = conns
       samples[`memory ${kind}`] = { connections: conns, warmup: base, before, after }
-      progress(`  ${kind}: listener holds ${conns} connections: heap ${fmt(heap, 1)} KiB/conn, RSS ${fmt(rss, 1)} KiB/conn`)
+      progress(
+        `  ${kind}: listener holds ${conns} connections: heap ${fmt(heap, 1)} KiB/conn, RSS ${fmt(rss, 1)} KiB/conn`
+      )
     } finally {
       await Promise.all([dialer.stop(), listener.stop()])
     }
@@ -591,7 +613,10 @@ const ratio = (row: Row): number => {
 
 const renderTable = (): string => {
   const header = ["figure", "unit", "ours↔ours", "js↔js", "ours/js", "ours→js", "js→ours", "limit"]
-  const digits = (unit: string, v: number): number => (unit === "µs" || unit === "conn/s" || v >= 100 ? 0 : unit === "GB/s" ? 3 : 2)
+  const digits = (
+    unit: string,
+    v: number
+  ): number => (unit === "µs" || unit === "conn/s" || v >= 100 ? 0 : unit === "GB/s" ? 3 : 2)
   const cell = (unit: string, v: number | undefined): string => (v === undefined ? "" : fmt(v, digits(unit, v)))
   const body = rows.map((row) =>
     row.value !== undefined
@@ -619,7 +644,9 @@ const renderTable = (): string => {
 const run = async (): Promise<void> => {
   const loadStart = Os.loadavg()
   progress(
-    `start: ${Os.cpus().length} CPUs, load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}, node ${process.version}` +
+    `start: ${Os.cpus().length} CPUs, load average ${
+      loadStart.map((l) => l.toFixed(2)).join(" ")
+    }, node ${process.version}` +
       `${QUICK ? ", QUICK" : ""}${PROFILE ? ", PROFILE" : ""}; scenarios: ${[...only].join(", ")}`
   )
   const profileDir = Path.join(RESULTS, "profiles")
@@ -678,10 +705,10 @@ const run = async (): Promise<void> => {
           .filter((k) => roundsDone[k] !== undefined)
           .map((k) => `${k} ${roundsDone[k]}`)
           .join(", ")
-      }${
-        only.has("throughput") ? `; throughput ${CFG.throughputBytes / MiB} MiB per transfer` : ""
-      }${
-        only.has("memory") ? `; memory: ${memoryConns.ours ?? "-"} (ours) and ${memoryConns.js ?? "-"} (js) idle connections` : ""
+      }${only.has("throughput") ? `; throughput ${CFG.throughputBytes / MiB} MiB per transfer` : ""}${
+        only.has("memory")
+          ? `; memory: ${memoryConns.ours ?? "-"} (ours) and ${memoryConns.js ?? "-"} (js) idle connections`
+          : ""
       }\n` +
       `load average at start ${loadStart.map((l) => l.toFixed(2)).join(" ")}, at end ${
         loadEnd.map((l) => l.toFixed(2)).join(" ")

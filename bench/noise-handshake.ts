@@ -30,7 +30,9 @@ const program = Effect.gen(function*() {
     const secs = (performance.now() - start) / 1000
     const cpu = process.cpuUsage(cpu0)
     console.log(
-      `${N} handshakes in ${secs.toFixed(3)} s: ${(N / secs).toFixed(0)}/s, ${(1e6 * secs / N).toFixed(0)} µs each (both sides), CPU ${((cpu.user + cpu.system) / N).toFixed(0)} µs each`
+      `${N} handshakes in ${secs.toFixed(3)} s: ${(N / secs).toFixed(0)}/s, ${
+        (1e6 * secs / N).toFixed(0)
+      } µs each (both sides), CPU ${((cpu.user + cpu.system) / N).toFixed(0)} µs each`
     )
   }
 })

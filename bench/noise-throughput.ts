@@ -3,8 +3,8 @@
  * an in-memory Duplex.pair, 64 MiB one way, for a few write batch shapes.
  * Run: npx node bench/noise-throughput.ts
  */
-import * as crypto from "node:crypto"
 import { Effect } from "effect"
+import * as crypto from "node:crypto"
 import * as Duplex from "../src/core/Duplex.ts"
 import * as Keys from "../src/core/Keys.ts"
 import * as Noise from "../src/security/Noise.ts"
@@ -51,7 +51,11 @@ const measure = (label: string, chunkSize: number, chunksPerWrite: number, secur
     const cpu = process.cpuUsage(cpu0)
     const cpuSecs = (cpu.user + cpu.system) / 1e6
     console.log(
-      `${label.padEnd(44)} ${(n / 1048576).toFixed(0)} MiB in ${secs.toFixed(3)} s = ${(n * 8 / secs / 1e9).toFixed(2)} Gbit/s (${(n / secs / 1048576).toFixed(0)} MiB/s); CPU ${cpuSecs.toFixed(3)} s = ${(n / cpuSecs / 1048576).toFixed(0)} MiB per CPU-s`
+      `${label.padEnd(44)} ${(n / 1048576).toFixed(0)} MiB in ${secs.toFixed(3)} s = ${
+        (n * 8 / secs / 1e9).toFixed(2)
+      } Gbit/s (${(n / secs / 1048576).toFixed(0)} MiB/s); CPU ${cpuSecs.toFixed(3)} s = ${
+        (n / cpuSecs / 1048576).toFixed(0)
+      } MiB per CPU-s`
     )
   }))
 
@@ -77,7 +81,11 @@ const cryptoOnly = () => {
   const cpu = process.cpuUsage(cpu0)
   const cpuSecs = (cpu.user + cpu.system) / 1e6
   console.log(`CPU ${cpuSecs.toFixed(3)} s = ${(TOTAL / cpuSecs / 1048576).toFixed(0)} MiB per CPU-s`)
-  console.log(`${"bound: node:crypto enc+dec only".padEnd(44)} 64 MiB in ${secs.toFixed(3)} s = ${(TOTAL * 8 / secs / 1e9).toFixed(2)} Gbit/s (${(TOTAL / secs / 1048576).toFixed(0)} MiB/s)`)
+  console.log(
+    `${"bound: node:crypto enc+dec only".padEnd(44)} 64 MiB in ${secs.toFixed(3)} s = ${
+      (TOTAL * 8 / secs / 1e9).toFixed(2)
+    } Gbit/s (${(TOTAL / secs / 1048576).toFixed(0)} MiB/s)`
+  )
 }
 
 const program = Effect.gen(function*() {

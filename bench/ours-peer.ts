@@ -152,7 +152,11 @@ const startNode = async (listenAddrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
 const errorText = (cause: Cause.Cause<unknown>): { error: string; errorName: string } => {
   const e = Cause.squash(cause)
   if (typeof e === "object" && e !== null) {
-    const tag = "_tag" in e && typeof e._tag === "string" ? e._tag : "name" in e && typeof e.name === "string" ? e.name : "Error"
+    const tag = "_tag" in e && typeof e._tag === "string"
+      ? e._tag
+      : "name" in e && typeof e.name === "string"
+      ? e.name
+      : "Error"
     const reason = "reason" in e && typeof e.reason === "string" ? ` (${e.reason})` : ""
     const message = "message" in e && typeof e.message === "string" ? e.message : String(e)
     return { error: `${tag}${reason}: ${message}`, errorName: tag }
@@ -258,7 +262,12 @@ const commands: Record<string, (args: Args) => Promise<Record<string, unknown>>>
     return run(Effect.gen(function*() {
       const perf = yield* Perf
       const r = yield* perf.perf(t, options)
-      return { seconds: r.seconds, uploadSeconds: r.uploadSeconds, uploadBytes: r.uploadBytes, downloadBytes: r.downloadBytes }
+      return {
+        seconds: r.seconds,
+        uploadSeconds: r.uploadSeconds,
+        uploadBytes: r.uploadBytes,
+        downloadBytes: r.downloadBytes
+      }
     }))
   },
 

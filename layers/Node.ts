@@ -26,21 +26,21 @@ import * as Host from "../src/host/Host.ts"
 import { Identity } from "../src/host/Identity.ts"
 import { Peerstore } from "../src/host/Peerstore.ts"
 import { Registrar } from "../src/host/Registrar.ts"
+import * as Mplex from "../src/muxer/Mplex.ts"
+import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
+import * as Yamux from "../src/muxer/Yamux.ts"
 import * as Identify from "../src/protocols/identify/Identify.ts"
 import * as Perf from "../src/protocols/perf/Perf.ts"
 import * as Ping from "../src/protocols/ping/Ping.ts"
-import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
+import * as Noise from "../src/security/Noise.ts"
 import type { SecureChannel, SecurityError } from "../src/security/SecureChannel.ts"
-import { type Transport, Transports } from "../src/transport/Transport.ts"
+import * as Tls from "../src/security/Tls.ts"
 import * as Dns from "../src/transport/Dns.ts"
 import * as MemoryTransport from "../src/transport/Memory.ts"
 import * as Tcp from "../src/transport/Tcp.ts"
+import { type Transport, Transports } from "../src/transport/Transport.ts"
 import * as Unix from "../src/transport/Unix.ts"
 import * as WebSocket from "../src/transport/WebSocket.ts"
-import * as Noise from "../src/security/Noise.ts"
-import * as Tls from "../src/security/Tls.ts"
-import * as Mplex from "../src/muxer/Mplex.ts"
-import * as Yamux from "../src/muxer/Yamux.ts"
 
 export interface NodeOptions {
   /** The node's identity; a fresh Ed25519 key when absent. */
@@ -162,7 +162,14 @@ const withStack = <E, R>(
  * Noise (or `security`) and Yamux (or `muxers`); identify, ping and perf.
  */
 export const Default = (options: PresetOptions = {}) =>
-  withStack(Effect.succeed([options.tcp !== undefined ? Tcp.make(options.tcp) : Tcp.transport, WebSocket.make(options.webSocket ?? {}), Unix.transport]), options)
+  withStack(
+    Effect.succeed([
+      options.tcp !== undefined ? Tcp.make(options.tcp) : Tcp.transport,
+      WebSocket.make(options.webSocket ?? {}),
+      Unix.transport
+    ]),
+    options
+  )
 
 /**
  * The same stack over the in-process memory network (`/memory/<n>` addresses):

@@ -3,5 +3,5 @@
  *
  * @since 0.1.0
  */
-export { Default, make, Memory, type NodeOptions, type PresetOptions } from "./Node.ts"
 export { MemoryNetwork } from "../src/transport/Memory.ts"
+export { Default, make, Memory, type NodeOptions, type PresetOptions } from "./Node.ts"

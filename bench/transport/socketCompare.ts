@@ -67,7 +67,7 @@ const effectSocket = Effect.scoped(Effect.gen(function*() {
   const done = yield* Deferred.make<number>()
   const server = yield* NodeSocketServer.make({ host: "127.0.0.1", port: 0, allowHalfOpen: true })
   const port = server.address._tag === "UnixPathAddress" ? 0 : server.address.port
-    yield* Effect.forkScoped(server.run((socket) =>
+  yield* Effect.forkScoped(server.run((socket) =>
     Effect.gen(function*() {
       const { pull } = yield* socket.reader
       let n = 0

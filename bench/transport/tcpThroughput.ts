@@ -25,7 +25,9 @@ const report = (name: string, t0: number, n: number) => {
   const cpu = process.cpuUsage(cpu0)
   const cpuS = (cpu.user + cpu.system) / 1e6
   console.log(
-    `${name.padEnd(22)} ${MiB} MiB in ${ms.toFixed(0).padStart(5)} ms = ${((n * 8) / (ms / 1000) / 1e9).toFixed(2)} Gbit/s, ` +
+    `${name.padEnd(22)} ${MiB} MiB in ${ms.toFixed(0).padStart(5)} ms = ${
+      ((n * 8) / (ms / 1000) / 1e9).toFixed(2)
+    } Gbit/s, ` +
       `${(cpuS / (n / 2 ** 30)).toFixed(2)} CPU s/GiB (both ends, one process)`
   )
 }
@@ -70,7 +72,11 @@ const rawNet = Effect.promise(() =>
     })
     let t0 = 0
     server.listen(0, "127.0.0.1", () => {
-      const c = Net.createConnection({ port: (server.address() as Net.AddressInfo).port, host: "127.0.0.1", noDelay: true })
+      const c = Net.createConnection({
+        port: (server.address() as Net.AddressInfo).port,
+        host: "127.0.0.1",
+        noDelay: true
+      })
       c.on("connect", () => {
         t0 = start()
         let sent = 0

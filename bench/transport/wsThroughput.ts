@@ -28,7 +28,9 @@ const report = (name: string, t0: number, n: number) => {
   const cpu = process.cpuUsage(cpu0)
   const cpuS = (cpu.user + cpu.system) / 1e6
   console.log(
-    `${name.padEnd(28)} ${MiB} MiB in ${ms.toFixed(0).padStart(5)} ms = ${((n * 8) / (ms / 1000) / 1e9).toFixed(2)} Gbit/s, ` +
+    `${name.padEnd(28)} ${MiB} MiB in ${ms.toFixed(0).padStart(5)} ms = ${
+      ((n * 8) / (ms / 1000) / 1e9).toFixed(2)
+    } Gbit/s, ` +
       `${(cpuS / (n / 2 ** 30)).toFixed(2)} CPU s/GiB (both ends, one process)`
   )
 }
@@ -70,38 +72,41 @@ const viaTransport = (direction: "dialer→listener" | "listener→dialer") =>
 
 const rawWs = Effect.promise(() =>
   new Promise<void>((resolve) => {
-    const server: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false }, () => {
-      const port = (server.address() as { port: number }).port
-      let n = 0
-      let t0 = 0
-      server.on("connection", (s) => {
-        s.on("message", (d: Buffer) => {
-          n += d.byteLength
+    const server: WebSocketServer = new WebSocketServer(
+      { host: "127.0.0.1", port: 0, perMessageDeflate: false },
+      () => {
+        const port = (server.address() as { port: number }).port
+        let n = 0
+        let t0 = 0
+        server.on("connection", (s) => {
+          s.on("message", (d: Buffer) => {
+            n += d.byteLength
+          })
+          s.on("close", () => {
+            report("raw ws client→server", t0, n)
+            server.close()
+            resolve()
+          })
         })
-        s.on("close", () => {
-          report("raw ws client→server", t0, n)
-          server.close()
-          resolve()
-        })
-      })
-      const client = new WsClient(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false })
-      client.on("open", () => {
-        t0 = start()
-        let sent = 0
-        const more = () => {
-          while (sent < total) {
-            for (const c of batch) client.send(c)
-            sent += batchBytes
-            if (client.bufferedAmount > 4 * 1024 * 1024) {
-              setImmediate(more)
-              return
+        const client = new WsClient(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false })
+        client.on("open", () => {
+          t0 = start()
+          let sent = 0
+          const more = () => {
+            while (sent < total) {
+              for (const c of batch) client.send(c)
+              sent += batchBytes
+              if (client.bufferedAmount > 4 * 1024 * 1024) {
+                setImmediate(more)
+                return
+              }
             }
+            client.close()
           }
-          client.close()
-        }
-        more()
-      })
-    })
+          more()
+        })
+      }
+    )
   })
 )
 

@@ -16,9 +16,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Exit, PubSub, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
+import { type FakeConnection, fakeConnection, type FakePeer, fakePeer } from "../../spec-tests/connection/support.ts"
 import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { fakeConnection, type FakeConnection, fakePeer, type FakePeer } from "../../spec-tests/connection/support.ts"
 
 describe("connmgr trimming policy (properties)", () => {
   const candidate = fc.record({
@@ -39,7 +39,13 @@ describe("connmgr trimming policy (properties)", () => {
           const conns = raw.map((c, i) => ({ ...c, id: `c${i}`, peer: `p${c.peer}` }))
           const value = (p: string) => values[Number(p.slice(1))]!
           const isProtected = (p: string) => prot[Number(p.slice(1))]!
-          const chosen = ConnectionManager.selectTrim(conns, { target, now, gracePeriodMillis: grace, value, isProtected })
+          const chosen = ConnectionManager.selectTrim(conns, {
+            target,
+            now,
+            gracePeriodMillis: grace,
+            value,
+            isProtected
+          })
           const trimmable = conns.filter((c) => !isProtected(c.peer) && now - c.openedAt >= grace)
           for (const c of chosen) {
             expect(isProtected(c.peer)).toBe(false)
@@ -49,7 +55,7 @@ describe("connmgr trimming policy (properties)", () => {
           expect(chosen.length).toBe(Math.min(Math.max(0, conns.length - target), trimmable.length))
           const maxChosen = Math.max(...chosen.map((c) => value(c.peer)))
           const kept = trimmable.filter((c) => !chosen.includes(c))
-          if (chosen.length > 0) for (const k of kept) expect(value(k.peer)).toBeGreaterThanOrEqual(maxChosen)
+          if (chosen.length > 0) { for (const k of kept) expect(value(k.peer)).toBeGreaterThanOrEqual(maxChosen) }
         }
       ),
       { numRuns: 1000 }
@@ -70,10 +76,16 @@ const peerIdx = fc.nat({ max: PEERS - 1 })
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant("connect" as const), peer: peerIdx }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("disconnect" as const), conn: fc.nat({ max: 40 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("tag" as const), peer: peerIdx, value: fc.integer({ min: 0, max: 100 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("tag" as const), peer: peerIdx, value: fc.integer({ min: 0, max: 100 }) })
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("protect" as const), peer: peerIdx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("unprotect" as const), peer: peerIdx }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("advance" as const), millis: fc.integer({ min: 0, max: 1500 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant("advance" as const), millis: fc.integer({ min: 0, max: 1500 }) })
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("trim" as const) }) }
 )
 
@@ -97,7 +109,9 @@ const run = (ops: ReadonlyArray<Op>, peers: ReadonlyArray<FakePeer>) =>
     let trims = 0
 
     const blocked = (now: number) =>
-      conns.filter((c) => !c.isClosed() && (protectedPeers.has(PeerId.toString(c.remotePeer)) || now - c.openedAt < GRACE))
+      conns.filter((c) =>
+        !c.isClosed() && (protectedPeers.has(PeerId.toString(c.remotePeer)) || now - c.openedAt < GRACE)
+      )
         .length
     const open = () => conns.filter((c) => !c.isClosed()).length
 
@@ -154,18 +168,22 @@ const run = (ops: ReadonlyArray<Op>, peers: ReadonlyArray<FakePeer>) =>
   }).pipe(Effect.scoped, Effect.provide(TestClock.layer()))
 
 describe("connmgr under TestClock (properties)", () => {
-  it.effect("any sequence of connects, disconnects, tags, protections and time: protected peers are never trimmed; the count settles within the watermarks unless protected or grace-period connections prevent it", () =>
-    Effect.gen(function*() {
-      const peers = yield* Effect.forEach(Array.from({ length: PEERS }), () => fakePeer)
-      let trims = 0
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60, size: "max" }), async (ops) => {
-            trims += await Effect.runPromise(run(ops, peers))
-          }),
-          { numRuns: 200 }
+  it.effect(
+    "any sequence of connects, disconnects, tags, protections and time: protected peers are never trimmed; the count settles within the watermarks unless protected or grace-period connections prevent it",
+    () =>
+      Effect.gen(function*() {
+        const peers = yield* Effect.forEach(Array.from({ length: PEERS }), () => fakePeer)
+        let trims = 0
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60, size: "max" }), async (ops) => {
+              trims += await Effect.runPromise(run(ops, peers))
+            }),
+            { numRuns: 200 }
+          )
         )
-      )
-      expect(trims).toBeGreaterThan(0)
-    }), 120_000)
+        expect(trims).toBeGreaterThan(0)
+      }),
+    120_000
+  )
 })

@@ -13,9 +13,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
+import { fakePeer } from "../../spec-tests/connection/support.ts"
 import * as ResourceManager from "../../src/connection/ResourceManager.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
-import { fakePeer } from "../../spec-tests/connection/support.ts"
 
 type Dir = "inbound" | "outbound"
 
@@ -47,7 +47,14 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 /** Small limits, so that refusals happen often. */
 const limits: ResourceManager.Limits = {
-  system: { connectionsInbound: 6, connectionsOutbound: 5, connections: 9, streamsInbound: 12, streams: 18, memory: 3000 },
+  system: {
+    connectionsInbound: 6,
+    connectionsOutbound: 5,
+    connections: 9,
+    streamsInbound: 12,
+    streams: 18,
+    memory: 3000
+  },
   transient: { connectionsInbound: 3, connectionsOutbound: 2, streamsInbound: 4, streamsOutbound: 3, memory: 800 },
   peer: { connectionsInbound: 2, connectionsOutbound: 2, streamsInbound: 5, memory: 1500 },
   protocol: { streamsInbound: 4, streamsOutbound: 3, memory: 1000 },
@@ -55,7 +62,13 @@ const limits: ResourceManager.Limits = {
   stream: { memory: 500 }
 }
 
-const usageFields = ["connectionsInbound", "connectionsOutbound", "streamsInbound", "streamsOutbound", "memory"] as const
+const usageFields = [
+  "connectionsInbound",
+  "connectionsOutbound",
+  "streamsInbound",
+  "streamsOutbound",
+  "memory"
+] as const
 
 const checkBounds = (u: ResourceManager.Usage, limit: ResourceManager.ResolvedLimit, where: string) => {
   for (const f of usageFields) {
@@ -108,7 +121,9 @@ const run = (ops: ReadonlyArray<Op>, peers: ReadonlyArray<PeerId.PeerId>) =>
       const stats = rm.stats()
       checkBounds(stats.system, rm.limits.system, "system")
       checkBounds(stats.transient, rm.limits.transient, "transient")
-      for (const [k, u] of stats.peers) checkBounds(u, rm.limits.peer(peers.find((p) => p.toString() === k)!), `peer ${k}`)
+      for (const [k, u] of stats.peers) {
+        checkBounds(u, rm.limits.peer(peers.find((p) => p.toString() === k)!), `peer ${k}`)
+      }
       for (const [k, u] of stats.protocols) checkBounds(u, rm.limits.protocol(k), `protocol ${k}`)
       // the system holds exactly the live reservations
       const live = (d: Dir, xs: ReadonlyArray<{ readonly dir: Dir; readonly open: boolean }>) =>

@@ -1,5 +1,5 @@
-import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { describe, expect, it } from "@effect/vitest"
+import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
 import * as Keys from "../../src/core/Keys.ts"
@@ -114,7 +114,9 @@ describe("peer-ids spec §Keys properties", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 50 }), (bytes) => {
         const r = Keys.publicKeyFromProtobuf(bytes)
-        if (Result.isSuccess(r) && r.success.type === "Ed25519") expect(Keys.publicKeyToProtobuf(r.success)).toEqual(bytes)
+        if (Result.isSuccess(r) && r.success.type === "Ed25519") {
+          expect(Keys.publicKeyToProtobuf(r.success)).toEqual(bytes)
+        }
       })
     )
   })

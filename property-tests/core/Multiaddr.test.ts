@@ -73,8 +73,12 @@ const binaryComponent: fc.Arbitrary<Uint8Array> = fc.oneof(
   unixPath.map((p) => encodeComponent("unix", utf8(p))),
   fc.oneof(sha256Multihash, identityMultihash).map((mh) => encodeComponent("p2p", mh)),
   anyMultihash.map((mh) => encodeComponent("certhash", mh)),
-  fc.tuple(bytes(10), fc.integer({ min: 1, max: 65535 })).map(([h, p]) => encodeComponent("onion", concat([h, u16(p)]))),
-  fc.tuple(bytes(35), fc.integer({ min: 1, max: 65535 })).map(([h, p]) => encodeComponent("onion3", concat([h, u16(p)]))),
+  fc.tuple(bytes(10), fc.integer({ min: 1, max: 65535 })).map(([h, p]) =>
+    encodeComponent("onion", concat([h, u16(p)]))
+  ),
+  fc.tuple(bytes(35), fc.integer({ min: 1, max: 65535 })).map(([h, p]) =>
+    encodeComponent("onion3", concat([h, u16(p)]))
+  ),
   fc.uint8Array({ minLength: 386, maxLength: 400 }).map((v) => encodeComponent("garlic64", v)),
   fc.oneof(bytes(32), fc.uint8Array({ minLength: 35, maxLength: 40 })).map((v) => encodeComponent("garlic32", v)),
   fc.uint8Array({ minLength: 1, maxLength: 24 }).map((v) => encodeComponent("http-path", v)),
@@ -93,7 +97,9 @@ const stringComponent: fc.Arbitrary<string> = fc.oneof(
   ip6Bytes.map((b) => {
     const groups = Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16)).join(":")
     const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff
-    return mapped ? `/ip6/::ffff:${[...b.subarray(12)].join(".")}` : `/ip6/${new URL(`http://[${groups}]`).hostname.slice(1, -1)}`
+    return mapped
+      ? `/ip6/::ffff:${[...b.subarray(12)].join(".")}`
+      : `/ip6/${new URL(`http://[${groups}]`).hostname.slice(1, -1)}`
   }),
   fc.constantFrom("tcp", "udp", "dccp", "sctp").chain((n) => port.map((p) => `/${n}/${p}`)),
   fc.array(label, { minLength: 1, maxLength: 3 }).chain((ls) =>
@@ -114,7 +120,8 @@ const canonicalString = fc
   .map(([cs, unix]) => cs.join("") + (unix ?? ""))
 
 const isTypedFailure = (r: Result.Result<Multiaddr.Multiaddr, Multiaddr.MultiaddrError>) =>
-  Result.isFailure(r) && r.failure._tag === "MultiaddrError" && Multiaddr.MultiaddrErrorReason.literals.includes(r.failure.reason)
+  Result.isFailure(r) && r.failure._tag === "MultiaddrError" &&
+  Multiaddr.MultiaddrErrorReason.literals.includes(r.failure.reason)
 
 describe("multiaddr properties (README §Specification: two encodings of one value)", () => {
   it("bytes -> string -> bytes is the identity for every valid binary multiaddr", () => {
@@ -144,7 +151,8 @@ describe("multiaddr properties (README §Specification: two encodings of one val
   it("ip6: every address parses back from its printed form (RFC 5952), also from the uncompressed form", () => {
     fc.assert(
       fc.property(ip6Bytes, (b) => {
-        const full = Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16).toUpperCase()).join(":")
+        const full = Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16).toUpperCase())
+          .join(":")
         const ma = Result.getOrThrow(Multiaddr.fromString(`/ip6/${full}`))
         expect(ma.components[0]!.bytes).toEqual(b)
         expect(Multiaddr.toBytes(Result.getOrThrow(Multiaddr.fromString(ma.toString())))).toEqual(Multiaddr.toBytes(ma))
@@ -210,19 +218,27 @@ describe("multiaddr properties: malformed input is a typed failure, never a thro
 
   it("valid components with corrupted bytes (flipped, truncated, extended)", () => {
     fc.assert(
-      fc.property(binaryMultiaddr, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom("flip", "cut", "append"), (b, at, x, how) => {
-        const i = b.length === 0 ? 0 : at % b.length
-        const mutated = how === "flip" ? b.map((v, j) => (j === i ? v ^ (x | 1) : v)) :
-          how === "cut" ? b.subarray(0, i) :
-          concat([b, Uint8Array.of(x)])
-        const r = Multiaddr.fromBytes(mutated)
-        if (Result.isSuccess(r)) {
-          expect(Multiaddr.toBytes(r.success)).toEqual(mutated)
-          expect(Multiaddr.toBytes(Result.getOrThrow(Multiaddr.fromString(r.success.toString())))).toEqual(mutated)
-        } else {
-          expect(isTypedFailure(r)).toBe(true)
+      fc.property(
+        binaryMultiaddr,
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.constantFrom("flip", "cut", "append"),
+        (b, at, x, how) => {
+          const i = b.length === 0 ? 0 : at % b.length
+          const mutated = how === "flip" ?
+            b.map((v, j) => (j === i ? v ^ (x | 1) : v)) :
+            how === "cut" ?
+            b.subarray(0, i) :
+            concat([b, Uint8Array.of(x)])
+          const r = Multiaddr.fromBytes(mutated)
+          if (Result.isSuccess(r)) {
+            expect(Multiaddr.toBytes(r.success)).toEqual(mutated)
+            expect(Multiaddr.toBytes(Result.getOrThrow(Multiaddr.fromString(r.success.toString())))).toEqual(mutated)
+          } else {
+            expect(isTypedFailure(r)).toBe(true)
+          }
         }
-      }),
+      ),
       { numRuns: 3000 }
     )
   })
@@ -242,7 +258,9 @@ describe("multiaddr properties: malformed input is a typed failure, never a thro
         const r = Multiaddr.fromString(s)
         if (Result.isSuccess(r)) {
           const canonical = r.success.toString()
-          expect(Multiaddr.toBytes(Result.getOrThrow(Multiaddr.fromString(canonical)))).toEqual(Multiaddr.toBytes(r.success))
+          expect(Multiaddr.toBytes(Result.getOrThrow(Multiaddr.fromString(canonical)))).toEqual(
+            Multiaddr.toBytes(r.success)
+          )
         } else {
           expect(isTypedFailure(r)).toBe(true)
         }

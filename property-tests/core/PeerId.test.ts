@@ -1,5 +1,5 @@
-import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { describe, expect, it } from "@effect/vitest"
+import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Equal, Hash, Option, Result } from "effect"
 import fc from "fast-check"
 import * as Keys from "../../src/core/Keys.ts"

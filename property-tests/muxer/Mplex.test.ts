@@ -17,11 +17,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Result } from "effect"
 import fc from "fast-check"
+import { frameRecorder } from "../../spec-tests/support/mplex.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
 import * as Frame from "../../src/muxer/mplex/frame.ts"
 import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
-import { frameRecorder } from "../../spec-tests/support/mplex.ts"
 
 const prng = (seed: number) => {
   let x = seed >>> 0 || 1
@@ -101,11 +101,13 @@ const runScenario = (sc: Scenario) =>
 
     // each side echoes the streams the other opens
     const serve = (session: Mplex.MplexSession, count: number) =>
-      Effect.forkScoped(Effect.forEach(Array.from({ length: count }), () =>
-        Effect.gen(function*() {
-          const s = yield* session.accept
-          yield* Effect.forkScoped(echo(s))
-        }), { discard: true }).pipe(Effect.ignore))
+      Effect.forkScoped(
+        Effect.forEach(Array.from({ length: count }), () =>
+          Effect.gen(function*() {
+            const s = yield* session.accept
+            yield* Effect.forkScoped(echo(s))
+          }), { discard: true }).pipe(Effect.ignore)
+      )
     yield* serve(server, sc.streams.filter((s) => s.fromClient).length)
     yield* serve(client, sc.streams.filter((s) => !s.fromClient).length)
 
@@ -237,8 +239,9 @@ describe("mplex properties (§Message format, §Writing to a stream, §Closing a
               const session = yield* Mplex.session(a, initiator ? "outbound" : "inbound")
               // streams we open and accept take part too
               const opened = yield* Effect.scoped(session.open).pipe(Effect.ignore, Effect.forkChild)
-              const accepting = yield* Effect.forkChild(Effect.forever(Effect.scoped(Effect.flatMap(session.accept, (s) =>
-                s.read))))
+              const accepting = yield* Effect.forkChild(
+                Effect.forever(Effect.scoped(Effect.flatMap(session.accept, (s) => s.read)))
+              )
               if (chunks.length > 0) yield* b.write(chunks.filter((c) => c.byteLength > 0))
               yield* b.closeWrite
               const result = yield* Effect.exit(session.closed)

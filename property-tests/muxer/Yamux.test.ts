@@ -145,18 +145,20 @@ const runScenario = (sc: Scenario) =>
     const server = yield* Yamux.session(b2, "inbound")
 
     // the server echoes every stream
-    yield* Effect.forkScoped(Effect.forEach(sc.streams, () =>
-      Effect.gen(function*() {
-        const s = yield* server.accept
-        yield* Effect.forkScoped(Effect.gen(function*() {
-          while (true) {
-            const chunks = yield* s.read
-            if (chunks.length === 0) break
-            yield* s.write(chunks)
-          }
-          yield* s.closeWrite
-        }))
-      }), { discard: true }).pipe(Effect.ignore))
+    yield* Effect.forkScoped(
+      Effect.forEach(sc.streams, () =>
+        Effect.gen(function*() {
+          const s = yield* server.accept
+          yield* Effect.forkScoped(Effect.gen(function*() {
+            while (true) {
+              const chunks = yield* s.read
+              if (chunks.length === 0) break
+              yield* s.write(chunks)
+            }
+            yield* s.closeWrite
+          }))
+        }), { discard: true }).pipe(Effect.ignore)
+    )
 
     const results = yield* Effect.forEach(sc.streams, (spec, i) =>
       Effect.gen(function*() {

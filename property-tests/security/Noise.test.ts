@@ -12,11 +12,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Result } from "effect"
 import fc from "fast-check"
+import { handshake, identity, parseFrames, rechunkedPair } from "../../spec-tests/security/support.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as SecureDuplex from "../../src/security/noise/SecureDuplex.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
-import { handshake, identity, parseFrames, rechunkedPair } from "../../spec-tests/security/support.ts"
 
 const run = <A, E>(eff: Effect.Effect<A, E, import("effect").Scope.Scope>) => Effect.runPromise(Effect.scoped(eff))
 
@@ -55,102 +55,110 @@ const completedHandshake = () => {
 const readAll = (d: Duplex.Duplex) => Duplex.readAll(d, 1 << 30)
 
 describe("noise-libp2p properties", () => {
-  it("§Encryption and I/O: arbitrary batches and arbitrary wire re-chunking deliver identical bytes both ways", async () => {
-    const ik = await Effect.runPromise(identity("Ed25519"))
-    const rk = await Effect.runPromise(identity("Secp256k1"))
-    await fc.assert(
-      fc.asyncProperty(batchesArb, batchesArb, sizesArb, sizesArb, async (fromA, fromB, cutsAB, cutsBA) => {
-        const [gotB, gotA] = await run(Effect.gen(function*() {
-          const wire = yield* rechunkedPair(cutsAB, cutsBA)
-          const { initiator, responder } = yield* handshake({ initiatorKey: ik, responderKey: rk, wire })
-          const writeAll = (d: Duplex.Duplex, batches: ReadonlyArray<ReadonlyArray<Uint8Array>>) =>
-            Effect.andThen(Effect.forEach(batches, (b) => d.write(b), { discard: true }), d.closeWrite)
-          const [, , b, a] = yield* Effect.all([
-            writeAll(initiator.duplex, fromA),
-            writeAll(responder.duplex, fromB),
-            readAll(responder.duplex),
-            readAll(initiator.duplex)
-          ], { concurrency: "unbounded" })
-          return [b, a] as const
-        }))
-        expect(Buffer.from(gotB).equals(Buffer.from(Duplex.concat(fromA.flat())))).toBe(true)
-        expect(Buffer.from(gotA).equals(Buffer.from(Duplex.concat(fromB.flat())))).toBe(true)
-      }),
-      { numRuns: 60 }
-    )
-  }, 120_000)
-
-  it("RFC 8439 AEAD via Noise §5.1: a single bit flip on the wire is detected, and no altered plaintext is delivered", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.array(chunkArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }),
-        fc.nat(),
-        fc.integer({ min: 0, max: 7 }),
-        sizesArb,
-        async (batches, at, bit, cuts) => {
-          const [init, resp] = completedHandshake()
-          const outcome = await run(Effect.gen(function*() {
-            // capture the sender's wire bytes
-            const wire: Array<Uint8Array> = []
-            const capture: Duplex.Duplex = {
-              read: Effect.succeed(Duplex.EOF),
-              write: (chunks) => Effect.sync(() => void wire.push(...chunks.map((c) => Uint8Array.from(c)))),
-              closeWrite: Effect.void,
-              reset: Effect.void
-            }
-            const sender = SecureDuplex.make(capture, Result.getOrThrow(init.split()), [])
-            const frameStarts: Array<number> = []
-            for (const batch of batches) yield* sender.write(batch)
-            const bytes = Duplex.concat(wire)
-            for (const f of parseFrames(bytes)) frameStarts.push(f.start)
-            if (bytes.byteLength === 0) return undefined // only empty chunks were written: nothing to flip
-            const flipAt = at % bytes.byteLength
-            const tampered = Uint8Array.from(bytes)
-            tampered[flipAt]! ^= 1 << bit
-            // the frame hit and whether the flip was in its 2-byte length
-            let hit = 0
-            while (hit + 1 < frameStarts.length && frameStarts[hit + 1]! <= flipAt) hit++
-            const inLength = flipAt - frameStarts[hit]! < 2
-            // deliver the tampered wire, re-chunked, then EOF
-            const [rawA, rawB] = yield* Duplex.pair()
-            const pieces: Array<Uint8Array> = []
-            for (let i = 0, k = 0; i < tampered.byteLength; k++) {
-              const n = cuts[k % cuts.length]!
-              pieces.push(tampered.subarray(i, i + n))
-              i += n
-            }
-            const receiver = SecureDuplex.make(rawB, Result.getOrThrow(resp.split()), [])
-            yield* Effect.forkScoped(Effect.andThen(rawA.write(pieces), rawA.closeWrite))
-            const delivered: Array<Uint8Array> = []
-            const exit = yield* Effect.exit(Effect.gen(function*() {
-              while (true) {
-                const got = yield* receiver.read
-                if (got.length === 0) return
-                delivered.push(...got)
-              }
-            }))
-            // plaintext of the frames before the hit one
-            let plainBefore = 0
-            for (let i = 0; i < hit; i++) {
-              const len = (bytes[frameStarts[i]!]! << 8) | bytes[frameStarts[i]! + 1]!
-              plainBefore += len - 16
-            }
-            return { exit, delivered: Duplex.concat(delivered), plainBefore, inLength }
+  it(
+    "§Encryption and I/O: arbitrary batches and arbitrary wire re-chunking deliver identical bytes both ways",
+    async () => {
+      const ik = await Effect.runPromise(identity("Ed25519"))
+      const rk = await Effect.runPromise(identity("Secp256k1"))
+      await fc.assert(
+        fc.asyncProperty(batchesArb, batchesArb, sizesArb, sizesArb, async (fromA, fromB, cutsAB, cutsBA) => {
+          const [gotB, gotA] = await run(Effect.gen(function*() {
+            const wire = yield* rechunkedPair(cutsAB, cutsBA)
+            const { initiator, responder } = yield* handshake({ initiatorKey: ik, responderKey: rk, wire })
+            const writeAll = (d: Duplex.Duplex, batches: ReadonlyArray<ReadonlyArray<Uint8Array>>) =>
+              Effect.andThen(Effect.forEach(batches, (b) => d.write(b), { discard: true }), d.closeWrite)
+            const [, , b, a] = yield* Effect.all([
+              writeAll(initiator.duplex, fromA),
+              writeAll(responder.duplex, fromB),
+              readAll(responder.duplex),
+              readAll(initiator.duplex)
+            ], { concurrency: "unbounded" })
+            return [b, a] as const
           }))
-          if (outcome === undefined) return
-          const all = Duplex.concat(batches.flat())
-          expect(Exit.isFailure(outcome.exit)).toBe(true)
-          const message = JSON.stringify(outcome.exit)
-          if (outcome.inLength) expect(message).toMatch(/noise (Decrypt|Closed):/)
-          else expect(message).toMatch(/noise Decrypt:/)
-          // exactly the untouched messages before the altered one, never anything else
-          expect(outcome.delivered.byteLength).toBe(outcome.plainBefore)
-          expect(Buffer.from(outcome.delivered).equals(Buffer.from(all.subarray(0, outcome.plainBefore)))).toBe(true)
-        }
-      ),
-      { numRuns: 200 }
-    )
-  }, 120_000)
+          expect(Buffer.from(gotB).equals(Buffer.from(Duplex.concat(fromA.flat())))).toBe(true)
+          expect(Buffer.from(gotA).equals(Buffer.from(Duplex.concat(fromB.flat())))).toBe(true)
+        }),
+        { numRuns: 60 }
+      )
+    },
+    120_000
+  )
+
+  it(
+    "RFC 8439 AEAD via Noise §5.1: a single bit flip on the wire is detected, and no altered plaintext is delivered",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(chunkArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }),
+          fc.nat(),
+          fc.integer({ min: 0, max: 7 }),
+          sizesArb,
+          async (batches, at, bit, cuts) => {
+            const [init, resp] = completedHandshake()
+            const outcome = await run(Effect.gen(function*() {
+              // capture the sender's wire bytes
+              const wire: Array<Uint8Array> = []
+              const capture: Duplex.Duplex = {
+                read: Effect.succeed(Duplex.EOF),
+                write: (chunks) => Effect.sync(() => void wire.push(...chunks.map((c) => Uint8Array.from(c)))),
+                closeWrite: Effect.void,
+                reset: Effect.void
+              }
+              const sender = SecureDuplex.make(capture, Result.getOrThrow(init.split()), [])
+              const frameStarts: Array<number> = []
+              for (const batch of batches) yield* sender.write(batch)
+              const bytes = Duplex.concat(wire)
+              for (const f of parseFrames(bytes)) frameStarts.push(f.start)
+              if (bytes.byteLength === 0) return undefined // only empty chunks were written: nothing to flip
+              const flipAt = at % bytes.byteLength
+              const tampered = Uint8Array.from(bytes)
+              tampered[flipAt]! ^= 1 << bit
+              // the frame hit and whether the flip was in its 2-byte length
+              let hit = 0
+              while (hit + 1 < frameStarts.length && frameStarts[hit + 1]! <= flipAt) hit++
+              const inLength = flipAt - frameStarts[hit]! < 2
+              // deliver the tampered wire, re-chunked, then EOF
+              const [rawA, rawB] = yield* Duplex.pair()
+              const pieces: Array<Uint8Array> = []
+              for (let i = 0, k = 0; i < tampered.byteLength; k++) {
+                const n = cuts[k % cuts.length]!
+                pieces.push(tampered.subarray(i, i + n))
+                i += n
+              }
+              const receiver = SecureDuplex.make(rawB, Result.getOrThrow(resp.split()), [])
+              yield* Effect.forkScoped(Effect.andThen(rawA.write(pieces), rawA.closeWrite))
+              const delivered: Array<Uint8Array> = []
+              const exit = yield* Effect.exit(Effect.gen(function*() {
+                while (true) {
+                  const got = yield* receiver.read
+                  if (got.length === 0) return
+                  delivered.push(...got)
+                }
+              }))
+              // plaintext of the frames before the hit one
+              let plainBefore = 0
+              for (let i = 0; i < hit; i++) {
+                const len = (bytes[frameStarts[i]!]! << 8) | bytes[frameStarts[i]! + 1]!
+                plainBefore += len - 16
+              }
+              return { exit, delivered: Duplex.concat(delivered), plainBefore, inLength }
+            }))
+            if (outcome === undefined) return
+            const all = Duplex.concat(batches.flat())
+            expect(Exit.isFailure(outcome.exit)).toBe(true)
+            const message = JSON.stringify(outcome.exit)
+            if (outcome.inLength) expect(message).toMatch(/noise (Decrypt|Closed):/)
+            else expect(message).toMatch(/noise Decrypt:/)
+            // exactly the untouched messages before the altered one, never anything else
+            expect(outcome.delivered.byteLength).toBe(outcome.plainBefore)
+            expect(Buffer.from(outcome.delivered).equals(Buffer.from(all.subarray(0, outcome.plainBefore)))).toBe(true)
+          }
+        ),
+        { numRuns: 200 }
+      )
+    },
+    120_000
+  )
 
   it("§Wire Format: every frame written is ≤ 65535 bytes and one write makes one raw write", async () => {
     await fc.assert(
@@ -181,4 +189,3 @@ describe("noise-libp2p properties", () => {
     )
   })
 })
-

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as crypto from "node:crypto"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
+import * as crypto from "node:crypto"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Tls from "../../src/security/Tls.ts"
@@ -22,7 +22,7 @@ describe("DER properties (X.690 §8, §10: one encoding per value)", () => {
     const oid = fc.tuple(
       fc.integer({ min: 0, max: 2 }),
       fc.integer({ min: 0, max: 39 }),
-      fc.array(fc.bigInt({ min: 0n, max: (1n << 70n) }), { maxLength: 8 })
+      fc.array(fc.bigInt({ min: 0n, max: 1n << 70n }), { maxLength: 8 })
     ).map(([a, b, rest]) => [a, b, ...rest].join("."))
     fc.assert(fc.property(oid, (dotted) => {
       expect(ok(Der.oid(ok(Der.decode(Der.encodeOid(dotted))), "oid"))).toBe(dotted)
@@ -76,12 +76,15 @@ describe("tls spec §Peer Authentication properties", () => {
       bad[at]! ^= 0xff
       expect(Result.isFailure(Certificate.verify(bad, { now }))).toBe(true)
     }
-    fc.assert(fc.property(fc.nat(cert.byteLength - 1), fc.integer({ min: 1, max: 255 }), (at, xor) => {
-      const bad = Uint8Array.from(cert)
-      bad[at]! ^= xor
-      const r = Certificate.verify(bad, { now })
-      expect(Result.isFailure(r)).toBe(true)
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(fc.nat(cert.byteLength - 1), fc.integer({ min: 1, max: 255 }), (at, xor) => {
+        const bad = Uint8Array.from(cert)
+        bad[at]! ^= xor
+        const r = Certificate.verify(bad, { now })
+        expect(Result.isFailure(r)).toBe(true)
+      }),
+      { numRuns: 500 }
+    )
   })
   it("truncations and extensions of a valid certificate are refused as Malformed", () => {
     fc.assert(fc.property(fc.nat(cert.byteLength - 1), fc.uint8Array({ minLength: 1, maxLength: 8 }), (cut, tail) => {
@@ -144,38 +147,47 @@ const rechunked = (raw: Duplex.Duplex, cuts: ReadonlyArray<number>): Duplex.Dupl
 }
 
 describe("tls spec §Handshake Protocol properties (TLS as an ordered, reliable byte stream over any Duplex)", () => {
-  it.live("bytes written in arbitrary batches arrive intact and in order both ways, then EOF, whatever the raw chunking", () =>
-    Effect.gen(function*() {
-      const tls = yield* Tls.make()
-      const a = yield* Keys.generate("Ed25519")
-      const b = yield* Keys.generate("Secp256k1")
-      const batches = fc.array(fc.array(fc.integer({ min: 0, max: 40_000 }), { minLength: 1, maxLength: 4 }), { maxLength: 6 })
-      const cuts = fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 5 })
-      yield* Effect.promise(() =>
-        fc.assert(fc.asyncProperty(batches, batches, cuts, cuts, async (outB, inB, cutsA, cutsB) => {
-          const toBatches = (spec: ReadonlyArray<ReadonlyArray<number>>) =>
-            spec.map((sizes) => sizes.map((n) => Uint8Array.from(crypto.randomBytes(n))))
-          const outData = toBatches(outB)
-          const inData = toBatches(inB)
-          const flat = (bs: ReadonlyArray<ReadonlyArray<Uint8Array>>) => Buffer.concat(bs.flat())
-          await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-            const [x, y] = yield* Duplex.pair({ capacity: 8 })
-            const [o, i] = yield* Effect.all([
-              tls.secureOutbound(rechunked(x, cutsA), { localKey: a }),
-              tls.secureInbound(rechunked(y, cutsB), { localKey: b })
-            ], { concurrency: 2 })
-            const send = (d: Duplex.Duplex, bs: ReadonlyArray<ReadonlyArray<Uint8Array>>) =>
-              Effect.andThen(Effect.forEach(bs, (batch) => d.write(batch), { discard: true }), d.closeWrite)
-            const [, , gotIn, gotOut] = yield* Effect.all([
-              send(o.duplex, outData),
-              send(i.duplex, inData),
-              Duplex.readAll(i.duplex, 1 << 22),
-              Duplex.readAll(o.duplex, 1 << 22)
-            ], { concurrency: 4 })
-            expect(Buffer.compare(Buffer.from(gotIn), flat(outData))).toBe(0)
-            expect(Buffer.compare(Buffer.from(gotOut), flat(inData))).toBe(0)
-          })))
-        }), { numRuns: 25 })
-      )
-    }), 60_000)
+  it.live(
+    "bytes written in arbitrary batches arrive intact and in order both ways, then EOF, whatever the raw chunking",
+    () =>
+      Effect.gen(function*() {
+        const tls = yield* Tls.make()
+        const a = yield* Keys.generate("Ed25519")
+        const b = yield* Keys.generate("Secp256k1")
+        const batches = fc.array(fc.array(fc.integer({ min: 0, max: 40_000 }), { minLength: 1, maxLength: 4 }), {
+          maxLength: 6
+        })
+        const cuts = fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 5 })
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(batches, batches, cuts, cuts, async (outB, inB, cutsA, cutsB) => {
+              const toBatches = (spec: ReadonlyArray<ReadonlyArray<number>>) =>
+                spec.map((sizes) => sizes.map((n) => Uint8Array.from(crypto.randomBytes(n))))
+              const outData = toBatches(outB)
+              const inData = toBatches(inB)
+              const flat = (bs: ReadonlyArray<ReadonlyArray<Uint8Array>>) => Buffer.concat(bs.flat())
+              await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+                const [x, y] = yield* Duplex.pair({ capacity: 8 })
+                const [o, i] = yield* Effect.all([
+                  tls.secureOutbound(rechunked(x, cutsA), { localKey: a }),
+                  tls.secureInbound(rechunked(y, cutsB), { localKey: b })
+                ], { concurrency: 2 })
+                const send = (d: Duplex.Duplex, bs: ReadonlyArray<ReadonlyArray<Uint8Array>>) =>
+                  Effect.andThen(Effect.forEach(bs, (batch) => d.write(batch), { discard: true }), d.closeWrite)
+                const [, , gotIn, gotOut] = yield* Effect.all([
+                  send(o.duplex, outData),
+                  send(i.duplex, inData),
+                  Duplex.readAll(i.duplex, 1 << 22),
+                  Duplex.readAll(o.duplex, 1 << 22)
+                ], { concurrency: 4 })
+                expect(Buffer.compare(Buffer.from(gotIn), flat(outData))).toBe(0)
+                expect(Buffer.compare(Buffer.from(gotOut), flat(inData))).toBe(0)
+              })))
+            }),
+            { numRuns: 25 }
+          )
+        )
+      }),
+    60_000
+  )
 })

@@ -10,9 +10,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
+import { memoryNode } from "../../spec-tests/support/node.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-import { memoryNode } from "../../spec-tests/support/node.ts"
 
 /** A deterministic PRNG (mulberry32) so a network is a function of its seed. */
 const prng = (seed: number) => () => {
@@ -42,7 +42,10 @@ const randomEdges = (n: number, count: number, seed: number): Array<readonly [nu
  */
 const runNetwork = (n: number, edges: ReadonlyArray<readonly [number, number]>, concurrency: number) =>
   Effect.gen(function*() {
-    const nodes = yield* Effect.forEach(Array.from({ length: n }), () => memoryNode({ yamux: { enableKeepAlive: false } }))
+    const nodes = yield* Effect.forEach(
+      Array.from({ length: n }),
+      () => memoryNode({ yamux: { enableKeepAlive: false } })
+    )
     const rtts = yield* Effect.forEach(
       edges,
       ([i, j]) => nodes[i]!.ping.ping(nodes[j]!.addr, { count: 1 }),
@@ -59,25 +62,38 @@ const runNetwork = (n: number, edges: ReadonlyArray<readonly [number, number]>, 
   }).pipe(Effect.scoped, Effect.provide(MemoryNetwork.layer))
 
 describe("memory network (virtual time)", () => {
-  it.effect("100 nodes under TestClock: every node pings a seeded random peer, all succeed, no real time needed", () =>
-    Effect.gen(function*() {
-      const edges = randomEdges(100, 100, 20261120)
-      const { rtts } = yield* runNetwork(100, edges, 8)
-      expect(rtts).toHaveLength(100)
-      // virtual time never advanced: every RTT is 0 on the TestClock
-      for (const r of rtts) expect(r).toEqual([0])
-    }), 120_000)
+  it.effect(
+    "100 nodes under TestClock: every node pings a seeded random peer, all succeed, no real time needed",
+    () =>
+      Effect.gen(function*() {
+        const edges = randomEdges(100, 100, 20261120)
+        const { rtts } = yield* runNetwork(100, edges, 8)
+        expect(rtts).toHaveLength(100)
+        // virtual time never advanced: every RTT is 0 on the TestClock
+        for (const r of rtts) expect(r).toEqual([0])
+      }),
+    120_000
+  )
 
-  it.effect("property: random small networks — every edge pings; each node is connected to exactly its neighbours", () =>
-    Effect.promise(() =>
-      fc.assert(
-        fc.asyncProperty(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 1, max: 16 }), fc.integer(), async (n, count, seed) => {
-          const edges = randomEdges(n, count, seed)
-          const { rtts, neighbours, connected } = await Effect.runPromise(runNetwork(n, edges, 1))
-          expect(rtts).toHaveLength(edges.length)
-          expect(connected.map((s) => [...s].sort())).toEqual(neighbours.map((s) => [...s].sort()))
-        }),
-        { numRuns: 10 }
-      )
-    ), 120_000)
+  it.effect(
+    "property: random small networks — every edge pings; each node is connected to exactly its neighbours",
+    () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.integer({ min: 2, max: 8 }),
+            fc.integer({ min: 1, max: 16 }),
+            fc.integer(),
+            async (n, count, seed) => {
+              const edges = randomEdges(n, count, seed)
+              const { rtts, neighbours, connected } = await Effect.runPromise(runNetwork(n, edges, 1))
+              expect(rtts).toHaveLength(edges.length)
+              expect(connected.map((s) => [...s].sort())).toEqual(neighbours.map((s) => [...s].sort()))
+            }
+          ),
+          { numRuns: 10 }
+        )
+      ),
+    120_000
+  )
 })

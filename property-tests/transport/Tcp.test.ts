@@ -84,7 +84,7 @@ describe("TCP byte stream properties", () => {
                 expect(Buffer.compare(got, expectedDown)).toBe(0)
                 expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
                 expect(Buffer.compare(yield* Deferred.await(serverGot), expectedUp)).toBe(0)
-              }))),
+              })))
           ),
           { numRuns: 40 }
         )

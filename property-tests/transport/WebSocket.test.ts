@@ -36,10 +36,14 @@ const readLagging = (d: Duplex.Duplex, n: number, lagMs: number) =>
 
 /** Batch shapes as chunk lengths (0 included: empty chunks and empty batches are legal writes; one size over 1 MiB). */
 const shapeArb = fc.array(
-  fc.array(fc.oneof({ arbitrary: fc.nat(300), weight: 4 }, { arbitrary: fc.nat(200_000), weight: 2 }, {
-    arbitrary: fc.constant(1_100_000),
-    weight: 1
-  }), { maxLength: 6 }),
+  fc.array(
+    fc.oneof(
+      { arbitrary: fc.nat(300), weight: 4 },
+      { arbitrary: fc.nat(200_000), weight: 2 },
+      { arbitrary: fc.constant(1_100_000), weight: 1 }
+    ),
+    { maxLength: 6 }
+  ),
   { maxLength: 8 }
 )
 

@@ -8,10 +8,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, PubSub, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import type * as Connection from "../../src/connection/Connection.ts"
+import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { fakeConnection, type FakeConnection, fakePeer, type FakePeer, ma } from "./support.ts"
+import { type FakeConnection, fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
 
 /** Track a new connection to `peer` in its own scope (closed when the connection closes). */
 const connect = (cm: ConnectionManager.ConnectionManager["Service"], peer: FakePeer) =>
@@ -45,7 +45,12 @@ describe("connmgr: options", () => {
 describe("connmgr: watermarks, grace period, trimming fiber", () => {
   it.effect("past the high watermark, connections out of their grace period are trimmed to the low watermark, lowest value first", () =>
     Effect.gen(function*() {
-      const cm = yield* ConnectionManager.make({ highWater: 4, lowWater: 2, gracePeriod: "10 seconds", silencePeriod: 0 })
+      const cm = yield* ConnectionManager.make({
+        highWater: 4,
+        lowWater: 2,
+        gracePeriod: "10 seconds",
+        silencePeriod: 0
+      })
       const events = yield* trimmedEvents(cm)
       const peers = yield* Effect.forEach(Array.from({ length: 6 }), () => fakePeer)
       // values 0..5: peer i is worth i
@@ -62,7 +67,11 @@ describe("connmgr: watermarks, grace period, trimming fiber", () => {
       yield* TestClock.adjust("1 millis")
       expect(openIds(conns)).toEqual([conns[4]!.id, conns[5]!.id])
       const trimmed = (yield* events).filter((e) => e._tag === "PeerTrimmed")
-      expect(trimmed.map((e) => e._tag === "PeerTrimmed" && [PeerId.toString(e.peerId), e.value, e.reason, e.before, e.target]))
+      expect(
+        trimmed.map((e) =>
+          e._tag === "PeerTrimmed" && [PeerId.toString(e.peerId), e.value, e.reason, e.before, e.target]
+        )
+      )
         .toEqual(peers.slice(0, 4).map((p, i) => [PeerId.toString(p.peerId), i, "HighWatermark", 6, 2]))
       expect(cm.stats().open).toBe(2)
     }))
@@ -136,8 +145,17 @@ describe("connmgr: watermarks, grace period, trimming fiber", () => {
 
   it.effect("trims are at least the silence period apart", () =>
     Effect.gen(function*() {
-      const cm = yield* ConnectionManager.make({ highWater: 2, lowWater: 1, gracePeriod: 0, silencePeriod: "5 seconds" })
-      const first = [yield* connect(cm, yield* fakePeer), yield* connect(cm, yield* fakePeer), yield* connect(cm, yield* fakePeer)]
+      const cm = yield* ConnectionManager.make({
+        highWater: 2,
+        lowWater: 1,
+        gracePeriod: 0,
+        silencePeriod: "5 seconds"
+      })
+      const first = [
+        yield* connect(cm, yield* fakePeer),
+        yield* connect(cm, yield* fakePeer),
+        yield* connect(cm, yield* fakePeer)
+      ]
       yield* TestClock.adjust(0)
       expect(openIds(first)).toHaveLength(1)
       const more = [yield* connect(cm, yield* fakePeer), yield* connect(cm, yield* fakePeer)]
@@ -195,7 +213,9 @@ describe("connmgr: tags", () => {
       yield* TestClock.adjust("20 seconds")
       expect(cm.value(q)).toBe(5)
       // a second tag of the same name is refused while the first lives
-      const dup = yield* Effect.flip(cm.decayingTag("halving", { interval: "1 second", decay: ConnectionManager.Decay.none }))
+      const dup = yield* Effect.flip(
+        cm.decayingTag("halving", { interval: "1 second", decay: ConnectionManager.Decay.none })
+      )
       expect(dup.reason).toBe("DuplicateDecayingTag")
       yield* Scope.close(scope, Exit.void)
       expect(cm.value(q)).toBe(0)
@@ -249,7 +269,11 @@ describe("connmgr: hard cap (maxConnections) and allow list", () => {
       const err = yield* Effect.flip(cm.reserve("inbound", public1))
       expect([err._tag, err.scope, err.resource, err.limit]).toEqual(["LimitExceeded", "system", "connections", 2])
       const event = yield* PubSub.take(sub)
-      expect(event._tag === "ConnectionRefused" && [event.direction, event.reason, event.limit]).toEqual(["inbound", "MaxConnections", 2])
+      expect(event._tag === "ConnectionRefused" && [event.direction, event.reason, event.limit]).toEqual([
+        "inbound",
+        "MaxConnections",
+        2
+      ])
       // allow-listed addresses and protected peers (outbound) pass the cap
       yield* cm.reserve("inbound", ma("/ip4/10.1.2.3/tcp/1"))
       yield* cm.reserve("inbound", ma("/ip6/fd00::1/tcp/1"))

@@ -6,10 +6,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Random, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
+import * as Dialer from "../../src/connection/Dialer.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
-import * as Dialer from "../../src/connection/Dialer.ts"
-import { fakeConnection, fakePeer, type FakePeer, ma } from "./support.ts"
+import { fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
 
 interface Call {
   readonly addr: string
@@ -67,9 +67,12 @@ describe("dialer: ranking (RFC 8305 Happy Eyeballs v2)", () => {
   })
 
   it("RFC 8305 §5: local addresses are staggered by the shorter private delay; duplicates dropped", () => {
-    const ranked = Dialer.rank(["/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/1", "/ip4/127.0.0.1/tcp/1", "/ip4/10.0.0.1/tcp/1"].map(ma), {
-      privateStagger: "10 millis"
-    })
+    const ranked = Dialer.rank(
+      ["/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/1", "/ip4/127.0.0.1/tcp/1", "/ip4/10.0.0.1/tcp/1"].map(ma),
+      {
+        privateStagger: "10 millis"
+      }
+    )
     expect(ranked.map((r) => [Multiaddr.toString(r.addr), r.delay])).toEqual([
       ["/ip6/::1/tcp/1", 0],
       ["/ip4/127.0.0.1/tcp/1", 10],
@@ -83,10 +86,15 @@ describe("dialer: one dial per peer, the global queue", () => {
     Effect.gen(function*() {
       const p = yield* fakePeer
       const addr = "/ip4/1.2.3.4/tcp/1"
-      const { calls, connect } = scripted(new Map([[addr, p]]), () => Effect.as(Effect.sleep("100 millis"), "ok" as const))
+      const { calls, connect } = scripted(
+        new Map([[addr, p]]),
+        () => Effect.as(Effect.sleep("100 millis"), "ok" as const)
+      )
       const dialer = yield* Dialer.make(connect)
-      const fibers = yield* Effect.forEach(Array.from({ length: 10 }), () =>
-        Effect.forkChild(dialer.dial({ peer: p.peerId, addrs: [ma(addr)] })))
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 10 }),
+        () => Effect.forkChild(dialer.dial({ peer: p.peerId, addrs: [ma(addr)] }))
+      )
       yield* settle
       expect(dialer.pending()).toBe(1)
       yield* TestClock.adjust("100 millis")
@@ -228,7 +236,10 @@ describe("dialer: backoff (a Schedule)", () => {
       const p = yield* fakePeer
       const addr = "/ip4/1.1.1.1/tcp/1"
       let failing = true
-      const { calls, connect } = scripted(new Map([[addr, p]]), (a) => failing ? Effect.fail(refused(a)) : Effect.succeed("ok" as const))
+      const { calls, connect } = scripted(
+        new Map([[addr, p]]),
+        (a) => failing ? Effect.fail(refused(a)) : Effect.succeed("ok" as const)
+      )
       const dialer = yield* Dialer.make(connect)
       const dial = (force = false) => dialer.dial({ peer: p.peerId, addrs: [ma(addr)], force })
       let expected = 1000
@@ -273,7 +284,10 @@ describe("dialer: backoff (a Schedule)", () => {
       const p = yield* fakePeer
       const bad = "/ip4/1.1.1.1/tcp/1"
       const good = "/ip4/2.2.2.2/tcp/1"
-      const { calls, connect } = scripted(new Map([[good, p]]), (a) => a === bad ? Effect.fail(refused(a)) : Effect.succeed("ok" as const))
+      const { calls, connect } = scripted(
+        new Map([[good, p]]),
+        (a) => a === bad ? Effect.fail(refused(a)) : Effect.succeed("ok" as const)
+      )
       const dialer = yield* Dialer.make(connect, { backoff: Schedule.spaced("7 seconds") })
       yield* Effect.flip(dialer.dial({ peer: p.peerId, addrs: [ma(bad)] }))
       expect(dialer.backoffs().map((b) => b.until)).toEqual([7000])

@@ -9,6 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, PubSub, Result } from "effect"
 import { TestClock } from "effect/testing"
+import * as Nodes from "../../layers/Node.ts"
 import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
 import { ResourceManager } from "../../src/connection/ResourceManager.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
@@ -18,7 +19,6 @@ import { Host } from "../../src/host/Host.ts"
 import { Registrar } from "../../src/host/Registrar.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-import * as Nodes from "../../layers/Node.ts"
 
 const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
 
@@ -57,7 +57,9 @@ const zero = { connectionsInbound: 0, connectionsOutbound: 0, streamsInbound: 0,
 describe("connection management in a node (memory transport, TestClock)", () => {
   it.effect("connmgr: 6 peers connect to a node with high 4 / low 2 / grace 10 s; at the end of the grace period the 4 lowest-valued are trimmed, both ends see it", () =>
     Effect.gen(function*() {
-      const hub = yield* node({ connectionManager: { highWater: 4, lowWater: 2, gracePeriod: "10 seconds", silencePeriod: 0 } })
+      const hub = yield* node({
+        connectionManager: { highWater: 4, lowWater: 2, gracePeriod: "10 seconds", silencePeriod: 0 }
+      })
       const events = yield* PubSub.subscribe(hub.cm.events)
       const peers = yield* Effect.forEach(Array.from({ length: 6 }), () => node())
       // the hub values peers 1 and 4
@@ -141,13 +143,21 @@ describe("connection management in a node (memory transport, TestClock)", () => 
         expect(server.rm.stats().protocols.get("/hold/1.0.0")?.streamsInbound).toBe(2)
         // the client's own outbound limit: 3 open (the reset one is still in its scope here)
         const refused = yield* Effect.flip(conn.newStream(["/hold/1.0.0"]))
-        expect([refused.reason, refused.limit]).toEqual(["LimitExceeded", { scope: "connection", resource: "streamsOutbound" }])
+        expect([refused.reason, refused.limit]).toEqual(["LimitExceeded", {
+          scope: "connection",
+          resource: "streamsOutbound"
+        }])
       }))
       yield* settle
       // every stream reservation went back, on both sides
       for (const rm of [server.rm, client.rm]) {
         const s = rm.stats()
-        expect([s.system.streamsInbound, s.system.streamsOutbound, s.transient.streamsInbound, s.streams]).toEqual([0, 0, 0, 0])
+        expect([s.system.streamsInbound, s.system.streamsOutbound, s.transient.streamsInbound, s.streams]).toEqual([
+          0,
+          0,
+          0,
+          0
+        ])
         expect(s.protocols.size).toBe(0)
       }
       // the connection still works
@@ -168,10 +178,15 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       yield* settle
       for (const rm of [server.rm, client.rm]) {
         const s = rm.stats()
-        expect([s.system, s.transient, s.peers.size, s.protocols.size, s.connections, s.streams]).toEqual([zero, zero, 0, 0, 0, 0])
+        expect([s.system, s.transient, s.peers.size, s.protocols.size, s.connections, s.streams]).toEqual([
+          zero,
+          zero,
+          0,
+          0,
+          0,
+          0
+        ])
       }
       expect([server.cm.stats().slots, client.cm.stats().slots, server.cm.stats().open]).toEqual([0, 0, 0])
     }).pipe(Effect.provide(MemoryNetwork.layer)))
 })
-
-

@@ -4,10 +4,10 @@
  * can be driven under TestClock without any transport.
  */
 import { Clock, Deferred, Effect, Result } from "effect"
+import type * as Connection from "../../src/connection/Connection.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import type * as Connection from "../../src/connection/Connection.ts"
 
 export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
 

@@ -1,5 +1,5 @@
-import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { describe, expect, it } from "@effect/vitest"
+import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Effect, Result } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"

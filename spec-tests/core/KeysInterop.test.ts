@@ -16,10 +16,16 @@
  *   converted to P1363 verify with js: only the encoding differs.
  * ECDSA private keys (SEC1 DER) do interoperate byte for byte.
  */
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyFromProtobuf, publicKeyToProtobuf } from "@libp2p/crypto/keys"
+import { describe, expect, it } from "@effect/vitest"
+import {
+  generateKeyPair,
+  privateKeyFromProtobuf,
+  privateKeyToProtobuf,
+  publicKeyFromProtobuf,
+  publicKeyToProtobuf
+} from "@libp2p/crypto/keys"
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id"
 import { p256 } from "@noble/curves/nist.js"
-import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"

@@ -26,8 +26,12 @@ interface Cases {
   readonly valid: ReadonlyArray<{ readonly string: string; readonly source: string }>
   readonly invalid: ReadonlyArray<{ readonly string: string; readonly source: string }>
   readonly invalid_binary: ReadonlyArray<{ readonly hex: string; readonly why: string; readonly source: string }>
-  readonly round_trip_string_exact: ReadonlyArray<{ readonly string: string; readonly canonical?: string; readonly source: string }>
-  readonly decapsulate: ReadonlyArray<{ readonly left: string; readonly right: string; readonly expected: string | null; readonly source: string }>
+  readonly round_trip_string_exact: ReadonlyArray<
+    { readonly string: string; readonly canonical?: string; readonly source: string }
+  >
+  readonly decapsulate: ReadonlyArray<
+    { readonly left: string; readonly right: string; readonly expected: string | null; readonly source: string }
+  >
 }
 interface FeatureComponent {
   readonly string: string
@@ -70,7 +74,9 @@ const expectReject = (r: Result.Result<Multiaddr.Multiaddr, Multiaddr.MultiaddrE
   }
 }
 
-const reasonOf = (r: Result.Result<unknown, Multiaddr.MultiaddrError>) => (Result.isFailure(r) ? r.failure.reason : "ok")
+const reasonOf = (
+  r: Result.Result<unknown, Multiaddr.MultiaddrError>
+) => (Result.isFailure(r) ? r.failure.reason : "ok")
 
 describe("multiaddr README §Specification: string form <-> binary form (go/rust vectors)", () => {
   for (const v of cases.valid_with_binary) {
@@ -167,7 +173,8 @@ describe("multiaddr spec test/multiaddr.feature (Gherkin scenarios)", () => {
         expect(single.toString().length).toBe(Number(fc.stringSize))
         expect(`0x${toHex(Multiaddr.toBytes(single))}`).toBe(fc.packed)
         expect(Multiaddr.toBytes(single).length).toBe(Number(fc.packedSize))
-        expect(fc.packed.startsWith(fc.uvarint + (fc.lengthPrefix === "" ? "" : fc.lengthPrefix.replace(/^0x/, "")))).toBe(true)
+        expect(fc.packed.startsWith(fc.uvarint + (fc.lengthPrefix === "" ? "" : fc.lengthPrefix.replace(/^0x/, ""))))
+          .toBe(true)
         expect(Option.getOrThrow(Multiaddr.protocolByName(fc.protocol)).size).toBe(
           fc.lengthPrefix === "" ? Number(fc.valueSize) : -1
         )
@@ -184,7 +191,9 @@ const csvRows = (text: string) =>
   text.split("\n").slice(1).filter((l) => l.trim() !== "").map((l) => l.split(",").map((c) => c.trim()))
 
 describe("multicodec table.csv (the authority for codes)", () => {
-  const table = new Map(csvRows(readText("multicodec/table.csv")).map(([name, tag, code]) => [name!, { tag: tag!, code: Number(code) }]))
+  const table = new Map(
+    csvRows(readText("multicodec/table.csv")).map(([name, tag, code]) => [name!, { tag: tag!, code: Number(code) }])
+  )
   for (const p of Multiaddr.protocols) {
     it(`/${p.name} has code 0x${p.code.toString(16)} as in table.csv`, () => {
       // `memory` is registered as `memorytransport` under tag `libp2p` (same code, 0x0309).
@@ -238,7 +247,17 @@ describe("multiaddr value formats", () => {
   })
 
   it("ip6: rejects zones, '::' standing for no group, bare IPv4, and malformed groups", () => {
-    for (const bad of ["fe80::1%eth0", "1:2:3:4:5:6:7::8", "1.2.3.4", "1:2:3:4:5:6:7", "1::2::3", "12345::", ":1::", "1::2:", "::ffff:01.2.3.4"]) {
+    for (const bad of [
+      "fe80::1%eth0",
+      "1:2:3:4:5:6:7::8",
+      "1.2.3.4",
+      "1:2:3:4:5:6:7",
+      "1::2::3",
+      "12345::",
+      ":1::",
+      "1::2:",
+      "::ffff:01.2.3.4"
+    ]) {
       expect(reasonOf(Multiaddr.fromString(`/ip6/${bad}`))).toBe("InvalidValue")
     }
   })
@@ -295,7 +314,9 @@ describe("multiaddr value formats", () => {
     expect(Multiaddr.equals(parse(`/p2p/${id}`), parse(`/p2p/${cid}`))).toBe(true)
     expect(parse(`/p2p/${cid}`).toString()).toBe(`/p2p/${id}`)
     // A CIDv1 with another codec (dag-pb) is not a peer id (go TestInvalidP2PAddrString).
-    expect(reasonOf(Multiaddr.fromString("/p2p/k2jmtxwoe2phm1hbqp0e7nufqf6umvuu2e9qd7ana7h411a0haqj6i2z"))).toBe("InvalidValue")
+    expect(reasonOf(Multiaddr.fromString("/p2p/k2jmtxwoe2phm1hbqp0e7nufqf6umvuu2e9qd7ana7h411a0haqj6i2z"))).toBe(
+      "InvalidValue"
+    )
   })
 
   it("certhash: any multibase on input, base64url on output (go, rust)", () => {
@@ -348,8 +369,12 @@ describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, 
     expect(ma.toString()).toBe("/ip4/1.2.3.4/tcp/443/tls/sni/example.com/http")
     expect(Multiaddr.equals(ma, parse("/ip4/1.2.3.4/tcp/443/tls/sni/example.com/http"))).toBe(true)
     expect(Multiaddr.encapsulate(Multiaddr.empty, ma)).toBe(ma)
-    expect(parse("/ip4/1.2.3.4").pipe(Multiaddr.encapsulate(parse("/udp/1")), Multiaddr.toString)).toBe("/ip4/1.2.3.4/udp/1")
-    expect(Result.getOrThrow(Multiaddr.encapsulate(parse("/ip4/1.2.3.4"), "/udp/1")).toString()).toBe("/ip4/1.2.3.4/udp/1")
+    expect(parse("/ip4/1.2.3.4").pipe(Multiaddr.encapsulate(parse("/udp/1")), Multiaddr.toString)).toBe(
+      "/ip4/1.2.3.4/udp/1"
+    )
+    expect(Result.getOrThrow(Multiaddr.encapsulate(parse("/ip4/1.2.3.4"), "/udp/1")).toString()).toBe(
+      "/ip4/1.2.3.4/udp/1"
+    )
     expect(reasonOf(Multiaddr.encapsulate(parse("/ip4/1.2.3.4"), "/udp"))).toBe("MissingValue")
   })
 
@@ -363,7 +388,9 @@ describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, 
   it("decapsulate removes the last occurrence, decapsulateCode the last component with the code", () => {
     const circuit = parse(`/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit/p2p/${id}`)
     expect(Multiaddr.decapsulate(circuit, parse("/p2p-circuit")).toString()).toBe(`/ip4/1.2.3.4/tcp/1/p2p/${relay}`)
-    expect(Multiaddr.decapsulateCode(circuit, Multiaddr.codes.p2p).toString()).toBe(`/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit`)
+    expect(Multiaddr.decapsulateCode(circuit, Multiaddr.codes.p2p).toString()).toBe(
+      `/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit`
+    )
     expect(Multiaddr.decapsulateCode(circuit, Multiaddr.codes.udp)).toBe(circuit)
     expect(Multiaddr.isEmpty(Multiaddr.decapsulateCode(circuit, Multiaddr.codes.ip4))).toBe(true)
     expect(Multiaddr.empty.toString()).toBe("/")
@@ -384,7 +411,10 @@ describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, 
   })
 
   it("immutability: the binary form cannot be changed through toBytes or component bytes", () => {
-    for (const ma of [parse("/ip4/1.2.3.4/tcp/1/ws"), Result.getOrThrow(Multiaddr.fromBytes(fromHex("0401020304060001dd03")))]) {
+    for (const ma of [
+      parse("/ip4/1.2.3.4/tcp/1/ws"),
+      Result.getOrThrow(Multiaddr.fromBytes(fromHex("0401020304060001dd03")))
+    ]) {
       Multiaddr.toBytes(ma).fill(0)
       ma.components[0]!.bytes!.fill(0)
       expect(toHex(Multiaddr.toBytes(ma))).toBe("0401020304060001dd03")
@@ -406,36 +436,101 @@ describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, 
 
 describe("go-multiaddr/net helpers: thin waist, loopback, private, node addresses", () => {
   it("toNodeAddress reads [/ip6zone]/ip4|ip6|dns|dns4|dns6/<host>/tcp|udp/<port> and ignores the rest", () => {
-    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/ip4/127.0.0.1/tcp/4001/ws")))).toEqual({ family: 4, host: "127.0.0.1", port: 4001, transport: "tcp" })
-    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/ip6/::1/udp/9/quic-v1")))).toEqual({ family: 6, host: "::1", port: 9, transport: "udp" })
-    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/ip6zone/eth0/ip6/fe80::1/tcp/1")))).toEqual({ family: 6, host: "fe80::1%eth0", port: 1, transport: "tcp" })
-    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/dns4/example.com/tcp/443/wss")))).toEqual({ family: 4, host: "example.com", port: 443, transport: "tcp" })
-    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/dns6/example.com/udp/443")))).toEqual({ family: 6, host: "example.com", port: 443, transport: "udp" })
-    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/dns/example.com/tcp/1")))).toEqual({ family: 0, host: "example.com", port: 1, transport: "tcp" })
-    for (const s of ["/dnsaddr/example.com/tcp/1", "/ip4/1.2.3.4", "/ip4/1.2.3.4/sctp/1", "/unix/tmp/x", "/ip6/fe80::1/ip6zone/eth0/tcp/1", "/ip6zone/eth0/ip4/1.2.3.4/tcp/1"]) {
+    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/ip4/127.0.0.1/tcp/4001/ws")))).toEqual({
+      family: 4,
+      host: "127.0.0.1",
+      port: 4001,
+      transport: "tcp"
+    })
+    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/ip6/::1/udp/9/quic-v1")))).toEqual({
+      family: 6,
+      host: "::1",
+      port: 9,
+      transport: "udp"
+    })
+    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/ip6zone/eth0/ip6/fe80::1/tcp/1")))).toEqual({
+      family: 6,
+      host: "fe80::1%eth0",
+      port: 1,
+      transport: "tcp"
+    })
+    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/dns4/example.com/tcp/443/wss")))).toEqual({
+      family: 4,
+      host: "example.com",
+      port: 443,
+      transport: "tcp"
+    })
+    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/dns6/example.com/udp/443")))).toEqual({
+      family: 6,
+      host: "example.com",
+      port: 443,
+      transport: "udp"
+    })
+    expect(Result.getOrThrow(Multiaddr.toNodeAddress(parse("/dns/example.com/tcp/1")))).toEqual({
+      family: 0,
+      host: "example.com",
+      port: 1,
+      transport: "tcp"
+    })
+    for (const s of [
+      "/dnsaddr/example.com/tcp/1",
+      "/ip4/1.2.3.4",
+      "/ip4/1.2.3.4/sctp/1",
+      "/unix/tmp/x",
+      "/ip6/fe80::1/ip6zone/eth0/tcp/1",
+      "/ip6zone/eth0/ip4/1.2.3.4/tcp/1"
+    ]) {
       expect(reasonOf(Multiaddr.toNodeAddress(parse(s)))).toBe("Unsupported")
     }
   })
 
   it("fromNodeAddress inverts toNodeAddress", () => {
-    for (const s of ["/ip4/10.0.0.1/tcp/80", "/ip6/2001:db8::1/udp/53", "/ip6zone/eth0/ip6/fe80::1/tcp/1", "/dns4/a.example/tcp/1", "/dns6/a.example/tcp/1", "/dns/a.example/udp/1"]) {
+    for (const s of [
+      "/ip4/10.0.0.1/tcp/80",
+      "/ip6/2001:db8::1/udp/53",
+      "/ip6zone/eth0/ip6/fe80::1/tcp/1",
+      "/dns4/a.example/tcp/1",
+      "/dns6/a.example/tcp/1",
+      "/dns/a.example/udp/1"
+    ]) {
       const ma = parse(s)
       const back = Result.getOrThrow(Multiaddr.fromNodeAddress(Result.getOrThrow(Multiaddr.toNodeAddress(ma))))
       expect(back.toString()).toBe(s)
     }
-    expect(reasonOf(Multiaddr.fromNodeAddress({ family: 4, host: "1.2.3.4", port: 65536, transport: "tcp" }))).toBe("InvalidValue")
+    expect(reasonOf(Multiaddr.fromNodeAddress({ family: 4, host: "1.2.3.4", port: 65536, transport: "tcp" }))).toBe(
+      "InvalidValue"
+    )
   })
 
   it("isThinWaist: /ip4|ip6 (after a zone), optionally followed by tcp, udp, ip4 or ip6 (go IsThinWaist)", () => {
-    const yes = ["/ip4/1.2.3.4", "/ip4/1.2.3.4/tcp/1/ws", "/ip6/::1/udp/1", "/ip6zone/x/ip6/fe80::1/tcp/1", "/ip4/1.2.3.4/ip6/::1"]
-    const no = ["/dns4/a.b/tcp/1", "/tcp/1", "/ip4/1.2.3.4/sctp/1", "/ip6zone/x", "/ip6zone/x/ip4/1.2.3.4", "/p2p-circuit"]
+    const yes = [
+      "/ip4/1.2.3.4",
+      "/ip4/1.2.3.4/tcp/1/ws",
+      "/ip6/::1/udp/1",
+      "/ip6zone/x/ip6/fe80::1/tcp/1",
+      "/ip4/1.2.3.4/ip6/::1"
+    ]
+    const no = [
+      "/dns4/a.b/tcp/1",
+      "/tcp/1",
+      "/ip4/1.2.3.4/sctp/1",
+      "/ip6zone/x",
+      "/ip6zone/x/ip4/1.2.3.4",
+      "/p2p-circuit"
+    ]
     for (const s of yes) expect(Multiaddr.isThinWaist(parse(s))).toBe(true)
     for (const s of no) expect(Multiaddr.isThinWaist(parse(s))).toBe(false)
     expect(Multiaddr.isThinWaist(Multiaddr.empty)).toBe(false)
   })
 
   it("isLoopback: 127/8, ::1, ::ffff:127/104 (go IsIPLoopback)", () => {
-    for (const s of ["/ip4/127.0.0.1/tcp/1", "/ip4/127.255.0.9", "/ip6/::1", "/ip6/::ffff:127.0.0.1/tcp/111", "/ip6zone/lo/ip6/::1"]) {
+    for (const s of [
+      "/ip4/127.0.0.1/tcp/1",
+      "/ip4/127.255.0.9",
+      "/ip6/::1",
+      "/ip6/::ffff:127.0.0.1/tcp/111",
+      "/ip6zone/lo/ip6/::1"
+    ]) {
       expect(Multiaddr.isLoopback(parse(s))).toBe(true)
     }
     for (const s of ["/ip4/128.0.0.1", "/ip6/::2", "/dns4/localhost/tcp/1", "/ip6/::ffff:10.0.0.1"]) {
@@ -444,8 +539,34 @@ describe("go-multiaddr/net helpers: thin waist, loopback, private, node addresse
   })
 
   it("isPrivate: go's Private4/Private6 ranges and *.localhost names", () => {
-    const yes = ["/ip4/10.1.2.3", "/ip4/172.16.0.1", "/ip4/172.31.255.255", "/ip4/192.168.1.1", "/ip4/100.64.0.1", "/ip4/169.254.1.1", "/ip4/127.0.0.1", "/ip6/::1", "/ip6/fc00::1", "/ip6/fdff::1", "/ip6/fe80::1", "/ip6/febf::1", "/dns4/localhost/tcp/1", "/dns/a.localhost", "/ip6/::ffff:192.168.0.1"]
-    const no = ["/ip4/8.8.8.8", "/ip4/172.32.0.1", "/ip4/100.128.0.1", "/ip4/11.0.0.1", "/ip6/2001:db8::1", "/ip6/fec0::1", "/dns4/example.com", "/dns/notlocalhost", "/tcp/1"]
+    const yes = [
+      "/ip4/10.1.2.3",
+      "/ip4/172.16.0.1",
+      "/ip4/172.31.255.255",
+      "/ip4/192.168.1.1",
+      "/ip4/100.64.0.1",
+      "/ip4/169.254.1.1",
+      "/ip4/127.0.0.1",
+      "/ip6/::1",
+      "/ip6/fc00::1",
+      "/ip6/fdff::1",
+      "/ip6/fe80::1",
+      "/ip6/febf::1",
+      "/dns4/localhost/tcp/1",
+      "/dns/a.localhost",
+      "/ip6/::ffff:192.168.0.1"
+    ]
+    const no = [
+      "/ip4/8.8.8.8",
+      "/ip4/172.32.0.1",
+      "/ip4/100.128.0.1",
+      "/ip4/11.0.0.1",
+      "/ip6/2001:db8::1",
+      "/ip6/fec0::1",
+      "/dns4/example.com",
+      "/dns/notlocalhost",
+      "/tcp/1"
+    ]
     for (const s of yes) expect([s, Multiaddr.isPrivate(parse(s))]).toEqual([s, true])
     for (const s of no) expect([s, Multiaddr.isPrivate(parse(s))]).toEqual([s, false])
   })

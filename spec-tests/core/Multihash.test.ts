@@ -5,7 +5,8 @@ import * as Multihash from "../../src/core/Multihash.ts"
 import { fromHex, readJson, readText, toHex } from "../support/vectors.ts"
 
 /** test_cases.csv names sha3-512 by its legacy name `sha3`. */
-const nameOf = (algorithm: string): Multihash.HashName => (algorithm === "sha3" ? "sha3-512" : algorithm) as Multihash.HashName
+const nameOf = (algorithm: string): Multihash.HashName =>
+  (algorithm === "sha3" ? "sha3-512" : algorithm) as Multihash.HashName
 
 const cases = readText("multihash/test_cases.csv")
   .split("\n")
@@ -49,7 +50,9 @@ describe("multihash §Format: tests/values/test_cases.csv (input hashed as its A
 describe("multihash README §Example", () => {
   for (const e of readme.examples) {
     it(`${e.function} of "${e.input_utf8}" in hex, base32, base58btc and base64`, () => {
-      const mh = Result.getOrThrow(Multihash.digest(e.function as Multihash.HashName, new TextEncoder().encode(e.input_utf8)))
+      const mh = Result.getOrThrow(
+        Multihash.digest(e.function as Multihash.HashName, new TextEncoder().encode(e.input_utf8))
+      )
       expect(mh.code).toBe(Number(e.code))
       expect(toHex(mh.bytes)).toBe(e.hex)
       expect(Multibase.baseEncode("base58btc", mh.bytes)).toBe(e.base58btc)

@@ -10,7 +10,12 @@ import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 interface Vectors {
   readonly envelope_signing_rule: {
-    readonly fields: { readonly public_key: number; readonly payload_type: number; readonly payload: number; readonly signature: number }
+    readonly fields: {
+      readonly public_key: number
+      readonly payload_type: number
+      readonly payload: number
+      readonly signature: number
+    }
   }
   readonly rfc0003_text_values: { readonly domain: string; readonly payload_type: string }
   readonly rfc0003_example: {
@@ -69,7 +74,9 @@ describe("RFC 0002 §Signature Production: the signed buffer", () => {
   })
   it("the signature is the signer's signature of that buffer", () => {
     const env = ok(Envelope.seal(key, "some-domain", Uint8Array.of(1), utf8("payload")))
-    expect(key.publicKey.verify(Envelope.signingBuffer("some-domain", Uint8Array.of(1), utf8("payload")), env.signature)).toBe(true)
+    expect(
+      key.publicKey.verify(Envelope.signingBuffer("some-domain", Uint8Array.of(1), utf8("payload")), env.signature)
+    ).toBe(true)
   })
 })
 
@@ -82,10 +89,18 @@ describe("RFC 0002 §Wire Format", () => {
     const tag = (n: number) => ((n << 3) | 2)
     expect(toHex(bytes)).toBe(
       toHex(Uint8Array.of(
-        tag(fields.public_key), pk.length, ...pk,
-        tag(fields.payload_type), 1, 0xaa,
-        tag(fields.payload), 1, 0xbb,
-        tag(fields.signature), env.signature.length, ...env.signature
+        tag(fields.public_key),
+        pk.length,
+        ...pk,
+        tag(fields.payload_type),
+        1,
+        0xaa,
+        tag(fields.payload),
+        1,
+        0xbb,
+        tag(fields.signature),
+        env.signature.length,
+        ...env.signature
       ))
     )
     const decoded = ok(Envelope.decode(bytes))
@@ -193,7 +208,9 @@ describe("RFC 0003 §Address Record Format and §Certification", () => {
     const record: PeerRecord.PeerRecord = { peerId: PeerId.fromPrivateKey(other), seq: 1n, addrs: [] }
     expect(failureReason(PeerRecord.seal(key, record))).toBe("PeerIdMismatch")
     // forge: sign another peer's record with our key at the envelope level
-    const forged = Envelope.encode(ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, PeerRecord.encode(record))))
+    const forged = Envelope.encode(
+      ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, PeerRecord.encode(record)))
+    )
     expect(failureReason(PeerRecord.openSigned(forged))).toBe("PeerIdMismatch")
   })
   it("seq must be a uint64; 0 and 2^64-1 are fine", () => {
@@ -204,9 +221,13 @@ describe("RFC 0003 §Address Record Format and §Certification", () => {
     expect(failureReason(PeerRecord.seal(key, { peerId, seq: 1n << 64n, addrs: [] }))).toBe("InvalidSeq")
   })
   it("a payload that is not a PeerRecord, or whose peer_id is not a peer id, is rejected after verification", () => {
-    const garbage = Envelope.encode(ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, Uint8Array.of(0x0a, 0x09))))
+    const garbage = Envelope.encode(
+      ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, Uint8Array.of(0x0a, 0x09)))
+    )
     expect(failureReason(PeerRecord.openSigned(garbage))).toBe("Malformed")
-    const badId = Envelope.encode(ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, Uint8Array.of(0x0a, 0x01, 0x00))))
+    const badId = Envelope.encode(
+      ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, Uint8Array.of(0x0a, 0x01, 0x00)))
+    )
     expect(failureReason(PeerRecord.openSigned(badId))).toBe("InvalidPeerId")
   })
 })

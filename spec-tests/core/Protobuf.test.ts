@@ -126,7 +126,9 @@ describe("protobuf encoding §Length-delimited: bytes, nested and repeated messa
 })
 
 describe("protobuf errors are typed, never thrown", () => {
-  const reason = <A>(r: Result.Result<A, Protobuf.ProtobufError>) => (Result.isFailure(r) ? r.failure.reason : undefined)
+  const reason = <A>(
+    r: Result.Result<A, Protobuf.ProtobufError>
+  ) => (Result.isFailure(r) ? r.failure.reason : undefined)
   it("truncated input, a length past the end, an invalid wire type: Malformed", () => {
     expect(reason(Outer.decode(fromHex("0a05")))).toBe("Malformed")
     expect(reason(Outer.decode(fromHex("10ff")))).toBe("Malformed")

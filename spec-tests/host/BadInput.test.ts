@@ -34,8 +34,8 @@ import {
   negotiate,
   noiseFrame,
   randomBytes,
-  watchedNode,
-  type WatchedNode
+  type WatchedNode,
+  watchedNode
 } from "./attacker.ts"
 
 /** Well above any local processing time, well below the 10 s upgrade deadline: "promptly". */

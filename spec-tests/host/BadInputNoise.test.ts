@@ -13,8 +13,8 @@ import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Varint from "../../src/core/Varint.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
-import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
+import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
@@ -36,8 +36,8 @@ import {
   randomBytes,
   readNoiseMessage,
   recordEvents,
-  watchedNode,
   type WatchedNode,
+  watchedNode,
   yamuxFrame
 } from "./attacker.ts"
 
@@ -113,13 +113,17 @@ describe("bad input: Noise handshake (inbound)", () => {
   it.live("noise-libp2p §Wire Format: a message 1 too short for an ephemeral key, or empty, is refused at once", () =>
     Effect.gen(function*() {
       const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })
-      yield* Effect.forEach([new Uint8Array(0), randomBytes(5, 3), randomBytes(31, 4)], (message) =>
-        Effect.gen(function*() {
-          const attacker = yield* connect(node.addr)
-          yield* negotiate(attacker, Noise.PROTOCOL_ID)
-          yield* attacker.send(noiseFrame(message))
-          yield* expectClosed(attacker, PROMPT)
-        }), { concurrency: "unbounded" })
+      yield* Effect.forEach(
+        [new Uint8Array(0), randomBytes(5, 3), randomBytes(31, 4)],
+        (message) =>
+          Effect.gen(function*() {
+            const attacker = yield* connect(node.addr)
+            yield* negotiate(attacker, Noise.PROTOCOL_ID)
+            yield* attacker.send(noiseFrame(message))
+            yield* expectClosed(attacker, PROMPT)
+          }),
+        { concurrency: "unbounded" }
+      )
       const messages = yield* expectUpgradeFailures(node, 3, "Security")
       for (const m of messages) expect(m).toContain("InvalidPayload")
       yield* expectHealthy(node, 0)
@@ -189,7 +193,9 @@ describe("bad input: Noise handshake (inbound)", () => {
             const { hs, staticKeyPair } = yield* afterMessage1(a)
             unwrap(hs.readMessage(yield* readNoiseMessage(a)))
             const identity = yield* Keys.generate("Ed25519")
-            const m3 = noiseFrame(unwrap(hs.writeMessage(handshakePayload({ identity, signedStatic: staticKeyPair.publicRaw }))))
+            const m3 = noiseFrame(
+              unwrap(hs.writeMessage(handshakePayload({ identity, signedStatic: staticKeyPair.publicRaw })))
+            )
             yield* a.send(m3.subarray(0, m3.byteLength >> 1))
           })
       ]
@@ -343,7 +349,9 @@ describe("bad input: Noise transport", () => {
   it.live("noise-libp2p §Wire Format: a transport message shorter than its tag, or cut by EOF, closes the connection", () =>
     Effect.gen(function*() {
       const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })
-      const bads: ReadonlyArray<(session: { readonly encrypt: (p: Uint8Array) => Uint8Array }, a: Attacker) => Effect.Effect<void>> = [
+      const bads: ReadonlyArray<
+        (session: { readonly encrypt: (p: Uint8Array) => Uint8Array }, a: Attacker) => Effect.Effect<void>
+      > = [
         (_, a) => a.send(noiseFrame(randomBytes(10, 1))), // 10 bytes < 16-byte tag
         (_, a) => a.send(noiseFrame(new Uint8Array(0))), // empty
         (s, a) => Effect.andThen(a.send(s.encrypt(ping).subarray(0, 9)), a.end), // half a message, then EOF

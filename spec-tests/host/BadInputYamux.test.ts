@@ -13,8 +13,8 @@ import { Effect } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
-import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
+import * as Frame from "../../src/muxer/yamux/frame.ts"
 import {
   activeResources,
   connect,
@@ -29,8 +29,8 @@ import {
   plainReader,
   recordEvents,
   type SecureSession,
-  watchedNode,
   type WatchedNode,
+  watchedNode,
   yamuxFrame,
   yamuxReader
 } from "./attacker.ts"
@@ -94,7 +94,11 @@ describe("bad input: yamux after a valid Noise handshake", () => {
           s.send(yamuxFrame(TYPE_DATA, 0, 1, payload.byteLength, payload))
         ))
       // the same with the SYN on the data frame itself
-      yield* expectProtocolError(node, events, (s) => s.send(yamuxFrame(TYPE_DATA, FLAG_SYN, 1, payload.byteLength, payload)))
+      yield* expectProtocolError(
+        node,
+        events,
+        (s) => s.send(yamuxFrame(TYPE_DATA, FLAG_SYN, 1, payload.byteLength, payload))
+      )
       // (An overflow spread over two frames that each fit is not tested here: the node credits the window
       // as its stream handler consumes the first frame, so whether the second one overflows is a race.)
       yield* expectHealthy(node, 0)
@@ -136,8 +140,12 @@ describe("bad input: yamux after a valid Noise handshake", () => {
         yield* expectProtocolError(node, events, (s) => s.send(bad))
       }
       // a bad version after a valid frame in the same message, and in the muxer negotiated by multistream-select
-      yield* expectProtocolError(node, events, (s) =>
-        s.send(Buffer.concat([yamuxFrame(TYPE_PING, FLAG_SYN, 0, 2), withByte(0, 2)])), { earlyMuxer: false })
+      yield* expectProtocolError(
+        node,
+        events,
+        (s) => s.send(Buffer.concat([yamuxFrame(TYPE_PING, FLAG_SYN, 0, 2), withByte(0, 2)])),
+        { earlyMuxer: false }
+      )
       yield* expectHealthy(node, 0)
     }))
 
@@ -163,7 +171,12 @@ describe("bad input: yamux after a valid Noise handshake", () => {
             yamuxFrame(TYPE_DATA, 0, 1, 3, Uint8Array.of(1, 2, 3))
           ])),
         (s) =>
-          s.send(Buffer.concat([yamuxFrame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0), yamuxFrame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0)])),
+          s.send(
+            Buffer.concat([
+              yamuxFrame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0),
+              yamuxFrame(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0)
+            ])
+          ),
         (s) => s.send(yamuxFrame(TYPE_PING, FLAG_SYN, 5, 1)),
         (s) => s.send(yamuxFrame(TYPE_GO_AWAY, 0, 7, 0)),
         (s) => s.send(yamuxFrame(TYPE_PING, 0, 0, 1)) // neither SYN nor ACK
@@ -176,7 +189,9 @@ describe("bad input: yamux after a valid Noise handshake", () => {
     Effect.gen(function*() {
       const node = yield* watchedNode()
       const { attacker, peer, session } = yield* yamuxSession(node, { earlyMuxer: true })
-      const syns = Buffer.concat(Array.from({ length: 3000 }, (_, i) => yamuxFrame(TYPE_WINDOW_UPDATE, FLAG_SYN, 2 * i + 1, 0)))
+      const syns = Buffer.concat(
+        Array.from({ length: 3000 }, (_, i) => yamuxFrame(TYPE_WINDOW_UPDATE, FLAG_SYN, 2 * i + 1, 0))
+      )
       yield* session.send(syns)
       // the node holds at most its inbound limit of streams (refusing the rest with RST) or ends the session
       let most = 0
@@ -197,12 +212,22 @@ describe("bad input: yamux after a valid Noise handshake", () => {
       const node = yield* watchedNode({ upgradeTimeout: "1 second" })
       const identity = yield* Keys.generate("Ed25519")
       const attacks: ReadonlyArray<readonly [(s: SecureSession) => Effect.Effect<void>, string]> = [
-        [(s) => s.send(Buffer.concat([Multistream.HEADER_FRAME, Uint8Array.of(4), Buffer.from("abcd")])), "MuxerNegotiation"],
+        [
+          (s) => s.send(Buffer.concat([Multistream.HEADER_FRAME, Uint8Array.of(4), Buffer.from("abcd")])),
+          "MuxerNegotiation"
+        ],
         [(s) => s.send(msMessage("/yamux/1.0.0")), "MuxerNegotiation"], // a proposal without the header
         [() => Effect.void, "Timeout"],
-        [(s) =>
-          s.send(Buffer.concat([Multistream.HEADER_FRAME, ...Array.from({ length: 500 }, (_, i) => msMessage(`/mplex/${i}`))])),
-          "MuxerNegotiation"]
+        [
+          (s) =>
+            s.send(
+              Buffer.concat([
+                Multistream.HEADER_FRAME,
+                ...Array.from({ length: 500 }, (_, i) => msMessage(`/mplex/${i}`))
+              ])
+            ),
+          "MuxerNegotiation"
+        ]
       ]
       yield* Effect.forEach(attacks, ([attack]) =>
         Effect.gen(function*() {

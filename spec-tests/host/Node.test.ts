@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result, Scope } from "effect"
+import * as Nodes from "../../layers/Node.ts"
+import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -13,8 +15,6 @@ import { Registrar } from "../../src/host/Registrar.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-import * as Duplex from "../../src/core/Duplex.ts"
-import * as Nodes from "../../layers/Node.ts"
 
 const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
 
@@ -24,7 +24,9 @@ const node = (options: Nodes.PresetOptions = {}) =>
     const scope = yield* Effect.scope
     const network = yield* MemoryNetwork
     const ctx = yield* Layer.buildWithScope(
-      Nodes.Memory({ listen: [ma("/memory/0")], ...options }).pipe(Layer.provide(Layer.succeed(MemoryNetwork, network))),
+      Nodes.Memory({ listen: [ma("/memory/0")], ...options }).pipe(
+        Layer.provide(Layer.succeed(MemoryNetwork, network))
+      ),
       scope
     )
     return {
@@ -63,9 +65,12 @@ describe("node over the memory transport", () => {
       expect(result.protocolVersion).toBe("ipfs/0.1.0")
       expect(result.protocols).toContain("/ipfs/ping/1.0.0")
       expect(result.protocols).toContain("/ipfs/id/1.0.0")
-      expect(result.listenAddrs.map(Multiaddr.toString)).toEqual(["/memory/" + Multiaddr.components(b.host.addrs()[0]!)[0]!.value])
+      expect(result.listenAddrs.map(Multiaddr.toString)).toEqual([
+        "/memory/" + Multiaddr.components(b.host.addrs()[0]!)[0]!.value
+      ])
       expect(result.signedPeerRecord?.addrs.map(Multiaddr.toString)).toEqual(result.listenAddrs.map(Multiaddr.toString))
-      expect(result.publicKey !== undefined && PeerId.equals(PeerId.fromPublicKey(result.publicKey), b.host.peerId)).toBe(true)
+      expect(result.publicKey !== undefined && PeerId.equals(PeerId.fromPublicKey(result.publicKey), b.host.peerId))
+        .toBe(true)
       expect(a.peerstore.get(b.host.peerId)?.protocols).toContain("/ipfs/ping/1.0.0")
       // observed address: b saw a's dialing address
       expect(result.observedAddr).toBeDefined()
@@ -118,7 +123,7 @@ describe("node over the memory transport", () => {
         return yield* Effect.result(Duplex.readAll(stream, 1024))
       }))
       expect(failed._tag === "Failure" || failed.success.length === 0).toBe(true)
-      expect((yield* a.ping.ping(b.host.peerId))).toHaveLength(1)
+      expect(yield* a.ping.ping(b.host.peerId)).toHaveLength(1)
     }).pipe(Effect.provide(MemoryNetwork.layer)))
 
   it.live("Noise §Authentication: dialing a /p2p address with the wrong peer id fails with PeerIdMismatch", () =>
@@ -148,4 +153,3 @@ describe("node over the memory transport", () => {
       expect(a.host.connections()).toHaveLength(0)
     }).pipe(Effect.provide(MemoryNetwork.layer)))
 })
-

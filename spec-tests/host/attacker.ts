@@ -14,9 +14,23 @@
  *   the Noise XX handshake, yamux framing) built from our own codec modules,
  *   so that the garbage lands exactly where a test wants it.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Layer, Logger, PubSub, References, Result, Schema } from "effect"
 import type { Scope } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  PubSub,
+  References,
+  Result,
+  Schema
+} from "effect"
 import * as Net from "node:net"
+import * as Nodes from "../../layers/Node.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -25,8 +39,8 @@ import { Identity } from "../../src/host/Identity.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
 import { Registrar } from "../../src/host/Registrar.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
-import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
+import * as Frame from "../../src/muxer/yamux/frame.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
 import { Perf } from "../../src/protocols/perf/Perf.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
@@ -37,8 +51,7 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
-import * as Nodes from "../../layers/Node.ts"
-import { type TestNode, tcpNode } from "../support/node.ts"
+import { tcpNode, type TestNode } from "../support/node.ts"
 
 export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
 
@@ -179,7 +192,9 @@ export const expectClosed = (
         orElse: () =>
           Effect.fail(
             new AttackerError({
-              message: `the node did not close the connection within ${Duration.format(Duration.fromInputUnsafe(within))}`
+              message: `the node did not close the connection within ${
+                Duration.format(Duration.fromInputUnsafe(within))
+              }`
             })
           )
       })
@@ -207,7 +222,9 @@ export const expectHealthy = (node: WatchedNode, baseline: number): Effect.Effec
     if (rtts.length !== 1) return yield* new AttackerError({ message: "the well-behaved client could not ping" })
     const after = node.host.connections().length
     if (after !== baseline + 1) {
-      return yield* new AttackerError({ message: `host.connections() is ${after} after one good dial, expected ${baseline + 1}` })
+      return yield* new AttackerError({
+        message: `host.connections() is ${after} after one good dial, expected ${baseline + 1}`
+      })
     }
     const listenerSettled = yield* eventually(
       Effect.map(node.stats, (s) => s.connections === baseline + 1 && s.handlers === 0)
@@ -385,7 +402,11 @@ export const connect = (addr: Multiaddr.Multiaddr): Effect.Effect<Attacker, Atta
  */
 export const listenOnce = <E>(
   serve: (attacker: Attacker) => Effect.Effect<void, E, Scope.Scope>
-): Effect.Effect<{ readonly addr: Multiaddr.Multiaddr; readonly served: Effect.Effect<Attacker> }, never, Scope.Scope> =>
+): Effect.Effect<
+  { readonly addr: Multiaddr.Multiaddr; readonly served: Effect.Effect<Attacker> },
+  never,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const accepted = Deferred.makeUnsafe<Net.Socket>()
     const attackerReady = Deferred.makeUnsafe<Attacker>()

@@ -11,10 +11,10 @@
  * test's own Node 24, which runs TypeScript directly), like `npm start` does.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Deferred, Duration, Effect, Schema } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
@@ -38,7 +38,10 @@ interface Cli {
   readonly lines: Array<Record<string, unknown>>
   readonly bad: Array<string>
   readonly stderr: () => string
-  readonly awaitLine: (predicate: (line: Record<string, unknown>) => boolean, timeout?: Duration.Input) => Effect.Effect<Record<string, unknown>, CliError>
+  readonly awaitLine: (
+    predicate: (line: Record<string, unknown>) => boolean,
+    timeout?: Duration.Input
+  ) => Effect.Effect<Record<string, unknown>, CliError>
   readonly exit: Effect.Effect<Exit>
   readonly signal: (sig: NodeJS.Signals) => Effect.Effect<void>
 }
@@ -106,7 +109,14 @@ const spawnCli = (args: ReadonlyArray<string>) =>
               resume(Effect.succeed(found))
             } else if (state.done) {
               state.waiters.delete(check)
-              resume(Effect.fail(new CliError({ reason: "BadOutput", message: `exited without the line; stdout ${JSON.stringify(state.lines)} stderr ${state.stderr}` })))
+              resume(
+                Effect.fail(
+                  new CliError({
+                    reason: "BadOutput",
+                    message: `exited without the line; stdout ${JSON.stringify(state.lines)} stderr ${state.stderr}`
+                  })
+                )
+              )
             }
           }
           state.waiters.add(check)
@@ -116,7 +126,12 @@ const spawnCli = (args: ReadonlyArray<string>) =>
           Effect.timeoutOrElse({
             duration: timeout,
             orElse: () =>
-              Effect.fail(new CliError({ reason: "Timeout", message: `no matching line; stdout ${JSON.stringify(state.lines)} stderr ${state.stderr}` }))
+              Effect.fail(
+                new CliError({
+                  reason: "Timeout",
+                  message: `no matching line; stdout ${JSON.stringify(state.lines)} stderr ${state.stderr}`
+                })
+              )
           })
         ),
       exit: Deferred.await(exited),
@@ -132,7 +147,10 @@ const runCli = (args: ReadonlyArray<string>, timeout: Duration.Input = "40 secon
     const exit = yield* cli.exit.pipe(
       Effect.timeoutOrElse({
         duration: timeout,
-        orElse: () => Effect.fail(new CliError({ reason: "Timeout", message: `${args.join(" ")}: still running; stderr ${cli.stderr()}` }))
+        orElse: () =>
+          Effect.fail(
+            new CliError({ reason: "Timeout", message: `${args.join(" ")}: still running; stderr ${cli.stderr()}` })
+          )
       })
     )
     return { exit, lines: [...cli.lines], bad: [...cli.bad], stderr: cli.stderr() }
@@ -228,7 +246,10 @@ describe("interop with js-libp2p: our CLI (ARCHITECTURE §7) in its own process"
         const exit = yield* node.exit.pipe(Effect.timeout("10 seconds"))
         expect(exit).toEqual({ code: 0, signal: null })
         expect(node.bad).toEqual([])
-        yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: peerId as string }), { after: mark, timeout: "10 seconds" })
+        yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: peerId as string }), {
+          after: mark,
+          timeout: "10 seconds"
+        })
       }),
     90_000
   )
@@ -240,11 +261,16 @@ describe("interop with js-libp2p: our CLI (ARCHITECTURE §7) in its own process"
         const sock = `/tmp/effect-libp2p-cli-${process.pid}-${Date.now()}.sock`
         const node = yield* spawnCli([
           "node",
-          "--listen", "/ip4/127.0.0.1/tcp/0",
-          "--listen", "/ip4/127.0.0.1/tcp/0/ws",
-          "--listen", `/unix${sock}`,
-          "--security", "tls,noise",
-          "--muxer", "mplex,yamux",
+          "--listen",
+          "/ip4/127.0.0.1/tcp/0",
+          "--listen",
+          "/ip4/127.0.0.1/tcp/0/ws",
+          "--listen",
+          `/unix${sock}`,
+          "--security",
+          "tls,noise",
+          "--muxer",
+          "mplex,yamux",
           "--json"
         ])
         const listening = yield* node.awaitLine(() => true)

@@ -10,10 +10,10 @@
  * connections still handshaking (ARCHITECTURE.md §8: js-libp2p's does not).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Deferred, Duration, Effect, Schema } from "effect"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -103,7 +103,9 @@ const openCounts = (node: NodeProcess): ReadonlyArray<number> => {
 const openNow = (node: NodeProcess) => openCounts(node).at(-1) ?? 0
 
 const StartNodes = Schema.Struct({
-  nodes: Schema.Array(Schema.Struct({ peerId: Schema.String, ok: Schema.Boolean, error: Schema.NullOr(Schema.String) })),
+  nodes: Schema.Array(
+    Schema.Struct({ peerId: Schema.String, ok: Schema.Boolean, error: Schema.NullOr(Schema.String) })
+  ),
   ms: Schema.Number
 })
 const NodesConnected = Schema.Struct({ connected: Schema.Number, nodes: Schema.Number })
@@ -122,77 +124,97 @@ const setup = (flags: ReadonlyArray<string>) =>
         js.command("startNodes", { addr, count }, { timeout: "45 seconds" }),
         Schema.decodeUnknownEffect(StartNodes)
       )
-    const jsConnected = Effect.flatMap(js.command("nodesConnected", { peerId }), Schema.decodeUnknownEffect(NodesConnected))
+    const jsConnected = Effect.flatMap(
+      js.command("nodesConnected", { peerId }),
+      Schema.decodeUnknownEffect(NodesConnected)
+    )
     return { ours, peerId, startNodes, jsConnected }
   })
 
 describe("connection manager vs 40 js-libp2p nodes (full process, our CLI node)", () => {
-  it.live("go-libp2p connmgr model: --conn-high 20 --conn-low 10 --conn-grace 1s; 40 js nodes connect; after the grace period between 10 and 20 remain; each trim is a peer:trimmed line", () =>
-    Effect.gen(function*() {
-      const { jsConnected, ours, startNodes } = yield* setup(["--conn-high", "20", "--conn-low", "10", "--conn-grace", "1s"])
-      const started = yield* startNodes(40)
-      // no cap in the way (default 300): every js node connects
-      expect(started.nodes.filter((n) => !n.ok).map((n) => n.error)).toEqual([])
-      expect(new Set(started.nodes.map((n) => n.peerId)).size).toBe(40)
-      yield* until("40 peer:connect lines", ours, () => events(ours, "peer:connect").length === 40)
-      const firstConnect = events(ours, "peer:connect")[0]!.at
-      // the trimming fiber brings the count under the high watermark once connections leave their grace period
-      yield* until("at most 20 open", ours, () => openNow(ours) <= 20)
-      // let it settle: no trim happens at or below the high watermark
-      yield* Effect.sleep("2500 millis")
-      const remaining = openNow(ours)
-      console.error(`[connmgr] 40 js nodes → ${remaining} connections after trimming (${started.ms.toFixed(0)} ms to connect all)`)
-      expect(remaining).toBeGreaterThanOrEqual(10)
-      expect(remaining).toBeLessThanOrEqual(20)
-      // every disconnect was a trim, reported with the §7 shape
-      const trimmed = events(ours, "peer:trimmed")
-      expect(trimmed).toHaveLength(40 - remaining)
-      expect(events(ours, "peer:disconnect")).toHaveLength(40 - remaining)
-      const jsIds = new Set(started.nodes.map((n) => n.peerId))
-      for (const { at, json } of trimmed) {
-        expect(jsIds.has(String(json["peerId"]))).toBe(true)
-        expect(json["reason"]).toBe("HighWatermark")
-        expect(json["value"]).toBe(0)
-        expect(json["target"]).toBe(10)
-        expect(json["connections"] as number).toBeGreaterThan(20)
-        expect(typeof json["addr"]).toBe("string")
-        // nothing is trimmed inside its grace period (the first connection opened first)
-        expect(at - firstConnect).toBeGreaterThanOrEqual(900)
-      }
-      // js sees the same: the trimmed nodes' connections are closed
-      let agreed = false
-      for (let i = 0; i < 50 && !agreed; i++) {
-        agreed = (yield* jsConnected).connected === remaining
-        if (!agreed) yield* Effect.sleep("100 millis")
-      }
-      expect((yield* jsConnected).connected).toBe(remaining)
-      expect(ours.bad).toEqual([])
-    }), 60_000)
+  it.live(
+    "go-libp2p connmgr model: --conn-high 20 --conn-low 10 --conn-grace 1s; 40 js nodes connect; after the grace period between 10 and 20 remain; each trim is a peer:trimmed line",
+    () =>
+      Effect.gen(function*() {
+        const { jsConnected, ours, startNodes } = yield* setup([
+          "--conn-high",
+          "20",
+          "--conn-low",
+          "10",
+          "--conn-grace",
+          "1s"
+        ])
+        const started = yield* startNodes(40)
+        // no cap in the way (default 300): every js node connects
+        expect(started.nodes.filter((n) => !n.ok).map((n) => n.error)).toEqual([])
+        expect(new Set(started.nodes.map((n) => n.peerId)).size).toBe(40)
+        yield* until("40 peer:connect lines", ours, () => events(ours, "peer:connect").length === 40)
+        const firstConnect = events(ours, "peer:connect")[0]!.at
+        // the trimming fiber brings the count under the high watermark once connections leave their grace period
+        yield* until("at most 20 open", ours, () => openNow(ours) <= 20)
+        // let it settle: no trim happens at or below the high watermark
+        yield* Effect.sleep("2500 millis")
+        const remaining = openNow(ours)
+        console.error(
+          `[connmgr] 40 js nodes → ${remaining} connections after trimming (${started.ms.toFixed(0)} ms to connect all)`
+        )
+        expect(remaining).toBeGreaterThanOrEqual(10)
+        expect(remaining).toBeLessThanOrEqual(20)
+        // every disconnect was a trim, reported with the §7 shape
+        const trimmed = events(ours, "peer:trimmed")
+        expect(trimmed).toHaveLength(40 - remaining)
+        expect(events(ours, "peer:disconnect")).toHaveLength(40 - remaining)
+        const jsIds = new Set(started.nodes.map((n) => n.peerId))
+        for (const { at, json } of trimmed) {
+          expect(jsIds.has(String(json["peerId"]))).toBe(true)
+          expect(json["reason"]).toBe("HighWatermark")
+          expect(json["value"]).toBe(0)
+          expect(json["target"]).toBe(10)
+          expect(json["connections"] as number).toBeGreaterThan(20)
+          expect(typeof json["addr"]).toBe("string")
+          // nothing is trimmed inside its grace period (the first connection opened first)
+          expect(at - firstConnect).toBeGreaterThanOrEqual(900)
+        }
+        // js sees the same: the trimmed nodes' connections are closed
+        let agreed = false
+        for (let i = 0; i < 50 && !agreed; i++) {
+          agreed = (yield* jsConnected).connected === remaining
+          if (!agreed) yield* Effect.sleep("100 millis")
+        }
+        expect((yield* jsConnected).connected).toBe(remaining)
+        expect(ours.bad).toEqual([])
+      }),
+    60_000
+  )
 
-  it.live("hard cap: with --max-connections 15 never more than 15 of 40 js nodes are connected; the others are refused before the handshake", () =>
-    Effect.gen(function*() {
-      const { jsConnected, ours, startNodes } = yield* setup([
-        "--max-connections",
-        "15",
-        "--conn-high",
-        "20",
-        "--conn-low",
-        "10",
-        "--conn-grace",
-        "1s"
-      ])
-      const started = yield* startNodes(40)
-      const ok = started.nodes.filter((n) => n.ok)
-      console.error(`[connmgr] --max-connections 15: ${ok.length} of 40 js dials succeeded`)
-      expect(ok).toHaveLength(15)
-      yield* until("15 peer:connect lines", ours, () => events(ours, "peer:connect").length >= 15)
-      yield* Effect.sleep("1500 millis")
-      const counts = openCounts(ours)
-      expect(Math.max(...counts)).toBe(15)
-      expect(events(ours, "peer:connect")).toHaveLength(15)
-      // the watermarks were lowered to the cap: nothing is ever above the high watermark, nothing trimmed
-      expect(events(ours, "peer:trimmed")).toHaveLength(0)
-      expect((yield* jsConnected).connected).toBe(15)
-      expect(ours.bad).toEqual([])
-    }), 60_000)
+  it.live(
+    "hard cap: with --max-connections 15 never more than 15 of 40 js nodes are connected; the others are refused before the handshake",
+    () =>
+      Effect.gen(function*() {
+        const { jsConnected, ours, startNodes } = yield* setup([
+          "--max-connections",
+          "15",
+          "--conn-high",
+          "20",
+          "--conn-low",
+          "10",
+          "--conn-grace",
+          "1s"
+        ])
+        const started = yield* startNodes(40)
+        const ok = started.nodes.filter((n) => n.ok)
+        console.error(`[connmgr] --max-connections 15: ${ok.length} of 40 js dials succeeded`)
+        expect(ok).toHaveLength(15)
+        yield* until("15 peer:connect lines", ours, () => events(ours, "peer:connect").length >= 15)
+        yield* Effect.sleep("1500 millis")
+        const counts = openCounts(ours)
+        expect(Math.max(...counts)).toBe(15)
+        expect(events(ours, "peer:connect")).toHaveLength(15)
+        // the watermarks were lowered to the cap: nothing is ever above the high watermark, nothing trimmed
+        expect(events(ours, "peer:trimmed")).toHaveLength(0)
+        expect((yield* jsConnected).connected).toBe(15)
+        expect(ours.bad).toEqual([])
+      }),
+    60_000
+  )
 })

@@ -7,9 +7,9 @@
  * js↔js baselines to stderr (no timing assertions).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { generateKeyPair, privateKeyToProtobuf } from "@libp2p/crypto/keys"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const MiB = 1024 * 1024
@@ -69,7 +69,11 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       const oneStream = yield* a.ping({ peerId: b.peerId }, { count: 3, mode: "stream" })
       expect(oneStream.rtts.length).toBe(3)
       for (const rtt of [...byService.rtts, ...oneStream.rtts]) expect(rtt).toBeGreaterThanOrEqual(0)
-      yield* report(`ping RTT (ms): service ${byService.rtts.join(", ")}; one stream ${oneStream.rtts.map((r) => r.toFixed(3)).join(", ")}`)
+      yield* report(
+        `ping RTT (ms): service ${byService.rtts.join(", ")}; one stream ${
+          oneStream.rtts.map((r) => r.toFixed(3)).join(", ")
+        }`
+      )
     }))
 
   it.live("identify spec: the result of the connection lists /ipfs/ping/1.0.0 and carries a verified signed peer record", () =>
@@ -152,14 +156,17 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       const mark = yield* b.eventCount
       yield* a.handle("/harness/sink/1.0.0", "sink")
       const pushed = yield* b.awaitEvent(
-        (e) => e.event === "peer:identify" && e["peerId"] === a.peerId && JSON.stringify(e["protocols"]).includes("/harness/sink/1.0.0"),
+        (e) =>
+          e.event === "peer:identify" && e["peerId"] === a.peerId &&
+          JSON.stringify(e["protocols"]).includes("/harness/sink/1.0.0"),
         { after: mark, timeout: "10 seconds" }
       )
       expect(pushed["protocols"]).toContain("/ipfs/id/push/1.0.0")
       // the sink handler takes bytes and closes without answering
-      expect(yield* Effect.flip(b.echo({ peerId: a.peerId }, { bytes: 100, protocol: "/harness/sink/1.0.0" }))).toMatchObject({
-        reason: "CommandFailed"
-      })
+      expect(yield* Effect.flip(b.echo({ peerId: a.peerId }, { bytes: 100, protocol: "/harness/sink/1.0.0" })))
+        .toMatchObject({
+          reason: "CommandFailed"
+        })
     }))
 
   it.live("hangup and stop: disconnect events on both sides, stop exits 0, closing the scope kills what is left", () =>

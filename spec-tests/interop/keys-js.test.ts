@@ -23,7 +23,9 @@ const types = ["Ed25519", "Secp256k1", "RSA"] as const
 describe.concurrent("interop with js-libp2p (separate process): keys we write", () => {
   for (const type of types) {
     it.live(
-      `peer-ids spec §Keys, §Peer Ids: a ${type === "RSA" ? "RSA-2048" : type} key we write gives js the peer id we compute, and js authenticates with it`,
+      `peer-ids spec §Keys, §Peer Ids: a ${
+        type === "RSA" ? "RSA-2048" : type
+      } key we write gives js the peer id we compute, and js authenticates with it`,
       () =>
         Effect.gen(function*() {
           const [ours, key] = yield* Effect.all([tcpNode(), Keys.generate(type, { bits: 2048 })], { concurrency: 2 })

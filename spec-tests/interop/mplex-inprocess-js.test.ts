@@ -20,12 +20,12 @@
  * than `disconnectThreshold` (default 5) streams within a second; the tests
  * that open more raise it.
  */
-import { mplex } from "@libp2p/mplex"
+import { describe, expect, it } from "@effect/vitest"
 import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/interface"
 import { defaultLogger } from "@libp2p/logger"
-import { AbstractStream } from "@libp2p/utils"
+import { mplex } from "@libp2p/mplex"
 import type { SendResult } from "@libp2p/utils"
-import { describe, expect, it } from "@effect/vitest"
+import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
@@ -142,7 +142,8 @@ const jsRoundTrip = async (stream: JsStream, data: Uint8Array, piece = 50_000): 
   return Duplex.concat(received)
 }
 
-const pattern = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
+const pattern = (n: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
 
 const echoStream = (s: MuxedStream) =>
   Effect.gen(function*() {
@@ -155,13 +156,15 @@ const echoStream = (s: MuxedStream) =>
   })
 
 const serveEcho = (session: Mplex.MplexSession) =>
-  Effect.forkChild(Effect.gen(function*() {
-    while (true) {
-      const scope = yield* Scope.make()
-      const s = yield* Scope.provide(session.accept, scope)
-      yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-    }
-  }).pipe(Effect.ignore))
+  Effect.forkChild(
+    Effect.gen(function*() {
+      while (true) {
+        const scope = yield* Scope.make()
+        const s = yield* Scope.provide(session.accept, scope)
+        yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
+      }
+    }).pipe(Effect.ignore)
+  )
 
 const ourRoundTrip = (s: MuxedStream, data: Uint8Array) =>
   Effect.gen(function*() {

@@ -10,10 +10,10 @@
  * recorded, so the packets js sends are checked too.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { handle as jsHandle, select as jsSelect } from "@libp2p/multistream-select"
 import { defaultLogger } from "@libp2p/logger"
-import { AbstractStream } from "@libp2p/utils"
+import { handle as jsHandle, select as jsSelect } from "@libp2p/multistream-select"
 import type { SendResult } from "@libp2p/utils"
+import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Result } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Varint from "../../src/core/Varint.ts"
@@ -235,7 +235,9 @@ describe("interop with js-libp2p @libp2p/multistream-select", () => {
       expect(protocols).toEqual(offered)
       // js's ls answer is byte-for-byte what encodeList produces
       const all = Duplex.concat(theirs.writes)
-      expect(toHex(all)).toBe(toHex(concatAll(Multistream.HEADER_FRAME, Result.getOrThrow(Multistream.encodeList(offered)))))
+      expect(toHex(all)).toBe(
+        toHex(concatAll(Multistream.HEADER_FRAME, Result.getOrThrow(Multistream.encodeList(offered))))
+      )
       const n = yield* Multistream.select(duplex, ["/ipfs/id/1.0.0"], { headerExchanged: true })
       expect(n.protocol).toBe("/ipfs/id/1.0.0")
       const jsExit = yield* Fiber.join(jsSide)

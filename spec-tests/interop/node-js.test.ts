@@ -14,14 +14,14 @@
  * one js process and one node of ours (one connection between them) through `layer(...)`.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import * as crypto from "node:crypto"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, PubSub, Scope, Stream } from "effect"
+import * as crypto from "node:crypto"
 import type * as Connection from "../../src/connection/Connection.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import type { StreamHandler } from "../../src/host/Registrar.ts"
 import type { DialTarget } from "../../src/host/Host.ts"
+import type { StreamHandler } from "../../src/host/Registrar.ts"
 import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import { ma, tcpNode, type TestNode } from "../support/node.ts"
@@ -149,7 +149,9 @@ describe("interop with js-libp2p (separate process, TCP): each side dials", () =
         // go-libp2p does not; the spec only asks for the observed address)
         expect(id.observedAddr).toBeDefined()
         expect(bare(id.observedAddr!)).toBe(Multiaddr.toString(conn.localAddr))
-        expect(Multiaddr.getPeerId(id.observedAddr!) ?? PeerId.toString(ours.host.peerId)).toBe(PeerId.toString(ours.host.peerId))
+        expect(Multiaddr.getPeerId(id.observedAddr!) ?? PeerId.toString(ours.host.peerId)).toBe(
+          PeerId.toString(ours.host.peerId)
+        )
         // what identify learned went to our peer store
         const stored = ours.peerstore.get(jsId)
         expect(stored?.protocols).toContain(ECHO)
@@ -158,7 +160,9 @@ describe("interop with js-libp2p (separate process, TCP): each side dials", () =
         expect(stored?.addrs.map(Multiaddr.toString)).toContain(bareText(js.addr))
         // js sees exactly one inbound connection from us
         const jsConns = yield* js.connections
-        expect(jsConns.connections.filter((c) => c.peerId === PeerId.toString(ours.host.peerId)).map((c) => c.direction))
+        expect(
+          jsConns.connections.filter((c) => c.peerId === PeerId.toString(ours.host.peerId)).map((c) => c.direction)
+        )
           .toEqual(["inbound"])
       })
   )
@@ -243,212 +247,228 @@ const PairLayer = Layer.effect(
   })
 )
 
-layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })("interop with js-libp2p: one connection, many streams", (it) => {
-  it.effect("yamux §Opening a stream: js runs 32 concurrent echo streams to our handler on one connection", () =>
-    Effect.gen(function*() {
-      const { echo, js, ours } = yield* Pair
-      const jsId = peerOf(js)
-      const before = echo.streams
-      echo.maxActive = 0
-      const r = yield* js.echo({ peerId: PeerId.toString(ours.host.peerId) }, { bytes: 256 * 1024, streams: 32 })
-      expect(r.streams).toBe(32)
-      expect(r.bytes).toBe(32 * 256 * 1024)
-      expect(echo.streams - before).toBe(32)
-      expect(echo.maxActive).toBeGreaterThan(1)
-      expect(ours.host.connections(jsId)).toHaveLength(1)
-      const jsConns = yield* js.connections
-      expect(jsConns.count).toBe(1)
-      process.stderr.write(`[interop] js → ours: 32 concurrent echo streams, up to ${echo.maxActive} handlers at once\n`)
-    }))
+layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })(
+  "interop with js-libp2p: one connection, many streams",
+  (it) => {
+    it.effect("yamux §Opening a stream: js runs 32 concurrent echo streams to our handler on one connection", () =>
+      Effect.gen(function*() {
+        const { echo, js, ours } = yield* Pair
+        const jsId = peerOf(js)
+        const before = echo.streams
+        echo.maxActive = 0
+        const r = yield* js.echo({ peerId: PeerId.toString(ours.host.peerId) }, { bytes: 256 * 1024, streams: 32 })
+        expect(r.streams).toBe(32)
+        expect(r.bytes).toBe(32 * 256 * 1024)
+        expect(echo.streams - before).toBe(32)
+        expect(echo.maxActive).toBeGreaterThan(1)
+        expect(ours.host.connections(jsId)).toHaveLength(1)
+        const jsConns = yield* js.connections
+        expect(jsConns.count).toBe(1)
+        process.stderr.write(
+          `[interop] js → ours: 32 concurrent echo streams, up to ${echo.maxActive} handlers at once\n`
+        )
+      }))
 
-  it.effect("yamux §Opening a stream: we open 32 concurrent echo streams to js on one connection", () =>
-    Effect.gen(function*() {
-      const { js, ours } = yield* Pair
-      const jsId = peerOf(js)
-      const conn = ours.host.connections(jsId)[0]!
-      const allOpen = yield* Deferred.make<void>()
-      let open = 0
-      let peakStreams = 0
-      const payloads = Array.from({ length: 32 }, () => new Uint8Array(crypto.randomBytes(200 * 1024)))
-      const results = yield* Effect.forEach(
-        payloads,
-        (payload) =>
-          echoFromUs(ours, jsId, payload, {
-            // every stream waits until all 32 have echoed their first chunk: they are truly concurrent
-            afterFirst: Effect.gen(function*() {
-              if (++open === 32) {
-                peakStreams = conn.streamCount()
-                yield* Deferred.succeed(allOpen, undefined)
-              }
-              yield* Deferred.await(allOpen)
-            })
-          }),
-        { concurrency: "unbounded" }
-      ).pipe(Effect.timeout("20 seconds"))
-      expect(results).toHaveLength(32)
-      results.forEach((r, i) => expect(sameBytes(r.back, payloads[i]!)).toBe(true))
-      expect(peakStreams).toBeGreaterThanOrEqual(32)
-      expect(ours.host.connections()).toHaveLength(1)
-      expect(ours.host.connections(jsId)[0]).toBe(conn)
-    }))
+    it.effect("yamux §Opening a stream: we open 32 concurrent echo streams to js on one connection", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* Pair
+        const jsId = peerOf(js)
+        const conn = ours.host.connections(jsId)[0]!
+        const allOpen = yield* Deferred.make<void>()
+        let open = 0
+        let peakStreams = 0
+        const payloads = Array.from({ length: 32 }, () => new Uint8Array(crypto.randomBytes(200 * 1024)))
+        const results = yield* Effect.forEach(
+          payloads,
+          (payload) =>
+            echoFromUs(ours, jsId, payload, {
+              // every stream waits until all 32 have echoed their first chunk: they are truly concurrent
+              afterFirst: Effect.gen(function*() {
+                if (++open === 32) {
+                  peakStreams = conn.streamCount()
+                  yield* Deferred.succeed(allOpen, undefined)
+                }
+                yield* Deferred.await(allOpen)
+              })
+            }),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.timeout("20 seconds"))
+        expect(results).toHaveLength(32)
+        results.forEach((r, i) => expect(sameBytes(r.back, payloads[i]!)).toBe(true))
+        expect(peakStreams).toBeGreaterThanOrEqual(32)
+        expect(ours.host.connections()).toHaveLength(1)
+        expect(ours.host.connections(jsId)[0]).toBe(conn)
+      }))
 
-  it.effect("yamux §Flow Control: 16 MiB echoed over one stream, js → our handler", () =>
-    Effect.gen(function*() {
-      const { echo, js, ours } = yield* Pair
-      const before = echo.bytes
-      const r = yield* js.echo({ peerId: PeerId.toString(ours.host.peerId) }, { bytes: 16 * MiB, streams: 1 })
-      expect(r.bytes).toBe(16 * MiB)
-      expect(echo.bytes - before).toBe(16 * MiB)
-      process.stderr.write(`[interop] js → ours 16 MiB echo: ${r.ms.toFixed(0)} ms\n`)
-    }))
+    it.effect("yamux §Flow Control: 16 MiB echoed over one stream, js → our handler", () =>
+      Effect.gen(function*() {
+        const { echo, js, ours } = yield* Pair
+        const before = echo.bytes
+        const r = yield* js.echo({ peerId: PeerId.toString(ours.host.peerId) }, { bytes: 16 * MiB, streams: 1 })
+        expect(r.bytes).toBe(16 * MiB)
+        expect(echo.bytes - before).toBe(16 * MiB)
+        process.stderr.write(`[interop] js → ours 16 MiB echo: ${r.ms.toFixed(0)} ms\n`)
+      }))
 
-  it.effect("yamux §Flow Control: 16 MiB echoed over one stream, our client → js's /echo/1.0.0", () =>
-    Effect.gen(function*() {
-      const { js, ours } = yield* Pair
-      const payload = new Uint8Array(crypto.randomBytes(16 * MiB))
-      const t0 = performance.now()
-      const { back, stream } = yield* echoFromUs(ours, peerOf(js), payload)
-      const ms = performance.now() - t0
-      expect(stream.protocol).toBe(ECHO)
-      expect(back.length).toBe(payload.length)
-      expect(sameBytes(back, payload)).toBe(true)
-      expect(ours.host.connections()).toHaveLength(1)
-      process.stderr.write(`[interop] ours → js 16 MiB echo: ${ms.toFixed(0)} ms\n`)
-    }))
+    it.effect("yamux §Flow Control: 16 MiB echoed over one stream, our client → js's /echo/1.0.0", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* Pair
+        const payload = new Uint8Array(crypto.randomBytes(16 * MiB))
+        const t0 = performance.now()
+        const { back, stream } = yield* echoFromUs(ours, peerOf(js), payload)
+        const ms = performance.now() - t0
+        expect(stream.protocol).toBe(ECHO)
+        expect(back.length).toBe(payload.length)
+        expect(sameBytes(back, payload)).toBe(true)
+        expect(ours.host.connections()).toHaveLength(1)
+        process.stderr.write(`[interop] ours → js 16 MiB echo: ${ms.toFixed(0)} ms\n`)
+      }))
 
-  it.effect("identify spec §identify/push: registering a protocol on our node pushes it to js; removing it pushes again", () =>
-    Effect.gen(function*() {
-      const { js, ours } = yield* Pair
-      const ourId = PeerId.toString(ours.host.peerId)
-      const proto = "/effect-libp2p/interop-push/1.0.0"
-      const hasProto = (e: JsPeer.JsPeerEvent) =>
-        e.event === "peer:identify" && e["peerId"] === ourId && Array.isArray(e["protocols"]) &&
-        e["protocols"].includes(proto)
-      const lacksProto = (e: JsPeer.JsPeerEvent) =>
-        e.event === "peer:identify" && e["peerId"] === ourId && Array.isArray(e["protocols"]) &&
-        !e["protocols"].includes(proto) && e["protocols"].includes(ECHO)
-      const mark = yield* js.eventCount
-      expect((yield* js.eventLog).some(hasProto)).toBe(false)
-      const scope = yield* Scope.make()
-      yield* ours.registrar.handle(proto, () => Effect.void).pipe(Scope.provide(scope))
-      const pushed = yield* js.awaitEvent(hasProto, { after: mark, timeout: "10 seconds" })
-      // a push carries a fresh signed peer record, which js verified before dispatching the event
-      expect(pushed["signedPeerRecord"]).not.toBeNull()
-      expect((yield* js.identify(ourId)).protocols).toContain(proto)
-      const mark2 = yield* js.eventCount
-      yield* Scope.close(scope, Exit.void)
-      yield* js.awaitEvent(lacksProto, { after: mark2, timeout: "10 seconds" })
-      const now = yield* js.identify(ourId)
-      expect(now.protocols).not.toContain(proto)
-      expect(now.peerRecordVerified).toBe(true)
-    }))
+    it.effect("identify spec §identify/push: registering a protocol on our node pushes it to js; removing it pushes again", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* Pair
+        const ourId = PeerId.toString(ours.host.peerId)
+        const proto = "/effect-libp2p/interop-push/1.0.0"
+        const hasProto = (e: JsPeer.JsPeerEvent) =>
+          e.event === "peer:identify" && e["peerId"] === ourId && Array.isArray(e["protocols"]) &&
+          e["protocols"].includes(proto)
+        const lacksProto = (e: JsPeer.JsPeerEvent) =>
+          e.event === "peer:identify" && e["peerId"] === ourId && Array.isArray(e["protocols"]) &&
+          !e["protocols"].includes(proto) && e["protocols"].includes(ECHO)
+        const mark = yield* js.eventCount
+        expect((yield* js.eventLog).some(hasProto)).toBe(false)
+        const scope = yield* Scope.make()
+        yield* ours.registrar.handle(proto, () => Effect.void).pipe(Scope.provide(scope))
+        const pushed = yield* js.awaitEvent(hasProto, { after: mark, timeout: "10 seconds" })
+        // a push carries a fresh signed peer record, which js verified before dispatching the event
+        expect(pushed["signedPeerRecord"]).not.toBeNull()
+        expect((yield* js.identify(ourId)).protocols).toContain(proto)
+        const mark2 = yield* js.eventCount
+        yield* Scope.close(scope, Exit.void)
+        yield* js.awaitEvent(lacksProto, { after: mark2, timeout: "10 seconds" })
+        const now = yield* js.identify(ourId)
+        expect(now.protocols).not.toContain(proto)
+        expect(now.peerRecordVerified).toBe(true)
+      }))
 
-  it.effect("identify spec §identify/push: a protocol js starts handling reaches our peer store by push, and its removal too", () =>
-    Effect.gen(function*() {
-      const { js, ours } = yield* Pair
-      const jsId = peerOf(js)
-      const proto = "/js-libp2p/interop-push/1.0.0"
-      const sub = yield* PubSub.subscribe(ours.identify.events)
-      expect(ours.peerstore.get(jsId)?.protocols).not.toContain(proto)
-      // js pushes by itself when its protocols change (debounced)
-      yield* js.handle(proto, "sink")
-      const got = yield* Stream.fromSubscription(sub).pipe(
-        Stream.filter((r) => PeerId.equals(r.peerId, jsId) && r.protocols.includes(proto)),
-        Stream.runHead,
-        Effect.timeout("10 seconds")
-      )
-      expect(Option.isSome(got)).toBe(true)
-      expect(ours.peerstore.get(jsId)?.protocols).toContain(proto)
-      // js's push has a signed peer record that we verified
-      const pushed = Option.getOrThrow(got)
-      expect(pushed.signedPeerRecord?.addrs.map(Multiaddr.toString)).toEqual(js.addrs.map(bareText))
-      // the new protocol is usable from our side right away
-      const stream = yield* Effect.scoped(Effect.map(ours.host.newStream(jsId, [proto], { lazy: false }), (s) => s.protocol))
-      expect(stream).toBe(proto)
-      // explicit push after unhandle
-      yield* js.unhandle(proto)
-      yield* js.push
-      yield* eventually("our peer store drops the protocol js no longer handles", () =>
-        !(ours.peerstore.get(jsId)?.protocols ?? [proto]).includes(proto))
-      expect(ours.peerstore.get(jsId)?.protocols).toContain(ECHO)
-    }))
+    it.effect("identify spec §identify/push: a protocol js starts handling reaches our peer store by push, and its removal too", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* Pair
+        const jsId = peerOf(js)
+        const proto = "/js-libp2p/interop-push/1.0.0"
+        const sub = yield* PubSub.subscribe(ours.identify.events)
+        expect(ours.peerstore.get(jsId)?.protocols).not.toContain(proto)
+        // js pushes by itself when its protocols change (debounced)
+        yield* js.handle(proto, "sink")
+        const got = yield* Stream.fromSubscription(sub).pipe(
+          Stream.filter((r) => PeerId.equals(r.peerId, jsId) && r.protocols.includes(proto)),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+        expect(Option.isSome(got)).toBe(true)
+        expect(ours.peerstore.get(jsId)?.protocols).toContain(proto)
+        // js's push has a signed peer record that we verified
+        const pushed = Option.getOrThrow(got)
+        expect(pushed.signedPeerRecord?.addrs.map(Multiaddr.toString)).toEqual(js.addrs.map(bareText))
+        // the new protocol is usable from our side right away
+        const stream = yield* Effect.scoped(
+          Effect.map(ours.host.newStream(jsId, [proto], { lazy: false }), (s) => s.protocol)
+        )
+        expect(stream).toBe(proto)
+        // explicit push after unhandle
+        yield* js.unhandle(proto)
+        yield* js.push
+        yield* eventually(
+          "our peer store drops the protocol js no longer handles",
+          () => !(ours.peerstore.get(jsId)?.protocols ?? [proto]).includes(proto)
+        )
+        expect(ours.peerstore.get(jsId)?.protocols).toContain(ECHO)
+      }))
 
-  it.effect("multistream-select: js offers [unknown, /echo/1.0.0] and we agree on the second; none known is refused", () =>
-    Effect.gen(function*() {
-      const { js, ours } = yield* Pair
-      const target = { peerId: PeerId.toString(ours.host.peerId) }
-      expect(yield* js.negotiate(target, ["/no/such/protocol/1.0.0", ECHO])).toBe(ECHO)
-      expect(yield* js.negotiate(target, ["/no/such/1.0.0", "/nor/this/2.0.0", Ping.PROTOCOL])).toBe(Ping.PROTOCOL)
-      // first choice wins when we support both
-      expect(yield* js.negotiate(target, [Identify.PROTOCOL, ECHO])).toBe(Identify.PROTOCOL)
-      const refused = yield* Effect.flip(js.negotiate(target, ["/no/such/1.0.0", "/nor/this/2.0.0"]))
-      expect(refused.reason).toBe("CommandFailed")
-      expect(refused.errorName).toBe("UnsupportedProtocolError")
-      // and the other way round: we offer [unknown, echo] to js
-      const ours2 = yield* Effect.scoped(Effect.map(
-        ours.host.newStream(peerOf(js), ["/no/such/protocol/1.0.0", ECHO]),
-        (s) => s.protocol
-      ))
-      expect(ours2).toBe(ECHO)
-      const none = yield* Effect.flip(Effect.scoped(ours.host.newStream(peerOf(js), ["/no/such/1.0.0", "/nor/this/2.0.0"])))
-      expect(none._tag).toBe("ConnectionError")
-      expect((none as Connection.ConnectionError).reason).toBe("Negotiation")
-    }))
+    it.effect("multistream-select: js offers [unknown, /echo/1.0.0] and we agree on the second; none known is refused", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* Pair
+        const target = { peerId: PeerId.toString(ours.host.peerId) }
+        expect(yield* js.negotiate(target, ["/no/such/protocol/1.0.0", ECHO])).toBe(ECHO)
+        expect(yield* js.negotiate(target, ["/no/such/1.0.0", "/nor/this/2.0.0", Ping.PROTOCOL])).toBe(Ping.PROTOCOL)
+        // first choice wins when we support both
+        expect(yield* js.negotiate(target, [Identify.PROTOCOL, ECHO])).toBe(Identify.PROTOCOL)
+        const refused = yield* Effect.flip(js.negotiate(target, ["/no/such/1.0.0", "/nor/this/2.0.0"]))
+        expect(refused.reason).toBe("CommandFailed")
+        expect(refused.errorName).toBe("UnsupportedProtocolError")
+        // and the other way round: we offer [unknown, echo] to js
+        const ours2 = yield* Effect.scoped(Effect.map(
+          ours.host.newStream(peerOf(js), ["/no/such/protocol/1.0.0", ECHO]),
+          (s) => s.protocol
+        ))
+        expect(ours2).toBe(ECHO)
+        const none = yield* Effect.flip(
+          Effect.scoped(ours.host.newStream(peerOf(js), ["/no/such/1.0.0", "/nor/this/2.0.0"]))
+        )
+        expect(none._tag).toBe("ConnectionError")
+        expect((none as Connection.ConnectionError).reason).toBe("Negotiation")
+      }))
 
-  it.effect("multistream-select (optimistic): js sends the protocol name with the first data; echo and ping work, an unknown protocol fails", () =>
-    Effect.gen(function*() {
-      const { echo, js, ours } = yield* Pair
-      const target = { peerId: PeerId.toString(ours.host.peerId) }
-      const before = echo.streams
-      const r = yield* js.echo(target, { bytes: 100_000, streams: 4, negotiateFully: false })
-      expect(r.bytes).toBe(400_000)
-      expect(echo.streams - before).toBe(4)
-      const p = yield* js.ping(target, { count: 3, mode: "stream", negotiateFully: false })
-      expect(p.rtts).toHaveLength(3)
-      for (const rtt of p.rtts) expect(rtt).toBeGreaterThan(0)
-      const bad = yield* Effect.flip(js.echo(target, { bytes: 1000, protocol: "/no/such/1.0.0", negotiateFully: false }))
-      expect(bad.reason).toBe("CommandFailed")
-      // the connection survives all of it
-      expect(ours.host.connections(peerOf(js))).toHaveLength(1)
-      expect((yield* js.ping(target, { count: 1, mode: "stream" })).rtts).toHaveLength(1)
-      // our own lazy select (the default for one protocol) and a full one both reach js's echo
-      const lazy = yield* echoFromUs(ours, peerOf(js), new Uint8Array(crypto.randomBytes(1000)))
-      expect(lazy.back.length).toBe(1000)
-      const full = yield* echoFromUs(ours, peerOf(js), new Uint8Array(crypto.randomBytes(1000)), { lazy: false })
-      expect(full.back.length).toBe(1000)
-    }))
+    it.effect("multistream-select (optimistic): js sends the protocol name with the first data; echo and ping work, an unknown protocol fails", () =>
+      Effect.gen(function*() {
+        const { echo, js, ours } = yield* Pair
+        const target = { peerId: PeerId.toString(ours.host.peerId) }
+        const before = echo.streams
+        const r = yield* js.echo(target, { bytes: 100_000, streams: 4, negotiateFully: false })
+        expect(r.bytes).toBe(400_000)
+        expect(echo.streams - before).toBe(4)
+        const p = yield* js.ping(target, { count: 3, mode: "stream", negotiateFully: false })
+        expect(p.rtts).toHaveLength(3)
+        for (const rtt of p.rtts) expect(rtt).toBeGreaterThan(0)
+        const bad = yield* Effect.flip(
+          js.echo(target, { bytes: 1000, protocol: "/no/such/1.0.0", negotiateFully: false })
+        )
+        expect(bad.reason).toBe("CommandFailed")
+        // the connection survives all of it
+        expect(ours.host.connections(peerOf(js))).toHaveLength(1)
+        expect((yield* js.ping(target, { count: 1, mode: "stream" })).rtts).toHaveLength(1)
+        // our own lazy select (the default for one protocol) and a full one both reach js's echo
+        const lazy = yield* echoFromUs(ours, peerOf(js), new Uint8Array(crypto.randomBytes(1000)))
+        expect(lazy.back.length).toBe(1000)
+        const full = yield* echoFromUs(ours, peerOf(js), new Uint8Array(crypto.randomBytes(1000)), { lazy: false })
+        expect(full.back.length).toBe(1000)
+      }))
 
-  // last in the block: it closes the shared connection (and leaves a new one open)
-  it.effect("connections spec: a hang-up on either side closes the connection on both; the peers can reconnect", () =>
-    Effect.gen(function*() {
-      const { js, ours } = yield* Pair
-      const jsId = peerOf(js)
-      const ourId = PeerId.toString(ours.host.peerId)
-      yield* ours.host.dial(ma(js.addr))
-      const sub = yield* PubSub.subscribe(ours.host.events)
-      // js hangs up: our host drops the connection and publishes PeerDisconnect
-      yield* js.hangup(ourId)
-      const gone = yield* Stream.fromSubscription(sub).pipe(
-        Stream.filter((e) => e._tag === "PeerDisconnect" && PeerId.equals(e.peerId, jsId)),
-        Stream.runHead,
-        Effect.timeout("10 seconds")
-      )
-      expect(Option.isSome(gone)).toBe(true)
-      expect(ours.host.connections(jsId)).toHaveLength(0)
-      // we dial again and work on the new connection
-      const conn = yield* ours.host.dial(ma(js.addr))
-      expect(yield* ours.ping.ping(jsId, { count: 2 })).toHaveLength(2)
-      expect((yield* js.connections).count).toBe(1)
-      // we hang up: js sees the peer go
-      const mark = yield* js.eventCount
-      yield* ours.host.hangUp(jsId)
-      expect(conn.isClosed()).toBe(true)
-      yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: ourId }), { after: mark, timeout: "10 seconds" })
-      expect((yield* js.connections).count).toBe(0)
-      // js dials back and pings
-      yield* js.dial(Multiaddr.toString(ours.addr))
-      expect((yield* js.ping({ peerId: ourId }, { count: 2, mode: "stream" })).rtts).toHaveLength(2)
-      yield* eventually("our side sees js's new connection", () => ours.host.connections(jsId).length === 1)
-      expect(ours.host.connections(jsId)[0]!.direction).toBe("inbound")
-    }))
-})
+    // last in the block: it closes the shared connection (and leaves a new one open)
+    it.effect("connections spec: a hang-up on either side closes the connection on both; the peers can reconnect", () =>
+      Effect.gen(function*() {
+        const { js, ours } = yield* Pair
+        const jsId = peerOf(js)
+        const ourId = PeerId.toString(ours.host.peerId)
+        yield* ours.host.dial(ma(js.addr))
+        const sub = yield* PubSub.subscribe(ours.host.events)
+        // js hangs up: our host drops the connection and publishes PeerDisconnect
+        yield* js.hangup(ourId)
+        const gone = yield* Stream.fromSubscription(sub).pipe(
+          Stream.filter((e) => e._tag === "PeerDisconnect" && PeerId.equals(e.peerId, jsId)),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+        expect(Option.isSome(gone)).toBe(true)
+        expect(ours.host.connections(jsId)).toHaveLength(0)
+        // we dial again and work on the new connection
+        const conn = yield* ours.host.dial(ma(js.addr))
+        expect(yield* ours.ping.ping(jsId, { count: 2 })).toHaveLength(2)
+        expect((yield* js.connections).count).toBe(1)
+        // we hang up: js sees the peer go
+        const mark = yield* js.eventCount
+        yield* ours.host.hangUp(jsId)
+        expect(conn.isClosed()).toBe(true)
+        yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: ourId }), {
+          after: mark,
+          timeout: "10 seconds"
+        })
+        expect((yield* js.connections).count).toBe(0)
+        // js dials back and pings
+        yield* js.dial(Multiaddr.toString(ours.addr))
+        expect((yield* js.ping({ peerId: ourId }, { count: 2, mode: "stream" })).rtts).toHaveLength(2)
+        yield* eventually("our side sees js's new connection", () => ours.host.connections(jsId).length === 1)
+        expect(ours.host.connections(jsId)[0]!.direction).toBe("inbound")
+      }))
+  }
+)

@@ -20,13 +20,13 @@
  * (see spec-tests/core/KeysInterop.test.ts).
  */
 import { noise } from "@chainsafe/libp2p-noise"
+import { describe, expect, it } from "@effect/vitest"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PrivateKey as JsPrivateKey, SecuredConnection, Upgrader } from "@libp2p/interface"
 import { defaultLogger } from "@libp2p/logger"
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id"
-import { AbstractStream } from "@libp2p/utils"
 import type { SendResult } from "@libp2p/utils"
-import { describe, expect, it } from "@effect/vitest"
+import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Result } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
@@ -136,61 +136,69 @@ const payload = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, 
 
 describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () => {
   for (const [jsType, ourType] of keyTypes) {
-    it.live(`§Handshake Pattern: we initiate, js responds (${jsType} identities both sides); data flows both ways`, () =>
-      Effect.gen(function*() {
-        const jsKey = yield* Effect.promise(() => generateKeyPair(jsType))
-        const ourKey = yield* Keys.generate(ourType)
-        const jsPeer = ok(PeerId.fromString(peerIdFromPrivateKey(jsKey).toString()))
-        const [a, b] = yield* Duplex.pair()
-        const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureInbound(new DuplexStream(b, "inbound"))
-        const ours = yield* Noise.make()
-        const conn = yield* ours.secureOutbound(a, { localKey: ourKey, remotePeer: jsPeer, muxers: ["/yamux/1.0.0"] })
-        const js = yield* Effect.promise(() => jsSide)
-        expect(PeerId.equals(conn.remotePeer, jsPeer)).toBe(true)
-        expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
-        // §Noise Extensions: both offered /yamux/1.0.0
-        expect(conn.muxer).toBe("/yamux/1.0.0")
-        expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe("/yamux/1.0.0")
-        // data: ours → js (a small batch and one spanning several Noise messages)
-        const received = collect(js.connection)
-        const big = payload(200_000, 7)
-        yield* conn.duplex.write([new TextEncoder().encode("hello js"), big])
-        const got = yield* received.waitFor(8 + big.byteLength)
-        expect(new TextDecoder().decode(got.subarray(0, 8))).toBe("hello js")
-        expect(Buffer.from(got.subarray(8)).equals(Buffer.from(big))).toBe(true)
-        // js → ours
-        const back = payload(150_000, 3)
-        js.connection.send(new TextEncoder().encode("hello effect"))
-        js.connection.send(back)
-        const mine = yield* readBytes(conn.duplex, 12 + back.byteLength)
-        expect(new TextDecoder().decode(mine.subarray(0, 12))).toBe("hello effect")
-        expect(Buffer.from(mine.subarray(12)).equals(Buffer.from(back))).toBe(true)
-      }), 60_000)
+    it.live(
+      `§Handshake Pattern: we initiate, js responds (${jsType} identities both sides); data flows both ways`,
+      () =>
+        Effect.gen(function*() {
+          const jsKey = yield* Effect.promise(() => generateKeyPair(jsType))
+          const ourKey = yield* Keys.generate(ourType)
+          const jsPeer = ok(PeerId.fromString(peerIdFromPrivateKey(jsKey).toString()))
+          const [a, b] = yield* Duplex.pair()
+          const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureInbound(new DuplexStream(b, "inbound"))
+          const ours = yield* Noise.make()
+          const conn = yield* ours.secureOutbound(a, { localKey: ourKey, remotePeer: jsPeer, muxers: ["/yamux/1.0.0"] })
+          const js = yield* Effect.promise(() => jsSide)
+          expect(PeerId.equals(conn.remotePeer, jsPeer)).toBe(true)
+          expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
+          // §Noise Extensions: both offered /yamux/1.0.0
+          expect(conn.muxer).toBe("/yamux/1.0.0")
+          expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe("/yamux/1.0.0")
+          // data: ours → js (a small batch and one spanning several Noise messages)
+          const received = collect(js.connection)
+          const big = payload(200_000, 7)
+          yield* conn.duplex.write([new TextEncoder().encode("hello js"), big])
+          const got = yield* received.waitFor(8 + big.byteLength)
+          expect(new TextDecoder().decode(got.subarray(0, 8))).toBe("hello js")
+          expect(Buffer.from(got.subarray(8)).equals(Buffer.from(big))).toBe(true)
+          // js → ours
+          const back = payload(150_000, 3)
+          js.connection.send(new TextEncoder().encode("hello effect"))
+          js.connection.send(back)
+          const mine = yield* readBytes(conn.duplex, 12 + back.byteLength)
+          expect(new TextDecoder().decode(mine.subarray(0, 12))).toBe("hello effect")
+          expect(Buffer.from(mine.subarray(12)).equals(Buffer.from(back))).toBe(true)
+        }),
+      60_000
+    )
 
-    it.live(`§Handshake Pattern: js initiates, we respond (${jsType} identities both sides); data flows both ways`, () =>
-      Effect.gen(function*() {
-        const jsKey = yield* Effect.promise(() => generateKeyPair(jsType))
-        const ourKey = yield* Keys.generate(ourType)
-        const [a, b] = yield* Duplex.pair()
-        const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureOutbound(new DuplexStream(a, "outbound"), {
-          remotePeer: peerIdFromString(PeerId.fromPrivateKey(ourKey).toString())
-        })
-        const ours = yield* Noise.make()
-        const conn = yield* ours.secureInbound(b, { localKey: ourKey, muxers: ["/yamux/1.0.0"] })
-        const js = yield* Effect.promise(() => jsSide)
-        expect(conn.remotePeer.toString()).toBe(peerIdFromPrivateKey(jsKey).toString())
-        expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
-        expect(conn.muxer).toBe("/yamux/1.0.0")
-        expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe("/yamux/1.0.0")
-        const received = collect(js.connection)
-        const big = payload(70_000, 1)
-        yield* conn.duplex.write([big])
-        expect(Buffer.from(yield* received.waitFor(big.byteLength)).equals(Buffer.from(big))).toBe(true)
-        js.connection.send(payload(65_519, 2))
-        js.connection.send(payload(1, 9))
-        const mine = yield* readBytes(conn.duplex, 65_520)
-        expect(Buffer.from(mine).equals(Buffer.from(Duplex.concat([payload(65_519, 2), payload(1, 9)])))).toBe(true)
-      }), 60_000)
+    it.live(
+      `§Handshake Pattern: js initiates, we respond (${jsType} identities both sides); data flows both ways`,
+      () =>
+        Effect.gen(function*() {
+          const jsKey = yield* Effect.promise(() => generateKeyPair(jsType))
+          const ourKey = yield* Keys.generate(ourType)
+          const [a, b] = yield* Duplex.pair()
+          const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureOutbound(new DuplexStream(a, "outbound"), {
+            remotePeer: peerIdFromString(PeerId.fromPrivateKey(ourKey).toString())
+          })
+          const ours = yield* Noise.make()
+          const conn = yield* ours.secureInbound(b, { localKey: ourKey, muxers: ["/yamux/1.0.0"] })
+          const js = yield* Effect.promise(() => jsSide)
+          expect(conn.remotePeer.toString()).toBe(peerIdFromPrivateKey(jsKey).toString())
+          expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
+          expect(conn.muxer).toBe("/yamux/1.0.0")
+          expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe("/yamux/1.0.0")
+          const received = collect(js.connection)
+          const big = payload(70_000, 1)
+          yield* conn.duplex.write([big])
+          expect(Buffer.from(yield* received.waitFor(big.byteLength)).equals(Buffer.from(big))).toBe(true)
+          js.connection.send(payload(65_519, 2))
+          js.connection.send(payload(1, 9))
+          const mine = yield* readBytes(conn.duplex, 65_520)
+          expect(Buffer.from(mine).equals(Buffer.from(Duplex.concat([payload(65_519, 2), payload(1, 9)])))).toBe(true)
+        }),
+      60_000
+    )
   }
 
   it.live("§SecureOutbound: js refuses us when it expected another peer; we refuse js when we expected another (PeerIdMismatch)", () =>

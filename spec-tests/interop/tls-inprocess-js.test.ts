@@ -25,15 +25,15 @@
  *    SubjectPublicKeyInfo): `verifyPeerCertificate` throws a TypeError from
  *    @libp2p/crypto's ECDSA key parser (the same ECDSA issue as in KeysInterop).
  */
+import { describe, expect, it } from "@effect/vitest"
 import { generateKeyPair, privateKeyToProtobuf } from "@libp2p/crypto/keys"
 import type { PrivateKey as JsPrivateKey, SecuredConnection, Upgrader } from "@libp2p/interface"
 import { defaultLogger } from "@libp2p/logger"
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id"
 import { tls } from "@libp2p/tls"
 import { generateCertificate, verifyPeerCertificate } from "@libp2p/tls/utils"
-import { AbstractStream } from "@libp2p/utils"
 import type { SendResult } from "@libp2p/utils"
-import { describe, expect, it } from "@effect/vitest"
+import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Result } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
@@ -91,11 +91,13 @@ class DuplexStream extends AbstractStream {
 
 /** js-libp2p's TLS with the given muxers registered in a stub upgrader. */
 const jsTls = (privateKey: JsPrivateKey, muxers: ReadonlyArray<string>) =>
-  tls()({
-    privateKey,
-    logger: defaultLogger(),
-    upgrader: { getStreamMuxers: () => new Map(muxers.map((m) => [m, { protocol: m }])) } as unknown as Upgrader
-  } as unknown as Parameters<ReturnType<typeof tls>>[0])
+  tls()(
+    {
+      privateKey,
+      logger: defaultLogger(),
+      upgrader: { getStreamMuxers: () => new Map(muxers.map((m) => [m, { protocol: m }])) } as unknown as Upgrader
+    } as unknown as Parameters<ReturnType<typeof tls>>[0]
+  )
 
 const collect = (conn: SecuredConnection["connection"]) => {
   const got: Array<Uint8Array> = []
@@ -163,14 +165,19 @@ describe("libp2p TLS interop with @libp2p/tls (in process): certificates", () =>
         expect(verified.peerId.toString()).toBe(peerIdFromPrivateKey(jsKey).toString())
         // js's certificate: P-256 key, the libp2p extension critical and alone, go-libp2p's validity window
         expect(verified.scheme).toBe("ecdsa_secp256r1_sha256")
-        expect(verified.certificate.extensions.map((e) => [e.oid, e.critical])).toEqual([[Certificate.EXTENSION_OID, true]])
+        expect(verified.certificate.extensions.map((e) => [e.oid, e.critical])).toEqual([[
+          Certificate.EXTENSION_OID,
+          true
+        ]])
         expect(verified.certificate.notAfter - verified.certificate.notBefore).toBeGreaterThan(99 * 365 * 24 * HOUR)
       }))
   }
 
   it.live("the spec's test vectors: js agrees with us on #1 and #3, refuses #4, and cannot read #2 (js deviation 4)", () =>
     Effect.gen(function*() {
-      const spec = readJson<{ vectors: ReadonlyArray<{ certificate_der_hex: string; expected_peer_id: string | null }> }>(
+      const spec = readJson<
+        { vectors: ReadonlyArray<{ certificate_der_hex: string; expected_peer_id: string | null }> }
+      >(
         "libp2p-specs/tls-certificates.json"
       )
       for (const [i, v] of spec.vectors.entries()) {
@@ -196,13 +203,22 @@ describe("libp2p TLS interop with @libp2p/tls (in process): certificates", () =>
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const key = ours(jsKey)
       const cert = craft({
-        extensions: (spki) => [{ oid: "1.3.6.1.4.1.99999.7", critical: false, value: Uint8Array.of(5, 0) }, libp2pExt(key, spki)]
+        extensions: (spki) => [
+          { oid: "1.3.6.1.4.1.99999.7", critical: false, value: Uint8Array.of(5, 0) },
+          libp2pExt(key, spki)
+        ]
       })
-      expect(ok(Certificate.verify(cert.der, { now: Date.now() })).peerId.toString()).toBe(PeerId.fromPrivateKey(key).toString())
+      expect(ok(Certificate.verify(cert.der, { now: Date.now() })).peerId.toString()).toBe(
+        PeerId.fromPrivateKey(key).toString()
+      )
       expect(yield* jsVerdict(cert.der)).toEqual({ error: "InvalidCertificateError" })
       // the same extensions in the other order: both accept
       const reordered = craft({
-        extensions: (spki) => [libp2pExt(key, spki), { oid: "1.3.6.1.4.1.99999.7", critical: false, value: Uint8Array.of(5, 0) }]
+        extensions: (spki) => [libp2pExt(key, spki), {
+          oid: "1.3.6.1.4.1.99999.7",
+          critical: false,
+          value: Uint8Array.of(5, 0)
+        }]
       })
       expect(yield* jsVerdict(reordered.der)).toEqual({ ok: PeerId.fromPrivateKey(key).toString() })
     }))
@@ -212,7 +228,11 @@ describe("libp2p TLS interop with @libp2p/tls (in process): certificates", () =>
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const key = ours(jsKey)
       const cert = craft({
-        extensions: (spki) => [libp2pExt(key, spki), { oid: "1.3.6.1.4.1.99999.8", critical: true, value: Uint8Array.of(5, 0) }]
+        extensions: (spki) => [libp2pExt(key, spki), {
+          oid: "1.3.6.1.4.1.99999.8",
+          critical: true,
+          value: Uint8Array.of(5, 0)
+        }]
       })
       expect(Result.isFailure(Certificate.verify(cert.der, { now: Date.now() }))).toBe(true)
       expect(yield* jsVerdict(cert.der)).toEqual({ ok: PeerId.fromPrivateKey(key).toString() })
@@ -221,134 +241,169 @@ describe("libp2p TLS interop with @libp2p/tls (in process): certificates", () =>
 
 describe("libp2p TLS interop with @libp2p/tls (in process): handshakes", () => {
   for (const type of JS_TYPES) {
-    it.live(`§Handshake Protocol: we dial, js serves (${type} identities); yamux over ALPN; data both ways`, () =>
-      Effect.gen(function*() {
-        const jsKey = yield* Effect.promise(() => generateKeyPair(type))
-        const ourKey = yield* Keys.generate(type === "secp256k1" ? "Secp256k1" : type)
-        const jsPeer = ok(PeerId.fromString(peerIdFromPrivateKey(jsKey).toString()))
-        const [a, b] = yield* Duplex.pair()
-        const jsSide = jsTls(jsKey, [YAMUX]).secureInbound(new DuplexStream(b, "inbound"))
-        const tlsChannel = yield* Tls.make()
-        const conn = yield* tlsChannel.secureOutbound(a, { localKey: ourKey, remotePeer: jsPeer, muxers: [YAMUX] })
-        const js = yield* Effect.promise(() => jsSide)
-        expect(PeerId.equals(conn.remotePeer, jsPeer)).toBe(true)
-        expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
-        expect(conn.muxer).toBe(YAMUX)
-        expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe(YAMUX)
-        const received = collect(js.connection)
-        const big = payload(300_000, 7)
-        yield* conn.duplex.write([new TextEncoder().encode("hello js"), big])
-        const got = yield* received.waitFor(8 + big.byteLength)
-        expect(Buffer.from(got).equals(Buffer.concat([Buffer.from("hello js"), big]))).toBe(true)
-        const back = payload(150_000, 3)
-        js.connection.send(back)
-        expect(Buffer.from(yield* readBytes(conn.duplex, back.byteLength)).equals(Buffer.from(back))).toBe(true)
-      }), 60_000)
+    it.live(
+      `§Handshake Protocol: we dial, js serves (${type} identities); yamux over ALPN; data both ways`,
+      () =>
+        Effect.gen(function*() {
+          const jsKey = yield* Effect.promise(() => generateKeyPair(type))
+          const ourKey = yield* Keys.generate(type === "secp256k1" ? "Secp256k1" : type)
+          const jsPeer = ok(PeerId.fromString(peerIdFromPrivateKey(jsKey).toString()))
+          const [a, b] = yield* Duplex.pair()
+          const jsSide = jsTls(jsKey, [YAMUX]).secureInbound(new DuplexStream(b, "inbound"))
+          const tlsChannel = yield* Tls.make()
+          const conn = yield* tlsChannel.secureOutbound(a, { localKey: ourKey, remotePeer: jsPeer, muxers: [YAMUX] })
+          const js = yield* Effect.promise(() => jsSide)
+          expect(PeerId.equals(conn.remotePeer, jsPeer)).toBe(true)
+          expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
+          expect(conn.muxer).toBe(YAMUX)
+          expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe(YAMUX)
+          const received = collect(js.connection)
+          const big = payload(300_000, 7)
+          yield* conn.duplex.write([new TextEncoder().encode("hello js"), big])
+          const got = yield* received.waitFor(8 + big.byteLength)
+          expect(Buffer.from(got).equals(Buffer.concat([Buffer.from("hello js"), big]))).toBe(true)
+          const back = payload(150_000, 3)
+          js.connection.send(back)
+          expect(Buffer.from(yield* readBytes(conn.duplex, back.byteLength)).equals(Buffer.from(back))).toBe(true)
+        }),
+      60_000
+    )
 
-    it.live(`§Handshake Protocol: js dials, we serve (${type} identities); yamux over ALPN; data both ways`, () =>
-      Effect.gen(function*() {
-        const jsKey = yield* Effect.promise(() => generateKeyPair(type))
-        const ourKey = yield* Keys.generate(type === "secp256k1" ? "Secp256k1" : type)
-        const [a, b] = yield* Duplex.pair()
-        const jsSide = jsTls(jsKey, [YAMUX]).secureOutbound(new DuplexStream(a, "outbound"), {
-          remotePeer: peerIdFromString(PeerId.fromPrivateKey(ourKey).toString())
-        })
-        const tlsChannel = yield* Tls.make()
-        const conn = yield* tlsChannel.secureInbound(b, { localKey: ourKey, muxers: [YAMUX] })
-        const js = yield* Effect.promise(() => jsSide)
-        expect(conn.remotePeer.toString()).toBe(peerIdFromPrivateKey(jsKey).toString())
-        expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
-        expect(conn.muxer).toBe(YAMUX)
-        expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe(YAMUX)
-        const received = collect(js.connection)
-        const big = payload(70_000, 1)
-        yield* conn.duplex.write([big])
-        expect(Buffer.from(yield* received.waitFor(big.byteLength)).equals(Buffer.from(big))).toBe(true)
-        js.connection.send(payload(20_000, 2))
-        expect(Buffer.from(yield* readBytes(conn.duplex, 20_000)).equals(Buffer.from(payload(20_000, 2)))).toBe(true)
-      }), 60_000)
+    it.live(
+      `§Handshake Protocol: js dials, we serve (${type} identities); yamux over ALPN; data both ways`,
+      () =>
+        Effect.gen(function*() {
+          const jsKey = yield* Effect.promise(() => generateKeyPair(type))
+          const ourKey = yield* Keys.generate(type === "secp256k1" ? "Secp256k1" : type)
+          const [a, b] = yield* Duplex.pair()
+          const jsSide = jsTls(jsKey, [YAMUX]).secureOutbound(new DuplexStream(a, "outbound"), {
+            remotePeer: peerIdFromString(PeerId.fromPrivateKey(ourKey).toString())
+          })
+          const tlsChannel = yield* Tls.make()
+          const conn = yield* tlsChannel.secureInbound(b, { localKey: ourKey, muxers: [YAMUX] })
+          const js = yield* Effect.promise(() => jsSide)
+          expect(conn.remotePeer.toString()).toBe(peerIdFromPrivateKey(jsKey).toString())
+          expect(js.remotePeer.toString()).toBe(PeerId.fromPrivateKey(ourKey).toString())
+          expect(conn.muxer).toBe(YAMUX)
+          expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe(YAMUX)
+          const received = collect(js.connection)
+          const big = payload(70_000, 1)
+          yield* conn.duplex.write([big])
+          expect(Buffer.from(yield* received.waitFor(big.byteLength)).equals(Buffer.from(big))).toBe(true)
+          js.connection.send(payload(20_000, 2))
+          expect(Buffer.from(yield* readBytes(conn.duplex, 20_000)).equals(Buffer.from(payload(20_000, 2)))).toBe(true)
+        }),
+      60_000
+    )
   }
 
-  it.live("inlined-muxer-negotiation over TLS: js as server follows our (client) preference; no common muxer → \"libp2p\"", () =>
-    Effect.gen(function*() {
-      const run = (ourMuxers: ReadonlyArray<string>, jsMuxers: ReadonlyArray<string>) =>
-        Effect.gen(function*() {
-          const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
-          const [a, b] = yield* Duplex.pair()
-          const jsSide = jsTls(jsKey, jsMuxers).secureInbound(new DuplexStream(b, "inbound"))
-          const conn = yield* (yield* Tls.make()).secureOutbound(a, { localKey: yield* Keys.generate("Ed25519"), muxers: ourMuxers })
-          const js = yield* Effect.promise(() => jsSide)
-          return {
-            ours: conn.muxer,
-            alpn: conn.alpnProtocol,
-            js: (js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol
-          }
-        })
-      expect(yield* run([MPLEX, YAMUX], [YAMUX, MPLEX])).toEqual({ ours: MPLEX, alpn: MPLEX, js: MPLEX })
-      expect(yield* run([MPLEX, YAMUX], [YAMUX])).toEqual({ ours: YAMUX, alpn: YAMUX, js: YAMUX })
-      expect(yield* run([MPLEX], [YAMUX])).toEqual({ ours: undefined, alpn: "libp2p", js: undefined })
-    }), 60_000)
+  it.live(
+    "inlined-muxer-negotiation over TLS: js as server follows our (client) preference; no common muxer → \"libp2p\"",
+    () =>
+      Effect.gen(function*() {
+        const run = (ourMuxers: ReadonlyArray<string>, jsMuxers: ReadonlyArray<string>) =>
+          Effect.gen(function*() {
+            const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+            const [a, b] = yield* Duplex.pair()
+            const jsSide = jsTls(jsKey, jsMuxers).secureInbound(new DuplexStream(b, "inbound"))
+            const conn = yield* (yield* Tls.make()).secureOutbound(a, {
+              localKey: yield* Keys.generate("Ed25519"),
+              muxers: ourMuxers
+            })
+            const js = yield* Effect.promise(() => jsSide)
+            return {
+              ours: conn.muxer,
+              alpn: conn.alpnProtocol,
+              js: (js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol
+            }
+          })
+        expect(yield* run([MPLEX, YAMUX], [YAMUX, MPLEX])).toEqual({ ours: MPLEX, alpn: MPLEX, js: MPLEX })
+        expect(yield* run([MPLEX, YAMUX], [YAMUX])).toEqual({ ours: YAMUX, alpn: YAMUX, js: YAMUX })
+        expect(yield* run([MPLEX], [YAMUX])).toEqual({ ours: undefined, alpn: "libp2p", js: undefined })
+      }),
+    60_000
+  )
 
-  it.live("inlined-muxer-negotiation over TLS: we as server follow js's (client) preference", () =>
-    Effect.gen(function*() {
-      const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
-      const ourKey = yield* Keys.generate("Ed25519")
-      const [a, b] = yield* Duplex.pair()
-      const jsSide = jsTls(jsKey, [MPLEX, YAMUX]).secureOutbound(new DuplexStream(a, "outbound"))
-      const conn = yield* (yield* Tls.make()).secureInbound(b, { localKey: ourKey, muxers: [YAMUX, MPLEX] })
-      const js = yield* Effect.promise(() => jsSide)
-      expect(conn.muxer).toBe(MPLEX)
-      expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe(MPLEX)
-    }), 60_000)
+  it.live(
+    "inlined-muxer-negotiation over TLS: we as server follow js's (client) preference",
+    () =>
+      Effect.gen(function*() {
+        const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const ourKey = yield* Keys.generate("Ed25519")
+        const [a, b] = yield* Duplex.pair()
+        const jsSide = jsTls(jsKey, [MPLEX, YAMUX]).secureOutbound(new DuplexStream(a, "outbound"))
+        const conn = yield* (yield* Tls.make()).secureInbound(b, { localKey: ourKey, muxers: [YAMUX, MPLEX] })
+        const js = yield* Effect.promise(() => jsSide)
+        expect(conn.muxer).toBe(MPLEX)
+        expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe(MPLEX)
+      }),
+    60_000
+  )
 
-  it.live("§Peer Authentication: js refuses us when it expected another peer; we refuse js likewise (PeerIdMismatch)", () =>
-    Effect.gen(function*() {
-      const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
-      const otherJs = yield* Effect.promise(() => generateKeyPair("Ed25519"))
-      const ourKey = yield* Keys.generate("Ed25519")
-      // we expect another peer than js
-      const [a, b] = yield* Duplex.pair()
-      const jsSide = jsTls(jsKey, [YAMUX]).secureInbound(new DuplexStream(b, "inbound")).then(() => "ok", (e: Error) => e.name)
-      const e = yield* Effect.flip((yield* Tls.make()).secureOutbound(a, {
-        localKey: ourKey,
-        remotePeer: ok(PeerId.fromString(peerIdFromPrivateKey(otherJs).toString()))
-      }))
-      expect(e.reason).toBe("PeerIdMismatch")
-      yield* Effect.promise(() => jsSide)
-      // js expects another peer than us: js fails; we (the server) saw a complete handshake,
-      // and our reads fail once js drops the connection
-      const [c, d] = yield* Duplex.pair()
-      const jsOut = jsTls(jsKey, [YAMUX]).secureOutbound(new DuplexStream(c, "outbound"), {
-        remotePeer: peerIdFromPrivateKey(otherJs)
-      }).then(() => "ok", (err: Error) => err.name)
-      const conn = yield* Effect.exit((yield* Tls.make()).secureInbound(d, { localKey: ourKey }))
-      expect(yield* Effect.promise(() => jsOut)).toBe("UnexpectedPeerError")
-      const refused = Exit.isFailure(conn) || Exit.isFailure(yield* Effect.exit(Duplex.readAll(conn.value.duplex, 1 << 20)))
-      expect(refused).toBe(true)
-    }), 60_000)
+  it.live(
+    "§Peer Authentication: js refuses us when it expected another peer; we refuse js likewise (PeerIdMismatch)",
+    () =>
+      Effect.gen(function*() {
+        const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const otherJs = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const ourKey = yield* Keys.generate("Ed25519")
+        // we expect another peer than js
+        const [a, b] = yield* Duplex.pair()
+        const jsSide = jsTls(jsKey, [YAMUX]).secureInbound(new DuplexStream(b, "inbound")).then(
+          () => "ok",
+          (e: Error) => e.name
+        )
+        const e = yield* Effect.flip((yield* Tls.make()).secureOutbound(a, {
+          localKey: ourKey,
+          remotePeer: ok(PeerId.fromString(peerIdFromPrivateKey(otherJs).toString()))
+        }))
+        expect(e.reason).toBe("PeerIdMismatch")
+        yield* Effect.promise(() => jsSide)
+        // js expects another peer than us: js fails; we (the server) saw a complete handshake,
+        // and our reads fail once js drops the connection
+        const [c, d] = yield* Duplex.pair()
+        const jsOut = jsTls(jsKey, [YAMUX]).secureOutbound(new DuplexStream(c, "outbound"), {
+          remotePeer: peerIdFromPrivateKey(otherJs)
+        }).then(() => "ok", (err: Error) => err.name)
+        const conn = yield* Effect.exit((yield* Tls.make()).secureInbound(d, { localKey: ourKey }))
+        expect(yield* Effect.promise(() => jsOut)).toBe("UnexpectedPeerError")
+        const refused = Exit.isFailure(conn) ||
+          Exit.isFailure(yield* Effect.exit(Duplex.readAll(conn.value.duplex, 1 << 20)))
+        expect(refused).toBe(true)
+      }),
+    60_000
+  )
 
-  it.live("js deviation 3: a server sending a two-certificate chain — js accepts it, we refuse it", () =>
-    Effect.gen(function*() {
-      const serverKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
-      const key = ours(serverKey)
-      const leaf = craft({ extensions: (spki) => [libp2pExt(key, spki)] })
-      const extra = craft({ extensions: (spki) => [libp2pExt(key, spki)] })
-      const chain = { pem: leaf.pem + extra.pem, keyPem: leaf.keyPem }
-      // js dials a node:tls server presenting the chain
-      const [a, b] = yield* Duplex.pair()
-      const server = yield* nodePeer(b, { isServer: true, cert: chain.pem, key: chain.keyPem, alpn: ["libp2p"] })
-      yield* Effect.forkChild(Effect.ignore(server.secure))
-      const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
-      const verdict = yield* Effect.promise(() =>
-        jsTls(jsKey, []).secureOutbound(new DuplexStream(a, "outbound")).then((r) => r.remotePeer.toString(), (e: Error) => e.name)
-      )
-      expect(verdict).toBe(peerIdFromPrivateKey(serverKey).toString())
-      // we dial the same kind of server
-      const [c, d] = yield* Duplex.pair()
-      const server2 = yield* nodePeer(d, { isServer: true, cert: chain.pem, key: chain.keyPem, alpn: ["libp2p"] })
-      yield* Effect.forkChild(Effect.ignore(server2.secure))
-      const e = yield* Effect.flip((yield* Tls.make()).secureOutbound(c, { localKey: yield* Keys.generate("Ed25519") }))
-      expect(e.message).toContain("2 certificates")
-    }), 60_000)
+  it.live(
+    "js deviation 3: a server sending a two-certificate chain — js accepts it, we refuse it",
+    () =>
+      Effect.gen(function*() {
+        const serverKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const key = ours(serverKey)
+        const leaf = craft({ extensions: (spki) => [libp2pExt(key, spki)] })
+        const extra = craft({ extensions: (spki) => [libp2pExt(key, spki)] })
+        const chain = { pem: leaf.pem + extra.pem, keyPem: leaf.keyPem }
+        // js dials a node:tls server presenting the chain
+        const [a, b] = yield* Duplex.pair()
+        const server = yield* nodePeer(b, { isServer: true, cert: chain.pem, key: chain.keyPem, alpn: ["libp2p"] })
+        yield* Effect.forkChild(Effect.ignore(server.secure))
+        const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const verdict = yield* Effect.promise(() =>
+          jsTls(jsKey, []).secureOutbound(new DuplexStream(a, "outbound")).then(
+            (r) => r.remotePeer.toString(),
+            (e: Error) => e.name
+          )
+        )
+        expect(verdict).toBe(peerIdFromPrivateKey(serverKey).toString())
+        // we dial the same kind of server
+        const [c, d] = yield* Duplex.pair()
+        const server2 = yield* nodePeer(d, { isServer: true, cert: chain.pem, key: chain.keyPem, alpn: ["libp2p"] })
+        yield* Effect.forkChild(Effect.ignore(server2.secure))
+        const e = yield* Effect.flip(
+          (yield* Tls.make()).secureOutbound(c, { localKey: yield* Keys.generate("Ed25519") })
+        )
+        expect(e.message).toContain("2 certificates")
+      }),
+    60_000
+  )
 })
-

@@ -13,6 +13,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
+import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { Host } from "../../src/host/Host.ts"
@@ -23,7 +24,6 @@ import * as Noise from "../../src/security/Noise.ts"
 import type { SecureChannel } from "../../src/security/SecureChannel.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
-import * as Nodes from "../../layers/Node.ts"
 import { ma } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
@@ -33,9 +33,15 @@ const spy = (channel: SecureChannel) => {
   const wrapped: SecureChannel = {
     protocol: channel.protocol,
     secureOutbound: (raw, options) =>
-      Effect.tap(channel.secureOutbound(raw, options), (c) => Effect.sync(() => muxers.push({ direction: "outbound", muxer: c.muxer }))),
+      Effect.tap(
+        channel.secureOutbound(raw, options),
+        (c) => Effect.sync(() => muxers.push({ direction: "outbound", muxer: c.muxer }))
+      ),
     secureInbound: (raw, options) =>
-      Effect.tap(channel.secureInbound(raw, options), (c) => Effect.sync(() => muxers.push({ direction: "inbound", muxer: c.muxer })))
+      Effect.tap(
+        channel.secureInbound(raw, options),
+        (c) => Effect.sync(() => muxers.push({ direction: "inbound", muxer: c.muxer }))
+      )
   }
   return { wrapped, muxers }
 }
@@ -69,92 +75,108 @@ const peerIdOf = (text: string): PeerId.PeerId => {
 }
 
 describe("interop with js-libp2p @libp2p/tls (libp2p TLS 1.3, /tls/1.0.0)", () => {
-  it.live("we dial js: TLS with yamux agreed over ALPN, ping 3 times, identify; js identifies us", () =>
-    Effect.gen(function*() {
-      const [js, ours] = yield* Effect.all([JsPeer.start({ encrypters: ["tls"] }), ourNode()], { concurrency: 2 })
-      const jsId = peerIdOf(js.peerId)
-      const conn = yield* ours.host.dial(ma(js.addr))
-      expect(PeerId.equals(conn.remotePeer, jsId)).toBe(true)
-      expect(conn.security).toBe(Tls.PROTOCOL_ID)
-      expect(conn.muxer).toBe("/yamux/1.0.0")
-      // inlined-muxer-negotiation: js (server) chose our first ALPN protocol
-      expect(ours.tlsMuxers).toEqual([{ direction: "outbound", muxer: "/yamux/1.0.0" }])
+  it.live(
+    "we dial js: TLS with yamux agreed over ALPN, ping 3 times, identify; js identifies us",
+    () =>
+      Effect.gen(function*() {
+        const [js, ours] = yield* Effect.all([JsPeer.start({ encrypters: ["tls"] }), ourNode()], { concurrency: 2 })
+        const jsId = peerIdOf(js.peerId)
+        const conn = yield* ours.host.dial(ma(js.addr))
+        expect(PeerId.equals(conn.remotePeer, jsId)).toBe(true)
+        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        expect(conn.muxer).toBe("/yamux/1.0.0")
+        // inlined-muxer-negotiation: js (server) chose our first ALPN protocol
+        expect(ours.tlsMuxers).toEqual([{ direction: "outbound", muxer: "/yamux/1.0.0" }])
 
-      const rtts = yield* ours.ping.ping(jsId, { count: 3 })
-      expect(rtts).toHaveLength(3)
-      const id = yield* ours.identify.identify(conn)
-      expect(id.agentVersion?.startsWith("js-libp2p/")).toBe(true)
-      expect(id.protocols).toContain(Ping.PROTOCOL)
-      expect(id.signedPeerRecord?.addrs.map(Multiaddr.toString)).toContain(js.addr.replace(/\/p2p\/.*$/, ""))
+        const rtts = yield* ours.ping.ping(jsId, { count: 3 })
+        expect(rtts).toHaveLength(3)
+        const id = yield* ours.identify.identify(conn)
+        expect(id.agentVersion?.startsWith("js-libp2p/")).toBe(true)
+        expect(id.protocols).toContain(Ping.PROTOCOL)
+        expect(id.signedPeerRecord?.addrs.map(Multiaddr.toString)).toContain(js.addr.replace(/\/p2p\/.*$/, ""))
 
-      const jsConns = yield* js.connections
-      expect(jsConns.connections.map((c) => [c.direction, c.encryption, c.multiplexer])).toEqual([
-        ["inbound", "/tls/1.0.0", "/yamux/1.0.0"]
-      ])
-      yield* js.awaitEvent(JsPeer.isEvent("peer:identify", { peerId: PeerId.toString(ours.host.peerId) }))
-      const jsRtts = yield* js.ping({ peerId: PeerId.toString(ours.host.peerId) }, { count: 2 })
-      expect(jsRtts.rtts).toHaveLength(2)
-      const errors = (yield* js.eventLog).filter((e) => e.event === "identify:error" || e.event === "handler:error")
-      expect(errors).toEqual([])
-    }), 60_000)
+        const jsConns = yield* js.connections
+        expect(jsConns.connections.map((c) => [c.direction, c.encryption, c.multiplexer])).toEqual([
+          ["inbound", "/tls/1.0.0", "/yamux/1.0.0"]
+        ])
+        yield* js.awaitEvent(JsPeer.isEvent("peer:identify", { peerId: PeerId.toString(ours.host.peerId) }))
+        const jsRtts = yield* js.ping({ peerId: PeerId.toString(ours.host.peerId) }, { count: 2 })
+        expect(jsRtts.rtts).toHaveLength(2)
+        const errors = (yield* js.eventLog).filter((e) => e.event === "identify:error" || e.event === "handler:error")
+        expect(errors).toEqual([])
+      }),
+    60_000
+  )
 
-  it.live("js dials us: TLS with yamux agreed over ALPN, js pings and identifies us, we ping and identify js", () =>
-    Effect.gen(function*() {
-      const [js, ours] = yield* Effect.all([JsPeer.start({ encrypters: ["tls"] }), ourNode()], { concurrency: 2 })
-      const jsId = peerIdOf(js.peerId)
-      const ourId = PeerId.toString(ours.host.peerId)
-      const dialed = yield* js.dial(Multiaddr.toString(ours.host.addrs()[0]!))
-      expect(dialed.peerId).toBe(ourId)
-      expect(dialed.encryption).toBe("/tls/1.0.0")
-      expect(dialed.multiplexer).toBe("/yamux/1.0.0")
-      // js (client) offered ["/yamux/1.0.0", "libp2p"]; we chose yamux
-      expect(ours.tlsMuxers).toEqual([{ direction: "inbound", muxer: "/yamux/1.0.0" }])
+  it.live(
+    "js dials us: TLS with yamux agreed over ALPN, js pings and identifies us, we ping and identify js",
+    () =>
+      Effect.gen(function*() {
+        const [js, ours] = yield* Effect.all([JsPeer.start({ encrypters: ["tls"] }), ourNode()], { concurrency: 2 })
+        const jsId = peerIdOf(js.peerId)
+        const ourId = PeerId.toString(ours.host.peerId)
+        const dialed = yield* js.dial(Multiaddr.toString(ours.host.addrs()[0]!))
+        expect(dialed.peerId).toBe(ourId)
+        expect(dialed.encryption).toBe("/tls/1.0.0")
+        expect(dialed.multiplexer).toBe("/yamux/1.0.0")
+        // js (client) offered ["/yamux/1.0.0", "libp2p"]; we chose yamux
+        expect(ours.tlsMuxers).toEqual([{ direction: "inbound", muxer: "/yamux/1.0.0" }])
 
-      const jsRtts = yield* js.ping({ peerId: ourId }, { count: 3 })
-      expect(jsRtts.rtts).toHaveLength(3)
-      const jsView = yield* js.identify(ourId)
-      expect(jsView.peerId).toBe(ourId)
-      expect(jsView.protocols).toContain(Ping.PROTOCOL)
-      expect(jsView.peerRecordVerified).toBe(true)
+        const jsRtts = yield* js.ping({ peerId: ourId }, { count: 3 })
+        expect(jsRtts.rtts).toHaveLength(3)
+        const jsView = yield* js.identify(ourId)
+        expect(jsView.peerId).toBe(ourId)
+        expect(jsView.protocols).toContain(Ping.PROTOCOL)
+        expect(jsView.peerRecordVerified).toBe(true)
 
-      for (let i = 0; i < 500 && ours.host.connections(jsId).length === 0; i++) yield* Effect.sleep("10 millis")
-      const conn = ours.host.connections(jsId)[0]!
-      expect(conn.direction).toBe("inbound")
-      expect(conn.security).toBe(Tls.PROTOCOL_ID)
-      const rtts = yield* ours.ping.ping(jsId, { count: 2 })
-      expect(rtts).toHaveLength(2)
-      const id = yield* ours.identify.identify(conn)
-      expect(id.agentVersion?.startsWith("js-libp2p/")).toBe(true)
-    }), 60_000)
+        for (let i = 0; i < 500 && ours.host.connections(jsId).length === 0; i++) yield* Effect.sleep("10 millis")
+        const conn = ours.host.connections(jsId)[0]!
+        expect(conn.direction).toBe("inbound")
+        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        const rtts = yield* ours.ping.ping(jsId, { count: 2 })
+        expect(rtts).toHaveLength(2)
+        const id = yield* ours.identify.identify(conn)
+        expect(id.agentVersion?.startsWith("js-libp2p/")).toBe(true)
+      }),
+    60_000
+  )
 
-  it.live("TLS as the second choice: we offer [noise, tls] to a js node with only tls (multistream-select picks /tls/1.0.0)", () =>
-    Effect.gen(function*() {
-      const [js, ours] = yield* Effect.all([JsPeer.start({ encrypters: ["tls"] }), ourNode(["noise", "tls"])], {
-        concurrency: 2
-      })
-      const conn = yield* ours.host.dial(ma(js.addr))
-      expect(conn.security).toBe(Tls.PROTOCOL_ID)
-      expect(yield* ours.ping.ping(peerIdOf(js.peerId), { count: 1 })).toHaveLength(1)
-    }), 60_000)
+  it.live(
+    "TLS as the second choice: we offer [noise, tls] to a js node with only tls (multistream-select picks /tls/1.0.0)",
+    () =>
+      Effect.gen(function*() {
+        const [js, ours] = yield* Effect.all([JsPeer.start({ encrypters: ["tls"] }), ourNode(["noise", "tls"])], {
+          concurrency: 2
+        })
+        const conn = yield* ours.host.dial(ma(js.addr))
+        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        expect(yield* ours.ping.ping(peerIdOf(js.peerId), { count: 1 })).toHaveLength(1)
+      }),
+    60_000
+  )
 
-  it.live("§libp2p Public Key Extension: dialing js under another peer id fails (PeerIdMismatch); js refuses us likewise", () =>
-    Effect.gen(function*() {
-      const [js, ours, other] = yield* Effect.all([
-        JsPeer.start({ encrypters: ["tls"] }),
-        ourNode(),
-        JsPeer.start({ encrypters: ["tls"] })
-      ], { concurrency: 3 })
-      // js's address with the other js node's id
-      const wrong = js.addr.replace(/\/p2p\/.*$/, `/p2p/${other.peerId}`)
-      const exit = yield* Effect.exit(ours.host.dial(ma(wrong)))
-      expect(Exit.isFailure(exit)).toBe(true)
-      expect(JSON.stringify(exit)).toMatch(/PeerIdMismatch/)
-      // js dialing our address under the other node's id
-      const ourWrong = Multiaddr.toString(ours.host.addrs()[0]!).replace(/\/p2p\/.*$/, `/p2p/${other.peerId}`)
-      const jsExit = yield* Effect.exit(js.dial(ourWrong))
-      expect(Exit.isFailure(jsExit)).toBe(true)
-      // both nodes carry on: a correct dial works
-      const conn = yield* ours.host.dial(ma(js.addr))
-      expect(conn.security).toBe(Tls.PROTOCOL_ID)
-    }), 60_000)
+  it.live(
+    "§libp2p Public Key Extension: dialing js under another peer id fails (PeerIdMismatch); js refuses us likewise",
+    () =>
+      Effect.gen(function*() {
+        const [js, ours, other] = yield* Effect.all([
+          JsPeer.start({ encrypters: ["tls"] }),
+          ourNode(),
+          JsPeer.start({ encrypters: ["tls"] })
+        ], { concurrency: 3 })
+        // js's address with the other js node's id
+        const wrong = js.addr.replace(/\/p2p\/.*$/, `/p2p/${other.peerId}`)
+        const exit = yield* Effect.exit(ours.host.dial(ma(wrong)))
+        expect(Exit.isFailure(exit)).toBe(true)
+        expect(JSON.stringify(exit)).toMatch(/PeerIdMismatch/)
+        // js dialing our address under the other node's id
+        const ourWrong = Multiaddr.toString(ours.host.addrs()[0]!).replace(/\/p2p\/.*$/, `/p2p/${other.peerId}`)
+        const jsExit = yield* Effect.exit(js.dial(ourWrong))
+        expect(Exit.isFailure(jsExit)).toBe(true)
+        // both nodes carry on: a correct dial works
+        const conn = yield* ours.host.dial(ma(js.addr))
+        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+      }),
+    60_000
+  )
 })

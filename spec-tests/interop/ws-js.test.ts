@@ -11,20 +11,20 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, PubSub, Result } from "effect"
+import * as Nodes from "../../layers/Node.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { Host } from "../../src/host/Host.ts"
 import { Identity } from "../../src/host/Identity.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
-import { Registrar } from "../../src/host/Registrar.ts"
 import type { StreamHandler } from "../../src/host/Registrar.ts"
+import { Registrar } from "../../src/host/Registrar.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
-import * as Nodes from "../../layers/Node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
@@ -180,7 +180,9 @@ describe("interop with js-libp2p over WebSockets (@libp2p/websockets, separate p
             Effect.scoped(Effect.gen(function*() {
               const stream = yield* ours.host.newStream(jsId, [ECHO])
               const reader = yield* Effect.forkChild(Duplex.readAll(stream, payload.length))
-              for (let i = 0; i < payload.length; i += 64 * 1024) yield* stream.write([payload.subarray(i, i + 64 * 1024)])
+              for (let i = 0; i < payload.length; i += 64 * 1024) {
+                yield* stream.write([payload.subarray(i, i + 64 * 1024)])
+              }
               yield* stream.closeWrite
               return yield* Fiber.join(reader)
             }))),
@@ -216,7 +218,10 @@ describe("interop with js-libp2p over WebSockets (@libp2p/websockets, separate p
         yield* js.dial(Multiaddr.toString(ours.addr))
         yield* eventually("js's connection arrives", () => ours.host.connections(jsId).length === 1)
         yield* ours.host.hangUp(jsId)
-        yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: ourId }), { after: mark, timeout: "10 seconds" })
+        yield* js.awaitEvent(JsPeer.isEvent("peer:disconnect", { peerId: ourId }), {
+          after: mark,
+          timeout: "10 seconds"
+        })
         const left = yield* js.connections
         expect(left.count).toBe(0)
 

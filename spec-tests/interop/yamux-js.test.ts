@@ -11,11 +11,11 @@
  * window, so window updates flow both ways), and GoAway on close.
  */
 import { yamux } from "@chainsafe/libp2p-yamux"
+import { describe, expect, it } from "@effect/vitest"
 import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/interface"
 import { defaultLogger } from "@libp2p/logger"
-import { AbstractStream } from "@libp2p/utils"
 import type { SendResult } from "@libp2p/utils"
-import { describe, expect, it } from "@effect/vitest"
+import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
@@ -95,7 +95,8 @@ const jsRoundTrip = async (stream: JsStream, data: Uint8Array): Promise<Uint8Arr
   return Duplex.concat(received)
 }
 
-const pattern = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
+const pattern = (n: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
 
 const echoStream = (s: MuxedStream) =>
   Effect.gen(function*() {
@@ -149,13 +150,15 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
       const [a, b] = yield* Duplex.pair()
       const client = jsMuxer(a, "outbound")
       const server = yield* Yamux.session(b, "inbound")
-      yield* Effect.forkChild(Effect.gen(function*() {
-        while (true) {
-          const scope = yield* Scope.make()
-          const s = yield* Scope.provide(server.accept, scope)
-          yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-        }
-      }).pipe(Effect.ignore))
+      yield* Effect.forkChild(
+        Effect.gen(function*() {
+          while (true) {
+            const scope = yield* Scope.make()
+            const s = yield* Scope.provide(server.accept, scope)
+            yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
+          }
+        }).pipe(Effect.ignore)
+      )
       const results = yield* Effect.promise(() =>
         Promise.all(sizes.map(async (n, i) => {
           const stream = await client.createStream()
@@ -181,13 +184,15 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
         void jsEcho(evt.detail)
       })
       const ours = yield* Yamux.session(a, "outbound")
-      yield* Effect.forkChild(Effect.gen(function*() {
-        while (true) {
-          const scope = yield* Scope.make()
-          const s = yield* Scope.provide(ours.accept, scope)
-          yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-        }
-      }).pipe(Effect.ignore))
+      yield* Effect.forkChild(
+        Effect.gen(function*() {
+          while (true) {
+            const scope = yield* Scope.make()
+            const s = yield* Scope.provide(ours.accept, scope)
+            yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
+          }
+        }).pipe(Effect.ignore)
+      )
       const jsSide = Effect.promise(() =>
         Promise.all([0, 1, 2].map(async (i) => {
           const stream = await js.createStream()

@@ -179,8 +179,7 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       ], { concurrency: 2 })
       expect([mux.protocol, muxL.protocol]).toEqual(["/mplex/1.0.0", "/mplex/1.0.0"])
 
-      const said = (role: string) =>
-        t.steps!.filter(([r, m]) => r === role && !m.startsWith("<")).map(([, m]) => m)
+      const said = (role: string) => t.steps!.filter(([r, m]) => r === role && !m.startsWith("<")).map(([, m]) => m)
       const wrote = (writes: Array<Uint8Array>) =>
         writes.filter((w) => !text(w).startsWith("noise-")).flatMap(messagesOf).map((m) => m.slice(0, -1))
       // the ordered messages of each role, with the header once per negotiation
@@ -201,7 +200,9 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       const res = recording(b)
       const wanted = t.steps!.filter(([r, m]) => r === "initiator" && m.startsWith("/") && m !== "/multistream/1.0.0")
         .map(([, m]) => m)
-      const supported = t.steps!.filter(([r, m]) => r === "responder" && m.startsWith("/") && m !== "/multistream/1.0.0")
+      const supported = t.steps!.filter(([r, m]) =>
+        r === "responder" && m.startsWith("/") && m !== "/multistream/1.0.0"
+      )
         .map(([, m]) => m)
       const [d, l] = yield* Effect.all([
         Multistream.select(ini.duplex, wanted),
@@ -238,8 +239,12 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       expect(res.writes.length).toBe(1)
       expect(messagesOf(ini.writes[0]!)).toEqual(lines(t.initiator_packet!))
       expect(messagesOf(res.writes[0]!)).toEqual(lines(t.responder_packet!))
-      expect(toHex(ini.writes[0]!)).toBe(toHex(concatAll(...lines(t.initiator_packet!).map((m) => frame(m.slice(0, -1))))))
-      expect(toHex(res.writes[0]!)).toBe(toHex(concatAll(...lines(t.responder_packet!).map((m) => frame(m.slice(0, -1))))))
+      expect(toHex(ini.writes[0]!)).toBe(
+        toHex(concatAll(...lines(t.initiator_packet!).map((m) => frame(m.slice(0, -1)))))
+      )
+      expect(toHex(res.writes[0]!)).toBe(
+        toHex(concatAll(...lines(t.responder_packet!).map((m) => frame(m.slice(0, -1)))))
+      )
     }))
 
   it.effect("README §Implementation Recommendations (pipelined with fallback): packets are exactly header‖kad/1.0.0, header‖na, kad/0.2.3, kad/0.2.3", () =>
@@ -440,12 +445,20 @@ describe("multistream-select: malformed input fails typed, never hangs", () => {
     ["EOF inside the header", header.subarray(0, 7), ["UnexpectedEOF"]],
     ["EOF inside a length prefix", Uint8Array.of(0x80), ["UnexpectedEOF"]],
     ["valid header then EOF", header, ["UnexpectedEOF"]],
-    ["valid header then garbage without newline", concatAll(header, Uint8Array.of(5), utf8("hello")), ["InvalidMessage"]],
+    ["valid header then garbage without newline", concatAll(header, Uint8Array.of(5), utf8("hello")), [
+      "InvalidMessage"
+    ]],
     ["valid header then an over-long varint", concatAll(header, new Uint8Array(10).fill(0xff)), ["InvalidMessage"]],
-    ["valid header then a non-minimal varint", concatAll(header, Uint8Array.of(0x83, 0x00, 0x6e, 0x61, 0x0a)), ["InvalidMessage"]],
-    ["valid header then an over-long message (1025 bytes, body never sent)", concatAll(header, Varint.encode(1025)), ["MessageTooLarge"]],
+    ["valid header then a non-minimal varint", concatAll(header, Uint8Array.of(0x83, 0x00, 0x6e, 0x61, 0x0a)), [
+      "InvalidMessage"
+    ]],
+    ["valid header then an over-long message (1025 bytes, body never sent)", concatAll(header, Varint.encode(1025)), [
+      "MessageTooLarge"
+    ]],
     ["an over-long first message (2^31, body never sent)", Varint.encode(2 ** 31), ["MessageTooLarge"]],
-    ["valid header then a message cut short by EOF", concatAll(header, Uint8Array.of(20), utf8("/abc")), ["UnexpectedEOF"]],
+    ["valid header then a message cut short by EOF", concatAll(header, Uint8Array.of(20), utf8("/abc")), [
+      "UnexpectedEOF"
+    ]],
     ["valid header then invalid UTF-8", concatAll(header, Uint8Array.of(3, 0xc3, 0x28, 0x0a)), ["InvalidMessage"]],
     ["a zero-length message", Uint8Array.of(0), ["InvalidMessage"]]
   ]
@@ -475,7 +488,9 @@ describe("multistream-select: malformed input fails typed, never hangs", () => {
         for (const role of ["handle", "select"] as const) {
           const [a, b] = yield* Duplex.pair()
           yield* remoteSends(a, bytes)
-          const exit = yield* Effect.exit(role === "handle" ? Multistream.handle(b, ["/x"]) : Multistream.select(b, ["/x"]))
+          const exit = yield* Effect.exit(
+            role === "handle" ? Multistream.handle(b, ["/x"]) : Multistream.select(b, ["/x"])
+          )
           const e = failure(exit)
           expect(e._tag).toBe("MultistreamError")
         }
@@ -553,7 +568,8 @@ describe("multistream-select: lazy (optimistic) select", () => {
       // a write that is not atomic: one chunk at a time, yielding in between (as a socket may)
       const chunkwise: Duplex.Duplex = {
         ...a,
-        write: (chunks) => Effect.forEach(chunks, (c) => Effect.andThen(Effect.yieldNow, a.write([c])), { discard: true })
+        write: (chunks) =>
+          Effect.forEach(chunks, (c) => Effect.andThen(Effect.yieldNow, a.write([c])), { discard: true })
       }
       const lazy = Multistream.lazySelect(chunkwise, "/x")
       const first = yield* Effect.forkChild(lazy.write([utf8("1"), utf8("2"), utf8("3")]))
@@ -625,7 +641,10 @@ describe("multistream-select: the responder bounds the proposals it answers", ()
       expect((yield* Fiber.join(fiber)).protocol).toBe("/x")
       // and the default bound holds
       const [f, g] = yield* Duplex.pair()
-      yield* f.write([Multistream.HEADER_FRAME, ...Array.from({ length: Multistream.DEFAULT_MAX_PROPOSALS + 1 }, (_, i) => frame(`/u/${i}`))])
+      yield* f.write([
+        Multistream.HEADER_FRAME,
+        ...Array.from({ length: Multistream.DEFAULT_MAX_PROPOSALS + 1 }, (_, i) => frame(`/u/${i}`))
+      ])
       const e2 = failure(yield* Effect.exit(Multistream.handle(g, ["/x"])))
       expect(e2._tag === "MultistreamError" && e2.reason).toBe("TooManyProposals")
     }))

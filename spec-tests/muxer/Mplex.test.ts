@@ -166,7 +166,9 @@ describe("mplex §Message format and §Flag Values (vectors: muxers/mplex-frames
     const over = Frame.encodeHeader(1, Frame.MESSAGE_INITIATOR, Frame.MAX_MESSAGE_SIZE + 1)
     const r = Frame.decodeHeader(over)
     expect(Result.isFailure(r) && r.failure.reason).toBe("TooLarge")
-    const ok = Result.getOrThrow(Frame.decodeHeader(Frame.encodeHeader(1, Frame.MESSAGE_INITIATOR, Frame.MAX_MESSAGE_SIZE)))
+    const ok = Result.getOrThrow(
+      Frame.decodeHeader(Frame.encodeHeader(1, Frame.MESSAGE_INITIATOR, Frame.MAX_MESSAGE_SIZE))
+    )
     expect(ok!.length).toBe(Frame.MAX_MESSAGE_SIZE)
   })
 
@@ -267,12 +269,16 @@ describe("mplex §Opening a new stream", () => {
     Effect.gen(function*() {
       const { client, server } = yield* sessions()
       yield* serveEcho(server)
-      const ok = yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) =>
-        Effect.scoped(Effect.gen(function*() {
-          const s = yield* client.open
-          const data = pattern(1 + (i * 97) % 5000, i)
-          return equalBytes(yield* roundTrip(s, data, 700), data)
-        })), { concurrency: "unbounded" })
+      const ok = yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => i),
+        (i) =>
+          Effect.scoped(Effect.gen(function*() {
+            const s = yield* client.open
+            const data = pattern(1 + (i * 97) % 5000, i)
+            return equalBytes(yield* roundTrip(s, data, 700), data)
+          })),
+        { concurrency: "unbounded" }
+      )
       expect(ok.every(Boolean)).toBe(true)
       expect(client.streamCount()).toBe(0)
     }))
@@ -354,7 +360,11 @@ describe("mplex §Writing to a stream", () => {
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
       const data = pattern(MiB, 11)
-      yield* raw.send(frame(1, Frame.NEW_STREAM), frame(1, Frame.MESSAGE_INITIATOR), frame(1, Frame.MESSAGE_INITIATOR, data))
+      yield* raw.send(
+        frame(1, Frame.NEW_STREAM),
+        frame(1, Frame.MESSAGE_INITIATOR),
+        frame(1, Frame.MESSAGE_INITIATOR, data)
+      )
       yield* raw.send(frame(1, Frame.CLOSE_INITIATOR))
       const s = yield* session.accept
       expect(equalBytes(yield* readAllBytes(s), data)).toBe(true)
@@ -776,7 +786,11 @@ describe("mplex: malformed input from the network ends the session with Protocol
     expectProtocolError([Uint8Array.of(0x0a, 0x80)], true, "ended inside a frame"))
 
   it.effect("§Message format: data truncated by EOF", () =>
-    expectProtocolError([Frame.encodeHeader(1, Frame.MESSAGE_INITIATOR, 10), enc("short")], true, "ended inside a frame"))
+    expectProtocolError(
+      [Frame.encodeHeader(1, Frame.MESSAGE_INITIATOR, 10), enc("short")],
+      true,
+      "ended inside a frame"
+    ))
 
   it.effect("§Message format: garbage (a varint longer than 9 bytes)", () =>
     expectProtocolError([new Uint8Array(32).fill(0xff)], false, "varint"))

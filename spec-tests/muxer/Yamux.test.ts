@@ -636,7 +636,10 @@ describe("yamux §Ping (keep-alive)", () => {
 
   it.effect("a keep-alive ping unanswered within the timeout closes the session with MuxerError Timeout", () =>
     Effect.gen(function*() {
-      const { session, raw } = yield* rawSession("outbound", { keepAliveInterval: "10 seconds", pingTimeout: "5 seconds" })
+      const { session, raw } = yield* rawSession("outbound", {
+        keepAliveInterval: "10 seconds",
+        pingTimeout: "5 seconds"
+      })
       const s = yield* session.open
       const closed = yield* Effect.forkChild(Effect.flip(session.closed))
       yield* TestClock.adjust("4 seconds")
@@ -656,7 +659,10 @@ describe("yamux §Ping (keep-alive)", () => {
 
   it.effect("a peer that keeps sending frames is alive even if its pong is late; silence then times out", () =>
     Effect.gen(function*() {
-      const { session, raw } = yield* rawSession("outbound", { keepAliveInterval: "10 seconds", pingTimeout: "5 seconds" })
+      const { session, raw } = yield* rawSession("outbound", {
+        keepAliveInterval: "10 seconds",
+        pingTimeout: "5 seconds"
+      })
       const first = yield* raw.next
       expect(first!.header.type).toBe(Frame.TYPE_PING)
       const closed = yield* Effect.forkChild(Effect.flip(session.closed))
@@ -784,7 +790,10 @@ describe("yamux: malformed frames from the network end the session with Protocol
     }))
 
   it.effect("§Flow Control: window overflow in one frame (256 KiB + 1 on a new stream)", () =>
-    expectProtocolError("inbound", (raw) => raw.send(frame(Frame.TYPE_DATA, Frame.FLAG_SYN, 1, Frame.INITIAL_WINDOW + 1))))
+    expectProtocolError(
+      "inbound",
+      (raw) => raw.send(frame(Frame.TYPE_DATA, Frame.FLAG_SYN, 1, Frame.INITIAL_WINDOW + 1))
+    ))
 
   it.effect("§Flow Control: window overflow across frames (the application does not read)", () =>
     expectProtocolError("inbound", (raw) =>
@@ -806,8 +815,11 @@ describe("yamux: malformed frames from the network end the session with Protocol
     expectProtocolError("inbound", (raw) => raw.send(frame(Frame.TYPE_DATA, Frame.FLAG_SYN, 1, 0xffff_ffff))))
 
   it.effect("a truncated header then EOF", () =>
-    expectProtocolError("inbound", (raw) =>
-      Effect.andThen(raw.send(frame(Frame.TYPE_PING, Frame.FLAG_SYN, 0, 1).subarray(0, 7)), raw.duplex.closeWrite)))
+    expectProtocolError(
+      "inbound",
+      (raw) =>
+        Effect.andThen(raw.send(frame(Frame.TYPE_PING, Frame.FLAG_SYN, 0, 1).subarray(0, 7)), raw.duplex.closeWrite)
+    ))
 
   it.effect("a truncated payload then EOF", () =>
     expectProtocolError("inbound", (raw) =>

@@ -14,7 +14,7 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import * as Perf from "../../src/protocols/perf/Perf.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { eventually, watchedNode } from "../host/attacker.ts"
-import { memoryNode, type TestNode, tcpNode } from "../support/node.ts"
+import { memoryNode, tcpNode, type TestNode } from "../support/node.ts"
 
 const MiB = 1024 * 1024
 
@@ -161,9 +161,12 @@ describe("perf spec §Protocol between our nodes", () => {
           const e = outcome.cause.reasons[0]
           expect(e?._tag === "Fail" && e.error.reason).toBe("Reset")
         }
-        const logged = yield* eventually(Effect.sync(() =>
-          server.failures().filter((f) => f.tag === "PerfError" && f.reason === "ShortHeader").length === [0, 3, 7].indexOf(n) + 1
-        ))
+        const logged = yield* eventually(
+          Effect.sync(() =>
+            server.failures().filter((f) => f.tag === "PerfError" && f.reason === "ShortHeader").length ===
+            [0, 3, 7].indexOf(n) + 1
+          )
+        )
         expect(logged).toBe(true)
       }
       expect(server.perf.stats()).toMatchObject({ active: 0, completed: 0, failed: 3 })

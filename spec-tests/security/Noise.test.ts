@@ -1,15 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as crypto from "node:crypto"
 import { Effect, Exit, Fiber, Result } from "effect"
 import { TestClock } from "effect/testing"
+import * as crypto from "node:crypto"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Noise from "../../src/security/Noise.ts"
-import * as Payload from "../../src/security/noise/Payload.ts"
-import * as SecureDuplex from "../../src/security/noise/SecureDuplex.ts"
 import * as CipherState from "../../src/security/noise/CipherState.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
+import * as Payload from "../../src/security/noise/Payload.ts"
+import * as SecureDuplex from "../../src/security/noise/SecureDuplex.ts"
 import * as SymmetricState from "../../src/security/noise/SymmetricState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
@@ -218,28 +218,32 @@ const expectReset = (peerEnd: Duplex.Duplex) =>
 describe("noise-libp2p §Handshake Pattern (XX) between two of our nodes", () => {
   const types: ReadonlyArray<Keys.KeyType> = ["Ed25519", "Secp256k1", "ECDSA", "RSA"]
   for (const type of types) {
-    it.effect(`§The libp2p Handshake Payload: ${type} identities authenticate both ways and data flows both ways`, () =>
-      Effect.gen(function*() {
-        const ik = yield* identity(type)
-        const rk = yield* identity(type === "Ed25519" ? "ECDSA" : "Ed25519")
-        const { initiator, responder } = yield* handshake({
-          initiatorKey: ik,
-          responderKey: rk,
-          initiator: { remotePeer: PeerId.fromPrivateKey(rk) }
-        })
-        expect(PeerId.equals(initiator.remotePeer, PeerId.fromPrivateKey(rk))).toBe(true)
-        expect(PeerId.equals(responder.remotePeer, PeerId.fromPrivateKey(ik))).toBe(true)
-        expect(Keys.equals(responder.remotePublicKey, ik.publicKey)).toBe(true)
-        expect(Keys.equals(initiator.remotePublicKey, rk.publicKey)).toBe(true)
-        expect(toHex(initiator.handshakeHash)).toBe(toHex(responder.handshakeHash))
-        expect(initiator.muxer).toBeUndefined()
-        yield* initiator.duplex.write([Uint8Array.of(1, 2, 3)])
-        expect(toHex(yield* readBytes(responder.duplex, 3))).toBe("010203")
-        yield* responder.duplex.write([Uint8Array.of(4), Uint8Array.of(5)])
-        expect(toHex(yield* readBytes(initiator.duplex, 2))).toBe("0405")
-        yield* initiator.duplex.closeWrite
-        expect(Duplex.isEOF(yield* responder.duplex.read)).toBe(true)
-      }), 60_000)
+    it.effect(
+      `§The libp2p Handshake Payload: ${type} identities authenticate both ways and data flows both ways`,
+      () =>
+        Effect.gen(function*() {
+          const ik = yield* identity(type)
+          const rk = yield* identity(type === "Ed25519" ? "ECDSA" : "Ed25519")
+          const { initiator, responder } = yield* handshake({
+            initiatorKey: ik,
+            responderKey: rk,
+            initiator: { remotePeer: PeerId.fromPrivateKey(rk) }
+          })
+          expect(PeerId.equals(initiator.remotePeer, PeerId.fromPrivateKey(rk))).toBe(true)
+          expect(PeerId.equals(responder.remotePeer, PeerId.fromPrivateKey(ik))).toBe(true)
+          expect(Keys.equals(responder.remotePublicKey, ik.publicKey)).toBe(true)
+          expect(Keys.equals(initiator.remotePublicKey, rk.publicKey)).toBe(true)
+          expect(toHex(initiator.handshakeHash)).toBe(toHex(responder.handshakeHash))
+          expect(initiator.muxer).toBeUndefined()
+          yield* initiator.duplex.write([Uint8Array.of(1, 2, 3)])
+          expect(toHex(yield* readBytes(responder.duplex, 3))).toBe("010203")
+          yield* responder.duplex.write([Uint8Array.of(4), Uint8Array.of(5)])
+          expect(toHex(yield* readBytes(initiator.duplex, 2))).toBe("0405")
+          yield* initiator.duplex.closeWrite
+          expect(Duplex.isEOF(yield* responder.duplex.read)).toBe(true)
+        }),
+      60_000
+    )
   }
 
   it.effect("§Wire Format: handshake messages are 2-byte big-endian length-prefixed; message 1 is 32 bytes (-> e)", () =>
@@ -291,7 +295,9 @@ describe("noise-libp2p §Handshake Pattern (XX) between two of our nodes", () =>
       const peer = manualPeer(b, false)
       expect((yield* peer.receive).byteLength).toBe(0)
       const sig = Result.getOrThrow(Payload.sign(rk, peer.staticKeyPair.publicRaw))
-      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey), identity_sig: sig }))
+      yield* peer.send(
+        Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey), identity_sig: sig })
+      )
       const payload = Result.getOrThrow(Payload.codec.decode(yield* peer.receive))
       expect(payload.extensions?.stream_muxers).toEqual(["/mplex/6.7.0"])
       const conn = yield* Fiber.join(initiator)
@@ -429,38 +435,42 @@ describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over Noise", 
 describe("noise-libp2p §Wire Format: transport messages", () => {
   const sizes = [0, 1, 65519, 65520, 1024 * 1024]
   for (const size of sizes) {
-    it.effect(`a ${size}-byte write round-trips, in ceil(${size}/65519) transport messages of ≤ 65535 bytes, in one raw write`, () =>
-      Effect.gen(function*() {
-        const [a, b] = yield* Duplex.pair()
-        const sa = spy(a)
-        const { initiator, responder } = yield* handshake({
-          initiatorKey: yield* identity("Ed25519"),
-          responderKey: yield* identity("Secp256k1"),
-          wire: [sa.duplex, b]
-        })
-        const data = randomBytes(size)
-        const before = sa.writes.length
-        yield* initiator.duplex.write(size === 0 ? [] : [data])
-        const wire = sa.writes.slice(before)
-        const expectedMessages = Math.ceil(size / SecureDuplex.MAX_PLAINTEXT_LEN)
-        expect(wire.length).toBe(expectedMessages === 0 ? 0 : 1)
-        const frames = parseFrames(Duplex.concat(wire.flat()))
-        expect(frames.length).toBe(expectedMessages)
-        let total = 0
-        for (const f of frames) {
-          expect(f.length).toBeLessThanOrEqual(65535)
-          total += f.length - 16
-        }
-        expect(total).toBe(size)
-        yield* initiator.duplex.closeWrite
-        const got = yield* readBytes(responder.duplex, size + 1)
-        expect(got.byteLength).toBe(size)
-        expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true)
-        // and the other direction
-        yield* responder.duplex.write([data])
-        const back = yield* readBytes(initiator.duplex, size)
-        expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true)
-      }), 60_000)
+    it.effect(
+      `a ${size}-byte write round-trips, in ceil(${size}/65519) transport messages of ≤ 65535 bytes, in one raw write`,
+      () =>
+        Effect.gen(function*() {
+          const [a, b] = yield* Duplex.pair()
+          const sa = spy(a)
+          const { initiator, responder } = yield* handshake({
+            initiatorKey: yield* identity("Ed25519"),
+            responderKey: yield* identity("Secp256k1"),
+            wire: [sa.duplex, b]
+          })
+          const data = randomBytes(size)
+          const before = sa.writes.length
+          yield* initiator.duplex.write(size === 0 ? [] : [data])
+          const wire = sa.writes.slice(before)
+          const expectedMessages = Math.ceil(size / SecureDuplex.MAX_PLAINTEXT_LEN)
+          expect(wire.length).toBe(expectedMessages === 0 ? 0 : 1)
+          const frames = parseFrames(Duplex.concat(wire.flat()))
+          expect(frames.length).toBe(expectedMessages)
+          let total = 0
+          for (const f of frames) {
+            expect(f.length).toBeLessThanOrEqual(65535)
+            total += f.length - 16
+          }
+          expect(total).toBe(size)
+          yield* initiator.duplex.closeWrite
+          const got = yield* readBytes(responder.duplex, size + 1)
+          expect(got.byteLength).toBe(size)
+          expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true)
+          // and the other direction
+          yield* responder.duplex.write([data])
+          const back = yield* readBytes(initiator.duplex, size)
+          expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true)
+        }),
+      60_000
+    )
   }
 
   it.effect("small chunks of one batch are coalesced into one transport message", () =>
@@ -511,7 +521,9 @@ describe("noise-libp2p §Wire Format: transport messages", () => {
       yield* peer.receive
       const sig = Result.getOrThrow(Payload.sign(ik, peer.staticKeyPair.publicRaw))
       const m3 = Result.getOrThrow(
-        peer.hs.writeMessage(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(ik.publicKey), identity_sig: sig }))
+        peer.hs.writeMessage(
+          Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(ik.publicKey), identity_sig: sig })
+        )
       )
       const { send } = Result.getOrThrow(peer.hs.split())
       const t1 = Result.getOrThrow(send.encryptWithAd(new Uint8Array(0), new TextEncoder().encode("hello ")))
@@ -533,7 +545,9 @@ describe("noise-libp2p: bad input is a typed SecurityError and the raw connectio
       yield* peer.receive
       // a valid signature, but over another static key
       const sig = Result.getOrThrow(Payload.sign(rk, randomBytes(32)))
-      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey), identity_sig: sig }))
+      yield* peer.send(
+        Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(rk.publicKey), identity_sig: sig })
+      )
       const e = yield* Fiber.join(initiator)
       expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidSignature"])
       yield* expectReset(b)
@@ -550,7 +564,9 @@ describe("noise-libp2p: bad input is a typed SecurityError and the raw connectio
       yield* peer.receive
       const sig = Result.getOrThrow(Payload.sign(ik, peer.staticKeyPair.publicRaw))
       sig[sig.length - 1]! ^= 0x01
-      yield* peer.send(Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(ik.publicKey), identity_sig: sig }))
+      yield* peer.send(
+        Payload.codec.encode({ identity_key: Keys.publicKeyToProtobuf(ik.publicKey), identity_sig: sig })
+      )
       const e = yield* Fiber.join(responder)
       expect([e._tag, e.reason]).toEqual(["SecurityError", "InvalidSignature"])
       yield* expectReset(a)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as crypto from "node:crypto"
 import { Effect, Exit, Fiber, Result } from "effect"
 import { TestClock } from "effect/testing"
+import * as crypto from "node:crypto"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -201,7 +201,11 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
   })
   it("\"If this extension is missing, endpoints MUST abort\": MissingExtension", () => {
     expect(reason(craft({ ...base, extensions: () => [] }).der)).toBe("MissingExtension")
-    expect(reason(craft({ ...base, extensions: () => [{ oid: "1.2.3.4", critical: false, value: Uint8Array.of(5, 0) }] }).der))
+    expect(
+      reason(
+        craft({ ...base, extensions: () => [{ oid: "1.2.3.4", critical: false, value: Uint8Array.of(5, 0) }] }).der
+      )
+    )
       .toBe("MissingExtension")
   })
   it("\"Peers MUST verify the signature\": a signature over another certificate key is InvalidSignature", () => {
@@ -244,7 +248,8 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
     expect(reason(craft({ ...base, extensions: (spki) => [...good(spki), ...good(spki)] }).der)).toBe("Malformed")
   })
   it("an undecodable SignedKey or PublicKey is BadExtension", () => {
-    const bad = (value: Uint8Array) => reason(craft({ ...base, extensions: () => [{ oid: Certificate.EXTENSION_OID, critical: true, value }] }).der)
+    const bad = (value: Uint8Array) =>
+      reason(craft({ ...base, extensions: () => [{ oid: Certificate.EXTENSION_OID, critical: true, value }] }).der)
     expect(bad(Uint8Array.of(1, 2, 3))).toBe("BadExtension")
     expect(bad(Der.encodeSequence([Der.encodeOctetString(Uint8Array.of(1))]))).toBe("BadExtension")
     // BIT STRINGs (the spec's old text) instead of OCTET STRINGs
@@ -274,15 +279,16 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
     expect(reason(craft({ ...base, hash: "sha384", extensions: good }).der)).toBe("UnsupportedSignatureScheme")
   })
   it("certificate keys of every TLS 1.3 family verify: Ed25519, Ed448, P-384, P-521, RSA PKCS#1 SHA-256/384/512", () => {
-    const keys: Array<[string, { privateKey: crypto.KeyObject; publicKey: crypto.KeyObject }, ("sha384" | "sha512")?]> = [
-      ["ed25519", crypto.generateKeyPairSync("ed25519")],
-      ["ed448", crypto.generateKeyPairSync("ed448")],
-      ["ecdsa_secp384r1_sha384", crypto.generateKeyPairSync("ec", { namedCurve: "secp384r1" })],
-      ["ecdsa_secp521r1_sha512", crypto.generateKeyPairSync("ec", { namedCurve: "secp521r1" })],
-      ["rsa_pkcs1_sha256", rsaKey],
-      ["rsa_pkcs1_sha384", rsaKey, "sha384"],
-      ["rsa_pkcs1_sha512", rsaKey, "sha512"]
-    ]
+    const keys: Array<[string, { privateKey: crypto.KeyObject; publicKey: crypto.KeyObject }, ("sha384" | "sha512")?]> =
+      [
+        ["ed25519", crypto.generateKeyPairSync("ed25519")],
+        ["ed448", crypto.generateKeyPairSync("ed448")],
+        ["ecdsa_secp384r1_sha384", crypto.generateKeyPairSync("ec", { namedCurve: "secp384r1" })],
+        ["ecdsa_secp521r1_sha512", crypto.generateKeyPairSync("ec", { namedCurve: "secp521r1" })],
+        ["rsa_pkcs1_sha256", rsaKey],
+        ["rsa_pkcs1_sha384", rsaKey, "sha384"],
+        ["rsa_pkcs1_sha512", rsaKey, "sha512"]
+      ]
     for (const [scheme, key, hash] of keys) {
       const der = craft({ ...base, key, extensions: good, ...(hash !== undefined ? { hash } : {}) }).der
       const r = ok(Certificate.verify(der, { now }))
@@ -371,7 +377,10 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       const send = (d: Duplex.Duplex) =>
         Effect.gen(function*() {
           for (let at = 0; at < size; at += 100_000) {
-            yield* d.write([data.subarray(at, Math.min(size, at + 40_000)), data.subarray(Math.min(size, at + 40_000), Math.min(size, at + 100_000))])
+            yield* d.write([
+              data.subarray(at, Math.min(size, at + 40_000)),
+              data.subarray(Math.min(size, at + 40_000), Math.min(size, at + 100_000))
+            ])
           }
           yield* d.closeWrite
         })
@@ -432,7 +441,11 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       const tls = yield* Tls.make()
       const peerKey = yield* identity("Ed25519")
       const from = Date.UTC(2041, 0, 1)
-      const cert = craft({ notBefore: from, notAfter: from + 1000 * HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
+      const cert = craft({
+        notBefore: from,
+        notAfter: from + 1000 * HOUR,
+        extensions: (spki) => [libp2pExt(peerKey, spki)]
+      })
       const attempt = Effect.gen(function*() {
         const [a, b] = yield* Duplex.pair()
         const peer = yield* nodePeer(b, { isServer: true, cert: cert.pem, key: cert.keyPem })
@@ -443,7 +456,9 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       expect(Result.isFailure(early) && early.failure.message).toContain("NotYetValid")
       yield* TestClock.setTime(from + HOUR)
       const later = yield* attempt
-      expect(Result.isSuccess(later) && later.success.remotePeer.toString()).toBe(PeerId.fromPrivateKey(peerKey).toString())
+      expect(Result.isSuccess(later) && later.success.remotePeer.toString()).toBe(
+        PeerId.fromPrivateKey(peerKey).toString()
+      )
     }))
 
   it.effect("§Handshake Protocol: \"Endpoints MUST NOT negotiate lower TLS versions\": a TLS 1.2-only client is refused", () =>
@@ -453,7 +468,13 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       const w = watch(b)
       const peerKey = yield* identity("Ed25519")
       const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
-      const peer = yield* nodePeer(a, { isServer: false, cert: cert.pem, key: cert.keyPem, minVersion: "TLSv1.2", maxVersion: "TLSv1.2" })
+      const peer = yield* nodePeer(a, {
+        isServer: false,
+        cert: cert.pem,
+        key: cert.keyPem,
+        minVersion: "TLSv1.2",
+        maxVersion: "TLSv1.2"
+      })
       const [ours, theirs] = yield* Effect.all([
         Effect.flip(tls.secureInbound(w.duplex, { localKey: yield* identity("ECDSA") })),
         Effect.exit(peer.secure)
@@ -497,7 +518,12 @@ describe("tls spec §Peer Authentication after a HelloRetryRequest (RFC 8446 §4
         const [a, b] = yield* Duplex.pair()
         const theirs = watch(a)
         const ours = watch(b)
-        const peer = yield* nodePeer(theirs.duplex, { isServer: peerIsServer, cert: cert.pem, key: cert.keyPem, ecdhCurve: curve })
+        const peer = yield* nodePeer(theirs.duplex, {
+          isServer: peerIsServer,
+          cert: cert.pem,
+          key: cert.keyPem,
+          ecdhCurve: curve
+        })
         const tls = yield* Tls.make()
         const localKey = yield* identity("ECDSA")
         const [conn] = yield* Effect.all([
@@ -529,7 +555,9 @@ describe("tls spec §Peer Authentication: no session resumption (a resumed TLS 1
           })
           const sessions: Array<Buffer> = []
           peer.socket.on("session", (s: Buffer) => sessions.push(s))
-          const [conn] = yield* Effect.all([tls.secureInbound(b, { localKey: serverKey }), peer.secure], { concurrency: 2 })
+          const [conn] = yield* Effect.all([tls.secureInbound(b, { localKey: serverKey }), peer.secure], {
+            concurrency: 2
+          })
           // let the post-handshake NewSessionTicket messages arrive
           yield* conn.duplex.write([text("x")])
           const got = yield* Effect.promise(() => new Promise<Buffer>((resolve) => peer.socket.once("data", resolve)))
@@ -556,9 +584,17 @@ describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over TLS (ALP
     expect(Tls.alpnOffer([])).toEqual(["libp2p"])
   })
 
-  const cases: Array<[string, ReadonlyArray<string> | undefined, ReadonlyArray<string> | undefined, string | undefined, string]> = [
+  const cases: Array<
+    [string, ReadonlyArray<string> | undefined, ReadonlyArray<string> | undefined, string | undefined, string]
+  > = [
     ["both offer yamux", [YAMUX], [YAMUX], YAMUX, YAMUX],
-    ["the client's preference wins (mplex first) over the server's order", [MPLEX, YAMUX], [YAMUX, MPLEX], MPLEX, MPLEX],
+    [
+      "the client's preference wins (mplex first) over the server's order",
+      [MPLEX, YAMUX],
+      [YAMUX, MPLEX],
+      MPLEX,
+      MPLEX
+    ],
     ["the first of the client's list the server supports", [MPLEX, YAMUX], [YAMUX], YAMUX, YAMUX],
     ["no muxer in common: \"libp2p\", muxer left to multistream-select", [MPLEX], [YAMUX], undefined, "libp2p"],
     ["the client offers no muxer", undefined, [YAMUX], undefined, "libp2p"],
@@ -644,7 +680,8 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       return { error, resets: w.state.resets }
     })
 
-  const valid = (key: Keys.PrivateKey) => craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(key, spki)] })
+  const valid = (key: Keys.PrivateKey) =>
+    craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(key, spki)] })
 
   it.effect("a server certificate without the libp2p extension", () =>
     Effect.gen(function*() {
@@ -656,7 +693,9 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
 
   it.effect("a client certificate without the libp2p extension", () =>
     Effect.gen(function*() {
-      const { error, resets } = yield* acceptBadClient(craft({ notBefore: -HOUR, notAfter: HOUR, extensions: () => [] }))
+      const { error, resets } = yield* acceptBadClient(
+        craft({ notBefore: -HOUR, notAfter: HOUR, extensions: () => [] })
+      )
       expect(error.reason).toBe("InvalidPayload")
       expect(error.message).toContain("MissingExtension")
       expect(resets).toBeGreaterThan(0)
@@ -712,7 +751,10 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       const [a, b] = yield* Duplex.pair()
       const peer = yield* nodePeer(b, { isServer: true, cert: leaf.pem, key: leaf.keyPem })
       yield* Effect.forkChild(Effect.ignore(peer.secure))
-      const conn = yield* tls.secureOutbound(a, { localKey: yield* identity("ECDSA"), remotePeer: PeerId.fromPrivateKey(key) })
+      const conn = yield* tls.secureOutbound(a, {
+        localKey: yield* identity("ECDSA"),
+        remotePeer: PeerId.fromPrivateKey(key)
+      })
       expect(conn.remotePeer.toString()).toBe(PeerId.fromPrivateKey(key).toString())
     }))
 
@@ -755,7 +797,9 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
       const w = watch(a)
-      const fiber = yield* Effect.forkChild(Effect.flip(tls.secureOutbound(w.duplex, { localKey: yield* identity("Ed25519") })))
+      const fiber = yield* Effect.forkChild(
+        Effect.flip(tls.secureOutbound(w.duplex, { localKey: yield* identity("Ed25519") }))
+      )
       yield* b.read // the ClientHello
       yield* b.write([Uint8Array.from(crypto.randomBytes(200)).fill(0x17, 0, 1)])
       const error = yield* Fiber.join(fiber)
@@ -768,7 +812,9 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       // a real ClientHello, from our own dialer, cut in half
       const tls = yield* Tls.make()
       const [c1, c2] = yield* Duplex.pair()
-      const dial = yield* Effect.forkChild(Effect.exit(tls.secureOutbound(c1, { localKey: yield* identity("Ed25519") })))
+      const dial = yield* Effect.forkChild(
+        Effect.exit(tls.secureOutbound(c1, { localKey: yield* identity("Ed25519") }))
+      )
       const hello = Duplex.concat(yield* c2.read)
       yield* c2.reset
       yield* Fiber.join(dial)
@@ -790,7 +836,9 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       const [m1, m2] = yield* Duplex.pair()
       // a real server over m2, relaying only its first 100 bytes to us
       yield* Effect.forkChild(Effect.exit(tls.secureInbound(m2, { localKey: yield* identity("ECDSA") })))
-      const fiber = yield* Effect.forkChild(Effect.flip(tls.secureOutbound(w.duplex, { localKey: yield* identity("Ed25519") })))
+      const fiber = yield* Effect.forkChild(
+        Effect.flip(tls.secureOutbound(w.duplex, { localKey: yield* identity("Ed25519") }))
+      )
       yield* m1.write(yield* b.read)
       const answer = Duplex.concat(yield* m1.read)
       yield* b.write([answer.subarray(0, 100)])
@@ -820,7 +868,9 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
-      const fiber = yield* Effect.forkChild(Effect.flip(tls.secureOutbound(a, { localKey: yield* identity("Ed25519") })))
+      const fiber = yield* Effect.forkChild(
+        Effect.flip(tls.secureOutbound(a, { localKey: yield* identity("Ed25519") }))
+      )
       yield* b.read
       yield* b.reset
       const error = yield* Fiber.join(fiber)

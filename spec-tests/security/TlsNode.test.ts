@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, type Duration, Effect, Layer, Logger, References } from "effect"
+import * as Nodes from "../../layers/Node.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
@@ -22,8 +23,15 @@ import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
-import * as Nodes from "../../layers/Node.ts"
-import { activeResources, connect, eventually, expectClosed, expectResourcesBack, negotiate, randomBytes } from "../host/attacker.ts"
+import {
+  activeResources,
+  connect,
+  eventually,
+  expectClosed,
+  expectResourcesBack,
+  negotiate,
+  randomBytes
+} from "../host/attacker.ts"
 import { ma } from "../support/node.ts"
 import { craft, HOUR, libp2pExt, nodePeer, p256 } from "./tlsSupport.ts"
 
@@ -86,83 +94,99 @@ describe("libp2p TLS in a node over TCP", () => {
       expect(id2.listenAddrs.map(Multiaddr.toString)).toContain(Multiaddr.toString(a.addr).replace(/\/p2p\/.*$/, ""))
     }))
 
-  it.live("junk after /tls/1.0.0 (garbage, cut ClientHellos, silence, bad certificates): every connection closed, typed upgrade errors, no resource left, a good peer still served", () =>
-    Effect.gen(function*() {
-      const node = yield* tlsNode("1 second")
-      const good = yield* tlsNode()
-      expect(yield* good.ping.ping(node.addr)).toHaveLength(1)
-      yield* Effect.sleep("100 millis")
-      const before = activeResources()
+  it.live(
+    "junk after /tls/1.0.0 (garbage, cut ClientHellos, silence, bad certificates): every connection closed, typed upgrade errors, no resource left, a good peer still served",
+    () =>
+      Effect.gen(function*() {
+        const node = yield* tlsNode("1 second")
+        const good = yield* tlsNode()
+        expect(yield* good.ping.ping(node.addr)).toHaveLength(1)
+        yield* Effect.sleep("100 millis")
+        const before = activeResources()
 
-      // a real ClientHello, from our own dialer
-      const hello = yield* Effect.scoped(Effect.gen(function*() {
-        const [c1, c2] = yield* Duplex.pair()
-        yield* Effect.forkScoped(Effect.exit((yield* Tls.make()).secureOutbound(c1, { localKey: yield* Keys.generate("Ed25519") })))
-        return Duplex.concat(yield* c2.read)
-      }))
+        // a real ClientHello, from our own dialer
+        const hello = yield* Effect.scoped(Effect.gen(function*() {
+          const [c1, c2] = yield* Duplex.pair()
+          yield* Effect.forkScoped(
+            Effect.exit((yield* Tls.make()).secureOutbound(c1, { localKey: yield* Keys.generate("Ed25519") }))
+          )
+          return Duplex.concat(yield* c2.read)
+        }))
 
-      // raw-socket attackers, after negotiating /tls/1.0.0
-      const kinds: ReadonlyArray<(send: (...c: Array<Uint8Array>) => Effect.Effect<void>, end: Effect.Effect<void>, i: number) => Effect.Effect<void>> = [
-        () => Effect.void, // silent
-        (send, end, i) => Effect.andThen(send(randomBytes(1 + (i * 37) % 3000, i)), end), // garbage then FIN
-        (send, _end, i) => send(randomBytes(1 + (i * 53) % 3000, i)), // garbage kept open
-        (send, end) => Effect.andThen(send(hello.subarray(0, hello.byteLength >> 1)), end), // half a ClientHello, FIN
-        (send) => send(hello.subarray(0, 100)), // a cut ClientHello kept open
-        (send, end, i) => Effect.andThen(send(Uint8Array.of(0x16, 0x03, 0x01, 0x40, 0x00), randomBytes(200, i)), end) // a big record header, then junk
-      ]
-      const N = 60
-      const closed = yield* Effect.forEach(Array.from({ length: N }, (_, i) => i), (i) =>
-        Effect.scoped(Effect.gen(function*() {
-          const attacker = yield* connect(node.addr)
-          yield* negotiate(attacker, Tls.PROTOCOL_ID)
-          yield* kinds[i % kinds.length]!(attacker.send, attacker.end, i)
-          return yield* expectClosed(attacker, "5 seconds")
-        })), { concurrency: "unbounded" })
-      expect(closed).toHaveLength(N)
+        // raw-socket attackers, after negotiating /tls/1.0.0
+        const kinds: ReadonlyArray<
+          (
+            send: (...c: Array<Uint8Array>) => Effect.Effect<void>,
+            end: Effect.Effect<void>,
+            i: number
+          ) => Effect.Effect<void>
+        > = [
+          () => Effect.void, // silent
+          (send, end, i) => Effect.andThen(send(randomBytes(1 + (i * 37) % 3000, i)), end), // garbage then FIN
+          (send, _end, i) => send(randomBytes(1 + (i * 53) % 3000, i)), // garbage kept open
+          (send, end) => Effect.andThen(send(hello.subarray(0, hello.byteLength >> 1)), end), // half a ClientHello, FIN
+          (send) => send(hello.subarray(0, 100)), // a cut ClientHello kept open
+          (send, end, i) => Effect.andThen(send(Uint8Array.of(0x16, 0x03, 0x01, 0x40, 0x00), randomBytes(200, i)), end) // a big record header, then junk
+        ]
+        const N = 60
+        const closed = yield* Effect.forEach(
+          Array.from({ length: N }, (_, i) => i),
+          (i) =>
+            Effect.scoped(Effect.gen(function*() {
+              const attacker = yield* connect(node.addr)
+              yield* negotiate(attacker, Tls.PROTOCOL_ID)
+              yield* kinds[i % kinds.length]!(attacker.send, attacker.end, i)
+              return yield* expectClosed(attacker, "5 seconds")
+            })),
+          { concurrency: "unbounded" }
+        )
+        expect(closed).toHaveLength(N)
 
-      // TLS clients with bad certificates, over a real TCP connection
-      const identity = yield* Keys.generate("Ed25519")
-      const bad = [
-        craft({ notBefore: Date.now() - HOUR, notAfter: Date.now() + HOUR, extensions: () => [] }),
-        craft({
-          notBefore: Date.now() - HOUR,
-          notAfter: Date.now() + HOUR,
-          extensions: () => [libp2pExt(identity, Certificate.spkiOf(p256().publicKey))]
-        }),
-        undefined // no certificate
-      ]
-      yield* Effect.forEach(bad, (cert) =>
-        Effect.scoped(Effect.gen(function*() {
-          const raw = yield* Tcp.transport.dial(node.addr)
-          const sel = yield* Multistream.select(raw.duplex, [Tls.PROTOCOL_ID])
-          const peer = yield* nodePeer(sel.duplex, {
-            isServer: false,
-            alpn: ["/yamux/1.0.0", "libp2p"],
-            ...(cert !== undefined ? { cert: cert.pem, key: cert.keyPem } : {})
-          })
-          yield* Effect.ignore(peer.secure)
-          // the node refuses after its handshake: our reads end (reset or EOF) promptly
-          const ended = yield* Effect.exit(Duplex.readAll(raw.duplex, 1 << 20).pipe(Effect.timeout("5 seconds")))
-          expect(ended._tag === "Failure" ? String(ended.cause) : "EOF").not.toMatch(/Timeout/)
-        })), { concurrency: "unbounded" })
+        // TLS clients with bad certificates, over a real TCP connection
+        const identity = yield* Keys.generate("Ed25519")
+        const bad = [
+          craft({ notBefore: Date.now() - HOUR, notAfter: Date.now() + HOUR, extensions: () => [] }),
+          craft({
+            notBefore: Date.now() - HOUR,
+            notAfter: Date.now() + HOUR,
+            extensions: () => [libp2pExt(identity, Certificate.spkiOf(p256().publicKey))]
+          }),
+          undefined // no certificate
+        ]
+        yield* Effect.forEach(bad, (cert) =>
+          Effect.scoped(Effect.gen(function*() {
+            const raw = yield* Tcp.transport.dial(node.addr)
+            const sel = yield* Multistream.select(raw.duplex, [Tls.PROTOCOL_ID])
+            const peer = yield* nodePeer(sel.duplex, {
+              isServer: false,
+              alpn: ["/yamux/1.0.0", "libp2p"],
+              ...(cert !== undefined ? { cert: cert.pem, key: cert.keyPem } : {})
+            })
+            yield* Effect.ignore(peer.secure)
+            // the node refuses after its handshake: our reads end (reset or EOF) promptly
+            const ended = yield* Effect.exit(Duplex.readAll(raw.duplex, 1 << 20).pipe(Effect.timeout("5 seconds")))
+            expect(ended._tag === "Failure" ? String(ended.cause) : "EOF").not.toMatch(/Timeout/)
+          })), { concurrency: "unbounded" })
 
-      const total = N + bad.length
-      yield* eventually(Effect.sync(() => node.upgradeFailures().length >= total))
-      const failures = node.upgradeFailures()
-      expect(failures).toHaveLength(total)
-      for (const f of failures) expect(["Security", "Timeout"]).toContain(f.reason)
-      const messages = failures.map((f) => f.message).join("\n")
-      expect(messages).toContain("MissingExtension")
-      expect(messages).toContain("InvalidSignature")
-      expect(messages).toContain("no certificate")
-      expect(messages).toContain("InvalidPayload")
-      expect(messages).toContain("Closed")
-      expect(node.defects).toEqual([])
+        const total = N + bad.length
+        yield* eventually(Effect.sync(() => node.upgradeFailures().length >= total))
+        const failures = node.upgradeFailures()
+        expect(failures).toHaveLength(total)
+        for (const f of failures) expect(["Security", "Timeout"]).toContain(f.reason)
+        const messages = failures.map((f) => f.message).join("\n")
+        expect(messages).toContain("MissingExtension")
+        expect(messages).toContain("InvalidSignature")
+        expect(messages).toContain("no certificate")
+        expect(messages).toContain("InvalidPayload")
+        expect(messages).toContain("Closed")
+        expect(node.defects).toEqual([])
 
-      // the good peer is still connected and served; nothing of the junk is left in the process
-      expect(yield* good.ping.ping(node.host.peerId)).toHaveLength(1)
-      yield* expectResourcesBack(before)
-      yield* eventually(Effect.sync(() => node.host.connections().length === 1))
-      expect(node.host.connections()).toHaveLength(1)
-    }), 60_000)
+        // the good peer is still connected and served; nothing of the junk is left in the process
+        expect(yield* good.ping.ping(node.host.peerId)).toHaveLength(1)
+        yield* expectResourcesBack(before)
+        yield* eventually(Effect.sync(() => node.host.connections().length === 1))
+        expect(node.host.connections()).toHaveLength(1)
+      }),
+    60_000
+  )
 })

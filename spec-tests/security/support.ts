@@ -8,9 +8,9 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Reader from "../../src/core/Reader.ts"
 import * as Noise from "../../src/security/Noise.ts"
-import type * as SecureChannel from "../../src/security/SecureChannel.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
+import type * as SecureChannel from "../../src/security/SecureChannel.ts"
 
 export const keyCache = new Map<Keys.KeyType, Keys.PrivateKey>()
 
@@ -152,7 +152,8 @@ export const manualPeer = (raw: Duplex.Duplex, initiator: boolean, staticKeyPair
     staticKeyPair,
     reader,
     sendRaw: (bytes: Uint8Array) => raw.write([bytes]),
-    send: (payload: Uint8Array) => Effect.flatMap(Effect.fromResult(hs.writeMessage(payload)), (m) => raw.write([frame(m)])),
+    send: (payload: Uint8Array) =>
+      Effect.flatMap(Effect.fromResult(hs.writeMessage(payload)), (m) => raw.write([frame(m)])),
     receive: Effect.gen(function*() {
       const len = yield* reader.readExactly(2)
       const msg = yield* reader.readExactly((len[0]! << 8) | len[1]!)

@@ -4,10 +4,10 @@
  * misbehaving peer), a Duplex that counts resets and records writes, and a
  * ClientHello parser.
  */
+import type { Scope } from "effect"
+import { Effect, FiberSet, Result } from "effect"
 import * as crypto from "node:crypto"
 import * as NodeTls from "node:tls"
-import { Effect, FiberSet, Result } from "effect"
-import type { Scope } from "effect"
 import type * as Duplex from "../../src/core/Duplex.ts"
 import type * as Keys from "../../src/core/Keys.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
@@ -54,7 +54,11 @@ export const craft = (options: {
     ...(options.tbsExtra !== undefined ? { tbsExtra: options.tbsExtra } : {}),
     ...(options.serial !== undefined ? { serial: options.serial } : {})
   }))
-  return { der, pem: Certificate.toPem(der), keyPem: key.privateKey.export({ type: "pkcs8", format: "pem" }).toString() }
+  return {
+    der,
+    pem: Certificate.toPem(der),
+    keyPem: key.privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+  }
 }
 
 /** The libp2p extension of `identity` over `spki`. */

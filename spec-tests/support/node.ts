@@ -4,6 +4,7 @@
  * the Memory preset on the MemoryNetwork in context.
  */
 import { Effect, Layer, Result } from "effect"
+import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import { Host } from "../../src/host/Host.ts"
 import { Identity } from "../../src/host/Identity.ts"
@@ -13,7 +14,6 @@ import { Identify } from "../../src/protocols/identify/Identify.ts"
 import { Perf } from "../../src/protocols/perf/Perf.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-import * as Nodes from "../../layers/Node.ts"
 
 export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
 

@@ -15,4 +15,5 @@ export const readJson = <A = unknown>(relative: string): A =>
 export const readText = (relative: string): string => fs.readFileSync(path.join(VECTORS_DIR, relative), "utf8")
 
 export const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"))
-export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
+export const toHex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")

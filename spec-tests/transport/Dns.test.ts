@@ -334,7 +334,11 @@ describe("Dns", () => {
         expect(ok(result)).toHaveLength(1)
         // the budget runs out before any address: the resolution fails with LimitExceeded
         const few = yield* resolveWith({ TXT: txt }, "/dnsaddr/wide.example", { maxLookups: 3 })
-        expect(few.queries).toEqual(["TXT _dnsaddr.wide.example", "TXT _dnsaddr.c0.wide.example", "TXT _dnsaddr.c0.c0.wide.example"])
+        expect(few.queries).toEqual([
+          "TXT _dnsaddr.wide.example",
+          "TXT _dnsaddr.c0.wide.example",
+          "TXT _dnsaddr.c0.c0.wide.example"
+        ])
         expect(err(few.result).reason).toBe("LimitExceeded")
         const none = yield* resolveWith({ TXT: txt }, "/dnsaddr/wide.example", { maxLookups: 0 })
         expect(err(none.result).reason).toBe("LimitExceeded")
@@ -385,13 +389,17 @@ describe("Dns", () => {
         expect(strings(any)).toContain("/ip4/127.0.0.1/tcp/1")
       }).pipe(Effect.provide(Dns.layerNode())))
 
-    it.live("a name that cannot resolve is a typed DnsError (.invalid is never delegated, RFC 6761)", () =>
-      Effect.gen(function*() {
-        const e = yield* Effect.flip(Dns.resolveMultiaddr(ma("/dnsaddr/no-such-name.invalid")))
-        expect(e._tag).toBe("DnsError")
-        expect(Dns.DnsErrorReason.literals).toContain(e.reason)
-        const a = yield* Effect.flip(Dns.resolveMultiaddr(ma("/dns4/no-such-name.invalid/tcp/1")))
-        expect(a._tag).toBe("DnsError")
-      }).pipe(Effect.provide(Dns.layerNode({ timeout: "3 seconds" }))), 15_000)
+    it.live(
+      "a name that cannot resolve is a typed DnsError (.invalid is never delegated, RFC 6761)",
+      () =>
+        Effect.gen(function*() {
+          const e = yield* Effect.flip(Dns.resolveMultiaddr(ma("/dnsaddr/no-such-name.invalid")))
+          expect(e._tag).toBe("DnsError")
+          expect(Dns.DnsErrorReason.literals).toContain(e.reason)
+          const a = yield* Effect.flip(Dns.resolveMultiaddr(ma("/dns4/no-such-name.invalid/tcp/1")))
+          expect(a._tag).toBe("DnsError")
+        }).pipe(Effect.provide(Dns.layerNode({ timeout: "3 seconds" }))),
+      15_000
+    )
   })
 })

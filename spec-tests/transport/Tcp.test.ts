@@ -123,8 +123,10 @@ describe("Tcp transport", () => {
     const roundTrip = (listenAddr: string, family: "ip4" | "ip6") =>
       Effect.gen(function*() {
         const accepted = yield* Deferred.make<Transport.RawConnection>()
-        const listener = yield* tcp.listen(ma(listenAddr), (conn) =>
-          Deferred.succeed(accepted, conn).pipe(Effect.andThen(echo(conn))))
+        const listener = yield* tcp.listen(
+          ma(listenAddr),
+          (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(echo(conn)))
+        )
         expect(listener.addrs).toHaveLength(1)
         const bound = listener.addrs[0]!
         expect(bound.toString().startsWith(`/${family}/`)).toBe(true)
@@ -163,16 +165,19 @@ describe("Tcp transport", () => {
         expect(str(yield* readExactly(conn.duplex, 1))).toBe("w")
       }))
 
-    it.live.skipIf(!hasIpv6Loopback)("/ip4/0.0.0.0 and /ip6/:: can listen on the same port (IPv6-only listener)", () =>
-      Effect.gen(function*() {
-        const v4 = yield* tcp.listen(ma("/ip4/0.0.0.0/tcp/0"), echo)
-        const port = portOf(v4.addrs[0]!)
-        const v6 = yield* tcp.listen(ma(`/ip6/::/tcp/${port}`), echo)
-        expect(v6.addrs[0]!.toString()).toBe(`/ip6/::/tcp/${port}`)
-        const conn = yield* tcp.dial(ma(`/ip6/::1/tcp/${port}`))
-        yield* conn.duplex.write([text("6")])
-        expect(str(yield* readExactly(conn.duplex, 1))).toBe("6")
-      }))
+    it.live.skipIf(!hasIpv6Loopback)(
+      "/ip4/0.0.0.0 and /ip6/:: can listen on the same port (IPv6-only listener)",
+      () =>
+        Effect.gen(function*() {
+          const v4 = yield* tcp.listen(ma("/ip4/0.0.0.0/tcp/0"), echo)
+          const port = portOf(v4.addrs[0]!)
+          const v6 = yield* tcp.listen(ma(`/ip6/::/tcp/${port}`), echo)
+          expect(v6.addrs[0]!.toString()).toBe(`/ip6/::/tcp/${port}`)
+          const conn = yield* tcp.dial(ma(`/ip6/::1/tcp/${port}`))
+          yield* conn.duplex.write([text("6")])
+          expect(str(yield* readExactly(conn.duplex, 1))).toBe("6")
+        })
+    )
 
     it.live("a dial ignores a trailing /p2p and resolves /dns4 names", () =>
       Effect.gen(function*() {
@@ -377,8 +382,11 @@ describe("Tcp transport", () => {
     it.live("closing a dialed connection's scope closes the socket (the remote reads EOF)", () =>
       Effect.gen(function*() {
         const seen = yield* Deferred.make<Exit.Exit<Uint8Array, Duplex.DuplexError>>()
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
-          Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e))))
+        const listener = yield* tcp.listen(
+          ma("/ip4/127.0.0.1/tcp/0"),
+          (conn) =>
+            Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e)))
+        )
         const scope = yield* Scope.make()
         const conn = yield* Scope.provide(tcp.dial(listener.addrs[0]!), scope)
         yield* conn.duplex.write([text("bye")])
@@ -426,10 +434,13 @@ describe("Tcp transport", () => {
     it.live("a handler that dies or is interrupted does not stop the listener", () =>
       Effect.gen(function*() {
         const count = yield* Ref.make(0)
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
-          Ref.getAndUpdate(count, (n) => n + 1).pipe(Effect.flatMap((n) =>
-            n === 0 ? Effect.die("handler bug") : n === 1 ? Effect.interrupt : echo(conn)
-          )))
+        const listener = yield* tcp.listen(
+          ma("/ip4/127.0.0.1/tcp/0"),
+          (conn) =>
+            Ref.getAndUpdate(count, (n) => n + 1).pipe(
+              Effect.flatMap((n) => n === 0 ? Effect.die("handler bug") : n === 1 ? Effect.interrupt : echo(conn))
+            )
+        )
         for (let i = 0; i < 2; i++) {
           const conn = yield* tcp.dial(listener.addrs[0]!)
           // its connection is closed when the handler ends
@@ -443,31 +454,35 @@ describe("Tcp transport", () => {
   })
 
   describe("connections spec §Definitions (streams must support backpressure): flow control", () => {
-    it.live("a reader that does not read stops the writer (read pause + write drain), which resumes on read", () =>
-      Effect.gen(function*() {
-        const small = Tcp.make({ maxBufferedBytes: 256 * 1024 })
-        const gate = yield* Deferred.make<void>()
-        const received = yield* Deferred.make<number>()
-        const listener = yield* small.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
-          Effect.gen(function*() {
-            yield* Deferred.await(gate)
-            const all = yield* Duplex.readAll(conn.duplex, 128 * 1024 * 1024)
-            yield* Deferred.succeed(received, all.byteLength)
-          }).pipe(Effect.ignore))
-        const conn = yield* small.dial(listener.addrs[0]!)
-        const total = 64 * 1024 * 1024
-        const chunk = new Uint8Array(1024 * 1024)
-        const writer = yield* Effect.forkChild(Effect.gen(function*() {
-          for (let sent = 0; sent < total; sent += chunk.byteLength) yield* conn.duplex.write([chunk])
-          yield* conn.duplex.closeWrite
-        }))
-        yield* Effect.sleep("500 millis")
-        // 64 MiB cannot fit in the kernel buffers plus a 256 KiB read buffer: the writer must be suspended
-        expect(writer.pollUnsafe()).toBeUndefined()
-        yield* Deferred.succeed(gate, undefined)
-        yield* Fiber.join(writer)
-        expect(yield* Deferred.await(received)).toBe(total)
-      }), 60_000)
+    it.live(
+      "a reader that does not read stops the writer (read pause + write drain), which resumes on read",
+      () =>
+        Effect.gen(function*() {
+          const small = Tcp.make({ maxBufferedBytes: 256 * 1024 })
+          const gate = yield* Deferred.make<void>()
+          const received = yield* Deferred.make<number>()
+          const listener = yield* small.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
+            Effect.gen(function*() {
+              yield* Deferred.await(gate)
+              const all = yield* Duplex.readAll(conn.duplex, 128 * 1024 * 1024)
+              yield* Deferred.succeed(received, all.byteLength)
+            }).pipe(Effect.ignore))
+          const conn = yield* small.dial(listener.addrs[0]!)
+          const total = 64 * 1024 * 1024
+          const chunk = new Uint8Array(1024 * 1024)
+          const writer = yield* Effect.forkChild(Effect.gen(function*() {
+            for (let sent = 0; sent < total; sent += chunk.byteLength) yield* conn.duplex.write([chunk])
+            yield* conn.duplex.closeWrite
+          }))
+          yield* Effect.sleep("500 millis")
+          // 64 MiB cannot fit in the kernel buffers plus a 256 KiB read buffer: the writer must be suspended
+          expect(writer.pollUnsafe()).toBeUndefined()
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(writer)
+          expect(yield* Deferred.await(received)).toBe(total)
+        }),
+      60_000
+    )
 
     it.live("64 MiB each way at once through an echo, bytes intact", () =>
       Effect.gen(function*() {

@@ -112,11 +112,16 @@ const rawServer = (path: string) =>
  */
 const staleSocketFile = (path: string) =>
   Effect.callback<void, string>((resume) => {
-    const code = `require("node:net").createServer().listen(${JSON.stringify(path)}, () => process.stdout.write("up\\n"))`
+    const code = `require("node:net").createServer().listen(${
+      JSON.stringify(path)
+    }, () => process.stdout.write("up\\n"))`
     const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] })
     child.stdout.once("data", () => child.kill("SIGKILL"))
-    child.once("exit", (_code, signal) =>
-      resume(signal === "SIGKILL" ? Effect.void : Effect.fail(`child exited without being killed (${signal})`)))
+    child.once(
+      "exit",
+      (_code, signal) =>
+        resume(signal === "SIGKILL" ? Effect.void : Effect.fail(`child exited without being killed (${signal})`))
+    )
     child.once("error", (e) => resume(Effect.fail(e.message)))
   })
 
@@ -155,8 +160,10 @@ describe("Unix transport", () => {
         const dir = yield* tempDir
         const path = Path.join(dir, "echo.sock")
         const accepted = yield* Deferred.make<Transport.RawConnection>()
-        const listener = yield* unix.listen(jsAddr(path), (conn) =>
-          Deferred.succeed(accepted, conn).pipe(Effect.andThen(echo(conn))))
+        const listener = yield* unix.listen(
+          jsAddr(path),
+          (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(echo(conn)))
+        )
         expect(listener.addrs.map((a) => a.toString())).toEqual([`/unix${path}`])
         expect(listener.path).toBe(path)
         expect(isSocketFile(path)).toBe(true)
@@ -309,19 +316,23 @@ describe("Unix transport", () => {
         expect(again.path).toBe(path)
       }))
 
-    it.live("a stale socket file left by a killed process is detected (refused), removed, and listened on", () =>
-      Effect.gen(function*() {
-        const dir = yield* tempDir
-        const path = Path.join(dir, "stale.sock")
-        yield* staleSocketFile(path)
-        expect(isSocketFile(path)).toBe(true)
-        const refused = yield* Effect.flip(unix.dial(specAddr(path)))
-        expect(refused.reason).toBe("Refused") // ECONNREFUSED: a socket file nobody listens on
-        yield* unix.listen(specAddr(path), echo)
-        const conn = yield* unix.dial(specAddr(path))
-        yield* conn.duplex.write([text("fresh")])
-        expect(str(yield* readExactly(conn.duplex, 5))).toBe("fresh")
-      }), 20_000)
+    it.live(
+      "a stale socket file left by a killed process is detected (refused), removed, and listened on",
+      () =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir
+          const path = Path.join(dir, "stale.sock")
+          yield* staleSocketFile(path)
+          expect(isSocketFile(path)).toBe(true)
+          const refused = yield* Effect.flip(unix.dial(specAddr(path)))
+          expect(refused.reason).toBe("Refused") // ECONNREFUSED: a socket file nobody listens on
+          yield* unix.listen(specAddr(path), echo)
+          const conn = yield* unix.dial(specAddr(path))
+          yield* conn.duplex.write([text("fresh")])
+          expect(str(yield* readExactly(conn.duplex, 5))).toBe("fresh")
+        }),
+      20_000
+    )
 
     it.live("a live listener's socket is not taken over: AddressInUse, and it keeps serving", () =>
       Effect.gen(function*() {
@@ -384,8 +395,11 @@ describe("Unix transport", () => {
         const dir = yield* tempDir
         const path = Path.join(dir, "close.sock")
         const seen = yield* Deferred.make<Exit.Exit<Uint8Array, Duplex.DuplexError>>()
-        const listener = yield* unix.listen(specAddr(path), (conn) =>
-          Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e))))
+        const listener = yield* unix.listen(
+          specAddr(path),
+          (conn) =>
+            Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e)))
+        )
         const scope = yield* Scope.make()
         const conn = yield* Scope.provide(unix.dial(specAddr(path)), scope)
         yield* conn.duplex.write([text("bye")])

@@ -17,8 +17,9 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { WebSocket as WsClient, WebSocketServer } from "ws"
 import type { ClientOptions } from "ws"
+import { WebSocket as WsClient, WebSocketServer } from "ws"
+import * as Nodes from "../../layers/Node.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -29,7 +30,6 @@ import { Ping } from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
-import * as Nodes from "../../layers/Node.ts"
 
 const ma = (s: string): Multiaddr.Multiaddr => {
   const r = Multiaddr.fromString(s)
@@ -109,9 +109,23 @@ const makeCertificate = (): WebSocket.Certificate | undefined => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "ws-test-cert-"))
   try {
     execFileSync("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", Path.join(dir, "key.pem"), "-out", Path.join(dir, "cert.pem"), "-days", "2",
-      "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      Path.join(dir, "key.pem"),
+      "-out",
+      Path.join(dir, "cert.pem"),
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
     ], { stdio: "ignore" })
     return {
       cert: Fs.readFileSync(Path.join(dir, "cert.pem"), "utf8"),
@@ -222,7 +236,12 @@ describe("WebSocket transport", () => {
       for (const a of ["/ip4/127.0.0.1/tcp/0/wss", "/ip4/127.0.0.1/tcp/0/tls/ws"]) {
         expect([a, ws.canListen(ma(a)), withCert.canListen(ma(a))]).toEqual([a, false, true])
       }
-      for (const a of ["/dns4/localhost/tcp/0/ws", "/ip4/127.0.0.1/ws", "/ip4/127.0.0.1/tcp/0/tls/sni/x/ws", "/ip4/127.0.0.1/tcp/0"]) {
+      for (const a of [
+        "/dns4/localhost/tcp/0/ws",
+        "/ip4/127.0.0.1/ws",
+        "/ip4/127.0.0.1/tcp/0/tls/sni/x/ws",
+        "/ip4/127.0.0.1/tcp/0"
+      ]) {
         expect([a, withCert.canListen(ma(a))]).toEqual([a, false])
       }
     })
@@ -243,8 +262,10 @@ describe("WebSocket transport", () => {
     const roundTrip = (transport: WebSocket.WebSocketTransport, listenAddr: string, prefix: string, suffix: string) =>
       Effect.gen(function*() {
         const accepted = yield* Deferred.make<Transport.RawConnection>()
-        const listener = yield* transport.listen(ma(listenAddr), (conn) =>
-          Deferred.succeed(accepted, conn).pipe(Effect.andThen(echo(conn))))
+        const listener = yield* transport.listen(
+          ma(listenAddr),
+          (conn) => Deferred.succeed(accepted, conn).pipe(Effect.andThen(echo(conn)))
+        )
         expect(listener.addrs).toHaveLength(1)
         const bound = listener.addrs[0]!
         expect(bound.toString()).toMatch(new RegExp(`^${prefix}/tcp/\\d+${suffix}$`))
@@ -278,19 +299,25 @@ describe("WebSocket transport", () => {
     it.live("/ip4/127.0.0.1/tcp/0/ws: the listener reports the real port, bytes echo both ways", () =>
       roundTrip(ws, "/ip4/127.0.0.1/tcp/0/ws", "/ip4/127.0.0.1", "/ws"))
 
-    it.live.skipIf(!hasIpv6Loopback)("/ip6/::1/tcp/0/ws: same over IPv6", () =>
-      roundTrip(ws, "/ip6/::1/tcp/0/ws", "/ip6/::1", "/ws"))
+    it.live.skipIf(!hasIpv6Loopback)(
+      "/ip6/::1/tcp/0/ws: same over IPv6",
+      () => roundTrip(ws, "/ip6/::1/tcp/0/ws", "/ip6/::1", "/ws")
+    )
 
     it.live.skipIf(certificate === undefined)(
       "§Encryption: /wss with a self-signed certificate the dialer trusts (ca), bytes echo both ways",
       () => roundTrip(wss, "/ip4/127.0.0.1/tcp/0/wss", "/ip4/127.0.0.1", "/wss")
     )
 
-    it.live.skipIf(certificate === undefined)("§Encryption: /tls/ws, same", () =>
-      roundTrip(wss, "/ip4/127.0.0.1/tcp/0/tls/ws", "/ip4/127.0.0.1", "/tls/ws"))
+    it.live.skipIf(certificate === undefined)(
+      "§Encryption: /tls/ws, same",
+      () => roundTrip(wss, "/ip4/127.0.0.1/tcp/0/tls/ws", "/ip4/127.0.0.1", "/tls/ws")
+    )
 
-    it.live.skipIf(certificate === undefined || !hasIpv6Loopback)("§Encryption: /ip6/::1/.../tls/ws, same", () =>
-      roundTrip(wss, "/ip6/::1/tcp/0/tls/ws", "/ip6/::1", "/tls/ws"))
+    it.live.skipIf(certificate === undefined || !hasIpv6Loopback)(
+      "§Encryption: /ip6/::1/.../tls/ws, same",
+      () => roundTrip(wss, "/ip6/::1/tcp/0/tls/ws", "/ip6/::1", "/tls/ws")
+    )
 
     it.live.skipIf(certificate === undefined)(
       "§MITM mitigation: a certificate the dialer does not trust, or for another name, fails the dial (Io); /tls/sni/<name> checks <name>",
@@ -375,7 +402,10 @@ describe("WebSocket transport", () => {
         const received: Array<{ data: Buffer; binary: boolean }> = []
         const server = yield* Effect.acquireRelease(
           Effect.callback<WebSocketServer>((resume) => {
-            const s: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(s)))
+            const s: WebSocketServer = new WebSocketServer(
+              { host: "127.0.0.1", port: 0 },
+              () => resume(Effect.succeed(s))
+            )
             s.on("connection", (c) => {
               c.on("message", (data, binary) => {
                 received.push({ data: data as Buffer, binary })
@@ -405,7 +435,10 @@ describe("WebSocket transport", () => {
           large,
           huge
         ])
-        yield* eventually(Effect.sync(() => received.reduce((n, m) => n + m.data.byteLength, 0)), (n) => n >= all.length)
+        yield* eventually(
+          Effect.sync(() => received.reduce((n, m) => n + m.data.byteLength, 0)),
+          (n) => n >= all.length
+        )
         expect(received.every((m) => m.binary)).toBe(true)
         expect(Buffer.compare(Buffer.concat(received.map((m) => m.data)), all)).toBe(0)
         expect(received.slice(0, 2).map((m) => m.data.toString("hex"))).toEqual(["6f6e6574776f", "000102ff"])
@@ -462,17 +495,28 @@ describe("WebSocket transport", () => {
 
     it.live("a remote Close 1000 / 1001 / no status is EOF; another status fails reads with Io", () =>
       Effect.gen(function*() {
-        for (const [code, expected] of [[1000, "eof"], [1001, "eof"], [undefined, "eof"], [1011, "Io"], [4000, "Io"]] as const) {
+        for (
+          const [code, expected] of [
+            [1000, "eof"],
+            [1001, "eof"],
+            [undefined, "eof"],
+            [1011, "Io"],
+            [4000, "Io"]
+          ] as const
+        ) {
           const result = yield* Deferred.make<string>()
-          const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-            Effect.result(Duplex.readAll(conn.duplex, 1024)).pipe(
-              Effect.flatMap((r) =>
-                Deferred.succeed(
-                  result,
-                  Result.isSuccess(r) ? `eof:${str(r.success)}` : `${r.failure.reason}:${r.failure.message}`
+          const listener = yield* ws.listen(
+            ma("/ip4/127.0.0.1/tcp/0/ws"),
+            (conn) =>
+              Effect.result(Duplex.readAll(conn.duplex, 1024)).pipe(
+                Effect.flatMap((r) =>
+                  Deferred.succeed(
+                    result,
+                    Result.isSuccess(r) ? `eof:${str(r.success)}` : `${r.failure.reason}:${r.failure.message}`
+                  )
                 )
               )
-            ))
+          )
           const client = yield* rawClient(`ws://127.0.0.1:${portOf(listener.addrs[0]!)}/`)
           client.socket.send(Buffer.from("data"))
           if (code === undefined) client.socket.close()
@@ -488,11 +532,14 @@ describe("WebSocket transport", () => {
     it.live("the dialer resets → the listener's pending read fails with Reset; reads and writes after a reset fail", () =>
       Effect.gen(function*() {
         const seen = yield* Deferred.make<Duplex.DuplexError>()
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          Effect.flip(Duplex.readAll(conn.duplex, MiB)).pipe(
-            Effect.flatMap((e) => Deferred.succeed(seen, e)),
-            Effect.ignore
-          ))
+        const listener = yield* ws.listen(
+          ma("/ip4/127.0.0.1/tcp/0/ws"),
+          (conn) =>
+            Effect.flip(Duplex.readAll(conn.duplex, MiB)).pipe(
+              Effect.flatMap((e) => Deferred.succeed(seen, e)),
+              Effect.ignore
+            )
+        )
         const conn = yield* ws.dial(listener.addrs[0]!)
         yield* conn.duplex.write([text("partial")])
         yield* Effect.sleep("50 millis")
@@ -505,13 +552,16 @@ describe("WebSocket transport", () => {
 
     it.live("the listener resets → the dialer's read fails with Reset (after the bytes sent before it)", () =>
       Effect.gen(function*() {
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          conn.duplex.write([text("bye")]).pipe(
-            Effect.andThen(Effect.sleep("50 millis")),
-            Effect.andThen(conn.duplex.reset),
-            Effect.andThen(Effect.never),
-            Effect.ignore
-          ))
+        const listener = yield* ws.listen(
+          ma("/ip4/127.0.0.1/tcp/0/ws"),
+          (conn) =>
+            conn.duplex.write([text("bye")]).pipe(
+              Effect.andThen(Effect.sleep("50 millis")),
+              Effect.andThen(conn.duplex.reset),
+              Effect.andThen(Effect.never),
+              Effect.ignore
+            )
+        )
         const conn = yield* ws.dial(listener.addrs[0]!)
         expect(str(yield* readExactly(conn.duplex, 3))).toBe("bye")
         expect((yield* Effect.flip(conn.duplex.read)).reason).toBe("Reset")
@@ -598,8 +648,11 @@ describe("WebSocket transport", () => {
     it.live("closing a dialed connection's scope closes it (the remote reads the bytes, then EOF)", () =>
       Effect.gen(function*() {
         const seen = yield* Deferred.make<Exit.Exit<Uint8Array, Duplex.DuplexError>>()
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e))))
+        const listener = yield* ws.listen(
+          ma("/ip4/127.0.0.1/tcp/0/ws"),
+          (conn) =>
+            Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e)))
+        )
         const scope = yield* Scope.make()
         const conn = yield* Scope.provide(ws.dial(listener.addrs[0]!), scope)
         yield* conn.duplex.write([text("bye")])
@@ -608,41 +661,53 @@ describe("WebSocket transport", () => {
         expect(Exit.isSuccess(exit) && str(exit.value)).toBe("bye")
         expect((yield* Effect.flip(conn.duplex.read)).reason).toBe("Closed")
         expect((yield* Effect.flip(conn.duplex.write([text("x")]))).reason).toBe("Closed")
-        expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0)).toEqual({ sockets: 0, connections: 0, handlers: 0 })
-      }))
-
-    it.live("interrupted dials and 200 sequential connections leave no socket or fiber behind", () =>
-      Effect.gen(function*() {
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), echo)
-        const addr = listener.addrs[0]!
-        for (let i = 0; i < 30; i++) {
-          const fiber = yield* Effect.forkChild(Effect.scoped(ws.dial(addr)))
-          if (i % 3 === 1) yield* Effect.yieldNow
-          if (i % 3 === 2) yield* Effect.sleep("2 millis")
-          yield* Fiber.interrupt(fiber)
-        }
-        for (let i = 0; i < 200; i++) {
-          yield* Effect.scoped(Effect.gen(function*() {
-            const conn = yield* ws.dial(addr)
-            yield* conn.duplex.write([Uint8Array.of(i & 0xff)])
-            const got = yield* readExactly(conn.duplex, 1)
-            if (got[0] !== (i & 0xff)) return yield* Effect.fail(`connection ${i}: wrong byte`)
-          }))
-        }
-        expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0 && s.handlers === 0)).toEqual({
+        expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0)).toEqual({
           sockets: 0,
           connections: 0,
           handlers: 0
         })
-      }), 60_000)
+      }))
+
+    it.live(
+      "interrupted dials and 200 sequential connections leave no socket or fiber behind",
+      () =>
+        Effect.gen(function*() {
+          const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), echo)
+          const addr = listener.addrs[0]!
+          for (let i = 0; i < 30; i++) {
+            const fiber = yield* Effect.forkChild(Effect.scoped(ws.dial(addr)))
+            if (i % 3 === 1) yield* Effect.yieldNow
+            if (i % 3 === 2) yield* Effect.sleep("2 millis")
+            yield* Fiber.interrupt(fiber)
+          }
+          for (let i = 0; i < 200; i++) {
+            yield* Effect.scoped(Effect.gen(function*() {
+              const conn = yield* ws.dial(addr)
+              yield* conn.duplex.write([Uint8Array.of(i & 0xff)])
+              const got = yield* readExactly(conn.duplex, 1)
+              if (got[0] !== (i & 0xff)) return yield* Effect.fail(`connection ${i}: wrong byte`)
+            }))
+          }
+          expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0 && s.handlers === 0))
+            .toEqual({
+              sockets: 0,
+              connections: 0,
+              handlers: 0
+            })
+        }),
+      60_000
+    )
 
     it.live("a handler that dies or is interrupted does not stop the listener", () =>
       Effect.gen(function*() {
         const count = yield* Ref.make(0)
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          Ref.getAndUpdate(count, (n) => n + 1).pipe(Effect.flatMap((n) =>
-            n === 0 ? Effect.die("handler bug") : n === 1 ? Effect.interrupt : echo(conn)
-          )))
+        const listener = yield* ws.listen(
+          ma("/ip4/127.0.0.1/tcp/0/ws"),
+          (conn) =>
+            Ref.getAndUpdate(count, (n) => n + 1).pipe(
+              Effect.flatMap((n) => n === 0 ? Effect.die("handler bug") : n === 1 ? Effect.interrupt : echo(conn))
+            )
+        )
         for (let i = 0; i < 2; i++) {
           const conn = yield* ws.dial(listener.addrs[0]!)
           const r = yield* Effect.exit(conn.duplex.read)
@@ -664,11 +729,25 @@ describe("WebSocket transport", () => {
           ["\x00\x01\x02 not http at all\r\n\r\n", 400],
           ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
           ["GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 400],
-          [`GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n`, 400],
-          [`GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 7\r\nSec-WebSocket-Key: ${key}\r\n\r\n`, 400],
-          [`GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\nX: ${"a".repeat(20000)}\r\n\r\n`, 431],
+          [
+            `GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n`,
+            400
+          ],
+          [
+            `GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 7\r\nSec-WebSocket-Key: ${key}\r\n\r\n`,
+            400
+          ],
+          [
+            `GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\nX: ${
+              "a".repeat(20000)
+            }\r\n\r\n`,
+            431
+          ],
           // §4.2.1: the handshake is a GET (ws answers other methods 405)
-          [`POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`, 405]
+          [
+            `POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`,
+            405
+          ]
         ] as const
         for (const [request, status] of requests) {
           const answer = yield* rawTcp(port, request).pipe(Effect.timeout("5 seconds"))
@@ -677,7 +756,11 @@ describe("WebSocket transport", () => {
         const conn = yield* ws.dial(listener.addrs[0]!)
         yield* conn.duplex.write([text("ok")])
         expect(str(yield* readExactly(conn.duplex, 2))).toBe("ok")
-        expect(yield* eventually(listener.stats, (s) => s.sockets === 1)).toEqual({ sockets: 1, connections: 1, handlers: 1 })
+        expect(yield* eventually(listener.stats, (s) => s.sockets === 1)).toEqual({
+          sockets: 1,
+          connections: 1,
+          handlers: 1
+        })
       }))
 
     it.live("a connection that does not complete its upgrade within handshakeTimeout is dropped (TCP and TLS)", () =>
@@ -693,29 +776,39 @@ describe("WebSocket transport", () => {
           const took = performance.now() - started
           expect([a, answer]).toEqual([a, ""])
           expect(took).toBeGreaterThanOrEqual(150)
-          expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0)).toEqual({ sockets: 0, connections: 0, handlers: 0 })
+          expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0)).toEqual({
+            sockets: 0,
+            connections: 0,
+            handlers: 0
+          })
         }
       }))
 
     it.live("a text message is a protocol violation: typed Io error on our side, Close 1003 to the sender", () =>
       Effect.gen(function*() {
         const seen = yield* Deferred.make<Duplex.DuplexError>()
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          readFailure(conn, MiB, seen))
+        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) => readFailure(conn, MiB, seen))
         const client = yield* rawClient(`ws://127.0.0.1:${portOf(listener.addrs[0]!)}/`)
         client.socket.send("hello as text")
         const err = yield* Deferred.await(seen)
         expect([err._tag, err.reason]).toEqual(["DuplexError", "Io"])
         expect(err.message).toContain("text")
         expect(yield* Deferred.await(client.closed)).toBe(1003)
-        expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0)).toEqual({ sockets: 0, connections: 0, handlers: 0 })
+        expect(yield* eventually(listener.stats, (s) => s.sockets === 0 && s.connections === 0)).toEqual({
+          sockets: 0,
+          connections: 0,
+          handlers: 0
+        })
       }))
 
     it.live("a text message from a server we dialed: our read fails Io, the connection is closed", () =>
       Effect.gen(function*() {
         const server = yield* Effect.acquireRelease(
           Effect.callback<WebSocketServer>((resume) => {
-            const s: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(s)))
+            const s: WebSocketServer = new WebSocketServer(
+              { host: "127.0.0.1", port: 0 },
+              () => resume(Effect.succeed(s))
+            )
             s.on("connection", (c) => c.send("text"))
           }),
           (s) => Effect.sync(() => s.close())
@@ -726,19 +819,22 @@ describe("WebSocket transport", () => {
         expect((yield* Effect.flip(conn.duplex.write([text("x")]))).reason).toBe("Io")
       }))
 
-    it.live("a message over maxPayload (default 16 MiB) closes the connection with 1009, our reads fail Io", () =>
-      Effect.gen(function*() {
-        const seen = yield* Deferred.make<Duplex.DuplexError>()
-        const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          readFailure(conn, 64 * MiB, seen))
-        const client = yield* rawClient(`ws://127.0.0.1:${portOf(listener.addrs[0]!)}/`)
-        client.socket.send(Buffer.alloc(16 * MiB)) // exactly the limit: accepted
-        client.socket.send(Buffer.alloc(16 * MiB + 1))
-        const err = yield* Deferred.await(seen)
-        expect(err.reason).toBe("Io")
-        expect(err.message).toMatch(/payload|length|1009/i)
-        expect(yield* Deferred.await(client.closed)).toBe(1009)
-      }), 30_000)
+    it.live(
+      "a message over maxPayload (default 16 MiB) closes the connection with 1009, our reads fail Io",
+      () =>
+        Effect.gen(function*() {
+          const seen = yield* Deferred.make<Duplex.DuplexError>()
+          const listener = yield* ws.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) => readFailure(conn, 64 * MiB, seen))
+          const client = yield* rawClient(`ws://127.0.0.1:${portOf(listener.addrs[0]!)}/`)
+          client.socket.send(Buffer.alloc(16 * MiB)) // exactly the limit: accepted
+          client.socket.send(Buffer.alloc(16 * MiB + 1))
+          const err = yield* Deferred.await(seen)
+          expect(err.reason).toBe("Io")
+          expect(err.message).toMatch(/payload|length|1009/i)
+          expect(yield* Deferred.await(client.closed)).toBe(1009)
+        }),
+      30_000
+    )
   })
 
   describe("websockets spec §Stream Multiplexing, §Authentication: the whole stack (multistream-select, Noise, Yamux) over WebSockets", () => {
@@ -746,7 +842,12 @@ describe("WebSocket transport", () => {
     const node = (transport: WebSocket.WebSocketTransport, listen: string) =>
       Effect.gen(function*() {
         const noise = yield* Noise.make()
-        const layer = Nodes.make({ transports: [transport], security: [noise], muxers: [Yamux.yamux], listen: [ma(listen)] })
+        const layer = Nodes.make({
+          transports: [transport],
+          security: [noise],
+          muxers: [Yamux.yamux],
+          listen: [ma(listen)]
+        })
         const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
         return {
           host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
@@ -779,60 +880,71 @@ describe("WebSocket transport", () => {
     it.live("two of our nodes over /ws: dial, ping, identify, hang up", () =>
       pingAndIdentify(ws, "/ip4/127.0.0.1/tcp/0/ws"))
 
-    it.live.skipIf(certificate === undefined)("two of our nodes over /wss (Noise inside TLS): dial, ping, identify, hang up", () =>
-      pingAndIdentify(wss, "/ip4/127.0.0.1/tcp/0/wss"))
+    it.live.skipIf(certificate === undefined)(
+      "two of our nodes over /wss (Noise inside TLS): dial, ping, identify, hang up",
+      () => pingAndIdentify(wss, "/ip4/127.0.0.1/tcp/0/wss")
+    )
   })
 
   describe("connections spec §Definitions (streams must support backpressure): flow control", () => {
-    it.live("a reader that does not read stops the writer (read pause + write drain), which resumes on read", () =>
-      Effect.gen(function*() {
-        const small = WebSocket.make({ maxBufferedBytes: 256 * 1024 })
-        const gate = yield* Deferred.make<void>()
-        const received = yield* Deferred.make<number>()
-        const listener = yield* small.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
-          Effect.gen(function*() {
-            yield* Deferred.await(gate)
-            const all = yield* Duplex.readAll(conn.duplex, 128 * MiB)
-            yield* Deferred.succeed(received, all.byteLength)
-          }).pipe(Effect.ignore))
-        const conn = yield* small.dial(listener.addrs[0]!)
-        // 32 MiB cannot fit in the kernel buffers plus a 256 KiB read buffer: the writer must be suspended
-        const total = 32 * MiB
-        const chunk = new Uint8Array(MiB)
-        const writer = yield* Effect.forkChild(Effect.gen(function*() {
-          for (let sent = 0; sent < total; sent += chunk.byteLength) yield* conn.duplex.write([chunk])
-          yield* conn.duplex.closeWrite
-        }))
-        yield* Effect.sleep("500 millis")
-        expect(writer.pollUnsafe()).toBeUndefined()
-        yield* Deferred.succeed(gate, undefined)
-        yield* Fiber.join(writer)
-        expect(yield* Deferred.await(received)).toBe(total)
-      }), 60_000)
+    it.live(
+      "a reader that does not read stops the writer (read pause + write drain), which resumes on read",
+      () =>
+        Effect.gen(function*() {
+          const small = WebSocket.make({ maxBufferedBytes: 256 * 1024 })
+          const gate = yield* Deferred.make<void>()
+          const received = yield* Deferred.make<number>()
+          const listener = yield* small.listen(ma("/ip4/127.0.0.1/tcp/0/ws"), (conn) =>
+            Effect.gen(function*() {
+              yield* Deferred.await(gate)
+              const all = yield* Duplex.readAll(conn.duplex, 128 * MiB)
+              yield* Deferred.succeed(received, all.byteLength)
+            }).pipe(Effect.ignore))
+          const conn = yield* small.dial(listener.addrs[0]!)
+          // 32 MiB cannot fit in the kernel buffers plus a 256 KiB read buffer: the writer must be suspended
+          const total = 32 * MiB
+          const chunk = new Uint8Array(MiB)
+          const writer = yield* Effect.forkChild(Effect.gen(function*() {
+            for (let sent = 0; sent < total; sent += chunk.byteLength) yield* conn.duplex.write([chunk])
+            yield* conn.duplex.closeWrite
+          }))
+          yield* Effect.sleep("500 millis")
+          expect(writer.pollUnsafe()).toBeUndefined()
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(writer)
+          expect(yield* Deferred.await(received)).toBe(total)
+        }),
+      60_000
+    )
 
-    it.live.skipIf(certificate === undefined)("32 MiB each way at once through an echo over /wss (batches of 4 chunks), bytes intact", () =>
-      Effect.gen(function*() {
-        const listener = yield* wss.listen(ma("/ip4/127.0.0.1/tcp/0/wss"), echo)
-        const conn = yield* wss.dial(listener.addrs[0]!)
-        const data = randomBytes(32 * MiB)
-        const started = performance.now()
-        const writer = yield* Effect.forkChild(Effect.gen(function*() {
-          for (let i = 0; i < data.length; i += 4 * 65536) {
-            const batch: Array<Uint8Array> = []
-            for (let j = i; j < Math.min(data.length, i + 4 * 65536); j += 65536) batch.push(data.subarray(j, j + 65536))
-            yield* conn.duplex.write(batch)
-          }
-        }))
-        // read everything back before closing: WebSocket has no half-close (the Close ends both directions)
-        const back = yield* readExactly(conn.duplex, data.length)
-        yield* Fiber.join(writer)
-        yield* conn.duplex.closeWrite
-        expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
-        const ms = performance.now() - started
-        expect(back.byteLength).toBe(data.length)
-        expect(Buffer.compare(back, data)).toBe(0)
-        console.error(`WebSocket.test: 32 MiB echo over /wss in ${ms.toFixed(0)} ms`)
-      }), 60_000)
+    it.live.skipIf(certificate === undefined)(
+      "32 MiB each way at once through an echo over /wss (batches of 4 chunks), bytes intact",
+      () =>
+        Effect.gen(function*() {
+          const listener = yield* wss.listen(ma("/ip4/127.0.0.1/tcp/0/wss"), echo)
+          const conn = yield* wss.dial(listener.addrs[0]!)
+          const data = randomBytes(32 * MiB)
+          const started = performance.now()
+          const writer = yield* Effect.forkChild(Effect.gen(function*() {
+            for (let i = 0; i < data.length; i += 4 * 65536) {
+              const batch: Array<Uint8Array> = []
+              for (let j = i; j < Math.min(data.length, i + 4 * 65536); j += 65536) {
+                batch.push(data.subarray(j, j + 65536))
+              }
+              yield* conn.duplex.write(batch)
+            }
+          }))
+          // read everything back before closing: WebSocket has no half-close (the Close ends both directions)
+          const back = yield* readExactly(conn.duplex, data.length)
+          yield* Fiber.join(writer)
+          yield* conn.duplex.closeWrite
+          expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
+          const ms = performance.now() - started
+          expect(back.byteLength).toBe(data.length)
+          expect(Buffer.compare(back, data)).toBe(0)
+          console.error(`WebSocket.test: 32 MiB echo over /wss in ${ms.toFixed(0)} ms`)
+        }),
+      60_000
+    )
   })
 })
-

@@ -6,19 +6,19 @@
  *
  * @since 0.1.0
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { Duration, Effect, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Nodes from "../../layers/Node.ts"
+import * as ConnectionManager from "../connection/ConnectionManager.ts"
 import * as Keys from "../core/Keys.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
-import * as ConnectionManager from "../connection/ConnectionManager.ts"
 import { Host } from "../host/Host.ts"
 import { Identify } from "../protocols/identify/Identify.ts"
 import { Perf } from "../protocols/perf/Perf.ts"
 import { Ping } from "../protocols/ping/Ping.ts"
-import * as Nodes from "../../layers/Node.ts"
 
 export const VERSION = "0.1.0"
 
@@ -26,7 +26,6 @@ export const VERSION = "0.1.0"
 export class CliUsageError extends Schema.TaggedError<CliUsageError>()("CliUsageError", {
   message: Schema.String
 }) {}
-
 
 // ---------------------------------------------------------------------------
 // output
@@ -59,7 +58,10 @@ const reportFailure = (json: boolean) => (e: unknown) =>
 // ---------------------------------------------------------------------------
 // flags
 
-const json = Flag.Boolean("json").pipe(Flag.withDescription("one JSON object per line on stdout"), Flag.withDefault(false))
+const json = Flag.Boolean("json").pipe(
+  Flag.withDescription("one JSON object per line on stdout"),
+  Flag.withDefault(false)
+)
 const security = Flag.String("security").pipe(
   Flag.withDescription("secure channels in preference order: noise, tls (e.g. noise,tls)"),
   Flag.withDefault("noise")
@@ -158,7 +160,9 @@ export const connectionManagerOptions = (flags: StackFlags) =>
     if (Option.isSome(flags.connGrace)) {
       grace = parseDuration(flags.connGrace.value)
       if (grace === undefined) {
-        return yield* new CliUsageError({ message: `--conn-grace: not a duration: "${flags.connGrace.value}" (e.g. 30s, 500ms, 1m)` })
+        return yield* new CliUsageError({
+          message: `--conn-grace: not a duration: "${flags.connGrace.value}" (e.g. 30s, 500ms, 1m)`
+        })
       }
     }
     if (low !== undefined && high !== undefined && low > high) {
@@ -266,37 +270,47 @@ export const runNode = (options: {
     )
     const host = ctx.mapUnsafe.get(Host.key) as Host["Service"]
     const identify = ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
-    const connectionManager = ctx.mapUnsafe.get(ConnectionManager.ConnectionManager.key) as ConnectionManager.ConnectionManager[
+    const connectionManager = ctx.mapUnsafe.get(
+      ConnectionManager.ConnectionManager.key
+    ) as ConnectionManager.ConnectionManager[
       "Service"
     ]
     const peerId = PeerId.toString(host.peerId)
     const addrs = host.addrs().map(Multiaddr.toString)
-    yield* emit(options.json, { event: "listening", peerId, addrs }, `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`)
+    yield* emit(
+      options.json,
+      { event: "listening", peerId, addrs },
+      `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`
+    )
     const hostEvents = yield* PubSub.subscribe(host.events)
     const identifyEvents = yield* PubSub.subscribe(identify.events)
     const trimEvents = yield* PubSub.subscribe(connectionManager.events)
-    yield* Effect.forkScoped(Stream.fromSubscription(trimEvents).pipe(Stream.runForEach((e) => {
-      if (e._tag !== "PeerTrimmed") return Effect.void
-      const id = PeerId.toString(e.peerId)
-      const addr = Multiaddr.toString(e.connection.remoteAddr)
-      return emit(options.json, {
-        event: "peer:trimmed",
-        peerId: id,
-        addr,
-        value: e.value,
-        reason: e.reason,
-        connections: e.before,
-        target: e.target
-      }, `trimmed ${id} at ${addr} (value ${e.value}, ${e.reason})`)
-    })))
-    yield* Effect.forkScoped(Stream.fromSubscription(identifyEvents).pipe(Stream.runForEach((r) =>
-      emit(options.json, {
-        event: "peer:identify",
-        peerId: PeerId.toString(r.peerId),
-        agentVersion: r.agentVersion ?? null,
-        protocols: r.protocols
-      }, `identified ${PeerId.toString(r.peerId)} (${r.agentVersion ?? "?"})`)
-    )))
+    yield* Effect.forkScoped(
+      Stream.fromSubscription(trimEvents).pipe(Stream.runForEach((e) => {
+        if (e._tag !== "PeerTrimmed") return Effect.void
+        const id = PeerId.toString(e.peerId)
+        const addr = Multiaddr.toString(e.connection.remoteAddr)
+        return emit(options.json, {
+          event: "peer:trimmed",
+          peerId: id,
+          addr,
+          value: e.value,
+          reason: e.reason,
+          connections: e.before,
+          target: e.target
+        }, `trimmed ${id} at ${addr} (value ${e.value}, ${e.reason})`)
+      }))
+    )
+    yield* Effect.forkScoped(
+      Stream.fromSubscription(identifyEvents).pipe(Stream.runForEach((r) =>
+        emit(options.json, {
+          event: "peer:identify",
+          peerId: PeerId.toString(r.peerId),
+          agentVersion: r.agentVersion ?? null,
+          protocols: r.protocols
+        }, `identified ${PeerId.toString(r.peerId)} (${r.agentVersion ?? "?"})`)
+      ))
+    )
     return yield* Stream.fromSubscription(hostEvents).pipe(Stream.runForEach((event) => {
       switch (event._tag) {
         case "PeerConnect": {
@@ -318,7 +332,10 @@ const nodeCommand = Command.make(
   "node",
   {
     listen: Flag.String("listen").pipe(Flag.withDescription("multiaddr to listen on (repeatable)"), Flag.atLeast(0)),
-    identity: Flag.String("identity").pipe(Flag.withDescription("private key file (protobuf PrivateKey)"), Flag.optional),
+    identity: Flag.String("identity").pipe(
+      Flag.withDescription("private key file (protobuf PrivateKey)"),
+      Flag.optional
+    ),
     dataDir: Flag.String("data-dir").pipe(Flag.optional),
     wsCert: Flag.String("ws-cert").pipe(
       Flag.withDescription("PEM certificate file for listening on /wss and /tls/ws"),
@@ -404,9 +421,7 @@ const pingCommand = Command.make(
             const rounded = Math.round(rttMs * 1000) / 1000
             yield* emit(flags.json, { event: "ping", peerId, rttMs: rounded }, `ping ${peerId}: ${rounded} ms`)
           }
-        }),
-        client
-      )
+        }), client)
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("ping a peer (/ipfs/ping/1.0.0)"))
 
@@ -442,9 +457,7 @@ const identifyCommand = Command.make(
               : null
           }
           yield* emit(flags.json, event, JSON.stringify(event, null, 2))
-        }),
-        client
-      )
+        }), client)
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("identify a peer (/ipfs/id/1.0.0)"))
 
@@ -469,7 +482,9 @@ const perfCommand = Command.make(
       }
       const addr = yield* parseMultiaddr(flags.addr)
       const peer = yield* targetPeer(addr)
-      for (const [flag, n] of [["--upload-bytes", flags.uploadBytes], ["--download-bytes", flags.downloadBytes]] as const) {
+      for (
+        const [flag, n] of [["--upload-bytes", flags.uploadBytes], ["--download-bytes", flags.downloadBytes]] as const
+      ) {
         if (n < 0) return yield* new CliUsageError({ message: `${flag} must not be negative` })
       }
       const peerId = PeerId.toString(peer)
@@ -494,9 +509,7 @@ const perfCommand = Command.make(
             `perf ${peerId}: ${r.uploadBytes} bytes up, ${r.downloadBytes} bytes down in ${r.seconds.toFixed(3)} s ` +
               `(${event.gbitPerSecond} Gbit/s)`
           )
-        }),
-        client
-      )
+        }), client)
     }).pipe(Effect.catch(reportFailure(flags.json)))
 ).pipe(Command.withDescription("measure throughput with a peer (/perf/1.0.0)"))
 

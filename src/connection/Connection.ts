@@ -12,9 +12,9 @@
 import type { Effect, Scope } from "effect"
 import { Schema } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
+import type * as Keys from "../core/Keys.ts"
 import type * as Multiaddr from "../core/Multiaddr.ts"
 import type * as PeerId from "../core/PeerId.ts"
-import type * as Keys from "../core/Keys.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
 import { Resource, ScopeKind } from "./ResourceManager.ts"
 

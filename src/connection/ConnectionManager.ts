@@ -33,7 +33,20 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, FiberHandle, FiberSet, Layer, PubSub, Queue, Schedule, Schema, type Scope } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  FiberHandle,
+  FiberSet,
+  Layer,
+  PubSub,
+  Queue,
+  Schedule,
+  Schema,
+  type Scope
+} from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Connection from "./Connection.ts"
@@ -231,7 +244,9 @@ interface Network {
 
 const network = (ma: Multiaddr.Multiaddr): Network | undefined => {
   const [ip, cidr] = Multiaddr.components(ma)
-  if (ip === undefined || ip.bytes === undefined || (ip.code !== Multiaddr.codes.ip4 && ip.code !== Multiaddr.codes.ip6)) {
+  if (
+    ip === undefined || ip.bytes === undefined || (ip.code !== Multiaddr.codes.ip4 && ip.code !== Multiaddr.codes.ip6)
+  ) {
     return undefined
   }
   const full = ip.bytes.length * 8
@@ -396,7 +411,11 @@ export const make = (options: ConnectionManagerOptions = {}) =>
           // closing waits for the muxer's GoAway; it must not hold up the trimmer
           yield* FiberSet.run(closers, c.conn.close)
         }
-        if (chosen.length > 0) yield* Effect.logDebug(`connection manager: trimmed ${chosen.length} of ${conns.length} connections (${reason})`)
+        if (chosen.length > 0) {
+          yield* Effect.logDebug(
+            `connection manager: trimmed ${chosen.length} of ${conns.length} connections (${reason})`
+          )
+        }
         return chosen.map((c) => c.conn)
       })
 
@@ -411,7 +430,10 @@ export const make = (options: ConnectionManagerOptions = {}) =>
         if (ends > now && !protectedKey(key(c.remotePeer))) next = Math.min(next, ends)
       }
       if (next === Number.POSITIVE_INFINITY) return yield* FiberHandle.clear(timer)
-      yield* FiberHandle.run(timer, Effect.andThen(Effect.sleep(Duration.millis(next - now)), Queue.offer(wake, undefined)))
+      yield* FiberHandle.run(
+        timer,
+        Effect.andThen(Effect.sleep(Duration.millis(next - now)), Queue.offer(wake, undefined))
+      )
     })
 
     const trimmer = Effect.gen(function*() {
@@ -443,7 +465,9 @@ export const make = (options: ConnectionManagerOptions = {}) =>
 
     const reserve = (direction: Connection.Direction, remoteAddr: Multiaddr.Multiaddr, peer?: PeerId.PeerId) =>
       Effect.suspend(() => {
-        if (slots >= config.maxConnections && !isAllowed(remoteAddr) && !(peer !== undefined && protectedKey(key(peer)))) {
+        if (
+          slots >= config.maxConnections && !isAllowed(remoteAddr) && !(peer !== undefined && protectedKey(key(peer)))
+        ) {
           return PubSub.publish(events, {
             _tag: "ConnectionRefused",
             direction,

@@ -133,7 +133,10 @@ const isLocal = (addr: Multiaddr.Multiaddr) =>
  * then by transport (fastest first), IPv6 and IPv4 interleaved within a
  * transport (IPv6 first), the given order otherwise. Duplicates are dropped.
  */
-export const rank = (addrs: ReadonlyArray<Multiaddr.Multiaddr>, options: RankingOptions = {}): ReadonlyArray<RankedAddr> => {
+export const rank = (
+  addrs: ReadonlyArray<Multiaddr.Multiaddr>,
+  options: RankingOptions = {}
+): ReadonlyArray<RankedAddr> => {
   const stagger = millis(options.stagger, 250)
   const privateStagger = millis(options.privateStagger, 30)
   const relayDelay = millis(options.relayDelay, 500)
@@ -340,7 +343,9 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
     const pruneLoop = Effect.gen(function*() {
       while (backoff.size > 0) {
         let next = Number.POSITIVE_INFINITY
-        for (const byAddr of backoff.values()) for (const st of byAddr.values()) next = Math.min(next, st.until + resetMillis)
+        for (const byAddr of backoff.values()) {
+          for (const st of byAddr.values()) next = Math.min(next, st.until + resetMillis)
+        }
         const now = yield* Clock.currentTimeMillis
         yield* Effect.sleep(Duration.millis(Math.max(0, next - now) + 1))
         const later = yield* Clock.currentTimeMillis
@@ -407,8 +412,10 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
               Effect.matchEffect({
                 // the winner's scope stays open: the connection closes it when it ends
                 onSuccess: ({ conn, scope }) =>
-                  Effect.flatMap(Deferred.succeed(outcome, conn), (won) =>
-                    won ? Effect.sync(() => clearPeer(pk)) : Scope.close(scope, Exit.void)),
+                  Effect.flatMap(
+                    Deferred.succeed(outcome, conn),
+                    (won) => won ? Effect.sync(() => clearPeer(pk)) : Scope.close(scope, Exit.void)
+                  ),
                 onFailure: (error) =>
                   Effect.gen(function*() {
                     failures.push({ addr: Multiaddr.toString(addr), reason: error.reason, message: error.message })
@@ -477,7 +484,11 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
           : "addrs:" + request.addrs.map(Multiaddr.toString).join(",")
         let entry = inflight.get(key)
         if (entry === undefined) {
-          const e: Inflight = { deferred: yield* Deferred.make<Connection.Connection, DialError>(), waiters: 0, fiber: undefined }
+          const e: Inflight = {
+            deferred: yield* Deferred.make<Connection.Connection, DialError>(),
+            waiters: 0,
+            fiber: undefined
+          }
           inflight.set(key, e)
           // the entry goes before the outcome is published: a caller that
           // dials again as soon as it has the outcome starts a new dial

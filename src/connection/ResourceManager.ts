@@ -223,8 +223,7 @@ export class ResourceManager extends Context.Service<ResourceManager, {
       protocol: unlimited,
       connection: unlimited,
       stream: unlimited
-    })
-  )
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -610,7 +609,9 @@ class StreamReservation extends Holder implements StreamScope {
     })
   }
   reserveMemory(bytes: number): Effect.Effect<void, LimitExceeded, Scope.Scope> {
-    return bytes <= 0 ? Effect.void : Effect.asVoid(scoped(this.owner, [this.node, ...this.chain()], memoryDelta(bytes)))
+    return bytes <= 0
+      ? Effect.void
+      : Effect.asVoid(scoped(this.owner, [this.node, ...this.chain()], memoryDelta(bytes)))
   }
   usage(): Usage {
     return snapshot(this.node.usage)

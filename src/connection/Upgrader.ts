@@ -27,12 +27,12 @@
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
 import type * as PeerId from "../core/PeerId.ts"
+import { Identity } from "../host/Identity.ts"
+import { Registrar } from "../host/Registrar.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
-import { Identity } from "../host/Identity.ts"
-import { Registrar } from "../host/Registrar.ts"
 import * as Connection from "./Connection.ts"
 import * as Release from "./internal/release.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
@@ -174,8 +174,7 @@ export const make = (options: UpgraderOptions) =>
       }).pipe(
         Effect.timeoutOrElse({
           duration: upgradeTimeout,
-          orElse: () =>
-            Effect.fail(new UpgradeError({ reason: "Timeout", message: "connection upgrade timed out" }))
+          orElse: () => Effect.fail(new UpgradeError({ reason: "Timeout", message: "connection upgrade timed out" }))
         }),
         Effect.tapError(() => raw.duplex.reset)
       )
@@ -232,7 +231,8 @@ const limitError = (e: ResourceManager.LimitExceeded) =>
     limit: { scope: e.scope, resource: e.resource }
   })
 
-const muxerError = (e: StreamMuxer.MuxerError) => new Connection.ConnectionError({ reason: "Muxer", message: e.message })
+const muxerError = (e: StreamMuxer.MuxerError) =>
+  new Connection.ConnectionError({ reason: "Muxer", message: e.message })
 
 const negotiationError = <E extends { readonly _tag: string; readonly message: string }>(
   e: E | Connection.ConnectionError

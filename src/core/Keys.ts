@@ -38,9 +38,9 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Effect, Result, Schema } from "effect"
+import * as crypto from "node:crypto"
 import * as Strings from "./internal/strings.ts"
 import * as Protobuf from "./Protobuf.ts"
 
@@ -229,7 +229,10 @@ export const generate = (type: KeyType, options?: GenerateOptions): Effect.Effec
       const bits = options?.bits ?? 2048
       if (!Number.isSafeInteger(bits) || bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
         return Effect.fail(
-          new KeyError({ reason: "GenerateFailed", message: `RSA key size must be ${RSA_MIN_BITS}..${RSA_MAX_BITS} bits` })
+          new KeyError({
+            reason: "GenerateFailed",
+            message: `RSA key size must be ${RSA_MIN_BITS}..${RSA_MAX_BITS} bits`
+          })
         )
       }
       return Effect.callback<PrivateKey, KeyError>((resume) => {
@@ -434,7 +437,9 @@ const secp256k1Public = (raw: Uint8Array): Result.Result<PublicKey, KeyError> =>
 
 const secp256k1Private = (raw: Uint8Array): Result.Result<PrivateKey, KeyError> => {
   if (raw.length !== 32) return fail("InvalidPrivateKey", `secp256k1 private key must be 32 bytes, got ${raw.length}`)
-  if (!secp256k1.utils.isValidSecretKey(raw)) return fail("InvalidPrivateKey", "secp256k1 private key out of range [1, n-1]")
+  if (!secp256k1.utils.isValidSecretKey(raw)) {
+    return fail("InvalidPrivateKey", "secp256k1 private key out of range [1, n-1]")
+  }
   const point = trying(() => secp256k1.Point.fromBytes(secp256k1.getPublicKey(raw, false)))
   if (Result.isFailure(point)) return fail("InvalidPrivateKey", `secp256k1: ${point.failure}`)
   const publicKey = new Secp256k1PublicKey(point.success.toBytes(true), point.success.toBytes(false))
@@ -529,7 +534,10 @@ const nodePublic = (type: "ECDSA" | "RSA", raw: Uint8Array): Result.Result<Publi
 const nodePublicFromKeyObject = (type: "ECDSA" | "RSA", key: crypto.KeyObject): Result.Result<PublicKey, KeyError> => {
   const problem = checkKeyObject(type, key)
   if (problem !== undefined) {
-    return fail(problem.startsWith("unsupported curve") ? "UnsupportedKeyType" : "InvalidPublicKey", `${type}: ${problem}`)
+    return fail(
+      problem.startsWith("unsupported curve") ? "UnsupportedKeyType" : "InvalidPublicKey",
+      `${type}: ${problem}`
+    )
   }
   const spki = copy(uncompressed(type, key, crypto.createPublicKey).export({ format: "der", type: "spki" }))
   return Result.succeed(new NodePublicKey(type, spki, key))
@@ -545,13 +553,22 @@ const uncompressed = (
   create: (options: crypto.JsonWebKeyInput) => crypto.KeyObject
 ): crypto.KeyObject => (type === "ECDSA" ? create({ key: key.export({ format: "jwk" }), format: "jwk" }) : key)
 
-const nodePrivateFromKeyObject = (type: "ECDSA" | "RSA", key: crypto.KeyObject): Result.Result<PrivateKey, KeyError> => {
+const nodePrivateFromKeyObject = (
+  type: "ECDSA" | "RSA",
+  key: crypto.KeyObject
+): Result.Result<PrivateKey, KeyError> => {
   const problem = checkKeyObject(type, key)
   if (problem !== undefined) {
-    return fail(problem.startsWith("unsupported curve") ? "UnsupportedKeyType" : "InvalidPrivateKey", `${type}: ${problem}`)
+    return fail(
+      problem.startsWith("unsupported curve") ? "UnsupportedKeyType" : "InvalidPrivateKey",
+      `${type}: ${problem}`
+    )
   }
   const raw = copy(
-    uncompressed(type, key, crypto.createPrivateKey).export({ format: "der", type: type === "ECDSA" ? "sec1" : "pkcs1" })
+    uncompressed(type, key, crypto.createPrivateKey).export({
+      format: "der",
+      type: type === "ECDSA" ? "sec1" : "pkcs1"
+    })
   )
   return Result.map(
     nodePublicFromKeyObject(type, crypto.createPublicKey(key)),

@@ -70,7 +70,8 @@ export const decode = (
 export const read = (
   reader: Reader.Reader,
   maxLength: number
-): Effect.Effect<Uint8Array | undefined, Reader.ReaderError | Duplex.DuplexError> => reader.readLengthPrefixed(maxLength)
+): Effect.Effect<Uint8Array | undefined, Reader.ReaderError | Duplex.DuplexError> =>
+  reader.readLengthPrefixed(maxLength)
 
 /** Read one message; EOF before it is an `UnexpectedEOF` error. */
 export const readOne = (

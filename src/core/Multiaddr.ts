@@ -263,7 +263,8 @@ export const protocolByName = (name: string): Option.Option<ProtocolInfo> =>
   Option.fromUndefinedOr(INFO_BY_CODE.get(Codec.BY_NAME.get(name)?.code ?? -1))
 
 /** Look a protocol up by multicodec code. */
-export const protocolByCode = (code: number): Option.Option<ProtocolInfo> => Option.fromUndefinedOr(INFO_BY_CODE.get(code))
+export const protocolByCode = (code: number): Option.Option<ProtocolInfo> =>
+  Option.fromUndefinedOr(INFO_BY_CODE.get(code))
 
 /** Multicodec codes of the protocols, by name (for {@link decapsulateCode} and component matching). */
 export const codes = {
@@ -316,12 +317,15 @@ export const codes = {
 
 const makeComponent = (p: Codec.Protocol, value?: string, bytes?: Uint8Array): Component =>
   Object.freeze(
-    value === undefined || bytes === undefined ? { code: p.code, name: p.name } : { code: p.code, name: p.name, value, bytes }
+    value === undefined || bytes === undefined
+      ? { code: p.code, name: p.name }
+      : { code: p.code, name: p.name, value, bytes }
   )
 
 /** Binary form of one component: code, length prefix when variable, value. */
 const componentToBinary = (p: Codec.Protocol, value: Uint8Array | undefined): string =>
-  value === undefined ? varintToBinary(p.code) :
+  value === undefined ?
+    varintToBinary(p.code) :
     varintToBinary(p.code) + (p.size === Codec.VARIABLE ? varintToBinary(value.length) : "") + Strings.binary(value)
 
 /** The first components of `ma`, up to offset `end` of its binary form. */
@@ -405,7 +409,10 @@ export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, Multiaddr
   while (off < input.length) {
     const code = Varint.decode(input, off)
     if (Result.isFailure(code)) {
-      return fail(code.failure.reason === "Truncated" ? "Truncated" : "InvalidVarint", `protocol code at byte ${off}: ${code.failure.message}`)
+      return fail(
+        code.failure.reason === "Truncated" ? "Truncated" : "InvalidVarint",
+        `protocol code at byte ${off}: ${code.failure.message}`
+      )
     }
     off += code.success.bytes
     const p = Codec.BY_CODE.get(code.success.value)
@@ -416,7 +423,10 @@ export const fromBytes = (input: Uint8Array): Result.Result<Multiaddr, Multiaddr
     if (size === Codec.VARIABLE) {
       const len = Varint.decode(input, off)
       if (Result.isFailure(len)) {
-        return fail(len.failure.reason === "Truncated" ? "Truncated" : "InvalidVarint", `/${p.name} length: ${len.failure.message}`)
+        return fail(
+          len.failure.reason === "Truncated" ? "Truncated" : "InvalidVarint",
+          `/${p.name} length: ${len.failure.message}`
+        )
       }
       off += len.success.bytes
       size = len.success.value
@@ -573,7 +583,9 @@ export const getPeerId = (ma: Multiaddr): string | undefined => {
       end = c.end
     }
   }
-  return value < 0 ? undefined : valueString(Codec.BY_CODE.get(codes.p2p)!.transcoder!, Strings.toBytes(c.b, value, end))
+  return value < 0
+    ? undefined
+    : valueString(Codec.BY_CODE.get(codes.p2p)!.transcoder!, Strings.toBytes(c.b, value, end))
 }
 
 // ---------------------------------------------------------------------------
@@ -613,9 +625,12 @@ export const toNodeAddress = (ma: Multiaddr): Result.Result<NodeAddress, Multiad
   if (Option.isNone(z)) return unsupported
   const [host, transportC] = z.value.rest
   if (host === undefined || transportC === undefined || host.value === undefined) return unsupported
-  const family: 0 | 4 | 6 | undefined = host.code === codes.ip4 || host.code === codes.dns4 ? 4 :
-    host.code === codes.ip6 || host.code === codes.dns6 ? 6 :
-    host.code === codes.dns ? 0 :
+  const family: 0 | 4 | 6 | undefined = host.code === codes.ip4 || host.code === codes.dns4 ?
+    4 :
+    host.code === codes.ip6 || host.code === codes.dns6 ?
+    6 :
+    host.code === codes.dns ?
+    0 :
     undefined
   if (family === undefined) return unsupported
   const transport = transportC.code === codes.tcp ? "tcp" : transportC.code === codes.udp ? "udp" : undefined

@@ -120,12 +120,17 @@ export const baseDecode = (encoding: Encoding, text: string): Result.Result<Uint
 /** The encoding a multibase string claims by its prefix (the prefix may be a multi-unit code point, e.g. 🚀). */
 export const encodingOf = (text: string): Result.Result<Encoding, MultibaseError> => {
   const first = text.codePointAt(0)
-  if (first === undefined) return Result.fail(new MultibaseError({ reason: "Empty", message: "multibase: empty string" }))
+  if (first === undefined) {
+    return Result.fail(new MultibaseError({ reason: "Empty", message: "multibase: empty string" }))
+  }
   const prefix = String.fromCodePoint(first)
   const encoding = byPrefix.get(prefix)
   return encoding === undefined
     ? Result.fail(
-      new MultibaseError({ reason: "UnknownPrefix", message: `multibase: unknown or unsupported prefix ${JSON.stringify(prefix)}` })
+      new MultibaseError({
+        reason: "UnknownPrefix",
+        message: `multibase: unknown or unsupported prefix ${JSON.stringify(prefix)}`
+      })
     )
     : Result.succeed(encoding)
 }

@@ -9,8 +9,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result, Schema } from "effect"
+import * as crypto from "node:crypto"
 import * as Varint from "./Varint.ts"
 
 /** Multicodec codes of the hash functions we compute. `sha3-512` is called `sha3` in old tables. */
@@ -91,7 +91,9 @@ export const sha256 = (data: Uint8Array): Multihash =>
 export const decode = (bytes: Uint8Array): Result.Result<Multihash, MultihashError> => {
   const code = Varint.decode(bytes, 0)
   if (Result.isFailure(code)) {
-    return Result.fail(new MultihashError({ reason: "InvalidVarint", message: `multihash code: ${code.failure.message}` }))
+    return Result.fail(
+      new MultihashError({ reason: "InvalidVarint", message: `multihash code: ${code.failure.message}` })
+    )
   }
   const length = Varint.decode(bytes, code.success.bytes)
   if (Result.isFailure(length)) {

@@ -209,7 +209,10 @@ export const fromString = (text: string): Result.Result<PeerId, PeerIdError> => 
   }
   const decoded = Multibase.decode(text)
   if (Result.isFailure(decoded)) {
-    return fail(decoded.failure.reason === "InvalidEncoding" ? "InvalidEncoding" : "InvalidString", `peer id: ${decoded.failure.message}`)
+    return fail(
+      decoded.failure.reason === "InvalidEncoding" ? "InvalidEncoding" : "InvalidString",
+      `peer id: ${decoded.failure.message}`
+    )
   }
   return fromCidBytes(decoded.success.bytes)
 }

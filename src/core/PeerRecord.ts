@@ -138,7 +138,9 @@ export const sealEnvelope = (
   privateKey: Keys.PrivateKey,
   record: PeerRecord
 ): Result.Result<Envelope.Envelope, PeerRecordError> => {
-  if (record.seq < 0n || record.seq > UINT64_MAX) return fail("InvalidSeq", `peer record: seq ${record.seq} is not a uint64`)
+  if (record.seq < 0n || record.seq > UINT64_MAX) {
+    return fail("InvalidSeq", `peer record: seq ${record.seq} is not a uint64`)
+  }
   if (!PeerId.matchesPublicKey(record.peerId, privateKey.publicKey)) {
     return fail("PeerIdMismatch", "peer record: the record's peer id is not the signing key's")
   }

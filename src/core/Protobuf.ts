@@ -44,8 +44,8 @@
  *
  * @since 0.1.0
  */
-import protobuf from "protobufjs"
 import { Result, Schema } from "effect"
+import protobuf from "protobufjs"
 import * as Strings from "./internal/strings.ts"
 
 /**
@@ -94,7 +94,8 @@ export const define = (source: string): Definitions => {
   const root = protobuf.parse(source, { keepCase: true }).root
   root.resolveAll()
   return {
-    codec: <A>(name: string, options?: CodecOptions): Codec<A> => makeCodec<A>(root.lookupType(name), options?.canonical ?? false)
+    codec: <A>(name: string, options?: CodecOptions): Codec<A> =>
+      makeCodec<A>(root.lookupType(name), options?.canonical ?? false)
   }
 }
 

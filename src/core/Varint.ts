@@ -77,8 +77,7 @@ export const encodeBigInt = (value: bigint): Uint8Array => {
   return Uint8Array.from(bytes)
 }
 
-const fail = (reason: VarintErrorReason, message: string) =>
-  Result.fail(new VarintError({ reason, message }))
+const fail = (reason: VarintErrorReason, message: string) => Result.fail(new VarintError({ reason, message }))
 
 /**
  * Decode a varint at `offset` as a JS number. Values above 2^53 - 1 fail with

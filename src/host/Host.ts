@@ -24,15 +24,15 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, PubSub, Schema, Scope } from "effect"
-import * as Multiaddr from "../core/Multiaddr.ts"
-import * as PeerId from "../core/PeerId.ts"
 import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
 import { DialError } from "../connection/Dialer.ts"
+import * as Release from "../connection/internal/release.ts"
 import { type LimitExceeded, ResourceManager } from "../connection/ResourceManager.ts"
 import { type UpgradeError, Upgrader } from "../connection/Upgrader.ts"
-import * as Release from "../connection/internal/release.ts"
+import * as Multiaddr from "../core/Multiaddr.ts"
+import * as PeerId from "../core/PeerId.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
@@ -120,7 +120,11 @@ class Registration implements Release.Releasable {
   readonly key: string
   /** The peer's first connection. */
   readonly first: boolean
-  constructor(byPeer: Map<string, Set<Connection.Connection>>, events: PubSub.PubSub<HostEvent>, conn: Connection.Connection) {
+  constructor(
+    byPeer: Map<string, Set<Connection.Connection>>,
+    events: PubSub.PubSub<HostEvent>,
+    conn: Connection.Connection
+  ) {
     this.byPeer = byPeer
     this.events = events
     this.conn = conn
@@ -217,7 +221,10 @@ export const make = (options: HostOptions = {}) =>
         const expected = peer ?? peerIn(addr)
         const transport = transports.find((t) => t.canDial(addr))
         if (transport === undefined) {
-          return yield* new DialError({ reason: "NoTransport", message: `no transport for ${Multiaddr.toString(addr)}` })
+          return yield* new DialError({
+            reason: "NoTransport",
+            message: `no transport for ${Multiaddr.toString(addr)}`
+          })
         }
         yield* Effect.mapError(connectionManager.reserve("outbound", addr, expected), limitDialError)
         const resources = yield* Effect.mapError(resourceManager.openConnection("outbound"), limitDialError)
@@ -278,7 +285,10 @@ export const make = (options: HostOptions = {}) =>
           if (id !== undefined) {
             const parsed = PeerId.fromString(id)
             if (parsed._tag === "Failure") {
-              return yield* new DialError({ reason: "NoAddresses", message: `bad /p2p peer id in ${Multiaddr.toString(target)}` })
+              return yield* new DialError({
+                reason: "NoAddresses",
+                message: `bad /p2p peer id in ${Multiaddr.toString(target)}`
+              })
             }
             peer = parsed.success
           }
@@ -339,8 +349,7 @@ export const make = (options: HostOptions = {}) =>
       listen,
       addrs: () => listenAddrs.map((a) => Multiaddr.encapsulate(a, p2p)),
       dial,
-      newStream: (target, protocols, opts) =>
-        Effect.flatMap(dial(target), (conn) => conn.newStream(protocols, opts)),
+      newStream: (target, protocols, opts) => Effect.flatMap(dial(target), (conn) => conn.newStream(protocols, opts)),
       connections,
       hangUp: (peer) => Effect.forEach(connections(peer), (c) => c.close, { discard: true, concurrency: "unbounded" }),
       events,

@@ -23,8 +23,7 @@ export const make = (privateKey: Keys.PrivateKey): IdentityShape => ({
 
 export class Identity extends Context.Service<Identity, IdentityShape>()("effect-libp2p/Identity") {
   /** An identity from a given private key. */
-  static readonly fromPrivateKey = (privateKey: Keys.PrivateKey) =>
-    Layer.sync(Identity, () => make(privateKey))
+  static readonly fromPrivateKey = (privateKey: Keys.PrivateKey) => Layer.sync(Identity, () => make(privateKey))
 
   /** A fresh Ed25519 identity. */
   static readonly layerEd25519 = Layer.effect(
@@ -32,4 +31,3 @@ export class Identity extends Context.Service<Identity, IdentityShape>()("effect
     Effect.map(Keys.generate("Ed25519"), make)
   )
 }
-

@@ -66,7 +66,8 @@ const mergeAddrs = (
 export const makeMemory = (): Peerstore["Service"] => {
   const peers = new Map<string, PeerInfo>()
   const key = (p: PeerId.PeerId) => PeerId.toString(p)
-  const current = (peer: PeerId.PeerId): PeerInfo => peers.get(key(peer)) ?? { peerId: peer, addrs: NONE, protocols: NONE }
+  const current = (peer: PeerId.PeerId): PeerInfo =>
+    peers.get(key(peer)) ?? { peerId: peer, addrs: NONE, protocols: NONE }
   return {
     get: (peer) => peers.get(key(peer)),
     merge: (peer, update) =>

@@ -42,9 +42,9 @@
  *
  * @since 0.1.0
  */
-import { isUtf8 } from "node:buffer"
-import { Effect, Result, Schema, Semaphore } from "effect"
 import type { Duration } from "effect"
+import { Effect, Result, Schema, Semaphore } from "effect"
+import { isUtf8 } from "node:buffer"
 import * as Duplex from "../core/Duplex.ts"
 import * as Reader from "../core/Reader.ts"
 import * as Varint from "../core/Varint.ts"
@@ -386,7 +386,10 @@ export const select = (
 export const list = (
   duplex: Duplex.Duplex,
   options?: ListOptions & { readonly headerExchanged?: boolean }
-): Effect.Effect<{ readonly protocols: ReadonlyArray<string>; readonly duplex: Duplex.Duplex }, MultistreamError | Duplex.DuplexError> =>
+): Effect.Effect<
+  { readonly protocols: ReadonlyArray<string>; readonly duplex: Duplex.Duplex },
+  MultistreamError | Duplex.DuplexError
+> =>
   withTimeout(
     Effect.gen(function*() {
       const reader = Reader.make(duplex)
@@ -429,7 +432,8 @@ export const handle = (
       const supports = typeof protocols === "function"
         ? protocols
         : (p: string) => protocols.includes(p)
-      const listing = options?.listing ?? (typeof protocols === "function" ? [] : yield* Effect.fromResult(validateAll(protocols)))
+      const listing = options?.listing ??
+        (typeof protocols === "function" ? [] : yield* Effect.fromResult(validateAll(protocols)))
       const lsFrame = listing === false ? NA_FRAME : yield* Effect.fromResult(encodeList(listing))
       const reader = Reader.make(duplex)
       yield* readHeader(reader)

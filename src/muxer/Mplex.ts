@@ -112,7 +112,12 @@ export const resolve = (options: MplexOptions = {}): Session.Config => {
   return {
     maxMessageSize,
     maxFrameSize: clampInt(options.maxFrameSize, defaults.maxFrameSize, 1024, Frame.MAX_MESSAGE_SIZE),
-    maxStreamBuffer: clampInt(options.maxStreamBuffer, defaults.maxStreamBuffer, maxMessageSize, Number.MAX_SAFE_INTEGER),
+    maxStreamBuffer: clampInt(
+      options.maxStreamBuffer,
+      defaults.maxStreamBuffer,
+      maxMessageSize,
+      Number.MAX_SAFE_INTEGER
+    ),
     slowReaderTimeout: duration(options.slowReaderTimeout, defaults.slowReaderTimeout),
     maxInboundStreams: clampInt(options.maxInboundStreams, defaults.maxInboundStreams, 0, Number.MAX_SAFE_INTEGER),
     maxOutboundStreams: clampInt(options.maxOutboundStreams, defaults.maxOutboundStreams, 0, Number.MAX_SAFE_INTEGER),

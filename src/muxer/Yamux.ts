@@ -36,9 +36,9 @@
  */
 import { Duration, type Effect, type Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
+import type * as StreamMuxer from "./StreamMuxer.ts"
 import * as Frame from "./yamux/frame.ts"
 import * as Session from "./yamux/session.ts"
-import type * as StreamMuxer from "./StreamMuxer.ts"
 
 /** The multistream-select protocol id (spec §Specification). */
 export const protocol = "/yamux/1.0.0"
@@ -104,7 +104,12 @@ const duration = (value: Duration.Input | undefined, fallback: Duration.Duration
  * at least 1).
  */
 export const resolve = (options: YamuxOptions = {}): Session.Config => {
-  const initialWindow = clampInt(options.initialStreamWindow, defaults.initialStreamWindow, Frame.INITIAL_WINDOW, Frame.MAX_UINT32)
+  const initialWindow = clampInt(
+    options.initialStreamWindow,
+    defaults.initialStreamWindow,
+    Frame.INITIAL_WINDOW,
+    Frame.MAX_UINT32
+  )
   return {
     initialWindow,
     maxWindow: clampInt(options.maxStreamWindow, defaults.maxStreamWindow, initialWindow, Frame.MAX_UINT32),

@@ -243,4 +243,3 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
     }
     return noise
   })
-

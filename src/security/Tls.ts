@@ -58,8 +58,8 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, FiberSet, Result } from "effect"
 import type { Scope } from "effect"
+import { Clock, Duration, Effect, FiberSet, Result } from "effect"
 import * as crypto from "node:crypto"
 import * as NodeTls from "node:tls"
 import type * as Duplex from "../core/Duplex.ts"

@@ -65,7 +65,11 @@ export const make = (network: MemoryNetworkShape): Transport => ({
     Effect.gen(function*() {
       let port = memoryPort(addr)
       if (port === undefined) {
-        return yield* new TransportError({ reason: "Unsupported", address: Multiaddr.toString(addr), message: "not /memory" })
+        return yield* new TransportError({
+          reason: "Unsupported",
+          address: Multiaddr.toString(addr),
+          message: "not /memory"
+        })
       }
       if (port === "0") port = String(network.nextPort++)
       if (network.listeners.has(port)) {

@@ -34,8 +34,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Result } from "effect"
 import type { Scope } from "effect"
+import { Duration, Effect, Result } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
@@ -165,7 +165,12 @@ export const interfaceAddrs = (
         const host = family === "IPv6" && info.scopeid !== undefined && info.scopeid !== 0
           ? `${info.address}%${name}`
           : info.address
-        const base = Multiaddr.fromNodeAddress({ family: na.success.family, host, port: na.success.port, transport: "tcp" })
+        const base = Multiaddr.fromNodeAddress({
+          family: na.success.family,
+          host,
+          port: na.success.port,
+          transport: "tcp"
+        })
         if (Result.isFailure(base)) continue
         let full = base.success
         for (const c of rest) {

@@ -34,8 +34,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Result } from "effect"
 import type { Scope } from "effect"
+import { Duration, Effect, Result } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"

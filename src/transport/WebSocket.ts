@@ -45,14 +45,14 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Exit, FiberSet, Result, Scope } from "effect"
 import type { Fiber } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberSet, Result, Scope } from "effect"
 import * as Http from "node:http"
-import type * as Stream from "node:stream"
 import * as Net from "node:net"
+import type * as Stream from "node:stream"
 import * as Tls from "node:tls"
-import { WebSocket, WebSocketServer } from "ws"
 import type { ClientOptions } from "ws"
+import { WebSocket, WebSocketServer } from "ws"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as Inbound from "./internal/inbound.ts"
 import * as WsDuplex from "./internal/wsDuplex.ts"
@@ -145,12 +145,18 @@ const parse = (addr: Multiaddr.Multiaddr, listening: boolean): WsAddress | undef
   const cs = addr.components
   const host = cs[0]
   if (host === undefined || host.value === undefined) return undefined
-  const family: 0 | 4 | 6 | undefined = host.code === ip4 ? 4 :
-    host.code === ip6 ? 6 :
-    listening ? undefined :
-    host.code === dns4 ? 4 :
-    host.code === dns6 ? 6 :
-    host.code === dns ? 0 :
+  const family: 0 | 4 | 6 | undefined = host.code === ip4 ?
+    4 :
+    host.code === ip6 ?
+    6 :
+    listening ?
+    undefined :
+    host.code === dns4 ?
+    4 :
+    host.code === dns6 ?
+    6 :
+    host.code === dns ?
+    0 :
     undefined
   if (family === undefined) return undefined
   let i = 1
@@ -220,7 +226,9 @@ const encodePath = (path: string): string => path.split("/").map(encodeURICompon
 
 /** The `ws://` / `wss://` URL a WebSocket address dials (`/tls/sni` names the server, not the host). */
 export const toUrl = (target: WsAddress): string => {
-  const host = target.family === 6 || (target.family === 0 && Net.isIPv6(target.host)) ? `[${target.host}]` : target.host
+  const host = target.family === 6 || (target.family === 0 && Net.isIPv6(target.host))
+    ? `[${target.host}]`
+    : target.host
   return `${target.secure ? "wss" : "ws"}://${host}:${target.port}${encodePath(target.path)}`
 }
 

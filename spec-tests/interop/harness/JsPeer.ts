@@ -10,10 +10,10 @@
  * `stopTimeout`). Timeouts use the live clock even inside `it.effect` (TestClock), since a
  * foreign process runs on real time; prefer `it.live` for interop tests anyway.
  */
+import { Clock, Duration, Effect, Queue, Schema, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Clock, Duration, Effect, Queue, Schema, Scope, Stream } from "effect"
 
 /** Absolute path of the js-libp2p peer script. */
 export const SCRIPT = fileURLToPath(new URL("./js-peer.mjs", import.meta.url))
@@ -110,7 +110,9 @@ export const IdentifyResult = Schema.Struct({
   /** The envelope in js's peer store, opened again with RecordEnvelope.openAndCertify. */
   peerRecordVerified: Schema.Boolean,
   peerRecordError: Schema.NullOr(Schema.String),
-  peerRecord: Schema.NullOr(Schema.Struct({ peerId: Schema.String, seq: Schema.String, addrs: Schema.Array(Schema.String) }))
+  peerRecord: Schema.NullOr(
+    Schema.Struct({ peerId: Schema.String, seq: Schema.String, addrs: Schema.Array(Schema.String) })
+  )
 })
 export type IdentifyResult = typeof IdentifyResult.Type
 
@@ -159,7 +161,11 @@ export interface JsPeer {
   /** `process.version` of the child (expected v24.x). */
   readonly nodeVersion: string
   /** Send any command; resolves with the whole response object (including `id`, `ok`). */
-  readonly command: (name: string, args?: JsonObject, options?: CommandOptions) => Effect.Effect<JsonObject, HarnessError>
+  readonly command: (
+    name: string,
+    args?: JsonObject,
+    options?: CommandOptions
+  ) => Effect.Effect<JsonObject, HarnessError>
   /** Events from now on (ends when the process exits). */
   readonly events: Stream.Stream<JsPeerEvent>
   /** All events so far, in order. */
@@ -198,7 +204,12 @@ export interface JsPeer {
    */
   readonly echo: (
     target: Target,
-    args?: { readonly bytes?: number; readonly streams?: number; readonly protocol?: string; readonly negotiateFully?: boolean },
+    args?: {
+      readonly bytes?: number
+      readonly streams?: number
+      readonly protocol?: string
+      readonly negotiateFully?: boolean
+    },
     options?: CommandOptions
   ) => Effect.Effect<EchoResult, HarnessError>
   /** perf client (perf spec): send `uploadBytes`, ask for `downloadBytes`. */
@@ -277,7 +288,9 @@ const tail = (state: State): string => {
 const exitedOf = (state: State): Exited | undefined => state.exited
 
 const exitText = (e: Exited): string =>
-  e.error !== undefined ? `failed: ${e.error}` : `exited with code ${e.code ?? "null"}${e.signal ? ` (signal ${e.signal})` : ""}`
+  e.error !== undefined
+    ? `failed: ${e.error}`
+    : `exited with code ${e.code ?? "null"}${e.signal ? ` (signal ${e.signal})` : ""}`
 
 const exitedError = (state: State, what: string): HarnessError =>
   new HarnessError({
@@ -336,7 +349,8 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
       child.on("close", (code, signal) => finish({ code, signal }))
       return state
     },
-    catch: (err) => new HarnessError({ reason: "Spawn", message: `${name}: cannot spawn ${process.execPath}: ${String(err)}` })
+    catch: (err) =>
+      new HarnessError({ reason: "Spawn", message: `${name}: cannot spawn ${process.execPath}: ${String(err)}` })
   })
 
 const onLine = (state: State, line: string): void => {
@@ -438,7 +452,9 @@ const sendCommand = (
   return withTimeout(request, timeout, () =>
     new HarnessError({
       reason: "CommandTimeout",
-      message: `${state.name}: ${name} ${JSON.stringify(args)} got no answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}\n${tail(state)}`
+      message: `${state.name}: ${name} ${JSON.stringify(args)} got no answer within ${
+        Duration.format(Duration.fromInputUnsafe(timeout))
+      }\n${tail(state)}`
     }))
 }
 
@@ -458,7 +474,9 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
         state.child.kill("SIGKILL") // a node that cannot start is not worth a graceful stop
         return new HarnessError({
           reason: "StartTimeout",
-          message: `${name}: no ready line within ${Duration.format(Duration.fromInputUnsafe(startTimeout))}\n${tail(state)}`
+          message: `${name}: no ready line within ${Duration.format(Duration.fromInputUnsafe(startTimeout))}\n${
+            tail(state)
+          }`
         })
       }
     )
@@ -469,19 +487,30 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
       typeof peerId !== "string" || !Array.isArray(addrs) || addrs.length === 0 ||
       !addrs.every((a) => typeof a === "string") || typeof nodeVersion !== "string"
     ) {
-      return yield* new HarnessError({ reason: "BadResponse", message: `${name}: bad ready line ${JSON.stringify(ready)}` })
+      return yield* new HarnessError({
+        reason: "BadResponse",
+        message: `${name}: bad ready line ${JSON.stringify(ready)}`
+      })
     }
     const addrList = addrs as ReadonlyArray<string>
 
     const command = (cmd: string, args: JsonObject = {}, opts?: CommandOptions) =>
       sendCommand(state, cmd, args, opts?.timeout ?? commandTimeout)
 
-    const typed = <S extends Schema.ConstraintDecoder<unknown>>(schema: S, cmd: string, args: JsonObject, opts?: CommandOptions) =>
+    const typed = <S extends Schema.ConstraintDecoder<unknown>>(
+      schema: S,
+      cmd: string,
+      args: JsonObject,
+      opts?: CommandOptions
+    ) =>
       command(cmd, args, opts).pipe(
         Effect.flatMap((value) =>
           Schema.decodeUnknownEffect(schema)(value).pipe(
             Effect.mapError((err) =>
-              new HarnessError({ reason: "BadResponse", message: `${name}: ${cmd}: unexpected response ${JSON.stringify(value)}: ${String(err)}` })
+              new HarnessError({
+                reason: "BadResponse",
+                message: `${name}: ${cmd}: unexpected response ${JSON.stringify(value)}: ${String(err)}`
+              })
             )
           )
         )
@@ -489,7 +518,9 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
 
     const lazy = (negotiateFully: boolean | undefined): JsonObject =>
       negotiateFully === false ? { negotiateFully: false } : {}
-    const targetJson = (target: Target): JsonObject => ("addr" in target ? { addr: target.addr } : { peerId: target.peerId })
+    const targetJson = (
+      target: Target
+    ): JsonObject => ("addr" in target ? { addr: target.addr } : { peerId: target.peerId })
 
     const events = Stream.callback<JsPeerEvent>((queue) =>
       Effect.acquireRelease(
@@ -506,7 +537,8 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
             state.listeners.delete(listener)
             state.exitListeners.delete(onExit)
           })
-      ))
+      )
+    )
 
     const peer: JsPeer = {
       peerId,
@@ -523,9 +555,9 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
         return withTimeout(findEvent(state, predicate, opts?.after ?? 0), timeout, () =>
           new HarnessError({
             reason: "CommandTimeout",
-            message: `${name}: no matching event within ${Duration.format(Duration.fromInputUnsafe(timeout))}; events so far: ${
-              JSON.stringify(state.eventLog.slice(-20))
-            }\n${tail(state)}`
+            message: `${name}: no matching event within ${
+              Duration.format(Duration.fromInputUnsafe(timeout))
+            }; events so far: ${JSON.stringify(state.eventLog.slice(-20))}\n${tail(state)}`
           }))
       },
       stderr: Effect.sync(() => state.stderr),
@@ -561,7 +593,10 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
           ...lazy(args.negotiateFully)
         }, opts),
       negotiate: (target, protocols, opts) =>
-        Effect.map(typed(NegotiateResult, "negotiate", { ...targetJson(target), protocols: [...protocols] }, opts), (r) => r.protocol),
+        Effect.map(
+          typed(NegotiateResult, "negotiate", { ...targetJson(target), protocols: [...protocols] }, opts),
+          (r) => r.protocol
+        ),
       handle: (protocol, behavior) => Effect.asVoid(command("handle", { protocol, behavior: behavior ?? "echo" })),
       unhandle: (protocol) => Effect.asVoid(command("unhandle", { protocol })),
       push: Effect.asVoid(command("push", {})),
@@ -570,8 +605,12 @@ export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError
       stop: Effect.gen(function*() {
         if (state.exited !== undefined) return
         yield* command("stop", {})
-        yield* withTimeout(awaitExit(state), options.stopTimeout ?? "3 seconds", () =>
-          new HarnessError({ reason: "CommandTimeout", message: `${name}: still running after stop\n${tail(state)}` }))
+        yield* withTimeout(
+          awaitExit(state),
+          options.stopTimeout ?? "3 seconds",
+          () =>
+            new HarnessError({ reason: "CommandTimeout", message: `${name}: still running after stop\n${tail(state)}` })
+        )
         const exited = exitedOf(state)
         if (exited !== undefined && exited.code !== 0) {
           return yield* exitedError(state, "stop")

@@ -93,8 +93,8 @@ import { mplex } from "@libp2p/mplex"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
 import { ping } from "@libp2p/ping"
-import { tls } from "@libp2p/tls"
 import { tcp } from "@libp2p/tcp"
+import { tls } from "@libp2p/tls"
 import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
@@ -491,9 +491,12 @@ const pingOverOneStream = async (args, count) => {
       const t0 = performance.now()
       await send(stream, payload)
       while (buffer.length < 32) {
-        await Promise.race([new Promise((r) => (wake = r)), reading.then(() => {
-          throw new Error(`ping stream ended after ${rtts.length} pings`)
-        })])
+        await Promise.race([
+          new Promise((r) => (wake = r)),
+          reading.then(() => {
+            throw new Error(`ping stream ended after ${rtts.length} pings`)
+          })
+        ])
       }
       rtts.push(performance.now() - t0)
       const got = buffer.subarray(0, 32)
@@ -873,7 +876,13 @@ const commands = {
    *  discard until EOF, then close). js pushes identify updates when its protocols change. */
   async handle(args) {
     const behavior = args.behavior ?? "echo"
-    const handler = behavior === "echo" ? echoHandler : behavior === "perf" ? perfHandler : behavior === "sink" ? sinkHandler : null
+    const handler = behavior === "echo"
+      ? echoHandler
+      : behavior === "perf"
+      ? perfHandler
+      : behavior === "sink"
+      ? sinkHandler
+      : null
     if (!handler) throw new Error(`unknown behavior ${behavior}`)
     await node.handle(args.protocol, handler, handlerOptions)
     return {}

@@ -123,7 +123,7 @@ export const percentDecode = (s: string): Result.Result<Uint8Array, ValueFailure
   const out: Array<number> = []
   let literalStart = 0
   const flush = (end: number) => {
-    if (end > literalStart) for (const byte of utf8Encode(s.slice(literalStart, end))) out.push(byte)
+    if (end > literalStart) { for (const byte of utf8Encode(s.slice(literalStart, end))) out.push(byte) }
   }
   for (let i = 0; i < s.length; i++) {
     if (s.charCodeAt(i) !== 0x25) continue
@@ -250,13 +250,18 @@ const multibaseDecode = (s: string): Result.Result<Uint8Array, ValueFailure> =>
   Result.mapBoth(Multibase.decode(s), { onFailure: (e) => ({ message: e.message }), onSuccess: (d) => d.bytes })
 
 /** Bytes of a CIDv1 (multiformats/cid §CIDv1: `<uvarint version=1><uvarint codec><multihash>`). */
-const cidV1 = (b: Uint8Array): Result.Result<{ readonly codec: number; readonly multihash: Uint8Array }, ValueFailure> => {
+const cidV1 = (
+  b: Uint8Array
+): Result.Result<{ readonly codec: number; readonly multihash: Uint8Array }, ValueFailure> => {
   const version = Varint.decode(b, 0)
   if (Result.isFailure(version)) return invalid("invalid CID: version")
   if (version.success.value !== 1) return invalid(`CID version ${version.success.value} is not 1`)
   const codec = Varint.decode(b, version.success.bytes)
   if (Result.isFailure(codec)) return invalid("invalid CID: codec")
-  return Result.succeed({ codec: codec.success.value, multihash: b.subarray(version.success.bytes + codec.success.bytes) })
+  return Result.succeed({
+    codec: codec.success.value,
+    multihash: b.subarray(version.success.bytes + codec.success.bytes)
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -437,7 +442,8 @@ const unsigned = (size: number, what: string): Transcoder => {
   return {
     toBytes: (s) => {
       const n = parseDecimal(s, max)
-      return n === undefined ? invalid(`invalid ${what} ${JSON.stringify(s)}: expected a decimal integer 0..${max}`) :
+      return n === undefined ?
+        invalid(`invalid ${what} ${JSON.stringify(s)}: expected a decimal integer 0..${max}`) :
         Result.succeed(toUintBE(n, size))
     },
     toString: (b) => Result.map(fixedLength(b, size, what), () => uintBE(b).toString())
@@ -450,9 +456,12 @@ const unsigned = (size: number, what: string): Transcoder => {
  */
 const slashFree = (what: string): Transcoder => {
   const check = (s: string): Result.Result<string, ValueFailure> =>
-    s.length === 0 ? invalid(`empty ${what}`) :
-      s.includes("/") ? invalid(`${what} contains '/'`) :
-      !s.isWellFormed() ? invalid(`${what} contains a lone UTF-16 surrogate`) :
+    s.length === 0 ?
+      invalid(`empty ${what}`) :
+      s.includes("/") ?
+      invalid(`${what} contains '/'`) :
+      !s.isWellFormed() ?
+      invalid(`${what} contains a lone UTF-16 surrogate`) :
       Result.succeed(s)
   return {
     toBytes: (s) => Result.map(check(s), utf8Encode),
@@ -509,7 +518,8 @@ const garlic64: Transcoder = (() => {
 /** I2P base32: exactly 32 bytes, or at least 35 (encrypted lease set); unpadded lower-case. */
 const garlic32: Transcoder = (() => {
   const check = (b: Uint8Array) =>
-    b.length === 32 || b.length >= 35 ? Result.succeed(b) :
+    b.length === 32 || b.length >= 35 ?
+      Result.succeed(b) :
       invalid(`garlic32 address is ${b.length} bytes, expected 32 or at least 35`)
   return {
     toBytes: (s) => {
@@ -535,7 +545,9 @@ const p2p: Transcoder = {
       return Result.flatMap(mh, validatePeerIdMultihash)
     }
     const cid = Result.flatMap(multibaseDecode(s), cidV1)
-    if (Result.isFailure(cid)) return invalid(`peer id ${JSON.stringify(s)} is neither a base58btc multihash nor a CIDv1`)
+    if (Result.isFailure(cid)) {
+      return invalid(`peer id ${JSON.stringify(s)} is neither a base58btc multihash nor a CIDv1`)
+    }
     if (cid.success.codec !== CID_LIBP2P_KEY) {
       return invalid(`peer id CID has codec 0x${cid.success.codec.toString(16)}, expected libp2p-key (0x72)`)
     }
@@ -561,10 +573,14 @@ const certhash: Transcoder = {
  */
 const unixPath: Transcoder = (() => {
   const check = (s: string): Result.Result<string, ValueFailure> =>
-    s.length < 2 ? invalid("unix path too short") :
-      !s.startsWith("/") ? invalid("unix path must begin with '/'") :
-      s.endsWith("/") ? invalid("unix path must not end with '/'") :
-      !s.isWellFormed() ? invalid("unix path contains a lone UTF-16 surrogate") :
+    s.length < 2 ?
+      invalid("unix path too short") :
+      !s.startsWith("/") ?
+      invalid("unix path must begin with '/'") :
+      s.endsWith("/") ?
+      invalid("unix path must not end with '/'") :
+      !s.isWellFormed() ?
+      invalid("unix path contains a lone UTF-16 surrogate") :
       Result.succeed(s)
   return {
     toBytes: (s) => Result.map(check(s), utf8Encode),

@@ -603,7 +603,9 @@ export const make = (
           }
           if (result.success.length === 0) {
             terminate(
-              headerFill > 0 || payloadRemaining > 0 ? protocolError("mplex: connection ended inside a frame") : undefined,
+              headerFill > 0 || payloadRemaining > 0
+                ? protocolError("mplex: connection ended inside a frame")
+                : undefined,
               true
             )
             return

@@ -277,7 +277,13 @@ class SessionImpl implements YamuxSession {
   payloadTarget: Stream | undefined = undefined
   payloadFin = false
 
-  constructor(duplex: Duplex.Duplex, direction: Direction, config: Config, clock: Clock.Clock, services: Context.Context<never>) {
+  constructor(
+    duplex: Duplex.Duplex,
+    direction: Direction,
+    config: Config,
+    clock: Clock.Clock,
+    services: Context.Context<never>
+  ) {
     this.duplex = duplex
     this.config = config
     this.client = direction === "outbound"
@@ -324,7 +330,9 @@ class SessionImpl implements YamuxSession {
   }
 
   /** Wait in the waiter list `key` of this session (allocated on first use). */
-  waitIn(key: "acceptWaiters" | "openWaiters" | "drainWaiters" | "flushWaiters" | "closedWaiters"): Effect.Effect<void> {
+  waitIn(
+    key: "acceptWaiters" | "openWaiters" | "drainWaiters" | "flushWaiters" | "closedWaiters"
+  ): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       ;(this[key] ??= []).push(resume)
       return Effect.sync(() => removeFrom(this[key], resume))

@@ -19,16 +19,30 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Option,
+  PubSub,
+  Result,
+  Schema,
+  Stream
+} from "effect"
 import type * as Connection from "../../connection/Connection.ts"
 import * as Envelope from "../../core/Envelope.ts"
+import * as Strings from "../../core/internal/strings.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
-import * as Strings from "../../core/internal/strings.ts"
 import * as Reader from "../../core/Reader.ts"
 import { Host } from "../../host/Host.ts"
 import { Identity } from "../../host/Identity.ts"
@@ -93,7 +107,9 @@ export interface IdentifyResult {
 
 export class Identify extends Context.Service<Identify, {
   /** The identify result of a connection (runs the protocol once per connection, then cached). */
-  readonly identify: (conn: Connection.Connection) => Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError>
+  readonly identify: (
+    conn: Connection.Connection
+  ) => Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError>
   /** Push our current identify message to every connected peer. */
   readonly push: Effect.Effect<void>
   /** Published after each successful identify or push received. */
@@ -202,7 +218,9 @@ export const make = (options: IdentifyOptions = {}) =>
     /** The signed peer record of our current addresses (seq = Clock time in ms, as js-libp2p does). */
     const signedRecord = Effect.gen(function*() {
       const seq = BigInt(yield* Clock.currentTimeMillis)
-      return yield* Effect.fromResult(PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, listenAddrs())))
+      return yield* Effect.fromResult(
+        PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, listenAddrs()))
+      )
     })
 
     const ourMessage = (conn: Connection.Connection) =>
@@ -282,7 +300,9 @@ export const make = (options: IdentifyOptions = {}) =>
         return yield* Deferred.await(deferred)
       })
 
-    const identify = (conn: Connection.Connection): Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError> =>
+    const identify = (
+      conn: Connection.Connection
+    ): Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError> =>
       Effect.suspend(() => {
         const existing = cache.get(conn)
         if (existing === undefined) return run(conn)
@@ -303,9 +323,7 @@ export const make = (options: IdentifyOptions = {}) =>
         yield* stream.read
       })).pipe(Effect.timeoutOption(timeout), Effect.ignore)
 
-    const push = Effect.suspend(() =>
-      Effect.forEach(host.connections(), pushTo, { concurrency: 16, discard: true })
-    )
+    const push = Effect.suspend(() => Effect.forEach(host.connections(), pushTo, { concurrency: 16, discard: true }))
 
     // §identify: answer with our message, then close.
     yield* registrar.handle(PROTOCOL, (stream, conn) =>

@@ -31,7 +31,7 @@ import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import type * as Connection from "../../connection/Connection.ts"
 import * as Duplex from "../../core/Duplex.ts"
 import * as Reader from "../../core/Reader.ts"
-import { Host, type DialError, type DialTarget } from "../../host/Host.ts"
+import { type DialError, type DialTarget, Host } from "../../host/Host.ts"
 import { Registrar } from "../../host/Registrar.ts"
 
 export const PROTOCOL = "/perf/1.0.0"
@@ -217,8 +217,10 @@ export const serve = (stream: Duplex.Duplex): Effect.Effect<Served, PerfError> =
     )
     const size = decodeHeader(header)
     // step 2: read until EOF; step 3 only after it (never concurrently)
-    const uploadBytes = yield* Effect.mapError(drain(reader.readSome, Number.POSITIVE_INFINITY), (e) =>
-      e._tag === "PerfError" ? e : streamError(e))
+    const uploadBytes = yield* Effect.mapError(
+      drain(reader.readSome, Number.POSITIVE_INFINITY),
+      (e) => e._tag === "PerfError" ? e : streamError(e)
+    )
     yield* Effect.mapError(writePayload(stream, size), streamError)
     yield* stream.closeWrite
     return { uploadBytes, downloadBytes: size }
@@ -230,7 +232,9 @@ export const serve = (stream: Duplex.Duplex): Effect.Effect<Served, PerfError> =
 const checkSize = (name: string, n: number): Effect.Effect<void, PerfError> =>
   Number.isSafeInteger(n) && n >= 0
     ? Effect.void
-    : Effect.fail(new PerfError({ reason: "InvalidSize", message: `perf: ${name} must be a non-negative safe integer, got ${n}` }))
+    : Effect.fail(
+      new PerfError({ reason: "InvalidSize", message: `perf: ${name} must be a non-negative safe integer, got ${n}` })
+    )
 
 /**
  * Run the client side (spec §Protocol, client side) on an open perf stream:
@@ -250,8 +254,10 @@ export const exchange = (
     yield* Effect.mapError(writePayload(stream, BigInt(options.uploadBytes), header), streamError)
     yield* stream.closeWrite
     const uploaded = yield* Clock.currentTimeNanos
-    const got = yield* Effect.mapError(drain(stream.read, options.downloadBytes), (e) =>
-      e._tag === "PerfError" ? e : streamError(e))
+    const got = yield* Effect.mapError(
+      drain(stream.read, options.downloadBytes),
+      (e) => e._tag === "PerfError" ? e : streamError(e)
+    )
     const end = yield* Clock.currentTimeNanos
     if (got !== options.downloadBytes) {
       return yield* new PerfError({
@@ -316,7 +322,8 @@ export const layer = Layer.effect(
           return yield* run.pipe(
             Effect.timeoutOrElse({
               duration: options.timeout,
-              orElse: () => Effect.fail(new PerfError({ reason: "Timeout", message: "perf: the exchange ran past its deadline" }))
+              orElse: () =>
+                Effect.fail(new PerfError({ reason: "Timeout", message: "perf: the exchange ran past its deadline" }))
             })
           )
         }),

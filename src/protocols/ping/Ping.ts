@@ -9,12 +9,12 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
+import * as crypto from "node:crypto"
 import type * as Connection from "../../connection/Connection.ts"
 import * as Duplex from "../../core/Duplex.ts"
 import * as Reader from "../../core/Reader.ts"
-import { Host, type DialError, type DialTarget } from "../../host/Host.ts"
+import { type DialError, type DialTarget, Host } from "../../host/Host.ts"
 import { Registrar } from "../../host/Registrar.ts"
 
 export const PROTOCOL = "/ipfs/ping/1.0.0"

@@ -19,8 +19,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result } from "effect"
+import * as crypto from "node:crypto"
 import { SecurityError } from "../SecureChannel.ts"
 
 /** Cipher key length (§12.3: 32 bytes). */

@@ -74,7 +74,10 @@ const EMPTY = new Uint8Array(0)
 
 const invalid = (message: string) => new SecurityError({ reason: "InvalidPayload", message })
 const tooLarge = (n: number) =>
-  new SecurityError({ reason: "MessageTooLarge", message: `noise: a ${n}-byte message exceeds ${MAX_MESSAGE_LEN} bytes` })
+  new SecurityError({
+    reason: "MessageTooLarge",
+    message: `noise: a ${n}-byte message exceeds ${MAX_MESSAGE_LEN} bytes`
+  })
 
 /** `Initialize(handshake_pattern = XX, initiator, prologue, s, e, rs = empty, re = empty)`. */
 export const make = (options: Options): HandshakeState => {

@@ -32,8 +32,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result } from "effect"
+import * as crypto from "node:crypto"
 import * as Keys from "../../core/Keys.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
@@ -80,11 +80,15 @@ export const signedData = (staticKey: Uint8Array): Uint8Array => {
 export const sign = (identity: Keys.PrivateKey, staticKey: Uint8Array): Result.Result<Uint8Array, SecurityError> =>
   Result.mapError(
     identity.sign(signedData(staticKey)),
-    (e) => new SecurityError({ reason: "InvalidPayload", message: `noise: could not sign the static key: ${e.message}` })
+    (e) =>
+      new SecurityError({ reason: "InvalidPayload", message: `noise: could not sign the static key: ${e.message}` })
   )
 
 const badSignature = () =>
-  new SecurityError({ reason: "InvalidSignature", message: "noise: the identity signature over the static key does not verify" })
+  new SecurityError({
+    reason: "InvalidSignature",
+    message: "noise: the identity signature over the static key does not verify"
+  })
 
 /** What a verified payload tells about the remote. */
 export interface Verified {
@@ -151,12 +155,17 @@ export const verify = (
   const decoded = codec.decode(bytes)
   if (Result.isFailure(decoded)) {
     return Result.fail(
-      new SecurityError({ reason: "InvalidPayload", message: `noise: bad handshake payload: ${decoded.failure.message}` })
+      new SecurityError({
+        reason: "InvalidPayload",
+        message: `noise: bad handshake payload: ${decoded.failure.message}`
+      })
     )
   }
   const payload = decoded.success
   if (payload.identity_key === undefined) {
-    return Result.fail(new SecurityError({ reason: "InvalidPayload", message: "noise: the handshake payload has no identity key" }))
+    return Result.fail(
+      new SecurityError({ reason: "InvalidPayload", message: "noise: the handshake payload has no identity key" })
+    )
   }
   const key = Keys.publicKeyFromProtobuf(payload.identity_key)
   if (Result.isFailure(key)) {

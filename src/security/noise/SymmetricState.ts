@@ -12,8 +12,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result } from "effect"
+import * as crypto from "node:crypto"
 import type { SecurityError } from "../SecureChannel.ts"
 import * as CipherState from "./CipherState.ts"
 

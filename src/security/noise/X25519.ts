@@ -14,8 +14,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result } from "effect"
+import * as crypto from "node:crypto"
 import { SecurityError } from "../SecureChannel.ts"
 
 /** DHLEN (§12.1). */
@@ -38,7 +38,24 @@ export interface PublicKey {
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00])
 
 // PKCS#8 wrapping of a raw X25519 private key (RFC 8410): used only for fixed keys (tests, vectors).
-const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20])
+const PKCS8_PREFIX = Uint8Array.from([
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x04,
+  0x22,
+  0x04,
+  0x20
+])
 
 const invalidKey = (message: string) => new SecurityError({ reason: "InvalidPayload", message })
 
@@ -55,7 +72,9 @@ export const generate = (): KeyPair => {
 
 /** A key pair from a raw 32-byte private key (RFC 7748 scalar bytes). */
 export const fromPrivate = (raw: Uint8Array): Result.Result<KeyPair, SecurityError> => {
-  if (raw.byteLength !== DH_LEN) return Result.fail(invalidKey(`x25519: a private key has 32 bytes, not ${raw.byteLength}`))
+  if (raw.byteLength !== DH_LEN) {
+    return Result.fail(invalidKey(`x25519: a private key has 32 bytes, not ${raw.byteLength}`))
+  }
   const der = new Uint8Array(PKCS8_PREFIX.byteLength + DH_LEN)
   der.set(PKCS8_PREFIX, 0)
   der.set(raw, PKCS8_PREFIX.byteLength)
@@ -71,7 +90,9 @@ export const fromPrivate = (raw: Uint8Array): Result.Result<KeyPair, SecurityErr
 
 /** Import a raw 32-byte public key. */
 export const publicFromRaw = (raw: Uint8Array): Result.Result<PublicKey, SecurityError> => {
-  if (raw.byteLength !== DH_LEN) return Result.fail(invalidKey(`x25519: a public key has 32 bytes, not ${raw.byteLength}`))
+  if (raw.byteLength !== DH_LEN) {
+    return Result.fail(invalidKey(`x25519: a public key has 32 bytes, not ${raw.byteLength}`))
+  }
   const der = Buffer.allocUnsafe(SPKI_PREFIX.byteLength + DH_LEN)
   der.set(SPKI_PREFIX, 0)
   der.set(raw, SPKI_PREFIX.byteLength)

@@ -47,8 +47,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result, Schema } from "effect"
+import * as crypto from "node:crypto"
 import * as Keys from "../../core/Keys.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as Der from "./Der.ts"
@@ -161,7 +161,10 @@ export interface Certificate {
   readonly extensions: ReadonlyArray<Extension>
 }
 
-const algorithmIdentifier = (el: Der.Element | undefined, what: string): Result.Result<AlgorithmIdentifier, Der.DerError> =>
+const algorithmIdentifier = (
+  el: Der.Element | undefined,
+  what: string
+): Result.Result<AlgorithmIdentifier, Der.DerError> =>
   Result.flatMap(Der.sequenceOf(el, what), (items) => {
     if (items.length < 1 || items.length > 2) {
       return Result.fail(new Der.DerError({ reason: "Unexpected", message: `${what}: ${items.length} fields` }))
@@ -206,7 +209,9 @@ export const parse = (der: Uint8Array): Result.Result<Certificate, CertificateEr
     let i = 0
     // version [0] EXPLICIT: must be v3 (2), which extensions need
     if (tbs[i]?.tag !== Der.contextTag(0)) {
-      return yield* Result.fail(new Der.DerError({ reason: "Unexpected", message: "a v1 certificate (no version field)" }))
+      return yield* Result.fail(
+        new Der.DerError({ reason: "Unexpected", message: "a v1 certificate (no version field)" })
+      )
     }
     const [versionEl] = yield* Der.children(tbs[i++]!)
     const version = yield* Der.integer(versionEl, "version")
@@ -231,7 +236,9 @@ export const parse = (der: Uint8Array): Result.Result<Certificate, CertificateEr
     const spkiEl = tbs[i++]
     const spki = yield* Der.sequenceOf(spkiEl, "subjectPublicKeyInfo")
     if (spki.length !== 2) {
-      return yield* Result.fail(new Der.DerError({ reason: "Unexpected", message: "subjectPublicKeyInfo: not two fields" }))
+      return yield* Result.fail(
+        new Der.DerError({ reason: "Unexpected", message: "subjectPublicKeyInfo: not two fields" })
+      )
     }
     const publicKeyAlgorithm = yield* algorithmIdentifier(spki[0], "subjectPublicKeyInfo.algorithm")
     yield* Der.bitStringBytes(spki[1], "subjectPublicKey")
@@ -247,7 +254,9 @@ export const parse = (der: Uint8Array): Result.Result<Certificate, CertificateEr
     let extensions: Array<Extension> = []
     if (tbs[i]?.tag === Der.contextTag(3)) extensions = yield* parseExtensions(tbs[i++]!)
     if (i !== tbs.length) {
-      return yield* Result.fail(new Der.DerError({ reason: "Unexpected", message: "TBSCertificate: unexpected fields" }))
+      return yield* Result.fail(
+        new Der.DerError({ reason: "Unexpected", message: "TBSCertificate: unexpected fields" })
+      )
     }
     return {
       raw: der,
@@ -373,7 +382,11 @@ export const signatureScheme = (cert: Certificate): Result.Result<SignatureSchem
         return unsupported(`RSA PKCS#1 signature by a ${key.oid} key`)
       }
       return Result.succeed(
-        sig.oid === OID.sha256WithRsa ? "rsa_pkcs1_sha256" : sig.oid === OID.sha384WithRsa ? "rsa_pkcs1_sha384" : "rsa_pkcs1_sha512"
+        sig.oid === OID.sha256WithRsa
+          ? "rsa_pkcs1_sha256"
+          : sig.oid === OID.sha384WithRsa
+          ? "rsa_pkcs1_sha384"
+          : "rsa_pkcs1_sha512"
       )
     }
     case OID.rsaPss: {
@@ -432,7 +445,9 @@ export const decodeSignedKey = (value: Uint8Array): Result.Result<SignedKey, Der
   Result.gen(function*() {
     const fields = yield* Der.sequenceOf(yield* Der.decode(value), "SignedKey")
     if (fields.length !== 2) {
-      return yield* Result.fail(new Der.DerError({ reason: "Unexpected", message: `SignedKey: ${fields.length} fields` }))
+      return yield* Result.fail(
+        new Der.DerError({ reason: "Unexpected", message: `SignedKey: ${fields.length} fields` })
+      )
     }
     return {
       publicKey: yield* Der.octetString(fields[0], "SignedKey.publicKey"),
@@ -458,7 +473,8 @@ export const libp2pExtension = (
   critical = true
 ): Result.Result<Extension, CertificateError> =>
   Result.mapBoth(identityKey.sign(signedData(subjectPublicKeyInfo)), {
-    onFailure: (e) => new CertificateError({ reason: "GenerateFailed", message: `signing the certificate key: ${e.message}` }),
+    onFailure: (e) =>
+      new CertificateError({ reason: "GenerateFailed", message: `signing the certificate key: ${e.message}` }),
     onSuccess: (signature) => ({
       oid: EXTENSION_OID,
       critical,
@@ -508,11 +524,15 @@ export const verify = (der: Uint8Array, options: VerifyOptions): Result.Result<V
       if (ext.oid === EXTENSION_OID) libp2p = ext
       else if (ext.critical) return yield* fail("UnknownCriticalExtension", `critical extension ${ext.oid}`)
     }
-    if (libp2p === undefined) return yield* fail("MissingExtension", `no libp2p public key extension (${EXTENSION_OID})`)
+    if (libp2p === undefined) {
+      return yield* fail("MissingExtension", `no libp2p public key extension (${EXTENSION_OID})`)
+    }
     const signed = decodeSignedKey(libp2p.value)
     if (Result.isFailure(signed)) return yield* fail("BadExtension", `SignedKey: ${signed.failure.message}`)
     const publicKey = Keys.publicKeyFromProtobuf(signed.success.publicKey)
-    if (Result.isFailure(publicKey)) return yield* fail("BadExtension", `SignedKey.publicKey: ${publicKey.failure.message}`)
+    if (Result.isFailure(publicKey)) {
+      return yield* fail("BadExtension", `SignedKey.publicKey: ${publicKey.failure.message}`)
+    }
     if (!publicKey.success.verify(signedData(cert.subjectPublicKeyInfo), signed.success.signature)) {
       return yield* fail("InvalidSignature", "the identity key's signature over the certificate key does not verify")
     }
@@ -637,7 +657,10 @@ export const toPem = (der: Uint8Array, label = "CERTIFICATE"): string => {
  * Our certificate for `identityKey`: a fresh ECDSA P-256 key, valid from
  * `now - 1 h` for 100 years, with the critical libp2p extension.
  */
-export const generate = (identityKey: Keys.PrivateKey, now: number): Result.Result<LocalCertificate, CertificateError> =>
+export const generate = (
+  identityKey: Keys.PrivateKey,
+  now: number
+): Result.Result<LocalCertificate, CertificateError> =>
   Result.gen(function*() {
     const pair = yield* Result.try({
       try: () => crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }),

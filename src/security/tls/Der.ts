@@ -113,8 +113,13 @@ export const readElement = (
 
 /** Decode exactly one element filling `bytes`. */
 export const decode = (bytes: Uint8Array): Result.Result<Element, DerError> =>
-  Result.flatMap(readElement(bytes, 0), ([el, end]) =>
-    end === bytes.byteLength ? Result.succeed(el) : fail("TrailingBytes", `${bytes.byteLength - end} bytes after the element`))
+  Result.flatMap(
+    readElement(bytes, 0),
+    ([el, end]) =>
+      end === bytes.byteLength
+        ? Result.succeed(el)
+        : fail("TrailingBytes", `${bytes.byteLength - end} bytes after the element`)
+  )
 
 /** The elements inside a constructed element, in order. */
 export const children = (el: Element): Result.Result<Array<Element>, DerError> => {
@@ -194,8 +199,11 @@ export const bitStringBytes = (el: Element | undefined, what: string): Result.Re
 
 /** A NULL. */
 export const nullValue = (el: Element | undefined, what: string): Result.Result<null, DerError> =>
-  Result.flatMap(expectTag(el, Tag.NULL, what), ({ content }) =>
-    content.byteLength === 0 ? Result.succeed(null) : fail("Unexpected", `${what}: a NULL with contents`))
+  Result.flatMap(
+    expectTag(el, Tag.NULL, what),
+    ({ content }) =>
+      content.byteLength === 0 ? Result.succeed(null) : fail("Unexpected", `${what}: a NULL with contents`)
+  )
 
 /** An OBJECT IDENTIFIER in dotted form. */
 export const oid = (el: Element | undefined, what: string): Result.Result<string, DerError> =>
@@ -209,7 +217,9 @@ export const oid = (el: Element | undefined, what: string): Result.Result<string
       const b = content[i]!
       if (!started && b === 0x80) return fail("NonCanonical", `${what}: an OID arc with a leading 0x80`)
       started = true
-      if (++arcBytes > MAX_OID_ARC_BYTES) return fail("Unexpected", `${what}: an OID arc over ${MAX_OID_ARC_BYTES} bytes`)
+      if (++arcBytes > MAX_OID_ARC_BYTES) {
+        return fail("Unexpected", `${what}: an OID arc over ${MAX_OID_ARC_BYTES} bytes`)
+      }
       value = (value << 7n) | BigInt(b & 0x7f)
       if ((b & 0x80) === 0) {
         arcs.push(value)
@@ -248,7 +258,10 @@ export const time = (el: Element | undefined, what: string): Result.Result<numbe
   const yearDigits = utc ? 2 : 4
   const s = el.content.byteLength === yearDigits + 11 ? String.fromCharCode(...el.content) : ""
   if (s.length !== yearDigits + 11 || s[s.length - 1] !== "Z") {
-    return fail("NonCanonical", `${what}: ${el.content.byteLength} bytes, not ${utc ? "YYMMDDHHMMSSZ" : "YYYYMMDDHHMMSSZ"}`)
+    return fail(
+      "NonCanonical",
+      `${what}: ${el.content.byteLength} bytes, not ${utc ? "YYMMDDHHMMSSZ" : "YYYYMMDDHHMMSSZ"}`
+    )
   }
   const y = digits(s, 0, yearDigits)
   const mo = digits(s, yearDigits, 2)
@@ -256,7 +269,9 @@ export const time = (el: Element | undefined, what: string): Result.Result<numbe
   const h = digits(s, yearDigits + 4, 2)
   const mi = digits(s, yearDigits + 6, 2)
   const se = digits(s, yearDigits + 8, 2)
-  if (y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || se === undefined) {
+  if (
+    y === undefined || mo === undefined || d === undefined || h === undefined || mi === undefined || se === undefined
+  ) {
     return fail("Unexpected", `${what}: "${s}" has non-digits`)
   }
   const year = utc ? (y >= 50 ? 1900 + y : 2000 + y) : y
@@ -341,9 +356,11 @@ export const encodeNull = (): Uint8Array => encode(Tag.NULL, new Uint8Array(0))
 export const encodeOctetString = (bytes: Uint8Array): Uint8Array => encode(Tag.OCTET_STRING, bytes)
 
 /** A BIT STRING of whole bytes. */
-export const encodeBitString = (bytes: Uint8Array): Uint8Array => encode(Tag.BIT_STRING, concat([Uint8Array.of(0), bytes]))
+export const encodeBitString = (bytes: Uint8Array): Uint8Array =>
+  encode(Tag.BIT_STRING, concat([Uint8Array.of(0), bytes]))
 
-export const encodePrintableString = (s: string): Uint8Array => encode(Tag.PRINTABLE_STRING, new TextEncoder().encode(s))
+export const encodePrintableString = (s: string): Uint8Array =>
+  encode(Tag.PRINTABLE_STRING, new TextEncoder().encode(s))
 
 export const encodeUtf8String = (s: string): Uint8Array => encode(Tag.UTF8_STRING, new TextEncoder().encode(s))
 

@@ -24,8 +24,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Exit } from "effect"
 import type { Effect, Fiber } from "effect"
+import { Cause, Exit } from "effect"
 import * as Stream from "node:stream"
 import type * as Duplex from "../../core/Duplex.ts"
 

@@ -30,8 +30,8 @@
  *
  * @since 0.1.0
  */
-import * as crypto from "node:crypto"
 import { Result, Schema } from "effect"
+import * as crypto from "node:crypto"
 
 /**
  * Why the peer's flight could not be read.
@@ -137,7 +137,9 @@ export const make = (isServer: boolean): Transcript => {
   const keylog = (line: Uint8Array) => {
     const text = Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString("latin1").trim()
     const [name, , hex] = text.split(" ")
-    if (name === label && hex !== undefined && /^[0-9a-f]+$/i.test(hex)) secret = Uint8Array.from(Buffer.from(hex, "hex"))
+    if (name === label && hex !== undefined && /^[0-9a-f]+$/i.test(hex)) {
+      secret = Uint8Array.from(Buffer.from(hex, "hex"))
+    }
   }
 
   const count = (cipherSuite: string): Result.Result<number, TranscriptError> => {

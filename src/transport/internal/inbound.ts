@@ -16,8 +16,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit, Scope } from "effect"
 import type { Fiber } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import * as Transport from "../Transport.ts"
 
 /** A `FiberSet` runtime's fork function. */
@@ -56,11 +56,12 @@ export interface CloseEvents {
   readonly once: (event: "close", listener: () => void) => unknown
 }
 
-const logFailure = (name: string, conn: Transport.RawConnection, quiet: boolean | undefined) =>
-(cause: Cause.Cause<never>): Effect.Effect<void> =>
-  Cause.hasInterruptsOnly(cause) || quiet === true
-    ? Effect.void
-    : Effect.logWarning(`${name}: connection handler for ${conn.remoteAddr.toString()} failed`, cause)
+const logFailure =
+  (name: string, conn: Transport.RawConnection, quiet: boolean | undefined) =>
+  (cause: Cause.Cause<never>): Effect.Effect<void> =>
+    Cause.hasInterruptsOnly(cause) || quiet === true
+      ? Effect.void
+      : Effect.logWarning(`${name}: connection handler for ${conn.remoteAddr.toString()} failed`, cause)
 
 /** Serve one accepted connection: make its scope, run the handler in it. */
 export const serve = (params: ServeParams): void => {

@@ -148,7 +148,7 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
     const more = this.moreReaders
     this.moreReaders = undefined
     w(this.read)
-    if (more !== undefined) for (const m of more) m(this.read)
+    if (more !== undefined) { for (const m of more) m(this.read) }
   }
 
   wakeWriters(result: Effect.Effect<void, Duplex.DuplexError>): void {

@@ -96,7 +96,10 @@ export const mapError = (err: unknown): Duplex.DuplexError => {
     return new Duplex.DuplexError({ reason: "Timeout", message: `websocket: socket timed out: ${errorMessage(err)}` })
   }
   if (code !== undefined && code.startsWith("WS_ERR_")) {
-    return new Duplex.DuplexError({ reason: "Io", message: `websocket: protocol error (${code}): ${errorMessage(err)}` })
+    return new Duplex.DuplexError({
+      reason: "Io",
+      message: `websocket: protocol error (${code}): ${errorMessage(err)}`
+    })
   }
   return new Duplex.DuplexError({ reason: "Io", message: `websocket: ${errorMessage(err)}` })
 }
@@ -196,7 +199,10 @@ export const make = (ws: WebSocket, socket: Stream.Duplex, options: Options): Ws
         fail(Duplex.resetError("websocket: connection ended without a Close frame (reset)"), false)
       } else {
         const text = reason.byteLength > 0 ? `: ${reason.toString("utf8")}` : ""
-        fail(new Duplex.DuplexError({ reason: "Io", message: `websocket: closed by the remote with ${code}${text}` }), false)
+        fail(
+          new Duplex.DuplexError({ reason: "Io", message: `websocket: closed by the remote with ${code}${text}` }),
+          false
+        )
       }
     }
     wakeReader()
@@ -304,7 +310,9 @@ export const make = (ws: WebSocket, socket: Stream.Duplex, options: Options): Ws
           }
         }
       } catch (err) {
-        return Effect.fail(new Duplex.DuplexError({ reason: "Io", message: `websocket: send failed: ${errorMessage(err)}` }))
+        return Effect.fail(
+          new Duplex.DuplexError({ reason: "Io", message: `websocket: send failed: ${errorMessage(err)}` })
+        )
       }
       return socket.writableNeedDrain ? awaitDrain : Effect.void
     })
