@@ -43,12 +43,12 @@ import { Cause, Context, Effect, Exit, Layer, Logger, type LogLevel, References,
 import * as Readline from "node:readline"
 import * as Nodes from "../layers/Node.ts"
 import type * as Connection from "../src/connection/Connection.ts"
+import { Registrar } from "../src/connection/Registrar.ts"
 import type * as ResourceManager from "../src/connection/ResourceManager.ts"
 import type * as Duplex from "../src/core/Duplex.ts"
 import * as Multiaddr from "../src/core/Multiaddr.ts"
 import * as PeerId from "../src/core/PeerId.ts"
 import { Host } from "../src/host/Host.ts"
-import { Registrar } from "../src/host/Registrar.ts"
 import { Perf } from "../src/protocols/perf/Perf.ts"
 import { Ping } from "../src/protocols/ping/Ping.ts"
 

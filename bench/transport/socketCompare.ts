@@ -7,7 +7,7 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { Deferred, Effect, Fiber } from "effect"
 import * as Net from "node:net"
-import * as SocketDuplex from "../../src/transport/internal/socketDuplex.ts"
+import * as SocketDuplex from "../../src/transport/SocketDuplex.ts"
 
 const MiB = Number(process.argv[2] ?? "256")
 const total = MiB * 1024 * 1024

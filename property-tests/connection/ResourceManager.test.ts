@@ -206,10 +206,22 @@ const run = (ops: ReadonlyArray<Op>, peers: ReadonlyArray<PeerId.PeerId>) =>
       check()
     }
     // close everything that is left, in a random-ish order (streams and memory outliving their connection)
-    for (const c of conns) if (c.open) (c.open = false, yield* Scope.close(c.scope, Exit.void))
+    for (const c of conns) {
+      if (!c.open) continue
+      c.open = false
+      yield* Scope.close(c.scope, Exit.void)
+    }
     check()
-    for (const m of memory) if (m.open) (m.open = false, yield* Scope.close(m.scope, Exit.void))
-    for (const s of streams) if (s.open) (s.open = false, yield* Scope.close(s.scope, Exit.void))
+    for (const m of memory) {
+      if (!m.open) continue
+      m.open = false
+      yield* Scope.close(m.scope, Exit.void)
+    }
+    for (const s of streams) {
+      if (!s.open) continue
+      s.open = false
+      yield* Scope.close(s.scope, Exit.void)
+    }
     const stats = rm.stats()
     const zero = { connectionsInbound: 0, connectionsOutbound: 0, streamsInbound: 0, streamsOutbound: 0, memory: 0 }
     expect(stats.system).toEqual(zero)

@@ -24,14 +24,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, PubSub, Result } from "effect"
 import * as Nodes from "../../layers/Node.ts"
+import type { StreamHandler } from "../../src/connection/Registrar.ts"
+import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
+import { Identity } from "../../src/core/Identity.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { Host } from "../../src/host/Host.ts"
-import { Identity } from "../../src/host/Identity.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
-import type { StreamHandler } from "../../src/host/Registrar.ts"
-import { Registrar } from "../../src/host/Registrar.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
 import type { StreamMuxer } from "../../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
@@ -43,7 +43,6 @@ import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
 const MPLEX = "/mplex/6.7.0"
-const YAMUX = "/yamux/1.0.0"
 
 const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
 const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))

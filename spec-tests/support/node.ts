@@ -5,11 +5,11 @@
  */
 import { Effect, Layer, Result } from "effect"
 import * as Nodes from "../../layers/Node.ts"
+import { Registrar } from "../../src/connection/Registrar.ts"
+import { Identity } from "../../src/core/Identity.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import { Host } from "../../src/host/Host.ts"
-import { Identity } from "../../src/host/Identity.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
-import { Registrar } from "../../src/host/Registrar.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
 import { Perf } from "../../src/protocols/perf/Perf.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"

@@ -16,7 +16,7 @@ import type * as Keys from "../core/Keys.ts"
 import type * as Multiaddr from "../core/Multiaddr.ts"
 import type * as PeerId from "../core/PeerId.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
-import { Resource, ScopeKind } from "./ResourceManager.ts"
+import { Resource, ScopeKind } from "./Limits.ts"
 
 export type { Direction }
 

@@ -49,8 +49,8 @@ import {
 } from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import * as Release from "../internal/release.ts"
 import type * as Connection from "./Connection.ts"
-import * as Release from "./internal/release.ts"
 import { LimitExceeded } from "./ResourceManager.ts"
 
 export { LimitExceeded }

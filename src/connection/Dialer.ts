@@ -38,7 +38,7 @@ import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Schedule, Sch
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Connection from "./Connection.ts"
-import { Resource, ScopeKind } from "./ResourceManager.ts"
+import { Resource, ScopeKind } from "./Limits.ts"
 
 export const DialErrorReason = Schema.Literals([
   "NoAddresses", // nothing known to dial

@@ -26,34 +26,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import * as PeerId from "../core/PeerId.ts"
+import * as Release from "../internal/release.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
-import * as Release from "./internal/release.ts"
+import { LimitExceeded, type Resource, type ScopeKind } from "./Limits.ts"
 
-/** The scopes limits apply to. */
-export const ScopeKind = Schema.Literals(["system", "transient", "peer", "protocol", "connection", "stream"])
-export type ScopeKind = typeof ScopeKind.Type
-
-/** The resources a scope can limit. `connections` and `streams` bound inbound + outbound together. */
-export const Resource = Schema.Literals([
-  "connectionsInbound",
-  "connectionsOutbound",
-  "connections",
-  "streamsInbound",
-  "streamsOutbound",
-  "streams",
-  "memory"
-])
-export type Resource = typeof Resource.Type
-
-/** A reservation would take `scope` past its limit on `resource`. */
-export class LimitExceeded extends Schema.TaggedError<LimitExceeded>()("LimitExceeded", {
-  scope: ScopeKind,
-  resource: Resource,
-  limit: Schema.Number,
-  message: Schema.String
-}) {}
+export { LimitExceeded, Resource, ScopeKind } from "./Limits.ts"
 
 /** Limits of one scope; an absent field means "no limit" unless a default fills it in. */
 export interface Limit {

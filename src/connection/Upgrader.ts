@@ -26,15 +26,15 @@
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
+import { Identity } from "../core/Identity.ts"
 import type * as PeerId from "../core/PeerId.ts"
-import { Identity } from "../host/Identity.ts"
-import { Registrar } from "../host/Registrar.ts"
+import * as Release from "../internal/release.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
 import * as Connection from "./Connection.ts"
-import * as Release from "./internal/release.ts"
+import { Registrar } from "./Registrar.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
 
 export const UpgradeErrorReason = Schema.Literals([

@@ -41,7 +41,7 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Effect, Result, Schema } from "effect"
 import * as crypto from "node:crypto"
-import * as Strings from "./internal/strings.ts"
+import * as Strings from "../internal/strings.ts"
 import * as Protobuf from "./Protobuf.ts"
 
 // ---------------------------------------------------------------------------

@@ -49,8 +49,8 @@
 import { Equal, Hash, Option, Pipeable, Predicate, Result, Schema } from "effect"
 import { dual } from "effect/Function"
 import { NodeInspectSymbol } from "effect/Inspectable"
+import * as Strings from "../internal/strings.ts"
 import * as Codec from "./internal/multiaddrCodec.ts"
-import * as Strings from "./internal/strings.ts"
 import * as Varint from "./Varint.ts"
 
 // ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import { base36, base36upper } from "multiformats/bases/base36"
 import { base58btc, base58flickr } from "multiformats/bases/base58"
 import { base64, base64pad, base64url, base64urlpad } from "multiformats/bases/base64"
 import { base8 } from "multiformats/bases/base8"
-import * as Strings from "./internal/strings.ts"
+import * as Strings from "../internal/strings.ts"
 
 interface BaseCodec {
   readonly name: string

@@ -46,7 +46,7 @@
  */
 import { Result, Schema } from "effect"
 import protobuf from "protobufjs"
-import * as Strings from "./internal/strings.ts"
+import * as Strings from "../internal/strings.ts"
 
 /**
  * Why bytes could not be decoded as a message.

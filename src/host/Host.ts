@@ -28,15 +28,15 @@ import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
 import { DialError } from "../connection/Dialer.ts"
-import * as Release from "../connection/internal/release.ts"
 import { type LimitExceeded, ResourceManager } from "../connection/ResourceManager.ts"
 import { type UpgradeError, Upgrader } from "../connection/Upgrader.ts"
+import { Identity } from "../core/Identity.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import * as Release from "../internal/release.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
-import { Identity } from "./Identity.ts"
 import { Peerstore } from "./Peerstore.ts"
 
 /** The Dialer's error: `reason` is one of {@link Dialer.DialErrorReason}. */
@@ -156,6 +156,7 @@ export const make = (options: HostOptions = {}) =>
     const connectionManager = yield* ConnectionManager
     const resourceManager = yield* ResourceManager
     const hostScope = yield* Effect.scope
+    // oxlint-disable-next-line eslint/no-restricted-properties -- becomes a bounded Stream (issue 10 item 4)
     const events = yield* PubSub.unbounded<HostEvent>()
     const byPeer = new Map<string, Set<Connection.Connection>>()
     const listenAddrs: Array<Multiaddr.Multiaddr> = []

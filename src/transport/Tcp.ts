@@ -40,7 +40,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as NetTransport from "./internal/netTransport.ts"
-import type * as SocketDuplex from "./internal/socketDuplex.ts"
+import type * as SocketDuplex from "./SocketDuplex.ts"
 import * as Transport from "./Transport.ts"
 
 export interface TcpOptions {

@@ -42,7 +42,7 @@ import * as Path from "node:path"
 import type * as Duplex from "../core/Duplex.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as NetTransport from "./internal/netTransport.ts"
-import type * as SocketDuplex from "./internal/socketDuplex.ts"
+import type * as SocketDuplex from "./SocketDuplex.ts"
 import * as Transport from "./Transport.ts"
 
 export interface UnixOptions {

@@ -323,7 +323,7 @@ const node = await createLibp2p({
   connectionManager: {
     inboundConnectionThreshold: 100_000,
     maxIncomingPendingConnections: 1000,
-    ...(config.connectionManager ?? {})
+    ...config.connectionManager
   },
   ...(config.connectionMonitor ? { connectionMonitor: config.connectionMonitor } : {}),
   ...(config.userAgent ? { nodeInfo: { userAgent: config.userAgent } } : {})

@@ -1085,6 +1085,7 @@ class SessionImpl implements YamuxSession {
 
   get closed(): Effect.Effect<void, MuxerError> {
     return Effect.suspend(() => {
+      // oxlint-disable-next-line unicorn/no-accessor-recursion -- re-read after a wake-up, lazily
       if (this.isOpen) return Effect.andThen(this.waitIn("closedWaiters"), this.closed)
       return this.endError === undefined ? Effect.void : Effect.fail(this.endError)
     })

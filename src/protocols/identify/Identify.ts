@@ -35,8 +35,8 @@ import {
   Stream
 } from "effect"
 import type * as Connection from "../../connection/Connection.ts"
-import * as Envelope from "../../core/Envelope.ts"
-import * as Strings from "../../core/internal/strings.ts"
+import { Registrar } from "../../connection/Registrar.ts"
+import { Identity } from "../../core/Identity.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
@@ -45,9 +45,8 @@ import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
 import * as Reader from "../../core/Reader.ts"
 import { Host } from "../../host/Host.ts"
-import { Identity } from "../../host/Identity.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
-import { Registrar } from "../../host/Registrar.ts"
+import * as Strings from "../../internal/strings.ts"
 
 export const PROTOCOL = "/ipfs/id/1.0.0"
 export const PUSH_PROTOCOL = "/ipfs/id/push/1.0.0"
@@ -202,6 +201,7 @@ export const make = (options: IdentifyOptions = {}) =>
     const host = yield* Host
     const registrar = yield* Registrar
     const peerstore = yield* Peerstore
+    // oxlint-disable-next-line eslint/no-restricted-properties -- becomes a bounded Stream (issue 10 item 4)
     const events = yield* PubSub.unbounded<IdentifyResult>()
     const fibers = yield* FiberSet.make<void, never>()
     /** Per connection: the result once there is one (a connection keeps it for its lifetime), else the run's Deferred. */

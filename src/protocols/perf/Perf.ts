@@ -29,10 +29,10 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import type * as Connection from "../../connection/Connection.ts"
+import { Registrar } from "../../connection/Registrar.ts"
 import * as Duplex from "../../core/Duplex.ts"
 import * as Reader from "../../core/Reader.ts"
 import { type DialError, type DialTarget, Host } from "../../host/Host.ts"
-import { Registrar } from "../../host/Registrar.ts"
 
 export const PROTOCOL = "/perf/1.0.0"
 

@@ -23,9 +23,9 @@
 import { Deferred, Duration, Effect, Exit, FiberSet, Scope } from "effect"
 import type * as Net from "node:net"
 import type * as Multiaddr from "../../core/Multiaddr.ts"
+import * as SocketDuplex from "../SocketDuplex.ts"
 import type * as Transport from "../Transport.ts"
 import * as Inbound from "./inbound.ts"
-import * as SocketDuplex from "./socketDuplex.ts"
 
 /** The `code` of a Node system error (`ECONNREFUSED` …), if any. */
 export const errorCode = (err: unknown): string | undefined =>

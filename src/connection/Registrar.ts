@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, PubSub, Schema, type Scope } from "effect"
-import type * as Connection from "../connection/Connection.ts"
+import type * as Connection from "./Connection.ts"
 
 export class RegistrarError extends Schema.TaggedError<RegistrarError>()("RegistrarError", {
   reason: Schema.Literals(["AlreadyRegistered"]),

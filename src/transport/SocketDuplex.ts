@@ -23,7 +23,7 @@
  */
 import { Duration, Effect } from "effect"
 import type * as Net from "node:net"
-import * as Duplex from "../../core/Duplex.ts"
+import * as Duplex from "../core/Duplex.ts"
 
 export interface Options {
   /** Unread bytes above which the socket is paused (read backpressure). */

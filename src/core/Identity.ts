@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer } from "effect"
-import * as Keys from "../core/Keys.ts"
-import * as PeerId from "../core/PeerId.ts"
+import * as Keys from "./Keys.ts"
+import * as PeerId from "./PeerId.ts"
 
 export interface IdentityShape {
   readonly privateKey: Keys.PrivateKey
