@@ -2,7 +2,7 @@
  * Stack presets: the Layers a user imports to get a working node.
  *
  * `Default(options)` is a TCP + Noise + Yamux node with identify, ping and perf
- * (ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
+ * (docs/ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
  * transports, secure channels and muxers are plain lists in preference order.
  *
  * ```ts
