@@ -24,6 +24,7 @@ import * as Upgrader from "../src/connection/Upgrader.ts"
 import { Identity } from "../src/core/Identity.ts"
 import type * as Keys from "../src/core/Keys.ts"
 import type * as Multiaddr from "../src/core/Multiaddr.ts"
+import * as AddressManager from "../src/host/AddressManager.ts"
 import * as Host from "../src/host/Host.ts"
 import { Peerstore } from "../src/host/Peerstore.ts"
 import * as Mplex from "../src/muxer/Mplex.ts"
@@ -61,12 +62,14 @@ export interface NodeOptions {
   readonly resources?: ResourceManager.Limits
   /** Dial concurrency, per-address timeout, backoff, ranking. */
   readonly dialer?: Dialer.DialerOptions
+  /** Observed-address trust and bounds, public CIDRs (AddressManager defaults when absent). */
+  readonly addressManager?: AddressManager.AddressManagerOptions
 }
 
 /**
  * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
- * ConnectionManager, ResourceManager, Upgrader, Host, then identify, ping and
- * perf on top. Provides all of them.
+ * ConnectionManager, ResourceManager, AddressManager, Upgrader, Host, then
+ * identify, ping and perf on top. Provides all of them.
  */
 export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
@@ -79,7 +82,8 @@ export const make = (options: NodeOptions) => {
     Transports.layer(options.transports),
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
     ConnectionManager.ConnectionManager.layer(options.connectionManager),
-    ResourceManager.ResourceManager.layer(options.resources)
+    ResourceManager.ResourceManager.layer(options.resources),
+    AddressManager.layer(options.addressManager)
   )
   const upgrader = Upgrader.layer({
     security: options.security,
@@ -133,6 +137,8 @@ export interface PresetOptions {
   readonly resources?: ResourceManager.Limits
   /** Dial concurrency, per-address timeout, backoff, ranking. */
   readonly dialer?: Dialer.DialerOptions
+  /** Observed-address trust and bounds, public CIDRs. */
+  readonly addressManager?: AddressManager.AddressManagerOptions
 }
 
 const buildSecurity = (name: SecurityName): Effect.Effect<SecureChannel, SecurityError> =>
