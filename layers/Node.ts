@@ -68,8 +68,8 @@ export interface NodeOptions {
 
 /**
  * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
- * ConnectionManager, ResourceManager, AddressManager, Upgrader, Host, then
- * identify, ping and perf on top. Provides all of them.
+ * ConnectionManager, ResourceManager, Upgrader, Host, then identify, ping and
+ * perf on top. Provides all of them.
  */
 export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
