@@ -1,3 +1,9 @@
 #!/usr/bin/env node
-// The `effect-libp2p` command: runs the CLI (src/cli/main.ts) in this process, so signals reach it.
-import "../src/cli/main.ts"
+// The `effect-libp2p` command: runs the CLI in this process, so signals reach it.
+// Installed from npm it runs the build (dist/src/cli/main.js); in a checkout
+// without a build (`npm run build`), the TypeScript source, which Node >= 22.18
+// runs directly (type stripping, outside node_modules only).
+import { existsSync } from "node:fs"
+
+const built = new URL("../dist/src/cli/main.js", import.meta.url)
+await import(existsSync(built) ? built.href : new URL("../src/cli/main.ts", import.meta.url).href)

@@ -70,6 +70,9 @@ export interface NodeOptions {
  * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
  * ConnectionManager, ResourceManager, Upgrader, Host, then identify, ping and
  * perf on top. Provides all of them.
+ *
+ * Each call is a separate node: providing two presets in one program (even
+ * one inside the other) gives two independent nodes.
  */
 export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
@@ -103,8 +106,20 @@ export const make = (options: NodeOptions) => {
     Perf.layer,
     Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {})
   )
-  return protocols.pipe(Layer.provideMerge(host))
+  return ownNode(protocols.pipe(Layer.provideMerge(host)))
 }
+
+/**
+ * A node's layer graph built with its own memo map, so that nothing inside it
+ * is shared with another node: an inner `Effect.provide(Default())` inside an
+ * outer one would otherwise reuse the outer node's Registrar, Identity and
+ * Peerstore (Layer memoizes by layer value, and those are static layers), and
+ * the second identify registration would fail with "already registered".
+ * The wrapper itself is memoized like any layer: one preset value used twice in
+ * one graph is one node.
+ */
+const ownNode = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.fromBuildMemo((_, scope) => Layer.buildWithMemoMap(layer, Layer.makeMemoMapUnsafe(), scope))
 
 /** Secure channels a preset can build, by name. */
 export type SecurityName = "noise" | "tls"
