@@ -24,6 +24,7 @@
 import { Duration, Effect } from "effect"
 import type * as Net from "node:net"
 import * as Duplex from "../core/Duplex.ts"
+import { errorCode, errorMessage } from "../internal/errors.ts"
 
 export interface Options {
   /** Unread bytes above which the socket is paused (read backpressure). */
@@ -43,19 +44,6 @@ export interface SocketDuplex {
 }
 
 type Resume<A> = (effect: Effect.Effect<A, Duplex.DuplexError>) => void
-
-const errorCode = (err: unknown): string | undefined => {
-  if (typeof err === "object" && err !== null && "code" in err) {
-    const code = (err as { readonly code: unknown }).code
-    return typeof code === "string" ? code : undefined
-  }
-  return undefined
-}
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
 
 /** Map a socket error event to a DuplexError (RST from the remote is `Reset`). */
 export const mapSocketError = (err: unknown): Duplex.DuplexError => {

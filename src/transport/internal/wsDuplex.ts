@@ -41,6 +41,7 @@ import { Effect } from "effect"
 import type * as Stream from "node:stream"
 import type { RawData, WebSocket } from "ws"
 import * as Duplex from "../../core/Duplex.ts"
+import { errorCode, errorMessage } from "../../internal/errors.ts"
 
 export interface Options {
   /** Unread bytes above which the WebSocket is paused (read backpressure). */
@@ -77,14 +78,6 @@ export const MESSAGE_TARGET = 64 * 1024
 
 /** A chunk larger than this is sent as several messages of at most this many bytes. */
 export const MAX_MESSAGE = 1024 * 1024
-
-const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
 
 /** Map a WebSocket `error` event (socket error, or a frame `ws` refused) to a DuplexError. */
 export const mapError = (err: unknown): Duplex.DuplexError => {
