@@ -54,22 +54,18 @@ export interface ConnectionArgs {
 
 const closedError = () => new Connection.ConnectionError({ reason: "Closed", message: "connection is closed" })
 
-const limitError = (e: ResourceManager.LimitExceeded) =>
-  new Connection.ConnectionError({
-    reason: "LimitExceeded",
-    message: e.message,
-    limit: { scope: e.scope, resource: e.resource }
-  })
+const limitError = (cause: ResourceManager.LimitExceeded) =>
+  new Connection.ConnectionError({ reason: "LimitExceeded", message: cause.message, cause })
 
-const muxerError = (e: StreamMuxer.MuxerError) =>
-  new Connection.ConnectionError({ reason: "Muxer", message: e.message })
+const muxerError = (cause: StreamMuxer.MuxerError) =>
+  new Connection.ConnectionError({ reason: "Muxer", message: cause.message, cause })
 
-const negotiationError = <E extends { readonly _tag: string; readonly message: string }>(
-  e: E | Connection.ConnectionError
+const negotiationError = (
+  e: Multistream.MultistreamError | Duplex.DuplexError | Connection.ConnectionError
 ): Connection.ConnectionError =>
-  e instanceof Connection.ConnectionError
+  e._tag === "ConnectionError"
     ? e
-    : new Connection.ConnectionError({ reason: "Negotiation", message: e.message })
+    : new Connection.ConnectionError({ reason: "Negotiation", message: e.message, cause: e })
 
 /**
  * An upgraded connection: its state in fields and its behaviour on the

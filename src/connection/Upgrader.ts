@@ -26,12 +26,13 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
-import type * as Duplex from "../core/Duplex.ts"
+import * as Duplex from "../core/Duplex.ts"
 import { Identity } from "../core/Identity.ts"
 import type * as PeerId from "../core/PeerId.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
+import { SecurityError } from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
 import type * as Connection from "./Connection.ts"
 import { Registrar } from "./Registrar.ts"
@@ -48,9 +49,17 @@ export const UpgradeErrorReason = Schema.Literals([
 ])
 export type UpgradeErrorReason = typeof UpgradeErrorReason.Type
 
+/**
+ * Why an upgrade failed. `reason` says which step; `cause` keeps the lower
+ * error as it is: the `MultistreamError` (or the stream's `DuplexError`) of a
+ * negotiation, the secure channel's `SecurityError` (e.g. Noise's `Decrypt`,
+ * `InvalidSignature`, `PeerIdMismatch`). The message is the lower error's,
+ * with the step named once by whoever reports it (`DialError`: `Security: …`).
+ */
 export class UpgradeError extends Schema.TaggedError<UpgradeError>()("UpgradeError", {
   reason: UpgradeErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Union([Multistream.MultistreamError, Duplex.DuplexError, SecurityError]))
 }) {}
 
 export interface UpgraderOptions {
@@ -91,9 +100,10 @@ export class Upgrader extends Context.Service<Upgrader, {
   ) => Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope>
 }>()("effect-libp2p/Upgrader") {}
 
-/** Map any failure of a negotiation step to an UpgradeError with `reason`. */
-const asUpgradeError = (reason: UpgradeErrorReason) => (e: { readonly message: string; readonly _tag: string }) =>
-  new UpgradeError({ reason, message: `${e._tag}: ${e.message}` })
+/** A failed negotiation step as an UpgradeError with `reason`, keeping the step's error as the cause. */
+const asUpgradeError =
+  (reason: UpgradeErrorReason) => (cause: Multistream.MultistreamError | Duplex.DuplexError | SecurityError) =>
+    new UpgradeError({ reason, message: cause.message, cause })
 
 export const make = (options: UpgraderOptions) =>
   Effect.gen(function*() {
@@ -132,12 +142,7 @@ export const make = (options: UpgraderOptions) =>
         const secured = yield* (direction === "outbound"
           ? channel.secureOutbound(sec.duplex, secureOptions)
           : channel.secureInbound(sec.duplex, secureOptions)).pipe(
-            Effect.mapError((e) =>
-              new UpgradeError({
-                reason: e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security",
-                message: `${channel.protocol}: ${e.reason}: ${e.message}`
-              })
-            )
+            Effect.mapError((e) => asUpgradeError(e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security")(e))
           )
         // the remote is known: the connection leaves the transient scope for the peer's
         if (resources !== undefined) {
