@@ -97,3 +97,15 @@ describe("host.dial: the lower error is kept and matched by tag", () => {
       expect(server.host.connections()).toHaveLength(0)
     }))
 })
+
+describe("host.listen: the transport's error is kept", () => {
+  it.live("listening on an address in use is ListenError Transport, caused by the TransportError AddressInUse", () =>
+    Effect.gen(function*() {
+      const a = yield* tcpNode()
+      const b = yield* tcpNode()
+      const taken = Multiaddr.decapsulateCode(a.addr, Multiaddr.codes.p2p)
+      const err = yield* Effect.flip(b.host.listen([taken]))
+      expect(chain(err)).toEqual(["ListenError", "Transport", "TransportError", "AddressInUse"])
+      expect(err.cause?.address).toBe(Multiaddr.toString(taken))
+    }))
+})

@@ -57,23 +57,17 @@ export class NoTransport extends Schema.TaggedError<NoTransport>()("NoTransport"
 
 /** The target is this node. */
 export class SelfDial extends Schema.TaggedError<SelfDial>()("SelfDial", {}) {
-  override get message() {
-    return "cannot dial self"
-  }
+  override readonly message = "cannot dial self"
 }
 
 /** The host is shutting down. */
 export class HostClosed extends Schema.TaggedError<HostClosed>()("HostClosed", {}) {
-  override get message() {
-    return "host is shutting down"
-  }
+  override readonly message = "host is shutting down"
 }
 
 /** Every caller waiting on the dial was interrupted, so the dial was cancelled. */
 export class Aborted extends Schema.TaggedError<Aborted>()("Aborted", {}) {
-  override get message() {
-    return "the dial was cancelled"
-  }
+  override readonly message = "the dial was cancelled"
 }
 
 /** The address did not give a connection (transport dial plus upgrade) within the dial timeout. */
@@ -82,9 +76,7 @@ export class DialTimeout extends Schema.TaggedError<DialTimeout>()("DialTimeout"
   /** The timeout that ran out, in ms. */
   timeout: Schema.Number
 }) {
-  override get message() {
-    return `${this.address}: no connection within ${Duration.format(Duration.millis(this.timeout))}`
-  }
+  override readonly message = `${this.address}: no connection within ${Duration.format(Duration.millis(this.timeout))}`
 }
 
 /** Every address failed recently and is backing off. */
@@ -92,9 +84,8 @@ export class Backoff extends Schema.TaggedError<Backoff>()("Backoff", {
   /** Clock time (ms) when the first address may be dialed again. */
   until: Schema.Number
 }) {
-  override get message() {
-    return `every address failed recently; the first may be dialed again at Clock time ${this.until} ms`
-  }
+  override readonly message =
+    `every address failed recently; the first may be dialed again at Clock time ${this.until} ms`
 }
 
 /**
@@ -140,9 +131,7 @@ export class AllAddressesFailed extends Schema.TaggedError<AllAddressesFailed>()
   /** Every address tried and why it failed, in the order they were tried. */
   errors: Schema.Array(AddressFailure)
 }) {
-  override get message() {
-    return this.errors.map(describe).join("; ")
-  }
+  override readonly message = this.errors.map(describe).join("; ")
 }
 
 /**
@@ -157,9 +146,7 @@ export class DialError extends Schema.TaggedError<DialError>()("DialError", {
   reason: DialErrorReason
 }) {
   /** The reason's kind (a lower error's own reason, e.g. `Refused`, `PeerIdMismatch`) and its message. */
-  override get message() {
-    return `${kindOf(this.reason)}: ${this.reason.message}`
-  }
+  override readonly message = `${kindOf(this.reason)}: ${this.reason.message}`
 }
 
 // ---------------------------------------------------------------------------

@@ -46,7 +46,9 @@ export { DialErrorReason } from "../connection/Dialer.ts"
 export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
   reason: Schema.Literals(["NoTransport", "Transport"]),
   address: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** `Transport`: the transport's own error (its `reason`, e.g. `AddressInUse`, and the socket's error). */
+  cause: Schema.optional(Transport.TransportError)
 }) {}
 
 export type HostEvent =
@@ -316,7 +318,7 @@ export const make = (options: HostOptions = {}) =>
           const listener = yield* transport.listen(addr, inbound).pipe(
             Scope.provide(hostScope),
             Effect.mapError((e) =>
-              new ListenError({ reason: "Transport", address: Multiaddr.toString(addr), message: e.message })
+              new ListenError({ reason: "Transport", address: Multiaddr.toString(addr), message: e.message, cause: e })
             )
           )
           bound.push(...listener.addrs)
