@@ -49,12 +49,12 @@ type Resume<A> = (effect: Effect.Effect<A, Duplex.DuplexError>) => void
 export const mapSocketError = (err: unknown): Duplex.DuplexError => {
   const code = errorCode(err)
   if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED") {
-    return new Duplex.DuplexError({ reason: "Reset", message: `connection reset by peer (${code})` })
+    return new Duplex.DuplexError({ reason: "Reset", message: `connection reset by peer (${code})`, cause: err })
   }
   if (code === "ETIMEDOUT") {
-    return new Duplex.DuplexError({ reason: "Timeout", message: `socket timed out: ${errorMessage(err)}` })
+    return new Duplex.DuplexError({ reason: "Timeout", message: `socket timed out: ${errorMessage(err)}`, cause: err })
   }
-  return new Duplex.DuplexError({ reason: "Io", message: `socket error: ${errorMessage(err)}` })
+  return new Duplex.DuplexError({ reason: "Io", message: `socket error: ${errorMessage(err)}`, cause: err })
 }
 
 /**
@@ -274,7 +274,9 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
         ok = this.writeNow(chunks)
       } catch (err) {
         // Only a non-buffer chunk can make write() throw; report it as Io.
-        return Effect.fail(new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}` }))
+        return Effect.fail(
+          new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
+        )
       }
       return ok ? Effect.void : Effect.callback<void, Duplex.DuplexError>((resume) => this.awaitDrain(resume))
     })

@@ -83,18 +83,27 @@ export const MAX_MESSAGE = 1024 * 1024
 export const mapError = (err: unknown): Duplex.DuplexError => {
   const code = errorCode(err)
   if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED") {
-    return new Duplex.DuplexError({ reason: "Reset", message: `websocket: connection reset by peer (${code})` })
+    return new Duplex.DuplexError({
+      reason: "Reset",
+      message: `websocket: connection reset by peer (${code})`,
+      cause: err
+    })
   }
   if (code === "ETIMEDOUT") {
-    return new Duplex.DuplexError({ reason: "Timeout", message: `websocket: socket timed out: ${errorMessage(err)}` })
+    return new Duplex.DuplexError({
+      reason: "Timeout",
+      message: `websocket: socket timed out: ${errorMessage(err)}`,
+      cause: err
+    })
   }
   if (code !== undefined && code.startsWith("WS_ERR_")) {
     return new Duplex.DuplexError({
       reason: "Io",
-      message: `websocket: protocol error (${code}): ${errorMessage(err)}`
+      message: `websocket: protocol error (${code}): ${errorMessage(err)}`,
+      cause: err
     })
   }
-  return new Duplex.DuplexError({ reason: "Io", message: `websocket: ${errorMessage(err)}` })
+  return new Duplex.DuplexError({ reason: "Io", message: `websocket: ${errorMessage(err)}`, cause: err })
 }
 
 /** One binary message as one chunk (with binaryType "nodebuffer", `ws` gives a Buffer). */
@@ -304,7 +313,7 @@ export const make = (ws: WebSocket, socket: Stream.Duplex, options: Options): Ws
         }
       } catch (err) {
         return Effect.fail(
-          new Duplex.DuplexError({ reason: "Io", message: `websocket: send failed: ${errorMessage(err)}` })
+          new Duplex.DuplexError({ reason: "Io", message: `websocket: send failed: ${errorMessage(err)}`, cause: err })
         )
       }
       return socket.writableNeedDrain ? awaitDrain : Effect.void
