@@ -9,6 +9,8 @@ import { TestClock } from "effect/testing"
 import * as Dialer from "../../src/connection/Dialer.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
+import * as Transport from "../../src/transport/Transport.ts"
+import { chain } from "../support/errors.ts"
 import { fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
 
 interface Call {
@@ -36,7 +38,10 @@ const scripted = (
   return { calls, finalized, connect }
 }
 
-const refused = (addr: string) => new Dialer.DialError({ reason: "Refused", message: `${addr}: refused` })
+const refused = (addr: string) =>
+  new Dialer.DialError({
+    reason: new Transport.TransportError({ reason: "Refused", address: addr, message: `${addr}: refused` })
+  })
 
 /** Let forked fibers run up to their next suspension. */
 const settle = Effect.andThen(TestClock.adjust(0), Effect.yieldNow)
@@ -166,7 +171,7 @@ describe("dialer: one dial per peer, the global queue", () => {
       yield* settle
       yield* Scope.close(scope, Exit.void)
       const err = yield* Effect.flip(Fiber.join(fiber))
-      expect(err.reason).toBe("Aborted")
+      expect(chain(err)).toEqual(["DialError", "Aborted"])
     }))
 })
 
@@ -181,7 +186,11 @@ describe("dialer: timeouts and failures", () => {
       expect(fiber.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 millis")
       const err = yield* Effect.flip(Fiber.join(fiber))
-      expect(err.reason).toBe("Timeout")
+      expect(chain(err)).toEqual(["DialError", "DialTimeout"])
+      expect(err.reason._tag === "DialTimeout" && [err.reason.address, err.reason.timeout]).toEqual([
+        "/ip4/1.1.1.1/tcp/1",
+        3000
+      ])
       expect(finalized).toEqual(["/ip4/1.1.1.1/tcp/1"])
     }))
 
@@ -191,18 +200,21 @@ describe("dialer: timeouts and failures", () => {
       const { connect } = scripted(new Map(), (a) => Effect.fail(refused(a)))
       const dialer = yield* Dialer.make(connect)
       const one = yield* Effect.flip(dialer.dial({ peer: p.peerId, addrs: [ma("/ip4/1.1.1.1/tcp/1")] }))
-      expect(one.reason).toBe("Refused")
+      expect(chain(one)).toEqual(["DialError", "TransportError", "Refused"])
       const all = yield* Effect.flip(
         dialer.dial({ peer: p.peerId, addrs: [ma("/ip4/2.2.2.2/tcp/1"), ma("/ip6/2001:db8::1/tcp/1")] })
       )
-      expect(all.reason).toBe("AllAddressesFailed")
+      expect(chain(all)).toEqual(["DialError", "AllAddressesFailed"])
       // IPv6 was tried first; the IPv4 attempt started at once when it failed
-      expect(all.errors?.map((e) => [e.addr, e.reason])).toEqual([
-        ["/ip6/2001:db8::1/tcp/1", "Refused"],
-        ["/ip4/2.2.2.2/tcp/1", "Refused"]
+      expect(
+        all.reason._tag === "AllAddressesFailed" &&
+          all.reason.errors.map((e) => [e.addr, e.reason._tag, "reason" in e.reason ? e.reason.reason : undefined])
+      ).toEqual([
+        ["/ip6/2001:db8::1/tcp/1", "TransportError", "Refused"],
+        ["/ip4/2.2.2.2/tcp/1", "TransportError", "Refused"]
       ])
       const none = yield* Effect.flip(dialer.dial({ peer: p.peerId, addrs: [] }))
-      expect(none.reason).toBe("NoAddresses")
+      expect(chain(none)).toEqual(["DialError", "NoAddresses"])
     }))
 
   it.effect("RFC 8305 §5: attempts are staggered; a failure starts the next at once; the first connection wins and the others are cancelled", () =>
@@ -245,7 +257,7 @@ describe("dialer: backoff (a Schedule)", () => {
       let expected = 1000
       for (let i = 0; i < 5; i++) {
         const now = yield* Clock.currentTimeMillis
-        expect((yield* Effect.flip(dial())).reason).toBe("Refused")
+        expect(chain(yield* Effect.flip(dial()))).toEqual(["DialError", "TransportError", "Refused"])
         const [entry] = dialer.backoffs()
         expect(entry?.failures).toBe(i + 1)
         const delay = entry!.until - now
@@ -254,18 +266,18 @@ describe("dialer: backoff (a Schedule)", () => {
         // within the backoff: refused without an attempt, with the time it ends
         const before = calls.length
         const backoff = yield* Effect.flip(dial())
-        expect(backoff.reason).toBe("Backoff")
-        expect(backoff.until).toBe(entry!.until)
+        expect(chain(backoff)).toEqual(["DialError", "Backoff"])
+        expect(backoff.reason._tag === "Backoff" && backoff.reason.until).toBe(entry!.until)
         expect(calls.length).toBe(before)
         yield* TestClock.adjust(delay - 1)
-        expect((yield* Effect.flip(dial())).reason).toBe("Backoff")
+        expect(chain(yield* Effect.flip(dial()))).toEqual(["DialError", "Backoff"])
         yield* TestClock.adjust(1)
         expected *= 2
       }
       // force dials through a backoff
       yield* Effect.flip(dial())
       const before = calls.length
-      expect((yield* Effect.flip(dial(true))).reason).toBe("Refused")
+      expect(chain(yield* Effect.flip(dial(true)))).toEqual(["DialError", "TransportError", "Refused"])
       expect(calls.length).toBe(before + 1)
       // a success forgets every failure: the next failure starts from the base delay again
       failing = false

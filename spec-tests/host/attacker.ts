@@ -51,6 +51,7 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
+import { chain } from "../support/errors.ts"
 import { tcpNode, type TestNode } from "../support/node.ts"
 
 export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
@@ -80,6 +81,8 @@ export interface LoggedFailure {
   readonly tag: string
   readonly reason: string | undefined
   readonly message: string
+  /** The error's tags and reasons down its causes (`chain` of support/errors.ts). */
+  readonly chain: ReadonlyArray<string>
 }
 
 const field = (u: unknown, key: string): string | undefined =>
@@ -143,7 +146,12 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       failures: () =>
         logs.filter((l) => Cause.hasFails(l.cause)).map((l) => {
           const e = Cause.squash(l.cause)
-          return { tag: field(e, "_tag") ?? "?", reason: field(e, "reason"), message: field(e, "message") ?? String(e) }
+          return {
+            tag: field(e, "_tag") ?? "?",
+            reason: field(e, "reason"),
+            message: field(e, "message") ?? String(e),
+            chain: chain(e)
+          }
         })
     }
   })

@@ -32,6 +32,7 @@ import {
   negotiate,
   randomBytes
 } from "../host/attacker.ts"
+import { chain } from "../support/errors.ts"
 import { ma } from "../support/node.ts"
 import { craft, HOUR, libp2pExt, nodePeer, p256 } from "./tlsSupport.ts"
 
@@ -39,6 +40,8 @@ interface Logged {
   readonly tag: string
   readonly reason: string | undefined
   readonly message: string
+  /** Tags and reasons down the error's causes. */
+  readonly chain: ReadonlyArray<string>
 }
 
 /** A TCP + TLS + Yamux node on 127.0.0.1 whose logged failures are captured. */
@@ -50,7 +53,7 @@ const tlsNode = (upgradeTimeout: Duration.Input = "1 second") =>
       if (Cause.hasDies(o.cause)) defects.push(Cause.pretty(o.cause))
       if (!Cause.hasFails(o.cause)) return
       const e = Cause.squash(o.cause) as { readonly _tag?: string; readonly reason?: string; readonly message?: string }
-      failures.push({ tag: e._tag ?? "?", reason: e.reason, message: e.message ?? String(e) })
+      failures.push({ tag: e._tag ?? "?", reason: e.reason, message: e.message ?? String(e), chain: chain(e) })
     })
     const layer = Nodes.make({
       transports: [Tcp.transport],
@@ -174,11 +177,12 @@ describe("libp2p TLS in a node over TCP", () => {
         expect(failures).toHaveLength(total)
         for (const f of failures) expect(["Security", "Timeout"]).toContain(f.reason)
         const messages = failures.map((f) => f.message).join("\n")
-        expect(messages).toContain("MissingExtension")
-        expect(messages).toContain("InvalidSignature")
+        const chains = failures.flatMap((f) => f.chain)
+        expect(chains).toContain("MissingExtension")
+        expect(chains).toContain("InvalidSignature")
         expect(messages).toContain("no certificate")
-        expect(messages).toContain("InvalidPayload")
-        expect(messages).toContain("Closed")
+        expect(chains).toContain("InvalidPayload")
+        expect(chains).toContain("Closed")
         expect(node.defects).toEqual([])
 
         // the good peer is still connected and served; nothing of the junk is left in the process

@@ -11,12 +11,14 @@
  */
 import type { Effect, Scope } from "effect"
 import { Schema } from "effect"
-import type * as Duplex from "../core/Duplex.ts"
+import * as Duplex from "../core/Duplex.ts"
 import type * as Keys from "../core/Keys.ts"
 import type * as Multiaddr from "../core/Multiaddr.ts"
 import type * as PeerId from "../core/PeerId.ts"
+import * as Multistream from "../multistream/Multistream.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
-import { Resource, ScopeKind } from "./Limits.ts"
+import * as StreamMuxer from "../muxer/StreamMuxer.ts"
+import { LimitExceeded } from "./Limits.ts"
 
 export type { Direction }
 
@@ -25,15 +27,22 @@ export const ConnectionErrorReason = Schema.Literals([
   "Negotiation", // multistream-select found no common protocol
   "Muxer", // the muxer refused or failed to open a stream
   "Timeout", // the stream did not open in time
-  "LimitExceeded" // the resource manager refused the stream (`limit` says which scope and resource)
+  "LimitExceeded" // the resource manager refused the stream (the `cause` says which scope and resource)
 ])
 export type ConnectionErrorReason = typeof ConnectionErrorReason.Type
 
+/**
+ * Why a stream could not be opened. `reason` says which step; `cause` keeps
+ * the lower error as it is: `LimitExceeded` (its `scope`, `resource` and
+ * `limit`), the muxer's `MuxerError`, the negotiation's `MultistreamError`
+ * (or the stream's `DuplexError`).
+ */
 export class ConnectionError extends Schema.TaggedError<ConnectionError>()("ConnectionError", {
   reason: ConnectionErrorReason,
   message: Schema.String,
-  /** `LimitExceeded`: the scope and resource whose limit was reached. */
-  limit: Schema.optionalKey(Schema.Struct({ scope: ScopeKind, resource: Resource }))
+  cause: Schema.optional(
+    Schema.Union([LimitExceeded, StreamMuxer.MuxerError, Multistream.MultistreamError, Duplex.DuplexError])
+  )
 }) {}
 
 /** A negotiated stream. */

@@ -37,44 +37,117 @@
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Schedule, Schema, Scope } from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import * as Dns from "../transport/Dns.ts"
+import * as Transport from "../transport/Transport.ts"
 import type * as Connection from "./Connection.ts"
-import { Resource, ScopeKind } from "./Limits.ts"
+import { LimitExceeded } from "./Limits.ts"
+import { UpgradeError } from "./Upgrader.ts"
 
-export const DialErrorReason = Schema.Literals([
-  "NoAddresses", // nothing known to dial
-  "NoTransport", // no transport handles any of the addresses
-  "Transport", // a transport-level dial failed (unreachable, I/O)
-  "Refused", // the remote refused the connection
-  "Timeout", // the address did not answer within the dial timeout
-  "Upgrade", // the connection could not be secured or multiplexed
-  "PeerIdMismatch", // the remote is not the peer in the address
-  "SelfDial", // the target is this node
-  "Closed", // the host is shutting down
-  "Backoff", // every address failed recently and is backing off (`until`)
-  "Aborted", // the dial was cancelled before it finished
-  "AllAddressesFailed", // several addresses were tried and all failed (`errors`)
-  "LimitExceeded" // a connection limit refused the dial (`limit`)
+/** Nothing to dial: no known addresses, or none left once `/dnsaddr` links were resolved. */
+export class NoAddresses extends Schema.TaggedError<NoAddresses>()("NoAddresses", {
+  message: Schema.String,
+  /** The `/dnsaddr` resolutions that failed, leaving nothing to dial. */
+  dns: Schema.optionalKey(Schema.Array(Dns.DnsError))
+}) {}
+
+/** No transport handles the address(es). */
+export class NoTransport extends Schema.TaggedError<NoTransport>()("NoTransport", {
+  message: Schema.String
+}) {}
+
+/** The target is this node. */
+export class SelfDial extends Schema.TaggedError<SelfDial>()("SelfDial", {}) {
+  override readonly message = "cannot dial self"
+}
+
+/** The host is shutting down. */
+export class HostClosed extends Schema.TaggedError<HostClosed>()("HostClosed", {}) {
+  override readonly message = "host is shutting down"
+}
+
+/** Every caller waiting on the dial was interrupted, so the dial was cancelled. */
+export class Aborted extends Schema.TaggedError<Aborted>()("Aborted", {}) {
+  override readonly message = "the dial was cancelled"
+}
+
+/** The address did not give a connection (transport dial plus upgrade) within the dial timeout. */
+export class DialTimeout extends Schema.TaggedError<DialTimeout>()("DialTimeout", {
+  address: Schema.String,
+  /** The timeout that ran out, in ms. */
+  timeout: Schema.Number
+}) {
+  override readonly message = `${this.address}: no connection within ${Duration.format(Duration.millis(this.timeout))}`
+}
+
+/** Every address failed recently and is backing off. */
+export class Backoff extends Schema.TaggedError<Backoff>()("Backoff", {
+  /** Clock time (ms) when the first address may be dialed again. */
+  until: Schema.Number
+}) {
+  override readonly message =
+    `every address failed recently; the first may be dialed again at Clock time ${this.until} ms`
+}
+
+/**
+ * Why a dial failed, short of several addresses failing. The lower layers'
+ * errors are kept as they are: match on `TransportError` (its `reason`:
+ * `Refused`, `Timeout`, `Unreachable` …), `UpgradeError` (its `reason` —
+ * `PeerIdMismatch`, `Security` … — and its `cause`, e.g. the Noise
+ * `SecurityError`) or `LimitExceeded` (its `scope` and `resource`).
+ */
+export const AttemptFailure = Schema.Union([
+  Transport.TransportError,
+  UpgradeError,
+  LimitExceeded,
+  DialTimeout,
+  NoTransport,
+  NoAddresses,
+  SelfDial,
+  HostClosed,
+  Aborted,
+  Backoff
 ])
-export type DialErrorReason = typeof DialErrorReason.Type
+export type AttemptFailure = typeof AttemptFailure.Type
 
 /** One address's failure, inside `AllAddressesFailed`. */
 export const AddressFailure = Schema.Struct({
   addr: Schema.String,
-  reason: DialErrorReason,
-  message: Schema.String
+  reason: AttemptFailure
 })
 export type AddressFailure = typeof AddressFailure.Type
 
+/** A short word for a failure: the lower error's own `reason` when it has one, else its tag. */
+const kindOf = (reason: { readonly _tag: string; readonly reason?: unknown }): string =>
+  typeof reason.reason === "string" ? reason.reason : reason._tag
+
+/** One address's failure in a message (a transport error's message names the address already). */
+const describe = (f: AddressFailure): string =>
+  f.reason._tag === "TransportError" || f.reason._tag === "DialTimeout"
+    ? `${kindOf(f.reason)}: ${f.reason.message}`
+    : `${f.addr}: ${kindOf(f.reason)}: ${f.reason.message}`
+
+/** Several addresses were tried and all failed. */
+export class AllAddressesFailed extends Schema.TaggedError<AllAddressesFailed>()("AllAddressesFailed", {
+  /** Every address tried and why it failed, in the order they were tried. */
+  errors: Schema.Array(AddressFailure)
+}) {
+  override readonly message = this.errors.map(describe).join("; ")
+}
+
+/**
+ * Why a dial failed: one of {@link AttemptFailure}, or {@link AllAddressesFailed}
+ * with each address's. Match with `Effect.catchReason("DialError", "LimitExceeded", …)`
+ * or on `error.reason._tag`.
+ */
+export const DialErrorReason = Schema.Union([AttemptFailure, AllAddressesFailed])
+export type DialErrorReason = typeof DialErrorReason.Type
+
 export class DialError extends Schema.TaggedError<DialError>()("DialError", {
-  reason: DialErrorReason,
-  message: Schema.String,
-  /** `Backoff`: Clock time (ms) when the first address may be dialed again. */
-  until: Schema.optionalKey(Schema.Number),
-  /** `AllAddressesFailed`: every address tried and why it failed, in the order they were tried. */
-  errors: Schema.optionalKey(Schema.Array(AddressFailure)),
-  /** `LimitExceeded`: the scope and resource whose limit was reached. */
-  limit: Schema.optionalKey(Schema.Struct({ scope: ScopeKind, resource: Resource }))
-}) {}
+  reason: DialErrorReason
+}) {
+  /** The reason's kind (a lower error's own reason, e.g. `Refused`, `PeerIdMismatch`) and its message. */
+  override readonly message = `${kindOf(this.reason)}: ${this.reason.message}`
+}
 
 // ---------------------------------------------------------------------------
 // ranking (pure)
@@ -261,10 +334,9 @@ interface Inflight {
 
 /** Failures that say something about the remote (and so start or extend its backoff). */
 const backsOff = (reason: DialErrorReason): boolean =>
-  reason === "Transport" || reason === "Refused" || reason === "Timeout" || reason === "Upgrade" ||
-  reason === "PeerIdMismatch"
+  reason._tag === "TransportError" || reason._tag === "DialTimeout" || reason._tag === "UpgradeError"
 
-const aborted = () => new DialError({ reason: "Aborted", message: "the dial was cancelled" })
+const aborted = () => new DialError({ reason: new Aborted() })
 
 /** A dialer running `connect`, whose background fibers and connections live in the current scope. */
 export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effect<Dialer, never, Scope.Scope> =>
@@ -374,8 +446,10 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
             orElse: () =>
               Effect.fail(
                 new DialError({
-                  reason: "Timeout",
-                  message: `${Multiaddr.toString(addr)}: no connection within ${Duration.format(dialTimeout)}`
+                  reason: new DialTimeout({
+                    address: Multiaddr.toString(addr),
+                    timeout: Duration.toMillis(dialTimeout)
+                  })
                 })
               )
           }),
@@ -397,14 +471,7 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
 
         const fail = Effect.suspend(() => {
           if (ranked.length === 1 && lastError !== undefined) return Deferred.fail(outcome, lastError)
-          return Deferred.fail(
-            outcome,
-            new DialError({
-              reason: "AllAddressesFailed",
-              message: failures.map((f) => `${f.addr}: ${f.reason}: ${f.message}`).join("; "),
-              errors: failures
-            })
-          )
+          return Deferred.fail(outcome, new DialError({ reason: new AllAddressesFailed({ errors: failures }) }))
         })
         const run = (addr: Multiaddr.Multiaddr): Effect.Effect<void> =>
           Effect.uninterruptibleMask((restore) =>
@@ -418,7 +485,9 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
                   ),
                 onFailure: (error) =>
                   Effect.gen(function*() {
-                    failures.push({ addr: Multiaddr.toString(addr), reason: error.reason, message: error.message })
+                    const r = error.reason
+                    if (r._tag === "AllAddressesFailed") failures.push(...r.errors)
+                    else failures.push({ addr: Multiaddr.toString(addr), reason: r })
                     lastError = error
                     finished++
                     yield* recordFailure(pk, Multiaddr.toString(addr), error)
@@ -454,7 +523,7 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
     const run = (request: DialRequest) =>
       Effect.gen(function*() {
         if (request.addrs.length === 0) {
-          return yield* new DialError({ reason: "NoAddresses", message: "no addresses to dial" })
+          return yield* new DialError({ reason: new NoAddresses({ message: "no addresses to dial" }) })
         }
         const pk = peerKey(request.peer)
         let addrs = request.addrs
@@ -467,11 +536,7 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
             return u === undefined
           })
           if (addrs.length === 0) {
-            return yield* new DialError({
-              reason: "Backoff",
-              message: `every address failed recently; next attempt possible in ${Math.ceil(until - now)} ms`,
-              until
-            })
+            return yield* new DialError({ reason: new Backoff({ until }) })
           }
         }
         return yield* race(request.peer, rank(addrs, options.ranking))

@@ -7,7 +7,8 @@
  * 3. multistream-select the muxer over the secured channel — skipped when the
  *    handshake already agreed on one (Noise extensions / TLS ALPN, the
  *    inlined muxer negotiation spec);
- * 4. start the muxer session; inbound streams negotiate their protocol with
+ * 4. start the muxer session and hand it to the connection runtime
+ *    (`UpgradedConnection.ts`): inbound streams negotiate their protocol with
  *    the Registrar's list and run the registered handler in a supervised fiber.
  *
  * The Connection lives in the Scope the upgrade ran in.
@@ -24,18 +25,19 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
-import type * as Duplex from "../core/Duplex.ts"
+import { Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
+import * as Duplex from "../core/Duplex.ts"
 import { Identity } from "../core/Identity.ts"
 import type * as PeerId from "../core/PeerId.ts"
-import * as Release from "../internal/release.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
+import { SecurityError } from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
-import * as Connection from "./Connection.ts"
+import type * as Connection from "./Connection.ts"
 import { Registrar } from "./Registrar.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
+import * as UpgradedConnection from "./UpgradedConnection.ts"
 
 export const UpgradeErrorReason = Schema.Literals([
   "SecurityNegotiation", // no common security protocol
@@ -47,9 +49,17 @@ export const UpgradeErrorReason = Schema.Literals([
 ])
 export type UpgradeErrorReason = typeof UpgradeErrorReason.Type
 
+/**
+ * Why an upgrade failed. `reason` says which step; `cause` keeps the lower
+ * error as it is: the `MultistreamError` (or the stream's `DuplexError`) of a
+ * negotiation, the secure channel's `SecurityError` (e.g. Noise's `Decrypt`,
+ * `InvalidSignature`, `PeerIdMismatch`). The message is the lower error's,
+ * with the step named once by whoever reports it (`DialError`: `Security: …`).
+ */
 export class UpgradeError extends Schema.TaggedError<UpgradeError>()("UpgradeError", {
   reason: UpgradeErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Union([Multistream.MultistreamError, Duplex.DuplexError, SecurityError]))
 }) {}
 
 export interface UpgraderOptions {
@@ -90,11 +100,10 @@ export class Upgrader extends Context.Service<Upgrader, {
   ) => Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope>
 }>()("effect-libp2p/Upgrader") {}
 
-let nextConnectionId = 0
-
-/** Map any failure of a negotiation step to an UpgradeError with `reason`. */
-const asUpgradeError = (reason: UpgradeErrorReason) => (e: { readonly message: string; readonly _tag: string }) =>
-  new UpgradeError({ reason, message: `${e._tag}: ${e.message}` })
+/** A failed negotiation step as an UpgradeError with `reason`, keeping the step's error as the cause. */
+const asUpgradeError =
+  (reason: UpgradeErrorReason) => (cause: Multistream.MultistreamError | Duplex.DuplexError | SecurityError) =>
+    new UpgradeError({ reason, message: cause.message, cause })
 
 export const make = (options: UpgraderOptions) =>
   Effect.gen(function*() {
@@ -133,12 +142,7 @@ export const make = (options: UpgraderOptions) =>
         const secured = yield* (direction === "outbound"
           ? channel.secureOutbound(sec.duplex, secureOptions)
           : channel.secureInbound(sec.duplex, secureOptions)).pipe(
-            Effect.mapError((e) =>
-              new UpgradeError({
-                reason: e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security",
-                message: `${channel.protocol}: ${e.reason}: ${e.message}`
-              })
-            )
+            Effect.mapError((e) => asUpgradeError(e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security")(e))
           )
         // the remote is known: the connection leaves the transient scope for the peer's
         if (resources !== undefined) {
@@ -161,7 +165,7 @@ export const make = (options: UpgraderOptions) =>
         }
         const muxer = options.muxers.find((m) => m.protocol === muxerId)!
         const session = yield* muxer.create(muxDuplex, { direction })
-        return yield* makeConnection({
+        return yield* UpgradedConnection.make(shared, {
           raw,
           direction,
           secured,
@@ -179,305 +183,12 @@ export const make = (options: UpgraderOptions) =>
         Effect.tapError(() => raw.duplex.reset)
       )
 
-    const shared: Shared = { registrar, streamTimeout, streamMemory }
-
-    const makeConnection = (args: ConnectionArgs): Effect.Effect<Connection.Connection, never, Scope.Scope> =>
-      Effect.flatMap(Effect.scope, (scope) =>
-        Effect.flatMap(Clock.currentTimeMillis, (openedAt) => {
-          const conn = new UpgradedConnection(shared, args, scope, openedAt)
-          // When the session ends (remote close, GoAway, error), `accept` fails (the
-          // StreamMuxer contract), so the accept loop ends, and the connection ends.
-          // (One fiber per connection: no race against `session.closed`.) The loop is
-          // detached; the connection's release (with the scope's other bookkeeping, one
-          // finalizer) marks it ended and interrupts the loop.
-          return Effect.uninterruptible(
-            Effect.flatMap(Effect.forkDetach(conn.acceptLoop()), (loop) => {
-              conn.loop = loop
-              return Effect.as(Release.acquire(() => conn), conn)
-            })
-          )
-        }))
+    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory }
 
     return Upgrader.of({
       upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope),
       upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources, opts?.scope)
     })
   })
-
-/** What every connection of one Upgrader shares. */
-interface Shared {
-  readonly registrar: Registrar["Service"]
-  readonly streamTimeout: Duration.Input
-  readonly streamMemory: number
-}
-
-interface ConnectionArgs {
-  readonly raw: Transport.RawConnection
-  readonly direction: Connection.Direction
-  readonly secured: SecureChannel.SecuredConnection
-  readonly security: string
-  readonly muxer: string
-  readonly session: StreamMuxer.MuxedSession
-  readonly resources: ResourceManager.ConnectionScope | undefined
-  readonly owned: Scope.Closeable | undefined
-}
-
-const closedError = () => new Connection.ConnectionError({ reason: "Closed", message: "connection is closed" })
-
-const limitError = (e: ResourceManager.LimitExceeded) =>
-  new Connection.ConnectionError({
-    reason: "LimitExceeded",
-    message: e.message,
-    limit: { scope: e.scope, resource: e.resource }
-  })
-
-const muxerError = (e: StreamMuxer.MuxerError) =>
-  new Connection.ConnectionError({ reason: "Muxer", message: e.message })
-
-const negotiationError = <E extends { readonly _tag: string; readonly message: string }>(
-  e: E | Connection.ConnectionError
-): Connection.ConnectionError =>
-  e instanceof Connection.ConnectionError
-    ? e
-    : new Connection.ConnectionError({ reason: "Negotiation", message: e.message })
-
-/**
- * An upgraded connection: its state in fields and its behaviour on the
- * prototype (an idle connection holds this object, not a closure per
- * operation). Lives in `scope`; closes `owned` (that same scope, when the
- * upgrade was given it) once it ends.
- */
-class UpgradedConnection implements Connection.Connection, Release.Releasable {
-  readonly id: string
-  readonly remotePeer: PeerId.PeerId
-  readonly remotePublicKey: Connection.Connection["remotePublicKey"]
-  readonly remoteAddr: Transport.RawConnection["remoteAddr"]
-  readonly localAddr: Transport.RawConnection["localAddr"]
-  readonly direction: Connection.Direction
-  readonly security: string
-  readonly muxer: string
-  readonly openedAt: number
-  readonly shared: Shared
-  readonly session: StreamMuxer.MuxedSession
-  readonly resources: ResourceManager.ConnectionScope | undefined
-  readonly scope: Scope.Scope
-  readonly owned: Scope.Closeable | undefined
-  /** `close` was called, or the connection ended. */
-  closing = false
-  /** The connection ended: `closed` has resolved. */
-  done = false
-  /** Made only when someone waits on `closed` before the end. */
-  signal: Deferred.Deferred<void> | undefined = undefined
-  /** Inbound streams per protocol (for `maxInboundStreams`), made on the first one. */
-  inbound: Map<string, number> | undefined = undefined
-
-  constructor(shared: Shared, args: ConnectionArgs, scope: Scope.Scope, openedAt: number) {
-    this.id = `c${++nextConnectionId}`
-    this.remotePeer = args.secured.remotePeer
-    this.remotePublicKey = args.secured.remotePublicKey
-    this.remoteAddr = args.raw.remoteAddr
-    this.localAddr = args.raw.localAddr
-    this.direction = args.direction
-    this.security = args.security
-    this.muxer = args.muxer
-    this.openedAt = openedAt
-    this.shared = shared
-    this.session = args.session
-    this.resources = args.resources
-    this.scope = scope
-    this.owned = args.owned
-  }
-
-  /** The accept loop (detached; interrupted by {@link release}). */
-  loop: Fiber.Fiber<void> | undefined = undefined
-
-  /** Mark the connection ended and wake whoever waits on `closed` (idempotent). */
-  markEnded(): void {
-    this.closing = true
-    if (this.done) return
-    this.done = true
-    if (this.signal !== undefined) Deferred.doneUnsafe(this.signal, Exit.void)
-  }
-
-  /** The connection's scope closed: it has ended; its accept loop stops (unless it is the one closing). */
-  release(): void {
-    this.markEnded()
-    const loop = this.loop
-    if (loop === undefined) return
-    this.loop = undefined
-    if (Fiber.getCurrent() !== loop) loop.interruptUnsafe()
-  }
-
-  /** Ended: mark it, then close the owned scope (socket, reservations, registrations). */
-  end(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.markEnded()
-      const owned = this.owned
-      return owned === undefined ? Effect.void : Scope.close(owned, Exit.void)
-    })
-  }
-
-  get closed(): Effect.Effect<void> {
-    return Effect.suspend(() => this.done ? Effect.void : Deferred.await(this.signal ??= Deferred.makeUnsafe<void>()))
-  }
-
-  get close(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (this.closing) return this.closed
-      this.closing = true
-      return Effect.andThen(this.session.close, this.end())
-    })
-  }
-
-  isClosed(): boolean {
-    return this.closing
-  }
-
-  streamCount(): number {
-    return this.session.streamCount()
-  }
-
-  /** Reserve a stream slot and its receive window until the current (stream) scope closes. */
-  reserveStream(direction: Connection.Direction) {
-    const resources = this.resources
-    return resources === undefined
-      ? Effect.succeed(undefined)
-      : Effect.tap(resources.openStream(direction), (s) => s.reserveMemory(this.shared.streamMemory))
-  }
-
-  newStream(
-    protocols: ReadonlyArray<string>,
-    opts?: Connection.NewStreamOptions
-  ): Effect.Effect<Connection.Stream, Connection.ConnectionError, Scope.Scope> {
-    const self = this
-    return Effect.gen(function*() {
-      if (self.closing) return yield* closedError()
-      const reserved = yield* Effect.mapError(self.reserveStream("outbound"), limitError)
-      const muxed = yield* Effect.mapError(self.session.open, muxerError)
-      const lazy = (opts?.lazy ?? true) && protocols.length === 1
-      if (lazy) {
-        if (reserved !== undefined) {
-          yield* reserved.setProtocol(protocols[0]!).pipe(
-            Effect.mapError(limitError),
-            Effect.tapError(() => muxed.reset)
-          )
-        }
-        const duplex = Multistream.toDuplex(Multistream.lazySelect(muxed, protocols[0]!))
-        return toStream(duplex, protocols[0]!, muxed)
-      }
-      const selected = yield* Multistream.select(muxed, protocols).pipe(
-        Effect.timeoutOrElse({
-          duration: self.shared.streamTimeout,
-          orElse: () =>
-            Effect.fail(new Connection.ConnectionError({ reason: "Timeout", message: "stream negotiation timed out" }))
-        }),
-        Effect.mapError(negotiationError),
-        Effect.tapError(() => muxed.reset)
-      )
-      if (reserved !== undefined) {
-        yield* reserved.setProtocol(selected.protocol).pipe(
-          Effect.mapError(limitError),
-          Effect.tapError(() => muxed.reset)
-        )
-      }
-      return toStream(selected.duplex, selected.protocol, muxed)
-    })
-  }
-
-  /**
-   * Accept inbound streams until the session ends (then `accept` fails), each
-   * served in its own fiber in its own child scope of the connection's; then
-   * end the connection. A loop of plain continuations: an idle connection's
-   * fiber holds no generator frame.
-   */
-  acceptLoop(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const streamScope = Scope.forkUnsafe(this.scope)
-      return Effect.matchCauseEffect(Scope.provide(this.session.accept, streamScope), {
-        // one-parameter handlers: matchCauseEffect keeps them as they are (no wrapper closure)
-        onFailure: (_cause) => Effect.andThen(Scope.close(streamScope, Exit.void), this.end()),
-        // started at once: scheduling it would give this long-lived fiber a dispatcher of its own
-        onSuccess: (muxed) =>
-          Effect.andThen(
-            Effect.forkIn(
-              Effect.ensuring(Scope.provide(this.serveStream(muxed), streamScope), Scope.close(streamScope, Exit.void)),
-              streamScope,
-              { startImmediately: true }
-            ),
-            this.acceptLoop()
-          )
-      })
-    })
-  }
-
-  /** An inbound stream of `protocol` ended; an idle connection keeps no (empty) map. */
-  releaseInbound(protocol: string): void {
-    const inbound = this.inbound
-    if (inbound === undefined) return
-    const left = (inbound.get(protocol) ?? 1) - 1
-    if (left > 0) inbound.set(protocol, left)
-    else if (inbound.delete(protocol) && inbound.size === 0) this.inbound = undefined
-  }
-
-  /** An inbound stream: negotiate with the registrar's protocols, run the handler. */
-  serveStream(muxed: StreamMuxer.MuxedStream): Effect.Effect<void, never, Scope.Scope> {
-    const self = this
-    const { registrar, streamTimeout } = this.shared
-    return Effect.gen(function*() {
-      // beyond a limit the stream is reset before anything is read from it
-      const reserved = yield* self.reserveStream("inbound")
-      const negotiated = yield* Multistream.handle(muxed, (id: string) => registrar.lookup(id) !== undefined).pipe(
-        Effect.timeoutOrElse({
-          duration: streamTimeout,
-          orElse: () => Effect.fail(new Connection.ConnectionError({ reason: "Timeout", message: "negotiation" }))
-        })
-      )
-      const registration = registrar.lookup(negotiated.protocol)
-      if (registration === undefined) return yield* muxed.reset
-      if (reserved !== undefined) yield* reserved.setProtocol(negotiated.protocol)
-      const inbound = self.inbound ??= new Map()
-      const protocol = negotiated.protocol
-      const count = inbound.get(protocol) ?? 0
-      if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
-      inbound.set(protocol, count + 1)
-      yield* Effect.addFinalizer(() => Effect.sync(() => self.releaseInbound(protocol)))
-      const stream = toStream(negotiated.duplex, protocol, muxed)
-      yield* registration.handler(stream, self)
-      // Graceful end: half-close, then let the remote finish (bounded) before the scope
-      // closes — closing the scope of an unfinished stream resets it, and a reset may
-      // overtake the reply the handler just wrote.
-      yield* closeGracefully(stream, streamTimeout)
-    }).pipe(
-      Effect.catchCause((cause) =>
-        Effect.logDebug("inbound stream handler failed; resetting the stream", cause).pipe(
-          Effect.andThen(muxed.reset)
-        )
-      )
-    )
-  }
-}
-
-/**
- * Half-close `stream` and wait (at most `timeout`) for the remote to close its
- * side, discarding anything it still sends.
- */
-export const closeGracefully = (stream: Duplex.Duplex, timeout: Duration.Input): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    yield* stream.closeWrite
-    while (true) {
-      const chunks = yield* stream.read
-      if (chunks.length === 0) return
-    }
-  }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.void }), Effect.ignore)
-
-const toStream = (duplex: Duplex.Duplex, protocol: string, muxed: StreamMuxer.MuxedStream): Connection.Stream => ({
-  read: duplex.read,
-  write: duplex.write,
-  closeWrite: duplex.closeWrite,
-  reset: duplex.reset,
-  protocol,
-  id: muxed.id,
-  direction: muxed.direction
-})
 
 export const layer = (options: UpgraderOptions) => Layer.effect(Upgrader, make(options))

@@ -36,7 +36,9 @@ export type DuplexErrorReason = typeof DuplexErrorReason.Type
  */
 export class DuplexError extends Schema.TaggedError<DuplexError>()("DuplexError", {
   reason: DuplexErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** The lower failure (the socket's system error, a negotiation's `MultistreamError`), if any. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** A batch of chunks. Empty only as the EOF signal of {@link Duplex.read}. */

@@ -28,8 +28,8 @@ import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
 import { DialError } from "../connection/Dialer.ts"
-import { type LimitExceeded, ResourceManager } from "../connection/ResourceManager.ts"
-import { type UpgradeError, Upgrader } from "../connection/Upgrader.ts"
+import { ResourceManager } from "../connection/ResourceManager.ts"
+import { Upgrader } from "../connection/Upgrader.ts"
 import { Identity } from "../core/Identity.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
@@ -39,14 +39,16 @@ import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
 import { Peerstore } from "./Peerstore.ts"
 
-/** The Dialer's error: `reason` is one of {@link Dialer.DialErrorReason}. */
+/** The Dialer's error: `reason` is one of {@link Dialer.DialErrorReason}, the lower error itself where there is one. */
 export { DialError }
 export { DialErrorReason } from "../connection/Dialer.ts"
 
 export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
   reason: Schema.Literals(["NoTransport", "Transport"]),
   address: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** `Transport`: the transport's own error (its `reason`, e.g. `AddressInUse`, and the socket's error). */
+  cause: Schema.optional(Transport.TransportError)
 }) {}
 
 export type HostEvent =
@@ -94,16 +96,8 @@ export interface HostOptions {
   readonly dialer?: Dialer.DialerOptions
 }
 
-const limitDialError = (e: LimitExceeded) =>
-  new DialError({ reason: "LimitExceeded", message: e.message, limit: { scope: e.scope, resource: e.resource } })
-
-const upgradeDialError = (addr: Multiaddr.Multiaddr) => (e: UpgradeError | LimitExceeded) =>
-  e._tag === "LimitExceeded"
-    ? limitDialError(e)
-    : new DialError({
-      reason: e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Upgrade",
-      message: `${Multiaddr.toString(addr)}: ${e.reason}: ${e.message}`
-    })
+/** A lower layer's failure, kept as the dial's reason. */
+const dialError = (reason: Dialer.DialErrorReason) => new DialError({ reason })
 
 const isPeerId = (t: DialTarget): t is PeerId.PeerId => !Multiaddr.isMultiaddr(t)
 
@@ -187,7 +181,7 @@ export const make = (options: HostOptions = {}) =>
     }
 
     /** `/dnsaddr` addresses replaced by what they link to; a link that resolves to nothing adds to `errors`. */
-    const expandDnsaddr = (addrs: ReadonlyArray<Multiaddr.Multiaddr>, errors: Array<string>) =>
+    const expandDnsaddr = (addrs: ReadonlyArray<Multiaddr.Multiaddr>, errors: Array<Dns.DnsError>) =>
       Effect.gen(function*() {
         const out: Array<Multiaddr.Multiaddr> = []
         for (const addr of addrs) {
@@ -199,7 +193,7 @@ export const make = (options: HostOptions = {}) =>
             Effect.provideService(Dns.resolveMultiaddr(addr, { dns: false }), Dns.Resolver, resolver)
           )
           if (resolved._tag === "Success") out.push(...resolved.success)
-          else errors.push(`${Multiaddr.toString(addr)}: ${resolved.failure.reason}: ${resolved.failure.message}`)
+          else errors.push(resolved.failure)
         }
         return out
       })
@@ -222,27 +216,17 @@ export const make = (options: HostOptions = {}) =>
         const expected = peer ?? peerIn(addr)
         const transport = transports.find((t) => t.canDial(addr))
         if (transport === undefined) {
-          return yield* new DialError({
-            reason: "NoTransport",
-            message: `no transport for ${Multiaddr.toString(addr)}`
-          })
+          return yield* dialError(new Dialer.NoTransport({ message: `no transport for ${Multiaddr.toString(addr)}` }))
         }
-        yield* Effect.mapError(connectionManager.reserve("outbound", addr, expected), limitDialError)
-        const resources = yield* Effect.mapError(resourceManager.openConnection("outbound"), limitDialError)
-        const raw = yield* transport.dial(addr).pipe(
-          Effect.mapError((e) =>
-            new DialError({
-              reason: e.reason === "Refused" ? "Refused" : e.reason === "Timeout" ? "Timeout" : "Transport",
-              message: `${Multiaddr.toString(addr)}: ${e.reason}: ${e.message}`
-            })
-          )
-        )
+        yield* Effect.mapError(connectionManager.reserve("outbound", addr, expected), dialError)
+        const resources = yield* Effect.mapError(resourceManager.openConnection("outbound"), dialError)
+        const raw = yield* Effect.mapError(transport.dial(addr), dialError)
         // the connection closes the dialer's scope for it when it ends
         const conn = yield* upgrader.upgradeOutbound(raw, {
           resources,
           scope,
           ...(expected !== undefined ? { remotePeer: expected } : {})
-        }).pipe(Effect.mapError(upgradeDialError(addr)))
+        }).pipe(Effect.mapError(dialError))
         yield* register(conn)
         return conn
       })
@@ -256,26 +240,26 @@ export const make = (options: HostOptions = {}) =>
     ) =>
       Effect.gen(function*() {
         if (addrs.length === 0) {
-          return yield* new DialError({ reason: "NoAddresses", message: "no addresses to dial" })
+          return yield* dialError(new Dialer.NoAddresses({ message: "no addresses to dial" }))
         }
-        const errors: Array<string> = []
+        const errors: Array<Dns.DnsError> = []
         const expanded = yield* expandDnsaddr(addrs, errors)
         if (expanded.length === 0) {
-          return yield* new DialError({ reason: "NoAddresses", message: errors.join("; ") || "no addresses to dial" })
+          const message = errors.map((e) => `${e.reason}: ${e.message}`).join("; ") || "no addresses to dial"
+          return yield* dialError(new Dialer.NoAddresses({ message, dns: errors }))
         }
         const targets = expanded.filter((a) => transports.some((t) => t.canDial(a)))
         if (targets.length === 0) {
-          return yield* new DialError({
-            reason: "NoTransport",
-            message: `no transport for ${expanded.map(Multiaddr.toString).join(", ")}`
-          })
+          return yield* dialError(
+            new Dialer.NoTransport({ message: `no transport for ${expanded.map(Multiaddr.toString).join(", ")}` })
+          )
         }
         return yield* dialer.dial({ ...(peer !== undefined ? { peer } : {}), addrs: targets, force })
       })
 
     const dial = (target: DialTarget, dialOptions?: DialOptions): Effect.Effect<Connection.Connection, DialError> =>
       Effect.gen(function*() {
-        if (shuttingDown) return yield* new DialError({ reason: "Closed", message: "host is shutting down" })
+        if (shuttingDown) return yield* dialError(new Dialer.HostClosed())
         let peer: PeerId.PeerId | undefined
         let addrs: ReadonlyArray<Multiaddr.Multiaddr>
         if (isPeerId(target)) {
@@ -286,17 +270,16 @@ export const make = (options: HostOptions = {}) =>
           if (id !== undefined) {
             const parsed = PeerId.fromString(id)
             if (parsed._tag === "Failure") {
-              return yield* new DialError({
-                reason: "NoAddresses",
-                message: `bad /p2p peer id in ${Multiaddr.toString(target)}`
-              })
+              return yield* dialError(
+                new Dialer.NoAddresses({ message: `bad /p2p peer id in ${Multiaddr.toString(target)}` })
+              )
             }
             peer = parsed.success
           }
           addrs = [target]
         }
         if (peer !== undefined && PeerId.equals(peer, identity.peerId)) {
-          return yield* new DialError({ reason: "SelfDial", message: "cannot dial self" })
+          return yield* dialError(new Dialer.SelfDial())
         }
         const force = dialOptions?.force === true
         if (peer === undefined) return yield* dialNew(undefined, addrs, force)
@@ -335,7 +318,7 @@ export const make = (options: HostOptions = {}) =>
           const listener = yield* transport.listen(addr, inbound).pipe(
             Scope.provide(hostScope),
             Effect.mapError((e) =>
-              new ListenError({ reason: "Transport", address: Multiaddr.toString(addr), message: e.message })
+              new ListenError({ reason: "Transport", address: Multiaddr.toString(addr), message: e.message, cause: e })
             )
           )
           bound.push(...listener.addrs)

@@ -596,7 +596,8 @@ export const toDuplex = (lazy: LazyDuplex): Duplex.Duplex => {
       ? e
       : new Duplex.DuplexError({
         reason: e.reason === "Timeout" ? "Timeout" : "Io",
-        message: `multistream-select ${e.reason}: ${e.message}`
+        message: `multistream-select ${e.reason}: ${e.message}`,
+        cause: e
       })
   return {
     read: Effect.mapError(lazy.read, toDuplexError),

@@ -85,7 +85,7 @@ export type { NoiseExtensions } from "./noise/Payload.ts"
 const EMPTY = new Uint8Array(0)
 
 const closed = (what: string, cause: { readonly message: string }) =>
-  new SecurityError({ reason: "Closed", message: `noise: the stream failed ${what}: ${cause.message}` })
+  new SecurityError({ reason: "Closed", message: `noise: the stream failed ${what}: ${cause.message}`, cause })
 
 /**
  * The early muxer choice: the first of the initiator's muxers the responder

@@ -37,7 +37,9 @@ export type SecurityErrorReason = typeof SecurityErrorReason.Type
 
 export class SecurityError extends Schema.TaggedError<SecurityError>()("SecurityError", {
   reason: SecurityErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** The lower failure this one reports (the stream's `DuplexError`, a TLS socket error, a key error), if any. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 export interface SecureOptions {

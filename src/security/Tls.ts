@@ -64,6 +64,7 @@ import * as crypto from "node:crypto"
 import * as NodeTls from "node:tls"
 import type * as Duplex from "../core/Duplex.ts"
 import type * as Keys from "../core/Keys.ts"
+import { errorCode, errorMessage } from "../internal/errors.ts"
 import * as SocketDuplex from "../transport/SocketDuplex.ts"
 import * as SecureChannel from "./SecureChannel.ts"
 import { SecurityError } from "./SecureChannel.ts"
@@ -119,30 +120,22 @@ export const selectProtocol = (
 /** The client's ALPN offer: our muxers in preference order, then "libp2p". */
 export const alpnOffer = (muxers: ReadonlyArray<string>): Array<string> => [...muxers.filter((m) => m !== ALPN), ALPN]
 
-const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
-
-const securityError = (reason: SecureChannel.SecurityErrorReason, message: string) =>
-  new SecurityError({ reason, message: `tls: ${message}` })
+const securityError = (reason: SecureChannel.SecurityErrorReason, message: string, cause?: unknown) =>
+  new SecurityError({ reason, message: `tls: ${message}`, cause })
 
 /** A socket error during the handshake as a SecurityError. */
 const handshakeError = (err: unknown, alpnRefused: boolean): SecurityError => {
   const code = errorCode(err)
   if (typeof err === "object" && err !== null && "_tag" in err && err._tag === "DuplexError") {
-    return securityError("Closed", `the stream failed during the handshake: ${errorMessage(err)}`)
+    return securityError("Closed", `the stream failed during the handshake: ${errorMessage(err)}`, err)
   }
   if (alpnRefused || code === "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL") {
-    return securityError("NoCommonMuxer", `no common ALPN protocol (${code ?? errorMessage(err)})`)
+    return securityError("NoCommonMuxer", `no common ALPN protocol (${code ?? errorMessage(err)})`, err)
   }
   if (code === "ECONNRESET" || code === "EPIPE") {
-    return securityError("Closed", `the stream ended during the handshake: ${errorMessage(err)}`)
+    return securityError("Closed", `the stream ended during the handshake: ${errorMessage(err)}`, err)
   }
-  return securityError("InvalidPayload", `handshake failed: ${code ?? ""} ${errorMessage(err).trim()}`)
+  return securityError("InvalidPayload", `handshake failed: ${code ?? ""} ${errorMessage(err).trim()}`, err)
 }
 
 const certificateError = (e: Certificate.CertificateError): SecurityError =>
@@ -152,7 +145,8 @@ const certificateError = (e: Certificate.CertificateError): SecurityError =>
       : e.reason === "InvalidSignature" || e.reason === "BadSelfSignature"
       ? "InvalidSignature"
       : "InvalidPayload",
-    `certificate ${e.reason}: ${e.message}`
+    `certificate ${e.reason}: ${e.message}`,
+    e
   )
 
 interface Local {
@@ -194,7 +188,7 @@ export const make = (options?: TlsOptions): Effect.Effect<Tls> =>
               locals.set(key, local)
               return local
             },
-            catch: (e) => securityError("InvalidPayload", `our TLS context: ${errorMessage(e)}`)
+            catch: (e) => securityError("InvalidPayload", `our TLS context: ${errorMessage(e)}`, e)
           })
         })
       })
@@ -232,7 +226,7 @@ export const make = (options?: TlsOptions): Effect.Effect<Tls> =>
                 rejectUnauthorized: false,
                 ALPNProtocols: alpnOffer(muxers)
               }),
-          catch: (e) => securityError("InvalidPayload", `starting the TLS handshake: ${errorMessage(e)}`)
+          catch: (e) => securityError("InvalidPayload", `starting the TLS handshake: ${errorMessage(e)}`, e)
         })
         socket = s
         s.on("keylog", transcript.keylog)

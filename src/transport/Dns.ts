@@ -49,6 +49,7 @@ import { Context, Duration, Effect, Layer, Option, Result, Schema } from "effect
 import * as NodeDns from "node:dns/promises"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as Varint from "../core/Varint.ts"
+import { errorCode, errorMessage } from "../internal/errors.ts"
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -81,7 +82,9 @@ export class DnsError extends Schema.TaggedError<DnsError>()("DnsError", {
   reason: DnsErrorReason,
   /** The DNS name (or multiaddr) concerned. */
   name: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** The resolver's own error (a `node:dns` error with its `code`), when there was one. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 // ---------------------------------------------------------------------------
@@ -98,14 +101,6 @@ export interface ResolverService {
 }
 
 export class Resolver extends Context.Service<Resolver, ResolverService>()("effect-libp2p/Dns/Resolver") {}
-
-const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
 
 const REASONS: ReadonlyMap<string, DnsErrorReason> = new Map<string, DnsErrorReason>([
   ["ENOTFOUND", "NotFound"],
@@ -130,7 +125,8 @@ export const fromNodeError = (name: string, query: string, err: unknown): DnsErr
   return new DnsError({
     reason: (code !== undefined ? REASONS.get(code) : undefined) ?? "Io",
     name,
-    message: `dns: ${query} ${name}: ${errorMessage(err)}`
+    message: `dns: ${query} ${name}: ${errorMessage(err)}`,
+    cause: err
   })
 }
 

@@ -24,6 +24,7 @@
 import { Duration, Effect } from "effect"
 import type * as Net from "node:net"
 import * as Duplex from "../core/Duplex.ts"
+import { errorCode, errorMessage } from "../internal/errors.ts"
 
 export interface Options {
   /** Unread bytes above which the socket is paused (read backpressure). */
@@ -44,29 +45,16 @@ export interface SocketDuplex {
 
 type Resume<A> = (effect: Effect.Effect<A, Duplex.DuplexError>) => void
 
-const errorCode = (err: unknown): string | undefined => {
-  if (typeof err === "object" && err !== null && "code" in err) {
-    const code = (err as { readonly code: unknown }).code
-    return typeof code === "string" ? code : undefined
-  }
-  return undefined
-}
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
-
 /** Map a socket error event to a DuplexError (RST from the remote is `Reset`). */
 export const mapSocketError = (err: unknown): Duplex.DuplexError => {
   const code = errorCode(err)
   if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED") {
-    return new Duplex.DuplexError({ reason: "Reset", message: `connection reset by peer (${code})` })
+    return new Duplex.DuplexError({ reason: "Reset", message: `connection reset by peer (${code})`, cause: err })
   }
   if (code === "ETIMEDOUT") {
-    return new Duplex.DuplexError({ reason: "Timeout", message: `socket timed out: ${errorMessage(err)}` })
+    return new Duplex.DuplexError({ reason: "Timeout", message: `socket timed out: ${errorMessage(err)}`, cause: err })
   }
-  return new Duplex.DuplexError({ reason: "Io", message: `socket error: ${errorMessage(err)}` })
+  return new Duplex.DuplexError({ reason: "Io", message: `socket error: ${errorMessage(err)}`, cause: err })
 }
 
 /**
@@ -286,7 +274,9 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
         ok = this.writeNow(chunks)
       } catch (err) {
         // Only a non-buffer chunk can make write() throw; report it as Io.
-        return Effect.fail(new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}` }))
+        return Effect.fail(
+          new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
+        )
       }
       return ok ? Effect.void : Effect.callback<void, Duplex.DuplexError>((resume) => this.awaitDrain(resume))
     })

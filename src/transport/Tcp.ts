@@ -39,6 +39,7 @@ import { Duration, Effect, Result } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
 import type * as SocketDuplex from "./SocketDuplex.ts"
 import * as Transport from "./Transport.ts"
@@ -188,45 +189,6 @@ export const interfaceAddrs = (
 // Errors
 // ---------------------------------------------------------------------------
 
-const { errorCode, errorMessage } = NetTransport
-
-const UNREACHABLE = new Set([
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EHOSTDOWN",
-  "ENETDOWN",
-  "ENONET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EAI_NONAME",
-  "EAI_NODATA",
-  "EAI_FAIL",
-  "EADDRNOTAVAIL"
-])
-
-const dialError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError => {
-  const code = errorCode(err)
-  const reason: Transport.TransportErrorReason = code === "ECONNREFUSED"
-    ? "Refused"
-    : code === "ETIMEDOUT"
-    ? "Timeout"
-    : code !== undefined && UNREACHABLE.has(code)
-    ? "Unreachable"
-    : "Io"
-  return new Transport.TransportError({
-    reason,
-    address: addr.toString(),
-    message: `tcp: dial ${addr.toString()}: ${errorMessage(err)}`
-  })
-}
-
-const listenError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError =>
-  new Transport.TransportError({
-    reason: errorCode(err) === "EADDRINUSE" ? "AddressInUse" : "Io",
-    address: addr.toString(),
-    message: `tcp: listen ${addr.toString()}: ${errorMessage(err)}`
-  })
-
 // ---------------------------------------------------------------------------
 // Transport
 // ---------------------------------------------------------------------------
@@ -283,7 +245,7 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
         }),
       timeout,
       duplexOptions,
-      dialError: (err) => dialError(addr, err),
+      dialError: (err) => Errors.dialError("tcp", addr, err),
       timeoutError: () =>
         new Transport.TransportError({
           reason: "Timeout",
@@ -317,7 +279,7 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
             backlog,
             ipv6Only: target.family === 6
           }),
-        listenError: (err) => listenError(addr, err),
+        listenError: (err) => Errors.listenError("tcp", addr, err),
         duplexOptions,
         connectionAddrs: socketAddrs,
         handler

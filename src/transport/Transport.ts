@@ -34,7 +34,9 @@ export type TransportErrorReason = typeof TransportErrorReason.Type
 export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
   reason: TransportErrorReason,
   address: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** The socket's own error (a Node system error with its `code`), when there was one. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** A raw (not yet secured) connection. */

@@ -41,6 +41,8 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import type * as Duplex from "../core/Duplex.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import { errorCode } from "../internal/errors.ts"
+import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
 import type * as SocketDuplex from "./SocketDuplex.ts"
 import * as Transport from "./Transport.ts"
@@ -104,8 +106,6 @@ export const fromPath = (path: string): Result.Result<Multiaddr.Multiaddr, Multi
 // Errors
 // ---------------------------------------------------------------------------
 
-const { errorCode, errorMessage } = NetTransport
-
 const unsupported = (addr: Multiaddr.Multiaddr, what: string) =>
   new Transport.TransportError({
     reason: "Unsupported",
@@ -113,22 +113,15 @@ const unsupported = (addr: Multiaddr.Multiaddr, what: string) =>
     message: `unix: cannot ${what} ${addr.toString()}`
   })
 
+/** ENOENT: no socket file, so nothing listens there, the Unix form of a refusal. */
 const dialError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError => {
   const code = errorCode(err)
-  return new Transport.TransportError({
-    // ENOENT: no socket file, so nothing listens there, the Unix form of a refusal.
-    reason: code === "ECONNREFUSED" || code === "ENOENT" ? "Refused" : code === "ETIMEDOUT" ? "Timeout" : "Io",
-    address: addr.toString(),
-    message: `unix: dial ${addr.toString()}: ${errorMessage(err)}`
-  })
+  const reason = code === "ECONNREFUSED" || code === "ENOENT" ? "Refused" : code === "ETIMEDOUT" ? "Timeout" : "Io"
+  return Errors.dialError("unix", addr, err, reason)
 }
 
 const listenError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError =>
-  new Transport.TransportError({
-    reason: errorCode(err) === "EADDRINUSE" ? "AddressInUse" : "Io",
-    address: addr.toString(),
-    message: `unix: listen ${addr.toString()}: ${errorMessage(err)}`
-  })
+  Errors.listenError("unix", addr, err)
 
 const inUse = (addr: Multiaddr.Multiaddr, why: string): Transport.TransportError =>
   new Transport.TransportError({

@@ -54,6 +54,8 @@ import * as Tls from "node:tls"
 import type { ClientOptions } from "ws"
 import { WebSocket, WebSocketServer } from "ws"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import { errorCode, errorMessage } from "../internal/errors.ts"
+import * as Errors from "./internal/errors.ts"
 import * as Inbound from "./internal/inbound.ts"
 import * as WsDuplex from "./internal/wsDuplex.ts"
 import * as Transport from "./Transport.ts"
@@ -270,51 +272,6 @@ const socketAddrs = (
 // Errors
 // ---------------------------------------------------------------------------
 
-const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
-
-const UNREACHABLE = new Set([
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EHOSTDOWN",
-  "ENETDOWN",
-  "ENONET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EAI_NONAME",
-  "EAI_NODATA",
-  "EAI_FAIL",
-  "EADDRNOTAVAIL"
-])
-
-const dialError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError => {
-  const code = errorCode(err)
-  const reason: Transport.TransportErrorReason = code === "ECONNREFUSED"
-    ? "Refused"
-    : code === "ETIMEDOUT"
-    ? "Timeout"
-    : code !== undefined && UNREACHABLE.has(code)
-    ? "Unreachable"
-    : "Io"
-  return new Transport.TransportError({
-    reason,
-    address: addr.toString(),
-    message: `ws: dial ${addr.toString()}: ${errorMessage(err)}`
-  })
-}
-
-const listenError = (addr: Multiaddr.Multiaddr, err: unknown): Transport.TransportError =>
-  new Transport.TransportError({
-    reason: errorCode(err) === "EADDRINUSE" ? "AddressInUse" : "Io",
-    address: addr.toString(),
-    message: `ws: listen ${addr.toString()}: ${errorMessage(err)}`
-  })
-
 const ignore = () => {}
 
 /** An HTTP error answer written straight to a socket that is not (or no longer) HTTP-managed, then closed. */
@@ -413,7 +370,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
       try {
         socket = new WebSocket(toUrl(target), clientOptions(target))
       } catch (err) {
-        return Effect.fail(dialError(addr, err))
+        return Effect.fail(Errors.dialError("ws", addr, err))
       }
       // `ws` may emit more than one error while it goes; none may go unheard.
       socket.on("error", ignore)
@@ -426,7 +383,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
         socket.off("error", onError)
         if (upgraded === undefined) {
           socket.terminate()
-          Deferred.doneUnsafe(result, Exit.fail(dialError(addr, new Error("upgraded without a socket"))))
+          Deferred.doneUnsafe(result, Exit.fail(Errors.dialError("ws", addr, new Error("upgraded without a socket"))))
           return
         }
         connected = { ...WsDuplex.make(socket, upgraded, duplexOptions), socket: upgraded }
@@ -436,7 +393,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
       const onError = (err: Error) => {
         socket.off("open", onOpen)
         socket.terminate()
-        Deferred.doneUnsafe(result, Exit.fail(dialError(addr, err)))
+        Deferred.doneUnsafe(result, Exit.fail(Errors.dialError("ws", addr, err)))
       }
       socket.once("upgrade", onUpgrade)
       socket.once("open", onOpen)
@@ -469,7 +426,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
         }),
         Effect.onInterrupt(() =>
           Effect.suspend(() => {
-            if (abandon(dialError(addr, new Error("dial interrupted")))) return Effect.void
+            if (abandon(Errors.dialError("ws", addr, new Error("dial interrupted")))) return Effect.void
             return connected === undefined ? Effect.void : connected.close
           })
         )
@@ -636,7 +593,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
       yield* Effect.callback<void, Transport.TransportError>((resume) => {
         const onError = (err: Error) => {
           server.off("listening", onListening)
-          resume(Effect.fail(listenError(addr, err)))
+          resume(Effect.fail(Errors.listenError("ws", addr, err)))
         }
         const onListening = () => {
           server.off("error", onError)
@@ -652,7 +609,7 @@ export const make = (options: WebSocketOptions = {}): WebSocketTransport => {
         } catch (err) {
           server.off("error", onError)
           server.off("listening", onListening)
-          resume(Effect.fail(listenError(addr, err)))
+          resume(Effect.fail(Errors.listenError("ws", addr, err)))
         }
       })
 

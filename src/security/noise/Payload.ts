@@ -81,7 +81,11 @@ export const sign = (identity: Keys.PrivateKey, staticKey: Uint8Array): Result.R
   Result.mapError(
     identity.sign(signedData(staticKey)),
     (e) =>
-      new SecurityError({ reason: "InvalidPayload", message: `noise: could not sign the static key: ${e.message}` })
+      new SecurityError({
+        reason: "InvalidPayload",
+        message: `noise: could not sign the static key: ${e.message}`,
+        cause: e
+      })
   )
 
 const badSignature = () =>
@@ -157,7 +161,8 @@ export const verify = (
     return Result.fail(
       new SecurityError({
         reason: "InvalidPayload",
-        message: `noise: bad handshake payload: ${decoded.failure.message}`
+        message: `noise: bad handshake payload: ${decoded.failure.message}`,
+        cause: decoded.failure
       })
     )
   }
@@ -170,7 +175,11 @@ export const verify = (
   const key = Keys.publicKeyFromProtobuf(payload.identity_key)
   if (Result.isFailure(key)) {
     return Result.fail(
-      new SecurityError({ reason: "InvalidPayload", message: `noise: bad identity key: ${key.failure.message}` })
+      new SecurityError({
+        reason: "InvalidPayload",
+        message: `noise: bad identity key: ${key.failure.message}`,
+        cause: key.failure
+      })
     )
   }
   const publicKey = key.success

@@ -23,18 +23,10 @@
 import { Deferred, Duration, Effect, Exit, FiberSet, Scope } from "effect"
 import type * as Net from "node:net"
 import type * as Multiaddr from "../../core/Multiaddr.ts"
+import { errorMessage } from "../../internal/errors.ts"
 import * as SocketDuplex from "../SocketDuplex.ts"
 import type * as Transport from "../Transport.ts"
 import * as Inbound from "./inbound.ts"
-
-/** The `code` of a Node system error (`ECONNREFUSED` …), if any. */
-export const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-export const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
 
 /** A connected socket and its Duplex. */
 export type Connected = SocketDuplex.SocketDuplex

@@ -41,6 +41,7 @@ import { Effect } from "effect"
 import type * as Stream from "node:stream"
 import type { RawData, WebSocket } from "ws"
 import * as Duplex from "../../core/Duplex.ts"
+import { errorCode, errorMessage } from "../../internal/errors.ts"
 
 export interface Options {
   /** Unread bytes above which the WebSocket is paused (read backpressure). */
@@ -78,30 +79,31 @@ export const MESSAGE_TARGET = 64 * 1024
 /** A chunk larger than this is sent as several messages of at most this many bytes. */
 export const MAX_MESSAGE = 1024 * 1024
 
-const errorCode = (err: unknown): string | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined
-
-const errorMessage = (err: unknown): string =>
-  typeof err === "object" && err !== null && "message" in err && typeof err.message === "string"
-    ? err.message
-    : String(err)
-
 /** Map a WebSocket `error` event (socket error, or a frame `ws` refused) to a DuplexError. */
 export const mapError = (err: unknown): Duplex.DuplexError => {
   const code = errorCode(err)
   if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED") {
-    return new Duplex.DuplexError({ reason: "Reset", message: `websocket: connection reset by peer (${code})` })
+    return new Duplex.DuplexError({
+      reason: "Reset",
+      message: `websocket: connection reset by peer (${code})`,
+      cause: err
+    })
   }
   if (code === "ETIMEDOUT") {
-    return new Duplex.DuplexError({ reason: "Timeout", message: `websocket: socket timed out: ${errorMessage(err)}` })
+    return new Duplex.DuplexError({
+      reason: "Timeout",
+      message: `websocket: socket timed out: ${errorMessage(err)}`,
+      cause: err
+    })
   }
   if (code !== undefined && code.startsWith("WS_ERR_")) {
     return new Duplex.DuplexError({
       reason: "Io",
-      message: `websocket: protocol error (${code}): ${errorMessage(err)}`
+      message: `websocket: protocol error (${code}): ${errorMessage(err)}`,
+      cause: err
     })
   }
-  return new Duplex.DuplexError({ reason: "Io", message: `websocket: ${errorMessage(err)}` })
+  return new Duplex.DuplexError({ reason: "Io", message: `websocket: ${errorMessage(err)}`, cause: err })
 }
 
 /** One binary message as one chunk (with binaryType "nodebuffer", `ws` gives a Buffer). */
@@ -311,7 +313,7 @@ export const make = (ws: WebSocket, socket: Stream.Duplex, options: Options): Ws
         }
       } catch (err) {
         return Effect.fail(
-          new Duplex.DuplexError({ reason: "Io", message: `websocket: send failed: ${errorMessage(err)}` })
+          new Duplex.DuplexError({ reason: "Io", message: `websocket: send failed: ${errorMessage(err)}`, cause: err })
         )
       }
       return socket.writableNeedDrain ? awaitDrain : Effect.void
