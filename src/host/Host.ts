@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Fiber, Layer, PubSub, Schema, Scope } from "effect"
+import { Cause, Context, Effect, Fiber, Layer, PubSub, Schema, Scope, Stream } from "effect"
 import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
@@ -56,6 +56,9 @@ export type HostEvent =
   | { readonly _tag: "ConnectionClose"; readonly connection: Connection.Connection }
   | { readonly _tag: "Listening"; readonly addrs: ReadonlyArray<Multiaddr.Multiaddr> }
 
+/** Events buffered for a subscriber that lags (sliding: beyond it the oldest are dropped). */
+export const EVENTS_BUFFER = 1024
+
 export type DialTarget = PeerId.PeerId | Multiaddr.Multiaddr
 
 export interface DialOptions {
@@ -82,7 +85,19 @@ export class Host extends Context.Service<Host, {
   readonly connections: (peer?: PeerId.PeerId) => ReadonlyArray<Connection.Connection>
   /** Close every connection to `peer`. */
   readonly hangUp: (peer: PeerId.PeerId) => Effect.Effect<void>
-  readonly events: PubSub.PubSub<HostEvent>
+  /**
+   * The host's events from the moment the stream is run (each run is a
+   * subscription of its own; what happens before it subscribes is not seen).
+   * Buffered per subscriber up to {@link EVENTS_BUFFER}: a subscriber that
+   * falls further behind loses the oldest events (sliding).
+   */
+  readonly events: Stream.Stream<HostEvent>
+  /**
+   * Subscribe now: the stream it returns has every event from the moment
+   * `subscribe` returned (nothing is missed between subscribing and running
+   * the stream), while the current scope lasts. Same buffer as `events`.
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<HostEvent>, never, Scope.Scope>
   /**
    * Run `handler` for every connection, inbound and outbound — those open now
    * and every later one — while the current scope lasts (when it closes, no
@@ -141,8 +156,8 @@ class ConnectionHook {
 /**
  * A live connection in the Host's table: added at once, removed (with
  * `ConnectionClose`, and `PeerDisconnect` for the peer's last) when the
- * connection's scope closes. The events PubSub is unbounded, so publishing
- * never waits.
+ * connection's scope closes. The events PubSub slides, so publishing never
+ * waits.
  */
 class Registration implements Release.Releasable {
   readonly byPeer: Map<string, Set<Registration>>
@@ -220,8 +235,7 @@ export const make = (options: HostOptions = {}) =>
     const connectionManager = yield* ConnectionManager
     const resourceManager = yield* ResourceManager
     const hostScope = yield* Effect.scope
-    // oxlint-disable-next-line eslint/no-restricted-properties -- becomes a bounded Stream (issue 10 item 4)
-    const events = yield* PubSub.unbounded<HostEvent>()
+    const events = yield* PubSub.sliding<HostEvent>(EVENTS_BUFFER)
     const byPeer = new Map<string, Set<Registration>>()
     let hooks: ReadonlyArray<ConnectionHook> = []
     const listenAddrs: Array<Multiaddr.Multiaddr> = []
@@ -442,7 +456,8 @@ export const make = (options: HostOptions = {}) =>
       newStream: (target, protocols, opts) => Effect.flatMap(dial(target), (conn) => conn.newStream(protocols, opts)),
       connections,
       hangUp: (peer) => Effect.forEach(connections(peer), (c) => c.close, { discard: true, concurrency: "unbounded" }),
-      events,
+      events: Stream.fromPubSub(events),
+      subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),
       onConnection,
       dialer
     })

@@ -19,7 +19,21 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  PubSub,
+  Result,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import type * as Connection from "../../connection/Connection.ts"
 import { Registrar } from "../../connection/Registrar.ts"
 import { Identity } from "../../core/Identity.ts"
@@ -74,9 +88,19 @@ export class Identify extends Context.Service<Identify, {
   ) => Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError>
   /** Push our current identify message to every connected peer. */
   readonly push: Effect.Effect<void>
-  /** Published after each successful identify or push received. */
-  readonly events: PubSub.PubSub<IdentifyResult>
+  /**
+   * A result after each successful identify or push received, from the
+   * moment the stream is run; buffered per subscriber up to
+   * {@link EVENTS_BUFFER} (sliding: a subscriber further behind loses the
+   * oldest).
+   */
+  readonly events: Stream.Stream<IdentifyResult>
+  /** Subscribe now: the stream it returns misses nothing from then on, while the current scope lasts. */
+  readonly subscribe: Effect.Effect<Stream.Stream<IdentifyResult>, never, Scope.Scope>
 }>()("effect-libp2p/Identify") {}
+
+/** Results buffered for a subscriber that lags (sliding: beyond it the oldest are dropped). */
+export const EVENTS_BUFFER = 1024
 
 export interface IdentifyOptions {
   readonly agentVersion?: string
@@ -184,8 +208,7 @@ export const make = (options: IdentifyOptions = {}) =>
     const host = yield* Host
     const registrar = yield* Registrar
     const peerstore = yield* Peerstore
-    // oxlint-disable-next-line eslint/no-restricted-properties -- becomes a bounded Stream (issue 10 item 4)
-    const events = yield* PubSub.unbounded<IdentifyResult>()
+    const events = yield* PubSub.sliding<IdentifyResult>(EVENTS_BUFFER)
     /** Per open connection: its entry, from `onConnection` until the connection closes. */
     const cache = new Map<Connection.Connection, CacheEntry>()
     const timeout = options.timeout ?? Duration.seconds(10)
@@ -332,12 +355,15 @@ export const make = (options: IdentifyOptions = {}) =>
     })
 
     // Push when our protocols change.
-    const changes = yield* PubSub.subscribe(registrar.changes)
-    yield* Effect.forkScoped(
-      Stream.fromSubscription(changes).pipe(Stream.runForEach(() => push))
-    )
+    const changes = yield* registrar.subscribeChanges
+    yield* Effect.forkScoped(Stream.runForEach(changes, () => push))
 
-    return Identify.of({ identify, push, events })
+    return Identify.of({
+      identify,
+      push,
+      events: Stream.fromPubSub(events),
+      subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription)
+    })
   })
 
 export const layer = (options: IdentifyOptions = {}) => Layer.effect(Identify, make(options))
