@@ -251,8 +251,8 @@ export const make = (options: HostOptions = {}) =>
       Effect.gen(function*() {
         const registration = yield* Release.acquire(() => new Registration(byPeer, events, conn, scope))
         yield* connectionManager.track(conn)
-        for (const hook of hooks) yield* startHook(hook, registration)
         yield* peerstore.merge(conn.remotePeer, { publicKey: conn.remotePublicKey })
+        for (const hook of hooks) yield* startHook(hook, registration)
         yield* PubSub.publish(events, { _tag: "ConnectionOpen", connection: conn })
         if (registration.first) {
           yield* PubSub.publish(events, { _tag: "PeerConnect", peerId: conn.remotePeer, connection: conn })
