@@ -1,6 +1,8 @@
 /**
  * Host: the facade a user talks to — listen, dial a peer or a multiaddr, open
- * a stream, list connections, subscribe to events.
+ * a stream, list connections, subscribe to events, run a handler on every
+ * connection (`onConnection`: how a protocol keeps per-connection or per-peer
+ * state, living and dying with the connection).
  *
  * Connections live in scopes owned by the Host: closing the Host's scope
  * (removing its Layer) closes every listener and connection. Each outbound
@@ -163,7 +165,7 @@ class Registration implements Release.Releasable {
   readonly byPeer: Map<string, Set<Registration>>
   readonly events: PubSub.PubSub<HostEvent>
   readonly conn: Connection.Connection
-  /** The connection's scope: the hooks' scopes are its children. */
+  /** The connection's scope: the `onConnection` handlers run in it. */
   readonly scope: Scope.Scope
   readonly key: string
   /** The peer's first connection. */

@@ -82,7 +82,12 @@ export interface IdentifyResult {
 }
 
 export class Identify extends Context.Service<Identify, {
-  /** The identify result of a connection (runs the protocol once per connection, then cached). */
+  /**
+   * The identify result of a connection: run once per open connection of the
+   * host and cached while it is open (a failure too). A connection that has
+   * closed (or is not the host's) is asked anew, which fails on a closed one
+   * (`ConnectionError` "Closed").
+   */
   readonly identify: (
     conn: Connection.Connection
   ) => Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError>
