@@ -5,7 +5,7 @@
  * connection closes or the registration ends, and harmless when it fails.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Scope } from "effect"
+import { Deferred, Effect, Exit, Scope, Stream } from "effect"
 import type * as Connection from "../../src/connection/Connection.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
@@ -109,5 +109,22 @@ describe("host.onConnection", () => {
       expect(conn.isClosed()).toBe(false)
       expect(yield* a.ping.ping(b.host.peerId, { count: 2 })).toHaveLength(2)
       expect(yield* b.ping.ping(a.host.peerId, { count: 1 })).toHaveLength(1)
+    }).pipe(Effect.provide(MemoryNetwork.layer)))
+
+  it.live("identify runs from onConnection: one result per open connection, kept while it is open, dropped when it closes", () =>
+    Effect.gen(function*() {
+      const a = yield* memoryNode()
+      const b = yield* memoryNode()
+      const conn = yield* a.host.dial(b.addr)
+      const first = yield* a.identify.identify(conn)
+      expect(PeerId.equals(first.peerId, b.host.peerId)).toBe(true)
+      // the run started with the connection: asking again is the same result, not a second run
+      expect(yield* a.identify.identify(conn)).toBe(first)
+      // the connection's bookkeeping is released (ConnectionClose) after `close` returns
+      const events = yield* a.host.subscribe
+      yield* conn.close
+      yield* events.pipe(Stream.filter((e) => e._tag === "ConnectionClose"), Stream.runHead)
+      const error = yield* Effect.flip(a.identify.identify(conn))
+      expect(error._tag === "ConnectionError" && error.reason).toBe("Closed")
     }).pipe(Effect.provide(MemoryNetwork.layer)))
 })
