@@ -13,10 +13,11 @@
  *   watermark unless they do.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Exit, PubSub, Scope } from "effect"
+import { Clock, Effect, Exit, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
 import { type FakeConnection, fakeConnection, type FakePeer, fakePeer } from "../../spec-tests/connection/support.ts"
+import * as Events from "../../spec-tests/support/events.ts"
 import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 
@@ -103,7 +104,7 @@ const settle = Effect.gen(function*() {
 const run = (ops: ReadonlyArray<Op>, peers: ReadonlyArray<FakePeer>) =>
   Effect.gen(function*() {
     const cm = yield* ConnectionManager.make({ highWater: HIGH, lowWater: LOW, gracePeriod: GRACE, silencePeriod: 0 })
-    const events = yield* PubSub.subscribe(cm.events)
+    const events = yield* Events.record(cm.subscribe)
     const conns: Array<FakeConnection> = []
     const protectedPeers = new Set<string>()
     let trims = 0
@@ -154,7 +155,7 @@ const run = (ops: ReadonlyArray<Op>, peers: ReadonlyArray<FakePeer>) =>
       }
       yield* settle
       const now = yield* Clock.currentTimeMillis
-      for (const e of yield* PubSub.takeUpTo(events, 1000)) {
+      for (const e of yield* events.drain) {
         if (e._tag !== "PeerTrimmed") continue
         trims++
         // a protected peer is never trimmed

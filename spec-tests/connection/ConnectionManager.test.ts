@@ -6,11 +6,12 @@
  * terms the test names use, plus js-libp2p's maxConnections.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, PubSub, Schedule, Scope } from "effect"
+import { Effect, Exit, Option, Schedule, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type * as Connection from "../../src/connection/Connection.ts"
 import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import * as Events from "../support/events.ts"
 import { type FakeConnection, fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
 
 /** Track a new connection to `peer` in its own scope (closed when the connection closes). */
@@ -25,8 +26,8 @@ const connect = (cm: ConnectionManager.ConnectionManager["Service"], peer: FakeP
 
 const trimmedEvents = (cm: ConnectionManager.ConnectionManager["Service"]) =>
   Effect.gen(function*() {
-    const sub = yield* PubSub.subscribe(cm.events)
-    return PubSub.takeUpTo(sub, 10_000)
+    const recorder = yield* Events.record(cm.subscribe)
+    return recorder.drain
   })
 
 const openIds = (conns: ReadonlyArray<Connection.Connection>) => conns.filter((c) => !c.isClosed()).map((c) => c.id)
@@ -260,7 +261,7 @@ describe("connmgr: hard cap (maxConnections) and allow list", () => {
         maxConnections: 2,
         allow: [ma("/ip4/10.0.0.0/ipcidr/8"), ma("/ip6/fd00::1")]
       })
-      const sub = yield* PubSub.subscribe(cm.events)
+      const events = yield* cm.subscribe
       const public1 = ma("/ip4/1.2.3.4/tcp/1")
       const s1 = yield* Scope.make()
       yield* Scope.provide(cm.reserve("inbound", public1), s1)
@@ -268,7 +269,7 @@ describe("connmgr: hard cap (maxConnections) and allow list", () => {
       expect(cm.stats().slots).toBe(2)
       const err = yield* Effect.flip(cm.reserve("inbound", public1))
       expect([err._tag, err.scope, err.resource, err.limit]).toEqual(["LimitExceeded", "system", "connections", 2])
-      const event = yield* PubSub.take(sub)
+      const event = Option.getOrThrow(yield* Stream.runHead(events))
       expect(event._tag === "ConnectionRefused" && [event.direction, event.reason, event.limit]).toEqual([
         "inbound",
         "MaxConnections",

@@ -7,7 +7,7 @@
  * manager; no libp2p spec defines it.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, PubSub, Result } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as Nodes from "../../layers/Node.ts"
 import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
@@ -20,6 +20,7 @@ import { Host } from "../../src/host/Host.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { chain } from "../support/errors.ts"
+import * as Events from "../support/events.ts"
 
 const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
 
@@ -61,7 +62,7 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       const hub = yield* node({
         connectionManager: { highWater: 4, lowWater: 2, gracePeriod: "10 seconds", silencePeriod: 0 }
       })
-      const events = yield* PubSub.subscribe(hub.cm.events)
+      const events = yield* Events.record(hub.cm.subscribe)
       const peers = yield* Effect.forEach(Array.from({ length: 6 }), () => node())
       // the hub values peers 1 and 4
       yield* hub.cm.tagPeer(peers[1]!.host.peerId, "useful", 10)
@@ -76,7 +77,7 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       yield* settle
       const kept = hub.host.connections().map((c) => PeerId.toString(c.remotePeer)).sort()
       expect(kept).toEqual([peers[1]!, peers[4]!].map((p) => PeerId.toString(p.host.peerId)).sort())
-      const trimmed = (yield* PubSub.takeUpTo(events, 100)).filter((e) => e._tag === "PeerTrimmed")
+      const trimmed = (yield* events.drain).filter((e) => e._tag === "PeerTrimmed")
       expect(trimmed).toHaveLength(4)
       // the trimmed peers' own hosts saw the connection end
       for (const [i, p] of peers.entries()) expect(p.host.connections()).toHaveLength(i === 1 || i === 4 ? 1 : 0)

@@ -24,10 +24,10 @@ import {
   Exit,
   Layer,
   Logger,
-  PubSub,
   References,
   Result,
-  Schema
+  Schema,
+  Stream
 } from "effect"
 import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
@@ -676,9 +676,9 @@ export const yamuxReader = (reader: ReturnType<typeof plainReader>) => {
 /** Record the node's Host events from now on (in the current scope). */
 export const recordEvents = (node: TestNode): Effect.Effect<ReadonlyArray<HostEvent>, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const sub = yield* PubSub.subscribe(node.host.events)
+    const events = yield* node.host.subscribe
     const seen: Array<HostEvent> = []
-    yield* Effect.forkScoped(Effect.forever(Effect.map(PubSub.take(sub), (e) => void seen.push(e))))
+    yield* Effect.forkScoped(Stream.runForEach(events, (e) => Effect.sync(() => void seen.push(e))))
     return seen
   })
 

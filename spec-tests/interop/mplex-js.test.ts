@@ -22,7 +22,7 @@
  * the echo test raises it to 100.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, PubSub, Result } from "effect"
+import { Effect, Fiber, Layer, Result, Stream } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import type { StreamHandler } from "../../src/connection/Registrar.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
@@ -242,17 +242,16 @@ describe("interop with js-libp2p over mplex (@libp2p/mplex, separate process, TC
         const [js, ours] = yield* Effect.all([jsMplex(), ourNode()], { concurrency: 2 })
         const jsId = peerOf(js)
         const ourId = PeerId.toString(ours.host.peerId)
-        const sub = yield* PubSub.subscribe(ours.host.events)
+        const events = yield* ours.host.subscribe
 
         // js hangs up: our side sees the connection close
         yield* ours.host.dial(ma(js.addr))
         yield* js.hangup(ourId)
         yield* eventually("our side drops the connection js hung up", () => ours.host.connections(jsId).length === 0)
-        let closed = false
-        while (!closed) {
-          const e = yield* PubSub.take(sub)
-          if (e._tag === "ConnectionClose" && PeerId.equals(e.connection.remotePeer, jsId)) closed = true
-        }
+        yield* events.pipe(
+          Stream.filter((e) => e._tag === "ConnectionClose" && PeerId.equals(e.connection.remotePeer, jsId)),
+          Stream.runHead
+        )
 
         // we hang up: js sees the peer disconnect
         const mark = yield* js.eventCount

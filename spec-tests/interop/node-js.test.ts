@@ -14,7 +14,7 @@
  * one js process and one node of ours (one connection between them) through `layer(...)`.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, PubSub, Scope, Stream } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
 import * as crypto from "node:crypto"
 import type * as Connection from "../../src/connection/Connection.ts"
 import type { StreamHandler } from "../../src/connection/Registrar.ts"
@@ -356,11 +356,11 @@ layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })(
         const { js, ours } = yield* Pair
         const jsId = peerOf(js)
         const proto = "/js-libp2p/interop-push/1.0.0"
-        const sub = yield* PubSub.subscribe(ours.identify.events)
+        const sub = yield* ours.identify.subscribe
         expect(ours.peerstore.get(jsId)?.protocols).not.toContain(proto)
         // js pushes by itself when its protocols change (debounced)
         yield* js.handle(proto, "sink")
-        const got = yield* Stream.fromSubscription(sub).pipe(
+        const got = yield* sub.pipe(
           Stream.filter((r) => PeerId.equals(r.peerId, jsId) && r.protocols.includes(proto)),
           Stream.runHead,
           Effect.timeout("10 seconds")
@@ -441,10 +441,10 @@ layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })(
         const jsId = peerOf(js)
         const ourId = PeerId.toString(ours.host.peerId)
         yield* ours.host.dial(ma(js.addr))
-        const sub = yield* PubSub.subscribe(ours.host.events)
+        const sub = yield* ours.host.subscribe
         // js hangs up: our host drops the connection and publishes PeerDisconnect
         yield* js.hangup(ourId)
-        const gone = yield* Stream.fromSubscription(sub).pipe(
+        const gone = yield* sub.pipe(
           Stream.filter((e) => e._tag === "PeerDisconnect" && PeerId.equals(e.peerId, jsId)),
           Stream.runHead,
           Effect.timeout("10 seconds")

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Layer, Option, PubSub, Result, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Result, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -282,11 +282,11 @@ export const runNode = (options: {
       { event: "listening", peerId, addrs },
       `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`
     )
-    const hostEvents = yield* PubSub.subscribe(host.events)
-    const identifyEvents = yield* PubSub.subscribe(identify.events)
-    const trimEvents = yield* PubSub.subscribe(connectionManager.events)
+    const hostEvents = yield* host.subscribe
+    const identifyEvents = yield* identify.subscribe
+    const trimEvents = yield* connectionManager.subscribe
     yield* Effect.forkScoped(
-      Stream.fromSubscription(trimEvents).pipe(Stream.runForEach((e) => {
+      trimEvents.pipe(Stream.runForEach((e) => {
         if (e._tag !== "PeerTrimmed") return Effect.void
         const id = PeerId.toString(e.peerId)
         const addr = Multiaddr.toString(e.connection.remoteAddr)
@@ -302,7 +302,7 @@ export const runNode = (options: {
       }))
     )
     yield* Effect.forkScoped(
-      Stream.fromSubscription(identifyEvents).pipe(Stream.runForEach((r) =>
+      identifyEvents.pipe(Stream.runForEach((r) =>
         emit(options.json, {
           event: "peer:identify",
           peerId: PeerId.toString(r.peerId),
@@ -311,7 +311,7 @@ export const runNode = (options: {
         }, `identified ${PeerId.toString(r.peerId)} (${r.agentVersion ?? "?"})`)
       ))
     )
-    return yield* Stream.fromSubscription(hostEvents).pipe(Stream.runForEach((event) => {
+    return yield* hostEvents.pipe(Stream.runForEach((event) => {
       switch (event._tag) {
         case "PeerConnect": {
           const id = PeerId.toString(event.peerId)

@@ -25,8 +25,9 @@
  *   to whoever set them.
  * - **Protection**: `protect(peer, tag)` keeps every connection of the peer
  *   from being trimmed until the last protecting tag is removed.
- * - **Events**: each trimmed connection and each refused one is published on
- *   `events`, with the reason.
+ * - **Events**: each trimmed connection and each refused one is streamed on
+ *   `events` (and `subscribe`), with the reason; a subscriber more than
+ *   {@link EVENTS_BUFFER} events behind loses the oldest (sliding).
  *
  * All timing reads `Clock`, so the manager runs deterministically under
  * `TestClock`.
@@ -45,7 +46,8 @@ import {
   Queue,
   Schedule,
   Schema,
-  type Scope
+  type Scope,
+  Stream
 } from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
@@ -124,6 +126,12 @@ export const resolve = (options: ConnectionManagerOptions = {}): ResolvedOptions
 
 // ---------------------------------------------------------------------------
 // events
+
+/**
+ * Events buffered for a subscriber that lags (sliding: beyond it the oldest
+ * are dropped, so a flood of refusals cannot grow memory).
+ */
+export const EVENTS_BUFFER = 4096
 
 export type TrimReason =
   | "HighWatermark" // more than highWater connections were open
@@ -324,7 +332,10 @@ export class ConnectionManager extends Context.Service<ConnectionManager, {
   /** Trim now, down to the low watermark, as the trimming fiber does; returns the connections closed. */
   readonly trim: Effect.Effect<ReadonlyArray<Connection.Connection>>
   readonly stats: () => ConnectionManagerStats
-  readonly events: PubSub.PubSub<ConnectionManagerEvent>
+  /** Trims and refusals from the moment the stream is run; buffered per subscriber up to {@link EVENTS_BUFFER} (sliding). */
+  readonly events: Stream.Stream<ConnectionManagerEvent>
+  /** Subscribe now: the stream it returns misses nothing from then on, while the current scope lasts. */
+  readonly subscribe: Effect.Effect<Stream.Stream<ConnectionManagerEvent>, never, Scope.Scope>
 }>()("effect-libp2p/ConnectionManager") {
   static readonly layer = (options: ConnectionManagerOptions = {}) => Layer.effect(ConnectionManager, make(options))
 }
@@ -335,8 +346,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
     const graceMillis = Duration.toMillis(config.gracePeriod)
     const silenceMillis = Duration.toMillis(config.silencePeriod)
     const allow = config.allow.map(network).filter((n): n is Network => n !== undefined)
-    // bounded: a flood of refusals must not grow memory when nobody reads the events
-    const events = yield* PubSub.sliding<ConnectionManagerEvent>(4096)
+    const events = yield* PubSub.sliding<ConnectionManagerEvent>(EVENTS_BUFFER)
     const tracked = new Set<Connection.Connection>()
     const tagsByPeer = new Map<string, Map<string, number>>()
     const protections = new Map<string, Set<string>>()
@@ -595,6 +605,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
         taggedPeers: tagsByPeer.size,
         protectedPeers: protections.size
       }),
-      events
+      events: Stream.fromPubSub(events),
+      subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription)
     })
   })

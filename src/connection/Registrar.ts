@@ -8,12 +8,13 @@
  * fibers (one per stream); a handler that fails has its stream reset and never
  * takes the connection down.
  *
- * `changes` publishes the protocol list whenever it changes (identify push
- * listens to it).
+ * `changes` streams the protocol list whenever it changes (identify push
+ * listens to it); only the latest lists matter, so a subscriber more than
+ * {@link CHANGES_BUFFER} lists behind loses the oldest (sliding).
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, PubSub, Schema, type Scope } from "effect"
+import { Context, Effect, Layer, PubSub, Schema, type Scope, Stream } from "effect"
 import type * as Connection from "./Connection.ts"
 
 export class RegistrarError extends Schema.TaggedError<RegistrarError>()("RegistrarError", {
@@ -37,6 +38,9 @@ export interface HandlerOptions {
   readonly maxOutboundStreams?: number
 }
 
+/** Protocol lists buffered for a subscriber that lags (sliding: beyond it the oldest are dropped). */
+export const CHANGES_BUFFER = 16
+
 export interface Registration {
   readonly protocol: string
   readonly handler: StreamHandler
@@ -53,14 +57,16 @@ export class Registrar extends Context.Service<Registrar, {
   /** The protocols with a handler, in registration order. */
   readonly protocols: () => ReadonlyArray<string>
   readonly lookup: (protocol: string) => Registration | undefined
-  /** Publishes the new protocol list after every change. */
-  readonly changes: PubSub.PubSub<ReadonlyArray<string>>
+  /** The new protocol list after every change, from the moment the stream is run. */
+  readonly changes: Stream.Stream<ReadonlyArray<string>>
+  /** Subscribe now: the stream it returns misses no change from then on, while the current scope lasts. */
+  readonly subscribeChanges: Effect.Effect<Stream.Stream<ReadonlyArray<string>>, never, Scope.Scope>
 }>()("effect-libp2p/Registrar") {
   static readonly layer = Layer.effect(
     Registrar,
     Effect.gen(function*() {
       const table = new Map<string, Registration>()
-      const changes = yield* PubSub.sliding<ReadonlyArray<string>>(16)
+      const changes = yield* PubSub.sliding<ReadonlyArray<string>>(CHANGES_BUFFER)
       const protocols = () => Array.from(table.keys())
       const publish = Effect.suspend(() => PubSub.publish(changes, protocols()))
       return Registrar.of({
@@ -91,7 +97,8 @@ export class Registrar extends Context.Service<Registrar, {
           }),
         protocols,
         lookup: (protocol) => table.get(protocol),
-        changes
+        changes: Stream.fromPubSub(changes),
+        subscribeChanges: Effect.map(PubSub.subscribe(changes), Stream.fromSubscription)
       })
     })
   )

@@ -1,6 +1,8 @@
 /**
  * Host: the facade a user talks to — listen, dial a peer or a multiaddr, open
- * a stream, list connections, subscribe to events.
+ * a stream, list connections, subscribe to events, run a handler on every
+ * connection (`onConnection`: how a protocol keeps per-connection or per-peer
+ * state, living and dying with the connection).
  *
  * Connections live in scopes owned by the Host: closing the Host's scope
  * (removing its Layer) closes every listener and connection. Each outbound
@@ -23,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, PubSub, Schema, Scope } from "effect"
+import { Cause, Context, Effect, Fiber, Layer, PubSub, Schema, Scope, Stream } from "effect"
 import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
@@ -58,6 +60,9 @@ export type HostEvent =
   | { readonly _tag: "ConnectionClose"; readonly connection: Connection.Connection }
   | { readonly _tag: "Listening"; readonly addrs: ReadonlyArray<Multiaddr.Multiaddr> }
 
+/** Events buffered for a subscriber that lags (sliding: beyond it the oldest are dropped). */
+export const EVENTS_BUFFER = 1024
+
 export type DialTarget = PeerId.PeerId | Multiaddr.Multiaddr
 
 export interface DialOptions {
@@ -84,7 +89,31 @@ export class Host extends Context.Service<Host, {
   readonly connections: (peer?: PeerId.PeerId) => ReadonlyArray<Connection.Connection>
   /** Close every connection to `peer`. */
   readonly hangUp: (peer: PeerId.PeerId) => Effect.Effect<void>
-  readonly events: PubSub.PubSub<HostEvent>
+  /**
+   * The host's events from the moment the stream is run (each run is a
+   * subscription of its own; what happens before it subscribes is not seen).
+   * Buffered per subscriber up to {@link EVENTS_BUFFER}: a subscriber that
+   * falls further behind loses the oldest events (sliding).
+   */
+  readonly events: Stream.Stream<HostEvent>
+  /**
+   * Subscribe now: the stream it returns has every event from the moment
+   * `subscribe` returned (nothing is missed between subscribing and running
+   * the stream), while the current scope lasts. Same buffer as `events`.
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<HostEvent>, never, Scope.Scope>
+  /**
+   * Run `handler` for every connection, inbound and outbound — those open now
+   * and every later one — while the current scope lasts (when it closes, no
+   * new connection starts it). Each run is a fiber in the connection's scope,
+   * started with the connection (before `dial` returns it or `ConnectionOpen`
+   * is published); it is interrupted when the connection closes or this
+   * registration ends. What the handler acquires in its `Scope` (finalizers,
+   * per-connection state) is the connection's: released when the connection
+   * closes. A failure or defect of the handler is logged; the connection
+   * stays open. A run that has ended costs an idle connection nothing.
+   */
+  readonly onConnection: (handler: ConnectionHandler) => Effect.Effect<void, never, Scope.Scope>
   /** The dialer: dials in flight, the queue, backoffs. */
   readonly dialer: Dialer.Dialer
 }>()("effect-libp2p/Host") {}
@@ -102,36 +131,59 @@ const dialError = (reason: Dialer.DialErrorReason) => new DialError({ reason })
 const isPeerId = (t: DialTarget): t is PeerId.PeerId => !Multiaddr.isMultiaddr(t)
 
 /**
+ * What runs for every connection, inbound and outbound, in the connection's
+ * scope (rust's `handle_established_*_connection`): register it with
+ * `host.onConnection`.
+ */
+export type ConnectionHandler = (connection: Connection.Connection) => Effect.Effect<void, never, Scope.Scope>
+
+/** One `onConnection` registration and its runs still going. */
+class ConnectionHook {
+  readonly handler: ConnectionHandler
+  /** Its registration scope closed: it starts on no more connections. */
+  removed = false
+  /** The runs still going, made on the first. */
+  running: Set<Fiber.Fiber<void>> | undefined = undefined
+  constructor(handler: ConnectionHandler) {
+    this.handler = handler
+  }
+}
+
+/**
  * A live connection in the Host's table: added at once, removed (with
  * `ConnectionClose`, and `PeerDisconnect` for the peer's last) when the
- * connection's scope closes. The events PubSub is unbounded, so publishing
- * never waits.
+ * connection's scope closes. The events PubSub slides, so publishing never
+ * waits.
  */
 class Registration implements Release.Releasable {
-  readonly byPeer: Map<string, Set<Connection.Connection>>
+  readonly byPeer: Map<string, Set<Registration>>
   readonly events: PubSub.PubSub<HostEvent>
   readonly conn: Connection.Connection
+  /** The connection's scope: the `onConnection` handlers run in it. */
+  readonly scope: Scope.Scope
   readonly key: string
   /** The peer's first connection. */
   readonly first: boolean
   constructor(
-    byPeer: Map<string, Set<Connection.Connection>>,
+    byPeer: Map<string, Set<Registration>>,
     events: PubSub.PubSub<HostEvent>,
-    conn: Connection.Connection
+    conn: Connection.Connection,
+    scope: Scope.Scope
   ) {
     this.byPeer = byPeer
     this.events = events
     this.conn = conn
+    this.scope = scope
     const key = this.key = PeerId.toString(conn.remotePeer)
     let set = byPeer.get(key)
     this.first = set === undefined || set.size === 0
     if (set === undefined) byPeer.set(key, set = new Set())
-    set.add(conn)
+    set.add(this)
   }
   release(): void {
     const conn = this.conn
     const set = this.byPeer.get(this.key)
-    if (set === undefined || !set.delete(conn)) return
+    if (set === undefined || !set.delete(this)) return
     PubSub.publishUnsafe(this.events, { _tag: "ConnectionClose", connection: conn })
     if (set.size === 0) {
       this.byPeer.delete(this.key)
@@ -139,6 +191,35 @@ class Registration implements Release.Releasable {
     }
   }
 }
+
+/**
+ * Run `hook` on the connection of `reg`, in a fiber in the connection's scope,
+ * started at once (what the handler does before its first wait is done before
+ * the connection is handed out). The connection's end or the hook's removal
+ * interrupts it; once it ends nothing of it is kept (an idle connection keeps
+ * no fiber). Failures and defects are logged.
+ */
+const startHook = (hook: ConnectionHook, reg: Registration): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (hook.removed || reg.scope.state._tag === "Closed") return Effect.void
+    const run = Effect.suspend(() => hook.handler(reg.conn)).pipe(
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.void
+          : Effect.logWarning("onConnection handler failed (the connection stays open)", cause)
+      ),
+      Scope.provide(reg.scope)
+    )
+    return Effect.map(Effect.forkIn(run, reg.scope, { startImmediately: true }), (fiber) => {
+      if (fiber.pollUnsafe() !== undefined) return
+      const running = hook.running ??= new Set()
+      running.add(fiber)
+      fiber.addObserver(() => {
+        running.delete(fiber)
+        if (running.size === 0 && hook.running === running) hook.running = undefined
+      })
+    })
+  })
 
 export const make = (options: HostOptions = {}) =>
   Effect.gen(function*() {
@@ -150,9 +231,9 @@ export const make = (options: HostOptions = {}) =>
     const connectionManager = yield* ConnectionManager
     const resourceManager = yield* ResourceManager
     const hostScope = yield* Effect.scope
-    // oxlint-disable-next-line eslint/no-restricted-properties -- becomes a bounded Stream (issue 10 item 4)
-    const events = yield* PubSub.unbounded<HostEvent>()
-    const byPeer = new Map<string, Set<Connection.Connection>>()
+    const events = yield* PubSub.sliding<HostEvent>(EVENTS_BUFFER)
+    const byPeer = new Map<string, Set<Registration>>()
+    let hooks: ReadonlyArray<ConnectionHook> = []
     const listenAddrs: Array<Multiaddr.Multiaddr> = []
     let shuttingDown = false
     const selfId = PeerId.toString(identity.peerId)
@@ -161,12 +242,13 @@ export const make = (options: HostOptions = {}) =>
 
     yield* Effect.addFinalizer(() => Effect.sync(() => void (shuttingDown = true)))
 
-    /** Track a live connection until its scope closes. */
-    const register = (conn: Connection.Connection) =>
+    /** Track a live connection (living in `scope`) until its scope closes; start the hooks on it. */
+    const register = (conn: Connection.Connection, scope: Scope.Scope) =>
       Effect.gen(function*() {
-        const registration = yield* Release.acquire(() => new Registration(byPeer, events, conn))
+        const registration = yield* Release.acquire(() => new Registration(byPeer, events, conn, scope))
         yield* connectionManager.track(conn)
         yield* peerstore.merge(conn.remotePeer, { publicKey: conn.remotePublicKey })
+        for (const hook of hooks) yield* startHook(hook, registration)
         yield* PubSub.publish(events, { _tag: "ConnectionOpen", connection: conn })
         if (registration.first) {
           yield* PubSub.publish(events, { _tag: "PeerConnect", peerId: conn.remotePeer, connection: conn })
@@ -174,11 +256,34 @@ export const make = (options: HostOptions = {}) =>
       })
 
     const connections = (peer?: PeerId.PeerId): ReadonlyArray<Connection.Connection> => {
-      if (peer !== undefined) return Array.from(byPeer.get(PeerId.toString(peer)) ?? []).filter((c) => !c.isClosed())
       const all: Array<Connection.Connection> = []
-      for (const set of byPeer.values()) for (const c of set) if (!c.isClosed()) all.push(c)
+      const add = (set: Set<Registration> | undefined) => {
+        if (set !== undefined) { for (const r of set) if (!r.conn.isClosed()) all.push(r.conn) }
+      }
+      if (peer !== undefined) add(byPeer.get(PeerId.toString(peer)))
+      else for (const set of byPeer.values()) add(set)
       return all
     }
+
+    const onConnection = (handler: ConnectionHandler): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        const hook = new ConnectionHook(handler)
+        hooks = Release.append(hooks, hook)
+        // the connections open now (a connection registered from here on starts the hook itself)
+        const open: Array<Registration> = []
+        for (const set of byPeer.values()) for (const r of set) open.push(r)
+        return Effect.andThen(
+          Effect.addFinalizer(() =>
+            Effect.suspend(() => {
+              hook.removed = true
+              hooks = hooks.filter((h) => h !== hook)
+              const running = hook.running
+              return running === undefined ? Effect.void : Fiber.interruptAll(Array.from(running))
+            })
+          ),
+          Effect.forEach(open, (r) => startHook(hook, r), { discard: true })
+        )
+      }))
 
     /** `/dnsaddr` addresses replaced by what they link to; a link that resolves to nothing adds to `errors`. */
     const expandDnsaddr = (addrs: ReadonlyArray<Multiaddr.Multiaddr>, errors: Array<Dns.DnsError>) =>
@@ -227,7 +332,7 @@ export const make = (options: HostOptions = {}) =>
           scope,
           ...(expected !== undefined ? { remotePeer: expected } : {})
         }).pipe(Effect.mapError(dialError))
-        yield* register(conn)
+        yield* register(conn, scope)
         return conn
       })
 
@@ -298,7 +403,7 @@ export const make = (options: HostOptions = {}) =>
       connectionManager.reserve("inbound", raw.remoteAddr).pipe(
         Effect.andThen(resourceManager.openConnection("inbound")),
         Effect.flatMap((resources) => upgrader.upgradeInbound(raw, { resources, scope })),
-        Effect.flatMap(register),
+        Effect.flatMap((conn) => register(conn, scope)),
         Effect.as(Transport.KeepOpen),
         Effect.catchCause((cause) => Effect.as(Effect.logDebug("inbound connection failed", cause), undefined))
       )
@@ -336,7 +441,9 @@ export const make = (options: HostOptions = {}) =>
       newStream: (target, protocols, opts) => Effect.flatMap(dial(target), (conn) => conn.newStream(protocols, opts)),
       connections,
       hangUp: (peer) => Effect.forEach(connections(peer), (c) => c.close, { discard: true, concurrency: "unbounded" }),
-      events,
+      events: Stream.fromPubSub(events),
+      subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),
+      onConnection,
       dialer
     })
     if (options.listen !== undefined && options.listen.length > 0) {

@@ -12,9 +12,9 @@
  *   (RFC 0002 envelope, RFC 0003 record; domain `libp2p-peer-record`,
  *   payload type 0x0301 as implementations use).
  *
- * Every new connection is identified once (js-libp2p does the same and resets
- * a second identify stream on one connection, so results are cached per
- * connection). Results go to the Peerstore and are published on `events`.
+ * Every new connection is identified once, from `host.onConnection` (js-libp2p
+ * does the same and resets a second identify stream on one connection, so
+ * results are cached per open connection, until it closes). Results go to the Peerstore and are published on `events`.
  * When our protocol list changes, every connected peer gets a push.
  *
  * @since 0.1.0
@@ -26,12 +26,12 @@ import {
   Duration,
   Effect,
   Exit,
-  FiberSet,
   Layer,
   Option,
   PubSub,
   Result,
   Schema,
+  type Scope,
   Stream
 } from "effect"
 import type * as Connection from "../../connection/Connection.ts"
@@ -42,42 +42,19 @@ import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as PeerRecord from "../../core/PeerRecord.ts"
-import * as Protobuf from "../../core/Protobuf.ts"
 import * as Reader from "../../core/Reader.ts"
 import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
+import * as Release from "../../internal/release.ts"
 import * as Strings from "../../internal/strings.ts"
+import { IdentifyMessage, MAX_MESSAGE_SIZE } from "./messages.ts"
 
 export const PROTOCOL = "/ipfs/id/1.0.0"
 export const PUSH_PROTOCOL = "/ipfs/id/push/1.0.0"
-/** Largest identify message accepted (js-libp2p's default). */
-export const MAX_MESSAGE_SIZE = 8192
 export const PROTOCOL_VERSION = "ipfs/0.1.0"
 export const AGENT_VERSION = "effect-libp2p/0.1.0"
 
-const proto = Protobuf.define(`
-syntax = "proto2";
-message Identify {
-  optional string protocolVersion = 5;
-  optional string agentVersion = 6;
-  optional bytes publicKey = 1;
-  repeated bytes listenAddrs = 2;
-  optional bytes observedAddr = 4;
-  repeated string protocols = 3;
-  optional bytes signedPeerRecord = 8;
-}`)
-
-export interface IdentifyMessage {
-  readonly protocolVersion?: string
-  readonly agentVersion?: string
-  readonly publicKey?: Uint8Array
-  readonly listenAddrs: ReadonlyArray<Uint8Array>
-  readonly observedAddr?: Uint8Array
-  readonly protocols: ReadonlyArray<string>
-  readonly signedPeerRecord?: Uint8Array
-}
-
-export const IdentifyMessage = proto.codec<IdentifyMessage>("Identify")
+export { IdentifyMessage, MAX_MESSAGE_SIZE } from "./messages.ts"
 
 export const IdentifyErrorReason = Schema.Literals([
   "Stream", // the stream failed or ended early
@@ -105,15 +82,30 @@ export interface IdentifyResult {
 }
 
 export class Identify extends Context.Service<Identify, {
-  /** The identify result of a connection (runs the protocol once per connection, then cached). */
+  /**
+   * The identify result of a connection: run once per open connection of the
+   * host and cached while it is open (a failure too). A connection that has
+   * closed (or is not the host's) is asked anew, which fails on a closed one
+   * (`ConnectionError` "Closed").
+   */
   readonly identify: (
     conn: Connection.Connection
   ) => Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError>
   /** Push our current identify message to every connected peer. */
   readonly push: Effect.Effect<void>
-  /** Published after each successful identify or push received. */
-  readonly events: PubSub.PubSub<IdentifyResult>
+  /**
+   * A result after each successful identify or push received, from the
+   * moment the stream is run; buffered per subscriber up to
+   * {@link EVENTS_BUFFER} (sliding: a subscriber further behind loses the
+   * oldest).
+   */
+  readonly events: Stream.Stream<IdentifyResult>
+  /** Subscribe now: the stream it returns misses nothing from then on, while the current scope lasts. */
+  readonly subscribe: Effect.Effect<Stream.Stream<IdentifyResult>, never, Scope.Scope>
 }>()("effect-libp2p/Identify") {}
+
+/** Results buffered for a subscriber that lags (sliding: beyond it the oldest are dropped). */
+export const EVENTS_BUFFER = 1024
 
 export interface IdentifyOptions {
   readonly agentVersion?: string
@@ -195,20 +187,35 @@ export const interpret = (
   })
 }
 
+/**
+ * A connection's identify state, from its start until it closes: the result
+ * once there is one (kept for the connection's lifetime), the run's Deferred
+ * while it runs or after a failure, undefined before the first run.
+ */
+class CacheEntry implements Release.Releasable {
+  readonly cache: Map<Connection.Connection, CacheEntry>
+  readonly conn: Connection.Connection
+  value: IdentifyResult | Deferred.Deferred<IdentifyResult, IdentifyError | Connection.ConnectionError> | undefined =
+    undefined
+  constructor(cache: Map<Connection.Connection, CacheEntry>, conn: Connection.Connection) {
+    this.cache = cache
+    this.conn = conn
+    cache.set(conn, this)
+  }
+  release(): void {
+    if (this.cache.get(this.conn) === this) this.cache.delete(this.conn)
+  }
+}
+
 export const make = (options: IdentifyOptions = {}) =>
   Effect.gen(function*() {
     const identity = yield* Identity
     const host = yield* Host
     const registrar = yield* Registrar
     const peerstore = yield* Peerstore
-    // oxlint-disable-next-line eslint/no-restricted-properties -- becomes a bounded Stream (issue 10 item 4)
-    const events = yield* PubSub.unbounded<IdentifyResult>()
-    const fibers = yield* FiberSet.make<void, never>()
-    /** Per connection: the result once there is one (a connection keeps it for its lifetime), else the run's Deferred. */
-    const cache = new WeakMap<
-      Connection.Connection,
-      IdentifyResult | Deferred.Deferred<IdentifyResult, IdentifyError | Connection.ConnectionError>
-    >()
+    const events = yield* PubSub.sliding<IdentifyResult>(EVENTS_BUFFER)
+    /** Per open connection: its entry, from `onConnection` until the connection closes. */
+    const cache = new Map<Connection.Connection, CacheEntry>()
     const timeout = options.timeout ?? Duration.seconds(10)
     const agentVersion = options.agentVersion ?? AGENT_VERSION
     const publicKeyBytes = Keys.marshalPublicKey(identity.publicKey)
@@ -288,13 +295,13 @@ export const make = (options: IdentifyOptions = {}) =>
         return result
       }))
 
-    /** The first identify of a connection; later callers wait on its Deferred, then read the cached result. */
-    const run = (conn: Connection.Connection) =>
+    /** The first identify of an open connection; later callers wait on its Deferred, then read the cached result. */
+    const run = (conn: Connection.Connection, entry: CacheEntry) =>
       Effect.gen(function*() {
         const deferred = yield* Deferred.make<IdentifyResult, IdentifyError | Connection.ConnectionError>()
-        cache.set(conn, deferred)
+        entry.value = deferred
         yield* Effect.onExit(runIdentify(conn), (exit) => {
-          if (Exit.isSuccess(exit)) cache.set(conn, exit.value)
+          if (Exit.isSuccess(exit)) entry.value = exit.value
           return Deferred.done(deferred, exit)
         }).pipe(Effect.ignore)
         return yield* Deferred.await(deferred)
@@ -304,11 +311,14 @@ export const make = (options: IdentifyOptions = {}) =>
       conn: Connection.Connection
     ): Effect.Effect<IdentifyResult, IdentifyError | Connection.ConnectionError> =>
       Effect.suspend(() => {
-        const existing = cache.get(conn)
-        if (existing === undefined) return run(conn)
-        return Deferred.isDeferred<IdentifyResult, IdentifyError | Connection.ConnectionError>(existing)
-          ? Deferred.await(existing)
-          : Effect.succeed(existing)
+        const entry = cache.get(conn)
+        // not an open connection of the host (closed, or not ours): run without caching
+        if (entry === undefined) return runIdentify(conn)
+        const value = entry.value
+        if (value === undefined) return run(conn, entry)
+        return Deferred.isDeferred<IdentifyResult, IdentifyError | Connection.ConnectionError>(value)
+          ? Deferred.await(value)
+          : Effect.succeed(value)
       })
 
     /** Bounded by `timeout`: a peer that never answers or never closes must not stall every later push. */
@@ -340,27 +350,25 @@ export const make = (options: IdentifyOptions = {}) =>
         yield* stream.closeWrite
       }))
 
-    // Identify every new connection.
-    if (options.runOnConnect ?? true) {
-      const sub = yield* PubSub.subscribe(host.events)
-      yield* Effect.forkScoped(
-        Stream.fromSubscription(sub).pipe(
-          Stream.runForEach((event) =>
-            event._tag === "ConnectionOpen"
-              ? FiberSet.run(fibers, Effect.ignore(identify(event.connection)))
-              : Effect.void
-          )
-        )
-      )
-    }
+    // Every connection gets its cache entry for its lifetime, from its start (so the
+    // entry is there before the connection is handed out), and is identified when
+    // runOnConnect. The entry is released with the connection's other bookkeeping.
+    const runOnConnect = options.runOnConnect ?? true
+    yield* host.onConnection((conn) => {
+      const added = Release.acquire(() => new CacheEntry(cache, conn))
+      return runOnConnect ? Effect.andThen(added, Effect.ignore(identify(conn))) : added
+    })
 
     // Push when our protocols change.
-    const changes = yield* PubSub.subscribe(registrar.changes)
-    yield* Effect.forkScoped(
-      Stream.fromSubscription(changes).pipe(Stream.runForEach(() => push))
-    )
+    const changes = yield* registrar.subscribeChanges
+    yield* Effect.forkScoped(Stream.runForEach(changes, () => push))
 
-    return Identify.of({ identify, push, events })
+    return Identify.of({
+      identify,
+      push,
+      events: Stream.fromPubSub(events),
+      subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription)
+    })
   })
 
 export const layer = (options: IdentifyOptions = {}) => Layer.effect(Identify, make(options))
