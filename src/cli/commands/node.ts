@@ -183,7 +183,7 @@ export const command = Command.make(
     ),
     dataDir: Flag.String("data-dir").pipe(
       Flag.withDescription(
-        "reserved: nothing is persisted yet (the datastore issue gives it meaning); warns when given. Use --identity to keep a peer id"
+        "reserved for the coming datastore: nothing is persisted yet, a warning says so. Use --identity to keep a peer id"
       ),
       Flag.optional
     ),
