@@ -78,11 +78,11 @@ const envLogLevel = Effect.gen(function*() {
  */
 export const main = Effect.gen(function*() {
   const json = Output.jsonRequested(yield* (yield* Stdio.Stdio).args)
-  const run = Effect.flatMap(envLogLevel, (level) =>
-    Option.match(level, {
-      onNone: () => Command.run(root, { version: VERSION }),
-      onSome: (l) => Effect.provideService(Command.run(root, { version: VERSION }), References.MinimumLogLevel, l)
-    }))
+  // LIBP2P_LOG is provided outside the runner, so its own --log-level wins
+  const run = Effect.flatMap(envLogLevel, (level) => {
+    const command = Command.run(root, { version: VERSION })
+    return Option.isSome(level) ? Effect.provideService(command, References.MinimumLogLevel, level.value) : command
+  })
   const exit = yield* Effect.exit(run)
   if (Exit.isSuccess(exit)) return Output.ExitCode.Success
   if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.failCause(exit.cause)
