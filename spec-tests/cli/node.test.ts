@@ -8,10 +8,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, Schedule } from "effect"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { type Cli, spawnCli, stop } from "./support.ts"
+import { type Cli, runCli, spawnCli, stop } from "./support.ts"
 
 const LISTEN = ["--listen", "/ip4/127.0.0.1/tcp/0"]
 
@@ -130,6 +133,34 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
           expect(node.bad).toEqual([]) // logs never on stdout
           expect(yield* stop(node)).toEqual({ code: 0, signal: null })
         }
+      }),
+    90_000
+  )
+
+  it.live(
+    "§7 --identity <file>: created (mode 0600, folder too) with a new Ed25519 key, the same peer id on the next run; an unreadable key is IdentityFileError, exit 1",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-libp2p-identity-"))),
+          (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
+        )
+        const file = Path.join(dir, "sub", "identity.key")
+        const ids: Array<string> = []
+        for (let run = 0; run < 2; run++) {
+          const node = yield* spawnCli(["node", ...LISTEN, "--identity", file, "--json"])
+          ids.push((yield* listening(node)).peerId)
+          expect(yield* stop(node)).toEqual({ code: 0, signal: null })
+        }
+        expect(ids[1]).toBe(ids[0])
+        expect(Fs.statSync(file).mode & 0o777).toBe(0o600)
+        const bad = Path.join(dir, "bad.key")
+        Fs.writeFileSync(bad, "not a protobuf PrivateKey")
+        const failed = yield* runCli(["node", ...LISTEN, "--identity", bad, "--json"])
+        expect(failed.exit).toEqual({ code: 1, signal: null })
+        expect(failed.lines).toHaveLength(1)
+        expect(failed.lines[0]).toMatchObject({ event: "error", error: { _tag: "IdentityFileError" } })
+        expect(String((failed.lines[0]!["error"] as Record<string, unknown>)["message"])).toContain(bad)
       }),
     90_000
   )
