@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: our node against js-libp2p 3.3 and the physical limits,
- * side by side in one run (ARCHITECTURE.md §2 `bench/`; issue 6 item 2).
+ * side by side in one run (docs/ARCHITECTURE.md §2 `bench/`; issue 6 item 2).
  *
  * Every node runs in its own process (so each end's CPU time is its own and
  * the two ends do not share an event loop): ours is bench/ours-peer.ts, js is

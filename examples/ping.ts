@@ -1,24 +1,29 @@
 /**
- * Library use: start a TCP + Noise + Yamux node, listen, ping a peer given on
- * the command line, print the round-trip times.
+ * Dialing a peer: ping.
  *
- *   node examples/ping.ts /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…
+ * Without an argument, start a node on TCP and wait (Ctrl-C stops it). With a
+ * multiaddr, start a node, dial that peer (TCP, Noise, Yamux), ping it three
+ * times and print the round-trip times.
+ *
+ *   npm run example examples/ping.ts
+ *   npm run example examples/ping.ts /ip4/127.0.0.1/tcp/40123/p2p/12D3Koo…
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
-import { Default } from "../layers/index.ts"
-import * as Multiaddr from "../src/core/Multiaddr.ts"
-import { Host } from "../src/host/Host.ts"
-import { Ping } from "../src/protocols/ping/Ping.ts"
+import { Console, Effect, Result } from "effect"
+import { Host, Multiaddr, PeerId, Ping } from "effect-libp2p"
+import { Default } from "effect-libp2p/layers"
+
+const listen = [Result.getOrThrow(Multiaddr.fromString("/ip4/127.0.0.1/tcp/0"))]
 
 const program = Effect.gen(function*() {
-  const host = yield* Host
-  const ping = yield* Ping
-  yield* host.listen([yield* Effect.fromResult(Multiaddr.fromString("/ip4/127.0.0.1/tcp/0"))])
-  yield* Effect.log(`listening on ${host.addrs().map(Multiaddr.toString).join(", ")}`)
-  const target = yield* Effect.fromResult(Multiaddr.fromString(process.argv[2] ?? ""))
-  const rtts = yield* ping.ping(target, { count: 3 })
-  yield* Effect.log(`rtts (ms): ${rtts.map((r) => r.toFixed(3)).join(", ")}`)
+  const host = yield* Host.Host
+  yield* Console.log(`peer id ${PeerId.toString(host.peerId)}`)
+  yield* Console.log(`listening on ${host.addrs().map(Multiaddr.toString).join(" ")}`)
+  const target = process.argv[2]
+  if (target === undefined) return yield* Effect.never
+  const addr = yield* Effect.fromResult(Multiaddr.fromString(target))
+  const rtts = yield* (yield* Ping.Ping).ping(addr, { count: 3 })
+  yield* Console.log(`pinged ${target}: ${rtts.map((rtt) => `${rtt.toFixed(2)} ms`).join(", ")}`)
 })
 
-NodeRuntime.runMain(program.pipe(Effect.provide(Default())))
+NodeRuntime.runMain(program.pipe(Effect.provide(Default({ listen }))))

@@ -2,7 +2,7 @@
  * Stack presets: the Layers a user imports to get a working node.
  *
  * `Default(options)` is a TCP + Noise + Yamux node with identify, ping and perf
- * (ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
+ * (docs/ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
  * transports, secure channels and muxers are plain lists in preference order.
  *
  * ```ts
@@ -33,6 +33,7 @@ import * as Upgrader from "../src/connection/Upgrader.ts"
 import { Identity } from "../src/core/Identity.ts"
 import type * as Keys from "../src/core/Keys.ts"
 import type * as Multiaddr from "../src/core/Multiaddr.ts"
+import * as AddressManager from "../src/host/AddressManager.ts"
 import * as Host from "../src/host/Host.ts"
 import { Peerstore } from "../src/host/Peerstore.ts"
 import * as Mplex from "../src/muxer/Mplex.ts"
@@ -70,12 +71,17 @@ export interface NodeOptions {
   readonly resources?: ResourceManager.Limits
   /** Dial concurrency, per-address timeout, backoff, ranking. */
   readonly dialer?: Dialer.DialerOptions
+  /** Observed-address trust and bounds, public CIDRs (AddressManager defaults when absent). */
+  readonly addressManager?: AddressManager.AddressManagerOptions
 }
 
 /**
  * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
  * ConnectionManager, ResourceManager, Upgrader, Host, then identify, ping and
  * perf on top. Provides all of them.
+ *
+ * Each call is a separate node: providing two presets in one program (even
+ * one inside the other) gives two independent nodes.
  */
 export const make = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
@@ -88,7 +94,8 @@ export const make = (options: NodeOptions) => {
     Transports.layer(options.transports),
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
     ConnectionManager.ConnectionManager.layer(options.connectionManager),
-    ResourceManager.ResourceManager.layer(options.resources)
+    ResourceManager.ResourceManager.layer(options.resources),
+    AddressManager.layer(options.addressManager)
   )
   const upgrader = Upgrader.layer({
     security: options.security,
@@ -108,8 +115,20 @@ export const make = (options: NodeOptions) => {
     Perf.layer,
     Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {})
   )
-  return protocols.pipe(Layer.provideMerge(host))
+  return ownNode(protocols.pipe(Layer.provideMerge(host)))
 }
+
+/**
+ * A node's layer graph built with its own memo map, so that nothing inside it
+ * is shared with another node: an inner `Effect.provide(Default())` inside an
+ * outer one would otherwise reuse the outer node's Registrar, Identity and
+ * Peerstore (Layer memoizes by layer value, and those are static layers), and
+ * the second identify registration would fail with "already registered".
+ * The wrapper itself is memoized like any layer: one preset value used twice in
+ * one graph is one node.
+ */
+const ownNode = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.fromBuildMemo((_, scope) => Layer.buildWithMemoMap(layer, Layer.makeMemoMapUnsafe(), scope))
 
 /** Secure channels a preset can build, by name. */
 export type SecurityName = "noise" | "tls"
@@ -142,6 +161,8 @@ export interface PresetOptions {
   readonly resources?: ResourceManager.Limits
   /** Dial concurrency, per-address timeout, backoff, ranking. */
   readonly dialer?: Dialer.DialerOptions
+  /** Observed-address trust and bounds, public CIDRs. */
+  readonly addressManager?: AddressManager.AddressManagerOptions
 }
 
 const buildSecurity = (name: SecurityName): Effect.Effect<SecureChannel, SecurityError> =>

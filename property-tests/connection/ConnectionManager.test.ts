@@ -1,5 +1,5 @@
 /**
- * Properties of connection trimming (go-libp2p connmgr model, ARCHITECTURE.md
+ * Properties of connection trimming (go-libp2p connmgr model, docs/ARCHITECTURE.md
  * §6: "trimming never closes protected peers and reaches the low watermark"):
  *
  * - the trimming policy never picks a protected peer's connection or one in

@@ -4,7 +4,7 @@
  *
  * No libp2p spec defines connection management; this follows go-libp2p's
  * `connmgr` model (watermarks, grace period, tags, decaying tags, protection)
- * and adds js-libp2p's hard cap, counted the way ARCHITECTURE.md §8 says
+ * and adds js-libp2p's hard cap, counted the way docs/ARCHITECTURE.md §8 says
  * (connections still handshaking count against it):
  *
  * - **Hard cap** (`maxConnections`): {@link ConnectionManager.reserve} hands out

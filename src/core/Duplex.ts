@@ -1,6 +1,6 @@
 /**
  * Duplex: the one byte-stream shape every layer of the stack speaks
- * (ARCHITECTURE.md §3): a raw transport connection, a secured channel, and a
+ * (docs/ARCHITECTURE.md §3): a raw transport connection, a secured channel, and a
  * muxed stream are all a `Duplex`.
  *
  * - `read` pulls the next batch of chunks; an **empty batch means EOF** (the

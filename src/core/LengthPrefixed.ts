@@ -82,3 +82,37 @@ export const readOne = (
     m === undefined
       ? Effect.fail(new Reader.ReaderError({ reason: "UnexpectedEOF", message: "stream ended before a message" }))
       : Effect.succeed(m))
+
+/**
+ * Length-prefixed messages on one stream, the read and the write side of a
+ * protocol in one value: what a handler registered with the Registrar, or the
+ * opener of a stream, needs to speak a request/response protocol.
+ *
+ * ```ts
+ * const msgs = LengthPrefixed.messages(stream, { maxLength: 4096 })
+ * yield* msgs.write(new TextEncoder().encode("hello"))
+ * yield* msgs.closeWrite
+ * const reply = yield* msgs.readOne
+ * ```
+ */
+export interface Messages {
+  /** The next message; `undefined` when the remote closed its write side before one. */
+  readonly read: Effect.Effect<Uint8Array | undefined, Reader.ReaderError | Duplex.DuplexError>
+  /** The next message; EOF before it fails with `ReaderError { reason: "UnexpectedEOF" }`. */
+  readonly readOne: Effect.Effect<Uint8Array, Reader.ReaderError | Duplex.DuplexError>
+  /** Write messages in one batch. */
+  readonly write: (...msgs: ReadonlyArray<Uint8Array>) => Effect.Effect<void, Duplex.DuplexError>
+  /** Half-close: the remote reads EOF after the messages written so far. */
+  readonly closeWrite: Effect.Effect<void>
+}
+
+/** {@link Messages} over a stream; a message longer than `maxLength` fails with `ReaderError { reason: "TooLarge" }`. */
+export const messages = (duplex: Duplex.Duplex, options: { readonly maxLength: number }): Messages => {
+  const reader = Reader.make(duplex)
+  return {
+    read: Effect.suspend(() => read(reader, options.maxLength)),
+    readOne: Effect.suspend(() => readOne(reader, options.maxLength)),
+    write: (...msgs) => write(duplex, ...msgs),
+    closeWrite: duplex.closeWrite
+  }
+}

@@ -675,6 +675,17 @@ const firstIp = (ma: Multiaddr): { readonly v4?: Uint8Array; readonly v6?: Uint8
   return undefined
 }
 
+/**
+ * The IP the address starts with (after an optional `/ip6zone`): 4 bytes for
+ * IPv4 (an IPv4-mapped IPv6 address unwrapped, as {@link isPrivate} judges
+ * it), 16 for IPv6; `undefined` when the address does not start with an IP.
+ * The bytes are the component's own (read them, do not write).
+ */
+export const ipBytes = (ma: Multiaddr): Uint8Array | undefined => {
+  const ip = firstIp(ma)
+  return ip === undefined ? undefined : ip.v4 ?? ip.v6
+}
+
 const inPrefix = (ip: Uint8Array, net: ReadonlyArray<number>, bits: number): boolean => {
   for (let i = 0; i < bits; i++) {
     const byte = i >> 3

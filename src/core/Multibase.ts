@@ -41,7 +41,33 @@ interface BaseCodec {
   readonly baseDecode: (text: string) => Uint8Array
 }
 
-const codecs = {
+/** The name of a supported encoding, as in the multibase table (`base32`, `base58btc`, …). */
+export type Encoding =
+  | "base2"
+  | "base8"
+  | "base10"
+  | "base16"
+  | "base16upper"
+  | "base32"
+  | "base32upper"
+  | "base32hex"
+  | "base32hexupper"
+  | "base32pad"
+  | "base32padupper"
+  | "base32hexpad"
+  | "base32hexpadupper"
+  | "base32z"
+  | "base36"
+  | "base36upper"
+  | "base58btc"
+  | "base58flickr"
+  | "base64"
+  | "base64pad"
+  | "base64url"
+  | "base64urlpad"
+  | "base256emoji"
+
+const codecs: Record<Encoding, BaseCodec> = {
   base2,
   base8,
   base10,
@@ -65,10 +91,7 @@ const codecs = {
   base64url,
   base64urlpad,
   base256emoji
-} satisfies Record<string, BaseCodec>
-
-/** The name of a supported encoding, as in the multibase table (`base32`, `base58btc`, …). */
-export type Encoding = keyof typeof codecs
+}
 
 /** Every supported encoding. */
 export const encodings: ReadonlyArray<Encoding> = Object.keys(codecs) as Array<Encoding>

@@ -23,7 +23,7 @@
  *
  * Limits: a message may be at most {@link MAX_MESSAGE_LENGTH} = 1024 bytes,
  * newline included, which is what go-multistream and js-libp2p enforce (the spec
- * text sets no number; ARCHITECTURE.md §3 "multistream line ≤ 1 KiB"). The `ls`
+ * text sets no number; docs/ARCHITECTURE.md §3 "multistream line ≤ 1 KiB"). The `ls`
  * answer wraps many messages in one frame and has its own, larger limit.
  *
  * `ls` framing as implemented (js-libp2p's handler; go-multistream before it

@@ -1,5 +1,5 @@
 /**
- * A connected `node:net` socket as a {@link Duplex.Duplex} (ARCHITECTURE.md §3),
+ * A connected `node:net` socket as a {@link Duplex.Duplex} (docs/ARCHITECTURE.md §3),
  * the private machinery behind the TCP transport (and later the Unix one).
  *
  * The socket runs in flowing mode: every `data` chunk Node hands over is kept

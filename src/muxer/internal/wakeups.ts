@@ -1,6 +1,6 @@
 /**
  * Wake-up machinery for muxer sessions (no spec: implementation support for
- * the StreamMuxer contract's single-threaded session design, ARCHITECTURE.md
+ * the StreamMuxer contract's single-threaded session design, docs/ARCHITECTURE.md
  * §3): fibers that wait on session state (a stream's reader, a writer waiting
  * for the outbox to drain, `accept`, the session's writer fiber) park as a
  * `Resume` callback, and state changes wake them.

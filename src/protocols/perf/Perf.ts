@@ -23,7 +23,7 @@
  *
  * §Security Considerations says perf SHOULD NOT be enabled by default; the
  * node presets (layers/Node.ts) serve it anyway because the command-line
- * program's contract (ARCHITECTURE.md §7) wants every node to answer it.
+ * program's contract (docs/ARCHITECTURE.md §7) wants every node to answer it.
  *
  * @since 0.1.0
  */

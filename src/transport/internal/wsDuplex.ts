@@ -1,5 +1,5 @@
 /**
- * An open `ws` WebSocket as a {@link Duplex.Duplex} (ARCHITECTURE.md §3): the
+ * An open `ws` WebSocket as a {@link Duplex.Duplex} (docs/ARCHITECTURE.md §3): the
  * private byte path of the WebSocket transport (libp2p websockets spec: the
  * raw libp2p byte stream carried in binary messages, RFC 6455 §5.6).
  *

@@ -1,0 +1,320 @@
+/**
+ * effect-libp2p: a libp2p node as Effect services.
+ *
+ * Each module is re-exported as a namespace (as `effect` does): the service is
+ * `Host.Host`, its errors `Host.DialError`, `Connection.ConnectionError`, …
+ * A node is a Layer from `effect-libp2p/layers` (`Default`, `Memory`, `make`).
+ *
+ * Your own protocol: register a handler with the `Registrar` (for as long as
+ * the current scope lives) and open streams with `host.newStream`; speak
+ * length-prefixed messages on them with `LengthPrefixed.messages`.
+ *
+ * ```ts
+ * import { Host, LengthPrefixed, Multiaddr, Registrar } from "effect-libp2p"
+ * import { Default } from "effect-libp2p/layers"
+ * import { Effect, Layer, Result } from "effect"
+ *
+ * const ECHO = "/my-app/echo/1.0.0"
+ *
+ * // The protocol's Layer: the handler is registered while the layer lives.
+ * const Echo = Layer.effectDiscard(Effect.gen(function*() {
+ *   const registrar = yield* Registrar.Registrar
+ *   yield* registrar.handle(ECHO, (stream) =>
+ *     Effect.gen(function*() {
+ *       const msgs = LengthPrefixed.messages(stream, { maxLength: 4096 })
+ *       const msg = yield* msgs.readOne
+ *       yield* msgs.write(msg)
+ *       yield* msgs.closeWrite
+ *     }))
+ * }))
+ *
+ * // The client side: a stream to a peer (dialed if needed), one request, one reply.
+ * const echo = (peer: Multiaddr.Multiaddr, msg: Uint8Array) =>
+ *   Effect.gen(function*() {
+ *     const host = yield* Host.Host
+ *     const stream = yield* host.newStream(peer, [ECHO])
+ *     const msgs = LengthPrefixed.messages(stream, { maxLength: 4096 })
+ *     yield* msgs.write(msg)
+ *     return yield* msgs.readOne
+ *   }).pipe(Effect.scoped)
+ *
+ * const listen = [Result.getOrThrow(Multiaddr.fromString("/ip4/127.0.0.1/tcp/0"))]
+ * const node = Echo.pipe(Layer.provideMerge(Default({ listen })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+
+// Node and services
+
+/**
+ * The facade: listen, dial, open streams, connections, events (`Host.Host`).
+ *
+ * @since 0.1.0
+ */
+export * as Host from "./host/Host.ts"
+
+/**
+ * Inbound protocol handlers: `registrar.handle(protocol, handler)` (`Registrar.Registrar`).
+ *
+ * @since 0.1.0
+ */
+export * as Registrar from "./connection/Registrar.ts"
+
+/**
+ * What the node knows about peers: keys, addresses, protocols (`Peerstore.Peerstore`).
+ *
+ * @since 0.1.0
+ */
+export * as Peerstore from "./host/Peerstore.ts"
+
+/**
+ * The node's own key pair and peer id (`Identity.Identity`).
+ *
+ * @since 0.1.0
+ */
+export * as Identity from "./core/Identity.ts"
+
+/**
+ * The `Connection` and `Stream` a Host hands out, and `ConnectionError`.
+ *
+ * @since 0.1.0
+ */
+export * as Connection from "./connection/Connection.ts"
+
+/**
+ * Connection limits, watermarks, trimming.
+ *
+ * @since 0.1.0
+ */
+export * as ConnectionManager from "./connection/ConnectionManager.ts"
+
+/**
+ * Per-scope connection and stream limits, `LimitExceeded`.
+ *
+ * @since 0.1.0
+ */
+export * as ResourceManager from "./connection/ResourceManager.ts"
+
+/**
+ * Dial scheduling, backoff and `DialError`.
+ *
+ * @since 0.1.0
+ */
+export * as Dialer from "./connection/Dialer.ts"
+
+/**
+ * Raw connection → secured, multiplexed connection; `UpgradeError`.
+ *
+ * @since 0.1.0
+ */
+export * as Upgrader from "./connection/Upgrader.ts"
+
+// Protocols
+
+/**
+ * `/ipfs/ping/1.0.0` (`Ping.Ping`, `PingError`).
+ *
+ * @since 0.1.0
+ */
+export * as Ping from "./protocols/ping/Ping.ts"
+
+/**
+ * `/ipfs/id/1.0.0` and push (`Identify.Identify`, `IdentifyError`).
+ *
+ * @since 0.1.0
+ */
+export * as Identify from "./protocols/identify/Identify.ts"
+
+/**
+ * `/perf/1.0.0` (`Perf.Perf`).
+ *
+ * @since 0.1.0
+ */
+export * as Perf from "./protocols/perf/Perf.ts"
+
+/**
+ * multistream-select protocol negotiation.
+ *
+ * @since 0.1.0
+ */
+export * as Multistream from "./multistream/Multistream.ts"
+
+// Transports, security, muxers
+
+/**
+ * The transport contract and the `Transports` service.
+ *
+ * @since 0.1.0
+ */
+export * as Transport from "./transport/Transport.ts"
+
+/**
+ * TCP transport.
+ *
+ * @since 0.1.0
+ */
+export * as Tcp from "./transport/Tcp.ts"
+
+/**
+ * WebSocket transport (`/ws`, `/wss`, `/tls/ws`).
+ *
+ * @since 0.1.0
+ */
+export * as WebSocket from "./transport/WebSocket.ts"
+
+/**
+ * Unix domain socket transport.
+ *
+ * @since 0.1.0
+ */
+export * as Unix from "./transport/Unix.ts"
+
+/**
+ * In-process memory transport and the `MemoryNetwork` service.
+ *
+ * @since 0.1.0
+ */
+export * as Memory from "./transport/Memory.ts"
+
+/**
+ * `/dns*` and `/dnsaddr` resolution (`Dns.Resolver`).
+ *
+ * @since 0.1.0
+ */
+export * as Dns from "./transport/Dns.ts"
+
+/**
+ * A `node:net` socket as a Duplex.
+ *
+ * @since 0.1.0
+ */
+export * as SocketDuplex from "./transport/SocketDuplex.ts"
+
+/**
+ * The secure channel contract and `SecurityError`.
+ *
+ * @since 0.1.0
+ */
+export * as SecureChannel from "./security/SecureChannel.ts"
+
+/**
+ * Noise XX secure channel.
+ *
+ * @since 0.1.0
+ */
+export * as Noise from "./security/Noise.ts"
+
+/**
+ * TLS 1.3 secure channel.
+ *
+ * @since 0.1.0
+ */
+export * as Tls from "./security/Tls.ts"
+
+/**
+ * The stream muxer contract.
+ *
+ * @since 0.1.0
+ */
+export * as StreamMuxer from "./muxer/StreamMuxer.ts"
+
+/**
+ * Yamux stream muxer.
+ *
+ * @since 0.1.0
+ */
+export * as Yamux from "./muxer/Yamux.ts"
+
+/**
+ * mplex stream muxer.
+ *
+ * @since 0.1.0
+ */
+export * as Mplex from "./muxer/Mplex.ts"
+
+// Data and codecs
+
+/**
+ * Peer ids: parse, print, derive from a key.
+ *
+ * @since 0.1.0
+ */
+export * as PeerId from "./core/PeerId.ts"
+
+/**
+ * Multiaddresses: parse, print, encapsulate.
+ *
+ * @since 0.1.0
+ */
+export * as Multiaddr from "./core/Multiaddr.ts"
+
+/**
+ * Ed25519, secp256k1, ECDSA and RSA keys.
+ *
+ * @since 0.1.0
+ */
+export * as Keys from "./core/Keys.ts"
+
+/**
+ * The byte-stream shape every layer speaks, `DuplexError`.
+ *
+ * @since 0.1.0
+ */
+export * as Duplex from "./core/Duplex.ts"
+
+/**
+ * A buffered reader over a Duplex, `ReaderError`.
+ *
+ * @since 0.1.0
+ */
+export * as Reader from "./core/Reader.ts"
+
+/**
+ * Varint length-prefixed messages: `LengthPrefixed.messages(stream, { maxLength })`.
+ *
+ * @since 0.1.0
+ */
+export * as LengthPrefixed from "./core/LengthPrefixed.ts"
+
+/**
+ * Unsigned varints.
+ *
+ * @since 0.1.0
+ */
+export * as Varint from "./core/Varint.ts"
+
+/**
+ * Typed protobuf codecs from `.proto` text.
+ *
+ * @since 0.1.0
+ */
+export * as Protobuf from "./core/Protobuf.ts"
+
+/**
+ * Multibase encodings.
+ *
+ * @since 0.1.0
+ */
+export * as Multibase from "./core/Multibase.ts"
+
+/**
+ * Multihashes.
+ *
+ * @since 0.1.0
+ */
+export * as Multihash from "./core/Multihash.ts"
+
+/**
+ * Signed envelopes (RFC 0002).
+ *
+ * @since 0.1.0
+ */
+export * as Envelope from "./core/Envelope.ts"
+
+/**
+ * Peer records (RFC 0003).
+ *
+ * @since 0.1.0
+ */
+export * as PeerRecord from "./core/PeerRecord.ts"
