@@ -49,6 +49,7 @@ export const layer = Layer.effect(
       Stream.map((text) => text + "\n"),
       Stream.run(stdio.stdout()),
       Effect.ignore, // stdout closed by the reader (EPIPE): nothing left to tell it
+      Effect.ensuring(Queue.shutdown(queue)), // and later lines are dropped, never wait
       Effect.forkScoped
     )
     yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.join(writer)))

@@ -101,27 +101,19 @@ export const runNode = (options: {
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
-      Effect.flatMap(
-        Effect.scope,
-        (scope) =>
-          Layer.buildWithScope(
-            Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs }),
-            scope
-          )
-      )
-    let fallbackFrom: ReadonlyArray<string> | null = null
-    const ctx = yield* start(listen).pipe(
+      Layer.build(Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs }))
+    const { ctx, fallbackFrom } = yield* start(listen).pipe(
+      Effect.map((ctx) => ({ ctx, fallbackFrom: null as ReadonlyArray<string> | null })),
       Effect.catchTag("ListenError", (e) =>
         options.fallbackToFreePort
           ? Effect.gen(function*() {
             const free = yield* Effect.forEach(listen, anyPort)
-            fallbackFrom = options.listen
             yield* warn(
               `cannot listen on ${e.address} (${e.message}); listening on ${
                 free.map(Multiaddr.toString).join(", ")
               } instead`
             )
-            return yield* start(free)
+            return { ctx: yield* start(free), fallbackFrom: options.listen }
           })
           : Effect.fail(e))
     )
