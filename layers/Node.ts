@@ -6,12 +6,21 @@
  * transports, secure channels and muxers are plain lists in preference order.
  *
  * ```ts
+ * import { Effect } from "effect"
+ * import * as Multiaddr from "../src/core/Multiaddr.ts"
+ * import { Ping } from "../src/protocols/ping/Ping.ts"
+ * import { Default } from "./Node.ts"
+ *
  * const program = Effect.gen(function*() {
- *   const host = yield* Host
  *   const ping = yield* Ping
- *   const rtts = yield* ping.ping(someMultiaddr, { count: 3 })
- * }).pipe(Effect.provide(Default({ listen: ["/ip4/127.0.0.1/tcp/0"] })))
+ *   const target = yield* Effect.fromResult(Multiaddr.fromString("/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…"))
+ *   const rtts = yield* ping.ping(target, { count: 3 })
+ *   yield* Effect.log(`round trips: ${rtts.join(", ")} ms`)
+ * }).pipe(Effect.provide(Default()))
  * ```
+ *
+ * Without `listen` this is a client node; `listen` takes parsed addresses
+ * (`Multiaddr.Multiaddr` values), not strings.
  *
  * @since 0.1.0
  */

@@ -123,8 +123,9 @@ describe("interop with js-libp2p: perf spec §Protocol (/perf/1.0.0)", () => {
         expect(typeof line["seconds"]).toBe("number")
         expect(line["seconds"] as number).toBeGreaterThan(0)
         expect(bad.code).not.toBe(0)
+        expect(bad.code).toBe(2) // usage error
         expect(bad.stdout).toHaveLength(1)
-        expect(JSON.parse(bad.stdout[0]!)).toMatchObject({ event: "error", error: { _tag: "CliUsageError" } })
+        expect(JSON.parse(bad.stdout[0]!)).toMatchObject({ event: "error", error: { _tag: "UsageError" } })
       }),
     60_000
   )

@@ -1,7 +1,9 @@
 /**
- * Entry point of `npm start` and the `effect-libp2p` bin. SIGINT/SIGTERM
+ * Entry point of `npm start` and the `effect-libp2p` bin (through
+ * `bin/effect-libp2p.js`, which checks the Node version first). SIGINT/SIGTERM
  * interrupt the program; finalizers close every listener and connection and
- * the process exits 0 (a failure exits 1, after printing the §7 error line).
+ * the process exits 0. `Cli.main` prints the last line itself and succeeds
+ * with the exit code: 1 for a runtime failure, 2 for a usage error.
  *
  * @since 0.1.0
  */
@@ -12,13 +14,13 @@ import * as Cli from "./Cli.ts"
 // Logs go to stderr: with --json, stdout carries only the §7 JSON lines.
 const StderrLogger = Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)])
 
-const program = Cli.run.pipe(Effect.provide([NodeServices.layer, StderrLogger]))
+const program = Cli.main.pipe(Effect.provide([NodeServices.layer, StderrLogger]))
 
 NodeRuntime.runMain(program, {
   teardown: (exit, onExit) => {
     // An interrupt (SIGINT/SIGTERM) is the normal way to stop a node: exit 0.
-    if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return onExit(process.exitCode === 1 ? 1 : 0)
-    if (Exit.isSuccess(exit)) return onExit(typeof process.exitCode === "number" ? process.exitCode : 0)
+    if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+    if (Exit.isSuccess(exit)) return onExit(typeof exit.value === "number" ? exit.value : 0)
     return Runtime.defaultTeardown(exit, onExit)
   }
 })

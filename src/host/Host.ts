@@ -399,14 +399,25 @@ export const make = (options: HostOptions = {}) =>
      * upgraded and registered the connection owns that scope (it closes it when
      * it ends), so no fiber waits for it.
      */
-    const inbound: Transport.Handler = (raw, scope) =>
-      connectionManager.reserve("inbound", raw.remoteAddr).pipe(
+    const inbound: Transport.Handler = (raw, scope) => {
+      let peer = "unknown" // known once the security handshake authenticated the remote
+      return connectionManager.reserve("inbound", raw.remoteAddr).pipe(
         Effect.andThen(resourceManager.openConnection("inbound")),
         Effect.flatMap((resources) => upgrader.upgradeInbound(raw, { resources, scope })),
+        Effect.tap((conn) => Effect.sync(() => void (peer = PeerId.toString(conn.remotePeer)))),
         Effect.flatMap((conn) => register(conn, scope)),
         Effect.as(Transport.KeepOpen),
-        Effect.catchCause((cause) => Effect.as(Effect.logDebug("inbound connection failed", cause), undefined))
+        Effect.catchCause((cause) =>
+          Effect.as(
+            Effect.logDebug(
+              `inbound connection from ${Multiaddr.toString(raw.remoteAddr)} (peer ${peer}) failed`,
+              cause
+            ),
+            undefined
+          )
+        )
       )
+    }
 
     const listen = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
       Effect.gen(function*() {

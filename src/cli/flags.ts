@@ -1,0 +1,160 @@
+/**
+ * Flags shared by the commands (ARCHITECTURE.md §7, docs/CLI.md) and their
+ * checks at the edge: `--json`, the stack flags every command that makes
+ * connections takes (`--security`, `--muxer`, the connection manager's
+ * limits), multiaddr arguments. A bad value is a `UsageError` (exit code 2).
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Option, Result } from "effect"
+import { Argument, Flag } from "effect/cli"
+import * as Nodes from "../../layers/Node.ts"
+import type * as ConnectionManager from "../connection/ConnectionManager.ts"
+import * as Multiaddr from "../core/Multiaddr.ts"
+import * as PeerId from "../core/PeerId.ts"
+import { UsageError, warn } from "./output.ts"
+
+export const json = Flag.Boolean("json").pipe(
+  Flag.withDescription("one JSON object per line on stdout (logs, warnings and help go to stderr)"),
+  Flag.withDefault(false)
+)
+
+/** A count flag's check: a negative value is a usage error. */
+export const nonNegative = Flag.filter((n: number) => n >= 0, () => "an integer >= 0")
+
+/** The flags of every command that makes connections: secure channels, muxers, connection limits. */
+export const stackFlags = {
+  security: Flag.String("security").pipe(
+    Flag.withDescription("secure channels in preference order: noise, tls (e.g. noise,tls)"),
+    Flag.withDefault("noise")
+  ),
+  muxer: Flag.String("muxer").pipe(
+    Flag.withDescription("stream muxers in preference order: yamux, mplex (e.g. yamux,mplex)"),
+    Flag.withDefault("yamux")
+  ),
+  maxConnections: Flag.Int("max-connections").pipe(
+    nonNegative,
+    Flag.withDescription("hard cap on connections, handshaking ones included (default 300)"),
+    Flag.optional
+  ),
+  connLow: Flag.Int("conn-low").pipe(
+    nonNegative,
+    Flag.withDescription("trimming closes connections down to this many (default 160)"),
+    Flag.optional
+  ),
+  connHigh: Flag.Int("conn-high").pipe(
+    nonNegative,
+    Flag.withDescription("trimming starts above this many connections (default 192)"),
+    Flag.optional
+  ),
+  connGrace: Flag.String("conn-grace").pipe(
+    Flag.withDescription("new connections are not trimmed for this long, e.g. 30s, 500ms, 1m (default 1m)"),
+    Flag.optional
+  )
+}
+
+export interface StackFlags {
+  readonly security: string
+  readonly muxer: string
+  readonly maxConnections: Option.Option<number>
+  readonly connLow: Option.Option<number>
+  readonly connHigh: Option.Option<number>
+  readonly connGrace: Option.Option<string>
+}
+
+/** The target of `ping`, `identify` and `perf`. */
+export const peerAddress = Argument.String("multiaddr").pipe(
+  Argument.withDescription("address ending in /p2p/<peer id>")
+)
+
+const parseList = <A extends string>(flag: string, value: string, known: ReadonlyArray<A>) =>
+  Effect.gen(function*() {
+    const names = value.split(",").map((x) => x.trim()).filter((x) => x.length > 0)
+    if (names.length === 0) return yield* new UsageError({ message: `${flag}: empty list` })
+    const out: Array<A> = []
+    for (const name of names) {
+      const found = known.find((k) => k === name)
+      if (found === undefined) {
+        return yield* new UsageError({ message: `${flag}: unknown "${name}" (known: ${known.join(", ")})` })
+      }
+      if (!out.includes(found)) out.push(found)
+    }
+    return out
+  })
+
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `500ms`, `1s`, `1.5s`, `2m`, `1h`, or an Effect duration (`1 second`). */
+export const parseDuration = (text: string): Duration.Duration | undefined => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text)
+  if (m !== null) return Duration.millis(Number(m[1]) * UNITS[m[2]!]!)
+  const d = Duration.fromInput(text as Duration.Input)
+  return d._tag === "Some" ? d.value : undefined
+}
+
+/**
+ * The connection manager's options from `--max-connections`, `--conn-low`,
+ * `--conn-high`, `--conn-grace` (ARCHITECTURE.md §7), checked at the edge:
+ * counts are non-negative integers (checked by the flags), the grace period a
+ * duration, and `conn-low ≤ conn-high` where both are given (a watermark above
+ * `--max-connections` is lowered to it, as the ConnectionManager does).
+ */
+export const connectionManagerOptions = (flags: StackFlags) =>
+  Effect.gen(function*() {
+    const max = Option.getOrUndefined(flags.maxConnections)
+    const low = Option.getOrUndefined(flags.connLow)
+    const high = Option.getOrUndefined(flags.connHigh)
+    let grace: Duration.Duration | undefined
+    if (Option.isSome(flags.connGrace)) {
+      grace = parseDuration(flags.connGrace.value)
+      if (grace === undefined) {
+        return yield* new UsageError({
+          message: `--conn-grace: not a duration: "${flags.connGrace.value}" (e.g. 30s, 500ms, 1m)`
+        })
+      }
+    }
+    if (low !== undefined && high !== undefined && low > high) {
+      return yield* new UsageError({ message: `--conn-low (${low}) must not exceed --conn-high (${high})` })
+    }
+    if ((high ?? 0) > (max ?? Infinity) || (low ?? 0) > (max ?? Infinity)) {
+      yield* warn(`watermarks above --max-connections (${max}) are lowered to it`)
+    }
+    const options: ConnectionManager.ConnectionManagerOptions = {
+      ...(max !== undefined ? { maxConnections: max } : {}),
+      ...(low !== undefined ? { lowWater: low } : {}),
+      ...(high !== undefined ? { highWater: high } : {}),
+      ...(grace !== undefined ? { gracePeriod: grace } : {})
+    }
+    return options
+  })
+
+/**
+ * The preset options named by the stack flags: `--security` and `--muxer` in
+ * the preference order given (unknown names are usage errors) and the
+ * connection manager's limits.
+ */
+export const stackOptions = (flags: StackFlags) =>
+  Effect.gen(function*() {
+    const options: Nodes.PresetOptions = {
+      security: yield* parseList("--security", flags.security, Nodes.securityNames),
+      muxers: yield* parseList("--muxer", flags.muxer, Nodes.muxerNames),
+      connectionManager: yield* connectionManagerOptions(flags)
+    }
+    return options
+  })
+
+export const parseMultiaddr = (text: string) =>
+  Effect.mapError(
+    Effect.fromResult(Multiaddr.fromString(text)),
+    (e) => new UsageError({ message: `bad multiaddr "${text}": ${e.message}` })
+  )
+
+/** The peer id a `ping`/`identify`/`perf` address ends in. */
+export const targetPeer = (addr: Multiaddr.Multiaddr) =>
+  Effect.gen(function*() {
+    const id = Multiaddr.getPeerId(addr)
+    if (id === undefined) return yield* new UsageError({ message: "the address must end in /p2p/<peer id>" })
+    const peer = PeerId.fromString(id)
+    if (Result.isFailure(peer)) return yield* new UsageError({ message: peer.failure.message })
+    return peer.success
+  })
