@@ -603,7 +603,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
         }
         continue
       }
-      let decoded: Result.Result<Frame.Header, Frame.FrameError>
+      let decoded: Result.Result<Frame.Header, Frame.YamuxFrameError>
       if (this.headerFill === 0 && len - off >= Frame.HEADER_LENGTH) {
         decoded = Frame.decode(chunk, off)
         off += Frame.HEADER_LENGTH
