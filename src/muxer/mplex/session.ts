@@ -48,6 +48,7 @@
  */
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scope } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
+import * as Chunks from "../internal/chunks.ts"
 import * as Wakeups from "../internal/wakeups.ts"
 import { type Direction, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
@@ -313,8 +314,7 @@ export const make = (
       })
 
       const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => {
-        let index = 0
-        let offset = 0
+        const cursor = new Chunks.Cursor(chunks)
         let remaining = Duplex.byteLength(chunks)
         const loop: Effect.Effect<void, Duplex.DuplexError> = Effect.suspend(() => {
           if (s.writeErr !== undefined) return Effect.fail(s.writeErr)
@@ -330,21 +330,7 @@ export const make = (
           while (remaining > 0 && outboxBytes < config.writeHighWater) {
             const n = Math.min(remaining, config.maxFrameSize)
             outbox.push(header(s.id, flag, n))
-            let left = n
-            while (left > 0) {
-              const c = chunks[index]!
-              const avail = c.byteLength - offset
-              if (avail <= left) {
-                if (avail > 0) outbox.push(offset === 0 ? c : c.subarray(offset))
-                left -= avail
-                index++
-                offset = 0
-              } else {
-                outbox.push(c.subarray(offset, offset + left))
-                offset += left
-                left = 0
-              }
-            }
+            cursor.take(n, outbox)
             remaining -= n
             outboxBytes += n
           }

@@ -16,6 +16,7 @@
  */
 import { Effect } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
+import * as Chunks from "../internal/chunks.ts"
 import * as Wakeups from "../internal/wakeups.ts"
 import type { MuxedStream } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
@@ -138,8 +139,7 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
   })
 
   const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => {
-    let index = 0
-    let offset = 0
+    const cursor = new Chunks.Cursor(chunks)
     let remaining = Duplex.byteLength(chunks)
     const loop: Effect.Effect<void, Duplex.DuplexError> = Effect.suspend(() => {
       if (s.writeErr !== undefined) return Effect.fail(s.writeErr)
@@ -156,21 +156,7 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
       while (remaining > 0 && s.sendWindow > 0) {
         const n = Math.min(remaining, s.sendWindow, config.maxFrameSize)
         outbox.push(Frame.encode(Frame.TYPE_DATA, session.takeFlags(s), s.id, n))
-        let left = n
-        while (left > 0) {
-          const c = chunks[index]!
-          const avail = c.byteLength - offset
-          if (avail <= left) {
-            if (avail > 0) outbox.push(offset === 0 ? c : c.subarray(offset))
-            left -= avail
-            index++
-            offset = 0
-          } else {
-            outbox.push(c.subarray(offset, offset + left))
-            offset += left
-            left = 0
-          }
-        }
+        cursor.take(n, outbox)
         s.sendWindow -= n
         remaining -= n
         session.outboxBytes += n
