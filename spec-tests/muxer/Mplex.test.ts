@@ -178,6 +178,7 @@ describe("mplex §Message format and §Flag Values (vectors: muxers/mplex-frames
     expect(Result.getOrThrow(Frame.decodeHeader(Uint8Array.of(0x0a, 0x80)))).toBeUndefined()
     const long = Frame.decodeHeader(new Uint8Array(10).fill(0xff))
     expect(Result.isFailure(long) && long.failure.reason).toBe("BadVarint")
+    expect(Result.isFailure(long) && long.failure._tag).toBe("MplexFrameError")
     const notMinimal = Frame.decodeHeader(Uint8Array.of(0x8a, 0x00, 0x00))
     expect(Result.isFailure(notMinimal) && notMinimal.failure.reason).toBe("BadVarint")
     const truncated = Frame.decodeAll(fromHex("0a0561626364"))

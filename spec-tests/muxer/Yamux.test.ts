@@ -118,6 +118,7 @@ describe("yamux §Framing (vectors: muxers/yamux-frames.json)", () => {
       bytes[0] = 1
       const r = Frame.decode(bytes)
       expect(Result.isFailure(r) && r.failure.reason).toBe("BadVersion")
+      expect(Result.isFailure(r) && r.failure._tag).toBe("YamuxFrameError")
     }
   })
   it("§Type Field: types outside 0..3 are rejected, and fewer than 12 bytes are truncated", () => {

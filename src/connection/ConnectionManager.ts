@@ -51,6 +51,7 @@ import {
 } from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import { duration } from "../internal/options.ts"
 import * as Release from "../internal/release.ts"
 import type * as Connection from "./Connection.ts"
 import { LimitExceeded } from "./ResourceManager.ts"
@@ -99,12 +100,6 @@ export const defaults = {
 
 const count = (n: number | undefined, fallback: number): number =>
   n === undefined || !Number.isFinite(n) ? fallback : Math.max(0, Math.floor(n))
-
-const duration = (d: Duration.Input | undefined, fallback: Duration.Duration): Duration.Duration => {
-  if (d === undefined) return fallback
-  const r = Duration.fromInput(d)
-  return r._tag === "Some" ? r.value : fallback
-}
 
 /**
  * Defaults filled in and made consistent: `lowWater ≤ highWater ≤

@@ -46,6 +46,7 @@
  */
 import { Duration, type Effect, type Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
+import * as Options from "./internal/options.ts"
 import * as Frame from "./mplex/frame.ts"
 import * as Session from "./mplex/session.ts"
 import type * as StreamMuxer from "./StreamMuxer.ts"
@@ -91,44 +92,28 @@ export const defaults = {
   writeHighWater: 1024 * 1024
 } as const
 
-const clampInt = (value: number | undefined, fallback: number, min: number, max: number): number => {
-  const v = value === undefined || !Number.isFinite(value) ? fallback : Math.floor(value)
-  return Math.min(Math.max(v, min), max)
-}
-
-const duration = (value: Duration.Input | undefined, fallback: Duration.Duration): Duration.Duration => {
-  if (value === undefined) return fallback
-  const d = Duration.fromInput(value)
-  return d._tag === "Some" ? d.value : fallback
-}
-
 /**
  * The effective configuration for `options`: defaults filled in, values
  * clamped (message and frame sizes within [1 KiB, 1 MiB], the stream buffer
  * at least one message, limits at least 0 or 1).
  */
 export const resolve = (options: MplexOptions = {}): Session.Config => {
-  const maxMessageSize = clampInt(options.maxMessageSize, defaults.maxMessageSize, 1024, Frame.MAX_MESSAGE_SIZE)
+  const maxMessageSize = Options.clampInt(
+    options.maxMessageSize,
+    defaults.maxMessageSize,
+    1024,
+    Frame.MAX_MESSAGE_SIZE
+  )
   return {
+    ...Options.resolveCommon(options, defaults, Frame.MAX_MESSAGE_SIZE),
     maxMessageSize,
-    maxFrameSize: clampInt(options.maxFrameSize, defaults.maxFrameSize, 1024, Frame.MAX_MESSAGE_SIZE),
-    maxStreamBuffer: clampInt(
-      options.maxStreamBuffer,
-      defaults.maxStreamBuffer,
-      maxMessageSize,
-      Number.MAX_SAFE_INTEGER
-    ),
-    slowReaderTimeout: duration(options.slowReaderTimeout, defaults.slowReaderTimeout),
-    maxInboundStreams: clampInt(options.maxInboundStreams, defaults.maxInboundStreams, 0, Number.MAX_SAFE_INTEGER),
-    maxOutboundStreams: clampInt(options.maxOutboundStreams, defaults.maxOutboundStreams, 0, Number.MAX_SAFE_INTEGER),
-    maxUnknownFramesPerSecond: clampInt(
+    maxStreamBuffer: Options.atLeast(options.maxStreamBuffer, defaults.maxStreamBuffer, maxMessageSize),
+    slowReaderTimeout: Options.duration(options.slowReaderTimeout, defaults.slowReaderTimeout),
+    maxUnknownFramesPerSecond: Options.atLeast(
       options.maxUnknownFramesPerSecond,
       defaults.maxUnknownFramesPerSecond,
-      0,
-      Number.MAX_SAFE_INTEGER
-    ),
-    closeTimeout: duration(options.closeTimeout, defaults.closeTimeout),
-    writeHighWater: clampInt(options.writeHighWater, defaults.writeHighWater, 1, Number.MAX_SAFE_INTEGER)
+      0
+    )
   }
 }
 

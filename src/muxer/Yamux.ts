@@ -36,6 +36,7 @@
  */
 import { Duration, type Effect, type Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
+import * as Options from "./internal/options.ts"
 import type * as StreamMuxer from "./StreamMuxer.ts"
 import * as Frame from "./yamux/frame.ts"
 import * as Session from "./yamux/session.ts"
@@ -87,47 +88,27 @@ export const defaults = {
   writeHighWater: 1024 * 1024
 } as const
 
-const clampInt = (value: number | undefined, fallback: number, min: number, max: number): number => {
-  const v = value === undefined || !Number.isFinite(value) ? fallback : Math.floor(value)
-  return Math.min(Math.max(v, min), max)
-}
-
-const duration = (value: Duration.Input | undefined, fallback: Duration.Duration): Duration.Duration => {
-  if (value === undefined) return fallback
-  const d = Duration.fromInput(value)
-  return d._tag === "Some" ? d.value : fallback
-}
-
 /**
  * The effective configuration for `options`: defaults filled in, values
  * clamped to what the spec allows (windows within [256 KiB, 2^32 - 1], limits
  * at least 1).
  */
 export const resolve = (options: YamuxOptions = {}): Session.Config => {
-  const initialWindow = clampInt(
+  const initialWindow = Options.clampInt(
     options.initialStreamWindow,
     defaults.initialStreamWindow,
     Frame.INITIAL_WINDOW,
     Frame.MAX_UINT32
   )
   return {
+    ...Options.resolveCommon(options, defaults, Frame.MAX_UINT32),
     initialWindow,
-    maxWindow: clampInt(options.maxStreamWindow, defaults.maxStreamWindow, initialWindow, Frame.MAX_UINT32),
-    maxInboundStreams: clampInt(options.maxInboundStreams, defaults.maxInboundStreams, 0, Number.MAX_SAFE_INTEGER),
-    maxOutboundStreams: clampInt(options.maxOutboundStreams, defaults.maxOutboundStreams, 0, Number.MAX_SAFE_INTEGER),
-    maxUnackedInbound: clampInt(
-      options.maxUnackedInboundStreams,
-      defaults.maxUnackedInboundStreams,
-      1,
-      Number.MAX_SAFE_INTEGER
-    ),
-    maxAckBacklog: clampInt(options.maxAckBacklog, defaults.maxAckBacklog, 1, Number.MAX_SAFE_INTEGER),
+    maxWindow: Options.clampInt(options.maxStreamWindow, defaults.maxStreamWindow, initialWindow, Frame.MAX_UINT32),
+    maxUnackedInbound: Options.atLeast(options.maxUnackedInboundStreams, defaults.maxUnackedInboundStreams, 1),
+    maxAckBacklog: Options.atLeast(options.maxAckBacklog, defaults.maxAckBacklog, 1),
     enableKeepAlive: options.enableKeepAlive ?? defaults.enableKeepAlive,
-    keepAliveInterval: duration(options.keepAliveInterval, defaults.keepAliveInterval),
-    pingTimeout: duration(options.pingTimeout, defaults.pingTimeout),
-    maxFrameSize: clampInt(options.maxFrameSize, defaults.maxFrameSize, 1024, Frame.MAX_UINT32),
-    closeTimeout: duration(options.closeTimeout, defaults.closeTimeout),
-    writeHighWater: clampInt(options.writeHighWater, defaults.writeHighWater, 1, Number.MAX_SAFE_INTEGER)
+    keepAliveInterval: Options.duration(options.keepAliveInterval, defaults.keepAliveInterval),
+    pingTimeout: Options.duration(options.pingTimeout, defaults.pingTimeout)
   }
 }
 

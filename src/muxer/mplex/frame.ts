@@ -78,7 +78,7 @@ export type FrameErrorReason = typeof FrameErrorReason.Type
  * - `BadFlag`: flag 7, which the spec does not define.
  * - `TooLarge`: a length above the maximum message size.
  */
-export class FrameError extends Schema.TaggedError<FrameError>()("FrameError", {
+export class MplexFrameError extends Schema.TaggedError<MplexFrameError>()("MplexFrameError", {
   reason: FrameErrorReason,
   message: Schema.String
 }) {}
@@ -110,11 +110,11 @@ export const encode = (id: number, flag: number, data: Uint8Array = new Uint8Arr
 }
 
 const varintError = (what: string, e: Varint.VarintError) =>
-  Result.fail(new FrameError({ reason: "BadVarint", message: `mplex: bad ${what} varint: ${e.message}` }))
+  Result.fail(new MplexFrameError({ reason: "BadVarint", message: `mplex: bad ${what} varint: ${e.message}` }))
 
 /**
  * Decode the header at `offset` of `buf[0..end)`: `undefined` when more bytes
- * are needed, a `FrameError` for a bad varint, flag 7, or a length above
+ * are needed, a `MplexFrameError` for a bad varint, flag 7, or a length above
  * `maxMessageSize`.
  */
 export const decodeHeader = (
@@ -122,7 +122,7 @@ export const decodeHeader = (
   offset = 0,
   maxMessageSize = MAX_MESSAGE_SIZE,
   end = buf.byteLength
-): Result.Result<DecodedHeader | undefined, FrameError> => {
+): Result.Result<DecodedHeader | undefined, MplexFrameError> => {
   const view = end === buf.byteLength ? buf : buf.subarray(0, end)
   const h = Varint.decode(view, offset)
   if (Result.isFailure(h)) {
@@ -130,7 +130,7 @@ export const decodeHeader = (
   }
   const flag = h.success.value % 8
   if (flag === 7) {
-    return Result.fail(new FrameError({ reason: "BadFlag", message: "mplex: undefined flag 7" }))
+    return Result.fail(new MplexFrameError({ reason: "BadFlag", message: "mplex: undefined flag 7" }))
   }
   const l = Varint.decode(view, offset + h.success.bytes)
   if (Result.isFailure(l)) {
@@ -138,7 +138,7 @@ export const decodeHeader = (
   }
   if (l.success.value > maxMessageSize) {
     return Result.fail(
-      new FrameError({
+      new MplexFrameError({
         reason: "TooLarge",
         message: `mplex: message of ${l.success.value} bytes exceeds the maximum of ${maxMessageSize}`
       })
@@ -159,7 +159,7 @@ export const decodeHeader = (
 export const decodeAll = (
   buf: Uint8Array,
   maxMessageSize = MAX_MESSAGE_SIZE
-): Result.Result<Array<Frame>, FrameError> => {
+): Result.Result<Array<Frame>, MplexFrameError> => {
   const out: Array<Frame> = []
   let off = 0
   while (off < buf.byteLength) {
@@ -167,7 +167,7 @@ export const decodeAll = (
     if (Result.isFailure(r)) return Result.fail(r.failure)
     const h = r.success
     if (h === undefined || buf.byteLength - off - h.bytes < h.length) {
-      return Result.fail(new FrameError({ reason: "Truncated", message: "mplex: input ended inside a frame" }))
+      return Result.fail(new MplexFrameError({ reason: "Truncated", message: "mplex: input ended inside a frame" }))
     }
     const start = off + h.bytes
     out.push({ id: h.id, flag: h.flag, length: h.length, data: buf.subarray(start, start + h.length) })

@@ -48,6 +48,7 @@
  */
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scope } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
+import * as Chunks from "../internal/chunks.ts"
 import * as Wakeups from "../internal/wakeups.ts"
 import { type Direction, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
@@ -117,7 +118,7 @@ export const make = (
     const sessionScope = yield* Effect.scope
     const clock = yield* Clock.Clock
     const closedDeferred = yield* Deferred.make<void, MuxerError>()
-    const { atomically, wake, wakeAll, waitIn, waitOn } = Wakeups.make()
+    const wakeups = new Wakeups.Wakeups()
 
     // ---- session state -------------------------------------------------
     /** Streams we opened, and streams the peer opened, by id. */
@@ -156,7 +157,7 @@ export const make = (
       if (stallStream === undefined || (s !== undefined && stallStream !== s)) return
       const w = stallWaiter
       stallWaiter = undefined
-      wake(w)
+      wakeups.wake(w)
     }
 
     // ---- outbox --------------------------------------------------------
@@ -175,7 +176,7 @@ export const make = (
     const wakeWriter = (): void => {
       const w = writerWaiter
       writerWaiter = undefined
-      wake(w)
+      wakeups.wake(w)
     }
     const pushControl = (id: number, flag: number): void => {
       outbox.push(header(id, flag, 0))
@@ -196,7 +197,7 @@ export const make = (
     // ---- termination ---------------------------------------------------
     const sessionClosedError = () => Duplex.resetError("mplex session closed")
     const terminate = (error: MuxerError | undefined, sendResets: boolean): void =>
-      atomically(() => {
+      wakeups.atomically(() => {
         if (!open) return
         open = false
         endError = error
@@ -214,8 +215,8 @@ export const make = (
         }
         acceptQueue.length = 0
         wakeStall(undefined)
-        wakeAll(acceptWaiters)
-        wakeAll(drainWaiters)
+        wakeups.wakeAll(acceptWaiters)
+        wakeups.wakeAll(drainWaiters)
         finishing = true
         wakeWriter()
         Deferred.doneUnsafe(closedDeferred, error === undefined ? Exit.void : Exit.fail(error))
@@ -227,10 +228,10 @@ export const make = (
     const wakeStream = (s: Stream): void => {
       const r = s.readWaiter
       s.readWaiter = undefined
-      wake(r)
+      wakeups.wake(r)
       const w = s.writeWaiter
       s.writeWaiter = undefined
-      wake(w)
+      wakeups.wake(w)
     }
 
     const remember = (key: number): void => {
@@ -285,18 +286,17 @@ export const make = (
         queued: false
       }
 
-      const waitRead = waitOn((r) => {
+      const waitRead = Wakeups.waitOn((r) => {
         s.readWaiter = r
       }, () => {
         s.readWaiter = undefined
       })
       // waiting for the session outbox to drain; a reset of the stream wakes it too
-      const waitDrain = waitOn((r) => {
+      const waitDrain = Wakeups.waitOn((r) => {
         drainWaiters.push(r)
         s.writeWaiter = r
       }, (r) => {
-        const i = drainWaiters.indexOf(r)
-        if (i >= 0) drainWaiters.splice(i, 1)
+        Wakeups.removeFrom(drainWaiters, r)
         if (s.writeWaiter === r) s.writeWaiter = undefined
       })
 
@@ -306,7 +306,7 @@ export const make = (
           const out = s.buffer
           s.buffer = []
           s.buffered = 0
-          atomically(() => wakeStall(s))
+          wakeups.atomically(() => wakeStall(s))
           return Effect.succeed(out)
         }
         if (s.remoteFin) return Effect.succeed(Duplex.EOF)
@@ -314,15 +314,14 @@ export const make = (
       })
 
       const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => {
-        let index = 0
-        let offset = 0
+        const cursor = new Chunks.Cursor(chunks)
         let remaining = Duplex.byteLength(chunks)
         const loop: Effect.Effect<void, Duplex.DuplexError> = Effect.suspend(() => {
           if (s.writeErr !== undefined) return Effect.fail(s.writeErr)
           if (s.writeClosed) return Effect.fail(Duplex.closedError("mplex stream closed for writing"))
           if (remaining === 0) return Effect.void
           if (outboxBytes >= config.writeHighWater) return Effect.flatMap(waitDrain, () => loop)
-          atomically(emit)
+          wakeups.atomically(emit)
           return loop
         })
         // emit frames of at most maxFrameSize until the outbox is full or all is queued
@@ -331,21 +330,7 @@ export const make = (
           while (remaining > 0 && outboxBytes < config.writeHighWater) {
             const n = Math.min(remaining, config.maxFrameSize)
             outbox.push(header(s.id, flag, n))
-            let left = n
-            while (left > 0) {
-              const c = chunks[index]!
-              const avail = c.byteLength - offset
-              if (avail <= left) {
-                if (avail > 0) outbox.push(offset === 0 ? c : c.subarray(offset))
-                left -= avail
-                index++
-                offset = 0
-              } else {
-                outbox.push(c.subarray(offset, offset + left))
-                offset += left
-                left = 0
-              }
-            }
+            cursor.take(n, outbox)
             remaining -= n
             outboxBytes += n
           }
@@ -355,7 +340,7 @@ export const make = (
       }
 
       const closeWrite: Effect.Effect<void> = Effect.sync(() =>
-        atomically(() => {
+        wakeups.atomically(() => {
           if (s.writeClosed || s.writeErr !== undefined) return
           s.writeClosed = true
           const w = s.writeWaiter
@@ -364,13 +349,13 @@ export const make = (
             pushControl(s.id, closeFlag(s))
             maybeFinished(s)
           }
-          wake(w)
+          wakeups.wake(w)
         })
       )
 
       const reset: Effect.Effect<void> = Effect.sync(() => {
         if (s.readErr !== undefined && s.writeErr !== undefined) return
-        atomically(() => resetStream(s, Duplex.resetError("mplex stream reset"), true))
+        wakeups.atomically(() => resetStream(s, Duplex.resetError("mplex stream reset"), true))
       })
 
       ;(s as { handle: MuxedStream }).handle = {
@@ -388,7 +373,7 @@ export const make = (
     /** The stream's owning scope closed: reset it unless it finished both ways. */
     const releaseStream = (s: Stream): Effect.Effect<void> =>
       Effect.sync(() =>
-        atomically(() => {
+        wakeups.atomically(() => {
           const writeDone = s.writeClosed || s.writeErr !== undefined
           const readDone = s.remoteFin || s.readErr !== undefined
           if (writeDone && readDone) {
@@ -404,7 +389,7 @@ export const make = (
       s.remoteFin = true
       const r = s.readWaiter
       s.readWaiter = undefined
-      wake(r)
+      wakeups.wake(r)
       maybeFinished(s)
     }
 
@@ -439,7 +424,7 @@ export const make = (
       const s = makeStream(h.id, false)
       s.queued = true
       acceptQueue.push(s)
-      wake(acceptWaiters.shift())
+      wakeups.wake(acceptWaiters.shift())
       return undefined
     }
 
@@ -495,7 +480,7 @@ export const make = (
       s.buffered += bytes.byteLength
       const r = s.readWaiter
       s.readWaiter = undefined
-      wake(r)
+      wakeups.wake(r)
     }
 
     /**
@@ -583,7 +568,7 @@ export const make = (
       )
     }
 
-    const waitStall = waitOn((r) => {
+    const waitStall = Wakeups.waitOn((r) => {
       stallWaiter = r
     }, () => {
       stallWaiter = undefined
@@ -615,7 +600,7 @@ export const make = (
           offset = 0
         }
         const current = batch
-        const err = atomically(() => {
+        const err = wakeups.atomically(() => {
           const e = processBatch(current, index, offset)
           if (e !== undefined) terminate(e, true)
           return e
@@ -632,7 +617,7 @@ export const make = (
           yield* Effect.timeoutOption(waitStall, config.slowReaderTimeout)
         }
         if (!open) return
-        const settled = atomically(() => {
+        const settled = wakeups.atomically(() => {
           const e = settleStall()
           if (e !== undefined) terminate(e, true)
           return e
@@ -642,7 +627,7 @@ export const make = (
     })
 
     // ---- writer fiber ----------------------------------------------------
-    const waitWriter = waitOn((r) => {
+    const waitWriter = Wakeups.waitOn((r) => {
       writerWaiter = r
     }, () => {
       writerWaiter = undefined
@@ -659,7 +644,7 @@ export const make = (
         outbox = []
         outboxBytes = 0
         pendingControl = 0
-        wakeAll(drainWaiters)
+        wakeups.wakeAll(drainWaiters)
         const result = yield* Effect.result(duplex.write(batch))
         if (Result.isFailure(result)) {
           outbox = []
@@ -695,7 +680,7 @@ export const make = (
           const s = makeStream(id, true)
           // §Opening a new stream: NewStream with the stream's name (its id in decimal, as go-mplex does)
           const name = textEncoder.encode(String(id))
-          atomically(() => {
+          wakeups.atomically(() => {
             outbox.push(header(id, Frame.NEW_STREAM, name.byteLength), name)
             wakeWriter()
           })
@@ -714,7 +699,7 @@ export const make = (
               return acquire(s, scope)
             }
             if (!open) return Effect.fail(endedError())
-            return Effect.flatMap(restore(waitIn(acceptWaiters)), () => loop)
+            return Effect.flatMap(restore(Wakeups.waitIn(acceptWaiters)), () => loop)
           })
           return loop
         })

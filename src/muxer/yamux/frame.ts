@@ -53,7 +53,7 @@ export interface Header {
 export const FrameErrorReason = Schema.Literals(["BadVersion", "BadType", "Truncated"])
 export type FrameErrorReason = typeof FrameErrorReason.Type
 
-export class FrameError extends Schema.TaggedError<FrameError>()("FrameError", {
+export class YamuxFrameError extends Schema.TaggedError<YamuxFrameError>()("YamuxFrameError", {
   reason: FrameErrorReason,
   message: Schema.String
 }) {}
@@ -98,17 +98,17 @@ const u32 = (buf: Uint8Array, at: number): number =>
  * Decode the header at `offset`. Fails on fewer than 12 bytes, a version other
  * than 0, or a type outside 0..3.
  */
-export const decode = (buf: Uint8Array, offset = 0): Result.Result<Header, FrameError> => {
+export const decode = (buf: Uint8Array, offset = 0): Result.Result<Header, YamuxFrameError> => {
   if (buf.byteLength - offset < HEADER_LENGTH) {
-    return Result.fail(new FrameError({ reason: "Truncated", message: "yamux: fewer than 12 header bytes" }))
+    return Result.fail(new YamuxFrameError({ reason: "Truncated", message: "yamux: fewer than 12 header bytes" }))
   }
   const version = buf[offset]!
   if (version !== VERSION) {
-    return Result.fail(new FrameError({ reason: "BadVersion", message: `yamux: unsupported version ${version}` }))
+    return Result.fail(new YamuxFrameError({ reason: "BadVersion", message: `yamux: unsupported version ${version}` }))
   }
   const type = buf[offset + 1]!
   if (type > TYPE_GO_AWAY) {
-    return Result.fail(new FrameError({ reason: "BadType", message: `yamux: unknown frame type ${type}` }))
+    return Result.fail(new YamuxFrameError({ reason: "BadType", message: `yamux: unknown frame type ${type}` }))
   }
   return Result.succeed({
     type,

@@ -37,12 +37,21 @@
  * little heap. Its state is touched only from fibers of one JS thread; no
  * locks are needed.
  *
+ * Around it: a stream's state and its `MuxedStream` handle are in
+ * `./stream.ts`; the keep-alive fiber shared by all sessions of a Clock is
+ * `../internal/keepAlive.ts`; the deferred wake-ups are
+ * `../internal/wakeups.ts`, whose `Wakeups` class the session extends (its two
+ * fields live in the session object, no extra object per session).
+ *
  * @internal
  */
 import { Clock, type Context, Duration, Effect, Fiber, Result, Scope } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
+import * as KeepAlive from "../internal/keepAlive.ts"
+import * as Wakeups from "../internal/wakeups.ts"
 import { type Direction, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
+import * as YamuxStream from "./stream.ts"
 
 export interface Config {
   readonly initialWindow: number
@@ -67,7 +76,8 @@ export interface YamuxSession extends MuxedSession {
   readonly rtt: () => number | undefined
 }
 
-type Resume = (effect: Effect.Effect<void>) => void
+type Resume = Wakeups.Resume
+type Stream = YamuxStream.Stream
 
 /** Pongs queued beyond this many (while the writer is busy) are dropped (go-yamux: ping backlog 32). */
 const MAX_PENDING_PONGS = 32
@@ -78,31 +88,6 @@ const RECENTLY_CLOSED = 1024
 
 const protocolError = (message: string) => new MuxerError({ reason: "ProtocolError", message })
 
-interface Stream {
-  readonly id: number
-  readonly inbound: boolean
-  readonly handle: MuxedStream
-  // send side
-  sendWindow: number
-  writeClosed: boolean
-  writeErr: Duplex.DuplexError | undefined
-  writeWaiter: Resume | undefined
-  // receive side
-  recvWindow: number
-  recvRemaining: number
-  inFlight: number
-  epochStart: number
-  buffer: Array<Uint8Array>
-  buffered: number
-  remoteFin: boolean
-  readErr: Duplex.DuplexError | undefined
-  readWaiter: Resume | undefined
-  // bookkeeping
-  needAck: boolean
-  ackedByPeer: boolean
-  registered: boolean
-}
-
 interface Ping {
   readonly id: number
   readonly start: number
@@ -111,12 +96,6 @@ interface Ping {
 }
 
 const sessionClosedError = () => Duplex.resetError("yamux session closed")
-
-const removeFrom = (list: Array<Resume> | undefined, r: Resume): void => {
-  if (list === undefined) return
-  const i = list.indexOf(r)
-  if (i >= 0) list.splice(i, 1)
-}
 
 // ---- writer scheduling ---------------------------------------------------
 // A session has no writer fiber while its outbox is empty. When frames are
@@ -131,81 +110,12 @@ const startDueWriters = (): void => {
   for (let i = 0; i < due.length; i++) due[i]!.startWriter()
 }
 
-// ---- keep-alive ----------------------------------------------------------
-// One keep-alive fiber per Clock serves every session of this process that
-// has keep-alive enabled (an idle session holds no fiber and no timer of its
-// own): it sleeps until the earliest session deadline, then pings the
-// sessions whose interval has elapsed and checks the pongs whose timeout has.
-// It ends as soon as no session is left, and the next session starts it again.
-const keepers = new WeakMap<Clock.Clock, KeepAlive>()
-
-class KeepAlive {
-  readonly clock: Clock.Clock
-  readonly sessions = new Set<SessionImpl>()
-  running = false
-  /** monotonic nanos at which the fiber wakes up next (while it sleeps) */
-  wakeAt = Infinity
-  wakeUp: Resume | undefined = undefined
-
-  constructor(clock: Clock.Clock) {
-    this.clock = clock
-  }
-
-  /** Add a session; true when the fiber must be started. */
-  add(session: SessionImpl): boolean {
-    this.sessions.add(session)
-    if (!this.running) return (this.running = true)
-    this.poke(session, session.kaDeadline)
-    return false
-  }
-
-  remove(session: SessionImpl): void {
-    if (!this.sessions.delete(session)) return
-    if (this.sessions.size === 0) this.poke(session, -Infinity)
-  }
-
-  /** Wake the fiber early if `deadline` comes before its wake-up (deferred like the session's wake-ups). */
-  poke(session: SessionImpl, deadline: number): void {
-    if (deadline >= this.wakeAt) return
-    const w = this.wakeUp
-    this.wakeUp = undefined
-    this.wakeAt = Infinity
-    session.wake(w)
-  }
-
-  loop(): Effect.Effect<void> {
-    const now = Number(this.clock.monotonicTimeNanosUnsafe())
-    let next = Infinity
-    for (const s of this.sessions) {
-      if (s.kaDeadline <= now) s.keepAliveTick(now)
-      if (s.isOpen && s.kaDeadline < next) next = s.kaDeadline
-    }
-    if (this.sessions.size === 0) {
-      this.running = false
-      keepers.delete(this.clock)
-      return Effect.void
-    }
-    this.wakeAt = next
-    const wait = Effect.callback<void>((resume) => {
-      this.wakeUp = resume
-      return Effect.sync(() => {
-        if (this.wakeUp === resume) this.wakeUp = undefined
-      })
-    })
-    return Effect.flatMap(Effect.timeoutOption(wait, Duration.nanos(BigInt(Math.ceil(next - now)))), () => {
-      this.wakeUp = undefined
-      this.wakeAt = Infinity
-      return this.loop()
-    })
-  }
-}
-
 /**
  * The session: all its state in fields, its behaviour in prototype methods
  * (an idle session is one object, not a closure context per function). The
  * MuxedSession members are getters building their Effect on use.
  */
-class SessionImpl implements YamuxSession {
+class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.Session, KeepAlive.Member {
   readonly duplex: Duplex.Duplex
   readonly config: Config
   readonly client: boolean
@@ -253,7 +163,7 @@ class SessionImpl implements YamuxSession {
   activePing: Ping | undefined = undefined
 
   // ---- keep-alive (served by the Clock's KeepAlive) ----------------------
-  keeper: KeepAlive | undefined = undefined
+  keeper: KeepAlive.KeepAlive | undefined = undefined
   /** monotonic nanos: when to ping next, or (awaiting a pong) when its timeout ends */
   kaDeadline = 0
   /** the keep-alive ping awaiting its pong */
@@ -265,10 +175,6 @@ class SessionImpl implements YamuxSession {
   readerFiber: Fiber.Fiber<void> | undefined = undefined
   /** with keep-alive disabled: the one ping that measures the RTT */
   keepAliveFiber: Fiber.Fiber<void> | undefined = undefined
-
-  // ---- wake-ups --------------------------------------------------------
-  deferring = false
-  deferred: Array<Resume> | undefined = undefined
 
   // ---- frame parsing (reader fiber) ------------------------------------
   headerBuf: Uint8Array | undefined = undefined
@@ -284,6 +190,7 @@ class SessionImpl implements YamuxSession {
     clock: Clock.Clock,
     services: Context.Context<never>
   ) {
+    super()
     this.duplex = duplex
     this.config = config
     this.client = direction === "outbound"
@@ -296,46 +203,13 @@ class SessionImpl implements YamuxSession {
     return Number(this.clock.monotonicTimeNanosUnsafe())
   }
 
-  // ---- wake-ups ------------------------------------------------------
-  // While the reader parses a batch, wake-ups are deferred so that woken
-  // fibers (which Effect resumes synchronously) see a consistent state.
-  wake(resume: Resume | undefined): void {
-    if (resume === undefined) return
-    if (this.deferring) (this.deferred ??= []).push(resume)
-    else resume(Effect.void)
-  }
-  wakeAll(waiters: Array<Resume> | undefined): void {
-    if (waiters === undefined || waiters.length === 0) return
-    const all = waiters.splice(0, waiters.length)
-    for (const w of all) this.wake(w)
-  }
-  flushWakes(): void {
-    this.deferring = false
-    const deferred = this.deferred
-    if (deferred === undefined) return
-    while (deferred.length > 0) {
-      const all = deferred.splice(0, deferred.length)
-      for (const w of all) w(Effect.void)
-    }
-  }
-  /** Run a synchronous state change with wake-ups deferred to its end. */
-  atomically<A>(f: () => A): A {
-    if (this.deferring) return f()
-    this.deferring = true
-    try {
-      return f()
-    } finally {
-      this.flushWakes()
-    }
-  }
-
   /** Wait in the waiter list `key` of this session (allocated on first use). */
   waitIn(
     key: "acceptWaiters" | "openWaiters" | "drainWaiters" | "flushWaiters" | "closedWaiters"
   ): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       ;(this[key] ??= []).push(resume)
-      return Effect.sync(() => removeFrom(this[key], resume))
+      return Effect.sync(() => Wakeups.removeFrom(this[key], resume))
     })
   }
 
@@ -517,138 +391,9 @@ class SessionImpl implements YamuxSession {
     this.wakeStream(s)
   }
 
-  makeStream(id: number, inbound: boolean): Stream {
-    const self = this
-    const config = this.config
-    const s: Stream = {
-      id,
-      inbound,
-      handle: undefined as unknown as MuxedStream,
-      sendWindow: Frame.INITIAL_WINDOW,
-      writeClosed: false,
-      writeErr: undefined,
-      writeWaiter: undefined,
-      recvWindow: config.initialWindow,
-      // the peer assumes 256 KiB until our first window update (§Flow Control)
-      recvRemaining: Frame.INITIAL_WINDOW,
-      inFlight: 0,
-      epochStart: this.nowNanos(),
-      buffer: [],
-      buffered: 0,
-      remoteFin: false,
-      readErr: undefined,
-      readWaiter: undefined,
-      needAck: inbound,
-      ackedByPeer: inbound,
-      registered: true
-    }
-
-    const waitRead = Effect.callback<void>((r) => {
-      s.readWaiter = r
-      return Effect.sync(() => {
-        s.readWaiter = undefined
-      })
-    })
-    const waitWrite = Effect.callback<void>((r) => {
-      s.writeWaiter = r
-      return Effect.sync(() => {
-        s.writeWaiter = undefined
-      })
-    })
-
-    // waiting for the session outbox to drain; a reset of the stream wakes it too
-    const waitDrain = Effect.callback<void>((r) => {
-      ;(self.drainWaiters ??= []).push(r)
-      s.writeWaiter = r
-      return Effect.sync(() => {
-        removeFrom(self.drainWaiters, r)
-        if (s.writeWaiter === r) s.writeWaiter = undefined
-      })
-    })
-
-    const read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError> = Effect.suspend(() => {
-      if (s.readErr !== undefined) return Effect.fail(s.readErr)
-      if (s.buffered > 0) {
-        const out = s.buffer
-        s.buffer = []
-        s.buffered = 0
-        self.atomically(() => self.afterConsume(s))
-        return Effect.succeed(out)
-      }
-      if (s.remoteFin) return Effect.succeed(Duplex.EOF)
-      return Effect.flatMap(waitRead, () => read)
-    })
-
-    const write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => {
-      let index = 0
-      let offset = 0
-      let remaining = Duplex.byteLength(chunks)
-      const loop: Effect.Effect<void, Duplex.DuplexError> = Effect.suspend(() => {
-        if (s.writeErr !== undefined) return Effect.fail(s.writeErr)
-        if (s.writeClosed) return Effect.fail(Duplex.closedError("yamux stream closed for writing"))
-        if (remaining === 0) return Effect.void
-        if (s.sendWindow === 0) return Effect.flatMap(waitWrite, () => loop)
-        if (self.outboxBytes >= config.writeHighWater) return Effect.flatMap(waitDrain, () => loop)
-        self.atomically(emit)
-        return loop
-      })
-      // emit as many frames as the window allows, each at most maxFrameSize
-      const emit = (): void => {
-        const outbox = self.outbox
-        while (remaining > 0 && s.sendWindow > 0) {
-          const n = Math.min(remaining, s.sendWindow, config.maxFrameSize)
-          outbox.push(Frame.encode(Frame.TYPE_DATA, self.takeFlags(s), s.id, n))
-          let left = n
-          while (left > 0) {
-            const c = chunks[index]!
-            const avail = c.byteLength - offset
-            if (avail <= left) {
-              if (avail > 0) outbox.push(offset === 0 ? c : c.subarray(offset))
-              left -= avail
-              index++
-              offset = 0
-            } else {
-              outbox.push(c.subarray(offset, offset + left))
-              offset += left
-              left = 0
-            }
-          }
-          s.sendWindow -= n
-          remaining -= n
-          self.outboxBytes += n
-        }
-        self.wakeWriter()
-      }
-      return loop
-    }
-
-    const closeWrite: Effect.Effect<void> = Effect.sync(() =>
-      self.atomically(() => {
-        if (s.writeClosed || s.writeErr !== undefined) return
-        s.writeClosed = true
-        const w = s.writeWaiter
-        s.writeWaiter = undefined
-        if (s.registered && self.isOpen) {
-          self.pushControl(Frame.TYPE_WINDOW_UPDATE, self.takeFlags(s) | Frame.FLAG_FIN, s.id, 0)
-          self.maybeFinished(s)
-        }
-        self.wake(w)
-      })
-    )
-
-    const reset: Effect.Effect<void> = Effect.sync(() => {
-      if (s.readErr !== undefined && s.writeErr !== undefined) return
-      self.atomically(() => self.resetStream(s, Duplex.resetError("yamux stream reset"), true))
-    })
-
-    ;(s as { handle: MuxedStream }).handle = {
-      id: String(id),
-      direction: inbound ? "inbound" : "outbound",
-      read,
-      write,
-      closeWrite,
-      reset
-    }
+  /** A new stream, registered. */
+  newStream(id: number, inbound: boolean): Stream {
+    const s = YamuxStream.make(this, id, inbound)
     this.streams.set(id, s)
     return s
   }
@@ -717,7 +462,7 @@ class SessionImpl implements YamuxSession {
         this.payloadTarget = undefined
         return undefined
       }
-      s = this.makeStream(id, true)
+      s = this.newStream(id, true)
       this.inboundCount++
       this.unackedInbound++
       ;(this.acceptQueue ??= []).push(s)
@@ -858,7 +603,7 @@ class SessionImpl implements YamuxSession {
         }
         continue
       }
-      let decoded: Result.Result<Frame.Header, Frame.FrameError>
+      let decoded: Result.Result<Frame.Header, Frame.YamuxFrameError>
       if (this.headerFill === 0 && len - off >= Frame.HEADER_LENGTH) {
         decoded = Frame.decode(chunk, off)
         off += Frame.HEADER_LENGTH
@@ -942,18 +687,11 @@ class SessionImpl implements YamuxSession {
     return started
   }
 
-  waitPong(ping: Ping): Effect.Effect<void> {
-    return Effect.callback<void>((resume) => {
-      ping.waiters.push(resume)
-      return Effect.sync(() => removeFrom(ping.waiters, resume))
-    })
-  }
-
   get ping(): Effect.Effect<number, MuxerError> {
     return Effect.suspend(() => {
       if (!this.isOpen) return Effect.fail(this.endedError())
       const current = this.startPing()
-      return Effect.flatMap(this.waitPong(current), () => {
+      return Effect.flatMap(Wakeups.waitIn(current.waiters), () => {
         if (current.rtt === undefined) return Effect.fail(this.endedError())
         return Effect.succeed(current.rtt / 1e6)
       })
@@ -1019,7 +757,7 @@ class SessionImpl implements YamuxSession {
       }
       const id = this.nextId
       this.nextId += 2
-      const s = this.makeStream(id, false)
+      const s = this.newStream(id, false)
       s.recvRemaining = config.initialWindow
       this.outboundCount++
       this.ackBacklog++
@@ -1112,17 +850,10 @@ export const make = (
     session.readerFiber = yield* Effect.forkDetach(Effect.suspend(() => session.readLoop()))
     if (config.enableKeepAlive) {
       // the first ping at once, then one interval after each pong
-      let keeper = keepers.get(clock)
-      if (keeper === undefined) {
-        keeper = new KeepAlive(clock)
-        keepers.set(clock, keeper)
-      }
+      const keeper = KeepAlive.forClock(clock)
       session.keeper = keeper
       session.kaDeadline = session.nowNanos()
-      if (keeper.add(session)) {
-        const k = keeper
-        yield* Effect.forkDetach(Effect.suspend(() => k.loop()))
-      }
+      yield* keeper.join(session)
     } else {
       session.keepAliveFiber = yield* Effect.forkDetach(Effect.ensuring(
         Effect.ignore(session.ping), // one ping to measure the RTT (window auto-tuning)
