@@ -15,6 +15,7 @@ import { Effect } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import { chain } from "../support/errors.ts"
 import { ma, tcpNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
@@ -55,7 +56,7 @@ describe.concurrent("interop with js-libp2p (separate process): keys we write", 
           const addr = ma(js.addr.replace(js.peerId, wrong))
           expect(Multiaddr.getPeerId(addr)).toBe(wrong)
           const err = yield* Effect.flip(other.host.dial(addr))
-          expect(err.reason).toBe("PeerIdMismatch")
+          expect(chain(err)).toEqual(["DialError", "UpgradeError", "PeerIdMismatch", "SecurityError", "PeerIdMismatch"])
         })
     )
   }
