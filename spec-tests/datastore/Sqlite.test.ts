@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -155,6 +155,27 @@ describe("SQLite datastore: the file", () => {
       yield* Scope.close(scope, Exit.void)
       const second = yield* Sqlite.make({ filename: file })
       expect(dec(yield* second.get(k("/a")))).toBe("1")
+    }))
+
+  it.effect("closing commits the writes already queued; each put either succeeded and is stored, or failed Closed", () =>
+    Effect.gen(function*() {
+      const file = freshFile()
+      const scope = yield* Scope.make()
+      const ds = yield* Scope.provide(Sqlite.make({ filename: file }), scope)
+      const keys = Array.from({ length: 100 }, (_, i) => k(`/q/${i}`))
+      const fibers = yield* Effect.forEach(keys, (key) => Effect.forkDetach(Effect.exit(ds.put(key, enc("v")))))
+      yield* Effect.yieldNow
+      yield* Scope.close(scope, Exit.void)
+      const exits = yield* Effect.forEach(fibers, Fiber.join)
+      const reopened = yield* Sqlite.make({ filename: file })
+      let stored = 0
+      for (const [i, exit] of exits.entries()) {
+        const has = yield* reopened.has(keys[i]!)
+        if (Exit.isSuccess(exit)) expect(has, keys[i]).toBe(true)
+        else expect(Exit.findErrorOption(exit).pipe((e) => e._tag === "Some" && e.value.reason)).toBe("Closed")
+        if (has) stored++
+      }
+      expect(stored).toBeGreaterThan(0)
     }))
 
   it.effect("a failing batch changes nothing, and does not fail writes committed beside it", () =>
