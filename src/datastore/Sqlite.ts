@@ -53,7 +53,9 @@
  * get.
  *
  * **Queries** read in pages of `pageSize` rows (default 256) by key ranges
- * (keyset pagination, not `OFFSET`), so a long query holds no transaction
+ * (keyset pagination: the next page starts after the last key seen; SQL
+ * `OFFSET` serves only the query's own `offset`, on the first page), so a
+ * long query holds no transaction
  * while its consumer is slow; each page is consistent, and a write made while
  * the stream is consumed is seen by later pages if its key is beyond the
  * cursor. Each key is yielded at most once, in order.
@@ -98,6 +100,15 @@ export interface SqliteOptions {
   /** Rows read per query page. Default 256. */
   readonly pageSize?: number | undefined
 }
+
+/** The defaults of `SqliteOptions`. */
+export const defaults = {
+  synchronous: "full",
+  integrityCheck: "quick",
+  lockTimeout: Duration.zero,
+  maxPendingWrites: 1024,
+  pageSize: 256
+} as const
 
 /** `PRAGMA application_id` of our files: "lp2p" in ASCII. */
 export const APPLICATION_ID = 0x6c703270
@@ -273,21 +284,23 @@ export const make = (
 ): Effect.Effect<Datastore["Service"], DatastoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const path = options.filename
-    const pageSize = Math.max(1, options.pageSize ?? 256)
+    const pageSize = Math.max(1, options.pageSize ?? defaults.pageSize)
     const sql = yield* SqliteClient.make({
       filename: path,
       disableWAL: true, // switched on in `prepare`, after the file is known to be ours
-      busyTimeout: options.lockTimeout ?? Duration.zero
+      busyTimeout: options.lockTimeout ?? defaults.lockTimeout
     }).pipe(
       Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make),
       Effect.mapError(fromSql(path, "opening it"))
     )
-    yield* claim(sql, path, options.integrityCheck ?? "quick")
-    yield* prepare(sql, path, options.synchronous ?? "full")
+    yield* claim(sql, path, options.integrityCheck ?? defaults.integrityCheck)
+    yield* prepare(sql, path, options.synchronous ?? defaults.synchronous)
 
     // the writer: one fiber, one transaction per group of waiting requests
     let isClosed = false
-    const queue = yield* Queue.bounded<WriteRequest, Cause.Done>(Math.max(1, options.maxPendingWrites ?? 1024))
+    const queue = yield* Queue.bounded<WriteRequest, Cause.Done>(
+      Math.max(1, options.maxPendingWrites ?? defaults.maxPendingWrites)
+    )
     const applyOp = (op: BatchOp) =>
       op._tag === "Put" ? sql.unsafe(UPSERT, [op.key, op.value]).raw : sql.unsafe(DELETE, [op.key]).raw
     const commit = (requests: ReadonlyArray<WriteRequest>) =>
