@@ -200,61 +200,61 @@ describe("SQLite datastore: the file", () => {
 })
 
 describe("SQLite datastore: crash safety (issue 12 §4)", () => {
-  it.live(
-    "kill -9 while writing loses no acknowledged write; the lock dies with the process",
-    () =>
-      Effect.gen(function*() {
-        const file = freshFile()
-        const script = path.join(import.meta.dirname, "crashWriter.ts")
-        // process.execPath is the Node 24 that runs this test (`npx node` is the same binary behind a wrapper
-        // process, which a SIGKILL would hit instead of the writer)
-        const child = spawn(process.execPath, [script, file], { stdio: ["ignore", "pipe", "pipe"] })
-        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-        let out = ""
-        let err = ""
-        child.stderr.on("data", (d: Buffer) => (err += d.toString()))
-        const acked = yield* Effect.callback<ReadonlyArray<number>, Error>((resume) => {
-          const onData = (d: Buffer) => {
-            out += d.toString()
-            const lines = out.split("\n").slice(0, -1)
-            if (lines.length > 1 + 400) {
-              child.stdout.off("data", onData)
-              resume(Effect.succeed(lines.slice(1).map(Number)))
-            }
+  for (const synchronous of ["full", "normal"] as const) {
+    it.live(
+      `kill -9 while writing loses no acknowledged write (synchronous=${synchronous}); the lock dies with the process`,
+      () =>
+        Effect.gen(function*() {
+          const file = freshFile()
+          const script = path.join(import.meta.dirname, "crashWriter.ts")
+          // process.execPath is the Node 24 that runs this test (`npx node` is the same binary behind a wrapper
+          // process, which a SIGKILL would hit instead of the writer)
+          const child = spawn(process.execPath, [script, file, synchronous], { stdio: ["ignore", "pipe", "pipe"] })
+          yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+          let out = ""
+          let err = ""
+          child.stderr.on("data", (d: Buffer) => (err += d.toString()))
+          // read stdout to the end, so the writer never blocks on a full pipe and is killed mid-write
+          const closed = new Promise<void>((resolve) => child.stdout.on("close", resolve))
+          yield* Effect.callback<void, Error>((resume) => {
+            child.stdout.on("data", (d: Buffer) => {
+              out += d.toString()
+              if (out.split("\n").length > 1 + 400) resume(Effect.void)
+            })
+            child.on("exit", (code) => resume(Effect.fail(new Error(`writer exited ${code}: ${err}`))))
+          }).pipe(Effect.timeout("60 seconds"))
+          expect(out.startsWith("ready ")).toBe(true)
+
+          // while the writer holds the file, a second process (this one) is refused
+          const locked = yield* Effect.flip(Effect.scoped(Sqlite.make({ filename: file })))
+          expect(locked.reason).toBe("Locked")
+
+          const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+            child.on("exit", (_code, signal) => resolve(signal))
+          )
+          child.kill("SIGKILL")
+          expect(yield* Effect.promise(() => exited)).toBe("SIGKILL")
+          yield* Effect.promise(() => closed)
+          // every complete line is an acknowledged batch (a pipe write of a few bytes is atomic)
+          const acked = out.split("\n").slice(1, -1).map(Number)
+          expect(acked.length).toBeGreaterThanOrEqual(400)
+
+          const ds = yield* Sqlite.make({ filename: file, integrityCheck: "full" }) // the lock is gone
+          for (const n of acked) {
+            expect(yield* ds.has(k(`/crash/${n}/a`)), `acknowledged /crash/${n}/a`).toBe(true)
+            expect(yield* ds.has(k(`/crash/${n}/b`)), `acknowledged /crash/${n}/b`).toBe(true)
           }
-          child.stdout.on("data", onData)
-          child.on("exit", (code) => resume(Effect.fail(new Error(`writer exited ${code}: ${err}`))))
-        }).pipe(Effect.timeout("60 seconds"))
-        expect(out.startsWith("ready ")).toBe(true)
-
-        // while the writer holds the file, a second process (this one) is refused
-        const locked = yield* Effect.flip(Effect.scoped(Sqlite.make({ filename: file })))
-        expect(locked.reason).toBe("Locked")
-
-        const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-          child.on("exit", (_code, signal) => resolve(signal))
-        )
-        child.kill("SIGKILL")
-        expect(yield* Effect.promise(() => exited)).toBe("SIGKILL")
-        // what it printed after the batch we counted was acknowledged too
-        const all = out.split("\n").slice(1).filter((l) => l !== "").map(Number)
-        expect(all.length).toBeGreaterThanOrEqual(acked.length)
-
-        const ds = yield* Sqlite.make({ filename: file, integrityCheck: "full" }) // the lock is gone
-        for (const n of all) {
-          expect(yield* ds.has(k(`/crash/${n}/a`)), `acknowledged /crash/${n}/a`).toBe(true)
-          expect(yield* ds.has(k(`/crash/${n}/b`)), `acknowledged /crash/${n}/b`).toBe(true)
-        }
-        // every batch is all or nothing, acknowledged or not
-        const keys = yield* Stream.runCollect(ds.keys({ prefix: k("/crash") }))
-        const counts = new Map<string, number>()
-        for (const key of keys) {
-          const n = Datastore.segments(key)[1]!
-          counts.set(n, (counts.get(n) ?? 0) + 1)
-        }
-        for (const [n, c] of counts) expect(c, `batch ${n}`).toBe(2)
-        expect(counts.size).toBeGreaterThanOrEqual(all.length)
-      }),
-    120_000
-  )
+          // every batch is all or nothing, acknowledged or not
+          const keys = yield* Stream.runCollect(ds.keys({ prefix: k("/crash") }))
+          const counts = new Map<string, number>()
+          for (const key of keys) {
+            const n = Datastore.segments(key)[1]!
+            counts.set(n, (counts.get(n) ?? 0) + 1)
+          }
+          for (const [n, c] of counts) expect(c, `batch ${n}`).toBe(2)
+          expect(counts.size).toBeGreaterThanOrEqual(acked.length)
+        }),
+      120_000
+    )
+  }
 })

@@ -1,6 +1,6 @@
 /**
  * Child process of the crash test (`Sqlite.test.ts`): opens the SQLite
- * datastore at argv[2] and writes until it is killed — 4 fibers, each writing
+ * datastore at argv[2] (synchronous level argv[3]) and writes until it is killed — 4 fibers, each writing
  * pairs of keys in one batch (`/crash/<n>/a`, `/crash/<n>/b`) — and prints
  * `<n>` on stdout once the batch is acknowledged. Stdout to a pipe is
  * synchronous on Linux, so a printed number was acknowledged before the kill.
@@ -11,10 +11,11 @@ import * as Datastore from "../../src/datastore/Datastore.ts"
 import * as Sqlite from "../../src/datastore/Sqlite.ts"
 
 const file = process.argv[2]!
+const synchronous = process.argv[3] === "normal" ? "normal" : "full"
 const value = new Uint8Array(512).fill(7)
 
 const program = Effect.gen(function*() {
-  const ds = yield* Sqlite.make({ filename: file })
+  const ds = yield* Sqlite.make({ filename: file, synchronous })
   process.stdout.write(`ready ${process.pid}\n`)
   let next = 0
   const writer = Effect.forever(Effect.gen(function*() {
