@@ -1,12 +1,12 @@
 /**
  * The SQLite and Memory datastores agree on any sequence of operations: each
  * operation's result (value, or error reason) is the same on both, and so is
- * the final content. Keys are drawn from a few short segments so that puts
+ * the final content, also across closing and reopening the SQLite file. Keys are drawn from a few short segments so that puts
  * overwrite, deletes hit, and prefixes nest and share characters (`/a`, `/a-`,
  * `/ab`, `/a/b`), which is where prefix and ordering bugs live.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Stream } from "effect"
+import { Effect, Exit, Scope, Stream } from "effect"
 import fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -43,12 +43,14 @@ type Op =
   | { readonly op: "delete" | "get" | "has"; readonly key: Datastore.Key }
   | { readonly op: "batch"; readonly ops: ReadonlyArray<Datastore.BatchOp> }
   | { readonly op: "query" | "keys"; readonly query: Datastore.Query }
+  | { readonly op: "reopen" }
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant("put" as const), key, value }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom("delete" as const, "get" as const, "has" as const), key }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("batch" as const), ops: fc.array(batchOp, { maxLength: 6 }) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constantFrom("query" as const, "keys" as const), query }) }
+  { weight: 3, arbitrary: fc.record({ op: fc.constantFrom("query" as const, "keys" as const), query }) },
+  { weight: 1, arbitrary: fc.constant({ op: "reopen" as const }) }
 )
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
@@ -71,6 +73,8 @@ const run = (ds: Datastore.Datastore["Service"], o: Op): Effect.Effect<unknown> 
         return Effect.map(Stream.runCollect(ds.query(o.query)), (es) => es.map((e) => [e.key, hex(e.value)]))
       case "keys":
         return Stream.runCollect(ds.keys(o.query))
+      case "reopen":
+        return Effect.void // done by the caller, on the SQLite store only
     }
   })()
   return Effect.map(Effect.exit(outcome), (exit) =>
@@ -90,11 +94,21 @@ describe("Datastore: SQLite and Memory agree", () => {
         (ops) =>
           Effect.runPromise(Effect.scoped(Effect.gen(function*() {
             const memory = yield* Memory.make
-            const sqlite = yield* Sqlite.make({
-              filename: path.join(dir, `p-${counter++}.sqlite`),
-              pageSize: 2 // several pages per query, so the keyset pagination is exercised
-            })
+            const filename = path.join(dir, `p-${counter++}.sqlite`)
+            // several pages per query, so the keyset pagination is exercised
+            const open = Effect.flatMap(
+              Scope.make(),
+              (scope) =>
+                Effect.map(Scope.provide(Sqlite.make({ filename, pageSize: 2 }), scope), (ds) => [ds, scope] as const)
+            )
+            let [sqlite, scope] = yield* open
+            yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
             for (const o of ops) {
+              if (o.op === "reopen") {
+                // what was acknowledged is what the file holds after a close and a reopen
+                yield* Scope.close(scope, Exit.void)
+                ;[sqlite, scope] = yield* open
+              }
               const [m, s] = [yield* run(memory, o), yield* run(sqlite, o)]
               expect(s, JSON.stringify(o)).toEqual(m)
             }

@@ -142,6 +142,15 @@ describe("SQLite datastore: the file", () => {
       expect(fs.existsSync(path.dirname(file))).toBe(false)
     }))
 
+  it.effect("a path that is a directory: Io, naming it, left as it is", () =>
+    Effect.gen(function*() {
+      const file = fs.mkdtempSync(path.join(dir, "a-directory-"))
+      const e = yield* Effect.flip(Effect.scoped(Sqlite.make({ filename: file })))
+      expect(e.reason).toBe("Io")
+      expect(e.message).toContain(file)
+      expect(fs.readdirSync(file)).toEqual([])
+    }))
+
   it.effect("a second opener in the same process: Locked until the first closes", () =>
     Effect.gen(function*() {
       const file = freshFile()
