@@ -27,15 +27,15 @@
 import { type Duration, Effect, Layer } from "effect"
 import * as ConnectionManager from "../src/connection/ConnectionManager.ts"
 import type * as Dialer from "../src/connection/Dialer.ts"
-import { Registrar } from "../src/connection/Registrar.ts"
+import * as Registrar from "../src/connection/Registrar.ts"
 import * as ResourceManager from "../src/connection/ResourceManager.ts"
 import * as Upgrader from "../src/connection/Upgrader.ts"
-import { Identity } from "../src/core/Identity.ts"
+import * as Identity from "../src/core/Identity.ts"
 import type * as Keys from "../src/core/Keys.ts"
 import type * as Multiaddr from "../src/core/Multiaddr.ts"
 import * as AddressManager from "../src/host/AddressManager.ts"
 import * as Host from "../src/host/Host.ts"
-import { Peerstore } from "../src/host/Peerstore.ts"
+import * as Peerstore from "../src/host/Peerstore.ts"
 import * as Mplex from "../src/muxer/Mplex.ts"
 import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../src/muxer/Yamux.ts"
@@ -48,7 +48,7 @@ import * as Tls from "../src/security/Tls.ts"
 import * as Dns from "../src/transport/Dns.ts"
 import * as MemoryTransport from "../src/transport/Memory.ts"
 import * as Tcp from "../src/transport/Tcp.ts"
-import { type Transport, Transports } from "../src/transport/Transport.ts"
+import * as Transport from "../src/transport/Transport.ts"
 import * as Unix from "../src/transport/Unix.ts"
 import * as WebSocket from "../src/transport/WebSocket.ts"
 
@@ -57,7 +57,7 @@ export interface NodeOptions {
   readonly privateKey?: Keys.PrivateKey
   /** Addresses to listen on at start. */
   readonly listen?: ReadonlyArray<Multiaddr.Multiaddr>
-  readonly transports: ReadonlyArray<Transport>
+  readonly transports: ReadonlyArray<Transport.Transport>
   readonly security: ReadonlyArray<SecureChannel>
   readonly muxers: ReadonlyArray<StreamMuxer>
   readonly agentVersion?: string
@@ -83,18 +83,18 @@ export interface NodeOptions {
  * Each call is a separate node: providing two presets in one program (even
  * one inside the other) gives two independent nodes.
  */
-export const make = (options: NodeOptions) => {
+export const layer = (options: NodeOptions) => {
   const identity = options.privateKey !== undefined
-    ? Identity.fromPrivateKey(options.privateKey)
+    ? Identity.layer(options.privateKey)
     : Identity.layerEd25519
   const base = Layer.mergeAll(
     identity,
     Registrar.layer,
     Peerstore.layerMemory,
-    Transports.layer(options.transports),
+    Transport.layer(options.transports),
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
-    ConnectionManager.ConnectionManager.layer(options.connectionManager),
-    ResourceManager.ResourceManager.layer(options.resources),
+    ConnectionManager.layer(options.connectionManager),
+    ResourceManager.layer(options.resources),
     AddressManager.layer(options.addressManager)
   )
   const upgrader = Upgrader.layer({
@@ -172,14 +172,14 @@ const buildMuxer = (name: MuxerName, options: PresetOptions): StreamMuxer =>
   name === "mplex" ? Mplex.mplex : options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux
 
 const withStack = <E, R>(
-  transports: Effect.Effect<ReadonlyArray<Transport>, E, R>,
+  transports: Effect.Effect<ReadonlyArray<Transport.Transport>, E, R>,
   options: PresetOptions
 ) =>
   Layer.unwrap(Effect.gen(function*() {
     const names: ReadonlyArray<SecurityName> = options.security ?? ["noise"]
     const muxerNames: ReadonlyArray<MuxerName> = options.muxers ?? ["yamux"]
     const security = yield* Effect.forEach(names, buildSecurity)
-    return make({
+    return layer({
       ...options,
       transports: yield* transports,
       security,

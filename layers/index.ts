@@ -4,4 +4,4 @@
  * @since 0.1.0
  */
 export { MemoryNetwork } from "../src/transport/Memory.ts"
-export { Default, make, Memory, type NodeOptions, type PresetOptions } from "./Node.ts"
+export { Default, layer, Memory, type NodeOptions, type PresetOptions } from "./Node.ts"

@@ -3,7 +3,7 @@
  *
  * Each module is re-exported as a namespace (as `effect` does): the service is
  * `Host.Host`, its errors `Host.DialError`, `Connection.ConnectionError`, …
- * A node is a Layer from `effect-libp2p/layers` (`Default`, `Memory`, `make`).
+ * A node is a Layer from `effect-libp2p/layers` (`Default`, `Memory`, `layer`).
  *
  * Your own protocol: register a handler with the `Registrar` (for as long as
  * the current scope lives) and open streams with `host.newStream`; speak

@@ -12,7 +12,7 @@ import { Effect } from "effect"
 import fc from "fast-check"
 import { memoryNode } from "../../spec-tests/support/node.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 
 /** A deterministic PRNG (mulberry32) so a network is a function of its seed. */
 const prng = (seed: number) => () => {
@@ -59,7 +59,7 @@ const runNetwork = (n: number, edges: ReadonlyArray<readonly [number, number]>, 
     }
     const connected = nodes.map((node) => new Set(node.host.connections().map((c) => PeerId.toString(c.remotePeer))))
     return { rtts, neighbours, connected }
-  }).pipe(Effect.scoped, Effect.provide(MemoryNetwork.layer))
+  }).pipe(Effect.scoped, Effect.provide(Memory.layerNetwork))
 
 describe("memory network (virtual time)", () => {
   it.effect(

@@ -18,6 +18,7 @@ import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { Host } from "../../src/host/Host.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { chain } from "../support/errors.ts"
 import * as Events from "../support/events.ts"
@@ -83,7 +84,7 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       for (const [i, p] of peers.entries()) expect(p.host.connections()).toHaveLength(i === 1 || i === 4 ? 1 : 0)
       // and the kept ones still work
       expect(yield* peers[1]!.ping.ping(hub.host.peerId)).toHaveLength(1)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("hard cap: with maxConnections 3 the 4th and 5th peers are refused before the handshake; a refused peer backs off, and a forced dial gets in once a slot is free", () =>
     Effect.gen(function*() {
@@ -109,7 +110,7 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       const conn = yield* peers[3]!.host.dial(hub.addr, { force: true })
       expect(PeerId.equals(conn.remotePeer, hub.host.peerId)).toBe(true)
       expect(peers[3]!.host.dialer.backoffs()).toEqual([])
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("dial backoff through the Host: a dead address is Refused, then Backoff until its delay passed, then tried again", () =>
     Effect.gen(function*() {
@@ -121,7 +122,7 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       yield* TestClock.adjust((backoff.reason._tag === "Backoff" ? backoff.reason.until : 0) + 1)
       expect(chain(yield* Effect.flip(a.host.dial(dead)))).toEqual(["DialError", "TransportError", "Refused"])
       expect(a.host.dialer.backoffs()[0]?.failures).toBe(2)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("resource manager: a stream past the connection's inbound limit is reset; one past the outbound limit is refused with LimitExceeded; all released afterwards", () =>
     Effect.gen(function*() {
@@ -169,7 +170,7 @@ describe("connection management in a node (memory transport, TestClock)", () => 
       }
       // the connection still works
       expect(yield* client.ping.ping(server.host.peerId)).toHaveLength(1)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("every reservation returns to zero when the connections end", () =>
     Effect.gen(function*() {
@@ -195,5 +196,5 @@ describe("connection management in a node (memory transport, TestClock)", () => 
         ])
       }
       expect([server.cm.stats().slots, client.cm.stats().slots, server.cm.stats().open]).toEqual([0, 0, 0])
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 })

@@ -166,7 +166,7 @@ describe("resource manager: streams and memory", () => {
         Effect.gen(function*() {
           return yield* ResourceManager.ResourceManager
         }),
-        ResourceManager.ResourceManager.layerUnlimited
+        ResourceManager.layerUnlimited
       )
       expect(unlimited.limits.transient.connectionsInbound).toBe(Infinity)
     }))

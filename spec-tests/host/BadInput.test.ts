@@ -208,11 +208,11 @@ describe("bad input: connections that never speak", () => {
         // half a proposal
         (a) => a.send(Multistream.HEADER_FRAME, msMessage("/noise").subarray(0, 3)),
         // /noise agreed, then nothing
-        (a) => negotiate(a, Noise.PROTOCOL_ID),
+        (a) => negotiate(a, Noise.PROTOCOL),
         // Noise message 1, then nothing (the node's message 2 goes unanswered)
         (a) =>
           Effect.gen(function*() {
-            yield* negotiate(a, Noise.PROTOCOL_ID)
+            yield* negotiate(a, Noise.PROTOCOL)
             const hs = HandshakeState.make({ initiator: true, staticKeyPair: X25519.generate() })
             const m1 = hs.writeMessage(new Uint8Array(0))
             if (m1._tag === "Success") yield* a.send(noiseFrame(m1.success))
@@ -220,7 +220,7 @@ describe("bad input: connections that never speak", () => {
         // a Noise length prefix announcing 65535 bytes, then 100 of them
         (a) =>
           Effect.gen(function*() {
-            yield* negotiate(a, Noise.PROTOCOL_ID)
+            yield* negotiate(a, Noise.PROTOCOL)
             yield* a.send(Uint8Array.of(0xff, 0xff), randomBytes(100, 9))
           })
       ]
@@ -250,7 +250,7 @@ describe("bad input: many at once", () => {
         (a, i) => a.send(randomBytes(1 + (i * 37) % 2048, i)), // random, kept open
         (a, i) => Effect.andThen(a.send(randomBytes(1 + (i * 53) % 4096, i)), a.end), // random, then FIN
         (a, i) => a.send(Multistream.HEADER_FRAME, randomBytes(32, i)), // header, then garbage
-        (a) => Effect.andThen(negotiate(a, Noise.PROTOCOL_ID), a.send(Uint8Array.of(0, 5), randomBytes(5, 1))) // short Noise message
+        (a) => Effect.andThen(negotiate(a, Noise.PROTOCOL), a.send(Uint8Array.of(0, 5), randomBytes(5, 1))) // short Noise message
       ]
       const N = 200
       const closed = yield* Effect.forEach(Array.from({ length: N }, (_, i) => i), (i) =>

@@ -63,7 +63,7 @@ const unwrap = <A, E>(r: Result.Result<A, E>): A => Result.getOrThrow(r)
 /** Multistream `/noise`, then Noise message 1 from a fresh initiator. */
 const afterMessage1 = (attacker: Attacker) =>
   Effect.gen(function*() {
-    yield* negotiate(attacker, Noise.PROTOCOL_ID)
+    yield* negotiate(attacker, Noise.PROTOCOL)
     const staticKeyPair = X25519.generate()
     const hs = HandshakeState.make({ initiator: true, staticKeyPair })
     yield* attacker.send(noiseFrame(unwrap(hs.writeMessage(new Uint8Array(0)))))
@@ -119,7 +119,7 @@ describe("bad input: Noise handshake (inbound)", () => {
         (message) =>
           Effect.gen(function*() {
             const attacker = yield* connect(node.addr)
-            yield* negotiate(attacker, Noise.PROTOCOL_ID)
+            yield* negotiate(attacker, Noise.PROTOCOL)
             yield* attacker.send(noiseFrame(message))
             yield* expectClosed(attacker, PROMPT)
           }),
@@ -141,14 +141,14 @@ describe("bad input: Noise handshake (inbound)", () => {
       yield* Effect.forEach(ephemerals, (e) =>
         Effect.gen(function*() {
           const attacker = yield* connect(node.addr)
-          yield* negotiate(attacker, Noise.PROTOCOL_ID)
+          yield* negotiate(attacker, Noise.PROTOCOL)
           yield* attacker.send(noiseFrame(e))
           yield* expectClosed(attacker, PROMPT)
         }), { concurrency: "unbounded" })
       // message 3 whose (encrypted, signed) static key is a point of small order
       const identity = yield* Keys.generate("Ed25519")
       const attacker = yield* connect(node.addr)
-      yield* negotiate(attacker, Noise.PROTOCOL_ID)
+      yield* negotiate(attacker, Noise.PROTOCOL)
       const staticKeyPair = { ...X25519.generate(), publicRaw: zero }
       const hs = HandshakeState.make({ initiator: true, staticKeyPair })
       yield* attacker.send(noiseFrame(unwrap(hs.writeMessage(new Uint8Array(0)))))
@@ -165,7 +165,7 @@ describe("bad input: Noise handshake (inbound)", () => {
       const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })
       // message 1 may carry a payload (unauthenticated in XX): 32 key bytes and 65503 garbage bytes are read as one
       const attacker = yield* connect(node.addr)
-      yield* negotiate(attacker, Noise.PROTOCOL_ID)
+      yield* negotiate(attacker, Noise.PROTOCOL)
       yield* attacker.send(noiseFrame(randomBytes(65535, 11)))
       // so the node answers with message 2 …
       const message2 = yield* Effect.result(readNoiseMessage(attacker))
@@ -183,9 +183,9 @@ describe("bad input: Noise handshake (inbound)", () => {
       const node = yield* watchedNode({ upgradeTimeout: "10 seconds" })
       const cuts: ReadonlyArray<(a: Attacker) => Effect.Effect<void, unknown>> = [
         // half of message 1 (length prefix says 32)
-        (a) => Effect.andThen(negotiate(a, Noise.PROTOCOL_ID), a.send(Uint8Array.of(0, 32), randomBytes(16, 1))),
+        (a) => Effect.andThen(negotiate(a, Noise.PROTOCOL), a.send(Uint8Array.of(0, 32), randomBytes(16, 1))),
         // one byte of the length prefix
-        (a) => Effect.andThen(negotiate(a, Noise.PROTOCOL_ID), a.send(Uint8Array.of(0))),
+        (a) => Effect.andThen(negotiate(a, Noise.PROTOCOL), a.send(Uint8Array.of(0))),
         // message 1, then EOF instead of message 3
         (a) => Effect.asVoid(afterMessage1(a)),
         // message 1, read message 2, then half of message 3
@@ -219,12 +219,12 @@ describe("bad input: Noise handshake (outbound)", () => {
   const fakeResponder = (identity: Keys.PrivateKey, options: { readonly badSignature?: boolean } = {}) =>
     listenOnce((attacker) =>
       Effect.gen(function*() {
-        yield* negotiateResponder(attacker, Noise.PROTOCOL_ID)
+        yield* negotiateResponder(attacker, Noise.PROTOCOL)
         const staticKeyPair = X25519.generate()
         const hs = HandshakeState.make({ initiator: false, staticKeyPair })
         unwrap(hs.readMessage(yield* readNoiseMessage(attacker)))
         const signedStatic = options.badSignature === true ? X25519.generate().publicRaw : staticKeyPair.publicRaw
-        const payload = handshakePayload({ identity, signedStatic, muxers: [Yamux.protocol] })
+        const payload = handshakePayload({ identity, signedStatic, muxers: [Yamux.PROTOCOL] })
         yield* attacker.send(noiseFrame(unwrap(hs.writeMessage(payload))))
       })
     )

@@ -46,9 +46,9 @@ const yamuxSession = (node: WatchedNode, options: { readonly earlyMuxer: boolean
     const identity = yield* Keys.generate("Ed25519")
     const peer = PeerId.fromPrivateKey(identity)
     const attacker = yield* connect(node.addr)
-    const session = yield* noiseInitiator(attacker, { identity, muxers: options.earlyMuxer ? [Yamux.protocol] : [] })
+    const session = yield* noiseInitiator(attacker, { identity, muxers: options.earlyMuxer ? [Yamux.PROTOCOL] : [] })
     const plain = plainReader(session)
-    if (!options.earlyMuxer) yield* negotiateSecure(session, plain, Yamux.protocol)
+    if (!options.earlyMuxer) yield* negotiateSecure(session, plain, Yamux.PROTOCOL)
     const up = yield* eventually(Effect.sync(() => node.host.connections(peer).length === 1))
     expect(up).toBe(true)
     return { attacker, session, peer, frames: yamuxReader(plain) }

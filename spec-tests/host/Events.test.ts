@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import * as RegistrarModule from "../../src/connection/Registrar.ts"
 import { CHANGES_BUFFER, Registrar } from "../../src/connection/Registrar.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 import { memoryNode } from "../support/node.ts"
 
 describe("events as streams", () => {
@@ -23,7 +24,7 @@ describe("events as streams", () => {
         const peer = "peerId" in e ? e.peerId : "connection" in e ? e.connection.remotePeer : undefined
         expect(peer !== undefined && PeerId.equals(peer, b.host.peerId)).toBe(true)
       }
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("Registrar.changes slides: a subscriber that reads nothing keeps the latest CHANGES_BUFFER lists", () =>
     Effect.gen(function*() {
@@ -35,5 +36,5 @@ describe("events as streams", () => {
       // the oldest 4 lists were dropped; the rest arrive in order, the last one complete
       expect(got.map((list) => list.length)).toEqual(Array.from({ length: CHANGES_BUFFER }, (_, i) => i + 5))
       expect(got[got.length - 1]).toEqual(Array.from({ length: n }, (_, i) => `/test/${i}`))
-    }).pipe(Effect.provide(Registrar.layer)))
+    }).pipe(Effect.provide(RegistrarModule.layer)))
 })

@@ -14,6 +14,7 @@ import { Host } from "../../src/host/Host.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { chain } from "../support/errors.ts"
 
@@ -54,7 +55,7 @@ describe("node over the memory transport", () => {
       expect(a.host.connections()).toHaveLength(1)
       expect(b.host.connections()).toHaveLength(1)
       expect(PeerId.equals(a.host.connections()[0]!.remotePeer, b.host.peerId)).toBe(true)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("identify spec §identify: the dialer learns the listener's key, addrs, protocols and a signed peer record", () =>
     Effect.gen(function*() {
@@ -75,7 +76,7 @@ describe("node over the memory transport", () => {
       expect(a.peerstore.get(b.host.peerId)?.protocols).toContain("/ipfs/ping/1.0.0")
       // observed address: b saw a's dialing address
       expect(result.observedAddr).toBeDefined()
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers", () =>
     Effect.gen(function*() {
@@ -90,7 +91,7 @@ describe("node over the memory transport", () => {
         yield* Effect.sleep("20 millis")
       }
       expect(a.peerstore.get(b.host.peerId)?.protocols).toContain("/test/new/1.0.0")
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("a custom protocol streams 4 MiB both ways over one stream; a failing handler resets only its stream", () =>
     Effect.gen(function*() {
@@ -125,7 +126,7 @@ describe("node over the memory transport", () => {
       }))
       expect(failed._tag === "Failure" || failed.success.length === 0).toBe(true)
       expect(yield* a.ping.ping(b.host.peerId)).toHaveLength(1)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("Noise §Authentication: dialing a /p2p address with the wrong peer id fails with PeerIdMismatch", () =>
     Effect.gen(function*() {
@@ -140,7 +141,7 @@ describe("node over the memory transport", () => {
       expect(chain(err)).toEqual(["DialError", "UpgradeError", "PeerIdMismatch", "SecurityError", "PeerIdMismatch"])
       // and the node still works
       expect(yield* a.ping.ping(b.host.addrs()[0]!)).toHaveLength(1)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("closing a node's scope disconnects its peers (peer:disconnect on the other side)", () =>
     Effect.gen(function*() {
@@ -152,5 +153,5 @@ describe("node over the memory transport", () => {
       yield* Scope.close(bScope, Exit.void)
       for (let i = 0; i < 100 && a.host.connections().length > 0; i++) yield* Effect.sleep("20 millis")
       expect(a.host.connections()).toHaveLength(0)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 })

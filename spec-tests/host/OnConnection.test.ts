@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Scope, Stream } from "effect"
 import type * as Connection from "../../src/connection/Connection.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 import { memoryNode } from "../support/node.ts"
 
 /** A handler that records every connection it runs for. */
@@ -34,7 +34,7 @@ describe("host.onConnection", () => {
       const theirs = yield* Deferred.await(inbound)
       expect(theirs.direction).toBe("inbound")
       expect(PeerId.equals(theirs.remotePeer, a.host.peerId)).toBe(true)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("runs for connections already open when it is registered; stops starting once its scope closes", () =>
     Effect.gen(function*() {
@@ -50,7 +50,7 @@ describe("host.onConnection", () => {
       const second = yield* a.host.dial(c.addr)
       expect(a.host.connections()).toContain(second)
       expect(onA.seen).toEqual([first])
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("a run is interrupted when its connection closes, and what it acquired in its scope is released", () =>
     Effect.gen(function*() {
@@ -72,7 +72,7 @@ describe("host.onConnection", () => {
       yield* conn.close
       yield* Deferred.await(interrupted).pipe(Effect.timeout("5 seconds"))
       yield* Deferred.await(released).pipe(Effect.timeout("5 seconds"))
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("a run still going is interrupted when the registration ends; the connection stays open", () =>
     Effect.gen(function*() {
@@ -89,7 +89,7 @@ describe("host.onConnection", () => {
       expect(yield* Deferred.isDone(interrupted)).toBe(true)
       expect(conn.isClosed()).toBe(false)
       expect(yield* a.ping.ping(b.host.peerId, { count: 1 })).toHaveLength(1)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("a handler that fails, dies or throws does not take the connection or the node down", () =>
     Effect.gen(function*() {
@@ -109,7 +109,7 @@ describe("host.onConnection", () => {
       expect(conn.isClosed()).toBe(false)
       expect(yield* a.ping.ping(b.host.peerId, { count: 2 })).toHaveLength(2)
       expect(yield* b.ping.ping(a.host.peerId, { count: 1 })).toHaveLength(1)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("identify runs from onConnection: one result per open connection, kept while it is open, dropped when it closes", () =>
     Effect.gen(function*() {
@@ -126,5 +126,5 @@ describe("host.onConnection", () => {
       yield* events.pipe(Stream.filter((e) => e._tag === "ConnectionClose"), Stream.runHead)
       const error = yield* Effect.flip(a.identify.identify(conn))
       expect(error._tag === "ConnectionError" && error.reason).toBe("Closed")
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 })

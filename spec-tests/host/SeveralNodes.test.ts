@@ -11,7 +11,7 @@ import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { Host } from "../../src/host/Host.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
-import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 
 const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
 const memoryNode = () => Nodes.Memory({ listen: [ma("/memory/0")] })
@@ -32,7 +32,7 @@ describe("several nodes in one program", () => {
       }).pipe(Effect.provide(memoryNode()))
       expect(rtts).toHaveLength(2)
       expect(outer.connections()).toHaveLength(1)
-    }).pipe(Effect.provide(memoryNode()), Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(memoryNode()), Effect.provide(Memory.layerNetwork)))
 
   it.effect("one preset value used twice in one layer graph is one node", () =>
     Effect.gen(function*() {
@@ -41,5 +41,5 @@ describe("several nodes in one program", () => {
         Layer.effect(tag, Effect.map(Host, (host) => ({ peerId: host.peerId }))).pipe(Layer.provide(node))
       const ctx = yield* Layer.build(Layer.merge(seen(SeenA), seen(SeenB)))
       expect(PeerId.equals(Context.get(ctx, SeenA).peerId, Context.get(ctx, SeenB).peerId)).toBe(true)
-    }).pipe(Effect.scoped, Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.scoped, Effect.provide(Memory.layerNetwork)))
 })

@@ -113,7 +113,7 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       logs.push({ level: o.logLevel, message: String(o.message), cause: o.cause })
     })
     const noise = yield* Noise.make()
-    const layer = Nodes.make({
+    const layer = Nodes.layer({
       listen: [ma("/ip4/127.0.0.1/tcp/0")],
       transports: [transport],
       security: [noise],
@@ -565,7 +565,7 @@ export const noiseInitiator = (
   options: InitiatorOptions
 ): Effect.Effect<SecureSession, AttackerError> =>
   Effect.gen(function*() {
-    yield* negotiate(attacker, Noise.PROTOCOL_ID)
+    yield* negotiate(attacker, Noise.PROTOCOL)
     const staticKeyPair = X25519.generate()
     const hs = HandshakeState.make({ initiator: true, staticKeyPair })
     yield* attacker.send(noiseFrame(yield* unwrap(hs.writeMessage(new Uint8Array(0)))))
@@ -575,7 +575,7 @@ export const noiseInitiator = (
     const payload3 = options.payload3 ?? handshakePayload({
       identity: options.identity,
       signedStatic,
-      muxers: options.muxers ?? [Yamux.protocol]
+      muxers: options.muxers ?? [Yamux.PROTOCOL]
     })
     yield* attacker.send(noiseFrame(yield* unwrap(hs.writeMessage(payload3))))
     const ciphers = yield* unwrap(hs.split())

@@ -53,7 +53,7 @@ const peerOf = (js: JsPeer.JsPeer): PeerId.PeerId => Result.getOrThrow(PeerId.fr
 const ourNode = (muxers: ReadonlyArray<StreamMuxer> = [Mplex.mplex]) =>
   Effect.gen(function*() {
     const noise = yield* Noise.make()
-    const layer = Nodes.make({
+    const layer = Nodes.layer({
       transports: [Tcp.transport],
       security: [noise],
       muxers,

@@ -131,9 +131,9 @@ describe("interop with js-libp2p @libp2p/multistream-select", () => {
       const jsExit = yield* Fiber.join(jsSide)
       expect(Exit.isSuccess(jsExit) && jsExit.value).toBe("/mplex/6.7.0")
       // our packets: header‖first proposal, then the second proposal
-      expect(ours.writes.map(messagesOf)).toEqual([[Multistream.PROTOCOL_ID, "/quic-muxer/1"], ["/mplex/6.7.0"]])
+      expect(ours.writes.map(messagesOf)).toEqual([[Multistream.PROTOCOL, "/quic-muxer/1"], ["/mplex/6.7.0"]])
       // js's answers, in order (js sends its header in its own packet, after reading ours)
-      expect(theirs.writes.flatMap(messagesOf)).toEqual([Multistream.PROTOCOL_ID, "na", "/mplex/6.7.0"])
+      expect(theirs.writes.flatMap(messagesOf)).toEqual([Multistream.PROTOCOL, "na", "/mplex/6.7.0"])
       // application bytes
       yield* n.duplex.write([utf8("ping-from-effect")])
       expect(text(yield* jsRead(js, 16))).toBe("ping-from-effect")
@@ -153,9 +153,9 @@ describe("interop with js-libp2p @libp2p/multistream-select", () => {
       const jsExit = yield* Fiber.join(jsSide)
       expect(Exit.isSuccess(jsExit) && jsExit.value).toBe("/noise")
       expect(toHex(theirs.writes[0]!)).toBe(toHex(concatAll(Multistream.HEADER_FRAME, frame("/tls/1.0.0"))))
-      expect(theirs.writes.map(messagesOf)).toEqual([[Multistream.PROTOCOL_ID, "/tls/1.0.0"], ["/noise"]])
+      expect(theirs.writes.map(messagesOf)).toEqual([[Multistream.PROTOCOL, "/tls/1.0.0"], ["/noise"]])
       expect(toHex(ours.writes[0]!)).toBe(toHex(concatAll(Multistream.HEADER_FRAME, Multistream.NA_FRAME)))
-      expect(ours.writes.map(messagesOf)).toEqual([[Multistream.PROTOCOL_ID, "na"], ["/noise"]])
+      expect(ours.writes.map(messagesOf)).toEqual([[Multistream.PROTOCOL, "na"], ["/noise"]])
       js.send(utf8("noise-msg-1"))
       expect(text(yield* ourRead(n.duplex, 11))).toBe("noise-msg-1")
       yield* n.duplex.write([utf8("noise-msg-2")])

@@ -51,7 +51,7 @@ const ourNode = (security: ReadonlyArray<"tls" | "noise"> = ["tls"]) =>
   Effect.gen(function*() {
     const tls = spy(yield* Tls.make())
     const noise = yield* Noise.make()
-    const layer = Nodes.make({
+    const layer = Nodes.layer({
       transports: [Tcp.transport],
       security: security.map((s) => (s === "tls" ? tls.wrapped : noise)),
       muxers: [Yamux.yamux],
@@ -83,7 +83,7 @@ describe("interop with js-libp2p @libp2p/tls (libp2p TLS 1.3, /tls/1.0.0)", () =
         const jsId = peerIdOf(js.peerId)
         const conn = yield* ours.host.dial(ma(js.addr))
         expect(PeerId.equals(conn.remotePeer, jsId)).toBe(true)
-        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        expect(conn.security).toBe(Tls.PROTOCOL)
         expect(conn.muxer).toBe("/yamux/1.0.0")
         // inlined-muxer-negotiation: js (server) chose our first ALPN protocol
         expect(ours.tlsMuxers).toEqual([{ direction: "outbound", muxer: "/yamux/1.0.0" }])
@@ -132,7 +132,7 @@ describe("interop with js-libp2p @libp2p/tls (libp2p TLS 1.3, /tls/1.0.0)", () =
         for (let i = 0; i < 500 && ours.host.connections(jsId).length === 0; i++) yield* Effect.sleep("10 millis")
         const conn = ours.host.connections(jsId)[0]!
         expect(conn.direction).toBe("inbound")
-        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        expect(conn.security).toBe(Tls.PROTOCOL)
         const rtts = yield* ours.ping.ping(jsId, { count: 2 })
         expect(rtts).toHaveLength(2)
         const id = yield* ours.identify.identify(conn)
@@ -149,7 +149,7 @@ describe("interop with js-libp2p @libp2p/tls (libp2p TLS 1.3, /tls/1.0.0)", () =
           concurrency: 2
         })
         const conn = yield* ours.host.dial(ma(js.addr))
-        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        expect(conn.security).toBe(Tls.PROTOCOL)
         expect(yield* ours.ping.ping(peerIdOf(js.peerId), { count: 1 })).toHaveLength(1)
       }),
     60_000
@@ -175,7 +175,7 @@ describe("interop with js-libp2p @libp2p/tls (libp2p TLS 1.3, /tls/1.0.0)", () =
         expect(Exit.isFailure(jsExit)).toBe(true)
         // both nodes carry on: a correct dial works
         const conn = yield* ours.host.dial(ma(js.addr))
-        expect(conn.security).toBe(Tls.PROTOCOL_ID)
+        expect(conn.security).toBe(Tls.PROTOCOL)
       }),
     60_000
   )

@@ -40,7 +40,7 @@ const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.de
 const unixNode = (path: string) =>
   Effect.gen(function*() {
     const noise = yield* Noise.make()
-    const layer = Nodes.make({
+    const layer = Nodes.layer({
       transports: [Unix.transport, Tcp.transport],
       security: [noise],
       muxers: [Yamux.yamux],

@@ -38,7 +38,7 @@ const peerOf = (js: JsPeer.JsPeer): PeerId.PeerId => Result.getOrThrow(PeerId.fr
 /** Our node: WebSocket transport only, Noise, Yamux, identify + ping, listening on 127.0.0.1 /ws. */
 const wsNode = Effect.gen(function*() {
   const noise = yield* Noise.make()
-  const layer = Nodes.make({
+  const layer = Nodes.layer({
     transports: [WebSocket.make()],
     security: [noise],
     muxers: [Yamux.yamux],

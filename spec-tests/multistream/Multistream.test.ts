@@ -89,7 +89,7 @@ describe("multistream-select §Protocol: message encoding (vectors)", () => {
     const hex = Object.fromEntries(vectors.encoded_examples.map((v) => [v.message, v.hex]))
     expect(toHex(Multistream.NA_FRAME)).toBe(hex["na"])
     expect(toHex(Multistream.LS_FRAME)).toBe(hex["ls"])
-    expect(Multistream.PROTOCOL_ID).toBe(vectors.protocol_id)
+    expect(Multistream.PROTOCOL).toBe(vectors.protocol_id)
   })
   for (const v of vectors.derived_encodings) {
     it(`Note 1 & 2 (length prefix counts the newline): "${v.message}" frames as ${v.hex}`, () => {
@@ -363,7 +363,7 @@ describe("multistream-select: select / handle behaviour", () => {
       expect(l.protocol).toBe("/ipfs/ping/9.9.9")
       expect(text(Duplex.concat(yield* l.duplex.read))).toBe("hello")
       const r = Reader.make(a)
-      expect(yield* Multistream.readMessage(r)).toBe(Multistream.PROTOCOL_ID)
+      expect(yield* Multistream.readMessage(r)).toBe(Multistream.PROTOCOL)
       expect(yield* Multistream.readMessage(r)).toBe("/ipfs/ping/9.9.9")
     }))
 
@@ -393,7 +393,7 @@ describe("multistream-select: select / handle behaviour", () => {
       const responder = yield* Effect.forkChild(Multistream.handle(res.duplex, ["/x"]))
       yield* a.write([Multistream.HEADER_FRAME])
       const r = Reader.make(a)
-      expect(yield* Multistream.readMessage(r)).toBe(Multistream.PROTOCOL_ID)
+      expect(yield* Multistream.readMessage(r)).toBe(Multistream.PROTOCOL)
       yield* a.write([frame("/x")])
       expect(yield* Multistream.readMessage(r)).toBe("/x")
       expect((yield* Fiber.join(responder)).protocol).toBe("/x")

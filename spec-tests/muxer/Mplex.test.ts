@@ -112,7 +112,7 @@ const isFrame = (flag: number, id?: number) => (f: { flag: number; id: number })
 
 describe("mplex §Protocol id", () => {
   it("the protocol id for multistream-select is /mplex/6.7.0", () => {
-    expect(Mplex.protocol).toBe("/mplex/6.7.0")
+    expect(Mplex.PROTOCOL).toBe("/mplex/6.7.0")
     expect(Mplex.mplex.protocol).toBe("/mplex/6.7.0")
   })
 })

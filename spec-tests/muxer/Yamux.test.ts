@@ -95,7 +95,7 @@ const isFrame = (type: number, flags?: number, streamId?: number) => (f: { heade
 
 describe("yamux §Specification", () => {
   it("the protocol id for multistream-select is /yamux/1.0.0", () => {
-    expect(Yamux.protocol).toBe("/yamux/1.0.0")
+    expect(Yamux.PROTOCOL).toBe("/yamux/1.0.0")
     expect(Yamux.yamux.protocol).toBe("/yamux/1.0.0")
   })
 })

@@ -12,7 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Perf from "../../src/protocols/perf/Perf.ts"
-import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import * as Memory from "../../src/transport/Memory.ts"
 import { eventually, watchedNode } from "../host/attacker.ts"
 import { memoryNode, tcpNode, type TestNode } from "../support/node.ts"
 
@@ -68,7 +68,7 @@ describe("perf spec §Protocol between our nodes", () => {
     Effect.gen(function*() {
       const [a, b] = yield* Effect.all([memoryNode(), memoryNode()])
       yield* runCases("memory", a, b)
-    }).pipe(Effect.provide(MemoryNetwork.layer)))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("perf spec §Protocol, server: a hand-made client's big-endian u64 is honoured; the upload is read to EOF first", () =>
     Effect.gen(function*() {

@@ -82,7 +82,7 @@ describe("tls spec §Test vectors (libp2p/specs tls/tls.md)", () => {
     expect(Certificate.EXTENSION_OID).toBe(spec.constants.extension_oid)
     expect(Certificate.SIGNATURE_PREFIX).toBe(spec.constants.signature_prefix)
     expect(Tls.ALPN).toBe(spec.constants.alpn)
-    expect(Tls.PROTOCOL_ID).toBe(spec.constants.multistream_protocol_id)
+    expect(Tls.PROTOCOL).toBe(spec.constants.multistream_protocol_id)
   })
 
   for (const v of spec.vectors) {

@@ -55,7 +55,7 @@ const tlsNode = (upgradeTimeout: Duration.Input = "1 second") =>
       const e = Cause.squash(o.cause) as { readonly _tag?: string; readonly reason?: string; readonly message?: string }
       failures.push({ tag: e._tag ?? "?", reason: e.reason, message: e.message ?? String(e), chain: chain(e) })
     })
-    const layer = Nodes.make({
+    const layer = Nodes.layer({
       transports: [Tcp.transport],
       security: [yield* Tls.make()],
       muxers: [Yamux.yamux],
@@ -84,7 +84,7 @@ describe("libp2p TLS in a node over TCP", () => {
     Effect.gen(function*() {
       const [a, b] = yield* Effect.all([tlsNode(), tlsNode()], { concurrency: 2 })
       const conn = yield* a.host.dial(b.addr)
-      expect(conn.security).toBe(Tls.PROTOCOL_ID)
+      expect(conn.security).toBe(Tls.PROTOCOL)
       expect(conn.muxer).toBe("/yamux/1.0.0")
       expect(PeerId.equals(conn.remotePeer, b.host.peerId)).toBe(true)
       expect(yield* a.ping.ping(b.host.peerId, { count: 3 })).toHaveLength(3)
@@ -92,7 +92,7 @@ describe("libp2p TLS in a node over TCP", () => {
       const id = yield* a.identify.identify(conn)
       expect(id.protocols).toContain(Ping.PROTOCOL)
       const back = b.host.connections(a.host.peerId)[0]!
-      expect(back.security).toBe(Tls.PROTOCOL_ID)
+      expect(back.security).toBe(Tls.PROTOCOL)
       const id2 = yield* b.identify.identify(back)
       expect(id2.listenAddrs.map(Multiaddr.toString)).toContain(Multiaddr.toString(a.addr).replace(/\/p2p\/.*$/, ""))
     }))
@@ -137,7 +137,7 @@ describe("libp2p TLS in a node over TCP", () => {
           (i) =>
             Effect.scoped(Effect.gen(function*() {
               const attacker = yield* connect(node.addr)
-              yield* negotiate(attacker, Tls.PROTOCOL_ID)
+              yield* negotiate(attacker, Tls.PROTOCOL)
               yield* kinds[i % kinds.length]!(attacker.send, attacker.end, i)
               return yield* expectClosed(attacker, "5 seconds")
             })),
@@ -159,7 +159,7 @@ describe("libp2p TLS in a node over TCP", () => {
         yield* Effect.forEach(bad, (cert) =>
           Effect.scoped(Effect.gen(function*() {
             const raw = yield* Tcp.transport.dial(node.addr)
-            const sel = yield* Multistream.select(raw.duplex, [Tls.PROTOCOL_ID])
+            const sel = yield* Multistream.select(raw.duplex, [Tls.PROTOCOL])
             const peer = yield* nodePeer(sel.duplex, {
               isServer: false,
               alpn: ["/yamux/1.0.0", "libp2p"],

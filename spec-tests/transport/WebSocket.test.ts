@@ -842,7 +842,7 @@ describe("WebSocket transport", () => {
     const node = (transport: WebSocket.WebSocketTransport, listen: string) =>
       Effect.gen(function*() {
         const noise = yield* Noise.make()
-        const layer = Nodes.make({
+        const layer = Nodes.layer({
           transports: [transport],
           security: [noise],
           muxers: [Yamux.yamux],

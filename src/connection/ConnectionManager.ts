@@ -331,9 +331,11 @@ export class ConnectionManager extends Context.Service<ConnectionManager, {
   readonly events: Stream.Stream<ConnectionManagerEvent>
   /** Subscribe now: the stream it returns misses nothing from then on, while the current scope lasts. */
   readonly subscribe: Effect.Effect<Stream.Stream<ConnectionManagerEvent>, never, Scope.Scope>
-}>()("effect-libp2p/ConnectionManager") {
-  static readonly layer = (options: ConnectionManagerOptions = {}) => Layer.effect(ConnectionManager, make(options))
-}
+}>()("effect-libp2p/ConnectionManager") {}
+
+/** A connection manager with `options` over the defaults; its trimming fiber lives in the layer's scope. */
+export const layer = (options: ConnectionManagerOptions = {}): Layer.Layer<ConnectionManager> =>
+  Layer.effect(ConnectionManager, make(options))
 
 export const make = (options: ConnectionManagerOptions = {}) =>
   Effect.gen(function*() {

@@ -61,45 +61,46 @@ export class Registrar extends Context.Service<Registrar, {
   readonly changes: Stream.Stream<ReadonlyArray<string>>
   /** Subscribe now: the stream it returns misses no change from then on, while the current scope lasts. */
   readonly subscribeChanges: Effect.Effect<Stream.Stream<ReadonlyArray<string>>, never, Scope.Scope>
-}>()("effect-libp2p/Registrar") {
-  static readonly layer = Layer.effect(
-    Registrar,
-    Effect.gen(function*() {
-      const table = new Map<string, Registration>()
-      const changes = yield* PubSub.sliding<ReadonlyArray<string>>(CHANGES_BUFFER)
-      const protocols = () => Array.from(table.keys())
-      const publish = Effect.suspend(() => PubSub.publish(changes, protocols()))
-      return Registrar.of({
-        handle: (protocol, handler, options) =>
-          Effect.gen(function*() {
-            if (table.has(protocol)) {
-              return yield* new RegistrarError({
-                reason: "AlreadyRegistered",
-                message: `a handler for ${protocol} is already registered`
-              })
-            }
-            const registration: Registration = {
-              protocol,
-              handler,
-              options: {
-                maxInboundStreams: options?.maxInboundStreams ?? 32,
-                maxOutboundStreams: options?.maxOutboundStreams ?? 64
-              }
-            }
-            table.set(protocol, registration)
-            yield* publish
-            yield* Effect.addFinalizer(() =>
-              Effect.suspend(() => {
-                if (table.get(protocol) === registration) table.delete(protocol)
-                return publish
-              })
-            )
-          }),
-        protocols,
-        lookup: (protocol) => table.get(protocol),
-        changes: Stream.fromPubSub(changes),
-        subscribeChanges: Effect.map(PubSub.subscribe(changes), Stream.fromSubscription)
-      })
-    })
-  )
-}
+}>()("effect-libp2p/Registrar") {}
+
+/** Builds the registrar: an empty protocol table whose handlers live as long as their registration scopes. */
+export const make: Effect.Effect<Registrar["Service"]> = Effect.gen(function*() {
+  const table = new Map<string, Registration>()
+  const changes = yield* PubSub.sliding<ReadonlyArray<string>>(CHANGES_BUFFER)
+  const protocols = () => Array.from(table.keys())
+  const publish = Effect.suspend(() => PubSub.publish(changes, protocols()))
+  return Registrar.of({
+    handle: (protocol, handler, options) =>
+      Effect.gen(function*() {
+        if (table.has(protocol)) {
+          return yield* new RegistrarError({
+            reason: "AlreadyRegistered",
+            message: `a handler for ${protocol} is already registered`
+          })
+        }
+        const registration: Registration = {
+          protocol,
+          handler,
+          options: {
+            maxInboundStreams: options?.maxInboundStreams ?? 32,
+            maxOutboundStreams: options?.maxOutboundStreams ?? 64
+          }
+        }
+        table.set(protocol, registration)
+        yield* publish
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() => {
+            if (table.get(protocol) === registration) table.delete(protocol)
+            return publish
+          })
+        )
+      }),
+    protocols,
+    lookup: (protocol) => table.get(protocol),
+    changes: Stream.fromPubSub(changes),
+    subscribeChanges: Effect.map(PubSub.subscribe(changes), Stream.fromSubscription)
+  })
+})
+
+/** The registrar as a layer. */
+export const layer: Layer.Layer<Registrar> = Layer.effect(Registrar, make)

@@ -190,20 +190,22 @@ export class ResourceManager extends Context.Service<ResourceManager, {
   /** Reserve a connection (system + transient) until the current scope closes. */
   readonly openConnection: (direction: Direction) => Effect.Effect<ConnectionScope, LimitExceeded, Scope.Scope>
   readonly stats: () => Stats
-}>()("effect-libp2p/ResourceManager") {
-  /** A resource manager with `limits` merged over {@link defaults}. */
-  static readonly layer = (limits: Limits = {}) => Layer.sync(ResourceManager, () => make(limits))
-  /** No limits at all (tests, or a node that trusts every peer). */
-  static readonly layerUnlimited = Layer.sync(ResourceManager, () =>
-    make({
-      system: unlimited,
-      transient: unlimited,
-      peer: unlimited,
-      protocol: unlimited,
-      connection: unlimited,
-      stream: unlimited
-    }))
-}
+}>()("effect-libp2p/ResourceManager") {}
+
+/** A resource manager with `limits` merged over {@link defaults}. */
+export const layer = (limits: Limits = {}): Layer.Layer<ResourceManager> =>
+  Layer.sync(ResourceManager, () => make(limits))
+
+/** No limits at all (tests, or a node that trusts every peer). */
+export const layerUnlimited: Layer.Layer<ResourceManager> = Layer.sync(ResourceManager, () =>
+  make({
+    system: unlimited,
+    transient: unlimited,
+    peer: unlimited,
+    protocol: unlimited,
+    connection: unlimited,
+    stream: unlimited
+  }))
 
 // ---------------------------------------------------------------------------
 // bookkeeping

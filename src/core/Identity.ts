@@ -21,13 +21,14 @@ export const make = (privateKey: Keys.PrivateKey): IdentityShape => ({
   peerId: PeerId.fromPublicKey(privateKey.publicKey)
 })
 
-export class Identity extends Context.Service<Identity, IdentityShape>()("effect-libp2p/Identity") {
-  /** An identity from a given private key. */
-  static readonly fromPrivateKey = (privateKey: Keys.PrivateKey) => Layer.sync(Identity, () => make(privateKey))
+export class Identity extends Context.Service<Identity, IdentityShape>()("effect-libp2p/Identity") {}
 
-  /** A fresh Ed25519 identity. */
-  static readonly layerEd25519 = Layer.effect(
-    Identity,
-    Effect.map(Keys.generate("Ed25519"), make)
-  )
-}
+/** An identity from a given private key. */
+export const layer = (privateKey: Keys.PrivateKey): Layer.Layer<Identity> =>
+  Layer.sync(Identity, () => make(privateKey))
+
+/** A fresh Ed25519 identity. */
+export const layerEd25519: Layer.Layer<Identity, Keys.KeyError> = Layer.effect(
+  Identity,
+  Effect.map(Keys.generate("Ed25519"), make)
+)

@@ -1,7 +1,7 @@
 /**
  * A thin typed wrapper over protobufjs, used for every protobuf message in the
  * project (peer-ids spec §Keys `PublicKey`/`PrivateKey`, RFC 0002 `Envelope`,
- * RFC 0003 `PeerRecord`, and later Noise, Identify, Kad, Gossipsub, …).
+ * RFC 0003 `PeerRecord`, Noise, Identify; the coming Kad and Gossipsub messages too).
  * Wire format: https://protobuf.dev/programming-guides/encoding/.
  *
  * A module declares its messages from `.proto` source text once, at module

@@ -44,9 +44,10 @@ export class Peerstore extends Context.Service<Peerstore, {
   ) => Effect.Effect<boolean>
   readonly all: () => ReadonlyArray<PeerInfo>
   readonly remove: (peer: PeerId.PeerId) => Effect.Effect<void>
-}>()("effect-libp2p/Peerstore") {
-  static readonly layerMemory = Layer.sync(Peerstore, () => makeMemory())
-}
+}>()("effect-libp2p/Peerstore") {}
+
+/** A peer store held in memory. */
+export const layerMemory: Layer.Layer<Peerstore> = Layer.sync(Peerstore, () => makeMemory())
 
 const NONE: ReadonlyArray<never> = Object.freeze([])
 

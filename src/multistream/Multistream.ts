@@ -8,7 +8,7 @@
  * Wire format (connections spec §multistream-select): every message is UTF-8
  * text followed by `\n`, prefixed by its length (newline included) as an
  * unsigned varint. `na` is `03 6e 61 0a`. The first message in each direction is
- * the header {@link PROTOCOL_ID}; anything else aborts the negotiation.
+ * the header {@link PROTOCOL}; anything else aborts the negotiation.
  *
  * - {@link select} (initiator): sends the header and its first proposal in one
  *   write (README §Implementation Recommendations), then tries each protocol in
@@ -50,7 +50,7 @@ import * as Reader from "../core/Reader.ts"
 import * as Varint from "../core/Varint.ts"
 
 /** The protocol id of multistream-select 1.0, sent first by both sides. */
-export const PROTOCOL_ID = "/multistream/1.0.0"
+export const PROTOCOL = "/multistream/1.0.0"
 
 /** The answer to a proposal the responder does not support ("not available"). */
 export const NA = "na"
@@ -67,7 +67,7 @@ export const DEFAULT_MAX_LIST_LENGTH = 64 * 1024
 /**
  * Why a negotiation failed.
  * - `UnsupportedProtocol`: the responder refused every proposal (`protocols` lists them).
- * - `InvalidHeader`: the first message was not {@link PROTOCOL_ID}.
+ * - `InvalidHeader`: the first message was not {@link PROTOCOL}.
  * - `InvalidMessage`: bad framing: no trailing newline, bad length prefix, not UTF-8, bad `ls` answer.
  * - `MessageTooLarge`: a length prefix above the limit.
  * - `UnexpectedEOF`: the stream ended during the negotiation.
@@ -159,7 +159,7 @@ const frameBytes = (body: Uint8Array): Uint8Array => {
 const frameText = (text: string): Uint8Array => frameBytes(encoder.encode(`${text}\n`))
 
 /** The frame of the header, `13 2f6d756c…302e300a`. */
-export const HEADER_FRAME: Uint8Array = frameText(PROTOCOL_ID)
+export const HEADER_FRAME: Uint8Array = frameText(PROTOCOL)
 /** The frame of `na`, `03 6e610a`. */
 export const NA_FRAME: Uint8Array = frameText(NA)
 /** The frame of `ls`, `03 6c730a`. */
@@ -173,7 +173,7 @@ export const LS_FRAME: Uint8Array = frameText(LS)
 export const validateProtocolId = (id: string): Result.Result<string, MultistreamError> => {
   if (id.length === 0) return Result.fail(error("InvalidProtocolId", "empty protocol id"))
   if (id.includes("\n")) return Result.fail(error("InvalidProtocolId", "protocol id contains a newline"))
-  if (id === NA || id === LS || id === PROTOCOL_ID) {
+  if (id === NA || id === LS || id === PROTOCOL) {
     return Result.fail(error("InvalidProtocolId", `"${id}" is reserved by multistream-select`))
   }
   const size = encoder.encode(id).byteLength + 1
@@ -306,9 +306,9 @@ export const readMessage = (
 
 const readHeader = (reader: Reader.Reader): Effect.Effect<void, MultistreamError | Duplex.DuplexError> =>
   Effect.flatMap(readMessage(reader, "the multistream header"), (msg) =>
-    msg === PROTOCOL_ID
+    msg === PROTOCOL
       ? Effect.void
-      : Effect.fail(error("InvalidHeader", `expected "${PROTOCOL_ID}" first, got "${truncate(msg)}"`)))
+      : Effect.fail(error("InvalidHeader", `expected "${PROTOCOL}" first, got "${truncate(msg)}"`)))
 
 const truncate = (s: string): string => (s.length > 64 ? `${s.slice(0, 64)}…` : s)
 
@@ -450,7 +450,7 @@ export const handle = (
         const proposal = yield* readMessage(reader, "a proposal")
         if (proposal === LS) {
           out.push(lsFrame)
-        } else if (proposal !== NA && proposal !== PROTOCOL_ID && supports(proposal)) {
+        } else if (proposal !== NA && proposal !== PROTOCOL && supports(proposal)) {
           out.push(frameText(proposal))
           yield* duplex.write(out)
           return { protocol: proposal, duplex: Duplex.prepend(duplex, reader.rest()) }

@@ -52,7 +52,7 @@ import * as Session from "./mplex/session.ts"
 import type * as StreamMuxer from "./StreamMuxer.ts"
 
 /** The multistream-select protocol id. */
-export const protocol = "/mplex/6.7.0"
+export const PROTOCOL = "/mplex/6.7.0"
 
 export type MplexSession = Session.MplexSession
 
@@ -132,7 +132,7 @@ export const session = (
 export const make = (options?: MplexOptions): StreamMuxer.StreamMuxer => {
   const config = resolve(options)
   return {
-    protocol,
+    protocol: PROTOCOL,
     create: (duplex, { direction }) => Session.make(duplex, direction, config)
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The StreamMuxer contract (libp2p connections spec §Stream multiplexing):
  * many independent, flow-controlled byte streams over one secured Duplex.
- * Implementations: Yamux (`/yamux/1.0.0`), later mplex (`/mplex/6.7.0`).
+ * Implementations: Yamux (`/yamux/1.0.0`) and mplex (`/mplex/6.7.0`).
  *
  * A `MuxedSession` lives in the scope it was created in: closing that scope
  * resets every open stream and closes the underlying Duplex. Each stream lives

@@ -42,7 +42,7 @@ import * as Frame from "./yamux/frame.ts"
 import * as Session from "./yamux/session.ts"
 
 /** The multistream-select protocol id (spec §Specification). */
-export const protocol = "/yamux/1.0.0"
+export const PROTOCOL = "/yamux/1.0.0"
 
 export type YamuxSession = Session.YamuxSession
 
@@ -126,7 +126,7 @@ export const session = (
 export const make = (options?: YamuxOptions): StreamMuxer.StreamMuxer => {
   const config = resolve(options)
   return {
-    protocol,
+    protocol: PROTOCOL,
     create: (duplex, { direction }) => Session.make(duplex, direction, config)
   }
 }

@@ -45,7 +45,7 @@ import * as SecureChannel from "./SecureChannel.ts"
 import { SecurityError } from "./SecureChannel.ts"
 
 /** The multistream-select protocol id (§Negotiation). */
-export const PROTOCOL_ID = "/noise"
+export const PROTOCOL = "/noise"
 
 export interface NoiseOptions {
   /**
@@ -236,7 +236,7 @@ export const make = (options?: NoiseOptions): Effect.Effect<Noise, SecurityError
     }
 
     const noise: Noise = {
-      protocol: PROTOCOL_ID,
+      protocol: PROTOCOL,
       staticPublicKey: staticKeyPair.publicRaw,
       secureOutbound: (raw, opts) => handshake(raw, opts, true),
       secureInbound: (raw, opts) => handshake(raw, opts, false)

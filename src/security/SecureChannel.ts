@@ -1,7 +1,7 @@
 /**
  * The SecureChannel contract (libp2p connections spec §Upgrading connections):
  * turn a raw Duplex into an encrypted, authenticated one whose remote peer id
- * is known. Implementations: Noise (`/noise`), later TLS (`/tls/1.0.0`).
+ * is known. Implementations: Noise (`/noise`) and TLS (`/tls/1.0.0`).
  *
  * When the dialer knows the peer it dials (`remotePeer`), a handshake that
  * authenticates any other peer fails with `SecurityError { reason: "PeerIdMismatch" }`.

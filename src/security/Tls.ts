@@ -73,7 +73,7 @@ import * as NodeStream from "./tls/NodeStream.ts"
 import * as Transcript from "./tls/Transcript.ts"
 
 /** The multistream-select protocol id (§Handshake Protocol). */
-export const PROTOCOL_ID = "/tls/1.0.0"
+export const PROTOCOL = "/tls/1.0.0"
 
 /** The ALPN protocol of libp2p TLS (§ALPN); always last in the client's list. */
 export const ALPN = "libp2p"
@@ -311,7 +311,7 @@ export const make = (options?: TlsOptions): Effect.Effect<Tls> =>
     }
 
     const tls: Tls = {
-      protocol: PROTOCOL_ID,
+      protocol: PROTOCOL,
       secureOutbound: (raw, opts) => handshake(raw, opts, false),
       secureInbound: (raw, opts) => handshake(raw, opts, true)
     }

@@ -24,13 +24,16 @@ export interface MemoryNetworkShape {
 }
 
 /** The switchboard shared by every node of one in-process network. */
-export class MemoryNetwork extends Context.Service<MemoryNetwork, MemoryNetworkShape>()("effect-libp2p/MemoryNetwork") {
-  static readonly layer = Layer.sync(MemoryNetwork, (): MemoryNetworkShape => ({
-    listeners: new Map(),
-    nextPort: 1,
-    nextDialer: 1_000_000
-  }))
-}
+export class MemoryNetwork
+  extends Context.Service<MemoryNetwork, MemoryNetworkShape>()("effect-libp2p/MemoryNetwork")
+{}
+
+/** A fresh in-process network (one per test or simulation). */
+export const layerNetwork: Layer.Layer<MemoryNetwork> = Layer.sync(MemoryNetwork, (): MemoryNetworkShape => ({
+  listeners: new Map(),
+  nextPort: 1,
+  nextDialer: 1_000_000
+}))
 
 const memoryPort = (addr: Multiaddr.Multiaddr): string | undefined => {
   const first = Multiaddr.components(addr)[0]

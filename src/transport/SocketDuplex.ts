@@ -1,6 +1,6 @@
 /**
  * A connected `node:net` socket as a {@link Duplex.Duplex} (docs/ARCHITECTURE.md §3),
- * the private machinery behind the TCP transport (and later the Unix one).
+ * the socket duplex behind the TCP and Unix transports (and the TLS channel, which wraps their sockets).
  *
  * The socket runs in flowing mode: every `data` chunk Node hands over is kept
  * as is (no copy) in an unread list, and `read` takes the whole list as one

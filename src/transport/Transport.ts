@@ -1,7 +1,7 @@
 /**
  * The Transport contract (libp2p connections spec §Transports): dial a
  * multiaddr to a raw byte stream, or listen on one and hand each inbound raw
- * connection to a handler. Implementations: Tcp, later WebSocket, Unix, Memory.
+ * connection to a handler. Implementations: Tcp, WebSocket, Unix, Memory.
  *
  * Everything is scoped. A dialed `RawConnection` is closed when the scope it
  * was dialed in closes; a `Listener` stops accepting and closes every
@@ -94,6 +94,8 @@ export interface Transport {
  * The transports a node uses, in preference order. Swapping or adding a
  * transport is providing another `Transports` layer.
  */
-export class Transports extends Context.Service<Transports, ReadonlyArray<Transport>>()("effect-libp2p/Transports") {
-  static readonly layer = (transports: ReadonlyArray<Transport>) => Layer.succeed(Transports, transports)
-}
+export class Transports extends Context.Service<Transports, ReadonlyArray<Transport>>()("effect-libp2p/Transports") {}
+
+/** The transports, in preference order, as a layer. */
+export const layer = (transports: ReadonlyArray<Transport>): Layer.Layer<Transports> =>
+  Layer.succeed(Transports, transports)
