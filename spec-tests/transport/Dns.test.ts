@@ -3,7 +3,7 @@
  * Resolver: the addressing spec §IP and Name Resolution (`/dns`, `/dns4`,
  * `/dns6`, "IPv6 will be preferred", only the name component is replaced) and
  * §dnsaddr Links (TXT at `_dnsaddr.<name>`, `dnsaddr=<multiaddr>` records, the
- * spec's am6.bootstrap example from the shared vectors), multiaddr
+ * spec's am6.bootstrap example from spec-tests/vectors), multiaddr
  * protocols/DNSADDR.md (recursive lookups, its bootstrap example), and the
  * bounds this implementation adds (loops, nesting depth, lookup budget,
  * result count). One test uses the real `node:dns` layer on `localhost`.
