@@ -26,10 +26,10 @@ import { defaultLogger } from "@libp2p/logger"
 import { mplex } from "@libp2p/mplex"
 import type { SendResult } from "@libp2p/utils"
 import { AbstractStream } from "@libp2p/utils"
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
+import { roundTrip, serveEcho } from "../support/muxer.ts"
 
 let nextId = 0
 
@@ -145,38 +145,6 @@ const jsRoundTrip = async (stream: JsStream, data: Uint8Array, piece = 50_000): 
 const pattern = (n: number, seed: number): Uint8Array =>
   Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
 
-const echoStream = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
-
-const serveEcho = (session: Mplex.MplexSession) =>
-  Effect.forkChild(
-    Effect.gen(function*() {
-      while (true) {
-        const scope = yield* Scope.make()
-        const s = yield* Scope.provide(session.accept, scope)
-        yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-      }
-    }).pipe(Effect.ignore)
-  )
-
-const ourRoundTrip = (s: MuxedStream, data: Uint8Array) =>
-  Effect.gen(function*() {
-    const writer = yield* Effect.forkChild(Effect.gen(function*() {
-      for (let at = 0; at < data.byteLength; at += 64 * 1024) yield* s.write([data.subarray(at, at + 64 * 1024)])
-      yield* s.closeWrite
-    }))
-    const back = yield* Duplex.readAll(s, data.byteLength + 1)
-    yield* Fiber.join(writer)
-    return back
-  })
-
 const sizes = [0, 1, 100, 5000, 70_000, 300_000, 2 * 1024 * 1024]
 
 const waitUntil = (check: () => boolean) =>
@@ -202,7 +170,7 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
           const data = pattern(n, i)
-          const back = yield* ourRoundTrip(s, data)
+          const back = yield* roundTrip(s, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         })), { concurrency: "unbounded" })
       expect(ok).toEqual(sizes.map(() => true))
@@ -251,7 +219,7 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
           const data = pattern(200_000, i + 5)
-          return { id: s.id, ok: Buffer.compare(yield* ourRoundTrip(s, data), data) === 0 }
+          return { id: s.id, ok: Buffer.compare(yield* roundTrip(s, data), data) === 0 }
         })), { concurrency: "unbounded" })
       const [x, y] = yield* Effect.all([jsSide, ourSide], { concurrency: 2 })
       // js counts 0, 1, 2, 3 (and names them "i<id>"); we use odd ids 1, 3, 5, 7: ids 1 and 3 exist twice

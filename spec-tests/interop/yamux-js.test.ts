@@ -18,8 +18,8 @@ import type { SendResult } from "@libp2p/utils"
 import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
+import { echoStream, roundTrip } from "../support/muxer.ts"
 
 let nextId = 0
 
@@ -98,27 +98,6 @@ const jsRoundTrip = async (stream: JsStream, data: Uint8Array): Promise<Uint8Arr
 const pattern = (n: number, seed: number): Uint8Array =>
   Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
 
-const echoStream = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
-
-const ourRoundTrip = (s: MuxedStream, data: Uint8Array) =>
-  Effect.gen(function*() {
-    const writer = yield* Effect.forkChild(Effect.gen(function*() {
-      for (let at = 0; at < data.byteLength; at += 64 * 1024) yield* s.write([data.subarray(at, at + 64 * 1024)])
-      yield* s.closeWrite
-    }))
-    const back = yield* Duplex.readAll(s, data.byteLength + 1)
-    yield* Fiber.join(writer)
-    return back
-  })
-
 const sizes = [1, 100, 5000, 70_000, 300_000, 4 * 1024 * 1024]
 
 describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
@@ -134,7 +113,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
         Effect.scoped(Effect.gen(function*() {
           const s = yield* client.open
           const data = pattern(n, i)
-          const back = yield* ourRoundTrip(s, data)
+          const back = yield* roundTrip(s, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         })), { concurrency: "unbounded" })
       expect(ok).toEqual(sizes.map(() => true))
@@ -206,7 +185,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
           const s = yield* ours.open
           expect(Number(s.id) % 2).toBe(1)
           const data = pattern(200_000, i + 5)
-          return Buffer.compare(yield* ourRoundTrip(s, data), data) === 0
+          return Buffer.compare(yield* roundTrip(s, data), data) === 0
         })), { concurrency: "unbounded" })
       const [x, y] = yield* Effect.all([jsSide, ourSide], { concurrency: 2 })
       expect([...x, ...y]).toEqual([true, true, true, true, true, true])
