@@ -9,7 +9,7 @@
  * connections spec asks for bounded resources but sets no numbers.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Result } from "effect"
+import { Context, Effect, Fiber, Layer, Result } from "effect"
 import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
 import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
@@ -28,14 +28,13 @@ const tcpNode = (options: Nodes.PresetOptions = {}) =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const ctx = yield* Layer.buildWithScope(Nodes.Default({ listen: [ma("/ip4/127.0.0.1/tcp/0")], ...options }), scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
+    const host = Context.get(ctx, Host)
     return {
       host,
-      ping: get<Ping["Service"]>(Ping.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      cm: get<ConnectionManager["Service"]>(ConnectionManager.key),
-      rm: get<ResourceManager["Service"]>(ResourceManager.key),
+      ping: Context.get(ctx, Ping),
+      registrar: Context.get(ctx, Registrar),
+      cm: Context.get(ctx, ConnectionManager),
+      rm: Context.get(ctx, ResourceManager),
       addr: host.addrs()[0]!
     }
   })

@@ -7,7 +7,7 @@
  * manager; no libp2p spec defines it.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, PubSub, Result } from "effect"
+import { Context, Effect, Layer, PubSub, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as Nodes from "../../layers/Node.ts"
 import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
@@ -32,14 +32,13 @@ const node = (options: Nodes.PresetOptions = {}) =>
       ),
       scope
     )
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
+    const host = Context.get(ctx, Host)
     return {
       host,
-      ping: get<Ping["Service"]>(Ping.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      cm: get<ConnectionManager["Service"]>(ConnectionManager.key),
-      rm: get<ResourceManager["Service"]>(ResourceManager.key),
+      ping: Context.get(ctx, Ping),
+      registrar: Context.get(ctx, Registrar),
+      cm: Context.get(ctx, ConnectionManager),
+      rm: Context.get(ctx, ResourceManager),
       addr: host.addrs()[0]!
     }
   })

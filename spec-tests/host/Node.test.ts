@@ -3,7 +3,7 @@
  * Yamux → identify and ping, two nodes, both directions.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Result, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Result, Scope } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
@@ -30,11 +30,11 @@ const node = (options: Nodes.PresetOptions = {}) =>
       scope
     )
     return {
-      host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
-      ping: ctx.mapUnsafe.get(Ping.Ping.key) as Ping.Ping["Service"],
-      identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"],
-      registrar: ctx.mapUnsafe.get(Registrar.key) as Registrar["Service"],
-      peerstore: ctx.mapUnsafe.get(Peerstore.key) as Peerstore["Service"]
+      host: Context.get(ctx, Host),
+      ping: Context.get(ctx, Ping.Ping),
+      identify: Context.get(ctx, Identify),
+      registrar: Context.get(ctx, Registrar),
+      peerstore: Context.get(ctx, Peerstore)
     }
   })
 

@@ -15,35 +15,16 @@
  *   so that the garbage lands exactly where a test wants it.
  */
 import type { Scope } from "effect"
-import {
-  Cause,
-  Clock,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Layer,
-  Logger,
-  PubSub,
-  References,
-  Result,
-  Schema
-} from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Logger, PubSub, References, Result, Schema } from "effect"
 import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
-import { Identity } from "../../src/core/Identity.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host, type HostEvent } from "../../src/host/Host.ts"
-import { Peerstore } from "../../src/host/Peerstore.ts"
+import type { HostEvent } from "../../src/host/Host.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
-import { Identify } from "../../src/protocols/identify/Identify.ts"
-import { Perf } from "../../src/protocols/perf/Perf.ts"
-import { Ping } from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import type * as CipherState from "../../src/security/noise/CipherState.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
@@ -51,7 +32,7 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
-import { tcpNode, type TestNode } from "../support/node.ts"
+import { buildNode, tcpNode, type TestNode } from "../support/node.ts"
 
 export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
 
@@ -117,23 +98,13 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       muxers: [options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux],
       ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {})
     })
-    const scope = yield* Effect.scope
     // the layer's fibers (listener handlers, sessions) inherit these references
-    const ctx = yield* Layer.buildWithScope(layer, scope).pipe(
+    const node = yield* buildNode(layer).pipe(
       Effect.provideService(Logger.CurrentLoggers, new Set([capture])),
       Effect.provideService(References.MinimumLogLevel, "Debug")
     )
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
     return {
-      host,
-      ping: get<Ping["Service"]>(Ping.key),
-      identify: get<Identify["Service"]>(Identify.key),
-      perf: get<Perf["Service"]>(Perf.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      peerstore: get<Peerstore["Service"]>(Peerstore.key),
-      identity: get<Identity["Service"]>(Identity.key),
-      addr: host.addrs()[0] ?? Multiaddr.empty,
+      ...node,
       stats: Effect.map(Effect.forEach(listeners, (l) => l.stats), (all) => ({
         connections: all.reduce((n, s) => n + s.connections, 0),
         handlers: all.reduce((n, s) => n + s.handlers, 0)

@@ -22,7 +22,7 @@
  * the echo test raises it to 100.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, PubSub, Result } from "effect"
+import { Context, Effect, Fiber, Layer, PubSub, Result } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import type { StreamHandler } from "../../src/connection/Registrar.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
@@ -60,15 +60,14 @@ const ourNode = (muxers: ReadonlyArray<StreamMuxer> = [Mplex.mplex]) =>
       listen: [ma("/ip4/127.0.0.1/tcp/0")]
     })
     const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
+    const host = Context.get(ctx, Host)
     return {
       host,
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      peerstore: get<Peerstore["Service"]>(Peerstore.key),
-      identity: get<Identity["Service"]>(Identity.key),
+      ping: Context.get(ctx, Ping.Ping),
+      identify: Context.get(ctx, Identify.Identify),
+      registrar: Context.get(ctx, Registrar),
+      peerstore: Context.get(ctx, Peerstore),
+      identity: Context.get(ctx, Identity),
       addr: host.addrs()[0] ?? Multiaddr.empty
     }
   })

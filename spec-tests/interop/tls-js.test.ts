@@ -12,7 +12,7 @@
  * multistream-select).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -59,11 +59,10 @@ const ourNode = (security: ReadonlyArray<"tls" | "noise"> = ["tls"]) =>
     })
     const scope = yield* Effect.scope
     const ctx = yield* Layer.buildWithScope(layer, scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
     return {
-      host: get<Host["Service"]>(Host.key),
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key),
+      host: Context.get(ctx, Host),
+      ping: Context.get(ctx, Ping.Ping),
+      identify: Context.get(ctx, Identify.Identify),
       tlsMuxers: tls.muxers
     }
   })

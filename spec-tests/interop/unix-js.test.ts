@@ -11,7 +11,7 @@
  * record, RFC 0003, carrying `/unix` addresses).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -48,11 +48,10 @@ const unixNode = (path: string) =>
     })
     const scope = yield* Effect.scope
     const ctx = yield* Layer.buildWithScope(layer, scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
     return {
-      host: get<Host["Service"]>(Host.key),
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key)
+      host: Context.get(ctx, Host),
+      ping: Context.get(ctx, Ping.Ping),
+      identify: Context.get(ctx, Identify.Identify)
     }
   })
 

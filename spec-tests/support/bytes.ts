@@ -3,7 +3,7 @@
  * payload (xorshift32, so a failing case can be reproduced from its seed) and
  * byte equality.
  */
-import * as Bytes from "effect/Bytes"
+import { Bytes } from "effect"
 
 export const KiB = 1024
 export const MiB = 1024 * 1024

@@ -10,7 +10,7 @@
  * of `Transport.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Result, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Result, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
@@ -642,9 +642,9 @@ describe("WebSocket transport", () => {
         })
         const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
         return {
-          host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
-          ping: ctx.mapUnsafe.get(Ping.key) as Ping["Service"],
-          identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"]
+          host: Context.get(ctx, Host),
+          ping: Context.get(ctx, Ping),
+          identify: Context.get(ctx, Identify)
         }
       })
 
