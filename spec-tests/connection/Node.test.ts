@@ -7,41 +7,20 @@
  * manager; no libp2p spec defines it.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, PubSub, Result } from "effect"
+import { Effect, PubSub } from "effect"
 import { TestClock } from "effect/testing"
 import * as Nodes from "../../layers/Node.ts"
-import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
-import { ResourceManager } from "../../src/connection/ResourceManager.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
-import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
-import { Ping } from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import { ma, memoryNode } from "../support/node.ts"
 
-const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
-
+/** A node on the MemoryNetwork in context (no keep-alive), with its managers as `cm` and `rm`. */
 const node = (options: Nodes.PresetOptions = {}) =>
-  Effect.gen(function*() {
-    const network = yield* MemoryNetwork
-    const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(
-      Nodes.Memory({ listen: [ma("/memory/0")], yamux: { enableKeepAlive: false }, ...options }).pipe(
-        Layer.provide(Layer.succeed(MemoryNetwork, network))
-      ),
-      scope
-    )
-    const host = Context.get(ctx, Host)
-    return {
-      host,
-      ping: Context.get(ctx, Ping),
-      registrar: Context.get(ctx, Registrar),
-      cm: Context.get(ctx, ConnectionManager),
-      rm: Context.get(ctx, ResourceManager),
-      addr: host.addrs()[0]!
-    }
-  })
+  Effect.map(
+    memoryNode({ yamux: { enableKeepAlive: false }, ...options }),
+    (n) => ({ ...n, cm: n.connectionManager, rm: n.resourceManager })
+  )
 
 /** Let every fiber run as far as it can without time passing. */
 const settle = Effect.gen(function*() {

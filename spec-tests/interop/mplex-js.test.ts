@@ -22,16 +22,12 @@
  * the echo test raises it to 100.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, PubSub, Result } from "effect"
+import { Effect, Fiber, PubSub, Result } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import type { StreamHandler } from "../../src/connection/Registrar.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
-import { Identity } from "../../src/core/Identity.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
-import { Peerstore } from "../../src/host/Peerstore.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
 import type { StreamMuxer } from "../../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
@@ -39,6 +35,7 @@ import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
@@ -59,17 +56,7 @@ const ourNode = (muxers: ReadonlyArray<StreamMuxer> = [Mplex.mplex]) =>
       muxers,
       listen: [ma("/ip4/127.0.0.1/tcp/0")]
     })
-    const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
-    const host = Context.get(ctx, Host)
-    return {
-      host,
-      ping: Context.get(ctx, Ping.Ping),
-      identify: Context.get(ctx, Identify.Identify),
-      registrar: Context.get(ctx, Registrar),
-      peerstore: Context.get(ctx, Peerstore),
-      identity: Context.get(ctx, Identity),
-      addr: host.addrs()[0] ?? Multiaddr.empty
-    }
+    return yield* buildNode(layer)
   })
 
 const jsMplex = (options: JsPeer.Options = {}) => JsPeer.start({ muxers: ["mplex"], ...options })

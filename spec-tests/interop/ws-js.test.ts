@@ -10,21 +10,18 @@
  * close).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, PubSub, Result } from "effect"
+import { Effect, Fiber, PubSub, Result } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import type { StreamHandler } from "../../src/connection/Registrar.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
-import { Identity } from "../../src/core/Identity.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
-import { Peerstore } from "../../src/host/Peerstore.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
@@ -44,17 +41,7 @@ const wsNode = Effect.gen(function*() {
     muxers: [Yamux.yamux],
     listen: [ma(WS_LISTEN)]
   })
-  const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
-  const host = Context.get(ctx, Host)
-  return {
-    host,
-    ping: Context.get(ctx, Ping.Ping),
-    identify: Context.get(ctx, Identify.Identify),
-    registrar: Context.get(ctx, Registrar),
-    peerstore: Context.get(ctx, Peerstore),
-    identity: Context.get(ctx, Identity),
-    addr: host.addrs()[0] ?? Multiaddr.empty
-  }
+  return yield* buildNode(layer)
 })
 
 const jsWs = () => JsPeer.start({ transports: ["websockets"], listen: [WS_LISTEN] })

@@ -10,7 +10,7 @@
  * of `Transport.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Result, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Result, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
@@ -23,15 +23,12 @@ import * as Nodes from "../../layers/Node.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
-import { Identify } from "../../src/protocols/identify/Identify.ts"
-import { Ping } from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
 import { dec, enc, MiB } from "../support/bytes.ts"
-import { ma } from "../support/node.ts"
+import { buildNode, ma } from "../support/node.ts"
 import { echo, eventually, hasIpv6Loopback, PEER, portOf, readExactly } from "../support/transport.ts"
 import { transportSuite } from "./compliance.ts"
 
@@ -640,12 +637,7 @@ describe("WebSocket transport", () => {
           muxers: [Yamux.yamux],
           listen: [ma(listen)]
         })
-        const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
-        return {
-          host: Context.get(ctx, Host),
-          ping: Context.get(ctx, Ping),
-          identify: Context.get(ctx, Identify)
-        }
+        return yield* buildNode(layer)
       })
 
     const pingAndIdentify = (transport: WebSocket.WebSocketTransport, listen: string) =>
