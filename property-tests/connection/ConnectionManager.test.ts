@@ -16,7 +16,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Exit, PubSub, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
-import { type FakeConnection, fakeConnection, type FakePeer, fakePeer } from "../../spec-tests/connection/support.ts"
+import { type FakeConnection, fakeConnection, type FakePeer, fakePeer } from "../../spec-tests/support/connection.ts"
 import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 

@@ -9,7 +9,8 @@ import { TestClock } from "effect/testing"
 import * as Dialer from "../../src/connection/Dialer.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
-import { fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
+import { fakeConnection, type FakePeer, fakePeer } from "../support/connection.ts"
+import { ma } from "../support/multiaddr.ts"
 
 interface Call {
   readonly addr: string

@@ -13,7 +13,8 @@ import * as Nodes from "../../layers/Node.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-import { ma, memoryNode } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
+import { memoryNode } from "../support/node.ts"
 
 /** A node on the MemoryNetwork in context (no keep-alive), with its managers as `cm` and `rm`. */
 const node = (options: Nodes.PresetOptions = {}) =>

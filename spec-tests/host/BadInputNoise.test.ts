@@ -27,7 +27,6 @@ import {
   expectHealthy,
   handshakePayload,
   listenOnce,
-  ma,
   msMessage,
   negotiate,
   negotiateResponder,
@@ -39,7 +38,8 @@ import {
   type WatchedNode,
   watchedNode,
   yamuxFrame
-} from "./attacker.ts"
+} from "../support/attacker.ts"
+import { ma } from "../support/multiaddr.ts"
 
 const PROMPT = "3 seconds"
 

@@ -3,7 +3,7 @@
  * Yamux → identify and ping, two nodes, both directions.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Result, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
@@ -15,8 +15,7 @@ import { Peerstore } from "../../src/host/Peerstore.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-
-const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
+import { ma } from "../support/multiaddr.ts"
 
 /** Build a node on the shared memory network in the current scope and return its services. */
 const node = (options: Nodes.PresetOptions = {}) =>

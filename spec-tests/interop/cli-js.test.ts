@@ -17,6 +17,7 @@ import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import { bareText } from "../support/multiaddr.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -155,8 +156,6 @@ const runCli = (args: ReadonlyArray<string>, timeout: Duration.Input = "40 secon
     )
     return { exit, lines: [...cli.lines], bad: [...cli.bad], stderr: cli.stderr() }
   }))
-
-const bareText = (a: string): string => a.replace(/\/p2p\/[^/]+$/, "")
 
 describe("interop with js-libp2p: our CLI (ARCHITECTURE §7) in its own process", () => {
   it.live(

@@ -35,15 +35,13 @@ import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
+import { bare, bareText, ma } from "../support/multiaddr.ts"
 import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
 const MPLEX = "/mplex/6.7.0"
 
-const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
-const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
-const bareText = (a: string): string => a.replace(/\/p2p\/[^/]+$/, "")
 const peerOf = (js: JsPeer.JsPeer): PeerId.PeerId => Result.getOrThrow(PeerId.fromString(js.peerId))
 
 /** Our node: TCP, Noise, the given muxers (mplex only by default), identify + ping, on 127.0.0.1. */

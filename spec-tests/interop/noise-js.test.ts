@@ -27,11 +27,12 @@ import { defaultLogger } from "@libp2p/logger"
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id"
 import type { SendResult } from "@libp2p/utils"
 import { AbstractStream } from "@libp2p/utils"
-import { Effect, Exit, Result } from "effect"
+import { Effect, Exit } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Noise from "../../src/security/Noise.ts"
+import { ok } from "../support/result.ts"
 
 let nextId = 0
 
@@ -119,11 +120,6 @@ const readBytes = (d: Duplex.Duplex, n: number) =>
     }
     return Duplex.concat(parts)
   })
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 
 type JsKeyType = "Ed25519" | "secp256k1" | "RSA"
 const keyTypes: ReadonlyArray<readonly [JsKeyType, Keys.KeyType]> = [

@@ -40,7 +40,8 @@ import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
-import { craft, HOUR, libp2pExt, nodePeer } from "../security/tlsSupport.ts"
+import { ok } from "../support/result.ts"
+import { craft, HOUR, libp2pExt, nodePeer } from "../support/tls.ts"
 import { fromHex, readJson } from "../support/vectors.ts"
 
 let nextId = 0
@@ -128,11 +129,6 @@ const readBytes = (d: Duplex.Duplex, n: number) =>
     }
     return Duplex.concat(parts)
   })
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 
 /** Our key with the same bytes as a js key. */
 const ours = (jsKey: JsPrivateKey): Keys.PrivateKey => ok(Keys.privateKeyFromProtobuf(privateKeyToProtobuf(jsKey)))

@@ -22,7 +22,8 @@ import * as Noise from "../../src/security/Noise.ts"
 import type { SecureChannel } from "../../src/security/SecureChannel.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
-import { buildNode, ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 /** Records the early-negotiated muxer of every connection our channel secures. */

@@ -24,7 +24,8 @@ import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import * as Unix from "../../src/transport/Unix.ts"
-import { buildNode, ma } from "../support/node.ts"
+import { bare, ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const tempDir = Effect.acquireRelease(
@@ -33,7 +34,6 @@ const tempDir = Effect.acquireRelease(
 )
 
 /** A multiaddr as text without its /p2p/ suffix. */
-const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
 
 /** Our node: Unix + TCP, Noise, Yamux, listening on `/unix/<path>`. */
 const unixNode = (path: string) =>

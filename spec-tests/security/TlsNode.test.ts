@@ -29,9 +29,10 @@ import {
   expectResourcesBack,
   negotiate,
   randomBytes
-} from "../host/attacker.ts"
-import { buildNode, ma } from "../support/node.ts"
-import { craft, HOUR, libp2pExt, nodePeer, p256 } from "./tlsSupport.ts"
+} from "../support/attacker.ts"
+import { ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
+import { craft, HOUR, libp2pExt, nodePeer, p256 } from "../support/tls.ts"
 
 interface Logged {
   readonly tag: string

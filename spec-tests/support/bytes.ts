@@ -33,3 +33,18 @@ export const pattern = (n: number, seed: number): Uint8Array => {
 }
 
 export const equalBytes: (a: Uint8Array, b: Uint8Array) => boolean = Bytes.Equivalence
+
+/** Remove the first `n` bytes from a queue of chunks that holds at least `n`, and return them. */
+export const takeBytes = (chunks: Array<Uint8Array>, n: number): Uint8Array => {
+  const out = new Uint8Array(n)
+  let at = 0
+  while (at < n) {
+    const c = chunks[0]!
+    const k = Math.min(c.byteLength, n - at)
+    out.set(c.subarray(0, k), at)
+    at += k
+    if (k === c.byteLength) chunks.shift()
+    else chunks[0] = c.subarray(k)
+  }
+  return out
+}

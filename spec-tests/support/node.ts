@@ -3,7 +3,7 @@
  * services. `tcpNode` uses the Default preset (TCP + Noise + Yamux); `memoryNode`
  * the Memory preset on the MemoryNetwork in context.
  */
-import { Context, Effect, Layer, Result } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
@@ -16,8 +16,7 @@ import { Identify } from "../../src/protocols/identify/Identify.ts"
 import { Perf } from "../../src/protocols/perf/Perf.ts"
 import { Ping } from "../../src/protocols/ping/Ping.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
-
-export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
+import { ma } from "./multiaddr.ts"
 
 /** The services every node built from `layers/Node.ts` provides. */
 export type NodeServices =

@@ -12,13 +12,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as Dns from "../../src/transport/Dns.ts"
+import { ma } from "../support/multiaddr.ts"
 import { readJson } from "../support/vectors.ts"
-
-const ma = (s: string): Multiaddr.Multiaddr => {
-  const r = Multiaddr.fromString(s)
-  if (Result.isFailure(r)) throw new Error(`bad multiaddr in test: ${s}`)
-  return r.success
-}
 
 const strings = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => addrs.map((a) => a.toString())
 

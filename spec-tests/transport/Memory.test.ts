@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Memory from "../../src/transport/Memory.ts"
-import { ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
 import { PEER } from "../support/transport.ts"
 import { transportSuite } from "./compliance.ts"
 

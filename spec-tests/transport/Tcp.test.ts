@@ -14,7 +14,7 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import { dec, enc } from "../support/bytes.ts"
-import { ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
 import { activeHandles, echo, hasIpv6Loopback, PEER, portOf, readExactly } from "../support/transport.ts"
 import { transportSuite } from "./compliance.ts"
 

@@ -21,7 +21,7 @@ import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import * as Unix from "../../src/transport/Unix.ts"
 import { dec, enc } from "../support/bytes.ts"
-import { ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
 import { activeHandles, echo, PEER, readExactly } from "../support/transport.ts"
 import { transportSuite } from "./compliance.ts"
 

@@ -20,7 +20,7 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import { dec, enc, equalBytes, MiB, pattern } from "../support/bytes.ts"
-import { ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
 import { echo, eventually, PEER, readExactly } from "../support/transport.ts"
 
 /** How the far end's read ends when a connection is reset: a clean EOF, or a DuplexError of that reason. */

@@ -32,9 +32,10 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
-import { buildNode, tcpNode, type TestNode } from "../support/node.ts"
-
-export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
+import { takeBytes } from "./bytes.ts"
+import { ma } from "./multiaddr.ts"
+import { buildNode, tcpNode, type TestNode } from "./node.ts"
+import type { RawFrame as YamuxFrame } from "./yamux.ts"
 
 // ---------------------------------------------------------------------------
 // The node under attack
@@ -309,18 +310,8 @@ export const fromSocket = (socket: Net.Socket): Effect.Effect<Attacker, never, S
       wake()
     })
     const take = (n: number): Uint8Array => {
-      const out = new Uint8Array(n)
-      let at = 0
-      while (at < n) {
-        const c = buf[0]!
-        const k = Math.min(c.byteLength, n - at)
-        out.set(c.subarray(0, k), at)
-        at += k
-        if (k === c.byteLength) buf.shift()
-        else buf[0] = c.subarray(k)
-      }
       buffered -= n
-      return out
+      return takeBytes(buf, n)
     }
     const read = (n: number): Effect.Effect<Uint8Array, AttackerError> =>
       Effect.suspend(() => {
@@ -549,19 +540,7 @@ export const noiseInitiator = (
 // Yamux frames
 // ---------------------------------------------------------------------------
 
-export const yamuxFrame = (type: number, flags: number, streamId: number, length: number, payload?: Uint8Array) => {
-  const header = Frame.encode(type, flags, streamId, length)
-  if (payload === undefined) return header
-  const out = new Uint8Array(header.byteLength + payload.byteLength)
-  out.set(header, 0)
-  out.set(payload, header.byteLength)
-  return out
-}
-
-export interface YamuxFrame {
-  readonly header: Frame.Header
-  readonly payload: Uint8Array
-}
+export { frame as yamuxFrame, type RawFrame as YamuxFrame } from "./yamux.ts"
 
 /** Reads plaintext out of the decrypted Noise transport messages, across message boundaries. */
 export const plainReader = (session: SecureSession) => {
