@@ -22,61 +22,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/interface"
-import { defaultLogger } from "@libp2p/logger"
 import { mplex } from "@libp2p/mplex"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
+import { DuplexStream } from "../support/jsStream.ts"
 import { roundTrip, serveEcho } from "../support/muxer.ts"
-
-let nextId = 0
-
-/** A js-libp2p message stream carried by one end of our Duplex (the "connection" js mplex runs on). */
-class DuplexConnection extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:mplex-conn:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        void this.close()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
 
 interface JsMuxer {
   readonly muxer: JsStreamMuxer<JsStream>
@@ -91,7 +42,7 @@ const jsMuxer = (
   direction: "inbound" | "outbound",
   onStream?: (stream: JsStream) => void
 ): JsMuxer => {
-  const conn = new DuplexConnection(duplex, direction)
+  const conn = new DuplexStream(duplex, direction, { name: "mplex-conn", closeOnRemoteEnd: true })
   const muxer = mplex({ disconnectThreshold: 1000 })().createStreamMuxer(conn) as unknown as JsStreamMuxer<JsStream>
   const accepted: JsMuxer["accepted"] = []
   muxer.addEventListener("stream", (evt) => {

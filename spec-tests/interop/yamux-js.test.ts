@@ -13,62 +13,16 @@
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { describe, expect, it } from "@effect/vitest"
 import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/interface"
-import { defaultLogger } from "@libp2p/logger"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
+import { DuplexStream } from "../support/jsStream.ts"
 import { echoStream, roundTrip } from "../support/muxer.ts"
 
-let nextId = 0
-
-/** A js-libp2p message stream carried by one end of our Duplex (the "connection" js yamux runs on). */
-class DuplexConnection extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:yamux-conn:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
-
 const jsMuxer = (duplex: Duplex.Duplex, direction: "inbound" | "outbound"): JsStreamMuxer<JsStream> =>
-  yamux()().createStreamMuxer(new DuplexConnection(duplex, direction)) as unknown as JsStreamMuxer<JsStream>
+  yamux()().createStreamMuxer(new DuplexStream(duplex, direction, { name: "yamux-conn" })) as unknown as JsStreamMuxer<
+    JsStream
+  >
 
 const toBytes = (chunk: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
   chunk instanceof Uint8Array ? chunk : chunk.subarray()
