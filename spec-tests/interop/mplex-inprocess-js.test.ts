@@ -26,7 +26,7 @@ import { mplex } from "@libp2p/mplex"
 import { Effect, Fiber } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
-import { DuplexStream } from "../support/jsStream.ts"
+import { DuplexStream, jsEcho, jsRoundTrip, linearPattern, toBytes } from "../support/jsStream.ts"
 import { roundTrip, serveEcho } from "../support/muxer.ts"
 
 interface JsMuxer {
@@ -68,34 +68,6 @@ const collect = async (stream: JsStream): Promise<Uint8Array> => {
   return Duplex.concat(got)
 }
 
-const toBytes = (chunk: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
-  chunk instanceof Uint8Array ? chunk : chunk.subarray()
-
-/** js: echo a stream back, then close its write side. */
-const jsEcho = async (stream: JsStream): Promise<void> => {
-  for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
-  }
-  await stream.close()
-}
-
-/** js: send `data` in pieces, close, and collect everything the stream returns. */
-const jsRoundTrip = async (stream: JsStream, data: Uint8Array, piece = 50_000): Promise<Uint8Array> => {
-  const received: Array<Uint8Array> = []
-  const reading = (async () => {
-    for await (const chunk of stream) received.push(toBytes(chunk).slice())
-  })()
-  for (let at = 0; at < data.byteLength; at += piece) {
-    if (!stream.send(data.subarray(at, at + piece))) await stream.onDrain()
-  }
-  await stream.close()
-  await reading
-  return Duplex.concat(received)
-}
-
-const pattern = (n: number, seed: number): Uint8Array =>
-  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
-
 const sizes = [0, 1, 100, 5000, 70_000, 300_000, 2 * 1024 * 1024]
 
 const waitUntil = (check: () => boolean) =>
@@ -120,7 +92,7 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
       const ok = yield* Effect.forEach(sizes, (n, i) =>
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
-          const data = pattern(n, i)
+          const data = linearPattern(n, i)
           const back = yield* roundTrip(s, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         })), { concurrency: "unbounded" })
@@ -141,7 +113,7 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
       const results = yield* Effect.promise(() =>
         Promise.all(sizes.map(async (n, i) => {
           const stream = await js.muxer.createStream()
-          const data = pattern(n, i + 10)
+          const data = linearPattern(n, i + 10)
           const back = await jsRoundTrip(stream, data, 1024 * 1024)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         }))
@@ -162,14 +134,14 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
       const jsSide = Effect.promise(() =>
         Promise.all([0, 1, 2, 3].map(async (i) => {
           const stream = await js.muxer.createStream()
-          const data = pattern(200_000, i)
+          const data = linearPattern(200_000, i)
           return { id: stream.id, ok: Buffer.compare(await jsRoundTrip(stream, data), data) === 0 }
         }))
       )
       const ourSide = Effect.forEach([0, 1, 2, 3], (i) =>
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
-          const data = pattern(200_000, i + 5)
+          const data = linearPattern(200_000, i + 5)
           return { id: s.id, ok: Buffer.compare(yield* roundTrip(s, data), data) === 0 }
         })), { concurrency: "unbounded" })
       const [x, y] = yield* Effect.all([jsSide, ourSide], { concurrency: 2 })

@@ -16,41 +16,13 @@ import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/i
 import { Effect, Exit, Fiber, Scope } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
-import { DuplexStream } from "../support/jsStream.ts"
+import { DuplexStream, jsEcho, jsRoundTrip, linearPattern } from "../support/jsStream.ts"
 import { echoStream, roundTrip } from "../support/muxer.ts"
 
 const jsMuxer = (duplex: Duplex.Duplex, direction: "inbound" | "outbound"): JsStreamMuxer<JsStream> =>
   yamux()().createStreamMuxer(new DuplexStream(duplex, direction, { name: "yamux-conn" })) as unknown as JsStreamMuxer<
     JsStream
   >
-
-const toBytes = (chunk: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
-  chunk instanceof Uint8Array ? chunk : chunk.subarray()
-
-/** js: echo a stream back, then close its write side. */
-const jsEcho = async (stream: JsStream): Promise<void> => {
-  for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
-  }
-  await stream.close()
-}
-
-/** js: send `data` in pieces, close, and collect everything the stream returns. */
-const jsRoundTrip = async (stream: JsStream, data: Uint8Array): Promise<Uint8Array> => {
-  const received: Array<Uint8Array> = []
-  const reading = (async () => {
-    for await (const chunk of stream) received.push(toBytes(chunk).slice())
-  })()
-  for (let at = 0; at < data.byteLength; at += 50_000) {
-    if (!stream.send(data.subarray(at, at + 50_000))) await stream.onDrain()
-  }
-  await stream.close()
-  await reading
-  return Duplex.concat(received)
-}
-
-const pattern = (n: number, seed: number): Uint8Array =>
-  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
 
 const sizes = [1, 100, 5000, 70_000, 300_000, 4 * 1024 * 1024]
 
@@ -66,7 +38,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
       const ok = yield* Effect.forEach(sizes, (n, i) =>
         Effect.scoped(Effect.gen(function*() {
           const s = yield* client.open
-          const data = pattern(n, i)
+          const data = linearPattern(n, i)
           const back = yield* roundTrip(s, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         })), { concurrency: "unbounded" })
@@ -95,7 +67,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
       const results = yield* Effect.promise(() =>
         Promise.all(sizes.map(async (n, i) => {
           const stream = await client.createStream()
-          const data = pattern(n, i + 10)
+          const data = linearPattern(n, i + 10)
           const back = await jsRoundTrip(stream, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         }))
@@ -130,7 +102,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
         Promise.all([0, 1, 2].map(async (i) => {
           const stream = await js.createStream()
           expect(Number(stream.id) % 2).toBe(0) // js is the server here: even ids
-          const data = pattern(200_000, i)
+          const data = linearPattern(200_000, i)
           return Buffer.compare(await jsRoundTrip(stream, data), data) === 0
         }))
       )
@@ -138,7 +110,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
           expect(Number(s.id) % 2).toBe(1)
-          const data = pattern(200_000, i + 5)
+          const data = linearPattern(200_000, i + 5)
           return Buffer.compare(yield* roundTrip(s, data), data) === 0
         })), { concurrency: "unbounded" })
       const [x, y] = yield* Effect.all([jsSide, ourSide], { concurrency: 2 })

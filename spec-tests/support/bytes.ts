@@ -48,3 +48,19 @@ export const takeBytes = (chunks: Array<Uint8Array>, n: number): Uint8Array => {
   }
   return out
 }
+
+/**
+ * Write batches for a shape given as chunk lengths, filled with a position-dependent
+ * byte pattern so that any loss, duplication or reordering of the stream shows.
+ */
+export const fillBatches = (shape: ReadonlyArray<ReadonlyArray<number>>): Array<Array<Uint8Array>> => {
+  let at = 0
+  return shape.map((batch) =>
+    batch.map((n) => {
+      const chunk = new Uint8Array(n)
+      for (let i = 0; i < n; i++) chunk[i] = ((at + i) * 31 + ((at + i) >>> 8)) & 0xff
+      at += n
+      return chunk
+    })
+  )
+}

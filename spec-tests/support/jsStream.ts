@@ -4,10 +4,11 @@
  * `Duplex`, so js's multistream-select, Noise, TLS, yamux or mplex can run
  * against ours over `Duplex.pair()`.
  */
+import type { Stream } from "@libp2p/interface"
 import { defaultLogger } from "@libp2p/logger"
 import type { SendResult } from "@libp2p/utils"
 import { AbstractStream } from "@libp2p/utils"
-import { Effect, Exit } from "effect"
+import { Bytes, Effect, Exit } from "effect"
 import type * as Duplex from "../../src/core/Duplex.ts"
 
 let nextId = 0
@@ -66,3 +67,33 @@ export class DuplexStream extends AbstractStream {
   }
   async sendCloseRead(): Promise<void> {}
 }
+
+/** The bytes of a js-libp2p stream chunk (a Uint8Array or a Uint8ArrayList). */
+export const toBytes = (chunk: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
+  chunk instanceof Uint8Array ? chunk : chunk.subarray()
+
+/** js: echo a stream back, then close its write side. */
+export const jsEcho = async (stream: Stream): Promise<void> => {
+  for await (const chunk of stream) {
+    if (!stream.send(chunk)) await stream.onDrain()
+  }
+  await stream.close()
+}
+
+/** js: send `data` in pieces, close, and collect everything the stream returns. */
+export const jsRoundTrip = async (stream: Stream, data: Uint8Array, piece = 50_000): Promise<Uint8Array> => {
+  const received: Array<Uint8Array> = []
+  const reading = (async () => {
+    for await (const chunk of stream) received.push(toBytes(chunk).slice())
+  })()
+  for (let at = 0; at < data.byteLength; at += piece) {
+    if (!stream.send(data.subarray(at, at + piece))) await stream.onDrain()
+  }
+  await stream.close()
+  await reading
+  return Bytes.concat(received)
+}
+
+/** A byte pattern that is cheap to make in any size (i·131 + seed·7). */
+export const linearPattern = (n: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
