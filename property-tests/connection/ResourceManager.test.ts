@@ -13,7 +13,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
-import { fakePeer } from "../../spec-tests/connection/support.ts"
+import { fakePeer } from "../../spec-tests/support/connection.ts"
 import * as ResourceManager from "../../src/connection/ResourceManager.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
 

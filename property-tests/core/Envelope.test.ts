@@ -1,15 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
+import { ok } from "../../spec-tests/support/result.ts"
 import * as Envelope from "../../src/core/Envelope.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as PeerRecord from "../../src/core/PeerRecord.ts"
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 
 const slowKeys = {
   Secp256k1: Effect.runSync(Keys.generate("Secp256k1")),

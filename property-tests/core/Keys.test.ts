@@ -2,12 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
+import { ok } from "../../spec-tests/support/result.ts"
 import * as Keys from "../../src/core/Keys.ts"
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 
 /** Keys of every type: Ed25519 and secp256k1 drawn by fast-check, ECDSA and RSA generated once (slow). */
 const fixed = Effect.runSync(

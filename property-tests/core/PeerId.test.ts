@@ -2,15 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Equal, Hash, Option, Result } from "effect"
 import fc from "fast-check"
+import { ok } from "../../spec-tests/support/result.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multibase from "../../src/core/Multibase.ts"
 import * as Multihash from "../../src/core/Multihash.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 
 const ed25519Id = fc
   .uint8Array({ minLength: 32, maxLength: 32 })

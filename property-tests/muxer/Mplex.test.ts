@@ -17,62 +17,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Result } from "effect"
 import fc from "fast-check"
+import { equalBytes, pattern } from "../../spec-tests/support/bytes.ts"
 import { frameRecorder } from "../../spec-tests/support/mplex.ts"
+import { echoStream, rechunkRelay, writeInPieces } from "../../spec-tests/support/muxer.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
 import * as Frame from "../../src/muxer/mplex/frame.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
-
-const prng = (seed: number) => {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return x >>> 0
-  }
-}
-
-const payload = (n: number, seed: number): Uint8Array => {
-  const next = prng(seed)
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = next() & 0xff
-  return out
-}
-
-/** Relay `from` → `to`, re-cutting at the sizes `cuts` yields (cycled), recording the bytes. */
-const relay = (
-  from: Duplex.Duplex,
-  to: Duplex.Duplex,
-  cuts: ReadonlyArray<number>,
-  record: (chunk: Uint8Array) => void
-) =>
-  Effect.gen(function*() {
-    let k = 0
-    while (true) {
-      const batch = yield* from.read
-      if (batch.length === 0) return yield* to.closeWrite
-      const bytes = Duplex.concat(batch)
-      record(bytes)
-      const out: Array<Uint8Array> = []
-      for (let at = 0; at < bytes.byteLength;) {
-        const n = Math.min(cuts[k++ % cuts.length]!, bytes.byteLength - at)
-        out.push(bytes.slice(at, at + n))
-        at += n
-      }
-      yield* to.write(out)
-    }
-  }).pipe(Effect.ignore)
-
-const echo = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
 
 interface StreamSpec {
   readonly fromClient: boolean
@@ -93,8 +43,8 @@ const runScenario = (sc: Scenario) =>
     const [a2, b2] = yield* Duplex.pair()
     const fromClient = frameRecorder()
     const fromServer = frameRecorder()
-    yield* Effect.forkScoped(relay(b1, a2, sc.cuts, fromClient.push))
-    yield* Effect.forkScoped(relay(a2, b1, sc.cuts, fromServer.push))
+    yield* Effect.forkScoped(rechunkRelay(b1, a2, sc.cuts, fromClient.push))
+    yield* Effect.forkScoped(rechunkRelay(a2, b1, sc.cuts, fromServer.push))
     const options = { maxFrameSize: sc.maxFrameSize }
     const client = yield* Mplex.session(a1, "outbound", options)
     const server = yield* Mplex.session(b2, "inbound", options)
@@ -105,7 +55,7 @@ const runScenario = (sc: Scenario) =>
         Effect.forEach(Array.from({ length: count }), () =>
           Effect.gen(function*() {
             const s = yield* session.accept
-            yield* Effect.forkScoped(echo(s))
+            yield* Effect.forkScoped(echoStream(s))
           }), { discard: true }).pipe(Effect.ignore)
       )
     yield* serve(server, sc.streams.filter((s) => s.fromClient).length)
@@ -114,22 +64,11 @@ const runScenario = (sc: Scenario) =>
     const results = yield* Effect.forEach(sc.streams, (spec, i) =>
       Effect.gen(function*() {
         const s = yield* (spec.fromClient ? client : server).open
-        const data = payload(spec.size, sc.seed + i)
-        const writer = yield* Effect.forkChild(Effect.gen(function*() {
-          let at = 0
-          let w = 0
-          while (at < data.byteLength) {
-            const n = Math.max(1, Math.min(spec.writes[w++ % spec.writes.length]!, data.byteLength - at))
-            // split each write into two chunks to exercise multi-chunk batches
-            const mid = at + (n >> 1)
-            yield* s.write([data.subarray(at, mid), data.subarray(mid, at + n)])
-            at += n
-          }
-          yield* s.closeWrite
-        }))
+        const data = pattern(spec.size, sc.seed + i)
+        const writer = yield* Effect.forkChild(writeInPieces(s, data, spec.writes))
         const back = yield* Duplex.readAll(s, spec.size + 1)
         yield* Fiber.join(writer)
-        return Buffer.compare(back, data) === 0
+        return equalBytes(back, data)
       }), { concurrency: "unbounded" })
     const counts = [client.streamCount(), server.streamCount()]
     return { results, counts, fromClient: fromClient.frames, fromServer: fromServer.frames }

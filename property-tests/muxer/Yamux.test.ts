@@ -13,6 +13,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Result } from "effect"
 import fc from "fast-check"
+import { equalBytes, pattern } from "../../spec-tests/support/bytes.ts"
+import { echoStream, rechunkRelay, writeInPieces } from "../../spec-tests/support/muxer.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
@@ -81,49 +83,6 @@ const windowChecker = () => {
   }
 }
 
-const prng = (seed: number) => {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return x >>> 0
-  }
-}
-
-const payload = (n: number, seed: number): Uint8Array => {
-  const next = prng(seed)
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = next() & 0xff
-  return out
-}
-
-/** Relay `from` → `to`, re-cutting at the sizes `cuts` yields (cycled), recording frames. */
-const relay = (
-  from: Duplex.Duplex,
-  to: Duplex.Duplex,
-  cuts: ReadonlyArray<number>,
-  onRead: (chunk: Uint8Array) => void,
-  onDelivered: (chunk: Uint8Array) => void
-) =>
-  Effect.gen(function*() {
-    let k = 0
-    while (true) {
-      const batch = yield* from.read
-      if (batch.length === 0) return yield* to.closeWrite
-      const bytes = Duplex.concat(batch)
-      onRead(bytes)
-      const out: Array<Uint8Array> = []
-      for (let at = 0; at < bytes.byteLength;) {
-        const n = Math.min(cuts[k++ % cuts.length]!, bytes.byteLength - at)
-        out.push(bytes.slice(at, at + n))
-        at += n
-      }
-      yield* to.write(out)
-      onDelivered(bytes)
-    }
-  }).pipe(Effect.ignore)
-
 interface Scenario {
   readonly cuts: ReadonlyArray<number>
   readonly streams: ReadonlyArray<{ readonly size: number; readonly writes: ReadonlyArray<number> }>
@@ -139,8 +98,8 @@ const runScenario = (sc: Scenario) =>
     const cDelivered = decoder((h) => check.delivered("c", h))
     const sSent = decoder((h) => check.sent("s", h))
     const sDelivered = decoder((h) => check.delivered("s", h))
-    yield* Effect.forkScoped(relay(b1, a2, sc.cuts, cSent, cDelivered))
-    yield* Effect.forkScoped(relay(a2, b1, sc.cuts, sSent, sDelivered))
+    yield* Effect.forkScoped(rechunkRelay(b1, a2, sc.cuts, cSent, cDelivered))
+    yield* Effect.forkScoped(rechunkRelay(a2, b1, sc.cuts, sSent, sDelivered))
     const client = yield* Yamux.session(a1, "outbound")
     const server = yield* Yamux.session(b2, "inbound")
 
@@ -149,36 +108,18 @@ const runScenario = (sc: Scenario) =>
       Effect.forEach(sc.streams, () =>
         Effect.gen(function*() {
           const s = yield* server.accept
-          yield* Effect.forkScoped(Effect.gen(function*() {
-            while (true) {
-              const chunks = yield* s.read
-              if (chunks.length === 0) break
-              yield* s.write(chunks)
-            }
-            yield* s.closeWrite
-          }))
+          yield* Effect.forkScoped(echoStream(s))
         }), { discard: true }).pipe(Effect.ignore)
     )
 
     const results = yield* Effect.forEach(sc.streams, (spec, i) =>
       Effect.gen(function*() {
         const s = yield* client.open
-        const data = payload(spec.size, sc.seed + i)
-        const writer = yield* Effect.forkChild(Effect.gen(function*() {
-          let at = 0
-          let w = 0
-          while (at < data.byteLength) {
-            const n = Math.max(1, Math.min(spec.writes[w++ % spec.writes.length]!, data.byteLength - at))
-            // split each write into two chunks to exercise multi-chunk batches
-            const mid = at + (n >> 1)
-            yield* s.write([data.subarray(at, mid), data.subarray(mid, at + n)])
-            at += n
-          }
-          yield* s.closeWrite
-        }))
+        const data = pattern(spec.size, sc.seed + i)
+        const writer = yield* Effect.forkChild(writeInPieces(s, data, spec.writes))
         const back = yield* Duplex.readAll(s, spec.size + 1)
         yield* Fiber.join(writer)
-        return Buffer.compare(back, data) === 0
+        return equalBytes(back, data)
       }), { concurrency: "unbounded" })
     return { results, violations: check.violations }
   }))

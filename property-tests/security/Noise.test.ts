@@ -12,7 +12,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Result } from "effect"
 import fc from "fast-check"
-import { handshake, identity, parseFrames, rechunkedPair } from "../../spec-tests/security/support.ts"
+import { handshake, identity, parseFrames, rechunkedPair } from "../../spec-tests/support/security.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as SecureDuplex from "../../src/security/noise/SecureDuplex.ts"

@@ -2,13 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import fc from "fast-check"
 import * as crypto from "node:crypto"
+import { ok } from "../../spec-tests/support/result.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as Der from "../../src/security/tls/Der.ts"
-
-const ok = <A, E>(r: Result.Result<A, E>): A => Result.getOrThrow(r)
 
 describe("DER properties (X.690 §8, §10: one encoding per value)", () => {
   it("INTEGER: decode(encodeUnsigned(n)) = n for non-negative n, minimal contents", () => {

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Result } from "effect"
 import fc from "fast-check"
+import { fillBatches } from "../../spec-tests/support/bytes.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
@@ -27,23 +28,6 @@ const readAllLagging = (d: Duplex.Duplex, lagMs: number) =>
 /** Batch shapes as chunk lengths (0 included: empty chunks and empty batches are legal writes). */
 const shapeArb = fc.array(fc.array(fc.oneof(fc.nat(300), fc.nat(200_000)), { maxLength: 6 }), { maxLength: 10 })
 
-/**
- * The batches for a shape, filled with a position-dependent byte pattern so
- * that any loss, duplication or reordering shows. Lengths go past Node's
- * 64 KiB read size, so that reads return several chunks at once.
- */
-const fill = (shape: ReadonlyArray<ReadonlyArray<number>>): Array<Array<Uint8Array>> => {
-  let at = 0
-  return shape.map((batch) =>
-    batch.map((n) => {
-      const chunk = new Uint8Array(n)
-      for (let i = 0; i < n; i++) chunk[i] = ((at + i) * 31 + ((at + i) >>> 8)) & 0xff
-      at += n
-      return chunk
-    })
-  )
-}
-
 describe("TCP byte stream properties", () => {
   it.live(
     "whatever the batching, the read-buffer bound and the reader's pace, each side reads exactly the bytes the other wrote, in order, then EOF",
@@ -57,8 +41,8 @@ describe("TCP byte stream properties", () => {
             fc.constantFrom(0, 0, 1, 3),
             (upShape, downShape, maxBufferedBytes, lagMs) =>
               Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-                const up = fill(upShape)
-                const down = fill(downShape)
+                const up = fillBatches(upShape)
+                const down = fillBatches(downShape)
                 const tcp = Tcp.make({ maxBufferedBytes })
                 const expectedUp = Duplex.concat(up.flat())
                 const expectedDown = Duplex.concat(down.flat())

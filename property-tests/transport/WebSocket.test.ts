@@ -11,6 +11,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Result } from "effect"
 import fc from "fast-check"
+import { fillBatches } from "../../spec-tests/support/bytes.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
@@ -47,19 +48,6 @@ const shapeArb = fc.array(
   { maxLength: 8 }
 )
 
-/** The batches for a shape, filled with a position-dependent pattern so that loss, duplication or reordering shows. */
-const fill = (shape: ReadonlyArray<ReadonlyArray<number>>): Array<Array<Uint8Array>> => {
-  let at = 0
-  return shape.map((batch) =>
-    batch.map((n) => {
-      const chunk = new Uint8Array(n)
-      for (let i = 0; i < n; i++) chunk[i] = ((at + i) * 31 + ((at + i) >>> 8)) & 0xff
-      at += n
-      return chunk
-    })
-  )
-}
-
 describe("WebSocket byte stream properties", () => {
   it.live(
     "whatever the batching, the read-buffer bound and the reader's pace, each side reads exactly the bytes the other wrote, in order; the dialer's closeWrite then ends both directions (EOF)",
@@ -73,8 +61,8 @@ describe("WebSocket byte stream properties", () => {
             fc.constantFrom(0, 0, 1, 3),
             (upShape, downShape, maxBufferedBytes, lagMs) =>
               Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-                const up = fill(upShape)
-                const down = fill(downShape)
+                const up = fillBatches(upShape)
+                const down = fillBatches(downShape)
                 const ws = WebSocket.make({ maxBufferedBytes })
                 const expectedUp = Duplex.concat(up.flat())
                 const expectedDown = Duplex.concat(down.flat())

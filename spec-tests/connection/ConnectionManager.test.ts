@@ -11,8 +11,9 @@ import { TestClock } from "effect/testing"
 import type * as Connection from "../../src/connection/Connection.ts"
 import * as ConnectionManager from "../../src/connection/ConnectionManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import { type FakeConnection, fakeConnection, type FakePeer, fakePeer } from "../support/connection.ts"
 import * as Events from "../support/events.ts"
-import { type FakeConnection, fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
+import { ma } from "../support/multiaddr.ts"
 
 /** Track a new connection to `peer` in its own scope (closed when the connection closes). */
 const connect = (cm: ConnectionManager.ConnectionManager["Service"], peer: FakePeer) =>

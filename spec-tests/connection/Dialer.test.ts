@@ -10,8 +10,9 @@ import * as Dialer from "../../src/connection/Dialer.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
 import * as Transport from "../../src/transport/Transport.ts"
+import { fakeConnection, type FakePeer, fakePeer } from "../support/connection.ts"
 import { chain } from "../support/errors.ts"
-import { fakeConnection, type FakePeer, fakePeer, ma } from "./support.ts"
+import { ma } from "../support/multiaddr.ts"
 
 interface Call {
   readonly addr: string

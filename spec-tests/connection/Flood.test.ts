@@ -9,36 +9,18 @@
  * connections spec asks for bounded resources but sets no numbers.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Result } from "effect"
+import { Effect, Fiber } from "effect"
 import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
-import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
 import type * as ResourceManagerModule from "../../src/connection/ResourceManager.ts"
-import { ResourceManager } from "../../src/connection/ResourceManager.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
-import { Ping } from "../../src/protocols/ping/Ping.ts"
+import * as support from "../support/node.ts"
 
-const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
-
+/** A TCP node (Default preset) with its connection and resource managers as `cm` and `rm`. */
 const tcpNode = (options: Nodes.PresetOptions = {}) =>
-  Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(Nodes.Default({ listen: [ma("/ip4/127.0.0.1/tcp/0")], ...options }), scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
-    return {
-      host,
-      ping: get<Ping["Service"]>(Ping.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      cm: get<ConnectionManager["Service"]>(ConnectionManager.key),
-      rm: get<ResourceManager["Service"]>(ResourceManager.key),
-      addr: host.addrs()[0]!
-    }
-  })
+  Effect.map(support.tcpNode(options), (n) => ({ ...n, cm: n.connectionManager, rm: n.resourceManager }))
 
 /** Ping `target` from `from` every 50 ms until interrupted; count successes and failures. */
 const pinger = (from: Effect.Success<ReturnType<typeof tcpNode>>, target: PeerId.PeerId) => {

@@ -7,45 +7,23 @@
  * manager; no libp2p spec defines it.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Result } from "effect"
+import { Effect } from "effect"
 import { TestClock } from "effect/testing"
 import * as Nodes from "../../layers/Node.ts"
-import { ConnectionManager } from "../../src/connection/ConnectionManager.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
-import { ResourceManager } from "../../src/connection/ResourceManager.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
-import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
-import { Ping } from "../../src/protocols/ping/Ping.ts"
 import * as Memory from "../../src/transport/Memory.ts"
-import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { chain } from "../support/errors.ts"
 import * as Events from "../support/events.ts"
+import { ma } from "../support/multiaddr.ts"
+import { memoryNode } from "../support/node.ts"
 
-const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
-
+/** A node on the MemoryNetwork in context (no keep-alive), with its managers as `cm` and `rm`. */
 const node = (options: Nodes.PresetOptions = {}) =>
-  Effect.gen(function*() {
-    const network = yield* MemoryNetwork
-    const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(
-      Nodes.Memory({ listen: [ma("/memory/0")], yamux: { enableKeepAlive: false }, ...options }).pipe(
-        Layer.provide(Layer.succeed(MemoryNetwork, network))
-      ),
-      scope
-    )
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
-    return {
-      host,
-      ping: get<Ping["Service"]>(Ping.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      cm: get<ConnectionManager["Service"]>(ConnectionManager.key),
-      rm: get<ResourceManager["Service"]>(ResourceManager.key),
-      addr: host.addrs()[0]!
-    }
-  })
+  Effect.map(
+    memoryNode({ yamux: { enableKeepAlive: false }, ...options }),
+    (n) => ({ ...n, cm: n.connectionManager, rm: n.resourceManager })
+  )
 
 /** Let every fiber run as far as it can without time passing. */
 const settle = Effect.gen(function*() {

@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import * as ResourceManager from "../../src/connection/ResourceManager.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { fakePeer } from "./support.ts"
+import { fakePeer } from "../support/connection.ts"
 
 const zero: ResourceManager.Usage = {
   connectionsInbound: 0,

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Effect, Result } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
+import { failureReason, ok } from "../support/result.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 // ---------------------------------------------------------------------------
@@ -53,13 +54,6 @@ const wycheproof = (file: string) =>
   readJson<{ readonly numberOfTests: number; readonly testGroups: ReadonlyArray<WycheproofGroup> }>(
     `crypto/wycheproof/${file}`
   )
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
-const failureReason = <A, E extends { readonly reason: string }>(r: Result.Result<A, E>): string | undefined =>
-  Result.isFailure(r) ? r.failure.reason : undefined
 
 const typeOfEnum = (n: number): Keys.KeyType => Keys.keyTypes[n]!
 

@@ -29,6 +29,7 @@ import { p256 } from "@noble/curves/nist.js"
 import { Effect, Result } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import { ok } from "../support/result.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 type JsKeyType = "Ed25519" | "secp256k1" | "RSA" | "ECDSA"
@@ -39,10 +40,6 @@ const pairs: ReadonlyArray<readonly [Keys.KeyType, JsKeyType]> = [
   ["ECDSA", "ECDSA"]
 ]
 
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 const message = new TextEncoder().encode("interop with js-libp2p")
 const toDer = (p1363: Uint8Array) => p256.Signature.fromBytes(p1363, "compact").toBytes("der")
 const toP1363 = (der: Uint8Array) => p256.Signature.fromBytes(der, "der").toBytes("compact")

@@ -1,6 +1,6 @@
 /**
  * Multiaddr spec tests: the go-multiaddr / rust-multiaddr conformance vectors
- * (shared/vectors/multiaddr/multiaddr-cases.json), the Gherkin scenarios of the
+ * (spec-tests/vectors/multiaddr/multiaddr-cases.json), the Gherkin scenarios of the
  * multiaddr spec repo (multiaddr-feature-scenarios.json), the protocol tables
  * (multicodec table.csv is the authority, protocols.csv may lag), and the
  * transport helpers (go-multiaddr/net semantics).

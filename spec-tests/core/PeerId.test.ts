@@ -4,6 +4,7 @@ import * as Keys from "../../src/core/Keys.ts"
 import * as Multibase from "../../src/core/Multibase.ts"
 import * as Multihash from "../../src/core/Multihash.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
+import { failureReason, ok } from "../support/result.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 interface KeyVector {
@@ -41,13 +42,6 @@ interface Fixture {
   readonly derived_peer_id: string
 }
 const fixtures = readJson<{ readonly fixtures: ReadonlyArray<Fixture> }>("interop/libp2p-key-signature-fixtures.json")
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
-const failureReason = <A, E extends { readonly reason: string }>(r: Result.Result<A, E>): string | undefined =>
-  Result.isFailure(r) ? r.failure.reason : undefined
 
 describe("peer-ids spec §Peer Ids: derivation from the key vectors", () => {
   for (const v of peerIds.key_vectors) {

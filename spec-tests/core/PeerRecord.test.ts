@@ -6,6 +6,7 @@ import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as PeerRecord from "../../src/core/PeerRecord.ts"
 import * as Varint from "../../src/core/Varint.ts"
+import { failureReason, ok } from "../support/result.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 interface Vectors {
@@ -42,13 +43,6 @@ interface Vectors {
   }>
 }
 const vectors = readJson<Vectors>("libp2p-specs/signed-envelope-peer-record.json")
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
-const failureReason = <A, E extends { readonly reason: string }>(r: Result.Result<A, E>): string | undefined =>
-  Result.isFailure(r) ? r.failure.reason : undefined
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
 const key = ok(Keys.ed25519FromSeed(new Uint8Array(32).fill(7)))

@@ -21,7 +21,6 @@ import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
-import { tcpNode } from "../support/node.ts"
 import {
   activeResources,
   type Attacker,
@@ -36,7 +35,8 @@ import {
   randomBytes,
   type WatchedNode,
   watchedNode
-} from "./attacker.ts"
+} from "../support/attacker.ts"
+import { tcpNode } from "../support/node.ts"
 
 /** Well above any local processing time, well below the 10 s upgrade deadline: "promptly". */
 const PROMPT = "3 seconds"

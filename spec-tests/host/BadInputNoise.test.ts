@@ -18,7 +18,6 @@ import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
-import { chain } from "../support/errors.ts"
 import {
   type Attacker,
   connect,
@@ -28,7 +27,6 @@ import {
   expectHealthy,
   handshakePayload,
   listenOnce,
-  ma,
   msMessage,
   negotiate,
   negotiateResponder,
@@ -40,7 +38,9 @@ import {
   type WatchedNode,
   watchedNode,
   yamuxFrame
-} from "./attacker.ts"
+} from "../support/attacker.ts"
+import { chain } from "../support/errors.ts"
+import { ma } from "../support/multiaddr.ts"
 
 const PROMPT = "3 seconds"
 

@@ -13,7 +13,6 @@ import * as PeerId from "../../src/core/PeerId.ts"
 import * as Varint from "../../src/core/Varint.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
-import { tcpNode } from "../support/node.ts"
 import {
   connect,
   eventually,
@@ -24,7 +23,8 @@ import {
   watchedNode,
   yamuxFrame,
   yamuxReader
-} from "./attacker.ts"
+} from "../support/attacker.ts"
+import { tcpNode } from "../support/node.ts"
 
 const IDENTIFY = "/ipfs/id/1.0.0"
 

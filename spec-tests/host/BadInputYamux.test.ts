@@ -33,7 +33,7 @@ import {
   watchedNode,
   yamuxFrame,
   yamuxReader
-} from "./attacker.ts"
+} from "../support/attacker.ts"
 
 const PROMPT = "3 seconds"
 

@@ -12,7 +12,8 @@ import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { chain } from "../support/errors.ts"
-import { ma, tcpNode } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
+import { tcpNode } from "../support/node.ts"
 
 /** A TCP port nothing listens on (bound, then closed). */
 const closedPort = Effect.callback<number>((resume) => {

@@ -11,9 +11,8 @@ import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Dns from "../../src/transport/Dns.ts"
 import { chain } from "../support/errors.ts"
-import { ma, tcpNode } from "../support/node.ts"
-
-const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
+import { bare, ma } from "../support/multiaddr.ts"
+import { tcpNode } from "../support/node.ts"
 
 describe("Host: dialing /dnsaddr links (addressing spec §dnsaddr Links)", () => {
   it.live("/dnsaddr/<name> and /dnsaddr/<name>/p2p/<id> are expanded and dialed; ping works over the result", () =>

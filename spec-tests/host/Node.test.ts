@@ -3,7 +3,7 @@
  * Yamux → identify and ping, two nodes, both directions.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Result, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
@@ -17,8 +17,7 @@ import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Memory from "../../src/transport/Memory.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { chain } from "../support/errors.ts"
-
-const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
+import { ma } from "../support/multiaddr.ts"
 
 /** Build a node on the shared memory network in the current scope and return its services. */
 const node = (options: Nodes.PresetOptions = {}) =>
@@ -32,11 +31,11 @@ const node = (options: Nodes.PresetOptions = {}) =>
       scope
     )
     return {
-      host: ctx.mapUnsafe.get(Host.key) as Host["Service"],
-      ping: ctx.mapUnsafe.get(Ping.Ping.key) as Ping.Ping["Service"],
-      identify: ctx.mapUnsafe.get(Identify.key) as Identify["Service"],
-      registrar: ctx.mapUnsafe.get(Registrar.key) as Registrar["Service"],
-      peerstore: ctx.mapUnsafe.get(Peerstore.key) as Peerstore["Service"]
+      host: Context.get(ctx, Host),
+      ping: Context.get(ctx, Ping.Ping),
+      identify: Context.get(ctx, Identify),
+      registrar: Context.get(ctx, Registrar),
+      peerstore: Context.get(ctx, Peerstore)
     }
   })
 

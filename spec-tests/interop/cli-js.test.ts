@@ -15,9 +15,8 @@ import { Effect } from "effect"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { runCli, spawnCli } from "../cli/support.ts"
+import { bareText } from "../support/multiaddr.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
-
-const bareText = (a: string): string => a.replace(/\/p2p\/[^/]+$/, "")
 
 describe("interop with js-libp2p: our CLI (ARCHITECTURE §7) in its own process", () => {
   it.live(

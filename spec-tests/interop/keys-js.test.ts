@@ -16,7 +16,8 @@ import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import { chain } from "../support/errors.ts"
-import { ma, tcpNode } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
+import { tcpNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const types = ["Ed25519", "Secp256k1", "RSA"] as const

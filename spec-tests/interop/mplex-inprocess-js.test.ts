@@ -22,61 +22,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/interface"
-import { defaultLogger } from "@libp2p/logger"
 import { mplex } from "@libp2p/mplex"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Effect, Fiber } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
-
-let nextId = 0
-
-/** A js-libp2p message stream carried by one end of our Duplex (the "connection" js mplex runs on). */
-class DuplexConnection extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:mplex-conn:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        void this.close()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
+import { DuplexStream, jsEcho, jsRoundTrip, linearPattern, toBytes } from "../support/jsStream.ts"
+import { roundTrip, serveEcho } from "../support/muxer.ts"
 
 interface JsMuxer {
   readonly muxer: JsStreamMuxer<JsStream>
@@ -91,7 +42,7 @@ const jsMuxer = (
   direction: "inbound" | "outbound",
   onStream?: (stream: JsStream) => void
 ): JsMuxer => {
-  const conn = new DuplexConnection(duplex, direction)
+  const conn = new DuplexStream(duplex, direction, { name: "mplex-conn", closeOnRemoteEnd: true })
   const muxer = mplex({ disconnectThreshold: 1000 })().createStreamMuxer(conn) as unknown as JsStreamMuxer<JsStream>
   const accepted: JsMuxer["accepted"] = []
   muxer.addEventListener("stream", (evt) => {
@@ -117,66 +68,6 @@ const collect = async (stream: JsStream): Promise<Uint8Array> => {
   return Duplex.concat(got)
 }
 
-const toBytes = (chunk: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
-  chunk instanceof Uint8Array ? chunk : chunk.subarray()
-
-/** js: echo a stream back, then close its write side. */
-const jsEcho = async (stream: JsStream): Promise<void> => {
-  for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
-  }
-  await stream.close()
-}
-
-/** js: send `data` in pieces, close, and collect everything the stream returns. */
-const jsRoundTrip = async (stream: JsStream, data: Uint8Array, piece = 50_000): Promise<Uint8Array> => {
-  const received: Array<Uint8Array> = []
-  const reading = (async () => {
-    for await (const chunk of stream) received.push(toBytes(chunk).slice())
-  })()
-  for (let at = 0; at < data.byteLength; at += piece) {
-    if (!stream.send(data.subarray(at, at + piece))) await stream.onDrain()
-  }
-  await stream.close()
-  await reading
-  return Duplex.concat(received)
-}
-
-const pattern = (n: number, seed: number): Uint8Array =>
-  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
-
-const echoStream = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
-
-const serveEcho = (session: Mplex.MplexSession) =>
-  Effect.forkChild(
-    Effect.gen(function*() {
-      while (true) {
-        const scope = yield* Scope.make()
-        const s = yield* Scope.provide(session.accept, scope)
-        yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-      }
-    }).pipe(Effect.ignore)
-  )
-
-const ourRoundTrip = (s: MuxedStream, data: Uint8Array) =>
-  Effect.gen(function*() {
-    const writer = yield* Effect.forkChild(Effect.gen(function*() {
-      for (let at = 0; at < data.byteLength; at += 64 * 1024) yield* s.write([data.subarray(at, at + 64 * 1024)])
-      yield* s.closeWrite
-    }))
-    const back = yield* Duplex.readAll(s, data.byteLength + 1)
-    yield* Fiber.join(writer)
-    return back
-  })
-
 const sizes = [0, 1, 100, 5000, 70_000, 300_000, 2 * 1024 * 1024]
 
 const waitUntil = (check: () => boolean) =>
@@ -201,8 +92,8 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
       const ok = yield* Effect.forEach(sizes, (n, i) =>
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
-          const data = pattern(n, i)
-          const back = yield* ourRoundTrip(s, data)
+          const data = linearPattern(n, i)
+          const back = yield* roundTrip(s, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         })), { concurrency: "unbounded" })
       expect(ok).toEqual(sizes.map(() => true))
@@ -222,7 +113,7 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
       const results = yield* Effect.promise(() =>
         Promise.all(sizes.map(async (n, i) => {
           const stream = await js.muxer.createStream()
-          const data = pattern(n, i + 10)
+          const data = linearPattern(n, i + 10)
           const back = await jsRoundTrip(stream, data, 1024 * 1024)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         }))
@@ -243,15 +134,15 @@ describe("mplex interop with @libp2p/mplex (in process)", () => {
       const jsSide = Effect.promise(() =>
         Promise.all([0, 1, 2, 3].map(async (i) => {
           const stream = await js.muxer.createStream()
-          const data = pattern(200_000, i)
+          const data = linearPattern(200_000, i)
           return { id: stream.id, ok: Buffer.compare(await jsRoundTrip(stream, data), data) === 0 }
         }))
       )
       const ourSide = Effect.forEach([0, 1, 2, 3], (i) =>
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
-          const data = pattern(200_000, i + 5)
-          return { id: s.id, ok: Buffer.compare(yield* ourRoundTrip(s, data), data) === 0 }
+          const data = linearPattern(200_000, i + 5)
+          return { id: s.id, ok: Buffer.compare(yield* roundTrip(s, data), data) === 0 }
         })), { concurrency: "unbounded" })
       const [x, y] = yield* Effect.all([jsSide, ourSide], { concurrency: 2 })
       // js counts 0, 1, 2, 3 (and names them "i<id>"); we use odd ids 1, 3, 5, 7: ids 1 and 3 exist twice

@@ -22,16 +22,12 @@
  * the echo test raises it to 100.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Result, Stream } from "effect"
+import { Effect, Fiber, Result, Stream } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import type { StreamHandler } from "../../src/connection/Registrar.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
-import { Identity } from "../../src/core/Identity.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
-import { Peerstore } from "../../src/host/Peerstore.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
 import type { StreamMuxer } from "../../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
@@ -39,14 +35,13 @@ import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
+import { bare, bareText, ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
 const MPLEX = "/mplex/6.7.0"
 
-const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
-const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
-const bareText = (a: string): string => a.replace(/\/p2p\/[^/]+$/, "")
 const peerOf = (js: JsPeer.JsPeer): PeerId.PeerId => Result.getOrThrow(PeerId.fromString(js.peerId))
 
 /** Our node: TCP, Noise, the given muxers (mplex only by default), identify + ping, on 127.0.0.1. */
@@ -59,18 +54,7 @@ const ourNode = (muxers: ReadonlyArray<StreamMuxer> = [Mplex.mplex]) =>
       muxers,
       listen: [ma("/ip4/127.0.0.1/tcp/0")]
     })
-    const ctx = yield* Layer.buildWithScope(layer, yield* Effect.scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
-    return {
-      host,
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      peerstore: get<Peerstore["Service"]>(Peerstore.key),
-      identity: get<Identity["Service"]>(Identity.key),
-      addr: host.addrs()[0] ?? Multiaddr.empty
-    }
+    return yield* buildNode(layer)
   })
 
 const jsMplex = (options: JsPeer.Options = {}) => JsPeer.start({ muxers: ["mplex"], ...options })

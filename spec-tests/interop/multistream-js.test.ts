@@ -10,61 +10,13 @@
  * recorded, so the packets js sends are checked too.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { defaultLogger } from "@libp2p/logger"
 import { handle as jsHandle, select as jsSelect } from "@libp2p/multistream-select"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Result } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Varint from "../../src/core/Varint.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
+import { DuplexStream } from "../support/jsStream.ts"
 import { toHex } from "../support/vectors.ts"
-
-let nextId = 0
-
-/** A js-libp2p Stream backed by one end of our Duplex. */
-class DuplexStream extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:duplex-stream:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
 
 /** A Duplex that records every write batch (concatenated). */
 const recording = (d: Duplex.Duplex) => {

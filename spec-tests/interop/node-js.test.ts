@@ -24,15 +24,14 @@ import * as PeerId from "../../src/core/PeerId.ts"
 import type { DialTarget } from "../../src/host/Host.ts"
 import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
-import { ma, tcpNode, type TestNode } from "../support/node.ts"
+import { bare, bareText, ma } from "../support/multiaddr.ts"
+import { tcpNode, type TestNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const ECHO = "/echo/1.0.0"
 const MiB = 1024 * 1024
 
 /** A multiaddr as text without its /p2p/ suffix. */
-const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
-const bareText = (a: string): string => a.replace(/\/p2p\/[^/]+$/, "")
 const peerOf = (js: JsPeer.JsPeer): PeerId.PeerId => {
   const r = PeerId.fromString(js.peerId)
   if (r._tag === "Failure") throw new Error(`bad js peer id ${js.peerId}`)

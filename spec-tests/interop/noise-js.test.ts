@@ -25,59 +25,13 @@ import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PrivateKey as JsPrivateKey, SecuredConnection, Upgrader } from "@libp2p/interface"
 import { defaultLogger } from "@libp2p/logger"
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
-import { Effect, Exit, Result } from "effect"
+import { Effect } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Noise from "../../src/security/Noise.ts"
-
-let nextId = 0
-
-/** A js-libp2p Stream backed by one end of our Duplex. */
-class DuplexStream extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:noise-duplex:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
+import { DuplexStream } from "../support/jsStream.ts"
+import { ok } from "../support/result.ts"
 
 /** js-libp2p's Noise with the given muxers registered in a stub upgrader. */
 const jsNoise = (privateKey: JsPrivateKey, muxers: ReadonlyArray<string>) =>
@@ -120,11 +74,6 @@ const readBytes = (d: Duplex.Duplex, n: number) =>
     return Duplex.concat(parts)
   })
 
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
-
 type JsKeyType = "Ed25519" | "secp256k1" | "RSA"
 const keyTypes: ReadonlyArray<readonly [JsKeyType, Keys.KeyType]> = [
   ["Ed25519", "Ed25519"],
@@ -144,7 +93,9 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
           const ourKey = yield* Keys.generate(ourType)
           const jsPeer = ok(PeerId.fromString(peerIdFromPrivateKey(jsKey).toString()))
           const [a, b] = yield* Duplex.pair()
-          const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureInbound(new DuplexStream(b, "inbound"))
+          const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureInbound(
+            new DuplexStream(b, "inbound")
+          )
           const ours = yield* Noise.make()
           const conn = yield* ours.secureOutbound(a, { localKey: ourKey, remotePeer: jsPeer, muxers: ["/yamux/1.0.0"] })
           const js = yield* Effect.promise(() => jsSide)
@@ -178,9 +129,12 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
           const jsKey = yield* Effect.promise(() => generateKeyPair(jsType))
           const ourKey = yield* Keys.generate(ourType)
           const [a, b] = yield* Duplex.pair()
-          const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureOutbound(new DuplexStream(a, "outbound"), {
-            remotePeer: peerIdFromString(PeerId.fromPrivateKey(ourKey).toString())
-          })
+          const jsSide = jsNoise(jsKey, ["/yamux/1.0.0"]).secureOutbound(
+            new DuplexStream(a, "outbound"),
+            {
+              remotePeer: peerIdFromString(PeerId.fromPrivateKey(ourKey).toString())
+            }
+          )
           const ours = yield* Noise.make()
           const conn = yield* ours.secureInbound(b, { localKey: ourKey, muxers: ["/yamux/1.0.0"] })
           const js = yield* Effect.promise(() => jsSide)
@@ -207,7 +161,10 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
       const otherJs = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const ourKey = yield* Keys.generate("Ed25519")
       const [a, b] = yield* Duplex.pair()
-      const jsSide = jsNoise(jsKey, []).secureInbound(new DuplexStream(b, "inbound")).then(() => "ok", () => "failed")
+      const jsSide = jsNoise(jsKey, []).secureInbound(new DuplexStream(b, "inbound")).then(
+        () => "ok",
+        () => "failed"
+      )
       const ours = yield* Noise.make()
       const expected = ok(PeerId.fromString(peerIdFromPrivateKey(otherJs).toString()))
       const e = yield* Effect.flip(ours.secureOutbound(a, { localKey: ourKey, remotePeer: expected }))
@@ -219,7 +176,9 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
     Effect.gen(function*() {
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const [a, b] = yield* Duplex.pair()
-      const jsSide = jsNoise(jsKey, ["/mplex/6.7.0", "/yamux/1.0.0"]).secureInbound(new DuplexStream(b, "inbound"))
+      const jsSide = jsNoise(jsKey, ["/mplex/6.7.0", "/yamux/1.0.0"]).secureInbound(
+        new DuplexStream(b, "inbound")
+      )
       const ours = yield* Noise.make()
       const conn = yield* ours.secureOutbound(a, {
         localKey: yield* Keys.generate("Ed25519"),
@@ -235,7 +194,9 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
     Effect.gen(function*() {
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const [a, b] = yield* Duplex.pair()
-      const jsSide = jsNoise(jsKey, ["/yamux/1.0.0", "/mplex/6.7.0"]).secureOutbound(new DuplexStream(a, "outbound"))
+      const jsSide = jsNoise(jsKey, ["/yamux/1.0.0", "/mplex/6.7.0"]).secureOutbound(
+        new DuplexStream(a, "outbound")
+      )
       const ours = yield* Noise.make()
       const conn = yield* ours.secureInbound(b, {
         localKey: yield* Keys.generate("Ed25519"),
@@ -252,7 +213,9 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
     Effect.gen(function*() {
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const [a, b] = yield* Duplex.pair()
-      const jsSide = jsNoise(jsKey, ["/mplex/6.7.0"]).secureInbound(new DuplexStream(b, "inbound")).then(
+      const jsSide = jsNoise(jsKey, ["/mplex/6.7.0"]).secureInbound(
+        new DuplexStream(b, "inbound")
+      ).then(
         () => "ok",
         (e: Error) => e.name
       )

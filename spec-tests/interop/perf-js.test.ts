@@ -17,8 +17,9 @@ import * as ChildProcess from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { eventually } from "../host/attacker.ts"
-import { ma, tcpNode } from "../support/node.ts"
+import { eventually } from "../support/attacker.ts"
+import { ma } from "../support/multiaddr.ts"
+import { tcpNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const MiB = 1024 * 1024

@@ -15,7 +15,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { ma, tcpNode } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
+import { tcpNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const COUNT = 20

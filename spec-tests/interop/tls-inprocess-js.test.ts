@@ -32,62 +32,16 @@ import { defaultLogger } from "@libp2p/logger"
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id"
 import { tls } from "@libp2p/tls"
 import { generateCertificate, verifyPeerCertificate } from "@libp2p/tls/utils"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Result } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
-import { craft, HOUR, libp2pExt, nodePeer } from "../security/tlsSupport.ts"
+import { DuplexStream } from "../support/jsStream.ts"
+import { ok } from "../support/result.ts"
+import { craft, HOUR, libp2pExt, nodePeer } from "../support/tls.ts"
 import { fromHex, readJson } from "../support/vectors.ts"
-
-let nextId = 0
-
-/** A js-libp2p Stream backed by one end of our Duplex. */
-class DuplexStream extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:tls-duplex:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
 
 /** js-libp2p's TLS with the given muxers registered in a stub upgrader. */
 const jsTls = (privateKey: JsPrivateKey, muxers: ReadonlyArray<string>) =>
@@ -128,11 +82,6 @@ const readBytes = (d: Duplex.Duplex, n: number) =>
     }
     return Duplex.concat(parts)
   })
-
-const ok = <A, E>(r: Result.Result<A, E>): A => {
-  if (Result.isFailure(r)) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`)
-  return r.success
-}
 
 /** Our key with the same bytes as a js key. */
 const ours = (jsKey: JsPrivateKey): Keys.PrivateKey => ok(Keys.privateKeyFromProtobuf(privateKeyToProtobuf(jsKey)))
@@ -331,7 +280,9 @@ describe("libp2p TLS interop with @libp2p/tls (in process): handshakes", () => {
         const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
         const ourKey = yield* Keys.generate("Ed25519")
         const [a, b] = yield* Duplex.pair()
-        const jsSide = jsTls(jsKey, [MPLEX, YAMUX]).secureOutbound(new DuplexStream(a, "outbound"))
+        const jsSide = jsTls(jsKey, [MPLEX, YAMUX]).secureOutbound(
+          new DuplexStream(a, "outbound")
+        )
         const conn = yield* (yield* Tls.make()).secureInbound(b, { localKey: ourKey, muxers: [YAMUX, MPLEX] })
         const js = yield* Effect.promise(() => jsSide)
         expect(conn.muxer).toBe(MPLEX)

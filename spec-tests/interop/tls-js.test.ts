@@ -12,19 +12,18 @@
  * multistream-select).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
-import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import type { SecureChannel } from "../../src/security/SecureChannel.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
-import { ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 /** Records the early-negotiated muxer of every connection our channel secures. */
@@ -57,15 +56,8 @@ const ourNode = (security: ReadonlyArray<"tls" | "noise"> = ["tls"]) =>
       muxers: [Yamux.yamux],
       listen: [ma("/ip4/127.0.0.1/tcp/0")]
     })
-    const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(layer, scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    return {
-      host: get<Host["Service"]>(Host.key),
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key),
-      tlsMuxers: tls.muxers
-    }
+    const node = yield* buildNode(layer)
+    return { ...node, tlsMuxers: tls.muxers }
   })
 
 const peerIdOf = (text: string): PeerId.PeerId => {

@@ -11,21 +11,21 @@
  * record, RFC 0003, carrying `/unix` addresses).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import * as Unix from "../../src/transport/Unix.ts"
-import { ma } from "../support/node.ts"
+import { bare, ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const tempDir = Effect.acquireRelease(
@@ -34,7 +34,6 @@ const tempDir = Effect.acquireRelease(
 )
 
 /** A multiaddr as text without its /p2p/ suffix. */
-const bare = (a: Multiaddr.Multiaddr): string => Multiaddr.toString(Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
 
 /** Our node: Unix + TCP, Noise, Yamux, listening on `/unix/<path>`. */
 const unixNode = (path: string) =>
@@ -46,14 +45,7 @@ const unixNode = (path: string) =>
       muxers: [Yamux.yamux],
       listen: [ma(`/unix${path}`)]
     })
-    const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(layer, scope)
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    return {
-      host: get<Host["Service"]>(Host.key),
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key)
-    }
+    return yield* buildNode(layer)
   })
 
 const startPair = Effect.gen(function*() {

@@ -13,111 +13,16 @@
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { describe, expect, it } from "@effect/vitest"
 import type { Stream as JsStream, StreamMuxer as JsStreamMuxer } from "@libp2p/interface"
-import { defaultLogger } from "@libp2p/logger"
-import type { SendResult } from "@libp2p/utils"
-import { AbstractStream } from "@libp2p/utils"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
-
-let nextId = 0
-
-/** A js-libp2p message stream carried by one end of our Duplex (the "connection" js yamux runs on). */
-class DuplexConnection extends AbstractStream {
-  readonly duplex: Duplex.Duplex
-  #writes: Promise<void> = Promise.resolve()
-
-  constructor(duplex: Duplex.Duplex, direction: "inbound" | "outbound") {
-    const id = `${nextId++}`
-    super({ id, direction, log: defaultLogger().forComponent(`test:yamux-conn:${direction}:${id}`) })
-    this.duplex = duplex
-    void this.#pump()
-  }
-
-  async #pump(): Promise<void> {
-    while (true) {
-      const exit = await Effect.runPromiseExit(this.duplex.read)
-      if (Exit.isFailure(exit)) {
-        this.onRemoteReset()
-        return
-      }
-      if (exit.value.length === 0) {
-        this.onRemoteCloseWrite()
-        return
-      }
-      for (const chunk of exit.value) this.onData(chunk)
-    }
-  }
-
-  sendData(data: Parameters<AbstractStream["sendData"]>[0]): SendResult {
-    const chunks = [...data].map((c) => c.slice())
-    this.#writes = this.#writes.then(() => Effect.runPromise(Effect.ignore(this.duplex.write(chunks))))
-    return { sentBytes: data.byteLength, canSendMore: true }
-  }
-  sendReset(): void {
-    void Effect.runPromise(this.duplex.reset)
-  }
-  sendPause(): void {}
-  sendResume(): void {}
-  async sendCloseWrite(): Promise<void> {
-    await this.#writes
-    await Effect.runPromise(this.duplex.closeWrite)
-  }
-  async sendCloseRead(): Promise<void> {}
-}
+import { DuplexStream, jsEcho, jsRoundTrip, linearPattern } from "../support/jsStream.ts"
+import { echoStream, roundTrip } from "../support/muxer.ts"
 
 const jsMuxer = (duplex: Duplex.Duplex, direction: "inbound" | "outbound"): JsStreamMuxer<JsStream> =>
-  yamux()().createStreamMuxer(new DuplexConnection(duplex, direction)) as unknown as JsStreamMuxer<JsStream>
-
-const toBytes = (chunk: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
-  chunk instanceof Uint8Array ? chunk : chunk.subarray()
-
-/** js: echo a stream back, then close its write side. */
-const jsEcho = async (stream: JsStream): Promise<void> => {
-  for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
-  }
-  await stream.close()
-}
-
-/** js: send `data` in pieces, close, and collect everything the stream returns. */
-const jsRoundTrip = async (stream: JsStream, data: Uint8Array): Promise<Uint8Array> => {
-  const received: Array<Uint8Array> = []
-  const reading = (async () => {
-    for await (const chunk of stream) received.push(toBytes(chunk).slice())
-  })()
-  for (let at = 0; at < data.byteLength; at += 50_000) {
-    if (!stream.send(data.subarray(at, at + 50_000))) await stream.onDrain()
-  }
-  await stream.close()
-  await reading
-  return Duplex.concat(received)
-}
-
-const pattern = (n: number, seed: number): Uint8Array =>
-  Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7) & 0xff)
-
-const echoStream = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
-
-const ourRoundTrip = (s: MuxedStream, data: Uint8Array) =>
-  Effect.gen(function*() {
-    const writer = yield* Effect.forkChild(Effect.gen(function*() {
-      for (let at = 0; at < data.byteLength; at += 64 * 1024) yield* s.write([data.subarray(at, at + 64 * 1024)])
-      yield* s.closeWrite
-    }))
-    const back = yield* Duplex.readAll(s, data.byteLength + 1)
-    yield* Fiber.join(writer)
-    return back
-  })
+  yamux()().createStreamMuxer(new DuplexStream(duplex, direction, { name: "yamux-conn" })) as unknown as JsStreamMuxer<
+    JsStream
+  >
 
 const sizes = [1, 100, 5000, 70_000, 300_000, 4 * 1024 * 1024]
 
@@ -133,8 +38,8 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
       const ok = yield* Effect.forEach(sizes, (n, i) =>
         Effect.scoped(Effect.gen(function*() {
           const s = yield* client.open
-          const data = pattern(n, i)
-          const back = yield* ourRoundTrip(s, data)
+          const data = linearPattern(n, i)
+          const back = yield* roundTrip(s, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         })), { concurrency: "unbounded" })
       expect(ok).toEqual(sizes.map(() => true))
@@ -162,7 +67,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
       const results = yield* Effect.promise(() =>
         Promise.all(sizes.map(async (n, i) => {
           const stream = await client.createStream()
-          const data = pattern(n, i + 10)
+          const data = linearPattern(n, i + 10)
           const back = await jsRoundTrip(stream, data)
           return back.byteLength === n && Buffer.compare(back, data) === 0
         }))
@@ -197,7 +102,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
         Promise.all([0, 1, 2].map(async (i) => {
           const stream = await js.createStream()
           expect(Number(stream.id) % 2).toBe(0) // js is the server here: even ids
-          const data = pattern(200_000, i)
+          const data = linearPattern(200_000, i)
           return Buffer.compare(await jsRoundTrip(stream, data), data) === 0
         }))
       )
@@ -205,8 +110,8 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
         Effect.scoped(Effect.gen(function*() {
           const s = yield* ours.open
           expect(Number(s.id) % 2).toBe(1)
-          const data = pattern(200_000, i + 5)
-          return Buffer.compare(yield* ourRoundTrip(s, data), data) === 0
+          const data = linearPattern(200_000, i + 5)
+          return Buffer.compare(yield* roundTrip(s, data), data) === 0
         })), { concurrency: "unbounded" })
       const [x, y] = yield* Effect.all([jsSide, ourSide], { concurrency: 2 })
       expect([...x, ...y]).toEqual([true, true, true, true, true, true])

@@ -1,6 +1,6 @@
 /**
  * multistream-select 1.0 against the spec texts and their wire examples
- * (shared/vectors/libp2p-specs/multistream-select.json): multiformats/multistream-select
+ * (spec-tests/vectors/libp2p-specs/multistream-select.json): multiformats/multistream-select
  * README §Protocol, §Listing, §Implementation Recommendations, §ls example in detail, and
  * libp2p/specs connections/README.md §Protocol Negotiation / §multistream-select and
  * conn-upgrade.plantuml. Both sides run over `Duplex.pair()`; every write is recorded so

@@ -13,9 +13,11 @@ import { TestClock } from "effect/testing"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Mplex from "../../src/muxer/Mplex.ts"
 import * as Frame from "../../src/muxer/mplex/frame.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
+import { dec, enc, equalBytes, KiB, MiB, pattern } from "../support/bytes.ts"
 import { frame, rawPeer } from "../support/mplex.ts"
+import { readAllBytes } from "../support/muxer.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
+import { muxerSuite } from "./compliance.ts"
 
 interface VectorMessage {
   readonly id: number
@@ -34,25 +36,6 @@ interface FrameVectors {
 }
 const vectors = readJson<FrameVectors>("muxers/mplex-frames.json")
 
-const KiB = 1024
-const MiB = 1024 * 1024
-const enc = (s: string) => new TextEncoder().encode(s)
-const dec = (b: Uint8Array) => new TextDecoder().decode(b)
-
-const pattern = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0
-
 /** Two sessions over an in-memory pair. */
 const sessions = (client?: Mplex.MplexOptions, server?: Mplex.MplexOptions) =>
   Effect.gen(function*() {
@@ -70,43 +53,6 @@ const rawSession = (direction: "inbound" | "outbound", options?: Mplex.MplexOpti
     return { session, raw: rawPeer(b) }
   })
 
-/** Echo every byte of a stream back, then half-close. */
-const echoStream = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
-
-/** Accept streams forever and echo each (each stream lives in its own scope). */
-const serveEcho = (session: Mplex.MplexSession) =>
-  Effect.forkChild(
-    Effect.gen(function*() {
-      while (true) {
-        const scope = yield* Scope.make()
-        const s = yield* Scope.provide(session.accept, scope)
-        yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-      }
-    }).pipe(Effect.ignore)
-  )
-
-const readAllBytes = (s: MuxedStream, max = 64 * MiB) => Duplex.readAll(s, max)
-
-/** Write `data` in pieces from a forked fiber, half-close, and read everything back. */
-const roundTrip = (s: MuxedStream, data: Uint8Array, piece = 64 * KiB) =>
-  Effect.gen(function*() {
-    const writer = yield* Effect.forkChild(Effect.gen(function*() {
-      for (let at = 0; at < data.byteLength; at += piece) yield* s.write([data.subarray(at, at + piece)])
-      yield* s.closeWrite
-    }))
-    const back = yield* readAllBytes(s, data.byteLength + 1)
-    yield* Fiber.join(writer)
-    return back
-  })
-
 const isFrame = (flag: number, id?: number) => (f: { flag: number; id: number }) =>
   f.flag === flag && (id === undefined || f.id === id)
 
@@ -116,6 +62,8 @@ describe("mplex §Protocol id", () => {
     expect(Mplex.mplex.protocol).toBe("/mplex/6.7.0")
   })
 })
+
+muxerSuite("mplex", Mplex.mplex)
 
 describe("mplex §Message format and §Flag Values (vectors: muxers/mplex-frames.json)", () => {
   const toMessage = (m: VectorMessage) => ({ id: m.id, flag: m.type, data: dec(enc(m.data_utf8)) })
@@ -187,17 +135,6 @@ describe("mplex §Message format and §Flag Values (vectors: muxers/mplex-frames
 })
 
 describe("mplex §Opening a new stream", () => {
-  it.effect("open / accept / echo", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      const s = yield* client.open
-      expect(s.direction).toBe("outbound")
-      yield* s.write([enc("hello "), enc("mplex")])
-      yield* s.closeWrite
-      expect(dec(yield* readAllBytes(s))).toBe("hello mplex")
-    }))
-
   it.effect("the session initiator allocates odd ids, the receiver even ids", () =>
     Effect.gen(function*() {
       const { client, server } = yield* sessions()
@@ -264,40 +201,6 @@ describe("mplex §Opening a new stream", () => {
       yield* ours.write([enc("still open")])
       const next = yield* raw.next
       expect([next!.id, next!.flag, dec(next!.data)]).toEqual([1, Frame.MESSAGE_INITIATOR, "still open"])
-    }))
-
-  it.effect("many concurrent streams (200) echo independently", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      const ok = yield* Effect.forEach(
-        Array.from({ length: 200 }, (_, i) => i),
-        (i) =>
-          Effect.scoped(Effect.gen(function*() {
-            const s = yield* client.open
-            const data = pattern(1 + (i * 97) % 5000, i)
-            return equalBytes(yield* roundTrip(s, data, 700), data)
-          })),
-        { concurrency: "unbounded" }
-      )
-      expect(ok.every(Boolean)).toBe(true)
-      expect(client.streamCount()).toBe(0)
-    }))
-
-  it.effect("streams open both ways on one session at once", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      yield* serveEcho(client)
-      const run = (session: Mplex.MplexSession, seed: number) =>
-        Effect.forEach([0, 1, 2, 3], (i) =>
-          Effect.scoped(Effect.gen(function*() {
-            const s = yield* session.open
-            const data = pattern(100_000, seed + i)
-            return equalBytes(yield* roundTrip(s, data), data)
-          })), { concurrency: "unbounded" })
-      const [a, b] = yield* Effect.all([run(client, 1), run(server, 100)], { concurrency: 2 })
-      expect([...a, ...b].every(Boolean)).toBe(true)
     }))
 
   it.effect("limits: inbound streams beyond maxInboundStreams are refused with ResetReceiver", () =>
@@ -371,15 +274,6 @@ describe("mplex §Writing to a stream", () => {
       expect(equalBytes(yield* readAllBytes(s), data)).toBe(true)
     }))
 
-  it.live("large transfer: 16 MiB each way on one stream, intact", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      const s = yield* client.open
-      const data = pattern(16 * MiB, 5)
-      expect(equalBytes(yield* roundTrip(s, data, 256 * KiB), data)).toBe(true)
-    }))
-
   it.effect("a header split across chunks (byte by byte) is reassembled", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
@@ -396,36 +290,6 @@ describe("mplex §Writing to a stream", () => {
 })
 
 describe("mplex §Closing a stream", () => {
-  it.effect("half-close, opener first: the receiver reads EOF and still writes back", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const c = yield* client.open
-      yield* c.write([enc("request")])
-      yield* c.closeWrite
-      const s = yield* server.accept
-      expect(dec(yield* readAllBytes(s))).toBe("request")
-      expect(yield* s.read).toEqual([]) // EOF thereafter
-      yield* s.write([enc("response, after the request was closed")])
-      yield* s.closeWrite
-      expect(dec(yield* readAllBytes(c))).toBe("response, after the request was closed")
-      expect(client.streamCount()).toBe(0)
-      expect(server.streamCount()).toBe(0)
-    }))
-
-  it.effect("half-close, receiver first: the opener reads EOF and still writes", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const c = yield* client.open
-      yield* c.write([enc("hi")])
-      const s = yield* server.accept
-      yield* s.write([enc("bye")])
-      yield* s.closeWrite
-      expect(dec(yield* readAllBytes(c))).toBe("bye")
-      yield* c.write([enc(" and more")])
-      yield* c.closeWrite
-      expect(dec(yield* readAllBytes(s))).toBe("hi and more")
-    }))
-
   it.effect("Close frames: CloseInitiator from the opener, CloseReceiver from the receiver, zero length", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
@@ -440,16 +304,6 @@ describe("mplex §Closing a stream", () => {
         [1, Frame.CLOSE_INITIATOR, 0],
         [8, Frame.CLOSE_RECEIVER, 0]
       ])
-    }))
-
-  it.effect("writing after our Close fails with Closed; closeWrite is idempotent", () =>
-    Effect.gen(function*() {
-      const { client } = yield* sessions()
-      const c = yield* client.open
-      yield* c.closeWrite
-      yield* c.closeWrite
-      const err = yield* Effect.flip(c.write([enc("x")]))
-      expect(err.reason).toBe("Closed")
     }))
 
   it.effect("reading a remote-closed stream returns all data sent before the Close, then EOF", () =>
@@ -486,23 +340,6 @@ describe("mplex §Closing a stream", () => {
 })
 
 describe("mplex §Resetting a stream", () => {
-  it.effect("our reset: the peer's reads and writes fail with Reset (not EOF)", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const c = yield* client.open
-      yield* c.write([enc("x")])
-      const s = yield* server.accept
-      expect(dec(Duplex.concat(yield* s.read))).toBe("x")
-      const pending = yield* Effect.forkChild(Effect.flip(s.read))
-      yield* c.reset
-      expect((yield* Fiber.join(pending)).reason).toBe("Reset")
-      expect((yield* Effect.flip(s.write([enc("y")]))).reason).toBe("Reset")
-      expect((yield* Effect.flip(c.read)).reason).toBe("Reset")
-      expect((yield* Effect.flip(c.write([enc("z")]))).reason).toBe("Reset")
-      expect(client.streamCount()).toBe(0)
-      expect(server.streamCount()).toBe(0)
-    }))
-
   it.effect("Reset frames: ResetInitiator from the opener, ResetReceiver from the receiver", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
@@ -716,18 +553,6 @@ describe("mplex: session scope and termination (StreamMuxer contract)", () => {
       expect(yield* raw.next).toEqual({ id: 2, flag: Frame.RESET_RECEIVER, data: new Uint8Array(0) })
     }))
 
-  it.effect("close: open and accept fail with Closed; closed succeeds", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const pending = yield* Effect.forkChild(Effect.flip(Effect.scoped(client.accept)))
-      yield* client.close
-      expect((yield* Fiber.join(pending)).reason).toBe("Closed")
-      expect((yield* Effect.flip(Effect.scoped(client.open))).reason).toBe("Closed")
-      yield* client.closed
-      // the peer reads EOF and ends cleanly
-      yield* server.closed
-    }))
-
   it.effect("the remote's EOF ends the session cleanly; a stream the remote had closed keeps its data readable", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
@@ -747,13 +572,6 @@ describe("mplex: session scope and termination (StreamMuxer contract)", () => {
       // we reset what was open and half-closed our side
       const frames = yield* raw.all
       expect(frames.map((f) => [f.id, f.flag]).sort()).toEqual([[1, Frame.RESET_RECEIVER], [3, Frame.RESET_RECEIVER]])
-    }))
-
-  it.effect("a failing Duplex ends the session with Io", () =>
-    Effect.gen(function*() {
-      const { session, raw } = yield* rawSession("inbound")
-      yield* raw.duplex.reset
-      expect((yield* Effect.flip(session.closed)).reason).toBe("Io")
     }))
 })
 

@@ -9,11 +9,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Duplex from "../../src/core/Duplex.ts"
-import type { MuxedStream } from "../../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
+import { dec, enc, KiB, MiB, pattern } from "../support/bytes.ts"
+import { readAllBytes, serveEcho } from "../support/muxer.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 import { frame, frameRecorder, rawPeer, relay } from "../support/yamux.ts"
+import { muxerSuite } from "./compliance.ts"
 
 interface FrameVectors {
   readonly frames: ReadonlyArray<{
@@ -27,25 +29,6 @@ interface FrameVectors {
   }>
 }
 const vectors = readJson<FrameVectors>("muxers/yamux-frames.json")
-
-const KiB = 1024
-const MiB = 1024 * 1024
-const enc = (s: string) => new TextEncoder().encode(s)
-const dec = (b: Uint8Array) => new TextDecoder().decode(b)
-
-const pattern = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0
 
 /** Two sessions over an in-memory pair. */
 const sessions = (client?: Yamux.YamuxOptions, server?: Yamux.YamuxOptions) =>
@@ -64,31 +47,6 @@ const rawSession = (direction: "inbound" | "outbound", options?: Yamux.YamuxOpti
     return { session, raw: rawPeer(b) }
   })
 
-/** Echo every byte of a stream back, then half-close. */
-const echoStream = (s: MuxedStream) =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* s.read
-      if (chunks.length === 0) break
-      yield* s.write(chunks)
-    }
-    yield* s.closeWrite
-  })
-
-/** Accept streams forever and echo each (each stream lives in its own scope). */
-const serveEcho = (session: Yamux.YamuxSession) =>
-  Effect.forkChild(
-    Effect.gen(function*() {
-      while (true) {
-        const scope = yield* Scope.make()
-        const s = yield* Scope.provide(session.accept, scope)
-        yield* Effect.forkChild(echoStream(s).pipe(Effect.ignore, Effect.ensuring(Scope.close(scope, Exit.void))))
-      }
-    }).pipe(Effect.ignore)
-  )
-
-const readAllBytes = (s: MuxedStream, max = 64 * MiB) => Duplex.readAll(s, max)
-
 const isFrame = (type: number, flags?: number, streamId?: number) => (f: { header: Frame.Header }) =>
   f.header.type === type && (flags === undefined || (f.header.flags & flags) === flags) &&
   (streamId === undefined || f.header.streamId === streamId)
@@ -99,6 +57,8 @@ describe("yamux §Specification", () => {
     expect(Yamux.yamux.protocol).toBe("/yamux/1.0.0")
   })
 })
+
+muxerSuite("yamux", Yamux.yamux)
 
 describe("yamux §Framing (vectors: muxers/yamux-frames.json)", () => {
   for (const v of vectors.frames) {
@@ -141,17 +101,6 @@ describe("yamux §Framing (vectors: muxers/yamux-frames.json)", () => {
 })
 
 describe("yamux §Opening a stream", () => {
-  it.effect("open / accept / echo", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      const s = yield* client.open
-      expect(s.direction).toBe("outbound")
-      yield* s.write([enc("hello "), enc("yamux")])
-      yield* s.closeWrite
-      expect(dec(yield* readAllBytes(s))).toBe("hello yamux")
-    }))
-
   it.effect("§StreamID Field: the client opens odd stream ids, the server even ones", () =>
     Effect.gen(function*() {
       const { client, server } = yield* sessions()
@@ -207,60 +156,9 @@ describe("yamux §Opening a stream", () => {
       expect((yield* Effect.flip(s.write([enc("x")]))).reason).toBe("Reset")
       expect(session.streamCount()).toBe(0)
     }))
-
-  it.effect("many concurrent streams echo independently", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      const results = yield* Effect.forEach(
-        Array.from({ length: 200 }, (_, i) => i),
-        (i) =>
-          Effect.scoped(Effect.gen(function*() {
-            const s = yield* client.open
-            const data = pattern(1 + (i * 997) % (20 * KiB), i + 1)
-            yield* Effect.forkChild(Effect.andThen(s.write([data.subarray(0, 7), data.subarray(7)]), s.closeWrite))
-            return equalBytes(yield* readAllBytes(s), data)
-          })),
-        { concurrency: "unbounded" }
-      )
-      expect(results.every(Boolean)).toBe(true)
-      expect(client.streamCount()).toBe(0)
-    }))
 })
 
 describe("yamux §Closing a stream", () => {
-  it.effect("FIN half-closes the client's direction; the server can still answer", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const c = yield* client.open
-      yield* c.write([enc("request")])
-      yield* c.closeWrite
-      expect((yield* Effect.flip(c.write([enc("x")]))).reason).toBe("Closed")
-      const s = yield* server.accept
-      expect(dec(yield* readAllBytes(s))).toBe("request")
-      expect(Duplex.isEOF(yield* s.read)).toBe(true)
-      yield* s.write([enc("late "), enc("answer")])
-      yield* s.closeWrite
-      expect(dec(yield* readAllBytes(c))).toBe("late answer")
-      expect(client.streamCount()).toBe(0)
-      expect(server.streamCount()).toBe(0)
-    }))
-
-  it.effect("FIN half-closes the server's direction; the client can still send", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const c = yield* client.open
-      yield* c.write([enc("hi")])
-      const s = yield* server.accept
-      yield* s.write([enc("bye")])
-      yield* s.closeWrite
-      expect(dec(yield* readAllBytes(c))).toBe("bye")
-      yield* c.write([enc(" there")])
-      yield* c.closeWrite
-      expect(dec(yield* readAllBytes(s))).toBe("hi there")
-      expect(server.streamCount()).toBe(0)
-    }))
-
   it.effect("FIN is sent after every data frame written before it", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
@@ -271,23 +169,6 @@ describe("yamux §Closing a stream", () => {
       const { seen } = yield* raw.until(isFrame(Frame.TYPE_WINDOW_UPDATE, Frame.FLAG_FIN, 1))
       const onStream = seen.filter((f) => f.header.streamId === 1).map((f) => [f.header.type, f.header.flags])
       expect(onStream).toEqual([[1, Frame.FLAG_SYN], [0, 0], [0, 0], [1, Frame.FLAG_FIN]])
-    }))
-
-  it.effect("RST from the writer's side: the remote's pending read fails with Reset", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const c = yield* client.open
-      yield* c.write([enc("x")])
-      const s = yield* server.accept
-      expect(dec(Duplex.concat(yield* s.read))).toBe("x")
-      const pending = yield* Effect.forkChild(s.read)
-      yield* c.reset
-      const exit = yield* Fiber.await(pending)
-      expect(Exit.isFailure(exit) && JSON.stringify(exit).includes("Reset")).toBe(true)
-      expect((yield* Effect.flip(s.write([enc("y")]))).reason).toBe("Reset")
-      expect((yield* Effect.flip(c.read)).reason).toBe("Reset")
-      expect(client.streamCount()).toBe(0)
-      expect(server.streamCount()).toBe(0)
     }))
 
   it.effect("RST from the reader's side fails a writer that waits for window", () =>
@@ -301,21 +182,6 @@ describe("yamux §Closing a stream", () => {
       yield* s.reset
       const exit = yield* Fiber.await(writer)
       expect(Exit.isFailure(exit) && JSON.stringify(exit).includes("Reset")).toBe(true)
-    }))
-
-  it.effect("a stream whose scope closes before it finished both ways is reset", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      const scope = yield* Scope.make()
-      const c = yield* Scope.provide(client.open, scope)
-      yield* c.write([enc("unfinished")])
-      const s = yield* server.accept
-      expect(dec(Duplex.concat(yield* s.read))).toBe("unfinished")
-      const pending = yield* Effect.forkChild(Effect.flip(s.read))
-      yield* Scope.close(scope, Exit.void)
-      expect((yield* Fiber.join(pending)).reason).toBe("Reset")
-      expect((yield* Effect.flip(c.write([enc("x")]))).reason).toBe("Reset")
-      expect(client.streamCount()).toBe(0)
     }))
 
   it.effect("a stream finished both ways is not reset when its scope closes", () =>
@@ -384,21 +250,6 @@ describe("yamux §Flow Control", () => {
         if (f!.header.type === Frame.TYPE_DATA) sent += f!.header.length
       }
       yield* Fiber.join(writer)
-    }))
-
-  it.effect("large transfer: 16 MiB each way through an echo, with window updates", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* sessions()
-      yield* serveEcho(server)
-      const c = yield* client.open
-      const data = pattern(16 * MiB, 99)
-      yield* Effect.forkChild(Effect.gen(function*() {
-        for (let at = 0; at < data.byteLength; at += 100_000) yield* c.write([data.subarray(at, at + 100_000)])
-        yield* c.closeWrite
-      }))
-      const back = yield* readAllBytes(c, 17 * MiB)
-      expect(back.byteLength).toBe(data.byteLength)
-      expect(equalBytes(back, data)).toBe(true)
     }))
 
   it.effect("the window can be raised in the SYN's WindowUpdate (initialStreamWindow 1 MiB)", () =>
@@ -478,23 +329,6 @@ describe("yamux §Session termination (GoAway)", () => {
       yield* session.closed
       expect((yield* Effect.flip(session.open)).reason).toBe("Closed")
       expect((yield* Effect.flip(session.accept)).reason).toBe("Closed")
-    }))
-
-  it.effect("closing the session's scope resets open streams and the remote session ends cleanly", () =>
-    Effect.gen(function*() {
-      const [a, b] = yield* Duplex.pair()
-      const server = yield* Yamux.session(b, "inbound")
-      const scope = yield* Scope.make()
-      const client = yield* Scope.provide(Yamux.session(a, "outbound"), scope)
-      const c = yield* Scope.provide(client.open, scope)
-      yield* c.write([enc("x")])
-      const s = yield* server.accept
-      yield* Scope.close(scope, Exit.void)
-      expect((yield* Effect.flip(c.read)).reason).toBe("Reset")
-      expect(dec(Duplex.concat(yield* s.read))).toBe("x")
-      expect((yield* Effect.flip(s.read)).reason).toBe("Reset")
-      yield* server.closed
-      expect(server.streamCount()).toBe(0)
     }))
 
   it.effect("closing the session's scope stops its fibers: no read or write on the Duplex is left pending", () =>

@@ -13,7 +13,7 @@ import { Effect, Exit } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Perf from "../../src/protocols/perf/Perf.ts"
 import * as Memory from "../../src/transport/Memory.ts"
-import { eventually, watchedNode } from "../host/attacker.ts"
+import { eventually, watchedNode } from "../support/attacker.ts"
 import { memoryNode, tcpNode, type TestNode } from "../support/node.ts"
 
 const MiB = 1024 * 1024

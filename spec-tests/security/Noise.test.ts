@@ -12,8 +12,9 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as SecureDuplex from "../../src/security/noise/SecureDuplex.ts"
 import * as SymmetricState from "../../src/security/noise/SymmetricState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
+import { ok } from "../support/result.ts"
+import { frame, handshake, identity, manualPeer, parseFrames, readBytes, relayPair, spy } from "../support/security.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
-import { frame, handshake, identity, manualPeer, parseFrames, readBytes, relayPair, spy } from "./support.ts"
 
 interface NoiseVector {
   readonly source: string
@@ -31,8 +32,6 @@ interface NoiseVector {
 const vectorFile = readJson<{ readonly vectors: ReadonlyArray<NoiseVector> }>(
   "noise/noise-XX_25519_ChaChaPoly_SHA256.json"
 )
-
-const ok = <A, E>(r: Result.Result<A, E>): A => Result.getOrThrow(r)
 
 describe("Noise Protocol Framework rev 34 §5 (XX vectors for Noise_XX_25519_ChaChaPoly_SHA256)", () => {
   vectorFile.vectors.forEach((v, n) => {

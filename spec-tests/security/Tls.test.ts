@@ -10,11 +10,11 @@ import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as Der from "../../src/security/tls/Der.ts"
 import * as Transcript from "../../src/security/tls/Transcript.ts"
+import { ok } from "../support/result.ts"
+import { identity } from "../support/security.ts"
+import { alpnNames, clientHelloExtensions, craft, HOUR, libp2pExt, nodePeer, p256, watch } from "../support/tls.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
-import { identity } from "./support.ts"
-import { alpnNames, clientHelloExtensions, craft, HOUR, libp2pExt, nodePeer, p256, watch } from "./tlsSupport.ts"
 
-const ok = <A, E>(r: Result.Result<A, E>): A => Result.getOrThrow(r)
 const failure = <A, E>(r: Result.Result<A, E>): E => {
   if (Result.isSuccess(r)) throw new Error("expected a failure")
   return r.failure

@@ -9,16 +9,14 @@
  * a well-behaved TLS peer still served.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, type Duration, Effect, Layer, Logger, References } from "effect"
+import { Cause, type Duration, Effect, Logger, References } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host } from "../../src/host/Host.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
-import * as Identify from "../../src/protocols/identify/Identify.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
@@ -31,10 +29,11 @@ import {
   expectResourcesBack,
   negotiate,
   randomBytes
-} from "../host/attacker.ts"
+} from "../support/attacker.ts"
 import { chain } from "../support/errors.ts"
-import { ma } from "../support/node.ts"
-import { craft, HOUR, libp2pExt, nodePeer, p256 } from "./tlsSupport.ts"
+import { ma } from "../support/multiaddr.ts"
+import { buildNode } from "../support/node.ts"
+import { craft, HOUR, libp2pExt, nodePeer, p256 } from "../support/tls.ts"
 
 interface Logged {
   readonly tag: string
@@ -62,18 +61,13 @@ const tlsNode = (upgradeTimeout: Duration.Input = "1 second") =>
       listen: [ma("/ip4/127.0.0.1/tcp/0")],
       upgradeTimeout
     })
-    const scope = yield* Effect.scope
-    const ctx = yield* Layer.buildWithScope(layer, scope).pipe(
+    const node = yield* buildNode(layer).pipe(
       Effect.provideService(Logger.CurrentLoggers, new Set([capture])),
       Effect.provideService(References.MinimumLogLevel, "Debug")
     )
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
     return {
-      host,
-      ping: get<Ping.Ping["Service"]>(Ping.Ping.key),
-      identify: get<Identify.Identify["Service"]>(Identify.Identify.key),
-      addr: host.addrs()[0]!,
+      ...node,
+      addr: node.host.addrs()[0]!,
       upgradeFailures: () => failures.filter((f) => f.tag === "UpgradeError"),
       defects
     }

@@ -1,11 +1,11 @@
 /**
- * Access to the shared spec test vectors (`../shared/vectors` beside the checkout).
- * CI clones the repo with `shared/` beside it, so the path is fixed relative to the repo root.
+ * Access to the spec test vectors in `spec-tests/vectors/` (see its INDEX.md for the source and
+ * licence of each file). The vectors live in the repository, so a fresh clone tests on its own.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 
-export const VECTORS_DIR = path.resolve(import.meta.dirname, "../../../shared/vectors")
+export const VECTORS_DIR = path.resolve(import.meta.dirname, "../vectors")
 
 /** Read a JSON vector file, e.g. `readJson("varint/unsigned-varint.json")`. */
 export const readJson = <A = unknown>(relative: string): A =>

@@ -6,6 +6,7 @@
 import { Effect, Result } from "effect"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
+import { takeBytes } from "./bytes.ts"
 
 export interface RawFrame {
   readonly header: Frame.Header
@@ -47,18 +48,8 @@ export const rawPeer = (duplex: Duplex.Duplex) => {
         if (ended) return yield* Effect.fail(new Error("raw peer: EOF inside a frame"))
         yield* fill
       }
-      const out = new Uint8Array(n)
-      let at = 0
-      while (at < n) {
-        const c = pending[0]!
-        const k = Math.min(c.byteLength, n - at)
-        out.set(c.subarray(0, k), at)
-        at += k
-        if (k === c.byteLength) pending.shift()
-        else pending[0] = c.subarray(k)
-      }
       available -= n
-      return out
+      return takeBytes(pending, n)
     })
   /** The next frame, or undefined at a clean EOF. */
   const next: Effect.Effect<RawFrame | undefined, unknown> = Effect.gen(function*() {

@@ -3,7 +3,7 @@
  * Resolver: the addressing spec §IP and Name Resolution (`/dns`, `/dns4`,
  * `/dns6`, "IPv6 will be preferred", only the name component is replaced) and
  * §dnsaddr Links (TXT at `_dnsaddr.<name>`, `dnsaddr=<multiaddr>` records, the
- * spec's am6.bootstrap example from the shared vectors), multiaddr
+ * spec's am6.bootstrap example from spec-tests/vectors), multiaddr
  * protocols/DNSADDR.md (recursive lookups, its bootstrap example), and the
  * bounds this implementation adds (loops, nesting depth, lookup budget,
  * result count). One test uses the real `node:dns` layer on `localhost`.
@@ -12,13 +12,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as Dns from "../../src/transport/Dns.ts"
+import { ma } from "../support/multiaddr.ts"
 import { readJson } from "../support/vectors.ts"
-
-const ma = (s: string): Multiaddr.Multiaddr => {
-  const r = Multiaddr.fromString(s)
-  if (Result.isFailure(r)) throw new Error(`bad multiaddr in test: ${s}`)
-  return r.success
-}
 
 const strings = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => addrs.map((a) => a.toString())
 

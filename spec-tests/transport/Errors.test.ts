@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as Errors from "../../src/transport/internal/errors.ts"
 import * as SocketDuplex from "../../src/transport/SocketDuplex.ts"
-import { ma } from "../support/node.ts"
+import { ma } from "../support/multiaddr.ts"
 
 const sysError = (code: string, message: string) => Object.assign(new Error(message), { code })
 

@@ -6,89 +6,42 @@
  * the scoped-resource contract of `Transport.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Ref, Result, Scope } from "effect"
+import { Deferred, Duration, Effect, Fiber } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import * as Net from "node:net"
-import * as Os from "node:os"
 import { Worker } from "node:worker_threads"
 import * as Duplex from "../../src/core/Duplex.ts"
-import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
-
-const ma = (s: string): Multiaddr.Multiaddr => {
-  const r = Multiaddr.fromString(s)
-  if (Result.isFailure(r)) throw new Error(`bad multiaddr in test: ${s}`)
-  return r.success
-}
-
-const text = (s: string) => new TextEncoder().encode(s)
-const str = (b: Uint8Array) => new TextDecoder().decode(b)
+import { dec, enc } from "../support/bytes.ts"
+import { ma } from "../support/multiaddr.ts"
+import { activeHandles, echo, hasIpv6Loopback, PEER, portOf, readExactly } from "../support/transport.ts"
+import { transportSuite } from "./compliance.ts"
 
 const tcp = Tcp.make()
 
-const portOf = (addr: Multiaddr.Multiaddr): number => {
-  const na = Multiaddr.toNodeAddress(addr)
-  if (Result.isFailure(na)) throw new Error(`not a tcp address: ${addr.toString()}`)
-  return na.success.port
-}
-
-/** Echo every batch back, then half-close when the remote does. */
-const echo = (conn: Transport.RawConnection): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* conn.duplex.read
-      if (Duplex.isEOF(chunks)) break
-      yield* conn.duplex.write(chunks)
-    }
-    yield* conn.duplex.closeWrite
-  }).pipe(Effect.ignore)
-
-/** Read exactly `n` bytes (fails if EOF comes first). */
-const readExactly = (d: Duplex.Duplex, n: number): Effect.Effect<Uint8Array, Duplex.DuplexError | string> =>
-  Effect.gen(function*() {
-    const got: Array<Uint8Array> = []
-    let have = 0
-    while (have < n) {
-      const chunks = yield* d.read
-      if (Duplex.isEOF(chunks)) return yield* Effect.fail(`EOF after ${have} of ${n} bytes`)
-      for (const c of chunks) {
-        got.push(c)
-        have += c.byteLength
-      }
-    }
-    return Duplex.concat(got)
-  })
-
-/** Poll `check` every 10 ms for up to 5 s. */
-const eventually = <A>(probe: Effect.Effect<A>, check: (a: A) => boolean): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    let a = yield* probe
-    for (let i = 0; i < 500 && !check(a); i++) {
-      yield* Effect.sleep("10 millis")
-      a = yield* probe
-    }
-    return a
-  })
-
-const hasIpv6Loopback = Object.values(Os.networkInterfaces()).some((infos) =>
-  (infos ?? []).some((i) => i.family === "IPv6" && i.address === "::1")
-)
 if (!hasIpv6Loopback) console.warn("Tcp.test: this machine has no ::1, the IPv6 loopback tests are skipped")
 
-const tcpSocketHandles = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+transportSuite("tcp", {
+  transport: tcp,
+  listenAddr: Effect.succeed(ma("/ip4/127.0.0.1/tcp/0")),
+  halfClose: true, // RFC 9293 §3.6: closeWrite sends FIN
+  resetSeenAs: ["Reset", "Io"], // RFC 9293 §3.5.2: RST
+  stats: (listener) => listener.stats,
+  handles: activeHandles("TCPSocketWrap"),
+  sequential: 1000
+})
 
 describe("Tcp transport", () => {
   describe("addressing spec §multiaddr basics: which addresses TCP handles", () => {
     it("dials /ip4|ip6|dns*/…/tcp/<port> with an optional /p2p suffix, listens on IP literals only", () => {
-      const peer = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
       expect(tcp.canDial(ma("/ip4/127.0.0.1/tcp/4001"))).toBe(true)
       expect(tcp.canDial(ma("/ip6/::1/tcp/4001"))).toBe(true)
-      expect(tcp.canDial(ma(`/ip4/127.0.0.1/tcp/4001/p2p/${peer}`))).toBe(true)
+      expect(tcp.canDial(ma(`/ip4/127.0.0.1/tcp/4001/p2p/${PEER}`))).toBe(true)
       expect(tcp.canDial(ma("/dns4/localhost/tcp/4001"))).toBe(true)
       expect(tcp.canDial(ma("/ip4/127.0.0.1/tcp/4001/ws"))).toBe(false)
       expect(tcp.canDial(ma("/ip4/127.0.0.1/udp/4001"))).toBe(false)
-      expect(tcp.canDial(ma(`/ip4/127.0.0.1/tcp/4001/p2p/${peer}/p2p-circuit`))).toBe(false)
+      expect(tcp.canDial(ma(`/ip4/127.0.0.1/tcp/4001/p2p/${PEER}/p2p-circuit`))).toBe(false)
       expect(tcp.canDial(ma("/dnsaddr/example.com"))).toBe(false)
       expect(tcp.canListen(ma("/ip4/0.0.0.0/tcp/0"))).toBe(true)
       expect(tcp.canListen(ma("/ip6/::/tcp/0"))).toBe(true)
@@ -133,10 +86,10 @@ describe("Tcp transport", () => {
         expect(portOf(bound)).toBeGreaterThan(0)
 
         const conn = yield* tcp.dial(bound)
-        yield* conn.duplex.write([text("hello "), text("world")])
-        expect(str(yield* readExactly(conn.duplex, 11))).toBe("hello world")
-        yield* conn.duplex.write([text("again")])
-        expect(str(yield* readExactly(conn.duplex, 5))).toBe("again")
+        yield* conn.duplex.write([enc("hello "), enc("world")])
+        expect(dec(yield* readExactly(conn.duplex, 11))).toBe("hello world")
+        yield* conn.duplex.write([enc("again")])
+        expect(dec(yield* readExactly(conn.duplex, 5))).toBe("again")
 
         // both ends know both addresses, and they agree
         const server = yield* Deferred.await(accepted)
@@ -161,8 +114,8 @@ describe("Tcp transport", () => {
         const bound = listener.addrs[0]!
         expect(bound.toString()).toMatch(/^\/ip4\/0\.0\.0\.0\/tcp\/\d+$/)
         const conn = yield* tcp.dial(ma(`/ip4/127.0.0.1/tcp/${portOf(bound)}`))
-        yield* conn.duplex.write([text("w")])
-        expect(str(yield* readExactly(conn.duplex, 1))).toBe("w")
+        yield* conn.duplex.write([enc("w")])
+        expect(dec(yield* readExactly(conn.duplex, 1))).toBe("w")
       }))
 
     it.live.skipIf(!hasIpv6Loopback)(
@@ -174,127 +127,23 @@ describe("Tcp transport", () => {
           const v6 = yield* tcp.listen(ma(`/ip6/::/tcp/${port}`), echo)
           expect(v6.addrs[0]!.toString()).toBe(`/ip6/::/tcp/${port}`)
           const conn = yield* tcp.dial(ma(`/ip6/::1/tcp/${port}`))
-          yield* conn.duplex.write([text("6")])
-          expect(str(yield* readExactly(conn.duplex, 1))).toBe("6")
+          yield* conn.duplex.write([enc("6")])
+          expect(dec(yield* readExactly(conn.duplex, 1))).toBe("6")
         })
     )
 
-    it.live("a dial ignores a trailing /p2p and resolves /dns4 names", () =>
+    it.live("a dial resolves /dns4 names; the remote address is the resolved IP (a trailing /p2p: the suite)", () =>
       Effect.gen(function*() {
         const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo)
         const port = portOf(listener.addrs[0]!)
-        const peer = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
-        const a = yield* tcp.dial(ma(`/ip4/127.0.0.1/tcp/${port}/p2p/${peer}`))
-        expect(a.remoteAddr.toString()).toBe(`/ip4/127.0.0.1/tcp/${port}`)
-        yield* a.duplex.write([text("p")])
-        expect(str(yield* readExactly(a.duplex, 1))).toBe("p")
         const b = yield* tcp.dial(ma(`/dns4/localhost/tcp/${port}`))
         expect(b.remoteAddr.toString()).toBe(`/ip4/127.0.0.1/tcp/${port}`)
-      }))
-
-    it.live("listening on a port in use is a typed AddressInUse error", () =>
-      Effect.gen(function*() {
-        const first = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo)
-        const err = yield* Effect.flip(tcp.listen(first.addrs[0]!, echo))
-        expect(err.reason).toBe("AddressInUse")
-      }))
-  })
-
-  describe("connections spec §Definitions: a reliable byte stream, in order", () => {
-    it.live("two concurrent reads on one connection both complete, and the bytes arrive once, in order", () =>
-      Effect.gen(function*() {
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo)
-        const conn = yield* tcp.dial(listener.addrs[0]!)
-        const r1 = yield* Effect.forkChild(conn.duplex.read)
-        const r2 = yield* Effect.forkChild(conn.duplex.read)
-        yield* Effect.yieldNow
-        yield* conn.duplex.write([text("ab")])
-        const done = Effect.sync(() => [r1.pollUnsafe(), r2.pollUnsafe()].filter((e) => e !== undefined).length)
-        expect(yield* eventually(done, (n) => n >= 1)).toBe(1) // one read took "ab", the other still waits
-        const [first, second] = r1.pollUnsafe() !== undefined ? [r1, r2] : [r2, r1]
-        yield* conn.duplex.write([text("cd")])
-        expect(str(Duplex.concat(yield* Fiber.join(first)))).toBe("ab")
-        expect(str(Duplex.concat(yield* Fiber.join(second)))).toBe("cd")
-        yield* conn.duplex.closeWrite
-        expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
-      }))
-  })
-
-  describe("RFC 9293 §3.6: half-close (closeWrite sends FIN, the other direction stays open)", () => {
-    it.live("closeWrite → the other side reads [] and can still write back", () =>
-      Effect.gen(function*() {
-        const serverSaw = yield* Deferred.make<string>()
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
-          Effect.gen(function*() {
-            const request = yield* Duplex.readAll(conn.duplex, 1024) // to EOF
-            yield* Deferred.succeed(serverSaw, str(request))
-            // our write side is still open after the remote's FIN
-            yield* conn.duplex.write([text("reply to "), request])
-            yield* conn.duplex.closeWrite
-          }).pipe(Effect.ignore))
-        const conn = yield* tcp.dial(listener.addrs[0]!)
-        yield* conn.duplex.write([text("request")])
-        yield* conn.duplex.closeWrite
-        yield* conn.duplex.closeWrite // idempotent
-        expect(yield* Deferred.await(serverSaw)).toBe("request")
-        expect(str(yield* Duplex.readAll(conn.duplex, 1024))).toBe("reply to request")
-        expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true) // EOF stays EOF
-        const err = yield* Effect.flip(conn.duplex.write([text("late")]))
-        expect(err.reason).toBe("Closed")
-      }))
-  })
-
-  describe("RFC 9293 §3.5.2: reset (RST) aborts both directions", () => {
-    it.live("the dialer resets → the listener's pending read fails with Reset (or Io)", () =>
-      Effect.gen(function*() {
-        const ready = yield* Deferred.make<void>()
-        const outcome = yield* Deferred.make<Exit.Exit<Duplex.Chunks, Duplex.DuplexError>>()
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
-          Effect.gen(function*() {
-            yield* Deferred.succeed(ready, undefined)
-            yield* Deferred.succeed(outcome, yield* Effect.exit(conn.duplex.read))
-          }))
-        const conn = yield* tcp.dial(listener.addrs[0]!)
-        yield* Deferred.await(ready)
-        yield* conn.duplex.reset
-        yield* conn.duplex.reset // idempotent
-        const exit = yield* Deferred.await(outcome)
-        expect(Exit.isFailure(exit)).toBe(true)
-        const err = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-        expect(err).toBeInstanceOf(Duplex.DuplexError)
-        expect(["Reset", "Io"]).toContain((err as Duplex.DuplexError).reason)
-        // locally, reads and writes fail with Reset at once
-        expect((yield* Effect.flip(conn.duplex.read)).reason).toBe("Reset")
-        expect((yield* Effect.flip(conn.duplex.write([text("x")]))).reason).toBe("Reset")
-      }))
-
-    it.live("the listener resets → the dialer's read fails with Reset, and a buffered reply is not EOF", () =>
-      Effect.gen(function*() {
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), (conn) =>
-          Effect.gen(function*() {
-            yield* readExactly(conn.duplex, 1)
-            yield* conn.duplex.reset
-          }).pipe(Effect.ignore))
-        const conn = yield* tcp.dial(listener.addrs[0]!)
-        yield* conn.duplex.write([text("x")])
-        const err = yield* Effect.flip(Duplex.readAll(conn.duplex, 1024))
-        expect(["Reset", "Io"]).toContain(err.reason)
+        yield* b.duplex.write([enc("d")])
+        expect(dec(yield* readExactly(b.duplex, 1))).toBe("d")
       }))
   })
 
   describe("connections spec §Definitions: a refused or unanswered dial is a typed error", () => {
-    it.live("ECONNREFUSED → TransportError Refused", () =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const listener = yield* Scope.provide(tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo), scope)
-        const addr = listener.addrs[0]!
-        yield* Scope.close(scope, Exit.void) // nothing listens there any more
-        const err = yield* Effect.flip(tcp.dial(addr))
-        expect(err._tag).toBe("TransportError")
-        expect(err.reason).toBe("Refused")
-        expect(err.address).toBe(addr.toString())
-      }))
-
     it.live("a listener whose accept queue is full drops SYNs: the dial runs into its deadline → Timeout", () =>
       Effect.gen(function*() {
         // A worker thread listens with backlog 1 and then blocks its event loop
@@ -346,110 +195,6 @@ describe("Tcp transport", () => {
         // the transport's own default deadline applies when the dial gives none
         const short = Tcp.make({ dialTimeout: "100 millis" })
         expect((yield* Effect.flip(short.dial(ma(`/ip4/127.0.0.1/tcp/${port}`)))).reason).toBe("Timeout")
-      }))
-  })
-
-  describe("Transport contract: scoped ownership", () => {
-    it.live("closing the listener's scope interrupts handlers and closes every accepted connection", () =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const started = yield* Ref.make(0)
-        const interrupted = yield* Ref.make(0)
-        const listener = yield* Scope.provide(
-          tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), () =>
-            Ref.update(started, (n) => n + 1).pipe(
-              Effect.andThen(Effect.never),
-              Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))
-            )),
-          scope
-        )
-        const a = yield* tcp.dial(listener.addrs[0]!)
-        const b = yield* tcp.dial(listener.addrs[0]!)
-        yield* eventually(Ref.get(started), (n) => n === 2)
-        expect(yield* listener.stats).toEqual({ connections: 2, handlers: 2 })
-        yield* Scope.close(scope, Exit.void)
-        expect(yield* Ref.get(interrupted)).toBe(2)
-        // the remote ends see the connection end (FIN, or RST) — never silence
-        for (const conn of [a, b]) {
-          const r = yield* Effect.exit(conn.duplex.read)
-          expect(Exit.isSuccess(r) ? Duplex.isEOF(r.value) : true).toBe(true)
-        }
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0)).toEqual({ connections: 0, handlers: 0 })
-        // and nothing is accepted any more
-        expect((yield* Effect.flip(tcp.dial(listener.addrs[0]!))).reason).toBe("Refused")
-      }))
-
-    it.live("closing a dialed connection's scope closes the socket (the remote reads EOF)", () =>
-      Effect.gen(function*() {
-        const seen = yield* Deferred.make<Exit.Exit<Uint8Array, Duplex.DuplexError>>()
-        const listener = yield* tcp.listen(
-          ma("/ip4/127.0.0.1/tcp/0"),
-          (conn) =>
-            Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e)))
-        )
-        const scope = yield* Scope.make()
-        const conn = yield* Scope.provide(tcp.dial(listener.addrs[0]!), scope)
-        yield* conn.duplex.write([text("bye")])
-        yield* Scope.close(scope, Exit.void)
-        const exit = yield* Deferred.await(seen)
-        expect(Exit.isSuccess(exit) && str(exit.value)).toBe("bye")
-        expect((yield* Effect.flip(conn.duplex.read)).reason).toBe("Closed")
-        expect((yield* Effect.flip(conn.duplex.write([text("x")]))).reason).toBe("Closed")
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0)).toEqual({ connections: 0, handlers: 0 })
-      }))
-
-    it.live("an interrupted dial leaves no socket behind", () =>
-      Effect.gen(function*() {
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo)
-        const before = tcpSocketHandles()
-        for (let i = 0; i < 50; i++) {
-          const fiber = yield* Effect.forkChild(Effect.scoped(tcp.dial(listener.addrs[0]!)))
-          if (i % 2 === 0) yield* Effect.yieldNow
-          yield* Fiber.interrupt(fiber)
-        }
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0)).toEqual({ connections: 0, handlers: 0 })
-        expect(yield* eventually(Effect.sync(tcpSocketHandles), (n) => n <= before)).toBeLessThanOrEqual(before)
-      }))
-
-    it.live("1,000 sequential connections leak no fibers or sockets", () =>
-      Effect.gen(function*() {
-        const listener = yield* tcp.listen(ma("/ip4/127.0.0.1/tcp/0"), echo)
-        const before = tcpSocketHandles()
-        const addr = listener.addrs[0]!
-        for (let i = 0; i < 1000; i++) {
-          yield* Effect.scoped(Effect.gen(function*() {
-            const conn = yield* tcp.dial(addr)
-            yield* conn.duplex.write([Uint8Array.of(i & 0xff)])
-            const got = yield* readExactly(conn.duplex, 1)
-            if (got[0] !== (i & 0xff)) return yield* Effect.fail(`connection ${i}: wrong byte`)
-          }))
-        }
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0 && s.handlers === 0)).toEqual({
-          connections: 0,
-          handlers: 0
-        })
-        expect(yield* eventually(Effect.sync(tcpSocketHandles), (n) => n <= before)).toBeLessThanOrEqual(before)
-      }), 120_000)
-
-    it.live("a handler that dies or is interrupted does not stop the listener", () =>
-      Effect.gen(function*() {
-        const count = yield* Ref.make(0)
-        const listener = yield* tcp.listen(
-          ma("/ip4/127.0.0.1/tcp/0"),
-          (conn) =>
-            Ref.getAndUpdate(count, (n) => n + 1).pipe(
-              Effect.flatMap((n) => n === 0 ? Effect.die("handler bug") : n === 1 ? Effect.interrupt : echo(conn))
-            )
-        )
-        for (let i = 0; i < 2; i++) {
-          const conn = yield* tcp.dial(listener.addrs[0]!)
-          // its connection is closed when the handler ends
-          const r = yield* Effect.exit(conn.duplex.read)
-          expect(Exit.isSuccess(r) ? Duplex.isEOF(r.value) : true).toBe(true)
-        }
-        const conn = yield* tcp.dial(listener.addrs[0]!)
-        yield* conn.duplex.write([text("still here")])
-        expect(str(yield* readExactly(conn.duplex, 10))).toBe("still here")
       }))
   })
 
@@ -563,9 +308,9 @@ describe("Tcp transport", () => {
         )
         const port = (server.address() as Net.AddressInfo).port
         const conn = yield* tcp.dial(ma(`/ip4/127.0.0.1/tcp/${port}`), { timeout: Duration.seconds(2) })
-        yield* conn.duplex.write([text("from "), text("effect")])
+        yield* conn.duplex.write([enc("from "), enc("effect")])
         yield* conn.duplex.closeWrite
-        expect(str(yield* Duplex.readAll(conn.duplex, 1024))).toBe("raw:from effect")
+        expect(dec(yield* Duplex.readAll(conn.duplex, 1024))).toBe("raw:from effect")
       }))
   })
 })

@@ -10,7 +10,7 @@
  * `Transport.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Ref, Result, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Result, Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -20,18 +20,12 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
 import * as Unix from "../../src/transport/Unix.ts"
-
-const ma = (s: string): Multiaddr.Multiaddr => {
-  const r = Multiaddr.fromString(s)
-  if (Result.isFailure(r)) throw new Error(`bad multiaddr in test: ${s}`)
-  return r.success
-}
-
-const text = (s: string) => new TextEncoder().encode(s)
-const str = (b: Uint8Array) => new TextDecoder().decode(b)
+import { dec, enc } from "../support/bytes.ts"
+import { ma } from "../support/multiaddr.ts"
+import { activeHandles, echo, PEER, readExactly } from "../support/transport.ts"
+import { transportSuite } from "./compliance.ts"
 
 const unix = Unix.make()
-const PEER = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
 
 /** A fresh temporary directory for the test's socket files, removed with the test's scope. */
 const tempDir = Effect.acquireRelease(
@@ -44,43 +38,15 @@ const specAddr = (path: string) => ma(`/unix${path}`)
 /** `/unix/<path>` in js-libp2p's form (`/unix/%2Ftmp%2F…%2Fx.sock`). */
 const jsAddr = (path: string) => ma(`/unix/${encodeURIComponent(path)}`)
 
-/** Echo every batch back, then half-close when the remote does. */
-const echo = (conn: Transport.RawConnection): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* conn.duplex.read
-      if (Duplex.isEOF(chunks)) break
-      yield* conn.duplex.write(chunks)
-    }
-    yield* conn.duplex.closeWrite
-  }).pipe(Effect.ignore)
-
-/** Read exactly `n` bytes (fails if EOF comes first). */
-const readExactly = (d: Duplex.Duplex, n: number): Effect.Effect<Uint8Array, Duplex.DuplexError | string> =>
-  Effect.gen(function*() {
-    const got: Array<Uint8Array> = []
-    let have = 0
-    while (have < n) {
-      const chunks = yield* d.read
-      if (Duplex.isEOF(chunks)) return yield* Effect.fail(`EOF after ${have} of ${n} bytes`)
-      for (const c of chunks) {
-        got.push(c)
-        have += c.byteLength
-      }
-    }
-    return Duplex.concat(got)
-  })
-
-/** Poll `check` every 10 ms for up to 5 s. */
-const eventually = <A>(probe: Effect.Effect<A>, check: (a: A) => boolean): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    let a = yield* probe
-    for (let i = 0; i < 500 && !check(a); i++) {
-      yield* Effect.sleep("10 millis")
-      a = yield* probe
-    }
-    return a
-  })
+transportSuite("unix", {
+  transport: unix,
+  listenAddr: Effect.map(tempDir, (dir) => specAddr(Path.join(dir, "suite.sock"))),
+  halfClose: true, // shutdown(SHUT_WR)
+  resetSeenAs: ["EOF", "Reset", "Io"], // a Unix socket has no RST: the remote may see a plain end
+  stats: (listener) => listener.stats,
+  handles: activeHandles("PipeWrap"),
+  sequential: 300
+})
 
 const isSocketFile = (path: string): boolean => {
   try {
@@ -89,8 +55,6 @@ const isSocketFile = (path: string): boolean => {
     return false
   }
 }
-
-const pipeHandles = () => process.getActiveResourcesInfo().filter((r) => r === "PipeWrap").length
 
 /** A plain node:net server on `path` answering every connection with "raw", closed with the scope. */
 const rawServer = (path: string) =>
@@ -169,92 +133,25 @@ describe("Unix transport", () => {
         expect(isSocketFile(path)).toBe(true)
 
         const conn = yield* unix.dial(specAddr(path))
-        yield* conn.duplex.write([text("hello "), text("world")])
-        expect(str(yield* readExactly(conn.duplex, 11))).toBe("hello world")
-        yield* conn.duplex.write([text("again")])
-        expect(str(yield* readExactly(conn.duplex, 5))).toBe("again")
+        yield* conn.duplex.write([enc("hello "), enc("world")])
+        expect(dec(yield* readExactly(conn.duplex, 11))).toBe("hello world")
+        yield* conn.duplex.write([enc("again")])
+        expect(dec(yield* readExactly(conn.duplex, 5))).toBe("again")
         expect(conn.remoteAddr.toString()).toBe(`/unix${path}`)
         const server = yield* Deferred.await(accepted)
         expect(server.localAddr.toString()).toBe(`/unix${path}`)
 
         const viaP2p = yield* unix.dial(ma(`/unix/${encodeURIComponent(path)}/p2p/${PEER}`))
         expect(viaP2p.remoteAddr.toString()).toBe(`/unix${path}`)
-        yield* viaP2p.duplex.write([text("p")])
-        expect(str(yield* readExactly(viaP2p.duplex, 1))).toBe("p")
+        yield* viaP2p.duplex.write([enc("p")])
+        expect(dec(yield* readExactly(viaP2p.duplex, 1))).toBe("p")
 
         yield* conn.duplex.closeWrite
         expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
-      }))
-
-    it.live("1 MiB each way at once through an echo, bytes intact", () =>
-      Effect.gen(function*() {
-        const dir = yield* tempDir
-        const path = Path.join(dir, "bulk.sock")
-        yield* unix.listen(specAddr(path), echo)
-        const conn = yield* unix.dial(specAddr(path))
-        const payload = new Uint8Array(1024 * 1024).map((_, i) => (i * 7) & 0xff)
-        const writer = Effect.gen(function*() {
-          for (let off = 0; off < payload.length; off += 64 * 1024) {
-            yield* conn.duplex.write([payload.subarray(off, off + 64 * 1024)])
-          }
-          yield* conn.duplex.closeWrite
-        })
-        const [, back] = yield* Effect.all([writer, Duplex.readAll(conn.duplex, 2 * 1024 * 1024)], {
-          concurrency: 2
-        })
-        expect(back.length).toBe(payload.length)
-        expect(Buffer.compare(Buffer.from(back), Buffer.from(payload))).toBe(0)
-      }))
-  })
-
-  describe("half-close (shutdown(SHUT_WR): closeWrite sends EOF, the other direction stays open)", () => {
-    it.live("closeWrite → the other side reads EOF and can still write back", () =>
-      Effect.gen(function*() {
-        const dir = yield* tempDir
-        const path = Path.join(dir, "half.sock")
-        const serverSaw = yield* Deferred.make<string>()
-        yield* unix.listen(specAddr(path), (conn) =>
-          Effect.gen(function*() {
-            const request = yield* Duplex.readAll(conn.duplex, 1024) // to EOF
-            yield* Deferred.succeed(serverSaw, str(request))
-            yield* conn.duplex.write([text("reply to "), request])
-            yield* conn.duplex.closeWrite
-          }).pipe(Effect.ignore))
-        const conn = yield* unix.dial(specAddr(path))
-        yield* conn.duplex.write([text("request")])
-        yield* conn.duplex.closeWrite
-        yield* conn.duplex.closeWrite // idempotent
-        expect(yield* Deferred.await(serverSaw)).toBe("request")
-        expect(str(yield* Duplex.readAll(conn.duplex, 1024))).toBe("reply to request")
-        expect(Duplex.isEOF(yield* conn.duplex.read)).toBe(true)
-        expect((yield* Effect.flip(conn.duplex.write([text("late")]))).reason).toBe("Closed")
       }))
   })
 
   describe("reset: aborts both directions (a Unix socket has no RST: the remote sees the end)", () => {
-    it.live("the dialer resets → its own reads and writes fail with Reset at once; the listener's read ends", () =>
-      Effect.gen(function*() {
-        const dir = yield* tempDir
-        const path = Path.join(dir, "reset.sock")
-        const ready = yield* Deferred.make<void>()
-        const outcome = yield* Deferred.make<Exit.Exit<Duplex.Chunks, Duplex.DuplexError>>()
-        yield* unix.listen(specAddr(path), (conn) =>
-          Effect.gen(function*() {
-            yield* Deferred.succeed(ready, undefined)
-            yield* Deferred.succeed(outcome, yield* Effect.exit(conn.duplex.read))
-          }))
-        const conn = yield* unix.dial(specAddr(path))
-        yield* Deferred.await(ready)
-        yield* conn.duplex.reset
-        yield* conn.duplex.reset // idempotent
-        expect((yield* Effect.flip(conn.duplex.read)).reason).toBe("Reset")
-        expect((yield* Effect.flip(conn.duplex.write([text("x")]))).reason).toBe("Reset")
-        const exit = yield* Deferred.await(outcome)
-        // EOF, or an error (Reset/Io): the connection is over, never a hang
-        if (Exit.isSuccess(exit)) expect(Duplex.isEOF(exit.value)).toBe(true)
-        else expect(["Reset", "Io"]).toContain((Cause.squash(exit.cause) as Duplex.DuplexError).reason)
-      }))
-
     it.live("the listener resets → the dialer's read ends, and its writes then fail (EPIPE → Reset)", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
@@ -265,7 +162,7 @@ describe("Unix transport", () => {
             yield* conn.duplex.reset
           }).pipe(Effect.ignore))
         const conn = yield* unix.dial(specAddr(path))
-        yield* conn.duplex.write([text("x")])
+        yield* conn.duplex.write([enc("x")])
         // Node reads in flowing mode, so the kernel never holds unread bytes at the reset and
         // the dialer sees a plain end (EOF) or an error: never a hang.
         const r = yield* Effect.exit(Duplex.readAll(conn.duplex, 1024))
@@ -273,7 +170,7 @@ describe("Unix transport", () => {
         // writing to a Unix socket whose peer is gone is EPIPE: the write side fails too
         let failed: Duplex.DuplexError | undefined
         for (let i = 0; i < 100 && failed === undefined; i++) {
-          const w = yield* Effect.exit(conn.duplex.write([text("more")]))
+          const w = yield* Effect.exit(conn.duplex.write([enc("more")]))
           if (Exit.isFailure(w)) failed = Cause.squash(w.cause) as Duplex.DuplexError
           else yield* Effect.sleep("5 millis")
         }
@@ -282,34 +179,15 @@ describe("Unix transport", () => {
   })
 
   describe("socket file lifecycle: removed with the listener, stale files replaced, live ones kept", () => {
-    it.live("closing the listener's scope removes the socket file, interrupts handlers, closes connections", () =>
+    it.live("closing the listener's scope removes the socket file; the path is then refused and can be listened on again", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
         const path = Path.join(dir, "scoped.sock")
         const scope = yield* Scope.make()
-        const started = yield* Ref.make(0)
-        const interrupted = yield* Ref.make(0)
-        const listener = yield* Scope.provide(
-          unix.listen(specAddr(path), () =>
-            Ref.update(started, (n) => n + 1).pipe(
-              Effect.andThen(Effect.never),
-              Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))
-            )),
-          scope
-        )
+        yield* Scope.provide(unix.listen(specAddr(path), echo), scope)
         expect(isSocketFile(path)).toBe(true)
-        const a = yield* unix.dial(specAddr(path))
-        const b = yield* unix.dial(specAddr(path))
-        yield* eventually(Ref.get(started), (n) => n === 2)
-        expect(yield* listener.stats).toEqual({ connections: 2, handlers: 2 })
         yield* Scope.close(scope, Exit.void)
-        expect(yield* Ref.get(interrupted)).toBe(2)
         expect(Fs.existsSync(path)).toBe(false)
-        for (const conn of [a, b]) {
-          const r = yield* Effect.exit(conn.duplex.read)
-          expect(Exit.isSuccess(r) ? Duplex.isEOF(r.value) : true).toBe(true)
-        }
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0)).toEqual({ connections: 0, handlers: 0 })
         // nothing there any more: a typed refusal, and the path can be listened on again
         expect((yield* Effect.flip(unix.dial(specAddr(path)))).reason).toBe("Refused")
         const again = yield* unix.listen(specAddr(path), echo)
@@ -328,8 +206,8 @@ describe("Unix transport", () => {
           expect(refused.reason).toBe("Refused") // ECONNREFUSED: a socket file nobody listens on
           yield* unix.listen(specAddr(path), echo)
           const conn = yield* unix.dial(specAddr(path))
-          yield* conn.duplex.write([text("fresh")])
-          expect(str(yield* readExactly(conn.duplex, 5))).toBe("fresh")
+          yield* conn.duplex.write([enc("fresh")])
+          expect(dec(yield* readExactly(conn.duplex, 5))).toBe("fresh")
         }),
       20_000
     )
@@ -345,14 +223,14 @@ describe("Unix transport", () => {
         expect(isSocketFile(path)).toBe(true)
         // the other listener still answers on its file
         const conn = yield* unix.dial(specAddr(path))
-        expect(str(yield* Duplex.readAll(conn.duplex, 16))).toBe("raw")
+        expect(dec(yield* Duplex.readAll(conn.duplex, 16))).toBe("raw")
         // our own listener is not taken over either
         const ours = Path.join(dir, "ours.sock")
         yield* unix.listen(specAddr(ours), echo)
         expect((yield* Effect.flip(unix.listen(jsAddr(ours), echo))).reason).toBe("AddressInUse")
         const c2 = yield* unix.dial(specAddr(ours))
-        yield* c2.duplex.write([text("ok")])
-        expect(str(yield* readExactly(c2.duplex, 2))).toBe("ok")
+        yield* c2.duplex.write([enc("ok")])
+        expect(dec(yield* readExactly(c2.duplex, 2))).toBe("ok")
       }))
 
     it.live("a path that is not a socket is never removed: AddressInUse", () =>
@@ -387,48 +265,5 @@ describe("Unix transport", () => {
         expect(e2.reason).toBe("Refused")
         expect(e2.message).toContain("ECONNREFUSED")
       }))
-  })
-
-  describe("Transport contract: scoped ownership", () => {
-    it.live("closing a dialed connection's scope closes the socket (the remote reads EOF)", () =>
-      Effect.gen(function*() {
-        const dir = yield* tempDir
-        const path = Path.join(dir, "close.sock")
-        const seen = yield* Deferred.make<Exit.Exit<Uint8Array, Duplex.DuplexError>>()
-        const listener = yield* unix.listen(
-          specAddr(path),
-          (conn) =>
-            Effect.exit(Duplex.readAll(conn.duplex, 1024)).pipe(Effect.flatMap((e) => Deferred.succeed(seen, e)))
-        )
-        const scope = yield* Scope.make()
-        const conn = yield* Scope.provide(unix.dial(specAddr(path)), scope)
-        yield* conn.duplex.write([text("bye")])
-        yield* Scope.close(scope, Exit.void)
-        const exit = yield* Deferred.await(seen)
-        expect(Exit.isSuccess(exit) && str(exit.value)).toBe("bye")
-        expect((yield* Effect.flip(conn.duplex.read)).reason).toBe("Closed")
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0)).toEqual({ connections: 0, handlers: 0 })
-      }))
-
-    it.live("300 sequential connections leak no fibers or pipe handles", () =>
-      Effect.gen(function*() {
-        const dir = yield* tempDir
-        const path = Path.join(dir, "many.sock")
-        const listener = yield* unix.listen(specAddr(path), echo)
-        const before = pipeHandles()
-        for (let i = 0; i < 300; i++) {
-          yield* Effect.scoped(Effect.gen(function*() {
-            const conn = yield* unix.dial(specAddr(path))
-            yield* conn.duplex.write([Uint8Array.of(i & 0xff)])
-            const got = yield* readExactly(conn.duplex, 1)
-            if (got[0] !== (i & 0xff)) return yield* Effect.fail(`connection ${i}: wrong byte`)
-          }))
-        }
-        expect(yield* eventually(listener.stats, (s) => s.connections === 0 && s.handlers === 0)).toEqual({
-          connections: 0,
-          handlers: 0
-        })
-        expect(yield* eventually(Effect.sync(pipeHandles), (n) => n <= before)).toBeLessThanOrEqual(before)
-      }), 60_000)
   })
 })

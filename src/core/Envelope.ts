@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Result, Schema } from "effect"
+import { Bytes, Result, Schema } from "effect"
 import * as Keys from "./Keys.ts"
 import * as PeerId from "./PeerId.ts"
 import * as Protobuf from "./Protobuf.ts"
@@ -134,12 +134,6 @@ export const decode = (bytes: Uint8Array): Result.Result<Envelope, EnvelopeError
 export const verify = (envelope: Envelope, domain: string): boolean =>
   envelope.publicKey.verify(signingBuffer(domain, envelope.payloadType, envelope.payload), envelope.signature)
 
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
 /**
  * Decode an envelope and verify its signature for `domain` (§Signature
  * Verification). When `payloadType` is given, the envelope must carry exactly that type.
@@ -150,7 +144,7 @@ export const open = (
   payloadType?: Uint8Array
 ): Result.Result<Envelope, EnvelopeError> =>
   Result.flatMap(decode(bytes), (envelope) => {
-    if (payloadType !== undefined && !bytesEqual(envelope.payloadType, payloadType)) {
+    if (payloadType !== undefined && !Bytes.Equivalence(envelope.payloadType, payloadType)) {
       return fail("WrongPayloadType", "envelope: unexpected payload type")
     }
     return verify(envelope, domain)

@@ -39,7 +39,7 @@
  * @since 0.1.0
  */
 import { secp256k1 } from "@noble/curves/secp256k1.js"
-import { Effect, Result, Schema } from "effect"
+import { Bytes, Effect, Result, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as Strings from "../internal/strings.ts"
 import * as Protobuf from "./Protobuf.ts"
@@ -202,7 +202,7 @@ export const privateKeyFromRaw = (type: KeyType, raw: Uint8Array): Result.Result
 
 /** Same type and same canonical bytes. */
 export const equals = (a: PublicKey | PrivateKey, b: PublicKey | PrivateKey): boolean =>
-  a.type === b.type && bytesEqual(a.raw, b.raw)
+  a.type === b.type && Bytes.Equivalence(a.raw, b.raw)
 
 export interface GenerateOptions {
   /** RSA modulus size in bits (2048 to 8192, default 2048). Ignored for other types. */
@@ -265,12 +265,6 @@ export const ed25519FromSeed = (seed: Uint8Array): Result.Result<PrivateKey, Key
 
 // ---------------------------------------------------------------------------
 // helpers
-
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 const copy = (bytes: Uint8Array): Uint8Array => Uint8Array.from(bytes)
 
@@ -377,7 +371,7 @@ const ed25519Public = (raw: Uint8Array): Result.Result<PublicKey, KeyError> =>
     : fail("InvalidPublicKey", `Ed25519 public key must be 32 bytes, got ${raw.length}`)
 
 const ed25519Private = (raw: Uint8Array): Result.Result<PrivateKey, KeyError> => {
-  if (raw.length === 96 && !bytesEqual(raw.subarray(32, 64), raw.subarray(64, 96))) {
+  if (raw.length === 96 && !Bytes.Equivalence(raw.subarray(32, 64), raw.subarray(64, 96))) {
     return fail("InvalidPrivateKey", "legacy 96-byte Ed25519 private key: the two public key copies differ")
   }
   if (raw.length !== 64 && raw.length !== 96) {
@@ -385,7 +379,7 @@ const ed25519Private = (raw: Uint8Array): Result.Result<PrivateKey, KeyError> =>
   }
   const key = ed25519FromSeed(raw.subarray(0, 32))
   if (Result.isFailure(key)) return key
-  if (!bytesEqual(key.success.publicKey.raw, raw.subarray(32, 64))) {
+  if (!Bytes.Equivalence(key.success.publicKey.raw, raw.subarray(32, 64))) {
     return fail("InvalidPrivateKey", "Ed25519 private key: the public half does not match the seed")
   }
   return key
@@ -521,7 +515,7 @@ const canonical = <K extends { readonly raw: Uint8Array }>(
   reason: "InvalidPublicKey" | "InvalidPrivateKey",
   type: "ECDSA" | "RSA"
 ): Result.Result<K, KeyError> =>
-  Result.isSuccess(key) && !bytesEqual(key.success.raw, given)
+  Result.isSuccess(key) && !Bytes.Equivalence(key.success.raw, given)
     ? fail(reason, `${type}: not the canonical DER encoding of the key`)
     : key
 

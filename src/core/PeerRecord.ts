@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Result, Schema } from "effect"
+import { Bytes, Result, Schema } from "effect"
 import * as Envelope from "./Envelope.ts"
 import type * as Keys from "./Keys.ts"
 import * as Multiaddr from "./Multiaddr.ts"
@@ -156,7 +156,7 @@ export const seal = (privateKey: Keys.PrivateKey, record: PeerRecord): Result.Re
 
 /** The record inside an envelope already verified for {@link DOMAIN}; checks the payload type and the signer. */
 export const fromEnvelope = (envelope: Envelope.Envelope): Result.Result<PeerRecord, PeerRecordError> => {
-  if (!bytesEqual(envelope.payloadType, PAYLOAD_TYPE)) {
+  if (!Bytes.Equivalence(envelope.payloadType, PAYLOAD_TYPE)) {
     return fail("WrongPayloadType", "peer record: envelope payload type is not libp2p-peer-record")
   }
   return Result.flatMap(decode(envelope.payload), (record) =>
@@ -170,10 +170,4 @@ export const openSigned = (bytes: Uint8Array): Result.Result<PeerRecord, PeerRec
   const envelope = Envelope.open(bytes, DOMAIN)
   if (Result.isFailure(envelope)) return fail("InvalidEnvelope", `peer record: ${envelope.failure.message}`)
   return fromEnvelope(envelope.success)
-}
-
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

@@ -44,7 +44,7 @@
  *
  * @since 0.1.0
  */
-import { Result, Schema } from "effect"
+import { Bytes, Result, Schema } from "effect"
 import protobuf from "protobufjs"
 import * as Strings from "../internal/strings.ts"
 
@@ -248,12 +248,6 @@ const errorOf = (e: unknown, typeName: string): ProtobufError => {
   return new ProtobufError({ reason, message: `${typeName}: ${message}` })
 }
 
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
 const makeCodec = <A>(type: protobuf.Type, canonical: boolean): Codec<A> => {
   const name = type.fullName.replace(/^\./, "")
   const plan = planOf(type)
@@ -278,7 +272,7 @@ const makeCodec = <A>(type: protobuf.Type, canonical: boolean): Codec<A> => {
     }
     if (canonical) {
       const again = encode(decoded as A)
-      if (!bytesEqual(again, input)) {
+      if (!Bytes.Equivalence(again, input)) {
         return Result.fail(
           new ProtobufError({ reason: "NonCanonical", message: `${name}: not the deterministic encoding of its value` })
         )

@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import {
+  Bytes,
   Clock,
   Context,
   Deferred,
@@ -127,12 +128,6 @@ const decodeAddrs = (list: ReadonlyArray<Uint8Array>): ReadonlyArray<Multiaddr.M
   return out
 }
 
-const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
 /**
  * The key of a message: the remote peer id's own key object when the bytes are
  * that key (the secure channel authenticated it, so the connection, its peer id
@@ -144,7 +139,9 @@ const messageKey = (
   remotePeer: PeerId.PeerId
 ): Result.Result<Keys.PublicKey, IdentifyError> => {
   const known = PeerId.publicKey(remotePeer)
-  if (Option.isSome(known) && bytesEqual(Keys.marshalPublicKey(known.value), bytes)) return Result.succeed(known.value)
+  if (Option.isSome(known) && Bytes.Equivalence(Keys.marshalPublicKey(known.value), bytes)) {
+    return Result.succeed(known.value)
+  }
   const key = Keys.unmarshalPublicKey(bytes)
   if (Result.isFailure(key)) {
     return Result.fail(new IdentifyError({ reason: "Decode", message: `publicKey: ${key.failure.message}` }))

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Result, Schema } from "effect"
+import { Bytes, Result, Schema } from "effect"
 
 /**
  * Why DER input was refused.
@@ -309,23 +309,12 @@ export const encode = (tag: number, content: Uint8Array): Uint8Array => {
   return out
 }
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let n = 0
-  for (const p of parts) n += p.byteLength
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
-}
-
-export const encodeSequence = (items: ReadonlyArray<Uint8Array>): Uint8Array => encode(Tag.SEQUENCE, concat(items))
+export const encodeSequence = (items: ReadonlyArray<Uint8Array>): Uint8Array =>
+  encode(Tag.SEQUENCE, Bytes.concat(items))
 
 /** A SET OF (DER sorts the encodings, X.690 §11.6). */
 export const encodeSet = (items: ReadonlyArray<Uint8Array>): Uint8Array =>
-  encode(Tag.SET, concat([...items].sort(Buffer.compare)))
+  encode(Tag.SET, Bytes.concat([...items].sort(Buffer.compare)))
 
 /** `[n] EXPLICIT inner`. */
 export const encodeExplicit = (n: number, inner: Uint8Array): Uint8Array => encode(contextTag(n), inner)
@@ -336,7 +325,7 @@ export const encodeUnsigned = (magnitude: Uint8Array): Uint8Array => {
   while (i < magnitude.byteLength - 1 && magnitude[i] === 0) i++
   const m = magnitude.subarray(i)
   if (m.byteLength === 0) return encode(Tag.INTEGER, Uint8Array.of(0))
-  return encode(Tag.INTEGER, (m[0]! & 0x80) !== 0 ? concat([Uint8Array.of(0), m]) : m)
+  return encode(Tag.INTEGER, (m[0]! & 0x80) !== 0 ? Bytes.concat([Uint8Array.of(0), m]) : m)
 }
 
 /** A small non-negative INTEGER. */
@@ -357,7 +346,7 @@ export const encodeOctetString = (bytes: Uint8Array): Uint8Array => encode(Tag.O
 
 /** A BIT STRING of whole bytes. */
 export const encodeBitString = (bytes: Uint8Array): Uint8Array =>
-  encode(Tag.BIT_STRING, concat([Uint8Array.of(0), bytes]))
+  encode(Tag.BIT_STRING, Bytes.concat([Uint8Array.of(0), bytes]))
 
 export const encodePrintableString = (s: string): Uint8Array =>
   encode(Tag.PRINTABLE_STRING, new TextEncoder().encode(s))

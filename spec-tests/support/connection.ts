@@ -3,13 +3,12 @@
  * bookkeeping (no socket, no muxer), so the Dialer and the ConnectionManager
  * can be driven under TestClock without any transport.
  */
-import { Clock, Deferred, Effect, Result } from "effect"
+import { Clock, Deferred, Effect } from "effect"
 import type * as Connection from "../../src/connection/Connection.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-
-export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
+import { ma } from "./multiaddr.ts"
 
 export interface FakePeer {
   readonly peerId: PeerId.PeerId

@@ -15,35 +15,16 @@
  *   so that the garbage lands exactly where a test wants it.
  */
 import type { Scope } from "effect"
-import {
-  Cause,
-  Clock,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Layer,
-  Logger,
-  References,
-  Result,
-  Schema,
-  Stream
-} from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Logger, References, Result, Schema, Stream } from "effect"
 import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
-import { Registrar } from "../../src/connection/Registrar.ts"
-import { Identity } from "../../src/core/Identity.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import { Host, type HostEvent } from "../../src/host/Host.ts"
-import { Peerstore } from "../../src/host/Peerstore.ts"
+import type { HostEvent } from "../../src/host/Host.ts"
 import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
-import { Identify } from "../../src/protocols/identify/Identify.ts"
-import { Perf } from "../../src/protocols/perf/Perf.ts"
-import { Ping } from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import type * as CipherState from "../../src/security/noise/CipherState.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
@@ -51,10 +32,11 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import type * as Transport from "../../src/transport/Transport.ts"
-import { chain } from "../support/errors.ts"
-import { tcpNode, type TestNode } from "../support/node.ts"
-
-export const ma = (s: string): Multiaddr.Multiaddr => Result.getOrThrow(Multiaddr.fromString(s))
+import { takeBytes } from "./bytes.ts"
+import { chain } from "./errors.ts"
+import { ma } from "./multiaddr.ts"
+import { buildNode, tcpNode, type TestNode } from "./node.ts"
+import type { RawFrame as YamuxFrame } from "./yamux.ts"
 
 // ---------------------------------------------------------------------------
 // The node under attack
@@ -120,23 +102,13 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       muxers: [options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux],
       ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {})
     })
-    const scope = yield* Effect.scope
     // the layer's fibers (listener handlers, sessions) inherit these references
-    const ctx = yield* Layer.buildWithScope(layer, scope).pipe(
+    const node = yield* buildNode(layer).pipe(
       Effect.provideService(Logger.CurrentLoggers, new Set([capture])),
       Effect.provideService(References.MinimumLogLevel, "Debug")
     )
-    const get = <S>(key: string) => ctx.mapUnsafe.get(key) as S
-    const host = get<Host["Service"]>(Host.key)
     return {
-      host,
-      ping: get<Ping["Service"]>(Ping.key),
-      identify: get<Identify["Service"]>(Identify.key),
-      perf: get<Perf["Service"]>(Perf.key),
-      registrar: get<Registrar["Service"]>(Registrar.key),
-      peerstore: get<Peerstore["Service"]>(Peerstore.key),
-      identity: get<Identity["Service"]>(Identity.key),
-      addr: host.addrs()[0] ?? Multiaddr.empty,
+      ...node,
       stats: Effect.map(Effect.forEach(listeners, (l) => l.stats), (all) => ({
         connections: all.reduce((n, s) => n + s.connections, 0),
         handlers: all.reduce((n, s) => n + s.handlers, 0)
@@ -346,18 +318,8 @@ export const fromSocket = (socket: Net.Socket): Effect.Effect<Attacker, never, S
       wake()
     })
     const take = (n: number): Uint8Array => {
-      const out = new Uint8Array(n)
-      let at = 0
-      while (at < n) {
-        const c = buf[0]!
-        const k = Math.min(c.byteLength, n - at)
-        out.set(c.subarray(0, k), at)
-        at += k
-        if (k === c.byteLength) buf.shift()
-        else buf[0] = c.subarray(k)
-      }
       buffered -= n
-      return out
+      return takeBytes(buf, n)
     }
     const read = (n: number): Effect.Effect<Uint8Array, AttackerError> =>
       Effect.suspend(() => {
@@ -586,19 +548,7 @@ export const noiseInitiator = (
 // Yamux frames
 // ---------------------------------------------------------------------------
 
-export const yamuxFrame = (type: number, flags: number, streamId: number, length: number, payload?: Uint8Array) => {
-  const header = Frame.encode(type, flags, streamId, length)
-  if (payload === undefined) return header
-  const out = new Uint8Array(header.byteLength + payload.byteLength)
-  out.set(header, 0)
-  out.set(payload, header.byteLength)
-  return out
-}
-
-export interface YamuxFrame {
-  readonly header: Frame.Header
-  readonly payload: Uint8Array
-}
+export { frame as yamuxFrame, type RawFrame as YamuxFrame } from "./yamux.ts"
 
 /** Reads plaintext out of the decrypted Noise transport messages, across message boundaries. */
 export const plainReader = (session: SecureSession) => {

@@ -5,15 +5,14 @@
  * ClientHello parser.
  */
 import type { Scope } from "effect"
-import { Effect, FiberSet, Result } from "effect"
+import { Effect, FiberSet } from "effect"
 import * as crypto from "node:crypto"
 import * as NodeTls from "node:tls"
 import type * as Duplex from "../../src/core/Duplex.ts"
 import type * as Keys from "../../src/core/Keys.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as NodeStream from "../../src/security/tls/NodeStream.ts"
-
-const ok = <A, E>(r: Result.Result<A, E>): A => Result.getOrThrow(r)
+import { ok } from "./result.ts"
 
 export const HOUR = 60 * 60 * 1000
 
