@@ -22,7 +22,6 @@ import * as Noise from "../../src/security/Noise.ts"
 import * as HandshakeState from "../../src/security/noise/HandshakeState.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import {
-  activeResources,
   type Attacker,
   connect,
   eventually,
@@ -33,6 +32,7 @@ import {
   negotiate,
   noiseFrame,
   randomBytes,
+  settledResources,
   type WatchedNode,
   watchedNode
 } from "../support/attacker.ts"
@@ -244,7 +244,7 @@ describe("bad input: many at once", () => {
       const good = yield* tcpNode()
       yield* good.ping.ping(node.addr)
       yield* Effect.sleep("100 millis")
-      const before = activeResources()
+      const before = yield* settledResources
       const kinds: ReadonlyArray<(a: Attacker, i: number) => Effect.Effect<void, unknown>> = [
         () => Effect.void, // silent
         (a, i) => a.send(randomBytes(1 + (i * 37) % 2048, i)), // random, kept open

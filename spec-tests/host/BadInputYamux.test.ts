@@ -16,7 +16,6 @@ import * as Multistream from "../../src/multistream/Multistream.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
 import {
-  activeResources,
   connect,
   eventsFor,
   eventually,
@@ -29,6 +28,7 @@ import {
   plainReader,
   recordEvents,
   type SecureSession,
+  settledResources,
   type WatchedNode,
   watchedNode,
   yamuxFrame,
@@ -120,7 +120,7 @@ describe("bad input: yamux after a valid Noise handshake", () => {
         // stream 0 carries no data
         (s) => s.send(yamuxFrame(TYPE_DATA, FLAG_SYN, 0, 1, Uint8Array.of(0)))
       ]
-      const before = activeResources()
+      const before = yield* settledResources
       for (const attack of attacks) yield* expectProtocolError(node, events, attack)
       // no socket or timer (keep-alive, identify, stream negotiation) of those sessions is left behind
       yield* expectResourcesBack(before)

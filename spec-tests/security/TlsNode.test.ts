@@ -22,13 +22,13 @@ import * as Tls from "../../src/security/Tls.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import {
-  activeResources,
   connect,
   eventually,
   expectClosed,
   expectResourcesBack,
   negotiate,
-  randomBytes
+  randomBytes,
+  settledResources
 } from "../support/attacker.ts"
 import { chain } from "../support/errors.ts"
 import { ma } from "../support/multiaddr.ts"
@@ -99,7 +99,7 @@ describe("libp2p TLS in a node over TCP", () => {
         const good = yield* tlsNode()
         expect(yield* good.ping.ping(node.addr)).toHaveLength(1)
         yield* Effect.sleep("100 millis")
-        const before = activeResources()
+        const before = yield* settledResources
 
         // a real ClientHello, from our own dialer
         const hello = yield* Effect.scoped(Effect.gen(function*() {

@@ -234,6 +234,23 @@ export const activeResources = (): Record<string, number> => {
 }
 
 /**
+ * The process's active resources once they stopped changing (the same for
+ * 200 ms, within 5 s): what earlier tests left closing (sockets shutting
+ * down, their timers) has settled, so it is a fair baseline.
+ */
+export const settledResources = Effect.gen(function*() {
+  let last = JSON.stringify(activeResources())
+  let stable = 0
+  for (let i = 0; i < 250 && stable < 10; i++) {
+    yield* Effect.sleep("20 millis")
+    const now = JSON.stringify(activeResources())
+    stable = now === last ? stable + 1 : 0
+    last = now
+  }
+  return activeResources()
+})
+
+/**
  * The process's active resources are back to at most `before`, kind by kind
  * (within 5 s): no socket, server or timer left behind. (At most: a timer
  * that was pending when `before` was taken may have fired since.)
