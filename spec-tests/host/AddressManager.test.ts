@@ -11,6 +11,8 @@ import { TestClock } from "effect/testing"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as MultiaddrNet from "../../src/core/MultiaddrNet.ts"
 import * as AddressManager from "../../src/host/AddressManager.ts"
+import { bare } from "../support/multiaddr.ts"
+import { tcpNode } from "../support/node.ts"
 
 const ma = (s: string) => Result.getOrThrow(Multiaddr.fromString(s))
 const strings = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => addrs.map(Multiaddr.toString)
@@ -266,5 +268,15 @@ describe("AddressManager: listen addresses, reachability, classification", () =>
       expect(test.classify(ma("/ip4/203.0.113.1/tcp/1"))).toBe("reserved")
       yield* report(test, "1.1.1.1")
       expect((yield* test.observed).map((o) => o.addressClass)).toEqual(["public"])
+    }))
+})
+
+describe("AddressManager in a node (the presets wire it to the Host)", () => {
+  it.live("the Host hands what its transports bound to the AddressManager, /p2p-less, as listen addresses", () =>
+    Effect.gen(function*() {
+      const node = yield* tcpNode()
+      const am = node.addressManager
+      expect(strings(am.listenAddrs())).toEqual(node.host.addrs().map(bare))
+      expect(am.listenAddrs().length).toBe(1)
     }))
 })

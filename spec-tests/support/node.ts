@@ -10,6 +10,7 @@ import { Registrar } from "../../src/connection/Registrar.ts"
 import { ResourceManager } from "../../src/connection/ResourceManager.ts"
 import { Identity } from "../../src/core/Identity.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
+import { AddressManager } from "../../src/host/AddressManager.ts"
 import { Host } from "../../src/host/Host.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
 import { Identify } from "../../src/protocols/identify/Identify.ts"
@@ -29,6 +30,7 @@ export type NodeServices =
   | Identity
   | ConnectionManager
   | ResourceManager
+  | AddressManager
 
 /** A node's services, taken from its built context with `Context.get`. */
 export const servicesOf = (ctx: Context.Context<NodeServices>) => {
@@ -43,6 +45,7 @@ export const servicesOf = (ctx: Context.Context<NodeServices>) => {
     identity: Context.get(ctx, Identity),
     connectionManager: Context.get(ctx, ConnectionManager),
     resourceManager: Context.get(ctx, ResourceManager),
+    addressManager: Context.get(ctx, AddressManager),
     /** The first listen address, with /p2p. */
     addr: host.addrs()[0] ?? Multiaddr.empty
   }

@@ -39,6 +39,7 @@ import * as Release from "../internal/release.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
+import { AddressManager } from "./AddressManager.ts"
 import { Peerstore } from "./Peerstore.ts"
 
 /** The Dialer's error: `reason` is one of {@link Dialer.DialErrorReason}, the lower error itself where there is one. */
@@ -419,6 +420,9 @@ export const make = (options: HostOptions = {}) =>
       )
     }
 
+    /** Listen addresses go to the AddressManager when the node has one (the presets do). */
+    const addressManager = yield* Effect.serviceOption(AddressManager)
+
     const listen = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
       Effect.gen(function*() {
         const bound: Array<Multiaddr.Multiaddr> = []
@@ -440,6 +444,7 @@ export const make = (options: HostOptions = {}) =>
           bound.push(...listener.addrs)
         }
         listenAddrs.push(...bound)
+        if (addressManager._tag === "Some") yield* addressManager.value.addListenAddrs(bound)
         yield* PubSub.publish(events, { _tag: "Listening", addrs: bound })
         return bound
       })

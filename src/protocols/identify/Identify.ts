@@ -44,6 +44,7 @@ import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Reader from "../../core/Reader.ts"
+import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
 import * as Release from "../../internal/release.ts"
@@ -210,6 +211,8 @@ export const make = (options: IdentifyOptions = {}) =>
     const host = yield* Host
     const registrar = yield* Registrar
     const peerstore = yield* Peerstore
+    /** Observed addresses go to the AddressManager when the node has one (the presets do). */
+    const addressManager = yield* Effect.serviceOption(AddressManager)
     const events = yield* PubSub.sliding<IdentifyResult>(EVENTS_BUFFER)
     /** Per open connection: its entry, from `onConnection` until the connection closes. */
     const cache = new Map<Connection.Connection, CacheEntry>()
@@ -289,6 +292,13 @@ export const make = (options: IdentifyOptions = {}) =>
         const result = yield* readMessage(stream, conn.remotePeer).pipe(Effect.tapError(() => stream.reset))
         yield* stream.closeWrite
         yield* store(result)
+        if (addressManager._tag === "Some" && result.observedAddr !== undefined) {
+          yield* addressManager.value.observe({
+            observed: result.observedAddr,
+            local: conn.localAddr,
+            remote: conn.remoteAddr
+          })
+        }
         return result
       }))
 
