@@ -1,9 +1,10 @@
 /**
  * Stack presets: the Layers a user imports to get a working node.
  *
- * `Default(options)` is a TCP + Noise + Yamux node with identify, ping and perf
- * (docs/ARCHITECTURE.md §3, §4). Swapping a piece is swapping its entry: the
- * transports, secure channels and muxers are plain lists in preference order.
+ * `Default(options)` is a node on TCP, WebSocket and Unix socket transports
+ * with Noise and Yamux, identify, ping and perf (docs/ARCHITECTURE.md §2.1,
+ * §3, §4). Swapping a piece is swapping its entry: the transports, secure
+ * channels and muxers are plain lists in preference order.
  *
  * ```ts
  * import { Effect } from "effect"
@@ -76,9 +77,9 @@ export interface NodeOptions {
 }
 
 /**
- * A node from explicit parts: Identity, Registrar, Peerstore, Transports,
- * ConnectionManager, ResourceManager, Upgrader, Host, then identify, ping and
- * perf on top. Provides all of them.
+ * A node from explicit parts: Identity, Registrar, Peerstore, Transports, the
+ * DNS resolver, ConnectionManager, ResourceManager, AddressManager, Upgrader,
+ * Host, then identify, ping and perf on top. Provides all of them.
  *
  * Each call is a separate node: providing two presets in one program (even
  * one inside the other) gives two independent nodes.

@@ -4,7 +4,7 @@
  * peers tell us they see us at, identify's `observedAddr`), confirmed
  * addresses (dialed back successfully, set by AutoNAT) and the node's
  * reachability (`unknown`, `public`, `private`). The NAT work (AutoNAT,
- * relay, DCUtR) reads and writes it (docs/ARCHITECTURE.md §2.3, §7).
+ * relay, DCUtR) reads and writes it (docs/ARCHITECTURE.md §4.5, §2.3, §7).
  *
  * No libp2p spec defines it; it follows go-libp2p's `p2p/host/observedaddrs`
  * (thin-waist matching, distinct observers, an activation threshold) and

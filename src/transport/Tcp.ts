@@ -2,7 +2,7 @@
  * The TCP transport (libp2p connections spec §Transports; addressing spec
  * §multiaddr basics for the `/ip4|ip6/<ip>/tcp/<port>` shape): dials and
  * listens on TCP multiaddrs and hands out raw connections as a
- * {@link Duplex.Duplex} (see `internal/socketDuplex.ts` for the byte path).
+ * {@link Duplex.Duplex} (see `SocketDuplex.ts` for the byte path).
  *
  * - Dial: `/ip4/<ip>/tcp/<port>`, `/ip6/<ip>/tcp/<port>` (also with a leading
  *   `/ip6zone/<z>`), and `/dns|dns4|dns6/<name>/tcp/<port>` (Node resolves the

@@ -3,7 +3,7 @@
  * multiaddr protocols table: `unix`, code 0x0190, a path protocol): dials and
  * listens on `/unix/<path>` with stream sockets (`SOCK_STREAM`) and hands out
  * raw connections as a {@link Duplex.Duplex}, through the same machinery as
- * TCP (`internal/netTransport.ts`, `internal/socketDuplex.ts`).
+ * TCP (`internal/netTransport.ts`, `SocketDuplex.ts`).
  *
  * - Addresses: `/unix/<path>`, optionally followed by `/p2p/<id>` for a dial
  *   (ignored here). Both string forms name the same path: the multiaddr spec's
