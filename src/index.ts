@@ -69,6 +69,14 @@ export * as Registrar from "./connection/Registrar.ts"
 export * as Peerstore from "./host/Peerstore.ts"
 
 /**
+ * Our addresses as others can reach them: listen, observed (identify), confirmed, and reachability
+ * (`AddressManager.AddressManager`).
+ *
+ * @since 0.2.0
+ */
+export * as AddressManager from "./host/AddressManager.ts"
+
+/**
  * The node's own key pair and peer id (`Identity.Identity`).
  *
  * @since 0.1.0
@@ -318,3 +326,25 @@ export * as Envelope from "./core/Envelope.ts"
  * @since 0.1.0
  */
 export * as PeerRecord from "./core/PeerRecord.ts"
+
+/**
+ * Address classes (loopback, private, reserved, public), CIDRs, thin-waist addresses.
+ *
+ * @since 0.2.0
+ */
+export * as MultiaddrNet from "./core/MultiaddrNet.ts"
+
+/**
+ * A key/value store over hierarchical keys (`Datastore.Datastore`): get, put, delete, prefix queries,
+ * atomic batches. The SQLite store is `effect-libp2p/datastore/sqlite` (it loads `node:sqlite`).
+ *
+ * @since 0.2.0
+ */
+export * as Datastore from "./datastore/Datastore.ts"
+
+/**
+ * The in-memory Datastore (tests, simulation).
+ *
+ * @since 0.2.0
+ */
+export * as DatastoreMemory from "./datastore/Memory.ts"
