@@ -30,10 +30,15 @@ const executable = (file: string): boolean => {
   }
 }
 
-/** `$GO`, then `go` on the PATH, then /usr/local/go/bin/go; undefined when there is none. */
+/**
+ * `$GO` when set (the only candidate then: `GO=/nonexistent` acts as "no Go"), else `go` on the
+ * PATH, then /usr/local/go/bin/go; undefined when there is none.
+ */
 export const findGo = (env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  const explicit = env["GO"]
+  if (explicit !== undefined && explicit !== "") return executable(explicit) ? explicit : undefined
   const onPath = (env["PATH"] ?? "").split(Path.delimiter).filter((d) => d !== "").map((d) => Path.join(d, "go"))
-  return [env["GO"], ...onPath, DEFAULT_GO].find((f): f is string => f !== undefined && f !== "" && executable(f))
+  return [...onPath, DEFAULT_GO].find(executable)
 }
 
 export interface GoPeerBuild {

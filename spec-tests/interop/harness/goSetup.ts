@@ -18,7 +18,9 @@ export default function setup(project: TestProject) {
   const required = process.env["REQUIRE_GO_INTEROP"] === "1"
   const go = findGo()
   if (go === undefined) {
-    const why = `no \`go\` on the PATH, in $GO or at ${DEFAULT_GO}`
+    const why = process.env["GO"]
+      ? `$GO (${process.env["GO"]}) is not an executable`
+      : `no \`go\` on the PATH or at ${DEFAULT_GO}`
     if (required) throw new Error(`REQUIRE_GO_INTEROP=1 but ${why}: install Go 1.26 to run the go interop tests`)
     process.stderr.write(`[go interop] SKIPPED: ${why} (spec-tests/interop/go-*.test.ts need Go 1.26)\n`)
     project.provide("goPeer", null)
