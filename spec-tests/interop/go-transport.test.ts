@@ -6,7 +6,8 @@
  * mplex has no go pairing; the go peer refuses to start with it.
  *
  * Each pairing checks, on both ends: the connection's security and muxer (connections
- * §Upgrading connections; noise-libp2p spec / tls/tls.md; yamux spec), ping both ways
+ * §Upgrading connections; noise-libp2p spec / tls/tls.md; yamux spec; the muxer agreed early,
+ * inside the handshake, per inlined-muxer-negotiation), ping both ways
  * (ping/ping.md), identify both ways (identify/README.md: agent and protocol version,
  * protocols, listen and observed addresses, and the signed peer record of RFC 0003 — verified by
  * go (the envelope its identify accepted, opened again) and by us (opened, peer id checked,
@@ -19,6 +20,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { inject } from "vitest"
+import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
@@ -27,8 +29,11 @@ import * as Perf from "../../src/protocols/perf/Perf.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
 import * as Tls from "../../src/security/Tls.ts"
+import * as Tcp from "../../src/transport/Tcp.ts"
+import * as WebSocket from "../../src/transport/WebSocket.ts"
 import { bare, bareText, ma } from "../support/multiaddr.ts"
-import { tcpNode, type TestNode } from "../support/node.ts"
+import { buildNode, type TestNode } from "../support/node.ts"
+import { spyMuxers } from "../support/security.ts"
 import * as GoPeer from "./harness/GoPeer.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
@@ -43,7 +48,7 @@ const SECURITY: Record<SecurityName, string> = { noise: Noise.PROTOCOL, tls: Tls
 
 const peerIdOf = (text: string): PeerId.PeerId => Result.getOrThrow(PeerId.fromString(text))
 
-/** A go peer and one of our nodes, each with only this transport and security (and Yamux). */
+/** A go peer and one of our nodes, each with only this transport and security (and Yamux); our channel spied on. */
 const pairing = (transport: TransportName, security: SecurityName) =>
   Effect.all([
     GoPeer.start(build!.binary, {
@@ -51,13 +56,24 @@ const pairing = (transport: TransportName, security: SecurityName) =>
       listen: [LISTEN[transport]],
       encrypters: [security]
     }),
-    tcpNode({ security: [security], listen: [ma(LISTEN[transport])] })
+    Effect.gen(function*() {
+      const channel = spyMuxers(security === "noise" ? yield* Noise.make() : yield* Tls.make())
+      const node = yield* buildNode(Nodes.layer({
+        transports: [Tcp.transport, WebSocket.make()],
+        security: [channel.wrapped],
+        muxers: [Yamux.yamux],
+        listen: [ma(LISTEN[transport])]
+      }))
+      return { ...node, earlyMuxers: channel.muxers }
+    })
   ], { concurrency: 2 })
+
+type OurNode = TestNode & { readonly earlyMuxers: ReturnType<typeof spyMuxers>["muxers"] }
 
 /** Both ends see one connection with this security and Yamux. */
 const checkConnection = (
   go: GoPeer.GoPeer,
-  ours: TestNode,
+  ours: OurNode,
   transport: TransportName,
   security: SecurityName,
   goDirection: "inbound" | "outbound"
@@ -70,6 +86,11 @@ const checkConnection = (
     expect(conn.direction).toBe(goDirection === "inbound" ? "outbound" : "inbound")
     expect(conn.security).toBe(SECURITY[security])
     expect(conn.muxer).toBe(Yamux.PROTOCOL)
+    // Yamux agreed inside the handshake, no multistream-select round for it: go-libp2p offers its
+    // muxers in the Noise handshake payload's extensions (noise spec §libp2p Data in Handshake
+    // Messages, inlined-muxer-negotiation §Multiplexer Negotiation over Noise) and in TLS's ALPN
+    // (§Multiplexer Negotiation over TLS), as we do
+    expect(ours.earlyMuxers).toEqual([{ direction: conn.direction, muxer: Yamux.PROTOCOL }])
     const goConns = yield* go.connections
     expect(goConns.connections.map((c) => [c.peerId, c.direction, c.encryption, c.multiplexer])).toEqual([
       [PeerId.toString(ours.host.peerId), goDirection, SECURITY[security], Yamux.PROTOCOL]
