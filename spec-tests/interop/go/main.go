@@ -53,6 +53,9 @@
 //	negotiate {target, protocols:[...]} → {protocol}
 //	handle {protocol, behavior="echo"|"perf"|"sink"} → {}   unhandle {protocol} → {}
 //	peers → {peers:[{peerId, addrs}]}   connections → {count, connections:[...]}   addrs → {peerId, addrs}
+//	echoLoop {target, count, size=1} → {us}   perfLoop {target, count} → {us}
+//	dialLoop {addr, count} → {us, seconds}   cpu {gc=false} → {user, system (µs), heapUsed, rss, monoUs}
+//	    (for bench/, as in js-peer.mjs; rss is the peak RSS, from getrusage)
 //	stop → {} then exit 0
 //
 // Later protocols (Kad-DHT, gossipsub, relay, AutoNAT v2, DCUtR) are added as more entries of the
@@ -565,6 +568,51 @@ func echoOne(ctx context.Context, p peer.ID, protos []protocol.ID, size int, see
 	return nil
 }
 
+type perfResult struct{ seconds, uploadSeconds float64 }
+
+// perfRequest: perf spec §Protocol, client side: the u64 download size, the upload, close the write
+// side, then read to EOF and check the count.
+func perfRequest(ctx context.Context, p peer.ID, protos []protocol.ID, upload, download uint64) (perfResult, error) {
+	t0 := time.Now()
+	s, err := node.NewStream(ctx, p, protos...)
+	if err != nil {
+		return perfResult{}, err
+	}
+	var header [8]byte
+	binary.BigEndian.PutUint64(header[:], download)
+	uploaded := make(chan error, 1)
+	var uploadDone time.Time
+	go func() {
+		_, err := s.Write(header[:])
+		if err == nil {
+			err = writeN(s, upload)
+		}
+		if err == nil {
+			err = s.CloseWrite()
+		}
+		uploadDone = time.Now()
+		uploaded <- err
+	}()
+	got, err := io.Copy(io.Discard, s)
+	if err == nil {
+		err = <-uploaded
+	}
+	if err != nil {
+		_ = s.Reset()
+		return perfResult{}, err
+	}
+	t1 := time.Now()
+	_ = s.Close()
+	if uint64(got) != download {
+		return perfResult{}, fmt.Errorf("perf: asked for %d bytes, got %d", download, got)
+	}
+	return perfResult{seconds: t1.Sub(t0).Seconds(), uploadSeconds: uploadDone.Sub(t0).Seconds()}, nil
+}
+
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+var processStart = time.Now()
+
 type command func(ctx context.Context, a args) (map[string]any, error)
 
 var commands = map[string]command{
@@ -687,42 +735,12 @@ var commands = map[string]command{
 			return nil, err
 		}
 		upload, download := uint64(a.num("uploadBytes", 0)), uint64(a.num("downloadBytes", 0))
-		t0 := time.Now()
-		s, err := node.NewStream(ctx, p, protocols(a, perfProto)...)
+		r, err := perfRequest(ctx, p, protocols(a, perfProto), upload, download)
 		if err != nil {
 			return nil, err
 		}
-		var header [8]byte
-		binary.BigEndian.PutUint64(header[:], download)
-		uploaded := make(chan error, 1)
-		var uploadDone time.Time
-		go func() {
-			_, err := s.Write(header[:])
-			if err == nil {
-				err = writeN(s, upload)
-			}
-			if err == nil {
-				err = s.CloseWrite()
-			}
-			uploadDone = time.Now()
-			uploaded <- err
-		}()
-		got, err := io.Copy(io.Discard, s)
-		if err != nil {
-			_ = s.Reset()
-			return nil, err
-		}
-		if err := <-uploaded; err != nil {
-			_ = s.Reset()
-			return nil, err
-		}
-		t1 := time.Now()
-		_ = s.Close()
-		if uint64(got) != download {
-			return nil, fmt.Errorf("perf: asked for %d bytes, got %d", download, got)
-		}
-		return map[string]any{"seconds": t1.Sub(t0).Seconds(), "uploadSeconds": uploadDone.Sub(t0).Seconds(),
-			"uploadBytes": upload, "downloadBytes": got}, nil
+		return map[string]any{"seconds": r.seconds, "uploadSeconds": r.uploadSeconds,
+			"uploadBytes": upload, "downloadBytes": download}, nil
 	},
 
 	"negotiate": func(ctx context.Context, a args) (map[string]any, error) {
@@ -785,6 +803,108 @@ var commands = map[string]command{
 			out = append(out, j)
 		}
 		return map[string]any{"count": len(out), "connections": out}, nil
+	},
+
+	// bench/ commands (as js-peer.mjs and bench/ours-peer.ts; times in µs)
+
+	// echoLoop: `count` round trips of `size` bytes on one /echo/1.0.0 stream
+	"echoLoop": func(ctx context.Context, a args) (map[string]any, error) {
+		p, err := target(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		s, err := node.NewStream(ctx, p, echoProto)
+		if err != nil {
+			return nil, err
+		}
+		payload := make([]byte, int(a.num("size", 1)))
+		back := make([]byte, len(payload))
+		us := []float64{}
+		for range int(a.num("count", 1)) {
+			t0 := time.Now()
+			if _, err := s.Write(payload); err != nil {
+				_ = s.Reset()
+				return nil, err
+			}
+			if _, err := io.ReadFull(s, back); err != nil {
+				_ = s.Reset()
+				return nil, err
+			}
+			us = append(us, micros(time.Since(t0)))
+		}
+		_ = s.Close()
+		return map[string]any{"us": us}, nil
+	},
+
+	// perfLoop: `count` perf requests of 1 byte each way, a new stream each
+	"perfLoop": func(ctx context.Context, a args) (map[string]any, error) {
+		p, err := target(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		us := []float64{}
+		for range int(a.num("count", 1)) {
+			t0 := time.Now()
+			if _, err := perfRequest(ctx, p, []protocol.ID{perfProto}, 1, 1); err != nil {
+				return nil, err
+			}
+			us = append(us, micros(time.Since(t0)))
+		}
+		return map[string]any{"us": us}, nil
+	},
+
+	// dialLoop: `count` times dial + security + muxer + /echo/1.0.0 stream + 1-byte echo (timed), hang up
+	"dialLoop": func(ctx context.Context, a args) (map[string]any, error) {
+		m, err := ma.NewMultiaddr(a.str("addr"))
+		if err != nil {
+			return nil, err
+		}
+		info, err := peer.AddrInfoFromP2pAddr(m)
+		if err != nil {
+			return nil, err
+		}
+		_ = node.Network().ClosePeer(info.ID)
+		us := []float64{}
+		one := []byte{0x2a}
+		start := time.Now()
+		for range int(a.num("count", 1)) {
+			t0 := time.Now()
+			// the address is dialed again each time (Connect would reuse a connection still closing)
+			node.Peerstore().AddAddrs(info.ID, info.Addrs, time.Minute)
+			s, err := node.NewStream(network.WithForceDirectDial(ctx, "bench"), info.ID, echoProto)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.Write(one); err == nil {
+				_, err = io.ReadFull(s, one)
+			}
+			if err != nil {
+				_ = s.Reset()
+				return nil, err
+			}
+			us = append(us, micros(time.Since(t0)))
+			_ = s.Close()
+			_ = node.Network().ClosePeer(info.ID)
+		}
+		return map[string]any{"us": us, "seconds": time.Since(start).Seconds()}, nil
+	},
+
+	// cpu: this process's CPU time (µs) and memory; gc: collect garbage first
+	"cpu": func(_ context.Context, a args) (map[string]any, error) {
+		if v, _ := a["gc"].(bool); v {
+			runtime.GC()
+		}
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return nil, err
+		}
+		var mem runtime.MemStats
+		runtime.ReadMemStats(&mem)
+		return map[string]any{
+			"user": ru.Utime.Sec*1e6 + int64(ru.Utime.Usec), "system": ru.Stime.Sec*1e6 + int64(ru.Stime.Usec),
+			"heapUsed": mem.HeapAlloc, "rss": ru.Maxrss * 1024, "external": 0, "arrayBuffers": 0,
+			"monoUs": micros(time.Since(processStart)),
+		}, nil
 	},
 
 	"addrs": func(context.Context, args) (map[string]any, error) {
