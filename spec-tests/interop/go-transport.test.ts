@@ -12,7 +12,8 @@
  * protocols, listen and observed addresses, and the signed peer record of RFC 0003 — verified by
  * go (the envelope its identify accepted, opened again) and by us (opened, peer id checked,
  * certified in our peer store)), and a 1 MiB perf run both ways with exact byte counts (perf
- * spec §Protocol; the large runs are in go-perf.test.ts).
+ * spec §Protocol; the large runs are in go-perf.test.ts). Over TCP + Noise, identify/push in
+ * both directions: protocols go adds and removes reach our peer store, ours reach go's.
  *
  * Skipped, with one notice from harness/goSetup.ts, when Go is not installed; mandatory in CI
  * (.ci/run sets REQUIRE_GO_INTEROP=1).
@@ -31,6 +32,7 @@ import * as Noise from "../../src/security/Noise.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
+import { eventually } from "../support/attacker.ts"
 import { bare, bareText, ma } from "../support/multiaddr.ts"
 import { buildNode, type TestNode } from "../support/node.ts"
 import { spyMuxers } from "../support/security.ts"
@@ -198,6 +200,40 @@ describe.skipIf(build === null)("interop with go-libp2p v0.52: transport × secu
       60_000
     )
   }
+
+  it.live(
+    "identify spec §identify/push: go pushes its new and removed protocols to us, we push ours to go",
+    () =>
+      Effect.gen(function*() {
+        const [go, ours] = yield* pairing("tcp", "noise")
+        const goId = peerIdOf(go.peerId)
+        const ourId = PeerId.toString(ours.host.peerId)
+        yield* ours.host.dial(ma(go.addr))
+        yield* go.awaitEvent(JsPeer.isEvent("peer:identify", { peerId: ourId }))
+        const goProtocols = () => (ours.peerstore.get(goId)?.protocols ?? [])
+
+        // go: SetStreamHandler → EvtLocalProtocolsUpdated → a push to every connected peer
+        yield* go.handle("/go-only/1.0.0", "echo")
+        expect(yield* eventually(Effect.sync(() => goProtocols().includes("/go-only/1.0.0")))).toBe(true)
+        yield* go.unhandle("/go-only/1.0.0")
+        expect(yield* eventually(Effect.sync(() => !goProtocols().includes("/go-only/1.0.0")))).toBe(true)
+        expect(goProtocols()).toContain(Ping.PROTOCOL)
+
+        // ours: a new handler is pushed to every connected peer; go's peer store takes it
+        const inGoStore = (protocol: string) =>
+          Effect.map(go.command("peerInfo", { peerId: ourId }), (info) => {
+            const protocols = info["protocols"]
+            return Array.isArray(protocols) && protocols.includes(protocol)
+          })
+        expect(yield* inGoStore("/ours-only/1.0.0")).toBe(false)
+        yield* ours.registrar.handle("/ours-only/1.0.0", () => Effect.void)
+        expect(yield* eventually(inGoStore("/ours-only/1.0.0"))).toBe(true)
+        expect(yield* inGoStore(Perf.PROTOCOL)).toBe(true)
+        const errors = (yield* go.eventLog).filter((e) => e.event === "identify:error" || e.event === "handler:error")
+        expect(errors).toEqual([])
+      }),
+    60_000
+  )
 
   it.live("go-libp2p v0.52 ships no mplex: the go peer refuses to start with it", () =>
     Effect.gen(function*() {

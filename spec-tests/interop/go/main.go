@@ -52,6 +52,7 @@
 //	    → {seconds, uploadSeconds, uploadBytes, downloadBytes}
 //	negotiate {target, protocols:[...]} → {protocol}
 //	handle {protocol, behavior="echo"|"perf"|"sink"} → {}   unhandle {protocol} → {}
+//	peerInfo {peerId} → {peerId, protocols, addrs, agentVersion, protocolVersion}  (go's peer store)
 //	peers → {peers:[{peerId, addrs}]}   connections → {count, connections:[...]}   addrs → {peerId, addrs}
 //	echoLoop {target, count, size=1} → {us}   perfLoop {target, count} → {us}
 //	dialLoop {addr, count} → {us, seconds}   cpu {gc=false} → {user, system (µs), heapUsed, rss, monoUs}
@@ -905,6 +906,30 @@ var commands = map[string]command{
 			"heapUsed": mem.HeapAlloc, "rss": ru.Maxrss * 1024, "external": 0, "arrayBuffers": 0,
 			"monoUs": micros(time.Since(processStart)),
 		}, nil
+	},
+
+	// peerInfo: what go's peer store holds for a peer (identify and identify/push fill it)
+	"peerInfo": func(_ context.Context, a args) (map[string]any, error) {
+		p, err := peer.Decode(a.str("peerId"))
+		if err != nil {
+			return nil, err
+		}
+		ps := node.Peerstore()
+		protos, err := ps.GetProtocols(p)
+		if err != nil {
+			return nil, err
+		}
+		info := map[string]any{"peerId": p.String(), "protocols": protoStrings(protos),
+			"addrs": addrStrings(ps.Addrs(p))}
+		for _, key := range []string{"AgentVersion", "ProtocolVersion"} {
+			v, err := ps.Get(p, key)
+			if s, ok := v.(string); err == nil && ok {
+				info[strings.ToLower(key[:1])+key[1:]] = s
+			} else {
+				info[strings.ToLower(key[:1])+key[1:]] = nil
+			}
+		}
+		return info, nil
 	},
 
 	"addrs": func(context.Context, args) (map[string]any, error) {
