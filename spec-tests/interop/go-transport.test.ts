@@ -19,7 +19,7 @@
  * (.ci/run sets REQUIRE_GO_INTEROP=1).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Exit, Result } from "effect"
 import { inject } from "vitest"
 import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
@@ -34,7 +34,7 @@ import * as Tcp from "../../src/transport/Tcp.ts"
 import * as WebSocket from "../../src/transport/WebSocket.ts"
 import { eventually } from "../support/attacker.ts"
 import { bare, bareText, ma } from "../support/multiaddr.ts"
-import { buildNode, type TestNode } from "../support/node.ts"
+import { buildNode, tcpNode, type TestNode } from "../support/node.ts"
 import { spyMuxers } from "../support/security.ts"
 import * as GoPeer from "./harness/GoPeer.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
@@ -231,6 +231,47 @@ describe.skipIf(build === null)("interop with go-libp2p v0.52: transport × secu
         expect(yield* inGoStore(Perf.PROTOCOL)).toBe(true)
         const errors = (yield* go.eventLog).filter((e) => e.event === "identify:error" || e.event === "handler:error")
         expect(errors).toEqual([])
+      }),
+    60_000
+  )
+
+  it.live(
+    "connections §Upgrading connections: the dialer's first security choice wins, whichever side dials (ours [noise, tls], go [tls, noise])",
+    () =>
+      Effect.gen(function*() {
+        const [go, ours] = yield* Effect.all([
+          GoPeer.start(build!.binary, { encrypters: ["tls", "noise"] }),
+          tcpNode({ security: ["noise", "tls"] })
+        ], { concurrency: 2 })
+        // multistream-select: the initiator proposes in its order, the responder takes the first it supports
+        const conn = yield* ours.host.dial(ma(go.addr))
+        expect(conn.security).toBe(Noise.PROTOCOL)
+        yield* ours.host.hangUp(conn.remotePeer)
+        const dialed = yield* go.dial(Multiaddr.toString(ours.addr))
+        expect(dialed.encryption).toBe(Tls.PROTOCOL)
+        expect(yield* ours.ping.ping(conn.remotePeer, { count: 1 })).toHaveLength(1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "noise §Peer Authentication, tls §Peer Authentication: a dial under the wrong peer id fails on both sides",
+    () =>
+      Effect.gen(function*() {
+        for (const security of ["noise", "tls"] as const) {
+          const [go, ours] = yield* pairing("tcp", security)
+          const other = yield* GoPeer.start(build!.binary, { encrypters: [security] })
+          const wrong = go.addr.replace(/\/p2p\/.*$/, `/p2p/${other.peerId}`)
+          const exit = yield* Effect.exit(ours.host.dial(ma(wrong)))
+          expect(Exit.isFailure(exit)).toBe(true)
+          const ourWrong = Multiaddr.toString(ours.addr).replace(/\/p2p\/.*$/, `/p2p/${other.peerId}`)
+          const goError = yield* Effect.flip(go.dial(ourWrong))
+          expect(goError.reason).toBe("CommandFailed")
+          expect(goError.message).toMatch(/peer id mismatch|unexpected peer|expected .*got/i)
+          // both carry on: the right ids connect
+          const conn = yield* ours.host.dial(ma(go.addr))
+          expect(conn.security).toBe(SECURITY[security])
+        }
       }),
     60_000
   )
