@@ -6,7 +6,9 @@
  * go.mod, go.sum, every .go file and `go version`: a run whose sources are unchanged reuses it
  * without invoking the compiler; otherwise `go build` runs with Go's own module and build caches
  * (GOMODCACHE, GOCACHE at their default locations), so only the first build on a machine
- * downloads and compiles go-libp2p. Nothing is written into the repository.
+ * downloads and compiles go-libp2p. Nothing is written into the repository. `-buildvcs=false`:
+ * the peer is built inside this repository's git worktree, and stamping VCS data fails where git
+ * is missing or the checkout is unusual (CI).
  */
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -73,7 +75,7 @@ export const buildGoPeer = (go: string): GoPeerBuild => {
   if (executable(binary)) return { binary, go, goVersion, libp2p, built: false, ms: performance.now() - t0 }
   Fs.mkdirSync(dir, { recursive: true })
   const partial = `${binary}.${process.pid}.tmp`
-  const run = ChildProcess.spawnSync(go, ["build", "-trimpath", "-o", partial, "."], {
+  const run = ChildProcess.spawnSync(go, ["build", "-trimpath", "-buildvcs=false", "-o", partial, "."], {
     cwd: GO_DIR,
     encoding: "utf8",
     // the go directory of the go binary we found, first, so `go` finds its own toolchain
