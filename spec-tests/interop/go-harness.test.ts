@@ -10,6 +10,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { inject } from "vitest"
+import { eventually } from "../support/attacker.ts"
 import { alive } from "../support/process.ts"
 import * as GoPeer from "./harness/GoPeer.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
@@ -71,6 +72,8 @@ describe.skipIf(build === null)("go-libp2p test peer (go ↔ go, go ↔ js)", ()
         const [go, js] = yield* Effect.all([GoPeer.start(build!.binary), JsPeer.start()], { concurrency: 2 })
         yield* exercise(go, js)
         yield* go.hangup(js.peerId)
+        // js must have seen the close, or its dial returns the old (inbound) connection
+        expect(yield* eventually(Effect.map(js.connections, (c) => c.count === 0))).toBe(true)
         yield* exercise(js, go)
       }),
     60_000

@@ -247,6 +247,8 @@ describe.skipIf(build === null)("interop with go-libp2p v0.52: transport × secu
         const conn = yield* ours.host.dial(ma(go.addr))
         expect(conn.security).toBe(Noise.PROTOCOL)
         yield* ours.host.hangUp(conn.remotePeer)
+        // go must have seen the close, or its dial returns the old connection
+        expect(yield* eventually(Effect.map(go.connections, (c) => c.count === 0))).toBe(true)
         const dialed = yield* go.dial(Multiaddr.toString(ours.addr))
         expect(dialed.encryption).toBe(Tls.PROTOCOL)
         expect(yield* ours.ping.ping(conn.remotePeer, { count: 1 })).toHaveLength(1)
