@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // builds the go-libp2p test peer once per run (or says once that go interop is skipped)
+    globalSetup: ["spec-tests/interop/harness/goSetup.ts"],
     reporters: ["default"]
   }
 })

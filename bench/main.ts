@@ -5,7 +5,9 @@
  * Every node runs in its own process (so each end's CPU time is its own and
  * the two ends do not share an event loop): ours is bench/ours-peer.ts, js is
  * spec-tests/interop/harness/js-peer.mjs, the raw `node:net` limit is
- * bench/raw-peer.ts; all speak the same JSON-lines commands on stdin/stdout.
+ * bench/raw-peer.ts, go is the go-libp2p v0.52 test peer (spec-tests/interop/go, built as for
+ * the tests; its pairings go→go, ours→go and go→ours join the run when Go is found and
+ * BENCH_GO is not 0); all speak the same JSON-lines commands on stdin/stdout.
  * Each scenario runs for the four pairings ours→ours, js→js, ours→js and
  * js→ours (client → server), interleaved round by round (the pairing order
  * rotates every round), and reports medians over the rounds:
@@ -46,6 +48,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
+import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
@@ -156,7 +159,7 @@ const p99 = (xs: ReadonlyArray<number>): number => quantile(sortNum(xs), 0.99)
 
 // ---------------------------------------------------------------- peer processes
 
-type Kind = "ours" | "js" | "raw"
+type Kind = "ours" | "js" | "raw" | "go"
 type Reply = Record<string, unknown>
 
 interface Peer {
@@ -178,11 +181,25 @@ interface Cpu {
   readonly monoUs: number
 }
 
-const SCRIPTS: Record<Kind, string> = {
+const SCRIPTS: Record<Exclude<Kind, "go">, string> = {
   ours: Path.join(ROOT, "bench", "ours-peer.ts"),
   js: Path.join(ROOT, "spec-tests", "interop", "harness", "js-peer.mjs"),
   raw: Path.join(ROOT, "bench", "raw-peer.ts")
 }
+
+/**
+ * The go-libp2p peer (spec-tests/interop/go, the same JSON-lines commands), built as for the
+ * tests; undefined (and the go pairings left out) when there is no Go, or BENCH_GO=0.
+ */
+const GO: GoBuild.GoPeerBuild | undefined = (() => {
+  if (process.env["BENCH_GO"] === "0") return undefined
+  const go = GoBuild.findGo()
+  if (go === undefined) {
+    process.stderr.write(`[bench] no Go found: the go pairings are left out\n`)
+    return undefined
+  }
+  return GoBuild.buildGoPeer(go)
+})()
 
 const live = new Set<ChildProcess.ChildProcess>()
 process.on("exit", () => {
@@ -210,7 +227,10 @@ const spawnPeer = (
       ...(kind === "raw" ? {} : { listen: ["/ip4/127.0.0.1/tcp/0"] }),
       ...options.config
     })
-    const child = ChildProcess.spawn(process.execPath, [...nodeArgs, SCRIPTS[kind], config], {
+    const [command, args] = kind === "go"
+      ? [GO!.binary, [config]]
+      : [process.execPath, [...nodeArgs, SCRIPTS[kind], config]]
+    const child = ChildProcess.spawn(command, args, {
       cwd: ROOT,
       stdio: ["pipe", "pipe", "pipe"]
     })
@@ -310,8 +330,14 @@ const usList = (r: Reply): ReadonlyArray<number> => r["us"] as ReadonlyArray<num
 
 // ---------------------------------------------------------------- results
 
-type Pairing = "ours→ours" | "js→js" | "ours→js" | "js→ours" | "node:net"
-const PAIRINGS: ReadonlyArray<Exclude<Pairing, "node:net">> = ["ours→ours", "js→js", "ours→js", "js→ours"]
+type Pairing = "ours→ours" | "js→js" | "ours→js" | "js→ours" | "go→go" | "ours→go" | "go→ours" | "node:net"
+const PAIRINGS: ReadonlyArray<Exclude<Pairing, "node:net">> = [
+  "ours→ours",
+  "js→js",
+  "ours→js",
+  "js→ours",
+  ...(GO !== undefined ? (["go→go", "ours→go", "go→ours"] as const) : [])
+]
 
 interface Row {
   readonly figure: string
@@ -353,6 +379,9 @@ interface Peers {
   readonly oursB: Peer
   readonly jsA: Peer
   readonly jsB: Peer
+  /** undefined without Go (no go pairing is run then) */
+  readonly goA: Peer | undefined
+  readonly goB: Peer | undefined
   readonly rawA: Peer
   readonly rawB: Peer
 }
@@ -367,6 +396,12 @@ const pairOf = (peers: Peers, pairing: Pairing): readonly [Peer, Peer] => {
       return [peers.oursA, peers.jsB]
     case "js→ours":
       return [peers.jsA, peers.oursB]
+    case "go→go":
+      return [peers.goA!, peers.goB!]
+    case "ours→go":
+      return [peers.oursA, peers.goB!]
+    case "go→ours":
+      return [peers.goA!, peers.oursB]
     case "node:net":
       return [peers.rawA, peers.rawB]
   }
@@ -612,7 +647,18 @@ const ratio = (row: Row): number => {
 }
 
 const renderTable = (): string => {
-  const header = ["figure", "unit", "ours↔ours", "js↔js", "ours/js", "ours→js", "js→ours", "limit"]
+  const goColumns: ReadonlyArray<Pairing> = GO !== undefined ? ["go→go", "ours→go", "go→ours"] : []
+  const header = [
+    "figure",
+    "unit",
+    "ours↔ours",
+    "js↔js",
+    "ours/js",
+    "ours→js",
+    "js→ours",
+    ...goColumns.map((p) => (p === "go→go" ? "go↔go" : p)),
+    "limit"
+  ]
   const digits = (
     unit: string,
     v: number
@@ -620,7 +666,7 @@ const renderTable = (): string => {
   const cell = (unit: string, v: number | undefined): string => (v === undefined ? "" : fmt(v, digits(unit, v)))
   const body = rows.map((row) =>
     row.value !== undefined
-      ? [row.figure, row.unit, "", "", "", "", "", cell(row.unit, row.value)]
+      ? [row.figure, row.unit, "", "", "", "", "", ...goColumns.map(() => ""), cell(row.unit, row.value)]
       : [
         row.figure,
         row.unit,
@@ -629,6 +675,7 @@ const renderTable = (): string => {
         Number.isFinite(ratio(row)) ? fmt(ratio(row)) : "",
         cell(row.unit, row.values["ours→js"]),
         cell(row.unit, row.values["js→ours"]),
+        ...goColumns.map((p) => cell(row.unit, row.values[p])),
         cell(row.unit, row.values["node:net"])
       ]
   )
@@ -658,16 +705,21 @@ const run = async (): Promise<void> => {
   let peers: Peers | undefined
   if (needPeers) {
     const prof = PROFILE ? { cpuProf: profileDir } : {}
-    const [oursA, oursB, jsA, jsB, rawA, rawB] = await Promise.all([
+    const [oursA, oursB, jsA, jsB, rawA, rawB, goA, goB] = await Promise.all([
       spawnPeer("ours", "ours-client", prof),
       spawnPeer("ours", "ours-server", prof),
       spawnPeer("js", "js-A"),
       spawnPeer("js", "js-B"),
       spawnPeer("raw", "raw-A"),
-      spawnPeer("raw", "raw-B")
+      spawnPeer("raw", "raw-B"),
+      GO !== undefined ? spawnPeer("go", "go-A") : undefined,
+      GO !== undefined ? spawnPeer("go", "go-B") : undefined
     ])
-    peers = { oursA, oursB, jsA, jsB, rawA, rawB }
-    progress(`peers up: ours ${oursA.pid} ${oursB.pid}, js ${jsA.pid} ${jsB.pid}, node:net ${rawA.pid} ${rawB.pid}`)
+    peers = { oursA, oursB, jsA, jsB, goA, goB, rawA, rawB }
+    progress(
+      `peers up: ours ${oursA.pid} ${oursB.pid}, js ${jsA.pid} ${jsB.pid}, ` +
+        `${goA !== undefined && goB !== undefined ? `go ${goA.pid} ${goB.pid}, ` : ""}node:net ${rawA.pid} ${rawB.pid}`
+    )
   }
   /** A scenario that fails is reported and skipped; the others still run. */
   const attempt = async (scenario: Scenario, body: () => Promise<void> | void): Promise<void> => {
@@ -690,7 +742,9 @@ const run = async (): Promise<void> => {
       await attempt("setup", () => setup(p))
     }
   } finally {
-    if (peers !== undefined) await Promise.all(Object.values(peers).map((p: Peer) => p.stop()))
+    if (peers !== undefined) {
+      await Promise.all(Object.values(peers).map((p: Peer | undefined) => p?.stop()))
+    }
   }
   await attempt("memory", memory)
   await attempt("crypto", crypto)
@@ -699,7 +753,9 @@ const run = async (): Promise<void> => {
   const seconds = (performance.now() - t0) / 1000
   const table = renderTable()
   process.stdout.write(
-    `\neffect-libp2p vs js-libp2p ${jsVersion()}, ${new Date().toISOString()}\n` +
+    `\neffect-libp2p vs js-libp2p ${jsVersion()}${
+      GO !== undefined ? ` and go-libp2p ${GO.libp2p} (${GO.goVersion})` : ""
+    }, ${new Date().toISOString()}\n` +
       `medians over rounds: ${
         (["throughput", "latency", "newstream", "setup"] as const)
           .filter((k) => roundsDone[k] !== undefined)
@@ -723,6 +779,7 @@ const run = async (): Promise<void> => {
     date: new Date().toISOString(),
     node: process.version,
     jsLibp2p: jsVersion(),
+    goLibp2p: GO !== undefined ? { version: GO.libp2p, go: GO.goVersion } : null,
     cpus: Os.cpus().length,
     cpuModel: Os.cpus()[0]?.model ?? null,
     loadavg: { start: loadStart, end: loadEnd },

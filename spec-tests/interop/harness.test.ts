@@ -10,19 +10,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { generateKeyPair, privateKeyToProtobuf } from "@libp2p/crypto/keys"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { alive } from "../support/process.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
 
 const MiB = 1024 * 1024
-
-/** Whether a process with this pid still exists. */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 const report = (line: string) => Effect.sync(() => process.stderr.write(`[js↔js baseline] ${line}\n`))
 

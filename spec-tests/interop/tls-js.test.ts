@@ -19,36 +19,17 @@ import * as PeerId from "../../src/core/PeerId.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Ping from "../../src/protocols/ping/Ping.ts"
 import * as Noise from "../../src/security/Noise.ts"
-import type { SecureChannel } from "../../src/security/SecureChannel.ts"
 import * as Tls from "../../src/security/Tls.ts"
 import * as Tcp from "../../src/transport/Tcp.ts"
 import { ma } from "../support/multiaddr.ts"
 import { buildNode } from "../support/node.ts"
+import { spyMuxers } from "../support/security.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
-
-/** Records the early-negotiated muxer of every connection our channel secures. */
-const spy = (channel: SecureChannel) => {
-  const muxers: Array<{ readonly direction: "inbound" | "outbound"; readonly muxer: string | undefined }> = []
-  const wrapped: SecureChannel = {
-    protocol: channel.protocol,
-    secureOutbound: (raw, options) =>
-      Effect.tap(
-        channel.secureOutbound(raw, options),
-        (c) => Effect.sync(() => muxers.push({ direction: "outbound", muxer: c.muxer }))
-      ),
-    secureInbound: (raw, options) =>
-      Effect.tap(
-        channel.secureInbound(raw, options),
-        (c) => Effect.sync(() => muxers.push({ direction: "inbound", muxer: c.muxer }))
-      )
-  }
-  return { wrapped, muxers }
-}
 
 /** Our node: TCP, the given channels (TLS spied on), Yamux. */
 const ourNode = (security: ReadonlyArray<"tls" | "noise"> = ["tls"]) =>
   Effect.gen(function*() {
-    const tls = spy(yield* Tls.make())
+    const tls = spyMuxers(yield* Tls.make())
     const noise = yield* Noise.make()
     const layer = Nodes.layer({
       transports: [Tcp.transport],

@@ -149,3 +149,13 @@ export const runOk = (
           }\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`
         )
       ))
+
+/** Whether a process with this pid still exists (signal 0 probes without signalling). */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

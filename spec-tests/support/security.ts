@@ -181,3 +181,22 @@ export const parseFrames = (bytes: Uint8Array): Array<{ readonly start: number; 
   }
   return out
 }
+
+/** Records the early-negotiated muxer of every connection our channel secures. */
+export const spyMuxers = (channel: SecureChannel.SecureChannel) => {
+  const muxers: Array<{ readonly direction: "inbound" | "outbound"; readonly muxer: string | undefined }> = []
+  const wrapped: SecureChannel.SecureChannel = {
+    protocol: channel.protocol,
+    secureOutbound: (raw, options) =>
+      Effect.tap(
+        channel.secureOutbound(raw, options),
+        (c) => Effect.sync(() => muxers.push({ direction: "outbound", muxer: c.muxer }))
+      ),
+    secureInbound: (raw, options) =>
+      Effect.tap(
+        channel.secureInbound(raw, options),
+        (c) => Effect.sync(() => muxers.push({ direction: "inbound", muxer: c.muxer }))
+      )
+  }
+  return { wrapped, muxers }
+}

@@ -298,21 +298,42 @@ const exitedError = (state: State, what: string): HarnessError =>
     message: `${state.name}: ${what}: process ${state.exited ? exitText(state.exited) : "exited"}\n${tail(state)}`
   })
 
-const spawn = (options: Options, name: string): Effect.Effect<State, HarnessError> =>
+/** A peer's config argument (js-peer.mjs's and go/main.go's first command-line argument). */
+export const configOf = (options: Options): Record<string, unknown> => {
+  const config: Record<string, unknown> = {}
+  if (options.listen !== undefined) config["listen"] = options.listen
+  if (options.transports !== undefined) config["transports"] = options.transports
+  if (options.privateKey !== undefined) config["privateKey"] = Buffer.from(options.privateKey).toString("hex")
+  if (options.services !== undefined) config["services"] = options.services
+  if (options.connectionManager !== undefined) config["connectionManager"] = options.connectionManager
+  if (options.connectionMonitor !== undefined) config["connectionMonitor"] = options.connectionMonitor
+  if (options.userAgent !== undefined) config["userAgent"] = options.userAgent
+  if (options.encrypters !== undefined) config["encrypters"] = options.encrypters
+  if (options.muxers !== undefined) config["muxers"] = options.muxers
+  if (options.mplex !== undefined) config["mplex"] = options.mplex
+  return config
+}
+
+/**
+ * A peer process speaking the line protocol of js-peer.mjs (the go peer, spec-tests/interop/go,
+ * speaks it too): what to run, its name in messages, and which env var echoes its stderr.
+ */
+export interface ProcessSpec {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly name: string
+  /** `<stderrEnv>=1` in our environment copies the process's stderr to ours. */
+  readonly stderrEnv: string
+}
+
+/** The options every peer process takes, whatever runs in it. */
+export type ProcessOptions = Pick<Options, "env" | "echoStderr" | "startTimeout" | "commandTimeout" | "stopTimeout">
+
+const spawn = (spec: ProcessSpec, options: ProcessOptions): Effect.Effect<State, HarnessError> =>
   Effect.try({
     try: () => {
-      const config: Record<string, unknown> = {}
-      if (options.listen !== undefined) config["listen"] = options.listen
-      if (options.transports !== undefined) config["transports"] = options.transports
-      if (options.privateKey !== undefined) config["privateKey"] = Buffer.from(options.privateKey).toString("hex")
-      if (options.services !== undefined) config["services"] = options.services
-      if (options.connectionManager !== undefined) config["connectionManager"] = options.connectionManager
-      if (options.connectionMonitor !== undefined) config["connectionMonitor"] = options.connectionMonitor
-      if (options.userAgent !== undefined) config["userAgent"] = options.userAgent
-      if (options.encrypters !== undefined) config["encrypters"] = options.encrypters
-      if (options.muxers !== undefined) config["muxers"] = options.muxers
-      if (options.mplex !== undefined) config["mplex"] = options.mplex
-      const child = ChildProcess.spawn(process.execPath, [SCRIPT, JSON.stringify(config)], {
+      const name = spec.name
+      const child = ChildProcess.spawn(spec.command, [...spec.args], {
         stdio: ["pipe", "pipe", "pipe"],
         env: { ...process.env, ...options.env }
       })
@@ -327,7 +348,7 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
         listeners: new Set(),
         exitListeners: new Set()
       }
-      const echo = options.echoStderr ?? process.env["JS_PEER_STDERR"] === "1"
+      const echo = options.echoStderr ?? process.env[spec.stderrEnv] === "1"
       child.stderr.setEncoding("utf8")
       child.stderr.on("data", (chunk: string) => {
         state.stderr = (state.stderr + chunk).slice(-STDERR_KEEP)
@@ -350,7 +371,7 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
       return state
     },
     catch: (err) =>
-      new HarnessError({ reason: "Spawn", message: `${name}: cannot spawn ${process.execPath}: ${String(err)}` })
+      new HarnessError({ reason: "Spawn", message: `${spec.name}: cannot spawn ${spec.command}: ${String(err)}` })
   })
 
 const onLine = (state: State, line: string): void => {
@@ -462,10 +483,25 @@ let counter = 0
 
 /** Spawn a js-libp2p peer; it lives until the enclosing scope closes. */
 export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError, Scope.Scope> =>
+  startProcess({
+    command: process.execPath,
+    args: [SCRIPT, JSON.stringify(configOf(options))],
+    name: `js-peer#${++counter}`,
+    stderrEnv: "JS_PEER_STDERR"
+  }, options)
+
+/**
+ * Spawn any peer process speaking js-peer.mjs's line protocol and wait for its `ready` line;
+ * it lives until the enclosing scope closes. `JsPeer` is the handle for every such process.
+ */
+export const startProcess = (
+  spec: ProcessSpec,
+  options: ProcessOptions = {}
+): Effect.Effect<JsPeer, HarnessError, Scope.Scope> =>
   Effect.gen(function*() {
-    const name = `js-peer#${++counter}`
+    const name = spec.name
     const commandTimeout = options.commandTimeout ?? "30 seconds"
-    const state = yield* Effect.acquireRelease(spawn(options, name), (s) => kill(s, options.stopTimeout ?? "3 seconds"))
+    const state = yield* Effect.acquireRelease(spawn(spec, options), (s) => kill(s, options.stopTimeout ?? "3 seconds"))
     const startTimeout = options.startTimeout ?? "20 seconds"
     const ready = yield* withTimeout(
       findEvent(state, (e) => e.event === "ready", 0),
