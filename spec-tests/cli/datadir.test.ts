@@ -165,6 +165,15 @@ describe("cli: the data directory", () => {
         expect(c["identity"]).toBe(Path.join(dir, "identity.key"))
         expect(c["listen"]).toEqual(["/ip4/127.0.0.1/tcp/4555"])
         expect(c["bootstrap"]).toHaveLength(1)
+        const flagged = yield* runCli([
+          "node",
+          "--data-dir",
+          dir,
+          "--print-config",
+          "--bootstrap",
+          "/ip4/127.0.0.1/tcp/1"
+        ])
+        expect(flagged.lines[0]?.["bootstrap"]).toEqual(["/ip4/127.0.0.1/tcp/1"])
         expect(c["security"]).toEqual(["tls", "noise"])
         expect(c["muxers"]).toEqual(["mplex"])
         expect(c["connectionManager"]).toEqual({ maxConnections: 7, lowWater: 10 })

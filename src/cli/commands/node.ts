@@ -198,6 +198,10 @@ const nodeFlags = {
     ),
     Flag.atLeast(0)
   ),
+  bootstrap: Flag.String("bootstrap").pipe(
+    Flag.withDescription("multiaddr dialed at every start (repeatable; replaces the config file's bootstrap list)"),
+    Flag.atLeast(0)
+  ),
   identity: Flag.String("identity").pipe(
     Flag.withDescription(
       "private key file (protobuf PrivateKey); created with a new Ed25519 key if missing (default <data dir>/identity.key)"
@@ -238,6 +242,7 @@ const nodeFlags = {
 export interface NodeFlags extends StackFlags {
   readonly listen: ReadonlyArray<string>
   readonly dial: ReadonlyArray<string>
+  readonly bootstrap: ReadonlyArray<string>
   readonly identity: Option.Option<string>
   readonly dataDir: Option.Option<string>
   readonly ephemeral: boolean
@@ -252,6 +257,7 @@ export interface NodeFlags extends StackFlags {
 export const defaultFlags = (json: boolean): NodeFlags => ({
   listen: [],
   dial: [],
+  bootstrap: [],
   identity: Option.none(),
   dataDir: Option.none(),
   ephemeral: false,
@@ -294,7 +300,7 @@ export const effectiveConfig = (
       dataDir: dataDir?.dir ?? null,
       identity: Option.getOrUndefined(flags.identity) ?? dataDir?.identityFile ?? null,
       listen,
-      bootstrap: file.bootstrap ?? [],
+      bootstrap: flags.bootstrap.length > 0 ? flags.bootstrap : file.bootstrap ?? [],
       dial: flags.dial,
       security: Option.getOrElse(stack.security, () => "noise").split(","),
       muxers: Option.getOrElse(stack.muxer, () => "yamux").split(","),
