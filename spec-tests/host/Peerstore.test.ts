@@ -18,6 +18,7 @@ import * as Datastore from "../../src/datastore/Datastore.ts"
 import * as MemoryStore from "../../src/datastore/Memory.ts"
 import * as Sqlite from "../../src/datastore/Sqlite.ts"
 import * as Peerstore from "../../src/host/Peerstore.ts"
+import { startWriter } from "../support/crashChild.ts"
 
 const ma = (s: string) => Multiaddr.fromString(s).pipe((r) => (r._tag === "Success" ? r.success : undefined!))
 const newPeer = Effect.map(Keys.generate("Ed25519"), (k) => ({ id: PeerId.fromPrivateKey(k), key: k.publicKey }))
@@ -231,4 +232,36 @@ describe("Peerstore on a Datastore", () => {
       )
       expect(count).toBe(50)
     }))
+
+  it.live(
+    "kill -9 while the peer store writes: every peer whose flush returned is there after a reopen",
+    () =>
+      Effect.gen(function*() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "peerstore-crash-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const file = path.join(dir, "datastore.sqlite")
+        const writer = yield* startWriter(path.join(import.meta.dirname, "peerstoreCrashWriter.ts"), [file], 200)
+        const { acked, first, signal } = yield* writer.kill
+        expect(signal).toBe("SIGKILL")
+        expect(first).toBe("ready")
+        expect(acked.length).toBeGreaterThanOrEqual(200)
+        yield* Effect.scoped(
+          Effect.gen(function*() {
+            const ps = yield* Peerstore.Peerstore
+            for (const id of acked) {
+              const peer = PeerId.fromString(id)
+              expect(peer._tag).toBe("Success")
+              const info = peer._tag === "Success" ? ps.get(peer.success) : undefined
+              expect(info?.addrs.map(Multiaddr.toString), `acknowledged ${id}`).toEqual(["/ip4/10.1.2.3/tcp/4001"])
+              expect(info?.protocols).toEqual(["/ipfs/ping/1.0.0"])
+            }
+          }).pipe(
+            Effect.provide(
+              Peerstore.layerDatastore().pipe(Layer.provide(Sqlite.layer({ filename: file, integrityCheck: "full" })))
+            )
+          )
+        )
+      }),
+    90_000
+  )
 })

@@ -27,7 +27,10 @@
  * transaction). A write waits only when the queue is full, i.e. when the store
  * is `maxPendingWrites` peers behind. A failed batch is logged and retried
  * (exponential backoff, 100 ms … 30 s) with the keys still dirty. When the
- * scope closes the writer drains what is queued first.
+ * scope closes the writer drains what is queued first. `flush` waits until
+ * every change made before it is committed (a barrier on the same queue):
+ * after a `kill -9`, every peer whose flush had returned is in the store
+ * (`spec-tests/host/Peerstore.test.ts`).
  *
  * **Bounds**: at most `maxPeers` peers (default 10,000). Adding one more
  * evicts the least recently seen peer that is neither connected nor
@@ -44,7 +47,7 @@
  * @since 0.1.0
  */
 import type { Cause, Scope } from "effect"
-import { Clock, Context, Duration, Effect, Fiber, Layer, Queue, Schedule, Schema, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Schedule, Schema, Stream } from "effect"
 import * as Keys from "../core/Keys.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
@@ -150,6 +153,12 @@ export class Peerstore extends Context.Service<Peerstore, {
   readonly remove: (peer: PeerId.PeerId) => Effect.Effect<void>
   /** The number of peers held. */
   readonly size: () => number
+  /**
+   * Waits until every change made before it is written to the store (and
+   * fails nothing: a failed write is retried by the writer). Immediate for
+   * `layerMemory`. The hot path never needs it; a shutdown or a test does.
+   */
+  readonly flush: Effect.Effect<void>
 }>()("effect-libp2p/Peerstore") {}
 
 const NONE: ReadonlyArray<never> = Object.freeze([])
@@ -372,7 +381,8 @@ const makeStore = (
         const k = key(peer)
         return peers.delete(k) ? changed(k) : Effect.void
       }),
-    size: () => peers.size
+    size: () => peers.size,
+    flush: Effect.void
   }
 
   /** Put a loaded peer in (oldest first, so the map keeps recency order); no `changed`. */
@@ -521,7 +531,8 @@ export const makeDatastore = (
     const ds = yield* Datastore.Datastore
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
-    const queue = yield* Queue.bounded<string, Cause.Done>(
+    // a peer's key, or a barrier (`flush`) completed once everything queued before it is written
+    const queue = yield* Queue.bounded<string | Deferred.Deferred<void>, Cause.Done>(
       Math.max(1, options.maxPendingWrites ?? defaults.maxPendingWrites)
     )
     const pending = new Set<string>()
@@ -552,6 +563,7 @@ export const makeDatastore = (
     const keyOf = (k: string) => Datastore.child(PREFIX, k)
     const flush = (keys: ReadonlyArray<string>) =>
       Effect.gen(function*() {
+        if (keys.length === 0) return
         const ops: Array<Datastore.BatchOp> = []
         for (const k of keys) {
           pending.delete(k)
@@ -571,13 +583,24 @@ export const makeDatastore = (
         // the store is closed (or the key invalid): nothing more can be written
         Effect.catch((e) => Effect.logError(`peerstore: ${keys.length} peers not written: ${e.message}`))
       )
+    const round = (items: ReadonlyArray<string | Deferred.Deferred<void>>) =>
+      Effect.andThen(
+        flush(items.filter((x): x is string => typeof x === "string")),
+        Effect.forEach(items, (x) => typeof x === "string" ? Effect.void : Deferred.succeed(x, undefined), {
+          discard: true
+        })
+      )
     const writer = yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.takeAll(queue), flush)).pipe(
+      Effect.forever(Effect.flatMap(Queue.takeAll(queue), round)).pipe(
         Effect.catchTag("Done", () => Effect.void)
       )
     )
     yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(writer)))
-    return store.service
+    const barrier = Effect.flatMap(
+      Deferred.make<void>(),
+      (done) => Effect.flatMap(Queue.offer(queue, done), (accepted) => accepted ? Deferred.await(done) : Effect.void)
+    )
+    return { ...store.service, flush: barrier }
   })
 
 /** A peer store on the `Datastore` in context (module doc). */
