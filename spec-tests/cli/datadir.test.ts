@@ -107,7 +107,7 @@ describe("cli: the data directory", () => {
   )
 
   it.live(
-    "§7 no --data-dir: $XDG_DATA_HOME/effect-libp2p, else $HOME/.local/share/effect-libp2p",
+    "§7 no --data-dir (and npm start with no command): $XDG_DATA_HOME/effect-libp2p, else $HOME/.local/share/effect-libp2p",
     () =>
       Effect.gen(function*() {
         const root = yield* tempDir
@@ -120,6 +120,10 @@ describe("cli: the data directory", () => {
         expect(yield* stop(home)).toEqual({ code: 0, signal: null })
         expect(Fs.existsSync(Path.join(root, ".local", "share", "effect-libp2p", "datastore.sqlite"))).toBe(true)
         expect(second.peerId).not.toBe(first.peerId)
+        // npm start with no command is `node` with its defaults: the same directory, the same peer id
+        const start = yield* spawnCli(["--json"], { env: { XDG_DATA_HOME: root } })
+        expect((yield* listening(start)).peerId).toBe(first.peerId)
+        expect(yield* stop(start)).toEqual({ code: 0, signal: null })
         // --ephemeral writes nothing
         const eph = yield* runCli(["node", "--ephemeral", "--print-config", "--json"], "40 seconds", {
           env: { XDG_DATA_HOME: Path.join(root, "unused") }
