@@ -62,11 +62,23 @@ export * as Host from "./host/Host.ts"
 export * as Registrar from "./connection/Registrar.ts"
 
 /**
- * What the node knows about peers: keys, addresses, protocols (`Peerstore.Peerstore`).
+ * What the node knows about peers: keys, addresses with TTLs, protocols, signed
+ * records, tags (`Peerstore.Peerstore`); in memory (`layerMemory`) or on a
+ * `Datastore` (`layerDatastore`).
  *
  * @since 0.1.0
  */
 export * as Peerstore from "./host/Peerstore.ts"
+
+/**
+ * The node's key/value store (`Datastore.Datastore`), and its two
+ * implementations: `DatastoreMemory.layer` and `DatastoreSqlite.layer({ filename })`.
+ *
+ * @since 0.2.0
+ */
+export * as Datastore from "./datastore/Datastore.ts"
+export * as DatastoreMemory from "./datastore/Memory.ts"
+export * as DatastoreSqlite from "./datastore/Sqlite.ts"
 
 /**
  * The node's own key pair and peer id (`Identity.Identity`).
