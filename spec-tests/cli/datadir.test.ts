@@ -201,7 +201,12 @@ describe("cli: the data directory", () => {
             JSON.stringify({ connectionManager: { maxConnections: -1 } }),
             /connectionManager\.maxConnections: expected .*>= 0|greater than or equal to 0/
           ],
-          [JSON.stringify({ security: ["ssl"] }), /security\[0\]: expected "noise" \| "tls"/]
+          [JSON.stringify({ security: ["ssl"] }), /security\[0\]: expected "noise" \| "tls"/],
+          [JSON.stringify({ bootstrap: ["not-a-multiaddr"] }), /bootstrap\[0\]: expected a multiaddr/],
+          [
+            JSON.stringify({ connectionManager: { gracePeriod: "soon" } }),
+            /connectionManager\.gracePeriod: expected a duration/
+          ]
         ]
         let i = 0
         for (const [text, pattern] of cases) {

@@ -15,6 +15,8 @@
  * @since 0.2.0
  */
 import { Effect, FileSystem, Schema } from "effect"
+import * as Multiaddr from "../core/Multiaddr.ts"
+import { parseDuration } from "./flags.ts"
 
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
@@ -96,29 +98,55 @@ export const parse = (file: string, text: string): Effect.Effect<ConfigFile, Con
       )
     }
     const r = decode(json)
-    return r._tag === "Success"
-      ? Effect.succeed(r.success)
-      : Effect.fail(
+    if (r._tag === "Failure") {
+      return Effect.fail(
         new ConfigError({ file, message: `config file ${file}: ${describeIssue(r.failure.message)}`, cause: r.failure })
       )
+    }
+    const problem = checkValues(r.success)
+    return problem === undefined
+      ? Effect.succeed(r.success)
+      : Effect.fail(new ConfigError({ file, message: `config file ${file}: ${problem}` }))
   })
 
-/** Read and check `file`; create it with `initial` when it does not exist (never overwriting one). */
+/** What the schema cannot say: addresses are multiaddrs, the grace period a duration. */
+const checkValues = (c: ConfigFile): string | undefined => {
+  for (const key of ["listen", "bootstrap"] as const) {
+    for (const [i, text] of (c[key] ?? []).entries()) {
+      const r = Multiaddr.fromString(text)
+      if (r._tag === "Failure") return `${key}[${i}]: expected a multiaddr, got "${text}" (${r.failure.message})`
+    }
+  }
+  const grace = c.connectionManager?.gracePeriod
+  if (grace !== undefined && parseDuration(grace) === undefined) {
+    return `connectionManager.gracePeriod: expected a duration (e.g. 30s, 500ms, 1m), got "${grace}"`
+  }
+  return undefined
+}
+
+/** Read and check `file`; `undefined` when it does not exist. */
+export const read = (file: string): Effect.Effect<ConfigFile | undefined, ConfigError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const fail = (cause: { readonly message: string }) =>
+      new ConfigError({ file, message: `cannot read config file ${file}: ${cause.message}`, cause })
+    if (!(yield* Effect.mapError(fs.exists(file), fail))) return undefined
+    return yield* parse(file, yield* Effect.mapError(fs.readFileString(file), fail))
+  })
+
+/** Read and check `file`; create it with `created` when it does not exist (never overwriting one). */
 export const load = (
   file: string,
   created: ConfigFile
 ): Effect.Effect<ConfigFile, ConfigError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    const existing = yield* read(file)
+    if (existing !== undefined) return existing
     const fs = yield* FileSystem.FileSystem
-    const fail = (what: string) => (cause: { readonly message: string }) =>
-      new ConfigError({ file, message: `${what} config file ${file}: ${cause.message}`, cause })
-    if (!(yield* Effect.mapError(fs.exists(file), fail("cannot read")))) {
-      yield* Effect.mapError(
-        // "wx": fails if another process created it meanwhile, so nothing is ever overwritten
-        fs.writeFileString(file, JSON.stringify(created, null, 2) + "\n", { flag: "wx", mode: 0o644 }),
-        fail("cannot create")
-      )
-      return created
-    }
-    return yield* parse(file, yield* Effect.mapError(fs.readFileString(file), fail("cannot read")))
+    yield* Effect.mapError(
+      // "wx": fails if another process created it meanwhile, so nothing is ever overwritten
+      fs.writeFileString(file, JSON.stringify(created, null, 2) + "\n", { flag: "wx", mode: 0o644 }),
+      (cause) => new ConfigError({ file, message: `cannot create config file ${file}: ${cause.message}`, cause })
+    )
+    return created
   })

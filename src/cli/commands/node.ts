@@ -345,25 +345,7 @@ export const main = (flags: NodeFlags) =>
   Effect.gen(function*() {
     const dir = yield* dataDirOf(flags)
     if (flags.printConfig) {
-      const fs = yield* FileSystem.FileSystem
-      let file: ConfigFile.ConfigFile = {}
-      if (dir !== undefined) {
-        const configFile = dir.configFile
-        if (yield* Effect.orElseSucceed(fs.exists(configFile), () => true)) {
-          file = yield* ConfigFile.parse(
-            configFile,
-            yield* Effect.mapError(
-              fs.readFileString(configFile),
-              (e) =>
-                new ConfigFile.ConfigError({
-                  file: configFile,
-                  message: `cannot read config file ${configFile}: ${e.message}`,
-                  cause: e
-                })
-            )
-          )
-        }
-      }
+      const file = dir !== undefined ? (yield* ConfigFile.read(dir.configFile)) ?? {} : {}
       const effective = effectiveConfig(flags, dir, file)
       yield* stackOptions(effective.stack) // the same checks as a start
       return yield* emit(true, effective.json, "")
