@@ -34,6 +34,7 @@ import * as Upgrader from "../src/connection/Upgrader.ts"
 import * as Identity from "../src/core/Identity.ts"
 import type * as Keys from "../src/core/Keys.ts"
 import type * as Multiaddr from "../src/core/Multiaddr.ts"
+import type * as Datastore from "../src/datastore/Datastore.ts"
 import * as AddressManager from "../src/host/AddressManager.ts"
 import * as Host from "../src/host/Host.ts"
 import * as Peerstore from "../src/host/Peerstore.ts"
@@ -74,6 +75,8 @@ export interface NodeOptions {
   readonly dialer?: Dialer.DialerOptions
   /** Observed-address trust and bounds, public CIDRs (AddressManager defaults when absent). */
   readonly addressManager?: AddressManager.AddressManagerOptions
+  /** The peer store; `Peerstore.layerMemory` when absent (e.g. `Peerstore.layerDatastore()` over a Datastore). */
+  readonly peerstore?: Layer.Layer<Peerstore.Peerstore, Datastore.DatastoreError>
 }
 
 /**
@@ -91,7 +94,7 @@ export const layer = (options: NodeOptions) => {
   const base = Layer.mergeAll(
     identity,
     Registrar.layer,
-    Peerstore.layerMemory,
+    options.peerstore ?? Peerstore.layerMemory,
     Transport.layer(options.transports),
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
     ConnectionManager.layer(options.connectionManager),
@@ -164,6 +167,8 @@ export interface PresetOptions {
   readonly dialer?: Dialer.DialerOptions
   /** Observed-address trust and bounds, public CIDRs. */
   readonly addressManager?: AddressManager.AddressManagerOptions
+  /** The peer store; in memory when absent. */
+  readonly peerstore?: Layer.Layer<Peerstore.Peerstore, Datastore.DatastoreError>
 }
 
 const buildSecurity = (name: SecurityName): Effect.Effect<SecureChannel, SecurityError> =>

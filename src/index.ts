@@ -62,7 +62,9 @@ export * as Host from "./host/Host.ts"
 export * as Registrar from "./connection/Registrar.ts"
 
 /**
- * What the node knows about peers: keys, addresses, protocols (`Peerstore.Peerstore`).
+ * What the node knows about peers: keys, addresses with TTLs, protocols, signed
+ * records, tags (`Peerstore.Peerstore`); in memory (`layerMemory`) or on a
+ * `Datastore` (`layerDatastore`).
  *
  * @since 0.1.0
  */

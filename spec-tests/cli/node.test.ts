@@ -4,7 +4,7 @@
  * address and the node keeps running), a taken default port said so (a
  * warning on stderr, `fallbackFrom` in `listening`), the `LIBP2P_LOG`
  * verbosity switch (like `--log-level`; the flag wins) and failed inbound
- * connections logged with their remote address, `--data-dir` reserved.
+ * connections logged with their remote address, `--data-dir` created with the node's files.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, Schedule } from "effect"
@@ -59,6 +59,10 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
         const unreachable = `/ip4/127.0.0.1/tcp/1/p2p/${
           PeerId.toString(PeerId.fromPrivateKey(yield* Keys.generate("Ed25519")))
         }`
+        const dataDir = yield* Effect.acquireRelease(
+          Effect.sync(() => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-libp2p-datadir-")), "node")),
+          (dir) => Effect.sync(() => Fs.rmSync(Path.dirname(dir), { recursive: true, force: true }))
+        )
         const b = yield* spawnCli([
           "node",
           ...LISTEN,
@@ -67,7 +71,7 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
           "--dial",
           unreachable,
           "--data-dir",
-          "/tmp/effect-libp2p-reserved",
+          dataDir,
           "--json"
         ])
         const second = yield* listening(b)
@@ -77,8 +81,10 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
         const failed = yield* b.awaitLine((l) => l["event"] === "error")
         expect(failed["addr"]).toBe(unreachable)
         expect((failed["error"] as Record<string, unknown>)["_tag"]).toBe("DialError")
-        // --data-dir is reserved: said so on stderr
-        expect(b.stderr()).toMatch(/--data-dir .*nothing is persisted/)
+        // --data-dir is created and holds the node's files (spec-tests/cli/datadir.test.ts tests what they keep)
+        expect(Fs.readdirSync(dataDir).filter((f) => !f.includes("-"))).toEqual(
+          ["config.json", "datastore.sqlite", "identity.key"]
+        )
         // still running: it stops on SIGTERM, exit 0
         expect(yield* stop(b)).toEqual({ code: 0, signal: null })
         expect(b.bad).toEqual([])

@@ -6,6 +6,9 @@
  * §7: nothing else may be there; any other line is recorded in `bad`).
  */
 import { type Duration, Effect, Schedule, Schema } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Process from "../support/process.ts"
 
@@ -53,6 +56,23 @@ const parse = (stdout: string) => {
   return { lines, bad }
 }
 
+/**
+ * The environment of a spawned CLI: `XDG_DATA_HOME` is a fresh temporary
+ * directory (removed when the scope closes) unless the test sets it, so a
+ * `node` without `--data-dir` gets a data directory of its own (the default
+ * location resolves under it) and nothing is written into the real home.
+ */
+const isolatedEnv = (env: Record<string, string> | undefined) =>
+  env?.["XDG_DATA_HOME"] !== undefined
+    ? Effect.succeed(env)
+    : Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-libp2p-cli-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      ),
+      (dir) => ({ ...env, XDG_DATA_HOME: dir })
+    )
+
 class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {}) {}
 
 /** Spawn the CLI in the current scope; the process is SIGKILLed (by pid) if it still runs when the scope closes. */
@@ -60,7 +80,7 @@ export const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}) 
   Effect.gen(function*() {
     const p = yield* Process.spawn(process.execPath, [MAIN, ...args], {
       cwd: ROOT,
-      ...(options.env !== undefined ? { env: options.env } : {})
+      env: yield* isolatedEnv(options.env)
     })
     let exited = false
     yield* Effect.forkScoped(Effect.andThen(p.exit, Effect.sync(() => void (exited = true))))
@@ -98,14 +118,11 @@ export const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}) 
 
 /** Run a short-lived CLI command to completion. */
 export const runCli = (args: ReadonlyArray<string>, timeout: Duration.Input = "40 seconds", options: CliOptions = {}) =>
-  Effect.map(
-    Process.run(process.execPath, [MAIN, ...args], {
-      cwd: ROOT,
-      timeout,
-      ...(options.env !== undefined ? { env: options.env } : {})
-    }),
-    (out) => ({ exit: { code: out.code, signal: out.signal }, ...parse(out.stdout), stderr: out.stderr })
-  )
+  Effect.scoped(Effect.flatMap(isolatedEnv(options.env), (env) =>
+    Effect.map(
+      Process.run(process.execPath, [MAIN, ...args], { cwd: ROOT, timeout, env }),
+      (out) => ({ exit: { code: out.code, signal: out.signal }, ...parse(out.stdout), stderr: out.stderr })
+    )))
 
 /** SIGTERM, then the exit (§7: a node closes everything and exits 0). */
 export const stop = (cli: Cli) => Effect.andThen(cli.signal("SIGTERM"), cli.exit)

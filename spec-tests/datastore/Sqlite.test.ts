@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope, Stream } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Datastore from "../../src/datastore/Datastore.ts"
 import * as Sqlite from "../../src/datastore/Sqlite.ts"
+import { startWriter } from "../support/crashChild.ts"
 import { datastoreCompliance } from "./compliance.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "datastore-"))
@@ -215,37 +215,17 @@ describe("SQLite datastore: crash safety (issue 12 §4)", () => {
       () =>
         Effect.gen(function*() {
           const file = freshFile()
-          const script = path.join(import.meta.dirname, "crashWriter.ts")
-          // process.execPath is the Node 24 that runs this test (`npx node` is the same binary behind a wrapper
-          // process, which a SIGKILL would hit instead of the writer)
-          const child = spawn(process.execPath, [script, file, synchronous], { stdio: ["ignore", "pipe", "pipe"] })
-          yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-          let out = ""
-          let err = ""
-          child.stderr.on("data", (d: Buffer) => (err += d.toString()))
-          // read stdout to the end, so the writer never blocks on a full pipe and is killed mid-write
-          const closed = new Promise<void>((resolve) => child.stdout.on("close", resolve))
-          yield* Effect.callback<void, Error>((resume) => {
-            child.stdout.on("data", (d: Buffer) => {
-              out += d.toString()
-              if (out.split("\n").length > 1 + 400) resume(Effect.void)
-            })
-            child.on("exit", (code) => resume(Effect.fail(new Error(`writer exited ${code}: ${err}`))))
-          }).pipe(Effect.timeout("60 seconds"))
-          expect(out.startsWith("ready ")).toBe(true)
+          const writer = yield* startWriter(path.join(import.meta.dirname, "crashWriter.ts"), [file, synchronous], 400)
 
           // while the writer holds the file, a second process (this one) is refused
           const locked = yield* Effect.flip(Effect.scoped(Sqlite.make({ filename: file })))
           expect(locked.reason).toBe("Locked")
 
-          const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-            child.on("exit", (_code, signal) => resolve(signal))
-          )
-          child.kill("SIGKILL")
-          expect(yield* Effect.promise(() => exited)).toBe("SIGKILL")
-          yield* Effect.promise(() => closed)
-          // every complete line is an acknowledged batch (a pipe write of a few bytes is atomic)
-          const acked = out.split("\n").slice(1, -1).map(Number)
+          const killed = yield* writer.kill
+          expect(killed.signal).toBe("SIGKILL")
+          expect(killed.first.startsWith("ready ")).toBe(true)
+          // every complete line is an acknowledged batch
+          const acked = killed.acked.map(Number)
           expect(acked.length).toBeGreaterThanOrEqual(400)
 
           const ds = yield* Sqlite.make({ filename: file, integrityCheck: "full" }) // the lock is gone

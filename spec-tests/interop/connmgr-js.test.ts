@@ -36,7 +36,13 @@ const spawnNode = (args: ReadonlyArray<string>) =>
     const state = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const child = ChildProcess.spawn(process.execPath, ["src/cli/main.ts", "node", "--json", ...args], {
+          const child = ChildProcess.spawn(process.execPath, [
+            "src/cli/main.ts",
+            "node",
+            "--json",
+            "--ephemeral",
+            ...args
+          ], {
             cwd: ROOT,
             stdio: ["ignore", "pipe", "pipe"],
             env: { ...process.env, NO_COLOR: "1" }

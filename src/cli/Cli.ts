@@ -30,15 +30,11 @@ export const VERSION = "0.1.0"
 export const root = Command.make(
   "effect-libp2p",
   { json },
-  (flags) =>
-    Effect.flatMap(
-      Node.privateKey(Option.none()),
-      (privateKey) =>
-        Node.runNode({ listen: [Node.DEFAULT_LISTEN], privateKey, json: flags.json, fallbackToFreePort: true })
-    )
+  (flags) => Node.main(Node.defaultFlags(flags.json)).pipe(Output.usageAsHelp(["effect-libp2p"]))
 ).pipe(
   Command.withDescription(
-    "a libp2p node on Effect (no command: a node on /ip4/127.0.0.1/tcp/4001, or a free port if taken). " +
+    "a libp2p node on Effect (no command: `node` with its defaults: the data directory " +
+      "$XDG_DATA_HOME/effect-libp2p or ~/.local/share/effect-libp2p, /ip4/127.0.0.1/tcp/4001 or a free port if taken). " +
       "Verbosity: --log-level or LIBP2P_LOG=<level>"
   ),
   Command.withSubcommands([Node.command, Ping.command, Identify.command, Perf.command])

@@ -25,12 +25,12 @@ export const nonNegative = Flag.filter((n: number) => n >= 0, () => "an integer 
 /** The flags of every command that makes connections: secure channels, muxers, connection limits. */
 export const stackFlags = {
   security: Flag.String("security").pipe(
-    Flag.withDescription("secure channels in preference order: noise, tls (e.g. noise,tls)"),
-    Flag.withDefault("noise")
+    Flag.withDescription("secure channels in preference order: noise, tls (e.g. noise,tls; default noise)"),
+    Flag.optional
   ),
   muxer: Flag.String("muxer").pipe(
-    Flag.withDescription("stream muxers in preference order: yamux, mplex (e.g. yamux,mplex)"),
-    Flag.withDefault("yamux")
+    Flag.withDescription("stream muxers in preference order: yamux, mplex (e.g. yamux,mplex; default yamux)"),
+    Flag.optional
   ),
   maxConnections: Flag.Int("max-connections").pipe(
     nonNegative,
@@ -54,8 +54,10 @@ export const stackFlags = {
 }
 
 export interface StackFlags {
-  readonly security: string
-  readonly muxer: string
+  /** Absent: `noise` (or, for `node`, the config file's). */
+  readonly security: Option.Option<string>
+  /** Absent: `yamux` (or, for `node`, the config file's). */
+  readonly muxer: Option.Option<string>
   readonly maxConnections: Option.Option<number>
   readonly connLow: Option.Option<number>
   readonly connHigh: Option.Option<number>
@@ -136,8 +138,8 @@ export const connectionManagerOptions = (flags: StackFlags) =>
 export const stackOptions = (flags: StackFlags) =>
   Effect.gen(function*() {
     const options: Nodes.PresetOptions = {
-      security: yield* parseList("--security", flags.security, Nodes.securityNames),
-      muxers: yield* parseList("--muxer", flags.muxer, Nodes.muxerNames),
+      security: yield* parseList("--security", Option.getOrElse(flags.security, () => "noise"), Nodes.securityNames),
+      muxers: yield* parseList("--muxer", Option.getOrElse(flags.muxer, () => "yamux"), Nodes.muxerNames),
       connectionManager: yield* connectionManagerOptions(flags)
     }
     return options

@@ -248,7 +248,19 @@ export const make = (options: HostOptions = {}) =>
       Effect.gen(function*() {
         const registration = yield* Release.acquire(() => new Registration(byPeer, events, conn, scope))
         yield* connectionManager.track(conn)
-        yield* peerstore.merge(conn.remotePeer, { publicKey: conn.remotePublicKey })
+        yield* peerstore.connected(conn.remotePeer, {
+          publicKey: conn.remotePublicKey,
+          // an inbound connection's remote address is an ephemeral port: its identify listen addresses are kept
+          ...(conn.direction === "outbound" ? { addr: conn.remoteAddr } : {})
+        })
+        yield* Scope.addFinalizer(
+          scope,
+          Effect.suspend(() => {
+            const set = byPeer.get(registration.key)
+            const others = set === undefined ? 0 : set.size - (set.has(registration) ? 1 : 0)
+            return others === 0 ? peerstore.disconnected(conn.remotePeer) : Effect.void
+          })
+        )
         for (const hook of hooks) yield* startHook(hook, registration)
         yield* PubSub.publish(events, { _tag: "ConnectionOpen", connection: conn })
         if (registration.first) {

@@ -4,16 +4,20 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, FileSystem, Layer, Option, Stream } from "effect"
+import { Context, Effect, FileSystem, Layer, Option, Path, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Nodes from "../../../layers/Node.ts"
 import { ConnectionManager } from "../../connection/ConnectionManager.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
+import { Datastore } from "../../datastore/Datastore.ts"
 import { Host } from "../../host/Host.ts"
+import * as Peerstore from "../../host/Peerstore.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
-import { json, parseMultiaddr, stackFlags, stackOptions } from "../flags.ts"
+import * as ConfigFile from "../config.ts"
+import * as DataDir from "../dataDir.ts"
+import { json, nonNegative, parseMultiaddr, type StackFlags, stackFlags, stackOptions } from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 
@@ -86,6 +90,28 @@ const printEvents = (
 /** `/tcp/<port>` → `/tcp/0`. */
 const anyPort = (addr: Multiaddr.Multiaddr) => parseMultiaddr(Multiaddr.toString(addr).replace(/\/tcp\/\d+/, "/tcp/0"))
 
+/**
+ * Dial up to `n` peers of the peer store that have addresses, the most
+ * recently seen first, each in its own fiber; prints `reconnecting` with
+ * their ids. A failed redial is logged (the peer may be gone), not an error line.
+ */
+const reconnect = (host: Host["Service"], peerstore: Peerstore.Peerstore["Service"], n: number, json: boolean) =>
+  Effect.gen(function*() {
+    if (n <= 0) return
+    const targets = peerstore.all().filter((p) => p.addrs.length > 0 && !PeerId.equals(p.peerId, host.peerId))
+      .reverse().slice(0, n)
+    if (targets.length === 0) return
+    const ids = targets.map((p) => PeerId.toString(p.peerId))
+    yield* emit(json, { event: "reconnecting", peerIds: ids }, `reconnecting to ${ids.length} known peers`)
+    for (const p of targets) {
+      yield* Effect.forkScoped(
+        host.dial(p.peerId).pipe(
+          Effect.catch((e) => Effect.logInfo(`reconnect to ${PeerId.toString(p.peerId)} failed: ${e.message}`))
+        )
+      )
+    }
+  })
+
 /** Run a node until interrupted (SIGINT/SIGTERM), printing events. */
 export const runNode = (options: {
   readonly listen: ReadonlyArray<string>
@@ -97,6 +123,8 @@ export const runNode = (options: {
   readonly dial?: ReadonlyArray<Multiaddr.Multiaddr>
   /** Secure channels, muxers, connection limits, WebSocket certificate: passed to the Default preset. */
   readonly preset?: Nodes.PresetOptions
+  /** After `listening`, dial up to this many known peers (the most recently seen first). Default 0. */
+  readonly reconnect?: number
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -130,6 +158,7 @@ export const runNode = (options: {
       identify: Context.get(ctx, Identify),
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
+    yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     for (const addr of options.dial ?? []) {
       yield* Effect.forkScoped(
         host.dial(addr).pipe(
@@ -156,58 +185,206 @@ const readCertificate = (cert: Option.Option<string>, key: Option.Option<string>
     return { cert: yield* read(cert.value), key: yield* read(key.value) }
   })
 
+const nodeFlags = {
+  listen: Flag.String("listen").pipe(
+    Flag.withDescription(
+      `multiaddr to listen on (repeatable; replaces the config file's; default ${DEFAULT_LISTEN}, or a free port if taken)`
+    ),
+    Flag.atLeast(0)
+  ),
+  dial: Flag.String("dial").pipe(
+    Flag.withDescription(
+      "multiaddr to dial at start (repeatable, besides the config file's bootstrap); a failed dial prints an error line with its addr, the node keeps running"
+    ),
+    Flag.atLeast(0)
+  ),
+  bootstrap: Flag.String("bootstrap").pipe(
+    Flag.withDescription("multiaddr dialed at every start (repeatable; replaces the config file's bootstrap list)"),
+    Flag.atLeast(0)
+  ),
+  identity: Flag.String("identity").pipe(
+    Flag.withDescription(
+      "private key file (protobuf PrivateKey); created with a new Ed25519 key if missing (default <data dir>/identity.key)"
+    ),
+    Flag.optional
+  ),
+  dataDir: Flag.String("data-dir").pipe(
+    Flag.withDescription(
+      "directory of identity.key, datastore.sqlite (known peers) and config.json, created if missing; " +
+        "default $XDG_DATA_HOME/effect-libp2p, else ~/.local/share/effect-libp2p. One node per directory"
+    ),
+    Flag.optional
+  ),
+  ephemeral: Flag.Boolean("ephemeral").pipe(
+    Flag.withDescription("no data directory: a new identity (unless --identity), peers kept in memory, no config file"),
+    Flag.withDefault(false)
+  ),
+  reconnect: Flag.Int("reconnect").pipe(
+    nonNegative,
+    Flag.withDescription(
+      `at start, redial up to this many known peers (default ${ConfigFile.DEFAULT_RECONNECT}; 0: none)`
+    ),
+    Flag.optional
+  ),
+  printConfig: Flag.Boolean("print-config").pipe(
+    Flag.withDescription("print the effective configuration (defaults, config file, flags) as JSON and exit"),
+    Flag.withDefault(false)
+  ),
+  wsCert: Flag.String("ws-cert").pipe(
+    Flag.withDescription("PEM certificate file for listening on /wss and /tls/ws"),
+    Flag.optional
+  ),
+  wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
+  json,
+  ...stackFlags
+}
+
+export interface NodeFlags extends StackFlags {
+  readonly listen: ReadonlyArray<string>
+  readonly dial: ReadonlyArray<string>
+  readonly bootstrap: ReadonlyArray<string>
+  readonly identity: Option.Option<string>
+  readonly dataDir: Option.Option<string>
+  readonly ephemeral: boolean
+  readonly reconnect: Option.Option<number>
+  readonly printConfig: boolean
+  readonly wsCert: Option.Option<string>
+  readonly wsKey: Option.Option<string>
+  readonly json: boolean
+}
+
+/** The flags of `npm start` with no arguments. */
+export const defaultFlags = (json: boolean): NodeFlags => ({
+  listen: [],
+  dial: [],
+  bootstrap: [],
+  identity: Option.none(),
+  dataDir: Option.none(),
+  ephemeral: false,
+  reconnect: Option.none(),
+  printConfig: false,
+  wsCert: Option.none(),
+  wsKey: Option.none(),
+  json,
+  security: Option.none(),
+  muxer: Option.none(),
+  maxConnections: Option.none(),
+  connLow: Option.none(),
+  connHigh: Option.none(),
+  connGrace: Option.none()
+})
+
+/** The configuration in effect: the defaults, then `config.json`, then the flags (`--print-config`). */
+export const effectiveConfig = (
+  flags: NodeFlags,
+  dataDir: DataDir.Files | undefined,
+  file: ConfigFile.ConfigFile
+) => {
+  const cm = file.connectionManager ?? {}
+  const orFile = <A>(flag: Option.Option<A>, value: A | undefined) =>
+    Option.isSome(flag) ? flag : Option.fromUndefinedOr(value)
+  const stack: StackFlags = {
+    security: orFile(flags.security, file.security?.join(",")),
+    muxer: orFile(flags.muxer, file.muxers?.join(",")),
+    maxConnections: orFile(flags.maxConnections, cm.maxConnections),
+    connLow: orFile(flags.connLow, cm.lowWater),
+    connHigh: orFile(flags.connHigh, cm.highWater),
+    connGrace: orFile(flags.connGrace, cm.gracePeriod)
+  }
+  const listen = flags.listen.length > 0 ? flags.listen : file.listen ?? [DEFAULT_LISTEN]
+  return {
+    stack,
+    /** The default address (not one an operator chose): a taken port moves to a free one. */
+    fallbackToFreePort: flags.listen.length === 0 && listen.length === 1 && listen[0] === DEFAULT_LISTEN,
+    json: {
+      dataDir: dataDir?.dir ?? null,
+      identity: Option.getOrUndefined(flags.identity) ?? dataDir?.identityFile ?? null,
+      listen,
+      bootstrap: flags.bootstrap.length > 0 ? flags.bootstrap : file.bootstrap ?? [],
+      dial: flags.dial,
+      security: Option.getOrElse(stack.security, () => "noise").split(","),
+      muxers: Option.getOrElse(stack.muxer, () => "yamux").split(","),
+      connectionManager: {
+        ...Option.match(stack.maxConnections, { onNone: () => ({}), onSome: (maxConnections) => ({ maxConnections }) }),
+        ...Option.match(stack.connLow, { onNone: () => ({}), onSome: (lowWater) => ({ lowWater }) }),
+        ...Option.match(stack.connHigh, { onNone: () => ({}), onSome: (highWater) => ({ highWater }) }),
+        ...Option.match(stack.connGrace, { onNone: () => ({}), onSome: (gracePeriod) => ({ gracePeriod }) })
+      },
+      reconnect: dataDir === undefined
+        ? 0
+        : Option.getOrElse(flags.reconnect, () => file.reconnect ?? ConfigFile.DEFAULT_RECONNECT),
+      peerstore: {
+        persistent: dataDir !== undefined,
+        maxPeers: file.peerstore?.maxPeers ?? Peerstore.defaults.maxPeers
+      },
+      dht: file.dht ?? {},
+      pubsub: file.pubsub ?? {},
+      http: file.http ?? {}
+    }
+  }
+}
+
+/** The data directory the flags name (`undefined` with `--ephemeral`). */
+const dataDirOf = (flags: NodeFlags) =>
+  Effect.gen(function*() {
+    if (flags.ephemeral) {
+      if (Option.isSome(flags.dataDir)) {
+        return yield* new UsageError({ message: "--ephemeral and --data-dir exclude each other" })
+      }
+      return undefined
+    }
+    const path = yield* Path.Path
+    return DataDir.files(
+      path,
+      path.resolve(Option.isSome(flags.dataDir) ? flags.dataDir.value : yield* DataDir.defaultLocation)
+    )
+  })
+
+/** `node`, and `npm start` with no arguments (`defaultFlags`). */
+export const main = (flags: NodeFlags) =>
+  Effect.gen(function*() {
+    const dir = yield* dataDirOf(flags)
+    if (flags.printConfig) {
+      const file = dir !== undefined ? (yield* ConfigFile.read(dir.configFile)) ?? {} : {}
+      const effective = effectiveConfig(flags, dir, file)
+      yield* stackOptions(effective.stack) // the same checks as a start
+      return yield* emit(true, effective.json, "")
+    }
+    // the data directory first: its lock keeps a second node from reading or writing anything
+    const data = dir !== undefined ? yield* DataDir.open(dir.dir) : undefined
+    const file = data !== undefined ? yield* ConfigFile.load(data.configFile, ConfigFile.initial([DEFAULT_LISTEN])) : {}
+    const effective = effectiveConfig(flags, dir, file)
+    const stack = yield* stackOptions(effective.stack)
+    const dial = yield* Effect.forEach([...effective.json.bootstrap, ...flags.dial], parseMultiaddr)
+    const listen = yield* Effect.forEach(effective.json.listen, parseMultiaddr)
+    const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
+    const key = Option.isSome(flags.identity)
+      ? yield* IdentityFile.load(flags.identity.value)
+      : data !== undefined
+      ? yield* IdentityFile.load(data.identityFile)
+      : yield* Keys.generate("Ed25519")
+    const peerstore = data !== undefined
+      ? Peerstore.layerDatastore({ maxPeers: effective.json.peerstore.maxPeers }).pipe(
+        Layer.provide(Layer.succeed(Datastore, data.datastore))
+      )
+      : undefined
+    yield* runNode({
+      listen: listen.map(Multiaddr.toString),
+      privateKey: key,
+      json: flags.json,
+      fallbackToFreePort: effective.fallbackToFreePort,
+      dial,
+      reconnect: effective.json.reconnect,
+      preset: {
+        ...stack,
+        ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
+        ...(peerstore !== undefined ? { peerstore } : {})
+      }
+    })
+  }).pipe(Effect.scoped)
+
 export const command = Command.make(
   "node",
-  {
-    listen: Flag.String("listen").pipe(
-      Flag.withDescription(`multiaddr to listen on (repeatable; default ${DEFAULT_LISTEN}, or a free port if taken)`),
-      Flag.atLeast(0)
-    ),
-    dial: Flag.String("dial").pipe(
-      Flag.withDescription(
-        "multiaddr to dial at start (repeatable); a failed dial prints an error line with its addr, the node keeps running"
-      ),
-      Flag.atLeast(0)
-    ),
-    identity: Flag.String("identity").pipe(
-      Flag.withDescription("private key file (protobuf PrivateKey); created with a new Ed25519 key if missing"),
-      Flag.optional
-    ),
-    dataDir: Flag.String("data-dir").pipe(
-      Flag.withDescription(
-        "reserved for the coming datastore: nothing is persisted yet, a warning says so. Use --identity to keep a peer id"
-      ),
-      Flag.optional
-    ),
-    wsCert: Flag.String("ws-cert").pipe(
-      Flag.withDescription("PEM certificate file for listening on /wss and /tls/ws"),
-      Flag.optional
-    ),
-    wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
-    json,
-    ...stackFlags
-  },
-  (flags) =>
-    Effect.gen(function*() {
-      const stack = yield* stackOptions(flags)
-      const dial = yield* Effect.forEach(flags.dial, parseMultiaddr)
-      const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
-      if (Option.isSome(flags.dataDir)) {
-        yield* warn(
-          `--data-dir ${flags.dataDir.value}: nothing is persisted yet (reserved flag); use --identity <file> to keep a peer id`
-        )
-      }
-      yield* runNode({
-        listen: flags.listen.length > 0 ? flags.listen : [DEFAULT_LISTEN],
-        privateKey: yield* privateKey(flags.identity),
-        json: flags.json,
-        fallbackToFreePort: flags.listen.length === 0,
-        dial,
-        preset: { ...stack, ...(certificate !== undefined ? { webSocket: { certificate } } : {}) }
-      })
-    }).pipe(usageAsHelp(["effect-libp2p", "node"]))
+  nodeFlags,
+  (flags) => main(flags).pipe(usageAsHelp(["effect-libp2p", "node"]))
 ).pipe(Command.withDescription("run a node until SIGINT/SIGTERM"))
-
-/** The `--identity` file's key, or a fresh Ed25519 key. */
-export const privateKey = (identity: Option.Option<string>) =>
-  Option.isSome(identity) ? IdentityFile.load(identity.value) : Keys.generate("Ed25519")

@@ -80,7 +80,12 @@ export interface IdentifyResult {
   readonly observedAddr: Multiaddr.Multiaddr | undefined
   readonly protocols: ReadonlyArray<string>
   /** The signed peer record, when one came and verified (RFC 0003). */
-  readonly signedPeerRecord: { readonly seq: bigint; readonly addrs: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
+  readonly signedPeerRecord: {
+    readonly seq: bigint
+    readonly addrs: ReadonlyArray<Multiaddr.Multiaddr>
+    /** The signed envelope as received (kept by the Peerstore). */
+    readonly envelope?: Uint8Array
+  } | undefined
 }
 
 export class Identify extends Context.Service<Identify, {
@@ -168,7 +173,7 @@ export const interpret = (
   if (msg.signedPeerRecord !== undefined) {
     const opened = PeerRecord.openSigned(msg.signedPeerRecord)
     if (Result.isSuccess(opened) && PeerId.equals(opened.success.peerId, remotePeer)) {
-      record = { seq: opened.success.seq, addrs: decodeAddrs(opened.success.addrs) }
+      record = { seq: opened.success.seq, addrs: decodeAddrs(opened.success.addrs), envelope: msg.signedPeerRecord }
     }
   }
   const observed = msg.observedAddr !== undefined ? Multiaddr.fromBytes(msg.observedAddr) : undefined
@@ -259,7 +264,8 @@ export const make = (options: IdentifyOptions = {}) =>
           ...(result.protocolVersion !== undefined ? { protocolVersion: result.protocolVersion } : {})
         })
         if (result.signedPeerRecord !== undefined) {
-          yield* peerstore.certify(result.peerId, result.signedPeerRecord.seq, result.signedPeerRecord.addrs)
+          const { addrs, envelope, seq } = result.signedPeerRecord
+          yield* peerstore.certify(result.peerId, seq, addrs, envelope)
         }
         yield* PubSub.publish(events, result)
       })
