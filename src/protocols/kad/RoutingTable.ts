@@ -167,18 +167,31 @@ export const usedBuckets = (table: RoutingTable): ReadonlyArray<number> =>
   table.buckets.flatMap((b, i) => (b.length > 0 ? [i] : []))
 
 /**
- * A random key in bucket `cpl` (sharing exactly `cpl` leading bits with
- * ours), from 32 random bytes: what a bucket refresh looks up.
+ * Key bytes (a sha2-256 multihash, shaped like a peer id) whose keyspace point
+ * falls in bucket `cpl`: what a bucket refresh looks up (FIND_NODE keys are
+ * hashed by the receiver, so the bytes are searched for, as go-libp2p-kbucket
+ * does). `seed` drives a small PRNG; undefined when `maxTries` did not suffice
+ * (a bucket `cpl` takes about 2^(cpl+1) tries).
  */
-export const randomKeyInBucket = (table: RoutingTable, cpl: number, random: Uint8Array): KadKey => {
-  const out = new Uint8Array(random)
-  const byte = cpl >> 3
-  const bit = cpl & 7
-  for (let i = 0; i < byte; i++) out[i] = table.self[i]!
-  if (byte < out.length) {
-    const keep = 0xff00 >> bit & 0xff // the cpl mod 8 leading bits of ours
-    const flip = 0x80 >> bit // the next bit differs
-    out[byte] = (table.self[byte]! & keep) | (~table.self[byte]! & flip) | (out[byte]! & ~(keep | flip) & 0xff)
+export const randomKeyInBucket = (
+  table: RoutingTable,
+  cpl: number,
+  seed: number,
+  maxTries: number = 1 << 16
+): Uint8Array | undefined => {
+  let x = (seed | 0) || 1
+  const bytes = new Uint8Array(34)
+  bytes[0] = 0x12
+  bytes[1] = 0x20
+  for (let t = 0; t < maxTries; t++) {
+    for (let i = 2; i < 34; i++) {
+      // xorshift32
+      x ^= x << 13
+      x ^= x >>> 17
+      x ^= x << 5
+      bytes[i] = x & 0xff
+    }
+    if (commonPrefixLength(table.self, keyOf(bytes)) === cpl) return bytes.slice()
   }
-  return out
+  return undefined
 }

@@ -11,6 +11,9 @@
  *
  * @since 0.2.0
  */
+import { Result } from "effect"
+import * as Multiaddr from "../../core/Multiaddr.ts"
+import * as PeerId from "../../core/PeerId.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
 
 /**
@@ -160,3 +163,31 @@ export const message = (type: MessageType, fields: Partial<Omit<KadMessage, "typ
   providerPeers: [],
   ...fields
 })
+
+/** Addresses kept per peer of a received message (the rest are dropped). */
+export const MAX_ADDRS_PER_PEER = 32
+
+/** A peer and its addresses, as the messages carry them. */
+export interface PeerInfo {
+  readonly peerId: PeerId.PeerId
+  readonly addrs: ReadonlyArray<Multiaddr.Multiaddr>
+}
+
+export const toKadPeer = (info: PeerInfo, connection: ConnectionType = ConnectionType.NOT_CONNECTED): KadPeer => ({
+  id: PeerId.toBytes(info.peerId),
+  addrs: info.addrs.map(Multiaddr.toBytes),
+  connection
+})
+
+/** A received peer: undefined when its id is not a peer id; addresses that do not parse are dropped. */
+export const fromKadPeer = (peer: KadPeer): PeerInfo | undefined => {
+  const id = PeerId.fromBytes(peer.id)
+  if (Result.isFailure(id)) return undefined
+  const addrs: Array<Multiaddr.Multiaddr> = []
+  for (const a of peer.addrs) {
+    if (addrs.length >= MAX_ADDRS_PER_PEER) break
+    const m = Multiaddr.fromBytes(a)
+    if (Result.isSuccess(m)) addrs.push(Multiaddr.decapsulateCode(m.success, Multiaddr.codes.p2p))
+  }
+  return { peerId: id.success, addrs }
+}
