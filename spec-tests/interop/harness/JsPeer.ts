@@ -68,6 +68,8 @@ export interface Options {
   readonly commandTimeout?: Duration.Input
   /** Grace period after closing stdin before SIGKILL; default 3 s. */
   readonly stopTimeout?: Duration.Input
+  /** Run @libp2p/kad-dht as service `dht` (js-kad.mjs; driven through JsKad.ts). */
+  readonly kad?: { readonly clientMode?: boolean; readonly protocol?: string }
 }
 
 /** A line the process printed with an `event` field. */
@@ -311,6 +313,7 @@ const spawn = (options: Options, name: string): Effect.Effect<State, HarnessErro
       if (options.userAgent !== undefined) config["userAgent"] = options.userAgent
       if (options.encrypters !== undefined) config["encrypters"] = options.encrypters
       if (options.muxers !== undefined) config["muxers"] = options.muxers
+      if (options.kad !== undefined) config["kad"] = options.kad
       if (options.mplex !== undefined) config["mplex"] = options.mplex
       const child = ChildProcess.spawn(process.execPath, [SCRIPT, JSON.stringify(config)], {
         stdio: ["pipe", "pipe", "pipe"],
