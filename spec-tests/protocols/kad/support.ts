@@ -45,3 +45,16 @@ export const trueClosest = (key: Uint8Array, among: ReadonlyArray<PeerId.PeerId>
     .slice(0, count)
     .map((x) => x.p.toString())
 }
+
+/**
+ * Dial `b` from `a`, identify, and wait until `a`'s Kad has handled the identify result
+ * (its table learns of `b` from a stream of identify results, in another fiber).
+ */
+export const connect = (a: KadNode, b: { readonly addr: KadNode["addr"] }) =>
+  Effect.gen(function*() {
+    const conn = yield* a.host.dial(b.addr)
+    yield* a.identify.identify(conn)
+    for (let i = 0; i < 100 && !a.kad.peers().some((p) => p.toString() === conn.remotePeer.toString()); i++) {
+      yield* Effect.yieldNow
+    }
+  })
