@@ -7,7 +7,7 @@
  * closer peers and garbage addresses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Result } from "effect"
+import { Duration, Effect, Exit, Fiber, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as Duplex from "../../../src/core/Duplex.ts"
 import * as Keys from "../../../src/core/Keys.ts"
@@ -283,4 +283,15 @@ describe("Kad bad input: lookups", () => {
       expect(ids).toContain(b.host.peerId.toString())
       expect(ids).not.toContain(a.host.peerId.toString())
     }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+describe("Kad bad input: idle inbound streams", () => {
+  it.effect("a stream that sends no request within the idle timeout fails PeerTimeout", () =>
+    Effect.gen(function*() {
+      const [, b] = yield* Duplex.pair()
+      const fiber = yield* Effect.forkChild(Effect.exit(Server.serve(b, yield* remote, yield* handlers)))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust(Server.IDLE_TIMEOUT)
+      expect(reasonOf(yield* Fiber.join(fiber))).toEqual(["PeerTimeout"])
+    }))
 })

@@ -75,7 +75,7 @@ export {
   NotFound,
   PeerTimeout,
   QueryTimeout,
-  Store as StoreFailed,
+  StoreFailed,
   Unreachable
 } from "./errors.ts"
 export { MAX_MESSAGE_SIZE, type PeerInfo } from "./messages.ts"

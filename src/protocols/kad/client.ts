@@ -21,11 +21,10 @@ import { decode, streamError } from "./server.ts"
 export const request = (
   stream: Duplex.Duplex,
   peer: PeerId.PeerId,
-  req: KadMessage,
-  maxMessageSize: number = MAX_MESSAGE_SIZE
+  req: KadMessage
 ): Effect.Effect<KadMessage | undefined, KadError> =>
   Effect.gen(function*() {
-    const msgs = LengthPrefixed.messages(stream, { maxLength: maxMessageSize })
+    const msgs = LengthPrefixed.messages(stream, { maxLength: MAX_MESSAGE_SIZE })
     yield* Effect.mapError(msgs.write(KadMessage.encode(req)), (e) => streamError(peer, "writing a request", e))
     if (req.type === MessageType.ADD_PROVIDER) {
       yield* msgs.closeWrite

@@ -53,7 +53,7 @@ export class NoPeers extends Schema.TaggedError<NoPeers>()("NoPeers", {}) {
 }
 
 /** The datastore failed (the `DatastoreError` is the cause). */
-export class Store extends Schema.TaggedError<Store>()("Store", {
+export class StoreFailed extends Schema.TaggedError<StoreFailed>()("StoreFailed", {
   message: Schema.String,
   cause: Schema.optional(Schema.Defect())
 }) {}
@@ -66,7 +66,7 @@ export const KadErrorReason = Schema.Union([
   InvalidRecord,
   NotFound,
   NoPeers,
-  Store
+  StoreFailed
 ])
 export type KadErrorReason = typeof KadErrorReason.Type
 

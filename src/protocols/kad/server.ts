@@ -20,13 +20,13 @@
  *
  * @internal
  */
-import { Bytes, Effect, Result } from "effect"
+import { Bytes, Duration, Effect, Result } from "effect"
 import type * as Duplex from "../../core/Duplex.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import type * as Reader from "../../core/Reader.ts"
-import { fail, type KadError, Malformed, Unreachable } from "./errors.ts"
+import { fail, type KadError, Malformed, PeerTimeout, Unreachable } from "./errors.ts"
 import {
   type ConnectionType,
   fromKadPeer,
@@ -158,17 +158,30 @@ export const handle = (
     }
   })
 
-/** Answer every request on an inbound stream until the remote closes its side, then close ours. */
+/** How long an inbound stream may wait for its next request (js-libp2p's `incomingMessageTimeout`). */
+export const IDLE_TIMEOUT = Duration.seconds(10)
+
+/**
+ * Answer every request on an inbound stream until the remote closes its side, then close ours.
+ * A stream that sends no request for `idleTimeout` fails with `PeerTimeout` (the stream is reset).
+ */
 export const serve = (
   stream: Duplex.Duplex,
   from: PeerId.PeerId,
   h: Handlers,
-  maxMessageSize: number = MAX_MESSAGE_SIZE
+  options: { readonly maxMessageSize?: number; readonly idleTimeout?: Duration.Duration } = {}
 ): Effect.Effect<void, KadError> =>
   Effect.gen(function*() {
-    const msgs = LengthPrefixed.messages(stream, { maxLength: maxMessageSize })
+    const msgs = LengthPrefixed.messages(stream, { maxLength: options.maxMessageSize ?? MAX_MESSAGE_SIZE })
+    const idle = options.idleTimeout ?? IDLE_TIMEOUT
+    const read = Effect.mapError(msgs.read, (e) => streamError(from, "reading a request", e)).pipe(
+      Effect.timeoutOrElse({
+        duration: idle,
+        orElse: () => Effect.fail(fail(new PeerTimeout({ peer: from.toString(), millis: Duration.toMillis(idle) })))
+      })
+    )
     while (true) {
-      const bytes = yield* Effect.mapError(msgs.read, (e) => streamError(from, "reading a request", e))
+      const bytes = yield* read
       if (bytes === undefined) break
       const res = yield* handle(h, yield* decode(bytes), from)
       if (res !== undefined) {

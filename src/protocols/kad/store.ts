@@ -20,7 +20,7 @@ import * as PeerId from "../../core/PeerId.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
 import * as Datastore from "../../datastore/Datastore.ts"
 import type { KadError } from "./errors.ts"
-import { fail, Store } from "./errors.ts"
+import { fail, StoreFailed } from "./errors.ts"
 import { KadRecord } from "./messages.ts"
 
 const storage = Protobuf.define(`
@@ -50,7 +50,7 @@ export interface StoreOptions {
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex")
 
-const storeError = (e: Datastore.DatastoreError): KadError => fail(new Store({ message: e.message, cause: e }))
+const storeError = (e: Datastore.DatastoreError): KadError => fail(new StoreFailed({ message: e.message, cause: e }))
 
 const recordKey = (key: Uint8Array) => `/dht/records/${key.length === 0 ? "-" : hex(key)}` as Datastore.Key
 const providersPrefix = (key: Uint8Array) => `/dht/providers/${key.length === 0 ? "-" : hex(key)}` as Datastore.Key
