@@ -41,12 +41,18 @@ const randomCid = () => {
   return { cid: Uint8Array.of(0x01, 0x55, ...mh), key: mh }
 }
 
-/** The js network: the main js peer (a DHT server) and JS_NODES more, meshed. */
-const jsNetwork = Effect.gen(function*() {
-  const js = yield* JsPeer.start({ kad: {}, commandTimeout: "60 seconds" })
-  const nodes = yield* JsKad.start(js, { count: JS_NODES, dial: [js.addr], mesh: 3 })
-  return { js, nodes }
-})
+/** The js network: the main js peer (a DHT server) and `count` more, meshed. */
+const jsNetwork = (count = JS_NODES, protocol?: string) =>
+  Effect.gen(function*() {
+    const js = yield* JsPeer.start({ kad: protocol !== undefined ? { protocol } : {}, commandTimeout: "60 seconds" })
+    const nodes = yield* JsKad.start(js, {
+      count,
+      dial: [js.addr],
+      mesh: 3,
+      ...(protocol !== undefined ? { protocol } : {})
+    })
+    return { js, nodes }
+  })
 
 /** How many js routing tables (main + started nodes) hold `peer`. */
 const tablesHolding = (js: JsPeer.JsPeer, peer: string) =>
@@ -60,7 +66,7 @@ describe("Kad-DHT interop with js-libp2p", () => {
     `server mode, ${JS_NODES + 1} js nodes: peer routing, /pk/ records and providers both ways`,
     () =>
       Effect.gen(function*() {
-        const { js, nodes } = yield* jsNetwork
+        const { js, nodes } = yield* jsNetwork()
         const ours = yield* ourNode({ bootstrap: [ma(js.addr)] })
         const ourId = ours.host.peerId.toString()
         yield* ours.kad.refresh
@@ -117,9 +123,29 @@ describe("Kad-DHT interop with js-libp2p", () => {
     { timeout: 180_000 }
   )
 
+  it.live(
+    "the LAN prefix (/ipfs/lan/kad/1.0.0), 6 js nodes: each side finds the other and reads the other's /pk/ record",
+    () =>
+      Effect.gen(function*() {
+        const { js, nodes } = yield* jsNetwork(5, Kad.LAN_PROTOCOL)
+        const ours = yield* ourNode({ protocol: Kad.LAN_PROTOCOL, bootstrap: [ma(js.addr)] })
+        yield* ours.kad.refresh
+        const far = nodes[nodes.length - 1]!
+        yield* ours.host.hangUp(idOf(far.peerId))
+        expect((yield* ours.kad.findPeer(idOf(far.peerId))).peerId.toString()).toBe(far.peerId)
+        const us = yield* JsKad.findPeer(js, 2, ours.host.peerId.toString())
+        expect(us.peerId).toBe(ours.host.peerId.toString())
+        const k = yield* Keys.generate("Ed25519")
+        const key = Kad.pkKey(PeerId.fromPrivateKey(k))
+        yield* JsKad.put(js, 3, key, Keys.marshalPublicKey(k.publicKey))
+        expect(yield* ours.kad.get(key)).toEqual(Keys.marshalPublicKey(k.publicKey))
+      }),
+    { timeout: 120_000 }
+  )
+
   it.live("client mode: our node asks js but enters no js routing table", () =>
     Effect.gen(function*() {
-      const { js, nodes } = yield* jsNetwork
+      const { js, nodes } = yield* jsNetwork()
       const ours = yield* ourNode({ mode: "client", bootstrap: [ma(js.addr)] })
       yield* ours.kad.refresh
       const far = nodes[nodes.length - 1]!
