@@ -5,16 +5,15 @@
  * §Entry validation), providers (§Content routing), and the routing contracts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Result } from "effect"
+import { Effect, Exit, Layer, Result, Scope } from "effect"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
+import * as RoutingTable from "../../../src/protocols/kad/RoutingTable.ts"
 import { ContentRouting } from "../../../src/routing/ContentRouting.ts"
 import { PeerRouting } from "../../../src/routing/PeerRouting.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
-import { type KadNode, kadNode } from "./support.ts"
-
-const connect = (a: KadNode, b: KadNode) => Effect.flatMap(a.host.dial(b.addr), (conn) => a.identify.identify(conn))
+import { connect, type KadNode, kadNode, seededKey } from "./support.ts"
 
 /** A line of server nodes, each connected to the next: a lookup has to walk it. */
 const line = (n: number, options: Kad.KadOptions = {}) =>
@@ -163,5 +162,42 @@ describe("routing contracts", () => {
         const missing = yield* Effect.result(content.get(text("/pk/nothing")))
         expect(Result.isFailure(missing) && missing.failure._tag).toBe("RoutingError")
       }).pipe(Effect.provide(routing))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+describe("Kad §Kademlia routing table: a full bucket", () => {
+  /** Two seeds whose peers fall in the same bucket of `self`'s table. */
+  const sameBucket = (self: PeerId.PeerId, from: number) => {
+    const table = RoutingTable.make(self)
+    const seen = new Map<number, number>()
+    for (let s = from;; s++) {
+      const cpl = RoutingTable.commonPrefixLength(table.self, RoutingTable.peerKey(PeerId.fromPrivateKey(seededKey(s))))
+      const other = seen.get(cpl)
+      if (other !== undefined) return [other, s] as const
+      seen.set(cpl, s)
+    }
+  }
+
+  it.effect("keeps its oldest peer while it answers, and replaces it by the newcomer once it does not", () =>
+    Effect.gen(function*() {
+      const a = yield* kadNode({ k: 1, peerTimeout: "1 second" }, 400)
+      const [s1, s2] = sameBucket(a.host.peerId, 401)
+      const oldScope = yield* Scope.make()
+      const old = yield* Scope.provide(kadNode({}, s1), oldScope)
+      const newcomer = yield* kadNode({}, s2)
+      yield* connect(a, old)
+      expect(a.kad.peers().map(String)).toEqual([old.host.peerId.toString()])
+      // the bucket is full and its peer answers: the newcomer stays out
+      yield* connect(a, newcomer)
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+      expect(a.kad.peers().map(String)).toEqual([old.host.peerId.toString()])
+      // the old peer goes away: the next time the newcomer is seen, it takes the slot
+      yield* Scope.close(oldScope, Exit.void)
+      yield* a.host.hangUp(newcomer.host.peerId)
+      yield* connect(a, newcomer)
+      for (let i = 0; i < 200 && !a.kad.peers().some((p) => PeerId.equals(p, newcomer.host.peerId)); i++) {
+        yield* Effect.yieldNow
+      }
+      expect(a.kad.peers().map(String)).toEqual([newcomer.host.peerId.toString()])
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
