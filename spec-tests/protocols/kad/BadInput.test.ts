@@ -33,7 +33,7 @@ const handlers = Effect.gen(function*() {
   const store = Store.make(ds, { maxRecordAgeMillis: 1e9, provideValidityMillis: 1e9, maxProvidersPerKey: 4 })
   const h: Server.Handlers = {
     self: PeerId.fromPrivateKey(key),
-    publicKey: key.publicKey,
+    publicKeyOf: () => undefined,
     selfAddrs: () => [],
     closer: () => [],
     connectionOf: () => 0,

@@ -117,6 +117,17 @@ describe("Kad §Value routing", () => {
       expect(new TextDecoder().decode(yield* nodes[3]!.kad.get(text("/v/hello")))).toBe("world")
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
+  it.effect("spec §RPC messages GET_VALUE: a /pk/ key nobody put is answered by a node that knows the key", () =>
+    Effect.gen(function*() {
+      const nodes = yield* line(2)
+      // a client: it answers no request, so only a server that knows its key can
+      const target = yield* kadNode({ mode: "client" }, 140)
+      yield* connect(target, nodes[0]!)
+      expect(yield* nodes[1]!.kad.get(Kad.pkKey(target.host.peerId))).toEqual(
+        Keys.marshalPublicKey(target.identity.publicKey)
+      )
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
   it.effect("get of our own /pk/ key answers without the network", () =>
     Effect.gen(function*() {
       const node = yield* kadNode({}, 130)

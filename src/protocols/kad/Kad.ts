@@ -31,7 +31,20 @@
  *
  * @since 0.2.0
  */
-import { Bytes, Clock, Context, Duration, Effect, FiberSet, Layer, Random, Result, Schedule, Stream } from "effect"
+import {
+  Bytes,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  FiberSet,
+  Layer,
+  Option,
+  Random,
+  Result,
+  Schedule,
+  Stream
+} from "effect"
 import { Registrar } from "../../connection/Registrar.ts"
 import { Identity } from "../../core/Identity.ts"
 import * as Keys from "../../core/Keys.ts"
@@ -299,7 +312,10 @@ export const make = (options: KadOptions = {}) =>
 
     const handlers: Server.Handlers = {
       self,
-      publicKey: identity.publicKey,
+      publicKeyOf: (peer) =>
+        PeerId.equals(peer, self)
+          ? identity.publicKey
+          : peerstore.get(peer)?.publicKey ?? Option.getOrUndefined(PeerId.publicKey(peer)),
       selfAddrs,
       closer: (key, exclude) =>
         RoutingTable.closest(table, RoutingTable.keyOf(key), k + 1)

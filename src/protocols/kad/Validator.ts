@@ -45,6 +45,14 @@ const PK_PREFIX = new TextEncoder().encode("/pk/")
 /** The `/pk/` key of a peer: `/pk/` + its id's bytes. */
 export const pkKey = (peer: PeerId.PeerId): Uint8Array => Bytes.concat([PK_PREFIX, PeerId.toBytes(peer)])
 
+/** The peer id of a `/pk/` key; undefined for any other key. */
+export const pkPeer = (key: Uint8Array): PeerId.PeerId | undefined => {
+  const split = splitKey(key)
+  if (split === undefined || split[0] !== "pk") return undefined
+  const id = PeerId.fromBytes(split[1])
+  return Result.isSuccess(id) ? id.success : undefined
+}
+
 const invalid = (message: string, cause?: unknown) =>
   Result.fail(new InvalidRecord(cause === undefined ? { message } : { message, cause }))
 

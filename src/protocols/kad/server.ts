@@ -8,7 +8,7 @@
  *
  * Per type:
  * - `FIND_NODE`: the k closest peers we know to `sha256(key)` (ourselves alone when the key is our id);
- * - `GET_VALUE`: the stored record, if any (for `/pk/<our id>` our public key), and the k closest peers;
+ * - `GET_VALUE`: the stored record, if any (for `/pk/<id>` the public key when we know it), and the k closest peers;
  * - `PUT_VALUE`: the record is validated (its key must be the message's key), compared with the stored
  *   one by the namespace's `select`, stored if better; the request is echoed back (as go and js do);
  * - `ADD_PROVIDER`: every provider entry whose id is the sender's is stored with its addresses; no
@@ -43,7 +43,8 @@ import * as Validator from "./Validator.ts"
 
 export interface Handlers {
   readonly self: PeerId.PeerId
-  readonly publicKey: Keys.PublicKey
+  /** The public key of a peer, when known (ours, or one the Peerstore holds), for `/pk/` keys. */
+  readonly publicKeyOf: (peer: PeerId.PeerId) => Keys.PublicKey | undefined
   /** Our addresses, for a `FIND_NODE` of our own id. */
   readonly selfAddrs: () => PeerInfo["addrs"]
   /** The k closest peers we know to a key (the raw key, hashed by the callee), without `exclude`. */
@@ -118,9 +119,10 @@ export const handle = (
       }
       case MessageType.GET_VALUE: {
         let record = yield* h.store.getRecord(req.key)
-        if (record === undefined && Bytes.Equivalence(req.key, Validator.pkKey(h.self))) {
-          record = { key: req.key, value: Keys.marshalPublicKey(h.publicKey), timeReceived: "" }
-        }
+        // spec: for a /pk/ key whose key is known, the record is that key
+        const pkPeer = record === undefined ? Validator.pkPeer(req.key) : undefined
+        const known = pkPeer !== undefined ? h.publicKeyOf(pkPeer) : undefined
+        if (known !== undefined) record = { key: req.key, value: Keys.marshalPublicKey(known), timeReceived: "" }
         return message(MessageType.GET_VALUE, {
           key: req.key,
           ...(record !== undefined ? { record } : {}),
