@@ -8,7 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result, Scope } from "effect"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
+import * as Client from "../../../src/protocols/kad/client.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
+import { type KadMessage, message, MessageType } from "../../../src/protocols/kad/messages.ts"
 import * as RoutingTable from "../../../src/protocols/kad/RoutingTable.ts"
 import { ContentRouting } from "../../../src/routing/ContentRouting.ts"
 import { PeerRouting } from "../../../src/routing/PeerRouting.ts"
@@ -126,6 +128,39 @@ describe("Kad §Value routing", () => {
       expect(yield* nodes[1]!.kad.get(Kad.pkKey(target.host.peerId))).toEqual(
         Keys.marshalPublicKey(target.identity.publicKey)
       )
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.effect("§Getting values, entry correction: peers that returned a worse value get the best one", () =>
+    Effect.gen(function*() {
+      // "v": any value is valid, the greatest byte string is best
+      const v: Kad.Validator = {
+        validate: () => Result.void,
+        select: (_, values) => values.reduce((best, x, i) => (Buffer.compare(x, values[best]!) > 0 ? i : best), 0)
+      }
+      const nodes = yield* line(4, { validators: { v }, quorum: 10 })
+      const key = text("/v/x")
+      yield* nodes[0]!.kad.put(key, text("a"))
+      /** A raw request from nodes[0] to `to`. */
+      const raw = (to: KadNode, req: KadMessage) =>
+        Effect.scoped(
+          Effect.flatMap(
+            nodes[0]!.host.newStream(to.host.peerId, [Kad.PROTOCOL]),
+            (stream) => Client.request(stream, to.host.peerId, req)
+          )
+        )
+      const valueAt = (n: KadNode) =>
+        Effect.map(
+          raw(n, message(MessageType.GET_VALUE, { key })),
+          (res) => new TextDecoder().decode(res?.record?.value)
+        )
+      // only nodes[1] learns the better value "b"
+      yield* raw(
+        nodes[1]!,
+        message(MessageType.PUT_VALUE, { key, record: { key, value: text("b"), timeReceived: "" } })
+      )
+      expect(yield* valueAt(nodes[2]!)).toBe("a")
+      expect(new TextDecoder().decode(yield* nodes[3]!.kad.get(key))).toBe("b")
+      for (const n of nodes.slice(1, 3)) expect(yield* valueAt(n)).toBe("b")
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("get of our own /pk/ key answers without the network", () =>
