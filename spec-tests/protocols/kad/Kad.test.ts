@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Client from "../../../src/protocols/kad/client.ts"
@@ -245,5 +246,36 @@ describe("Kad §Kademlia routing table: a full bucket", () => {
         yield* Effect.yieldNow
       }
       expect(a.kad.peers().map(String)).toEqual([newcomer.host.peerId.toString()])
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+describe("Kad §Content routing: republishing", () => {
+  it.effect("a provider record outlives its 48 h validity because the provider announces it again every 22 h", () =>
+    Effect.gen(function*() {
+      const nodes = yield* line(3, { refreshInterval: "100 hours" })
+      const key = text("long-lived")
+      yield* nodes[0]!.kad.provide(key)
+      const stillThere = Effect.map(
+        nodes[2]!.kad.findProviders(key),
+        (ps) => ps.some((p) => PeerId.equals(p.peerId, nodes[0]!.host.peerId))
+      )
+      expect(yield* stillThere).toBe(true)
+      for (let h = 0; h < 50; h++) {
+        yield* TestClock.adjust("1 hour")
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      }
+      expect(yield* stillThere).toBe(true)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.effect("without republishing (a 100 h interval) the record is gone after 48 h", () =>
+    Effect.gen(function*() {
+      const nodes = yield* line(3, { refreshInterval: "100 hours", reprovideInterval: "100 hours" })
+      const key = text("short-lived")
+      yield* nodes[0]!.kad.provide(key)
+      yield* TestClock.adjust("49 hours")
+      // every copy expired, the provider's own included
+      const found = yield* Effect.result(nodes[2]!.kad.findProviders(key))
+      const ids = Result.isSuccess(found) ? found.success.map((p) => p.peerId.toString()) : []
+      expect(ids).not.toContain(nodes[0]!.host.peerId.toString())
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })

@@ -17,13 +17,14 @@
  *   unknown namespaces rejected); `get` stops at `quorum` valid answers, picks the
  *   best with the namespace's `select` and corrects peers that returned a worse value.
  * - §Content routing: provider records expire after 48 h (go and the current spec;
- *   the spec text we read says 24 h), capped per key (`store.ts`), pruned hourly.
+ *   the spec text we read says 24 h), capped per key (`store.ts`), pruned hourly; the keys
+ *   we provide are announced again every `reprovideInterval` (22 h).
  * - §Bootstrap process: bootstrap peers are dialed at start, then a self lookup and a
  *   lookup of a random key per non-empty bucket run at start and every `refreshInterval`.
  * - A full bucket asks its least recently seen peer (a `FIND_NODE`); one that fails is
  *   replaced by the newcomer.
  *
- * Not yet (issue 13): `/ipns/` validator, disjoint paths, provider republishing,
+ * Not yet (issue 13): `/ipns/` validator, disjoint paths, record republishing,
  * signed peer records for providers, persistence of the table, the Delegated Routing
  * client, CLI commands.
  *
@@ -113,6 +114,10 @@ export interface KadOptions {
   readonly queryTimeout?: Duration.Input
   /** Table refresh period (default 5 min, spec §Bootstrap process); the first refresh runs at start. */
   readonly refreshInterval?: Duration.Input
+  /** How often the keys we provide are announced again (default 22 h, go-libp2p-kad-dht's; under the 48 h validity). */
+  readonly reprovideInterval?: Duration.Input
+  /** Keys we keep announcing (default 10,000; `provide` of one more drops the oldest from the list). */
+  readonly maxProvidedKeys?: number
   /** Validators by namespace, over the built-in ones (`pk`). */
   readonly validators?: Validator.Validators
   /** Valid answers after which `get` stops (default 3). */
@@ -133,6 +138,8 @@ export const defaults = {
   peerTimeout: Duration.seconds(10),
   queryTimeout: Duration.seconds(60),
   refreshInterval: Duration.minutes(5),
+  reprovideInterval: Duration.hours(22),
+  maxProvidedKeys: 10_000,
   quorum: 3,
   maxProvidersPerKey: 128,
   provideValidity: Duration.hours(48),
@@ -393,13 +400,31 @@ export const make = (options: KadOptions = {}) =>
         return best
       })
 
-    const provide = (key: Uint8Array) =>
+    /** Keys we provide, by hex, oldest first (a Map keeps insertion order), announced again by `reprovide`. */
+    const provided = new Map<string, Uint8Array>()
+    const maxProvidedKeys = Options.clampInt(options.maxProvidedKeys, defaults.maxProvidedKeys, 0, 10_000_000)
+    const remember = (key: Uint8Array) =>
+      Effect.sync(() => {
+        const id = Buffer.from(key).toString("hex")
+        provided.delete(id)
+        provided.set(id, Uint8Array.from(key))
+        if (provided.size > maxProvidedKeys) provided.delete(provided.keys().next().value!)
+      })
+
+    const announce = (key: Uint8Array) =>
       Effect.gen(function*() {
         const us: PeerInfo = { peerId: self, addrs: selfAddrs() }
         yield* store.addProvider(key, us)
         const peers = yield* getClosestPeers(key)
         return yield* tellAll(peers, message(MessageType.ADD_PROVIDER, { key, providerPeers: [toKadPeer(us)] }))
       })
+
+    const provide = (key: Uint8Array) => Effect.andThen(remember(key), announce(key))
+
+    /** Announce every provided key again, one after the other (a failure is the next run's business). */
+    const reprovide = Effect.suspend(() =>
+      Effect.forEach(Array.from(provided.values()), (key) => Effect.ignore(announce(key)), { discard: true })
+    )
 
     const findProviders = (key: Uint8Array, opts: FindProvidersOptions = {}) =>
       Effect.gen(function*() {
@@ -462,6 +487,8 @@ export const make = (options: KadOptions = {}) =>
     })
 
     yield* Effect.forkScoped(Effect.repeat(refresh, Schedule.spaced(refreshInterval)))
+    const reprovideInterval = Options.duration(options.reprovideInterval, defaults.reprovideInterval)
+    yield* Effect.forkScoped(Effect.sleep(reprovideInterval).pipe(Effect.andThen(reprovide), Effect.forever))
     yield* Effect.forkScoped(
       Effect.repeat(Effect.ignore(store.prune), Schedule.spaced(Duration.hours(1)))
     )
