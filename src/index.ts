@@ -144,6 +144,27 @@ export * as Identify from "./protocols/identify/Identify.ts"
 export * as Perf from "./protocols/perf/Perf.ts"
 
 /**
+ * Kad-DHT, `/ipfs/kad/1.0.0` (`Kad.Kad`, `Kad.layer`, `KadError`): peer routing, records, providers.
+ *
+ * @since 0.2.0
+ */
+export * as Kad from "./protocols/kad/Kad.ts"
+
+/**
+ * The peer routing contract (`PeerRouting.PeerRouting`, `RoutingError`); `Kad.layerPeerRouting` implements it.
+ *
+ * @since 0.2.0
+ */
+export * as PeerRouting from "./routing/PeerRouting.ts"
+
+/**
+ * The content routing contract (`ContentRouting.ContentRouting`); `Kad.layerContentRouting` implements it.
+ *
+ * @since 0.2.0
+ */
+export * as ContentRouting from "./routing/ContentRouting.ts"
+
+/**
  * multistream-select protocol negotiation.
  *
  * @since 0.1.0

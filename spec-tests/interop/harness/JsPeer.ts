@@ -68,6 +68,8 @@ export interface Options {
   readonly commandTimeout?: Duration.Input
   /** Grace period after closing stdin before SIGKILL; default 3 s. */
   readonly stopTimeout?: Duration.Input
+  /** Run @libp2p/kad-dht as service `dht` (js-kad.mjs; driven through JsKad.ts). */
+  readonly kad?: { readonly clientMode?: boolean; readonly protocol?: string }
 }
 
 /** A line the process printed with an `event` field. */
@@ -311,6 +313,7 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.encrypters !== undefined) config["encrypters"] = options.encrypters
   if (options.muxers !== undefined) config["muxers"] = options.muxers
   if (options.mplex !== undefined) config["mplex"] = options.mplex
+  if (options.kad !== undefined) config["kad"] = options.kad
   return config
 }
 

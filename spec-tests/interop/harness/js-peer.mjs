@@ -82,6 +82,7 @@
  *                                      (monotonic clock in µs, the time base of node --cpu-prof)}
  *                                      (gc: true runs global.gc first; needs node --expose-gc)
  *   stop                             → {} then exit 0
+ *   kad* commands and the `kad` config: see js-kad.mjs
  * Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0, so the process never
  * outlives its parent's pipe.
  */
@@ -99,6 +100,8 @@ import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
 import { createInterface } from "node:readline"
+// kad-dht (its own file: js-kad.mjs)
+import { kadCommands, kadService } from "./js-kad.mjs"
 
 const ECHO = "/echo/1.0.0"
 const PERF = "/perf/1.0.0"
@@ -291,6 +294,8 @@ const pushInit = serviceInit(config.services?.identifyPush)
 if (identifyInit) services.identify = identify(identifyInit)
 if (pushInit) services.identifyPush = identifyPush(pushInit)
 if (pingInit) services.ping = ping(pingInit)
+// kad-dht: config.kad (js-kad.mjs)
+if (config.kad != null) services.dht = kadService(config.kad)
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
@@ -905,6 +910,10 @@ const commands = {
   }
 }
 
+// kad-dht commands (js-kad.mjs)
+const kad = kadCommands({ node, encrypters, muxers })
+Object.assign(commands, kad)
+
 let stopping = false
 const shutdown = async (code) => {
   if (stopping) return
@@ -912,6 +921,7 @@ const shutdown = async (code) => {
   const timer = setTimeout(() => process.exit(code), 3000)
   try {
     await closeExtraNodes()
+    await kad.kadStop()
     await node.stop()
   } catch (err) {
     log("stop:", errorText(err))

@@ -1,0 +1,88 @@
+/**
+ * The lookup loop (kad-dht spec §Peer routing) under TestClock with scripted peers:
+ * the per-peer timeout fails one peer with `PeerTimeout` and the lookup goes on; the
+ * whole-query timeout ends a lookup where nobody answers with `QueryTimeout`, and one
+ * where some answered with what it has (`complete: false`); at most alpha requests
+ * are in flight.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import * as Multihash from "../../../src/core/Multihash.ts"
+import * as PeerId from "../../../src/core/PeerId.ts"
+import * as Query from "../../../src/protocols/kad/Query.ts"
+import * as RoutingTable from "../../../src/protocols/kad/RoutingTable.ts"
+
+const peer = (n: number) => {
+  const id = PeerId.fromBytes(Multihash.make(0x12, new Uint8Array(32).fill(n)).bytes)
+  if (id._tag === "Failure") throw new Error("bad id")
+  return { peerId: id.success, addrs: [] }
+}
+const self = peer(0).peerId
+const peers = Array.from({ length: 6 }, (_, i) => peer(i + 1))
+const target = RoutingTable.keyOf(Uint8Array.of(1, 2, 3))
+const options = (peerMs: number, queryMs: number): Query.RunOptions => ({
+  k: 20,
+  alpha: 3,
+  peerTimeout: Duration.millis(peerMs),
+  queryTimeout: Duration.millis(queryMs)
+})
+
+describe("kad §Peer routing: the lookup loop", () => {
+  it.effect("a silent peer fails PeerTimeout after the per-peer timeout; the others' answers make the result", () =>
+    Effect.gen(function*() {
+      const silent = peers[0]!.peerId.toString()
+      let inflight = 0
+      let maxInflight = 0
+      const ask = (p: { readonly peerId: PeerId.PeerId }) =>
+        p.peerId.toString() === silent
+          ? Effect.never
+          : Effect.sync(() => {
+            maxInflight = Math.max(maxInflight, ++inflight)
+          }).pipe(
+            Effect.andThen(Effect.yieldNow),
+            Effect.ensuring(Effect.sync(() => inflight--)),
+            Effect.as({ closer: peers })
+          )
+      const state = Query.make(target, self, peers.slice(0, 2), { k: 20, alpha: 3 })
+      const fiber = yield* Effect.forkChild(Query.run(state, ask, options(1000, 60_000)))
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      const outcome = yield* Fiber.join(fiber)
+      expect(outcome.complete).toBe(true)
+      expect(outcome.closest.map((p) => p.peerId.toString()).sort()).toEqual(
+        peers.slice(1).map((p) => p.peerId.toString()).sort()
+      )
+      expect(outcome.failures.map((e) => e.reason._tag)).toEqual(["PeerTimeout"])
+      expect(maxInflight).toBeLessThanOrEqual(3)
+    }))
+
+  it.effect("nobody answers before the whole-query timeout: QueryTimeout", () =>
+    Effect.gen(function*() {
+      const state = Query.make(target, self, peers, { k: 20, alpha: 3 })
+      const fiber = yield* Effect.forkChild(Effect.exit(Query.run(state, () => Effect.never, options(10_000, 2000))))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("2 seconds")
+      const exit = yield* Fiber.join(fiber)
+      expect(Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" && exit.cause.reasons[0].error.reason._tag)
+        .toBe("QueryTimeout")
+    }))
+
+  it.effect("some answered before the whole-query timeout: their result, marked incomplete", () =>
+    Effect.gen(function*() {
+      const answering = peers[5]!.peerId.toString()
+      const state = Query.make(target, self, peers, { k: 20, alpha: 6 })
+      const fiber = yield* Effect.forkChild(
+        Query.run(
+          state,
+          (p) => p.peerId.toString() === answering ? Effect.succeed({ closer: [] }) : Effect.never,
+          options(10_000, 2000)
+        )
+      )
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      yield* TestClock.adjust("2 seconds")
+      const outcome = yield* Fiber.join(fiber)
+      expect(outcome.complete).toBe(false)
+      expect(outcome.closest.map((p) => p.peerId.toString())).toEqual([answering])
+    }))
+})

@@ -1,0 +1,225 @@
+/**
+ * Kad-DHT's iterative lookup (kad-dht spec §Peer routing): a pure state
+ * machine (`make`, `next`, `succeed`, `fail`, `isDone`) and the small Effect
+ * loop that drives it (`run`).
+ *
+ * Candidates are kept sorted by XOR distance to the target. At most `alpha`
+ * requests are in flight; the next ones go to the closest candidates not yet
+ * asked, among the `k` closest candidates that have not failed. The lookup is
+ * done when those `k` closest have all answered (or there is nobody left to
+ * ask), or when a request's answer says to stop (a value lookup that has its
+ * quorum). A failed peer is dropped from the count, so its place goes to the
+ * next closest. We are never a candidate, and the candidate list is bounded
+ * (`maxCandidates`: the farthest not yet asked are dropped).
+ *
+ * Anchors: rust protocols/kad/src/query/peers/closest.rs, go-libp2p-kad-dht query.go.
+ *
+ * @since 0.2.0
+ */
+import { Deferred, Duration, Effect, FiberSet, Option } from "effect"
+import * as PeerId from "../../core/PeerId.ts"
+import { fail, type KadError, PeerTimeout, QueryTimeout } from "./errors.ts"
+import type { PeerInfo } from "./messages.ts"
+import * as RoutingTable from "./RoutingTable.ts"
+
+export type CandidateState = "waiting" | "inflight" | "succeeded" | "failed"
+
+export interface Candidate {
+  readonly peer: PeerInfo
+  readonly key: RoutingTable.KadKey
+  state: CandidateState
+}
+
+export interface QueryState {
+  readonly target: RoutingTable.KadKey
+  readonly self: string
+  readonly k: number
+  readonly alpha: number
+  readonly maxCandidates: number
+  /** Closest first. */
+  readonly candidates: Array<Candidate>
+  readonly byId: Map<string, Candidate>
+  inflight: number
+  stopped: boolean
+}
+
+export interface QueryOptions {
+  readonly k: number
+  readonly alpha: number
+  readonly maxCandidates?: number
+}
+
+const insert = (state: QueryState, peer: PeerInfo): void => {
+  const id = peer.peerId.toString()
+  if (id === state.self || state.byId.has(id)) return
+  const c: Candidate = { peer, key: RoutingTable.peerKey(peer.peerId), state: "waiting" }
+  // binary search for the insertion point
+  let lo = 0
+  let hi = state.candidates.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (RoutingTable.compareDistance(state.target, state.candidates[mid]!.key, c.key) < 0) lo = mid + 1
+    else hi = mid
+  }
+  state.candidates.splice(lo, 0, c)
+  state.byId.set(id, c)
+  if (state.candidates.length > state.maxCandidates) {
+    for (let i = state.candidates.length - 1; i >= 0; i--) {
+      const last = state.candidates[i]!
+      if (last.state === "waiting") {
+        state.candidates.splice(i, 1)
+        state.byId.delete(last.peer.peerId.toString())
+        break
+      }
+    }
+  }
+}
+
+export const make = (
+  target: RoutingTable.KadKey,
+  self: PeerId.PeerId,
+  seeds: ReadonlyArray<PeerInfo>,
+  options: QueryOptions
+): QueryState => {
+  const state: QueryState = {
+    target,
+    self: self.toString(),
+    k: options.k,
+    alpha: options.alpha,
+    maxCandidates: options.maxCandidates ?? Math.max(options.k * 16, 256),
+    candidates: [],
+    byId: new Map(),
+    inflight: 0,
+    stopped: false
+  }
+  for (const s of seeds) insert(state, s)
+  return state
+}
+
+/** The k closest candidates that have not failed. */
+const closestLive = (state: QueryState): Array<Candidate> => {
+  const out: Array<Candidate> = []
+  for (const c of state.candidates) {
+    if (c.state === "failed") continue
+    out.push(c)
+    if (out.length === state.k) break
+  }
+  return out
+}
+
+/** Whether the lookup has finished (spec §Peer routing, step 1). */
+export const isDone = (state: QueryState): boolean =>
+  state.stopped || closestLive(state).every((c) => c.state === "succeeded")
+
+/** Candidates to ask now (marked in flight), keeping at most alpha in flight. */
+export const next = (state: QueryState): ReadonlyArray<Candidate> => {
+  if (isDone(state)) return []
+  const out: Array<Candidate> = []
+  for (const c of closestLive(state)) {
+    if (state.inflight >= state.alpha) break
+    if (c.state !== "waiting") continue
+    c.state = "inflight"
+    state.inflight++
+    out.push(c)
+  }
+  return out
+}
+
+/** A candidate answered with closer peers. */
+export const succeed = (state: QueryState, peer: PeerId.PeerId, closer: ReadonlyArray<PeerInfo>): void => {
+  const c = state.byId.get(peer.toString())
+  if (c === undefined || c.state !== "inflight") return
+  c.state = "succeeded"
+  state.inflight--
+  for (const p of closer) insert(state, p)
+}
+
+/** A candidate failed or timed out. */
+export const failed = (state: QueryState, peer: PeerId.PeerId): void => {
+  const c = state.byId.get(peer.toString())
+  if (c === undefined || c.state !== "inflight") return
+  c.state = "failed"
+  state.inflight--
+}
+
+/** The k closest peers that answered, closest first. */
+export const result = (state: QueryState): ReadonlyArray<PeerInfo> =>
+  state.candidates.filter((c) => c.state === "succeeded").slice(0, state.k).map((c) => c.peer)
+
+// ---------------------------------------------------------------------------
+// the loop
+
+/** What asking one peer gave: the closer peers it named, and whether the lookup can stop. */
+export interface Answer {
+  readonly closer: ReadonlyArray<PeerInfo>
+  readonly stop?: boolean
+}
+
+export interface RunOptions extends QueryOptions {
+  readonly peerTimeout: Duration.Duration
+  readonly queryTimeout: Duration.Duration
+}
+
+export interface Outcome {
+  /** The k closest peers that answered, closest first. */
+  readonly closest: ReadonlyArray<PeerInfo>
+  /** False when the whole-query timeout cut the lookup short. */
+  readonly complete: boolean
+  /** Peers that failed, with why. */
+  readonly failures: ReadonlyArray<KadError>
+}
+
+/**
+ * Run a lookup: ask peers with `ask` (bounded by `peerTimeout` each) until the
+ * state machine is done or `queryTimeout` passes. With nobody answering before
+ * the deadline it fails with `QueryTimeout`; otherwise it returns what it has.
+ * Requests still in flight at the end are interrupted.
+ */
+export const run = (
+  state: QueryState,
+  ask: (peer: PeerInfo) => Effect.Effect<Answer, KadError>,
+  options: RunOptions
+): Effect.Effect<Outcome, KadError> =>
+  Effect.scoped(Effect.gen(function*() {
+    const done = yield* Deferred.make<void>()
+    const fibers = yield* FiberSet.make<void>()
+    const failures: Array<KadError> = []
+    const peerMillis = Duration.toMillis(options.peerTimeout)
+
+    const askOne = (c: Candidate): Effect.Effect<void> =>
+      ask(c.peer).pipe(
+        Effect.timeoutOrElse({
+          duration: options.peerTimeout,
+          orElse: () => Effect.fail(fail(new PeerTimeout({ peer: c.peer.peerId.toString(), millis: peerMillis })))
+        }),
+        Effect.matchEffect({
+          onFailure: (e) =>
+            Effect.suspend(() => {
+              if (failures.length < 64) failures.push(e)
+              failed(state, c.peer.peerId)
+              return pump
+            }),
+          onSuccess: (a) =>
+            Effect.suspend(() => {
+              succeed(state, c.peer.peerId, a.closer)
+              if (a.stop === true) state.stopped = true
+              return pump
+            })
+        })
+      )
+
+    const pump: Effect.Effect<void> = Effect.suspend(() => {
+      if (isDone(state)) return Deferred.succeed(done, undefined)
+      const batch = next(state)
+      if (batch.length === 0 && state.inflight === 0) return Deferred.succeed(done, undefined)
+      return Effect.forEach(batch, (c) => FiberSet.run(fibers, askOne(c)), { discard: true })
+    })
+
+    yield* pump
+    const finished = yield* Deferred.await(done).pipe(Effect.timeoutOption(options.queryTimeout))
+    const closest = result(state)
+    if (Option.isNone(finished) && closest.length === 0) {
+      return yield* Effect.fail(fail(new QueryTimeout({ millis: Duration.toMillis(options.queryTimeout) })))
+    }
+    return { closest, complete: Option.isSome(finished), failures }
+  }))
