@@ -1,0 +1,28 @@
+/**
+ * A memory-transport node with a pubsub router layer (floodsub or gossipsub)
+ * on top, built in the current test scope.
+ */
+import { Context, Effect, Layer } from "effect"
+import * as Nodes from "../../layers/Node.ts"
+import type { Registrar } from "../../src/connection/Registrar.ts"
+import type { Identity } from "../../src/core/Identity.ts"
+import type { Host } from "../../src/host/Host.ts"
+import { Pubsub } from "../../src/protocols/pubsub/Pubsub.ts"
+import { MemoryNetwork } from "../../src/transport/Memory.ts"
+import { ma } from "./multiaddr.ts"
+import { servicesOf } from "./node.ts"
+
+/** A memory node plus the `Pubsub` service that `routerLayer` provides (and whatever else it provides). */
+export const pubsubNode = <ROut, E>(
+  routerLayer: Layer.Layer<Pubsub | ROut, E, Host | Registrar | Identity>,
+  options: Nodes.PresetOptions = {}
+) =>
+  Effect.gen(function*() {
+    const network = yield* MemoryNetwork
+    const scope = yield* Effect.scope
+    const nodeLayer = Nodes.Memory({ listen: [ma("/memory/0")], ...options }).pipe(
+      Layer.provide(Layer.succeed(MemoryNetwork, network))
+    )
+    const ctx = yield* Layer.buildWithScope(routerLayer.pipe(Layer.provideMerge(nodeLayer)), scope)
+    return { ...servicesOf(ctx), pubsub: Context.get(ctx, Pubsub), context: ctx }
+  })
