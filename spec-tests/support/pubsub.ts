@@ -10,6 +10,7 @@ import type { Host } from "../../src/host/Host.ts"
 import { Pubsub } from "../../src/protocols/pubsub/Pubsub.ts"
 import { MemoryNetwork } from "../../src/transport/Memory.ts"
 import { ma } from "./multiaddr.ts"
+import type { NodeServices } from "./node.ts"
 import { servicesOf } from "./node.ts"
 
 /** A memory node plus the `Pubsub` service that `routerLayer` provides (and whatever else it provides). */
@@ -23,6 +24,21 @@ export const pubsubNode = <ROut, E>(
     const nodeLayer = Nodes.Memory({ listen: [ma("/memory/0")], ...options }).pipe(
       Layer.provide(Layer.succeed(MemoryNetwork, network))
     )
+    const ctx = yield* Layer.buildWithScope(routerLayer.pipe(Layer.provideMerge(nodeLayer)), scope)
+    return { ...servicesOf(ctx), pubsub: Context.get(ctx, Pubsub), context: ctx }
+  })
+
+/** A TCP node (Default preset, 127.0.0.1) plus the `Pubsub` service that `routerLayer` provides. */
+export const tcpPubsubNode = <ROut, E>(
+  routerLayer: Layer.Layer<Pubsub | ROut, E, Host | Registrar | Identity>,
+  options: Nodes.PresetOptions = {}
+) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const nodeLayer: Layer.Layer<NodeServices, unknown> = Nodes.Default({
+      listen: [ma("/ip4/127.0.0.1/tcp/0")],
+      ...options
+    })
     const ctx = yield* Layer.buildWithScope(routerLayer.pipe(Layer.provideMerge(nodeLayer)), scope)
     return { ...servicesOf(ctx), pubsub: Context.get(ctx, Pubsub), context: ctx }
   })
