@@ -42,3 +42,12 @@ export const tcpPubsubNode = <ROut, E>(
     const ctx = yield* Layer.buildWithScope(routerLayer.pipe(Layer.provideMerge(nodeLayer)), scope)
     return { ...servicesOf(ctx), pubsub: Context.get(ctx, Pubsub), context: ctx }
   })
+
+/** Poll a condition every 10 ms until it holds (fails after 5 s). */
+export const waitFor = (cond: () => boolean) =>
+  Effect.gen(function*() {
+    while (!cond()) yield* Effect.sleep("10 millis")
+  }).pipe(Effect.timeout("5 seconds"))
+
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+export const decode = (b: Uint8Array): string => new TextDecoder().decode(b)

@@ -6,9 +6,8 @@ import { Effect, Fiber, Stream } from "effect"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Floodsub from "../../../src/protocols/pubsub/floodsub/Floodsub.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
-import { pubsubNode } from "../../support/pubsub.ts"
+import { decode, pubsubNode, text } from "../../support/pubsub.ts"
 
-const text = (s: string) => new TextEncoder().encode(s)
 const untilPeers = (n: { pubsub: { peers: (t?: string) => ReadonlyArray<unknown> } }, topic: string, count: number) =>
   Effect.gen(function*() {
     while (n.pubsub.peers(topic).length < count) yield* Effect.sleep("5 millis")
@@ -35,11 +34,11 @@ describe("floodsub", () => {
         expect(r1.recipients).toBe(1)
         yield* a.pubsub.publish("t", text("two"))
         const msgs = yield* Fiber.join(got)
-        expect(msgs.map((m) => new TextDecoder().decode(m.data))).toEqual(["one", "two"])
+        expect(msgs.map((m) => decode(m.data))).toEqual(["one", "two"])
         expect(PeerId.equals(msgs[0]!.from!, a.host.peerId)).toBe(true)
         expect(msgs[1]!.seqno! > msgs[0]!.seqno!).toBe(true)
         const msgsC = yield* Fiber.join(gotC)
-        expect(msgsC.map((m) => new TextDecoder().decode(m.data))).toEqual(["one", "two"])
+        expect(msgsC.map((m) => decode(m.data))).toEqual(["one", "two"])
         expect(PeerId.equals(msgsC[0]!.receivedFrom, b.host.peerId)).toBe(true)
       }).pipe(Effect.provide(Memory.layerNetwork)),
     20_000

@@ -6,21 +6,13 @@ import { Context, Effect, Fiber, Stream } from "effect"
 import * as Floodsub from "../../../src/protocols/pubsub/floodsub/Floodsub.ts"
 import * as Gossipsub from "../../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
-import { pubsubNode } from "../../support/pubsub.ts"
-
-const text = (s: string) => new TextEncoder().encode(s)
-const decode = (b: Uint8Array) => new TextDecoder().decode(b)
+import { decode, pubsubNode, text, waitFor } from "../../support/pubsub.ts"
 
 const gossipNode = (options: Gossipsub.GossipsubOptions = {}) =>
   Effect.map(
     pubsubNode(Gossipsub.layer({ heartbeatInterval: "50 millis", heartbeatInitialDelay: "10 millis", ...options })),
     (n) => ({ ...n, gossipsub: Context.get(n.context, Gossipsub.Gossipsub) })
   )
-
-const waitFor = (cond: () => boolean) =>
-  Effect.gen(function*() {
-    while (!cond()) yield* Effect.sleep("10 millis")
-  }).pipe(Effect.timeout("5 seconds"))
 
 describe("gossipsub", () => {
   it.live(

@@ -85,7 +85,8 @@ export const PubsubErrorReason = Schema.Literals([
   "InvalidMessage", // a message breaking the signing policy (missing/extra fields, bad seqno, bad author)
   "InvalidSignature", // a signature that does not verify, or a key that is not the author's
   "Signing", // we could not sign
-  "InvalidTopic" // an empty topic
+  "InvalidTopic", // an empty topic
+  "Duplicate" // we publish a message whose id is in the seen-cache (js PublishError.Duplicate)
 ])
 export type PubsubErrorReason = typeof PubsubErrorReason.Type
 
@@ -133,7 +134,10 @@ export class Pubsub extends Context.Service<Pubsub, {
    * accepted message of the topic from now on (buffered up to `subscriberBuffer`).
    */
   readonly subscribe: (topic: string) => Effect.Effect<Stream.Stream<PubsubMessage>, PubsubError, Scope.Scope>
-  /** Publish `data` to `topic` (signed per the policy); returns its id and how many peers it went to. */
+  /**
+   * Publish `data` to `topic` (signed per the policy); returns its id and how many peers it
+   * went to (0 is not an error). Fails `Duplicate` when the id is in the seen-cache.
+   */
   readonly publish: (topic: string, data: Uint8Array) => Effect.Effect<PublishResult, PubsubError>
   /** The topics we subscribe to. */
   readonly topics: () => ReadonlyArray<string>
@@ -569,6 +573,9 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
         }
         const id = messageId(msg)
         const idKey = Strings.fromBytes(id)
+        if (seen.has(idKey)) {
+          return Effect.fail(new PubsubError({ reason: "Duplicate", message: "a message with this id was seen" }))
+        }
         markSeen(idKey)
         const recipients = router.forward({ message: msg, topic, id, idKey, size }, undefined)
         return Effect.succeed({ id, recipients })
