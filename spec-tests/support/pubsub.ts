@@ -49,5 +49,4 @@ export const waitFor = (cond: () => boolean) =>
     while (!cond()) yield* Effect.sleep("10 millis")
   }).pipe(Effect.timeout("5 seconds"))
 
-export const text = (s: string): Uint8Array => new TextEncoder().encode(s)
-export const decode = (b: Uint8Array): string => new TextDecoder().decode(b)
+export { dec as decode, enc as text } from "./bytes.ts"

@@ -8,7 +8,7 @@
  *
  * @since 0.2.0
  */
-import { Effect } from "effect"
+import { Bytes, Effect } from "effect"
 import * as PeerId from "../../../core/PeerId.ts"
 import * as Pubsub from "../Pubsub.ts"
 
@@ -33,18 +33,12 @@ export const router: Pubsub.RouterFactory = (ctx) =>
       let sent = 0
       for (const peer of ctx.peers.values()) {
         if (peer === from || peer.protocol === "" || !peer.topics.has(msg.topic)) continue
-        if (author !== undefined && equalBytes(PeerId.toBytes(peer.id), author)) continue
+        if (author !== undefined && Bytes.Equivalence(PeerId.toBytes(peer.id), author)) continue
         if (ctx.send(peer, rpc)) sent++
       }
       return sent
     }
   })
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.byteLength !== b.byteLength) return false
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /** The {@link Pubsub.Pubsub} service routed by floodsub. */
 export const layer = (options: Pubsub.PubsubOptions = {}) => Pubsub.layerWith(router, options)

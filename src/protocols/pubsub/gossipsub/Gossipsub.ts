@@ -38,7 +38,7 @@
  *
  * @since 0.2.0
  */
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Bytes, Context, Duration, Effect, Layer, Schedule } from "effect"
 import * as PeerId from "../../../core/PeerId.ts"
 import * as Options from "../../../internal/options.ts"
 import * as Strings from "../../../internal/strings.ts"
@@ -120,6 +120,8 @@ export class Gossipsub extends Context.Service<Gossipsub, {
   readonly mesh: (topic: string) => ReadonlyArray<PeerId.PeerId>
   /** Our fanout peers of `topic`. */
   readonly fanout: (topic: string) => ReadonlyArray<PeerId.PeerId>
+  /** Whether `peer` is in backoff for `topic` (v1.1 §Prune Backoff: no GRAFT to it before it ends). */
+  readonly inBackoff: (topic: string, peer: PeerId.PeerId) => boolean
   /** The protocol a pubsub peer speaks with us. */
   readonly peerProtocol: (peer: PeerId.PeerId) => string | undefined
   /** Run one heartbeat now (besides the scheduled ones). */
@@ -165,12 +167,6 @@ const shuffle = <A>(items: Array<A>, random: () => number): Array<A> => {
     items[j] = t
   }
   return items
-}
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.byteLength !== b.byteLength) return false
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 type Control = ReturnType<typeof Messages.emptyControl>
@@ -428,7 +424,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       for (const key of targets) {
         const p = peer(key)
         if (p === undefined) continue
-        if (author !== undefined && sameBytes(PeerId.toBytes(p.id), author)) continue
+        if (author !== undefined && Bytes.Equivalence(PeerId.toBytes(p.id), author)) continue
         if (dontWant.get(key)?.has(msg.idKey) === true) continue
         if (ctx.send(p, rpc)) sent++
       }
@@ -584,6 +580,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       params,
       mesh: (topic) => ids(mesh.get(topic)),
       fanout: (topic) => ids(fanout.get(topic)),
+      inBackoff: (topic, id) => inBackoff(topic, id.toString()),
       peerProtocol: (id) => {
         const p = peer(id.toString())
         return p === undefined || p.protocol === "" ? undefined : p.protocol
