@@ -421,7 +421,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       const id = messageId(raw)
       const idKey = Strings.fromBytes(id)
       if (seen.has(idKey)) {
-        router.onDuplicate(peer, idKey)
+        router.onDuplicate(peer, idKey, topic)
         return
       }
       markSeen(idKey)

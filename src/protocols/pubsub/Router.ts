@@ -70,7 +70,7 @@ export interface PubsubRouter {
   /** A message seen for the first time arrived from `peer` (before validation). */
   readonly onFirstSeen: (peer: PeerHandle, msg: RoutedMessage) => void
   /** A message we had already seen arrived again from `peer`. */
-  readonly onDuplicate: (peer: PeerHandle, idKey: string) => void
+  readonly onDuplicate: (peer: PeerHandle, idKey: string, topic: string) => void
   /** Validation rejected a message `peer` sent (scoring: P4). */
   readonly onReject: (peer: PeerHandle, topic: string) => void
   /** Send an accepted message on; `from` is undefined for our own. Returns how many peers it went to. */

@@ -18,9 +18,11 @@
  *   peer above the publish threshold); IHAVE floods are bounded
  *   (`maxIHaveMessages` IHAVEs and `maxIHaveLength` ids asked per peer per
  *   heartbeat); peers scored below 0 are pruned from the mesh, below the
- *   gossip threshold get no gossip. The score is the {@link PeerScore.PeerScore}
- *   service ({@link layer} uses `PeerScore.layerZero`, which does not implement
- *   the v1.1 function yet).
+ *   gossip threshold get no gossip, below the publish threshold get none of
+ *   our own messages. The score is the {@link PeerScore.PeerScore} service:
+ *   {@link layer} uses `PeerScore.layerZero` (0 for everyone: the spec has no
+ *   defaults for the topic parameters); {@link layerWithScore} takes any score
+ *   Layer, e.g. `PeerScore.layer(params)`, the v1.1 function (P1–P5, P7).
  * - v1.2 §IDONTWANT: on the first sight of a message of at least
  *   `idontwantThreshold` bytes, before validation, we send IDONTWANT to our
  *   `/meshsub/1.2.0` mesh peers of the topic, and we do not send a message to
@@ -31,7 +33,7 @@
  * exchange (PX: PRUNE carries no peers, peers in a received PRUNE are not
  * dialed), direct peers, opportunistic grafting, IWANT follow-up promises
  * (P7 for broken ones), the graylist (RPCs of peers below the graylist
- * threshold are still processed), and the v1.1 score function.
+ * threshold are still processed), and score P6 (IP colocation).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
  * `gossipsub.ts`; rust `gossipsub/src/behaviour.rs`.
@@ -413,7 +415,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
           }
         }
       } else {
-        score.deliverMessage(from.id, topic)
+        score.deliverMessage(from.id, topic, msg.idKey)
         floodPeers(Number.NEGATIVE_INFINITY)
         for (const k of mesh.get(topic) ?? []) targets.add(k)
         targets.delete(from.key)
@@ -571,7 +573,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       join,
       leave,
       onFirstSeen,
-      onDuplicate: (p) => score.duplicateMessage(p.id, undefined),
+      onDuplicate: (p, idKey, topic) => score.duplicateMessage(p.id, topic, idKey),
       onReject: (p, topic) => score.rejectMessage(p.id, topic),
       forward,
       handleControl
@@ -610,5 +612,5 @@ export const make = (options: GossipsubOptions = {}) =>
 /** Gossipsub with the score service in context (a custom {@link PeerScore.PeerScore} Layer). */
 export const layerWithScore = (options: GossipsubOptions = {}) => Layer.effectContext(make(options))
 
-/** Gossipsub with {@link Score.layerZero} (the v1.1 score function is not implemented yet). */
+/** Gossipsub with {@link Score.layerZero}: every peer scores 0 (use {@link layerWithScore} for the v1.1 function). */
 export const layer = (options: GossipsubOptions = {}) => layerWithScore(options).pipe(Layer.provide(Score.layerZero))
