@@ -156,4 +156,36 @@ describe("pubsub interop with js-libp2p", () => {
       }),
     120_000
   )
+
+  it.live(
+    "gossipsub-v1.2 §IDONTWANT: js and ours send IDONTWANT for a large message in a triangle mesh",
+    () =>
+      Effect.gen(function*() {
+        const js = yield* jsGossip()
+        const jsPubsub = JsPeer.pubsubOf(js)
+        const a = yield* ours()
+        const b = yield* ours()
+        yield* jsPubsub.subscribe(TOPIC)
+        yield* a.pubsub.subscribe(TOPIC)
+        const subB = yield* b.pubsub.subscribe(TOPIC)
+        yield* a.host.dial(ma(js.addr))
+        yield* b.host.dial(ma(js.addr))
+        yield* a.host.dial(b.host.addrs()[0]!)
+        const idA = a.host.peerId.toString()
+        const idB = b.host.peerId.toString()
+        yield* eventually(Effect.map(jsPubsub.mesh(TOPIC), (m) => m.includes(idA) && m.includes(idB)))
+        yield* eventually(
+          Effect.sync(() => a.gossipsub.mesh(TOPIC).length === 2 && b.gossipsub.mesh(TOPIC).length === 2)
+        )
+        const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(subB, 1)))
+        // 4 KiB: over js's 512-byte and our 1,024-byte IDONTWANT thresholds
+        yield* a.pubsub.publish(TOPIC, new Uint8Array(4096).fill(0x61))
+        expect((yield* Fiber.join(got))[0]!.data.byteLength).toBe(4096)
+        yield* jsPubsub.awaitMessage("a".repeat(4096), { timeout: "10 seconds" })
+        // js got it from a and told b (its other mesh peer) before forwarding; b told js
+        yield* eventually(Effect.sync(() => b.gossipsub.idontwantStats().received >= 1))
+        expect(b.gossipsub.idontwantStats().sent).toBeGreaterThanOrEqual(1)
+      }),
+    60_000
+  )
 })

@@ -4,7 +4,7 @@
  * mesh; a custom score Layer replaces the function.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
@@ -130,7 +130,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "pluggable scoring: a custom PeerScore Layer (here: a deny list) replaces the function",
+    "pluggable scoring: a custom PeerScore Layer (a deny list) replaces the function; §Score Thresholds apply",
     () =>
       Effect.gen(function*() {
         const denied = new Set<string>()
@@ -143,18 +143,24 @@ describe("gossipsub v1.1 peer score", () => {
         const mesh = Context.get(ours.context, Gossipsub.Gossipsub)
         const a = yield* pubsubNode(Gossipsub.layer(opts))
         const b = yield* pubsubNode(Gossipsub.layer(opts))
-        denied.add(b.host.peerId.toString())
-        yield* ours.pubsub.subscribe("t")
+        const sub = yield* ours.pubsub.subscribe("t")
         yield* a.pubsub.subscribe("t")
         yield* b.pubsub.subscribe("t")
         yield* a.host.dial(ours.addr)
         yield* b.host.dial(ours.addr)
-        yield* waitFor(() => mesh.mesh("t").length === 1 && ours.pubsub.peers("t").length === 2)
-        yield* Effect.sleep("200 millis")
+        yield* waitFor(() => mesh.mesh("t").length === 2)
+        // b falls below 0 (pruned from the mesh at the next heartbeat), the publish
+        // threshold (no flood publish to it) and the graylist threshold (its RPCs are ignored)
+        denied.add(b.host.peerId.toString())
+        yield* waitFor(() => mesh.mesh("t").length === 1)
         expect(mesh.mesh("t").map(PeerId.toString)).toEqual([a.host.peerId.toString()])
-        // our own message is not flood-published to a peer below the publish threshold
         const r = yield* ours.pubsub.publish("t", text("x"))
         expect(r.recipients).toBe(1)
+        const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(sub, 1)))
+        yield* b.pubsub.publish("t", text("from the denied peer"))
+        yield* Effect.sleep("100 millis")
+        yield* a.pubsub.publish("t", text("from a"))
+        expect((yield* Fiber.join(got)).map((m) => decode(m.data))).toEqual(["from a"])
       }).pipe(Effect.provide(Memory.layerNetwork)),
     20_000
   )

@@ -434,6 +434,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
     }
 
     const handleRpc = (peer: Peer, rpc: Messages.RPC) => {
+      if (!router.acceptFrom(peer)) return
       let n = 0
       for (const sub of rpc.subscriptions) {
         if (++n > maxSubsPerRpc) break

@@ -76,6 +76,8 @@ export interface PubsubRouter {
   /** Send an accepted message on; `from` is undefined for our own. Returns how many peers it went to. */
   readonly forward: (msg: RoutedMessage, from: PeerHandle | undefined) => number
   readonly handleControl: (peer: PeerHandle, control: Messages.ControlMessage) => void
+  /** Whether to process an RPC from `peer` at all (gossipsub v1.1 graylist); every RPC is dropped when false. */
+  readonly acceptFrom: (peer: PeerHandle) => boolean
 }
 
 /** Builds a router from the core's context; its background jobs (heartbeat) live in the scope. */

@@ -27,6 +27,7 @@ export const router: Pubsub.RouterFactory = (ctx) =>
     onDuplicate: () => {},
     onReject: () => {},
     handleControl: () => {},
+    acceptFrom: () => true,
     forward: (msg, from) => {
       const author = msg.message.from
       const rpc = { subscriptions: [], publish: [msg.message] }

@@ -32,8 +32,8 @@
  * Not implemented yet (the options are not there rather than ignored): peer
  * exchange (PX: PRUNE carries no peers, peers in a received PRUNE are not
  * dialed), direct peers, opportunistic grafting, IWANT follow-up promises
- * (P7 for broken ones), the graylist (RPCs of peers below the graylist
- * threshold are still processed), and score P6 (IP colocation).
+ * (P7 for broken ones), and score P6 (IP colocation). RPCs of peers below the
+ * graylist threshold are ignored whole (v1.1 §Score Thresholds).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
  * `gossipsub.ts`; rust `gossipsub/src/behaviour.rs`.
@@ -126,6 +126,12 @@ export class Gossipsub extends Context.Service<Gossipsub, {
   readonly inBackoff: (topic: string, peer: PeerId.PeerId) => boolean
   /** The protocol a pubsub peer speaks with us. */
   readonly peerProtocol: (peer: PeerId.PeerId) => string | undefined
+  /** IDONTWANT counters since start (v1.2): ids received, sent, and messages not sent because of one. */
+  readonly idontwantStats: () => {
+    readonly received: number
+    readonly sent: number
+    readonly honoured: number
+  }
   /** Run one heartbeat now (besides the scheduled ones). */
   readonly heartbeat: Effect.Effect<void>
 }>()("effect-libp2p/Gossipsub") {}
@@ -193,6 +199,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     const unsubscribeBackoffMs = Duration.toMillis(params.unsubscribeBackoff)
     const heartbeatMs = Duration.toMillis(params.heartbeatInterval)
     const { thresholds } = score
+    const idontwant = { received: 0, sent: 0, honoured: 0 }
 
     const peer = (key: string) => ctx.peers.get(key)
 
@@ -348,6 +355,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         for (const id of d.messageIDs) {
           if (count >= params.maxIDontWantMessages) break
           count++
+          idontwant.received++
           if (m === undefined) dontWant.set(p.key, m = new Map())
           m.set(Strings.binary(id), until)
         }
@@ -373,7 +381,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       for (const key of peers) {
         const p = peer(key)
         if (p === undefined || p === from || p.protocol !== PROTOCOL_V12) continue
-        sendControl(p, { idontwant: [{ messageIDs: [msg.id] }] })
+        if (sendControl(p, { idontwant: [{ messageIDs: [msg.id] }] })) idontwant.sent++
       }
     }
 
@@ -427,7 +435,10 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         const p = peer(key)
         if (p === undefined) continue
         if (author !== undefined && Bytes.Equivalence(PeerId.toBytes(p.id), author)) continue
-        if (dontWant.get(key)?.has(msg.idKey) === true) continue
+        if (dontWant.get(key)?.has(msg.idKey) === true) {
+          idontwant.honoured++
+          continue
+        }
         if (ctx.send(p, rpc)) sent++
       }
       return sent
@@ -576,7 +587,9 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       onDuplicate: (p, idKey, topic) => score.duplicateMessage(p.id, topic, idKey),
       onReject: (p, topic) => score.rejectMessage(p.id, topic),
       forward,
-      handleControl
+      handleControl,
+      // v1.1 §Score Thresholds: RPCs of graylisted peers are ignored
+      acceptFrom: (p) => score.score(p.id) >= thresholds.graylistThreshold
     }
     const service = Gossipsub.of({
       params,
@@ -587,6 +600,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         const p = peer(id.toString())
         return p === undefined || p.protocol === "" ? undefined : p.protocol
       },
+      idontwantStats: () => ({ ...idontwant }),
       heartbeat: Effect.sync(heartbeat)
     })
     return { router, service } satisfies RouterState
