@@ -8,11 +8,12 @@
  * what the two negotiate), floodsub.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Result, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
 import * as PeerId from "../../src/core/PeerId.ts"
 import type { Host } from "../../src/host/Host.ts"
 import * as Floodsub from "../../src/protocols/pubsub/floodsub/Floodsub.ts"
 import * as Gossipsub from "../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
+import * as PeerScore from "../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import type * as Pubsub from "../../src/protocols/pubsub/Pubsub.ts"
 import { ma } from "../support/multiaddr.ts"
 import { tcpPubsubNode } from "../support/pubsub.ts"
@@ -185,6 +186,31 @@ describe("pubsub interop with js-libp2p", () => {
         // js got it from a and told b (its other mesh peer) before forwarding; b told js
         yield* eventually(Effect.sync(() => b.gossipsub.idontwantStats().received >= 1))
         expect(b.gossipsub.idontwantStats().sent).toBeGreaterThanOrEqual(1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "gossipsub-v1.1 §P4: a js peer publishing invalid messages loses score on our side and leaves our mesh",
+    () =>
+      Effect.gen(function*() {
+        const scoreLayer = PeerScore.layer({
+          topics: { [TOPIC]: PeerScore.topicParams({ invalidMessageDeliveriesWeight: -100 }) }
+        })
+        const node = Effect.map(
+          tcpPubsubNode(
+            Gossipsub.layerWithScore({ heartbeatInterval: "200 millis" }).pipe(Layer.provideMerge(scoreLayer))
+          ),
+          (n) => ({ ...n, gossipsub: Context.get(n.context, Gossipsub.Gossipsub) })
+        )
+        const { a, js, jsPubsub } = yield* pair("gossipsub", node, false)
+        const score = Context.get(a.context, PeerScore.PeerScore)
+        yield* a.pubsub.addValidator(TOPIC, (m) => Effect.succeed(decode(m.data) === "invalid" ? "Reject" : "Accept"))
+        yield* eventually(Effect.sync(() => a.gossipsub.mesh(TOPIC).some((p) => p.toString() === js.peerId)))
+        expect(score.score(peerOf(js))).toBe(0)
+        yield* jsPubsub.publish(TOPIC, "invalid")
+        yield* eventually(Effect.sync(() => score.score(peerOf(js)) < 0))
+        yield* eventually(Effect.sync(() => !a.gossipsub.mesh(TOPIC).some((p) => p.toString() === js.peerId)))
       }),
     60_000
   )

@@ -13,26 +13,14 @@ import * as PeerScore from "../../../src/protocols/pubsub/gossipsub/PeerScore.ts
 import * as Memory from "../../../src/transport/Memory.ts"
 import { decode, pubsubNode, text, waitFor } from "../../support/pubsub.ts"
 
-const topic = (over: Partial<PeerScore.TopicScoreParams> = {}): PeerScore.TopicScoreParams => ({
-  topicWeight: 1,
-  timeInMeshWeight: 0,
-  timeInMeshQuantum: "1 second",
-  timeInMeshCap: 0,
-  firstMessageDeliveriesWeight: 0,
-  firstMessageDeliveriesDecay: 0.5,
-  firstMessageDeliveriesCap: 100,
-  meshMessageDeliveriesWeight: 0,
-  meshMessageDeliveriesDecay: 1,
-  meshMessageDeliveriesThreshold: 0,
-  meshMessageDeliveriesCap: 100,
-  meshMessageDeliveriesActivation: "2 seconds",
-  meshMessageDeliveriesWindow: "10 millis",
-  meshFailurePenaltyWeight: 0,
-  meshFailurePenaltyDecay: 1,
-  invalidMessageDeliveriesWeight: 0,
-  invalidMessageDeliveriesDecay: 1,
-  ...over
-})
+const topic = (over: Partial<PeerScore.TopicScoreParams> = {}) =>
+  PeerScore.topicParams({
+    firstMessageDeliveriesDecay: 0.5,
+    firstMessageDeliveriesCap: 100,
+    meshMessageDeliveriesCap: 100,
+    meshMessageDeliveriesActivation: "2 seconds",
+    ...over
+  })
 
 const withScore = (params: PeerScore.PeerScoreParams) =>
   Effect.gen(function*() {

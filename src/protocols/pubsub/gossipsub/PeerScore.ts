@@ -123,6 +123,31 @@ export interface TopicScoreParams {
   readonly invalidMessageDeliveriesDecay: number
 }
 
+/**
+ * Topic parameters that count nothing (every weight 0, decays 1, topic weight 1),
+ * with `overrides` on top: name only the components a topic uses.
+ */
+export const topicParams = (overrides: Partial<TopicScoreParams> = {}): TopicScoreParams => ({
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  timeInMeshQuantum: Duration.seconds(1),
+  timeInMeshCap: 0,
+  firstMessageDeliveriesWeight: 0,
+  firstMessageDeliveriesDecay: 1,
+  firstMessageDeliveriesCap: 0,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 1,
+  meshMessageDeliveriesThreshold: 0,
+  meshMessageDeliveriesCap: 0,
+  meshMessageDeliveriesActivation: Duration.seconds(5),
+  meshMessageDeliveriesWindow: Duration.millis(10),
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 1,
+  invalidMessageDeliveriesWeight: 0,
+  invalidMessageDeliveriesDecay: 1,
+  ...overrides
+})
+
 /** The score function's parameters (go `PeerScoreParams`, without P6). */
 export interface PeerScoreParams {
   readonly topics: Readonly<Record<string, TopicScoreParams>>
