@@ -4,13 +4,14 @@
  * node that speaks /meshsub/1.1.0 by hand over the memory transport.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Result, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
 import * as Duplex from "../../../src/core/Duplex.ts"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as LengthPrefixed from "../../../src/core/LengthPrefixed.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Varint from "../../../src/core/Varint.ts"
 import * as Gossipsub from "../../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
+import * as PeerScore from "../../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import * as Messages from "../../../src/protocols/pubsub/messages.ts"
 import * as Pubsub from "../../../src/protocols/pubsub/Pubsub.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
@@ -24,10 +25,15 @@ const PROTO = Gossipsub.PROTOCOL_V11
  * (no pubsub service, a sink handler for PROTO so the victim's outbound stream opens)
  * with a raw stream to the victim.
  */
-const setup = (options: Gossipsub.GossipsubOptions = {}) =>
+const setup = (
+  options: Gossipsub.GossipsubOptions = {},
+  score: Layer.Layer<PeerScore.PeerScore> = PeerScore.layerZero
+) =>
   Effect.gen(function*() {
     const victim = yield* pubsubNode(
-      Gossipsub.layer({ heartbeatInterval: "50 millis", heartbeatInitialDelay: "20 millis", ...options })
+      Gossipsub.layerWithScore({ heartbeatInterval: "50 millis", heartbeatInitialDelay: "20 millis", ...options }).pipe(
+        Layer.provide(score)
+      )
     )
     const honest = yield* pubsubNode(Gossipsub.layer({ heartbeatInterval: "50 millis" }))
     const attacker = yield* memoryNode()
@@ -236,6 +242,27 @@ describe("pubsub bad input", () => {
           controls.length > 0 && s.received.some((r) => (r.control?.prune ?? []).some((p) => p.topicID === "t"))
         )
         expect(s.mesh.mesh("t").some((p) => PeerId.equals(p, s.attacker.host.peerId))).toBe(false)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    20_000
+  )
+
+  it.live(
+    "gossipsub-v1.1 §Spam Protection: an IHAVE whose IWANT is never answered costs a behavioural penalty (P7) per broken promise",
+    () =>
+      Effect.gen(function*() {
+        const penalties: Array<readonly [string, number]> = []
+        const zero = Context.get(yield* Layer.build(PeerScore.layerZero), PeerScore.PeerScore)
+        const spy = Layer.succeed(PeerScore.PeerScore, {
+          ...zero,
+          addPenalty: (peer, count) => void penalties.push([peer.toString(), count])
+        })
+        const s = yield* setup({ iwantFollowupTime: "200 millis" }, spy)
+        const control = { ...Messages.emptyControl(), ihave: [{ topicID: "t", messageIDs: [Uint8Array.of(1, 2, 3)] }] }
+        yield* s.stream.write([rpc({ control })])
+        yield* waitFor(() => s.received.some((r) => (r.control?.iwant.length ?? 0) > 0))
+        expect(penalties).toEqual([])
+        yield* waitFor(() => penalties.length > 0)
+        expect(penalties).toEqual([[s.attacker.host.peerId.toString(), 1]])
       }).pipe(Effect.provide(Memory.layerNetwork)),
     20_000
   )

@@ -152,4 +152,40 @@ describe("gossipsub v1.1 peer score", () => {
       }).pipe(Effect.provide(Memory.layerNetwork)),
     20_000
   )
+
+  it.live(
+    "§Opportunistic Grafting: a mesh with a low median score grafts a better-scored peer",
+    () =>
+      Effect.gen(function*() {
+        const scores = new Map<string, number>()
+        const custom = Layer.succeed(PeerScore.PeerScore, {
+          ...Context.get(yield* Layer.build(PeerScore.layerZero), PeerScore.PeerScore),
+          score: (peer) => scores.get(peer.toString()) ?? 0
+        })
+        const opts = { heartbeatInterval: "50 millis", heartbeatInitialDelay: "10 millis" } as const
+        const ours = yield* pubsubNode(
+          Gossipsub.layerWithScore({ ...opts, D: 2, Dlo: 2, Dhi: 10, opportunisticGraftTicks: 3 }).pipe(
+            Layer.provide(custom)
+          )
+        )
+        const mesh = Context.get(ours.context, Gossipsub.Gossipsub)
+        const a = yield* pubsubNode(Gossipsub.layer(opts))
+        const b = yield* pubsubNode(Gossipsub.layer(opts))
+        // c never grafts by itself (D_lo 0), so only our opportunistic graft brings it in
+        const c = yield* pubsubNode(Gossipsub.layer({ ...opts, D: 1, Dlo: 0 }))
+        for (const n of [ours, a, b, c]) yield* n.pubsub.subscribe("t")
+        yield* a.host.dial(ours.addr)
+        yield* b.host.dial(ours.addr)
+        yield* waitFor(() => mesh.mesh("t").length === 2)
+        yield* c.host.dial(ours.addr)
+        yield* waitFor(() => ours.pubsub.peers("t").length === 3)
+        const inMesh = () => mesh.mesh("t").some((p) => PeerId.equals(p, c.host.peerId))
+        yield* Effect.sleep("300 millis")
+        expect(inMesh()).toBe(false) // everyone scores 0: nothing better than the median
+        scores.set(c.host.peerId.toString(), 50)
+        yield* waitFor(inMesh)
+        expect(mesh.mesh("t")).toHaveLength(3)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    20_000
+  )
 })

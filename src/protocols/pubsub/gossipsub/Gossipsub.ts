@@ -29,10 +29,16 @@
  *   a peer that sent us IDONTWANT for it (kept 3 heartbeats, at most
  *   `maxIDontWantMessages` ids per peer per heartbeat).
  *
+ * - v1.1 §Spam Protection: one id of each IWANT we send is a promise; a peer
+ *   that has not delivered it within `iwantFollowupTime` (3 s) gets a
+ *   behavioural penalty (P7) per broken promise, counted at the heartbeat.
+ * - v1.1 §Opportunistic Grafting: every `opportunisticGraftTicks` (60)
+ *   heartbeats, a mesh whose median score is below the opportunistic graft
+ *   threshold grafts up to `opportunisticGraftPeers` (2) peers scored above it.
+ *
  * Not implemented yet (the options are not there rather than ignored): peer
  * exchange (PX: PRUNE carries no peers, peers in a received PRUNE are not
- * dialed), direct peers, opportunistic grafting, IWANT follow-up promises
- * (P7 for broken ones), and score P6 (IP colocation). RPCs of peers below the
+ * dialed), direct peers, and score P6 (IP colocation). RPCs of peers below the
  * graylist threshold are ignored whole (v1.1 §Score Thresholds).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
@@ -81,6 +87,11 @@ export interface GossipsubParams {
   readonly maxIHaveMessages: number
   readonly idontwantThreshold: number
   readonly maxIDontWantMessages: number
+  /** v1.1 §Spam Protection: how long a peer has to deliver a message we asked for by IWANT. */
+  readonly iwantFollowupTime: Duration.Duration
+  /** v1.1 §Opportunistic Grafting: every how many heartbeats, and how many peers at most. */
+  readonly opportunisticGraftTicks: number
+  readonly opportunisticGraftPeers: number
 }
 
 /** Every parameter is optional (defaults: {@link defaults}); durations as any `Duration.Input`. */
@@ -112,7 +123,10 @@ export const defaults: GossipsubParams = {
   maxIHaveLength: 5000,
   maxIHaveMessages: 10,
   idontwantThreshold: 1024,
-  maxIDontWantMessages: 1000
+  maxIDontWantMessages: 1000,
+  iwantFollowupTime: Duration.seconds(3),
+  opportunisticGraftTicks: 60,
+  opportunisticGraftPeers: 2
 }
 
 /** Mesh introspection and control, beside the {@link Pubsub.Pubsub} service. */
@@ -160,7 +174,15 @@ const resolveParams = (o: GossipsubParamsInput): GossipsubParams => {
     maxIHaveLength: Options.clampInt(o.maxIHaveLength, defaults.maxIHaveLength, 1, 1_000_000),
     maxIHaveMessages: Options.clampInt(o.maxIHaveMessages, defaults.maxIHaveMessages, 1, 1_000_000),
     idontwantThreshold: Options.clampInt(o.idontwantThreshold, defaults.idontwantThreshold, 0, 1 << 30),
-    maxIDontWantMessages: Options.clampInt(o.maxIDontWantMessages, defaults.maxIDontWantMessages, 0, 1_000_000)
+    maxIDontWantMessages: Options.clampInt(o.maxIDontWantMessages, defaults.maxIDontWantMessages, 0, 1_000_000),
+    iwantFollowupTime: Options.duration(o.iwantFollowupTime, defaults.iwantFollowupTime),
+    opportunisticGraftTicks: Options.clampInt(
+      o.opportunisticGraftTicks,
+      defaults.opportunisticGraftTicks,
+      1,
+      1_000_000
+    ),
+    opportunisticGraftPeers: Options.clampInt(o.opportunisticGraftPeers, defaults.opportunisticGraftPeers, 0, 1000)
   }
 }
 
@@ -200,6 +222,10 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     const heartbeatMs = Duration.toMillis(params.heartbeatInterval)
     const { thresholds } = score
     const idontwant = { received: 0, sent: 0, honoured: 0 }
+    /** IWANT promises: message id → peer → deadline (v1.1 §Spam Protection, go `gossip_tracer.go`). */
+    const promises = new Map<string, Map<string, number>>()
+    const followupMs = Duration.toMillis(params.iwantFollowupTime)
+    let ticks = 0
 
     const peer = (key: string) => ctx.peers.get(key)
 
@@ -270,6 +296,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       for (const peers of fanout.values()) peers.delete(key)
       ihaveCount.delete(key)
       iasked.delete(key)
+      for (const [id, m] of promises) if (m.delete(key) && m.size === 0) promises.delete(id)
       dontWant.delete(key)
       dontWantCount.delete(key)
     }
@@ -294,6 +321,11 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       const room = params.maxIHaveLength - asked
       if (ids.length > room) ids = shuffle(ids, ctx.random).slice(0, room)
       iasked.set(p.key, asked + ids.length)
+      // one random id of the request is a promise: not delivered in time, a P7 penalty
+      const promised = Strings.binary(ids[Math.floor(ctx.random() * ids.length)]!)
+      let m = promises.get(promised)
+      if (m === undefined) promises.set(promised, m = new Map())
+      if (!m.has(p.key)) m.set(p.key, ctx.now() + followupMs)
       return [{ messageIDs: ids }]
     }
 
@@ -375,6 +407,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     }
 
     const onFirstSeen = (from: Pubsub.PeerHandle, msg: Pubsub.RoutedMessage) => {
+      promises.delete(msg.idKey)
       if (msg.size < params.idontwantThreshold) return
       const peers = mesh.get(msg.topic)
       if (peers === undefined) return
@@ -464,6 +497,20 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         for (const [id, until] of m) if (until <= now) m.delete(id)
         if (m.size === 0) dontWant.delete(key)
       }
+      const broken = new Map<string, number>()
+      for (const [id, m] of promises) {
+        for (const [key, until] of m) {
+          if (until > now) continue
+          m.delete(key)
+          broken.set(key, (broken.get(key) ?? 0) + 1)
+        }
+        if (m.size === 0) promises.delete(id)
+      }
+      for (const [key, count] of broken) {
+        const p = peer(key)
+        if (p !== undefined) score.addPenalty(p.id, count)
+      }
+      const opportunistic = ++ticks % params.opportunisticGraftTicks === 0
 
       const gossip = (topic: string, exclude: ReadonlySet<string>) => {
         const ids = mcache.gossipIds(topic)
@@ -526,6 +573,28 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
             peers.delete(p.key)
             score.prune(p.id, topic)
             control(p.key).prune.push(pruneFor(p, topic, pruneBackoffMs))
+          }
+        }
+        // v1.1 §Opportunistic Grafting: a mesh whose median score is low takes better-scored peers
+        if (opportunistic && peers.size > 1) {
+          const scores = Array.from(peers, (k) => {
+            const p = peer(k)
+            return p === undefined ? 0 : score.score(p.id)
+          }).sort((x, y) => x - y)
+          const median = scores[Math.floor(scores.length / 2)]!
+          if (median < thresholds.opportunisticGraftThreshold) {
+            const better = shuffle(
+              candidates(
+                topic,
+                (p) => !peers.has(p.key) && !inBackoff(topic, p.key) && score.score(p.id) > median
+              ),
+              ctx.random
+            )
+            for (const p of better.slice(0, params.opportunisticGraftPeers)) {
+              peers.add(p.key)
+              score.graft(p.id, topic)
+              control(p.key).graft.push({ topicID: topic })
+            }
           }
         }
         gossip(topic, peers)
