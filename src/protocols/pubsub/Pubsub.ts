@@ -7,8 +7,9 @@
  *
  * - §The RPC: every peer gets one long-lived outbound stream from us (opened by
  *   `host.onConnection` on the first connection to it, with the router's
- *   protocols in preference order); the RPCs a peer sends arrive on its own
- *   outbound stream, which we read here. Each RPC is varint length-prefixed,
+ *   protocols in preference order; a second connection waits and takes over
+ *   when the first ends); the RPCs a peer sends arrive on its own outbound
+ *   stream, which we read here, whichever connection it runs on. Each RPC is varint length-prefixed,
  *   at most {@link PubsubOptions.maxRpcSize} (1 MiB); a longer one, or one that
  *   does not decode, ends that inbound stream (the connection stays).
  * - Outbound RPCs go through a bounded per-peer queue (`peerQueue`, dropping:
@@ -49,6 +50,7 @@
 import {
   Clock,
   Context,
+  Deferred,
   Duration,
   Effect,
   Fiber,
@@ -267,6 +269,8 @@ interface Peer extends PeerHandle {
   readonly topics: Set<string>
   protocol: string
   readonly queue: Queue.Queue<Uint8Array>
+  /** Done when the peer is removed (its connection or stream ended). */
+  readonly removed: Deferred.Deferred<void>
 }
 
 interface Job {
@@ -481,15 +485,25 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
 
     const removePeer = (peer: Peer) =>
       Effect.sync(() => {
+        Deferred.doneUnsafe(peer.removed, Effect.void)
         if (peers.get(peer.key) !== peer) return
         peers.delete(peer.key)
-        router.removePeer(peer)
+        if (peer.protocol !== "") router.removePeer(peer)
       })
 
-    yield* host.onConnection((conn) =>
+    /**
+     * Our outbound stream to the connection's peer, unless another connection already
+     * carries one: then this connection waits and takes over when that one ends.
+     */
+    const runPeer = (conn: Connection.Connection): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         const key = conn.remotePeer.toString()
-        if (peers.has(key)) return
+        const existing = peers.get(key)
+        if (existing !== undefined) {
+          yield* Deferred.await(existing.removed)
+          if (conn.isClosed()) return
+          return yield* runPeer(conn)
+        }
         const queue = yield* Queue.dropping<Uint8Array>(peerQueue)
         const peer: Peer = {
           id: conn.remotePeer,
@@ -497,22 +511,21 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
           protocol: "",
           outbound: conn.direction === "outbound",
           topics: new Set(),
-          queue
+          queue,
+          removed: Deferred.makeUnsafe<void>()
         }
         peers.set(key, peer)
         yield* Effect.addFinalizer(() => removePeer(peer))
         const stream = yield* Effect.option(conn.newStream(router.protocols, { lazy: false }))
-        if (Option.isNone(stream) || peers.get(key) !== peer) {
-          if (peers.get(key) === peer) peers.delete(key)
-          return
-        }
+        if (Option.isNone(stream) || peers.get(key) !== peer) return yield* removePeer(peer)
         peer.protocol = stream.value.protocol
         router.addPeer(peer)
         if (subscribers.size > 0) send(peer, subscriptionRpc(subscribers.keys(), true))
         const fiber = yield* Effect.forkScoped(writer(peer, stream.value).pipe(Effect.ignore))
         yield* Effect.forkScoped(Effect.andThen(Fiber.await(fiber), removePeer(peer)))
       })
-    )
+
+    yield* host.onConnection(runPeer)
 
     const broadcastSubscription = (topic: string, subscribe: boolean) => {
       const rpc = subscriptionRpc([topic], subscribe)
