@@ -83,4 +83,26 @@ describe("gossipsub", () => {
       }).pipe(Effect.provide(Memory.layerNetwork)),
     20_000
   )
+
+  it.live(
+    "gossipsub-v1.1 §Explicit Peering Agreements: a direct peer is dialed, never in the mesh, and gets every message",
+    () =>
+      Effect.gen(function*() {
+        const b = yield* gossipNode()
+        const a = yield* gossipNode({ directPeers: [b.addr], floodPublish: false })
+        yield* a.pubsub.subscribe("t")
+        const sub = yield* b.pubsub.subscribe("t")
+        // a dials b by itself at its first heartbeat
+        yield* waitFor(() => a.pubsub.peers("t").length === 1 && b.pubsub.peers("t").length === 1)
+        yield* Effect.sleep("200 millis")
+        // b grafts a, a refuses (PRUNE): no mesh on either side
+        expect(a.gossipsub.mesh("t")).toEqual([])
+        expect(b.gossipsub.mesh("t")).toEqual([])
+        const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(sub, 1)))
+        const r = yield* a.pubsub.publish("t", text("direct"))
+        expect(r.recipients).toBe(1)
+        expect((yield* Fiber.join(got)).map((m) => decode(m.data))).toEqual(["direct"])
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    20_000
+  )
 })

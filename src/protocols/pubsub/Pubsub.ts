@@ -69,6 +69,7 @@ import { Registrar } from "../../connection/Registrar.ts"
 import { Identity } from "../../core/Identity.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
+import type * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as Reader from "../../core/Reader.ts"
 import { Host } from "../../host/Host.ts"
@@ -343,6 +344,12 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       return Queue.offerUnsafe(p.queue, Messages.RPC.encode(rpc))
     }
 
+    /** Connections the router asked for, dialed one at a time (dropping beyond 64 waiting). */
+    const dials = yield* Queue.dropping<Multiaddr.Multiaddr>(64)
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(Queue.take(dials), (addr) => Effect.ignore(host.dial(addr))))
+    )
+
     const ctx: RouterContext = {
       localPeer: identity.peerId,
       peers,
@@ -350,7 +357,8 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       subscribed: (topic) => subscribers.has(topic),
       seen: (idKey) => seen.has(idKey),
       now,
-      random
+      random,
+      connect: (addr) => void Queue.offerUnsafe(dials, addr)
     }
     const router: PubsubRouter = yield* routerFactory(ctx)
 

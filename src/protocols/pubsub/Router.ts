@@ -12,6 +12,7 @@
  * @since 0.2.0
  */
 import type { Effect, Scope } from "effect"
+import type * as Multiaddr from "../../core/Multiaddr.ts"
 import type * as PeerId from "../../core/PeerId.ts"
 import type * as Messages from "./messages.ts"
 
@@ -54,6 +55,8 @@ export interface RouterContext {
   readonly now: () => number
   /** A number in [0, 1) from the node's seeded generator. */
   readonly random: () => number
+  /** Ask the node to connect to `addr` (in the background, bounded; failures are ignored). */
+  readonly connect: (addr: Multiaddr.Multiaddr) => void
 }
 
 export interface PubsubRouter {

@@ -36,9 +36,12 @@
  *   heartbeats, a mesh whose median score is below the opportunistic graft
  *   threshold grafts up to `opportunisticGraftPeers` (2) peers scored above it.
  *
+ * - v1.1 §Explicit Peering Agreements: `directPeers` are dialed and redialed,
+ *   get every message of their topics, and never join a mesh.
+ *
  * Not implemented yet (the options are not there rather than ignored): peer
  * exchange (PX: PRUNE carries no peers, peers in a received PRUNE are not
- * dialed), direct peers, and score P6 (IP colocation). RPCs of peers below the
+ * dialed), and score P6 (IP colocation). RPCs of peers below the
  * graylist threshold are ignored whole (v1.1 §Score Thresholds).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
@@ -47,6 +50,7 @@
  * @since 0.2.0
  */
 import { Bytes, Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as Multiaddr from "../../../core/Multiaddr.ts"
 import * as PeerId from "../../../core/PeerId.ts"
 import * as Options from "../../../internal/options.ts"
 import * as Strings from "../../../internal/strings.ts"
@@ -92,6 +96,13 @@ export interface GossipsubParams {
   /** v1.1 §Opportunistic Grafting: every how many heartbeats, and how many peers at most. */
   readonly opportunisticGraftTicks: number
   readonly opportunisticGraftPeers: number
+  /**
+   * v1.1 §Explicit Peering Agreements: addresses (with `/p2p/…`) of direct peers, dialed at the
+   * first heartbeat and every `directConnectTicks` heartbeats while not connected; they get every
+   * message of a topic they subscribe to, and are never in a mesh (a GRAFT from one is refused).
+   */
+  readonly directPeers: ReadonlyArray<Multiaddr.Multiaddr>
+  readonly directConnectTicks: number
 }
 
 /** Every parameter is optional (defaults: {@link defaults}); durations as any `Duration.Input`. */
@@ -126,7 +137,9 @@ export const defaults: GossipsubParams = {
   maxIDontWantMessages: 1000,
   iwantFollowupTime: Duration.seconds(3),
   opportunisticGraftTicks: 60,
-  opportunisticGraftPeers: 2
+  opportunisticGraftPeers: 2,
+  directPeers: [],
+  directConnectTicks: 300
 }
 
 /** Mesh introspection and control, beside the {@link Pubsub.Pubsub} service. */
@@ -182,7 +195,9 @@ const resolveParams = (o: GossipsubParamsInput): GossipsubParams => {
       1,
       1_000_000
     ),
-    opportunisticGraftPeers: Options.clampInt(o.opportunisticGraftPeers, defaults.opportunisticGraftPeers, 0, 1000)
+    opportunisticGraftPeers: Options.clampInt(o.opportunisticGraftPeers, defaults.opportunisticGraftPeers, 0, 1000),
+    directPeers: o.directPeers ?? defaults.directPeers,
+    directConnectTicks: Options.clampInt(o.directConnectTicks, defaults.directConnectTicks, 1, 1_000_000)
   }
 }
 
@@ -226,6 +241,13 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     const promises = new Map<string, Map<string, number>>()
     const followupMs = Duration.toMillis(params.iwantFollowupTime)
     let ticks = 0
+    /** Direct peers by peer id (v1.1 §Explicit Peering Agreements). */
+    const direct = new Map<string, Multiaddr.Multiaddr>()
+    for (const addr of params.directPeers) {
+      const text = Multiaddr.getPeerId(addr)
+      const id = text === undefined ? undefined : PeerId.fromString(text)
+      if (id !== undefined && id._tag === "Success") direct.set(id.success.toString(), addr)
+    }
 
     const peer = (key: string) => ctx.peers.get(key)
 
@@ -250,7 +272,9 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     /** Gossip peers subscribed to `topic` that pass `ok`. */
     const candidates = (topic: string, ok: (p: Pubsub.PeerHandle) => boolean) => {
       const out: Array<Pubsub.PeerHandle> = []
-      for (const p of ctx.peers.values()) if (isGossip(p) && p.topics.has(topic) && ok(p)) out.push(p)
+      for (const p of ctx.peers.values()) {
+        if (isGossip(p) && p.topics.has(topic) && !direct.has(p.key) && ok(p)) out.push(p)
+      }
       return out
     }
 
@@ -353,6 +377,12 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         const peers = mesh.get(topic)
         // spam hardening (go): a GRAFT for a topic we are not in is ignored
         if (peers === undefined || peers.has(p.key)) continue
+        if (direct.has(p.key)) {
+          // a direct peer never joins the mesh (go: it is a misbehaviour, penalised)
+          score.addPenalty(p.id, 1)
+          prunes.push(pruneFor(p, topic, pruneBackoffMs))
+          continue
+        }
         if (inBackoff(topic, p.key)) {
           score.addPenalty(p.id, 1)
           prunes.push(pruneFor(p, topic, pruneBackoffMs))
@@ -424,7 +454,9 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       const targets = new Set<string>()
       const floodPeers = (min: number) => {
         for (const p of ctx.peers.values()) {
-          if (isFlood(p) && p.topics.has(topic) && score.score(p.id) >= min) targets.add(p.key)
+          if ((isFlood(p) || direct.has(p.key)) && p.topics.has(topic) && score.score(p.id) >= min) {
+            targets.add(p.key)
+          }
         }
       }
       if (from === undefined) {
@@ -511,6 +543,9 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         if (p !== undefined) score.addPenalty(p.id, count)
       }
       const opportunistic = ++ticks % params.opportunisticGraftTicks === 0
+      if (ticks === 1 || ticks % params.directConnectTicks === 0) {
+        for (const [key, addr] of direct) if (!ctx.peers.has(key)) ctx.connect(addr)
+      }
 
       const gossip = (topic: string, exclude: ReadonlySet<string>) => {
         const ids = mcache.gossipIds(topic)
