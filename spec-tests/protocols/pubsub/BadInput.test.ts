@@ -162,6 +162,8 @@ describe("pubsub bad input", () => {
           sign({ from: attackerId, seqno: Uint8Array.of(1), topic: "t", data: text("short seqno") })
         ]
         const good = sign({ from: attackerId, seqno: seq(9), topic: "t", data: text("valid") })
+        // a forged copy with the real message's id (same from and seqno) sent first does not shadow it
+        bad.push({ ...good, data: text("forged copy") })
         const seenVictim: Array<string> = []
         const seenHonest: Array<string> = []
         const f1 = yield* Effect.forkChild(

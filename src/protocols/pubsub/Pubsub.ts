@@ -419,23 +419,27 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
     }))
     for (let i = 0; i < validateConcurrency; i++) yield* Effect.forkScoped(worker)
 
-    /** One message from a peer: policy, id, seen-cache, then validation. */
+    /**
+     * One message from a peer: the seen-cache first (a duplicate costs no signature check),
+     * then the signing policy, then marked seen (only once it verified: a forged copy cannot
+     * shadow the real message), then validation (go `validation.go` in the same order).
+     */
     const handleMessage = (peer: Peer, raw: Messages.Message) => {
       const size = Messages.Message.encode(raw).byteLength
       if (size > maxMessageSize) return
-      const checked = checkMessage(policy, raw)
       const topic = raw.topic ?? ""
-      if (Result.isFailure(checked)) {
-        if (topic !== "") router.onReject(peer, topic)
-        return
-      }
-      if (checked.success.from !== undefined && PeerId.equals(checked.success.from, identity.peerId)) return
       const id = messageId(raw)
       const idKey = Strings.fromBytes(id)
       if (seen.has(idKey)) {
         router.onDuplicate(peer, idKey, topic)
         return
       }
+      const checked = checkMessage(policy, raw)
+      if (Result.isFailure(checked)) {
+        if (topic !== "") router.onReject(peer, topic)
+        return
+      }
+      if (checked.success.from !== undefined && PeerId.equals(checked.success.from, identity.peerId)) return
       markSeen(idKey)
       const routed: RoutedMessage = { message: raw, topic, id, idKey, size }
       router.onFirstSeen(peer, routed)
