@@ -188,4 +188,33 @@ describe("gossipsub v1.1 peer score", () => {
       }).pipe(Effect.provide(Memory.layerNetwork)),
     20_000
   )
+
+  it.live(
+    "gossipsub-v1.1 §Peer Exchange: a GRAFT into a full mesh is refused with PX, and the refused peer dials the peer named",
+    () =>
+      Effect.gen(function*() {
+        // the refused side accepts PX only from a peer scored at least acceptPXThreshold (10)
+        const trusting = Layer.succeed(PeerScore.PeerScore, {
+          ...Context.get(yield* Layer.build(PeerScore.layerZero), PeerScore.PeerScore),
+          score: () => 100
+        })
+        const opts = { heartbeatInterval: "50 millis", heartbeatInitialDelay: "10 millis" } as const
+        const hub = yield* pubsubNode(Gossipsub.layer({ ...opts, D: 1, Dlo: 1, Dhi: 1, doPX: true }))
+        const hubMesh = Context.get(hub.context, Gossipsub.Gossipsub)
+        const b = yield* pubsubNode(Gossipsub.layerWithScore(opts).pipe(Layer.provide(trusting)))
+        const c = yield* pubsubNode(Gossipsub.layerWithScore(opts).pipe(Layer.provide(trusting)))
+        // b and c know each other's addresses (PX carries ids only) but are not connected
+        yield* b.peerstore.merge(c.host.peerId, { addrs: [c.addr] })
+        yield* c.peerstore.merge(b.host.peerId, { addrs: [b.addr] })
+        for (const n of [hub, b, c]) yield* n.pubsub.subscribe("t")
+        yield* b.host.dial(hub.addr)
+        yield* c.host.dial(hub.addr)
+        yield* waitFor(() => hubMesh.mesh("t").length === 1)
+        expect(b.host.connections(c.host.peerId)).toHaveLength(0)
+        // the one left out grafts the hub, is refused (mesh full, inbound) with PX naming the other, dials it
+        yield* waitFor(() => b.host.connections(c.host.peerId).length > 0)
+        expect(hubMesh.mesh("t")).toHaveLength(1)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    20_000
+  )
 })

@@ -345,7 +345,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
     }
 
     /** Connections the router asked for, dialed one at a time (dropping beyond 64 waiting). */
-    const dials = yield* Queue.dropping<Multiaddr.Multiaddr>(64)
+    const dials = yield* Queue.dropping<Multiaddr.Multiaddr | PeerId.PeerId>(64)
     yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(Queue.take(dials), (addr) => Effect.ignore(host.dial(addr))))
     )

@@ -55,8 +55,8 @@ export interface RouterContext {
   readonly now: () => number
   /** A number in [0, 1) from the node's seeded generator. */
   readonly random: () => number
-  /** Ask the node to connect to `addr` (in the background, bounded; failures are ignored). */
-  readonly connect: (addr: Multiaddr.Multiaddr) => void
+  /** Ask the node to connect to `target` (in the background, bounded; failures are ignored). */
+  readonly connect: (target: Multiaddr.Multiaddr | PeerId.PeerId) => void
 }
 
 export interface PubsubRouter {

@@ -39,9 +39,12 @@
  * - v1.1 §Explicit Peering Agreements: `directPeers` are dialed and redialed,
  *   get every message of their topics, and never join a mesh.
  *
- * Not implemented yet (the options are not there rather than ignored): peer
- * exchange (PX: PRUNE carries no peers, peers in a received PRUNE are not
- * dialed), and score P6 (IP colocation). RPCs of peers below the
+ * - v1.1 §Peer Exchange: with `doPX` (off by default, as go and js), PRUNEs
+ *   for an oversubscribed mesh and on leaving name other peers of the topic
+ *   (ids only: we keep no signed records of others); PX from a peer above the
+ *   accept-PX threshold is dialed (signed record addresses, else the Peerstore).
+ *
+ * Not implemented yet: score P6 (IP colocation). RPCs of peers below the
  * graylist threshold are ignored whole (v1.1 §Score Thresholds).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
@@ -52,6 +55,7 @@
 import { Bytes, Context, Duration, Effect, Layer, Schedule } from "effect"
 import * as Multiaddr from "../../../core/Multiaddr.ts"
 import * as PeerId from "../../../core/PeerId.ts"
+import * as PeerRecord from "../../../core/PeerRecord.ts"
 import * as Options from "../../../internal/options.ts"
 import * as Strings from "../../../internal/strings.ts"
 import * as Floodsub from "../floodsub/Floodsub.ts"
@@ -103,6 +107,15 @@ export interface GossipsubParams {
    */
   readonly directPeers: ReadonlyArray<Multiaddr.Multiaddr>
   readonly directConnectTicks: number
+  /**
+   * v1.1 §Peer Exchange: PRUNEs for an oversubscribed mesh and on leaving carry up to
+   * `prunePeers` other peers of the topic (peer ids; we hold no signed records of others).
+   * Off by default, as in go and js. PX received from a peer scored at least the accept-PX
+   * threshold is always acted on: up to `prunePeers` of the peers are dialed (through their
+   * signed peer record's addresses when one verifies, else the Peerstore's).
+   */
+  readonly doPX: boolean
+  readonly prunePeers: number
 }
 
 /** Every parameter is optional (defaults: {@link defaults}); durations as any `Duration.Input`. */
@@ -139,7 +152,9 @@ export const defaults: GossipsubParams = {
   opportunisticGraftTicks: 60,
   opportunisticGraftPeers: 2,
   directPeers: [],
-  directConnectTicks: 300
+  directConnectTicks: 300,
+  doPX: false,
+  prunePeers: 16
 }
 
 /** Mesh introspection and control, beside the {@link Pubsub.Pubsub} service. */
@@ -197,7 +212,9 @@ const resolveParams = (o: GossipsubParamsInput): GossipsubParams => {
     ),
     opportunisticGraftPeers: Options.clampInt(o.opportunisticGraftPeers, defaults.opportunisticGraftPeers, 0, 1000),
     directPeers: o.directPeers ?? defaults.directPeers,
-    directConnectTicks: Options.clampInt(o.directConnectTicks, defaults.directConnectTicks, 1, 1_000_000)
+    directConnectTicks: Options.clampInt(o.directConnectTicks, defaults.directConnectTicks, 1, 1_000_000),
+    doPX: o.doPX ?? defaults.doPX,
+    prunePeers: Options.clampInt(o.prunePeers, defaults.prunePeers, 0, 1000)
   }
 }
 
@@ -262,11 +279,38 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       if ((m.get(key) ?? 0) < until) m.set(key, until)
     }
 
-    const pruneFor = (p: Pubsub.PeerHandle, topic: string, ms: number): Messages.ControlPrune => {
+    const pruneFor = (p: Pubsub.PeerHandle, topic: string, ms: number, px = false): Messages.ControlPrune => {
       addBackoff(topic, p.key, ms)
-      return p.protocol === PROTOCOL_V10
-        ? { topicID: topic, peers: [] }
-        : { topicID: topic, peers: [], backoff: BigInt(Math.ceil(ms / 1000)) }
+      if (p.protocol === PROTOCOL_V10) return { topicID: topic, peers: [] }
+      const peers = px && params.doPX && score.score(p.id) >= 0
+        ? shuffle(candidates(topic, (q) => q.key !== p.key), ctx.random)
+          .slice(0, params.prunePeers)
+          .map((q) => ({ peerID: PeerId.toBytes(q.id) }))
+        : []
+      return { topicID: topic, peers, backoff: BigInt(Math.ceil(ms / 1000)) }
+    }
+
+    /** v1.1 §Peer Exchange: dial the peers a PRUNE names. */
+    const acceptPX = (from: Pubsub.PeerHandle, infos: ReadonlyArray<Messages.PeerInfo>) => {
+      if (infos.length === 0 || score.score(from.id) < thresholds.acceptPXThreshold) return
+      for (const info of infos.slice(0, params.prunePeers)) {
+        if (info.peerID === undefined) continue
+        const id = PeerId.fromBytes(info.peerID)
+        if (id._tag === "Failure" || PeerId.equals(id.success, ctx.localPeer)) continue
+        if (ctx.peers.has(id.success.toString())) continue
+        let target: Multiaddr.Multiaddr | PeerId.PeerId = id.success
+        if (info.signedPeerRecord !== undefined) {
+          const record = PeerRecord.openSigned(info.signedPeerRecord)
+          if (record._tag === "Failure" || !PeerId.equals(record.success.peerId, id.success)) continue
+          const first = record.success.addrs[0]
+          const addr = first === undefined ? undefined : Multiaddr.fromBytes(first)
+          if (addr !== undefined && addr._tag === "Success") {
+            const withId = Multiaddr.encapsulate(addr.success, `/p2p/${id.success.toString()}`)
+            if (withId._tag === "Success") target = withId.success
+          }
+        }
+        ctx.connect(target)
+      }
     }
 
     /** Gossip peers subscribed to `topic` that pass `ok`. */
@@ -311,7 +355,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         const p = peer(key)
         if (p === undefined) continue
         score.prune(p.id, topic)
-        sendControl(p, { prune: [pruneFor(p, topic, unsubscribeBackoffMs)] })
+        sendControl(p, { prune: [pruneFor(p, topic, unsubscribeBackoffMs, true)] })
       }
     }
 
@@ -388,8 +432,12 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
           prunes.push(pruneFor(p, topic, pruneBackoffMs))
           continue
         }
-        if (score.score(p.id) < 0 || (peers.size >= params.Dhi && !p.outbound)) {
+        if (score.score(p.id) < 0) {
           prunes.push(pruneFor(p, topic, pruneBackoffMs))
+          continue
+        }
+        if (peers.size >= params.Dhi && !p.outbound) {
+          prunes.push(pruneFor(p, topic, pruneBackoffMs, true))
           continue
         }
         peers.add(p.key)
@@ -406,6 +454,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         if (peers?.delete(p.key) === true) score.prune(p.id, topic)
         const seconds = pr.backoff !== undefined ? Number(pr.backoff) : undefined
         addBackoff(topic, p.key, seconds !== undefined && seconds > 0 ? seconds * 1000 : pruneBackoffMs)
+        acceptPX(p, pr.peers)
       }
     }
 
@@ -607,7 +656,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
           for (const p of rest) {
             peers.delete(p.key)
             score.prune(p.id, topic)
-            control(p.key).prune.push(pruneFor(p, topic, pruneBackoffMs))
+            control(p.key).prune.push(pruneFor(p, topic, pruneBackoffMs, true))
           }
         }
         // v1.1 §Opportunistic Grafting: a mesh whose median score is low takes better-scored peers
