@@ -165,6 +165,36 @@ export * as PeerRouting from "./routing/PeerRouting.ts"
 export * as ContentRouting from "./routing/ContentRouting.ts"
 
 /**
+ * Pubsub core (pubsub/README.md): the router-agnostic `Pubsub.Pubsub` service
+ * (subscribe, publish, validators, signing policies), provided by a router's layer.
+ *
+ * @since 0.2.0
+ */
+export * as Pubsub from "./protocols/pubsub/Pubsub.ts"
+
+/**
+ * Floodsub, `/floodsub/1.0.0` (`Floodsub.layer` provides `Pubsub.Pubsub`).
+ *
+ * @since 0.2.0
+ */
+export * as Floodsub from "./protocols/pubsub/floodsub/Floodsub.ts"
+
+/**
+ * Gossipsub v1.0–v1.2, `/meshsub/1.2.0` (`Gossipsub.layer` provides `Pubsub.Pubsub`
+ * and `Gossipsub.Gossipsub`).
+ *
+ * @since 0.2.0
+ */
+export * as Gossipsub from "./protocols/pubsub/gossipsub/Gossipsub.ts"
+
+/**
+ * Gossipsub's pluggable peer score (`PeerScore.PeerScore`).
+ *
+ * @since 0.2.0
+ */
+export * as PeerScore from "./protocols/pubsub/gossipsub/PeerScore.ts"
+
+/**
  * multistream-select protocol negotiation.
  *
  * @since 0.1.0

@@ -70,6 +70,8 @@ export interface Options {
   readonly stopTimeout?: Duration.Input
   /** Run @libp2p/kad-dht as service `dht` (js-kad.mjs; driven through JsKad.ts). */
   readonly kad?: { readonly clientMode?: boolean; readonly protocol?: string }
+  /** pubsub (wt-gossip): `{ router: "gossipsub" | "floodsub", ...init }` adds that service (see {@link pubsubOf}). */
+  readonly pubsub?: JsonObject
 }
 
 /** A line the process printed with an `event` field. */
@@ -314,6 +316,7 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.muxers !== undefined) config["muxers"] = options.muxers
   if (options.mplex !== undefined) config["mplex"] = options.mplex
   if (options.kad !== undefined) config["kad"] = options.kad
+  if (options.pubsub !== undefined) config["pubsub"] = options.pubsub
   return config
 }
 
@@ -662,3 +665,50 @@ export const startProcess = (
 /** A predicate for `awaitEvent`: event name plus equal top-level fields. */
 export const isEvent = (event: string, fields: Readonly<Record<string, string>> = {}) => (e: JsPeerEvent): boolean =>
   e.event === event && Object.entries(fields).every(([k, v]) => e[k] === v)
+
+// ------------------------------------------------------------------ pubsub (wt-gossip)
+
+export const PubsubPeersResult = Schema.Struct({ peers: Schema.Array(Schema.String) })
+export const PubsubPublishResult = Schema.Struct({ recipients: Schema.Array(Schema.String) })
+
+/** A message the js node's pubsub service delivered (`pubsub:message` event). */
+export interface PubsubMessageEvent {
+  readonly topic: string
+  readonly from: string | null
+  readonly seqno: string | null
+  /** base64 */
+  readonly data: string
+  readonly text: string
+}
+
+/** The pubsub commands of a js peer started with `pubsub` in its options. */
+export const pubsubOf = (js: JsPeer) => {
+  const run = <A>(schema: Schema.Decoder<A>, cmd: string, args: JsonObject) =>
+    Effect.flatMap(js.command(cmd, args), (r) =>
+      Effect.mapError(
+        Schema.decodeUnknownEffect(schema)(r),
+        (e) => new HarnessError({ reason: "BadResponse", message: `${cmd}: ${e.message}` })
+      ))
+  return {
+    subscribe: (topic: string) => Effect.asVoid(js.command("pubsubSubscribe", { topic })),
+    unsubscribe: (topic: string) => Effect.asVoid(js.command("pubsubUnsubscribe", { topic })),
+    publish: (topic: string, text: string) =>
+      Effect.map(run(PubsubPublishResult, "pubsubPublish", { topic, text }), (r) => r.recipients),
+    /** Subscribers of `topic` js knows of. */
+    peers: (topic: string) => Effect.map(run(PubsubPeersResult, "pubsubPeers", { topic }), (r) => r.peers),
+    /** js's gossipsub mesh of `topic`. */
+    mesh: (topic: string) => Effect.map(run(PubsubPeersResult, "pubsubMesh", { topic }), (r) => r.peers),
+    /** Every message delivered so far (in order). */
+    messages: Effect.map(
+      js.eventLog,
+      (log) => log.filter((e) => e.event === "pubsub:message") as unknown as ReadonlyArray<PubsubMessageEvent>
+    ),
+    /** The first delivered message with this text (past ones count). */
+    awaitMessage: (text: string, options?: { readonly timeout?: Duration.Input }) =>
+      Effect.map(
+        js.awaitEvent((e) => e.event === "pubsub:message" && e["text"] === text, options),
+        (e) => e as unknown as PubsubMessageEvent
+      )
+  }
+}
+// ------------------------------------------------------------------ end pubsub

@@ -85,6 +85,15 @@
  *   kad* commands and the `kad` config: see js-kad.mjs
  * Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0, so the process never
  * outlives its parent's pipe.
+ *
+ * Pubsub (wt-gossip; additive): config `pubsub?: { router: "gossipsub"|"floodsub", ...init }` adds
+ * @libp2p/gossipsub (default init: { allowPublishToZeroTopicPeers: true }) or @libp2p/floodsub as
+ * `services.pubsub`. Every message it delivers is reported:
+ *   {"event":"pubsub:message","topic","from","seqno","data":<base64>,"text":<utf-8>}
+ *   pubsubSubscribe {topic} → {}     pubsubUnsubscribe {topic} → {}
+ *   pubsubPublish {topic, text | base64} → {recipients:[peerId...]}
+ *   pubsubPeers {topic} → {peers:[peerId...]}   (subscribers of topic known to js)
+ *   pubsubMesh {topic} → {peers:[peerId...]}    (gossipsub mesh; [] for floodsub)
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
@@ -99,6 +108,9 @@ import { tls } from "@libp2p/tls"
 import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
+// pubsub (wt-gossip)
+import { floodsub } from "@libp2p/floodsub"
+import { gossipsub } from "@libp2p/gossipsub"
 import { createInterface } from "node:readline"
 // kad-dht (its own file: js-kad.mjs)
 import { kadCommands, kadService } from "./js-kad.mjs"
@@ -296,6 +308,12 @@ if (pushInit) services.identifyPush = identifyPush(pushInit)
 if (pingInit) services.ping = ping(pingInit)
 // kad-dht: config.kad (js-kad.mjs)
 if (config.kad != null) services.dht = kadService(config.kad)
+// ---------------------------------------------------------------- pubsub service (wt-gossip)
+if (config.pubsub) {
+  const { router, ...init } = config.pubsub
+  services.pubsub = router === "floodsub" ? floodsub(init) : gossipsub({ allowPublishToZeroTopicPeers: true, ...init })
+}
+// ---------------------------------------------------------------- end pubsub service
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
@@ -913,6 +931,49 @@ const commands = {
 // kad-dht commands (js-kad.mjs)
 const kad = kadCommands({ node, encrypters, muxers })
 Object.assign(commands, kad)
+// ---------------------------------------------------------------- pubsub commands (wt-gossip)
+const pubsubService = () => {
+  if (!node.services.pubsub) throw new Error("no pubsub service (config.pubsub)")
+  return node.services.pubsub
+}
+if (node.services.pubsub) {
+  node.services.pubsub.addEventListener("message", (evt) => {
+    const m = evt.detail
+    emit({
+      event: "pubsub:message",
+      topic: m.topic,
+      from: m.type === "signed" ? m.from.toString() : null,
+      seqno: m.type === "signed" ? m.sequenceNumber.toString() : null,
+      data: Buffer.from(m.data).toString("base64"),
+      text: new TextDecoder().decode(m.data)
+    })
+  })
+}
+Object.assign(commands, {
+  async pubsubSubscribe(args) {
+    pubsubService().subscribe(args.topic)
+    return {}
+  },
+  async pubsubUnsubscribe(args) {
+    pubsubService().unsubscribe(args.topic)
+    return {}
+  },
+  async pubsubPublish(args) {
+    const data = typeof args.base64 === "string"
+      ? new Uint8Array(Buffer.from(args.base64, "base64"))
+      : new TextEncoder().encode(args.text ?? "")
+    const result = await pubsubService().publish(args.topic, data)
+    return { recipients: (result?.recipients ?? []).map(String) }
+  },
+  async pubsubPeers(args) {
+    return { peers: pubsubService().getSubscribers(args.topic).map(String) }
+  },
+  async pubsubMesh(args) {
+    const svc = pubsubService()
+    return { peers: typeof svc.getMeshPeers === "function" ? svc.getMeshPeers(args.topic).map(String) : [] }
+  }
+})
+// ---------------------------------------------------------------- end pubsub commands
 
 let stopping = false
 const shutdown = async (code) => {
