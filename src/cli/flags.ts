@@ -158,3 +158,33 @@ export const targetPeer = (addr: Multiaddr.Multiaddr) =>
     if (Result.isFailure(peer)) return yield* new UsageError({ message: peer.failure.message })
     return peer.success
   })
+
+/** `--http <multiaddr>` and `--http-public` (node and daemon): the status server (docs/ARCHITECTURE.md §7). */
+export const httpFlags = {
+  http: Flag.String("http").pipe(
+    Flag.withDescription(
+      "serve GET /metrics (Prometheus), /api/status (JSON) and / (status page) on this address, e.g. /ip4/127.0.0.1/tcp/0"
+    ),
+    Flag.optional
+  ),
+  httpPublic: Flag.Boolean("http-public").pipe(
+    Flag.withDescription("allow --http on a non-loopback address (anyone who can reach it sees the node's status)"),
+    Flag.withDefault(false)
+  )
+}
+
+/** The status server's options from {@link httpFlags}; `--http-public` alone is a usage error. */
+export const httpOptions = (flags: { readonly http: Option.Option<string>; readonly httpPublic: boolean }) =>
+  Effect.gen(function*() {
+    if (Option.isNone(flags.http)) {
+      if (flags.httpPublic) return yield* new UsageError({ message: "--http-public needs --http <multiaddr>" })
+      return undefined
+    }
+    const listen = yield* parseMultiaddr(flags.http.value)
+    if (!flags.httpPublic && !Multiaddr.isLoopback(listen)) {
+      return yield* new UsageError({
+        message: `--http ${flags.http.value} is not a loopback address; add --http-public to serve the status publicly`
+      })
+    }
+    return { listen, public: flags.httpPublic }
+  })

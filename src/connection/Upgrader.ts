@@ -25,16 +25,18 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
 import * as Duplex from "../core/Duplex.ts"
 import { Identity } from "../core/Identity.ts"
 import type * as PeerId from "../core/PeerId.ts"
+import * as Metrics from "../internal/metrics.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
 import { SecurityError } from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
 import type * as Connection from "./Connection.ts"
+import * as ConnectionMetrics from "./metrics.ts"
 import { Registrar } from "./Registrar.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
 import * as UpgradedConnection from "./UpgradedConnection.ts"
@@ -115,6 +117,7 @@ export const make = (options: UpgraderOptions) =>
     const connectionMemory = options.connectionMemory ?? 1024 * 1024
     const securityIds = options.security.map((s) => s.protocol)
     const muxerIds = options.muxers.map((m) => m.protocol)
+    const metrics = yield* Metrics.recorder
 
     const upgrade = (
       raw: Transport.RawConnection,
@@ -124,6 +127,7 @@ export const make = (options: UpgraderOptions) =>
       owned: Scope.Closeable | undefined
     ): Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope> =>
       Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
         // 1. security protocol
         const sec = direction === "outbound"
           ? yield* Multistream.select(raw.duplex, securityIds).pipe(
@@ -165,6 +169,8 @@ export const make = (options: UpgraderOptions) =>
         }
         const muxer = options.muxers.find((m) => m.protocol === muxerId)!
         const session = yield* muxer.create(muxDuplex, { direction })
+        const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+        metrics.update(ConnectionMetrics.handshakeDuration.with(direction, channel.protocol, muxer.protocol), seconds)
         return yield* UpgradedConnection.make(shared, {
           raw,
           direction,
@@ -180,10 +186,13 @@ export const make = (options: UpgraderOptions) =>
           duration: upgradeTimeout,
           orElse: () => Effect.fail(new UpgradeError({ reason: "Timeout", message: "connection upgrade timed out" }))
         }),
-        Effect.tapError(() => raw.duplex.reset)
+        Effect.tapError((e) => {
+          metrics.update(ConnectionMetrics.handshakeFailures.with(direction, Metrics.kindOf(e)), 1)
+          return raw.duplex.reset
+        })
       )
 
-    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory }
+    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory, metrics }
 
     return Upgrader.of({
       upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope),

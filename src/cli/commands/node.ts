@@ -12,8 +12,9 @@ import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Host } from "../../host/Host.ts"
+import * as HttpStatus from "../../observability/HttpStatus.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
-import { json, parseMultiaddr, stackFlags, stackOptions } from "../flags.ts"
+import { httpFlags, httpOptions, json, parseMultiaddr, stackFlags, stackOptions } from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 
@@ -97,6 +98,8 @@ export const runNode = (options: {
   readonly dial?: ReadonlyArray<Multiaddr.Multiaddr>
   /** Secure channels, muxers, connection limits, WebSocket certificate: passed to the Default preset. */
   readonly preset?: Nodes.PresetOptions
+  /** `--http`: serve /metrics, /api/status and the status page there (loopback only unless `public`). */
+  readonly http?: { readonly listen: Multiaddr.Multiaddr; readonly public: boolean } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -120,10 +123,17 @@ export const runNode = (options: {
     const host = Context.get(ctx, Host)
     const peerId = PeerId.toString(host.peerId)
     const addrs = host.addrs().map(Multiaddr.toString)
+    const http = options.http === undefined
+      ? undefined
+      : yield* HttpStatus.serve({ listen: options.http.listen, public: options.http.public }).pipe(
+        Effect.provideContext(ctx)
+      )
     yield* emit(
       options.json,
-      { event: "listening", peerId, addrs, fallbackFrom },
-      `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`
+      { event: "listening", peerId, addrs, fallbackFrom, ...(http !== undefined ? { http: http.url } : {}) },
+      `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}${
+        http !== undefined ? `\nstatus page and metrics at ${http.url}` : ""
+      }`
     )
     yield* printEvents({
       host,
@@ -184,6 +194,7 @@ export const command = Command.make(
       Flag.optional
     ),
     wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
+    ...httpFlags,
     json,
     ...stackFlags
   },
@@ -203,6 +214,7 @@ export const command = Command.make(
         json: flags.json,
         fallbackToFreePort: flags.listen.length === 0,
         dial,
+        http: yield* httpOptions(flags),
         preset: { ...stack, ...(certificate !== undefined ? { webSocket: { certificate } } : {}) }
       })
     }).pipe(usageAsHelp(["effect-libp2p", "node"]))
