@@ -318,3 +318,24 @@ export * as Envelope from "./core/Envelope.ts"
  * @since 0.1.0
  */
 export * as PeerRecord from "./core/PeerRecord.ts"
+
+/**
+ * The status server (`/metrics`, `/api/status`, the status page).
+ *
+ * @since 0.1.0
+ */
+export * as HttpStatus from "./observability/HttpStatus.ts"
+
+/**
+ * The node's status snapshot and the sections protocols contribute to it.
+ *
+ * @since 0.1.0
+ */
+export * as Status from "./observability/Status.ts"
+
+/**
+ * The node's metrics in the Prometheus text format.
+ *
+ * @since 0.1.0
+ */
+export * as Metrics from "./observability/Metrics.ts"
