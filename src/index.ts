@@ -339,3 +339,10 @@ export * as Status from "./observability/Status.ts"
  * @since 0.1.0
  */
 export * as Metrics from "./observability/Metrics.ts"
+
+/**
+ * Traces exported with OTLP (`--otlp`).
+ *
+ * @since 0.1.0
+ */
+export * as Tracing from "./observability/Tracing.ts"

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { get } from "../observability/support.ts"
+import { collector, get, spansOf } from "../observability/support.ts"
 import { runCli, spawnCli, stop } from "./support.ts"
 
 describe("CLI node --http (ARCHITECTURE §7)", () => {
@@ -56,6 +56,25 @@ describe("CLI node --http (ARCHITECTURE §7)", () => {
         const alone = yield* runCli(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--http-public", "--json"])
         expect(alone.exit.code).toBe(2)
         expect(JSON.stringify(alone.lines)).toMatch(/"_tag":"UsageError".*--http-public needs --http/)
+      }),
+    60_000
+  )
+
+  it.live(
+    "node --otlp <url>: spans of its connections reach the OTLP collector, flushed on SIGTERM; a bad URL is a usage error",
+    () =>
+      Effect.gen(function*() {
+        const otlp = yield* collector
+        const node = yield* spawnCli(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--otlp", otlp.url, "--json"])
+        const up = yield* node.awaitLine((l) => l["event"] === "listening")
+        const ping = yield* runCli(["ping", (up["addrs"] as Array<string>)[0]!, "--json"])
+        expect(ping.exit.code).toBe(0)
+        expect(yield* stop(node)).toEqual({ code: 0, signal: null })
+        const names = new Set(spansOf(otlp.requests).map((s) => s.name))
+        expect(names.has("libp2p.upgrade")).toBe(true)
+        expect(names.has("libp2p.stream.inbound")).toBe(true)
+        const bad = yield* runCli(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--otlp", "not a url", "--json"])
+        expect(bad.exit.code).toBe(2)
       }),
     60_000
   )

@@ -3,6 +3,7 @@
  * 127.0.0.1, both in the current test scope, and small HTTP helpers.
  */
 import { Effect, Layer } from "effect"
+import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
 import * as HttpStatus from "../../src/observability/HttpStatus.ts"
@@ -57,3 +58,36 @@ export const raw = (port: number, request: string | Uint8Array, timeoutMs = 5_00
       socket.destroy()
     })
   })
+
+/** A collector on 127.0.0.1: every request's path and JSON body. */
+export const collector = Effect.acquireRelease(
+  Effect.callback<{ server: Http.Server; url: string; requests: Array<{ path: string; body: any }> }>((resume) => {
+    const requests: Array<{ path: string; body: any }> = []
+    const server = Http.createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        requests.push({ path: req.url ?? "", body: JSON.parse(Buffer.concat(chunks).toString("utf8")) })
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      resume(Effect.succeed({ server, url: `http://127.0.0.1:${port}`, requests }))
+    })
+  }),
+  ({ server }) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+
+export interface Span {
+  readonly name: string
+  readonly spanId: string
+  readonly parentSpanId?: string
+  readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
+}
+
+/** The spans of every OTLP/JSON request the collector got. */
+export const spansOf = (requests: ReadonlyArray<{ body: any }>): Array<Span> =>
+  requests.flatMap((r) =>
+    (r.body.resourceSpans ?? []).flatMap((rs: any) => (rs.scopeSpans ?? []).flatMap((ss: any) => ss.spans ?? []))
+  )

@@ -21,7 +21,7 @@
  */
 import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
-import type * as PeerId from "../core/PeerId.ts"
+import * as PeerId from "../core/PeerId.ts"
 import type * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
 import * as Multistream from "../multistream/Multistream.ts"
@@ -175,6 +175,12 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
     return this.raw.bytes?.()
   }
 
+  /** The remote peer id as text, made on first use (span attributes of inbound streams). */
+  peerString: string | undefined = undefined
+  remotePeerString(): string {
+    return this.peerString ??= PeerId.toString(this.remotePeer)
+  }
+
   streams(): ReadonlyArray<Connection.Stream> {
     return this.open === undefined ? [] : Array.from(this.open)
   }
@@ -308,6 +314,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
       inbound.set(protocol, count + 1)
       yield* Effect.addFinalizer(() => Effect.sync(() => self.releaseInbound(protocol)))
       const stream = yield* self.track(toStream(negotiated.duplex, protocol, muxed))
+      yield* Effect.annotateCurrentSpan("libp2p.protocol", protocol)
       yield* registration.handler(stream, self)
       // Graceful end: half-close, then let the remote finish (bounded) before the scope
       // closes — closing the scope of an unfinished stream resets it, and a reset may
@@ -318,7 +325,12 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
         Effect.logDebug("inbound stream handler failed; resetting the stream", cause).pipe(
           Effect.andThen(muxed.reset)
         )
-      )
+      ),
+      // a root span per inbound stream (the connection's accept loop has no span of its own to hang it on)
+      Effect.withSpan("libp2p.stream.inbound", {
+        root: true,
+        attributes: { "libp2p.connection": this.id, "libp2p.peer": this.remotePeerString() }
+      })
     )
   }
 }

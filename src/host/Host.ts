@@ -248,6 +248,7 @@ export const make = (options: HostOptions = {}) =>
     const resourceManager = yield* ResourceManager
     const hostScope = yield* Effect.scope
     const metrics = yield* Metrics.recorder
+    const tracer = yield* Effect.tracer
     /** Bytes of the connections that have closed (the open ones are read from their transports). */
     const closedBytes = { read: 0, written: 0 }
     const events = yield* PubSub.sliding<HostEvent>(EVENTS_BUFFER)
@@ -339,15 +340,24 @@ export const make = (options: HostOptions = {}) =>
      * The connection owns that scope: it closes it when it ends.
      */
     const connect: Dialer.Connect = (addr, peer, scope) =>
-      Effect.onExit(connectOnce(addr, peer, scope), (exit) =>
-        Effect.sync(() => {
-          const outcome = exit._tag === "Success"
-            ? "success"
-            : Cause.hasInterruptsOnly(exit.cause)
-            ? "cancelled"
-            : Metrics.kindOf(Option.getOrUndefined(Cause.findErrorOption(exit.cause))?.reason ?? { _tag: "Defect" })
-          metrics.update(HostMetrics.dialAttempts.with(HostMetrics.transportOf(addr), outcome), 1)
-        }))
+      Effect.onExit(
+        connectOnce(addr, peer, scope).pipe(
+          Effect.withSpan("libp2p.dial", {
+            attributes: { "libp2p.addr": Multiaddr.toString(addr), "libp2p.transport": HostMetrics.transportOf(addr) }
+          }),
+          // the node's tracer (what its layer was built with), also when the dial runs in a caller's fiber
+          Effect.withTracer(tracer)
+        ),
+        (exit) =>
+          Effect.sync(() => {
+            const outcome = exit._tag === "Success"
+              ? "success"
+              : Cause.hasInterruptsOnly(exit.cause)
+              ? "cancelled"
+              : Metrics.kindOf(Option.getOrUndefined(Cause.findErrorOption(exit.cause))?.reason ?? { _tag: "Defect" })
+            metrics.update(HostMetrics.dialAttempts.with(HostMetrics.transportOf(addr), outcome), 1)
+          })
+      )
 
     const connectOnce: Dialer.Connect = (addr, peer, scope) =>
       Effect.gen(function*() {

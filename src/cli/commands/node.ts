@@ -13,8 +13,17 @@ import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Host } from "../../host/Host.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
+import * as Tracing from "../../observability/Tracing.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
-import { httpFlags, httpOptions, json, parseMultiaddr, stackFlags, stackOptions } from "../flags.ts"
+import {
+  httpOptions,
+  json,
+  observabilityFlags,
+  otlpOption,
+  parseMultiaddr,
+  stackFlags,
+  stackOptions
+} from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 
@@ -100,11 +109,16 @@ export const runNode = (options: {
   readonly preset?: Nodes.PresetOptions
   /** `--http`: serve /metrics, /api/status and the status page there (loopback only unless `public`). */
   readonly http?: { readonly listen: Multiaddr.Multiaddr; readonly public: boolean } | undefined
+  /** `--otlp`: export traces to this OTLP/HTTP collector (base URL). */
+  readonly otlp?: string | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
-    const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
-      Layer.build(Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs }))
+    const otlp = options.otlp
+    const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
+      const node = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      return Layer.build(otlp === undefined ? node : node.pipe(Layer.provide(Tracing.layerOtlp({ url: otlp }))))
+    }
     const { ctx, fallbackFrom } = yield* start(listen).pipe(
       Effect.map((ctx) => ({ ctx, fallbackFrom: null as ReadonlyArray<string> | null })),
       Effect.catchTag("ListenError", (e) =>
@@ -194,7 +208,7 @@ export const command = Command.make(
       Flag.optional
     ),
     wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
-    ...httpFlags,
+    ...observabilityFlags,
     json,
     ...stackFlags
   },
@@ -215,6 +229,7 @@ export const command = Command.make(
         fallbackToFreePort: flags.listen.length === 0,
         dial,
         http: yield* httpOptions(flags),
+        otlp: yield* otlpOption(flags.otlp),
         preset: { ...stack, ...(certificate !== undefined ? { webSocket: { certificate } } : {}) }
       })
     }).pipe(usageAsHelp(["effect-libp2p", "node"]))
