@@ -42,6 +42,8 @@ export interface Shared {
   readonly streamMemory: number
   /** The node's metrics registry (streams opened). */
   readonly metrics: Metrics.Recorder
+  /** Whether the node was built with a tracer of its own (else inbound streams make no spans). */
+  readonly traced: boolean
 }
 
 /** One connection's parts, from the upgrade. */
@@ -314,7 +316,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
       inbound.set(protocol, count + 1)
       yield* Effect.addFinalizer(() => Effect.sync(() => self.releaseInbound(protocol)))
       const stream = yield* self.track(toStream(negotiated.duplex, protocol, muxed))
-      yield* Effect.annotateCurrentSpan("libp2p.protocol", protocol)
+      if (self.shared.traced) yield* Effect.annotateCurrentSpan("libp2p.protocol", protocol)
       yield* registration.handler(stream, self)
       // Graceful end: half-close, then let the remote finish (bounded) before the scope
       // closes — closing the scope of an unfinished stream resets it, and a reset may
@@ -326,11 +328,14 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
           Effect.andThen(muxed.reset)
         )
       ),
-      // a root span per inbound stream (the connection's accept loop has no span of its own to hang it on)
-      Effect.withSpan("libp2p.stream.inbound", {
-        root: true,
-        attributes: { "libp2p.connection": this.id, "libp2p.peer": this.remotePeerString() }
-      })
+      (serve) =>
+        this.shared.traced
+          // a root span per inbound stream (the connection's accept loop has no span of its own to hang it on)
+          ? Effect.withSpan(serve, "libp2p.stream.inbound", {
+            root: true,
+            attributes: { "libp2p.connection": this.id, "libp2p.peer": this.remotePeerString() }
+          })
+          : serve
     )
   }
 }

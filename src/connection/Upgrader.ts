@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schema, type Scope, Tracer } from "effect"
 import * as Duplex from "../core/Duplex.ts"
 import { Identity } from "../core/Identity.ts"
 import * as PeerId from "../core/PeerId.ts"
@@ -197,7 +197,9 @@ export const make = (options: UpgraderOptions) =>
         Effect.flatMap((args) => UpgradedConnection.make(shared, args))
       )
 
-    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory, metrics }
+    // spans per inbound stream only when the node exports traces (Tracing.layerOtlp): they cost ~a span per stream
+    const traced = (yield* Effect.tracer) !== Tracer.nativeTracer
+    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory, metrics, traced }
 
     return Upgrader.of({
       upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope),
