@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { type Duration, Effect, Layer } from "effect"
+import { type Duration, Effect, Layer, Metric } from "effect"
 import * as ConnectionManager from "../src/connection/ConnectionManager.ts"
 import type * as Dialer from "../src/connection/Dialer.ts"
 import * as Registrar from "../src/connection/Registrar.ts"
@@ -41,6 +41,7 @@ import * as Peerstore from "../src/host/Peerstore.ts"
 import * as Mplex from "../src/muxer/Mplex.ts"
 import type { StreamMuxer } from "../src/muxer/StreamMuxer.ts"
 import * as Yamux from "../src/muxer/Yamux.ts"
+import * as Status from "../src/observability/Status.ts"
 import * as Identify from "../src/protocols/identify/Identify.ts"
 import * as Perf from "../src/protocols/perf/Perf.ts"
 import * as Ping from "../src/protocols/ping/Ping.ts"
@@ -99,7 +100,8 @@ export const layer = (options: NodeOptions) => {
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
     ConnectionManager.layer(options.connectionManager),
     ResourceManager.layer(options.resources),
-    AddressManager.layer(options.addressManager)
+    AddressManager.layer(options.addressManager),
+    Status.layerSections
   )
   const upgrader = Upgrader.layer({
     security: options.security,
@@ -119,8 +121,14 @@ export const layer = (options: NodeOptions) => {
     Perf.layer,
     Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {})
   )
-  return ownNode(protocols.pipe(Layer.provideMerge(host)))
+  return ownNode(protocols.pipe(Layer.provideMerge(host), Layer.provideMerge(metricRegistry)))
 }
+
+/**
+ * Each node records its metrics (`libp2p_…`, served by `observability/`) in a
+ * registry of its own, so two nodes in one process keep separate series.
+ */
+const metricRegistry = Layer.sync(Metric.MetricRegistry, () => new Map())
 
 /**
  * A node's layer graph built with its own memo map, so that nothing inside it

@@ -401,3 +401,31 @@ export * as Datastore from "./datastore/Datastore.ts"
  * @since 0.2.0
  */
 export * as DatastoreMemory from "./datastore/Memory.ts"
+
+/**
+ * The status server (`/metrics`, `/api/status`, the status page).
+ *
+ * @since 0.2.0
+ */
+export * as HttpStatus from "./observability/HttpStatus.ts"
+
+/**
+ * The node's status snapshot and the sections protocols contribute to it.
+ *
+ * @since 0.2.0
+ */
+export * as Status from "./observability/Status.ts"
+
+/**
+ * The node's metrics in the Prometheus text format.
+ *
+ * @since 0.2.0
+ */
+export * as Metrics from "./observability/Metrics.ts"
+
+/**
+ * Traces exported with OTLP (`--otlp`).
+ *
+ * @since 0.2.0
+ */
+export * as Tracing from "./observability/Tracing.ts"

@@ -53,6 +53,8 @@ export const fakeConnection = (
       openedAt,
       newStream: () => Effect.die("fake connection: no streams"),
       streamCount: () => streams,
+      streams: () => [],
+      bytes: () => undefined,
       close: Effect.asVoid(close),
       closed: Deferred.await(closed),
       isClosed: () => closing,

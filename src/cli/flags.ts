@@ -160,3 +160,50 @@ export const targetPeer = (addr: Multiaddr.Multiaddr) =>
     if (Result.isFailure(peer)) return yield* new UsageError({ message: peer.failure.message })
     return peer.success
   })
+
+/** `--http <multiaddr>`, `--http-public` (the status server, docs/ARCHITECTURE.md §7) and `--otlp <url>` (traces). */
+export const observabilityFlags = {
+  http: Flag.String("http").pipe(
+    Flag.withDescription(
+      "serve GET /metrics (Prometheus), /api/status (JSON) and / (status page) on this address, e.g. /ip4/127.0.0.1/tcp/0"
+    ),
+    Flag.optional
+  ),
+  httpPublic: Flag.Boolean("http-public").pipe(
+    Flag.withDescription("allow --http on a non-loopback address (anyone who can reach it sees the node's status)"),
+    Flag.withDefault(false)
+  ),
+  otlp: Flag.String("otlp").pipe(
+    Flag.withDescription(
+      "export traces (dials, upgrades, inbound streams) to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (off by default)"
+    ),
+    Flag.optional
+  )
+}
+
+/** `--otlp <url>`: an http(s) URL, or a usage error. */
+export const otlpOption = (otlp: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isNone(otlp)) return undefined
+    const url = URL.parse(otlp.value)
+    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      return yield* new UsageError({ message: `--otlp takes an http(s) URL, not "${otlp.value}"` })
+    }
+    return otlp.value
+  })
+
+/** The status server's options from {@link observabilityFlags}; `--http-public` alone is a usage error. */
+export const httpOptions = (flags: { readonly http: Option.Option<string>; readonly httpPublic: boolean }) =>
+  Effect.gen(function*() {
+    if (Option.isNone(flags.http)) {
+      if (flags.httpPublic) return yield* new UsageError({ message: "--http-public needs --http <multiaddr>" })
+      return undefined
+    }
+    const listen = yield* parseMultiaddr(flags.http.value)
+    if (!flags.httpPublic && !Multiaddr.isLoopback(listen)) {
+      return yield* new UsageError({
+        message: `--http ${flags.http.value} is not a loopback address; add --http-public to serve the status publicly`
+      })
+    }
+    return { listen, public: flags.httpPublic }
+  })

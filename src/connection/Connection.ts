@@ -79,6 +79,10 @@ export interface Connection {
   ) => Effect.Effect<Stream, ConnectionError, Scope.Scope>
   /** Streams currently open on this connection. */
   readonly streamCount: () => number
+  /** Bytes moved on the wire so far, when the transport counts them (TCP, Unix); undefined otherwise. */
+  readonly bytes: () => { readonly read: number; readonly written: number } | undefined
+  /** The negotiated streams open now (protocol, direction), for status pages and metrics. */
+  readonly streams: () => ReadonlyArray<Stream>
   /** Close the connection: reset its streams, close the socket. Idempotent. */
   readonly close: Effect.Effect<void>
   /** Resolves when the connection has closed, for whatever reason. */

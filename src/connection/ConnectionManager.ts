@@ -51,9 +51,11 @@ import {
 } from "effect"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import * as Metrics from "../internal/metrics.ts"
 import { duration } from "../internal/options.ts"
 import * as Release from "../internal/release.ts"
 import type * as Connection from "./Connection.ts"
+import * as ConnectionMetrics from "./metrics.ts"
 import { LimitExceeded } from "./ResourceManager.ts"
 
 export { LimitExceeded }
@@ -344,6 +346,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
     const silenceMillis = Duration.toMillis(config.silencePeriod)
     const allow = config.allow.map(network).filter((n): n is Network => n !== undefined)
     const events = yield* PubSub.sliding<ConnectionManagerEvent>(EVENTS_BUFFER)
+    const metrics = yield* Metrics.recorder
     const tracked = new Set<Connection.Connection>()
     const tagsByPeer = new Map<string, Map<string, number>>()
     const protections = new Map<string, Set<string>>()
@@ -406,6 +409,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
         })
         lastTrim = now
         for (const c of chosen) {
+          metrics.update(ConnectionMetrics.trims.with(reason), 1)
           yield* PubSub.publish(events, {
             _tag: "PeerTrimmed",
             peerId: c.conn.remotePeer,
@@ -475,6 +479,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
         if (
           slots >= config.maxConnections && !isAllowed(remoteAddr) && !(peer !== undefined && protectedKey(key(peer)))
         ) {
+          metrics.update(ConnectionMetrics.refused.with(direction), 1)
           return PubSub.publish(events, {
             _tag: "ConnectionRefused",
             direction,

@@ -151,6 +151,8 @@ export interface Stats {
   readonly connections: number
   /** Stream scopes open. */
   readonly streams: number
+  /** Reservations refused since the manager was made, by `scope/resource` (e.g. `peer/streamsInbound`). */
+  readonly blocked: ReadonlyMap<string, number>
 }
 
 /** A connection's reservations; closing the scope it was opened in releases all of them. */
@@ -239,15 +241,24 @@ interface Node {
   refs: number
   /** The table a lazily created (peer/protocol) scope is dropped from once idle, under `name`. */
   readonly index: Map<string, Node> | undefined
+  /** The manager's refusals by `scope/resource` (shared by all its scopes; see {@link Stats}). */
+  readonly blocked: Map<string, number>
 }
 
-const makeNode = (kind: ScopeKind, name: string, limit: ResolvedLimit, index?: Map<string, Node>): Node => ({
+const makeNode = (
+  kind: ScopeKind,
+  name: string,
+  limit: ResolvedLimit,
+  blocked: Map<string, number>,
+  index?: Map<string, Node>
+): Node => ({
   kind,
   name,
   limit,
   usage: zero(),
   refs: 0,
-  index
+  index,
+  blocked
 })
 
 /** `delta` charged to `node`; `node` changes when the owner moves scopes. */
@@ -330,8 +341,10 @@ const exceeded = (node: Node, delta: Usage): Resource | undefined => {
   return undefined
 }
 
-const limitError = (node: Node, resource: Resource) =>
-  new LimitExceeded({
+const limitError = (node: Node, resource: Resource) => {
+  const key = `${node.kind}/${resource}`
+  node.blocked.set(key, (node.blocked.get(key) ?? 0) + 1)
+  return new LimitExceeded({
     scope: node.kind,
     resource,
     limit: node.limit[resource],
@@ -339,6 +352,7 @@ const limitError = (node: Node, resource: Resource) =>
       node.limit[resource]
     } reached`
   })
+}
 
 const frozenDelta = (u: Partial<Usage>): Usage => Object.freeze({ ...zero(), ...u })
 const inboundConnection = frozenDelta({ connectionsInbound: 1 })
@@ -424,6 +438,7 @@ class Core {
   readonly limitForProtocol: (protocol: string) => ResolvedLimit
   openConnections = 0
   openStreams = 0
+  readonly blocked = new Map<string, number>()
   constructor(
     system: ResolvedLimit,
     transient: ResolvedLimit,
@@ -432,8 +447,8 @@ class Core {
     limitForPeer: (key: string) => ResolvedLimit,
     limitForProtocol: (protocol: string) => ResolvedLimit
   ) {
-    this.system = makeNode("system", "", system)
-    this.transient = makeNode("transient", "", transient)
+    this.system = makeNode("system", "", system, this.blocked)
+    this.transient = makeNode("transient", "", transient, this.blocked)
     this.connectionLimit = connection
     this.streamLimit = stream
     this.limitForPeer = limitForPeer
@@ -442,7 +457,7 @@ class Core {
   peerNode(key: string): Node {
     let n = this.peers.get(key)
     if (n === undefined) {
-      n = makeNode("peer", key, this.limitForPeer(key), this.peers)
+      n = makeNode("peer", key, this.limitForPeer(key), this.blocked, this.peers)
       this.peers.set(key, n)
     }
     return n
@@ -450,7 +465,7 @@ class Core {
   protocolNode(protocol: string): Node {
     let n = this.protocols.get(protocol)
     if (n === undefined) {
-      n = makeNode("protocol", protocol, this.limitForProtocol(protocol), this.protocols)
+      n = makeNode("protocol", protocol, this.limitForProtocol(protocol), this.blocked, this.protocols)
       this.protocols.set(protocol, n)
     }
     return n
@@ -507,7 +522,7 @@ class ConnectionReservation extends Holder implements ConnectionScope {
     super()
     this.core = core
     this.direction = direction
-    this.node = makeNode("connection", "", core.connectionLimit)
+    this.node = makeNode("connection", "", core.connectionLimit, core.blocked)
     this.slot = core.transient
   }
   /** The connection slot (system + transient) and the open-connection count. */
@@ -558,7 +573,7 @@ class StreamReservation extends Holder implements StreamScope {
     super()
     this.conn = conn
     this.direction = direction
-    this.node = makeNode("stream", "", conn.core.streamLimit)
+    this.node = makeNode("stream", "", conn.core.streamLimit, conn.core.blocked)
     this.peerScope = conn.slot
     this.slot = conn.core.transient
   }
@@ -627,7 +642,8 @@ export const make = (limits: Limits = {}): ResourceManager["Service"] => {
       peers: new Map(Array.from(core.peers, ([k, n]) => [k, snapshot(n.usage)])),
       protocols: new Map(Array.from(core.protocols, ([k, n]) => [k, snapshot(n.usage)])),
       connections: core.openConnections,
-      streams: core.openStreams
+      streams: core.openStreams,
+      blocked: new Map(core.blocked)
     })
   }
 }

@@ -21,13 +21,15 @@
  */
 import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
-import type * as PeerId from "../core/PeerId.ts"
+import * as PeerId from "../core/PeerId.ts"
+import type * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
 import * as Connection from "./Connection.ts"
+import * as ConnectionMetrics from "./metrics.ts"
 import type { Registrar } from "./Registrar.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
 
@@ -38,6 +40,10 @@ export interface Shared {
   readonly registrar: Registrar["Service"]
   readonly streamTimeout: Duration.Input
   readonly streamMemory: number
+  /** The node's metrics registry (streams opened). */
+  readonly metrics: Metrics.Recorder
+  /** Whether the node was built with a tracer of its own (else inbound streams make no spans). */
+  readonly traced: boolean
 }
 
 /** One connection's parts, from the upgrade. */
@@ -88,6 +94,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   readonly resources: ResourceManager.ConnectionScope | undefined
   readonly scope: Scope.Scope
   readonly owned: Scope.Closeable | undefined
+  readonly raw: Transport.RawConnection
   /** `close` was called, or the connection ended. */
   closing = false
   /** The connection ended: `closed` has resolved. */
@@ -96,6 +103,8 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   signal: Deferred.Deferred<void> | undefined = undefined
   /** Inbound streams per protocol (for `maxInboundStreams`), made on the first one. */
   inbound: Map<string, number> | undefined = undefined
+  /** The negotiated streams open now (for `streams()`), made on the first one. */
+  open: Set<Connection.Stream> | undefined = undefined
 
   constructor(shared: Shared, args: ConnectionArgs, scope: Scope.Scope, openedAt: number) {
     this.id = `c${++nextConnectionId}`
@@ -112,6 +121,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
     this.resources = args.resources
     this.scope = scope
     this.owned = args.owned
+    this.raw = args.raw
   }
 
   /** The accept loop (detached; interrupted by {@link release}). */
@@ -163,6 +173,44 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
     return this.session.streamCount()
   }
 
+  bytes(): { readonly read: number; readonly written: number } | undefined {
+    return this.raw.bytes?.()
+  }
+
+  /** The remote peer id as text, made on first use (span attributes of inbound streams). */
+  peerString: string | undefined = undefined
+  remotePeerString(): string {
+    return this.peerString ??= PeerId.toString(this.remotePeer)
+  }
+
+  streams(): ReadonlyArray<Connection.Stream> {
+    return this.open === undefined ? [] : Array.from(this.open)
+  }
+
+  /**
+   * A negotiated stream: counted in the metrics (its protocol as a label only
+   * when registered here, else "other") and listed by `streams()` until the
+   * current (stream) scope closes.
+   */
+  track(stream: Connection.Stream): Effect.Effect<Connection.Stream, never, Scope.Scope> {
+    return Effect.suspend(() => {
+      const { registrar, metrics } = this.shared
+      const label = registrar.lookup(stream.protocol) !== undefined ? stream.protocol : "other"
+      metrics.update(ConnectionMetrics.streamsOpened.with(label, stream.direction), 1)
+      const open = this.open ??= new Set()
+      open.add(stream)
+      return Effect.as(
+        Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const set = this.open
+            if (set !== undefined && set.delete(stream) && set.size === 0) this.open = undefined
+          })
+        ),
+        stream
+      )
+    })
+  }
+
   /** Reserve a stream slot and its receive window until the current (stream) scope closes. */
   reserveStream(direction: Connection.Direction) {
     const resources = this.resources
@@ -189,7 +237,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
           )
         }
         const duplex = Multistream.toDuplex(Multistream.lazySelect(muxed, protocols[0]!))
-        return toStream(duplex, protocols[0]!, muxed)
+        return yield* self.track(toStream(duplex, protocols[0]!, muxed))
       }
       const selected = yield* Multistream.select(muxed, protocols).pipe(
         Effect.timeoutOrElse({
@@ -206,7 +254,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
           Effect.tapError(() => muxed.reset)
         )
       }
-      return toStream(selected.duplex, selected.protocol, muxed)
+      return yield* self.track(toStream(selected.duplex, selected.protocol, muxed))
     })
   }
 
@@ -267,7 +315,8 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
       if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
       inbound.set(protocol, count + 1)
       yield* Effect.addFinalizer(() => Effect.sync(() => self.releaseInbound(protocol)))
-      const stream = toStream(negotiated.duplex, protocol, muxed)
+      const stream = yield* self.track(toStream(negotiated.duplex, protocol, muxed))
+      if (self.shared.traced) yield* Effect.annotateCurrentSpan("libp2p.protocol", protocol)
       yield* registration.handler(stream, self)
       // Graceful end: half-close, then let the remote finish (bounded) before the scope
       // closes — closing the scope of an unfinished stream resets it, and a reset may
@@ -278,7 +327,15 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
         Effect.logDebug("inbound stream handler failed; resetting the stream", cause).pipe(
           Effect.andThen(muxed.reset)
         )
-      )
+      ),
+      (serve) =>
+        this.shared.traced
+          // a root span per inbound stream (the connection's accept loop has no span of its own to hang it on)
+          ? Effect.withSpan(serve, "libp2p.stream.inbound", {
+            root: true,
+            attributes: { "libp2p.connection": this.id, "libp2p.peer": this.remotePeerString() }
+          })
+          : serve
     )
   }
 }

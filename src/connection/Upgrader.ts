@@ -25,16 +25,18 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schema, type Scope, Tracer } from "effect"
 import * as Duplex from "../core/Duplex.ts"
 import { Identity } from "../core/Identity.ts"
-import type * as PeerId from "../core/PeerId.ts"
+import * as PeerId from "../core/PeerId.ts"
+import * as Metrics from "../internal/metrics.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
 import { SecurityError } from "../security/SecureChannel.ts"
 import type * as Transport from "../transport/Transport.ts"
 import type * as Connection from "./Connection.ts"
+import * as ConnectionMetrics from "./metrics.ts"
 import { Registrar } from "./Registrar.ts"
 import type * as ResourceManager from "./ResourceManager.ts"
 import * as UpgradedConnection from "./UpgradedConnection.ts"
@@ -115,6 +117,7 @@ export const make = (options: UpgraderOptions) =>
     const connectionMemory = options.connectionMemory ?? 1024 * 1024
     const securityIds = options.security.map((s) => s.protocol)
     const muxerIds = options.muxers.map((m) => m.protocol)
+    const metrics = yield* Metrics.recorder
 
     const upgrade = (
       raw: Transport.RawConnection,
@@ -124,66 +127,79 @@ export const make = (options: UpgraderOptions) =>
       owned: Scope.Closeable | undefined
     ): Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope> =>
       Effect.gen(function*() {
-        // 1. security protocol
-        const sec = direction === "outbound"
-          ? yield* Multistream.select(raw.duplex, securityIds).pipe(
-            Effect.mapError(asUpgradeError("SecurityNegotiation"))
-          )
-          : yield* Multistream.handle(raw.duplex, securityIds).pipe(
-            Effect.mapError(asUpgradeError("SecurityNegotiation"))
-          )
-        const channel = options.security.find((s) => s.protocol === sec.protocol)!
-        // 2. handshake
-        const secureOptions: SecureChannel.SecureOptions = {
-          localKey: identity.privateKey,
-          muxers: muxerIds,
-          ...(remotePeer !== undefined ? { remotePeer } : {})
-        }
-        const secured = yield* (direction === "outbound"
-          ? channel.secureOutbound(sec.duplex, secureOptions)
-          : channel.secureInbound(sec.duplex, secureOptions)).pipe(
-            Effect.mapError((e) => asUpgradeError(e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security")(e))
-          )
+        const started = yield* Clock.currentTimeMillis
+        const { channel, secured } = yield* Effect.gen(function*() {
+          // 1. security protocol
+          const sec = direction === "outbound"
+            ? yield* Multistream.select(raw.duplex, securityIds).pipe(
+              Effect.mapError(asUpgradeError("SecurityNegotiation"))
+            )
+            : yield* Multistream.handle(raw.duplex, securityIds).pipe(
+              Effect.mapError(asUpgradeError("SecurityNegotiation"))
+            )
+          const channel = options.security.find((s) => s.protocol === sec.protocol)!
+          yield* Effect.annotateCurrentSpan("libp2p.security", channel.protocol)
+          // 2. handshake
+          const secureOptions: SecureChannel.SecureOptions = {
+            localKey: identity.privateKey,
+            muxers: muxerIds,
+            ...(remotePeer !== undefined ? { remotePeer } : {})
+          }
+          const secured = yield* (direction === "outbound"
+            ? channel.secureOutbound(sec.duplex, secureOptions)
+            : channel.secureInbound(sec.duplex, secureOptions)).pipe(
+              Effect.mapError((e) => asUpgradeError(e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security")(e))
+            )
+          return { channel, secured }
+        }).pipe(Effect.withSpan("libp2p.upgrade.security"))
         // the remote is known: the connection leaves the transient scope for the peer's
         if (resources !== undefined) {
           yield* resources.setPeer(secured.remotePeer)
           yield* resources.reserveMemory(connectionMemory)
         }
         // 3. muxer (early-negotiated, or multistream-select)
-        let muxerId = secured.muxer
-        let muxDuplex: Duplex.Duplex = secured.duplex
-        if (muxerId === undefined || !muxerIds.includes(muxerId)) {
-          const m = direction === "outbound"
-            ? yield* Multistream.select(secured.duplex, muxerIds).pipe(
-              Effect.mapError(asUpgradeError("MuxerNegotiation"))
-            )
-            : yield* Multistream.handle(secured.duplex, muxerIds).pipe(
-              Effect.mapError(asUpgradeError("MuxerNegotiation"))
-            )
-          muxerId = m.protocol
-          muxDuplex = m.duplex
-        }
-        const muxer = options.muxers.find((m) => m.protocol === muxerId)!
-        const session = yield* muxer.create(muxDuplex, { direction })
-        return yield* UpgradedConnection.make(shared, {
-          raw,
-          direction,
-          secured,
-          security: channel.protocol,
-          muxer: muxer.protocol,
-          session,
-          resources,
-          owned
-        })
+        const { muxer, session } = yield* Effect.gen(function*() {
+          let muxerId = secured.muxer
+          let muxDuplex: Duplex.Duplex = secured.duplex
+          if (muxerId === undefined || !muxerIds.includes(muxerId)) {
+            const m = direction === "outbound"
+              ? yield* Multistream.select(secured.duplex, muxerIds).pipe(
+                Effect.mapError(asUpgradeError("MuxerNegotiation"))
+              )
+              : yield* Multistream.handle(secured.duplex, muxerIds).pipe(
+                Effect.mapError(asUpgradeError("MuxerNegotiation"))
+              )
+            muxerId = m.protocol
+            muxDuplex = m.duplex
+          }
+          const muxer = options.muxers.find((m) => m.protocol === muxerId)!
+          yield* Effect.annotateCurrentSpan({
+            "libp2p.muxer": muxer.protocol,
+            "libp2p.muxer.early": muxDuplex === secured.duplex
+          })
+          return { muxer, session: yield* muxer.create(muxDuplex, { direction }) }
+        }).pipe(Effect.withSpan("libp2p.upgrade.muxer"))
+        const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+        metrics.update(ConnectionMetrics.handshakeDuration.with(direction, channel.protocol, muxer.protocol), seconds)
+        yield* Effect.annotateCurrentSpan("libp2p.peer", PeerId.toString(secured.remotePeer))
+        return { raw, direction, secured, security: channel.protocol, muxer: muxer.protocol, session, resources, owned }
       }).pipe(
         Effect.timeoutOrElse({
           duration: upgradeTimeout,
           orElse: () => Effect.fail(new UpgradeError({ reason: "Timeout", message: "connection upgrade timed out" }))
         }),
-        Effect.tapError(() => raw.duplex.reset)
+        Effect.tapError((e) => {
+          metrics.update(ConnectionMetrics.handshakeFailures.with(direction, Metrics.kindOf(e)), 1)
+          return raw.duplex.reset
+        }),
+        Effect.withSpan("libp2p.upgrade", { attributes: { "libp2p.direction": direction } }),
+        // the connection's runtime (accept loop, inbound streams) is not part of the upgrade's span
+        Effect.flatMap((args) => UpgradedConnection.make(shared, args))
       )
 
-    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory }
+    // spans per inbound stream only when the node exports traces (Tracing.layerOtlp): they cost ~a span per stream
+    const traced = (yield* Effect.tracer) !== Tracer.nativeTracer
+    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory, metrics, traced }
 
     return Upgrader.of({
       upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope),

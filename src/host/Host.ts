@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Fiber, Layer, PubSub, Schema, Scope, Stream } from "effect"
+import { Cause, Context, Effect, Fiber, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
 import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
@@ -35,11 +35,13 @@ import { Upgrader } from "../connection/Upgrader.ts"
 import { Identity } from "../core/Identity.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
+import * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
 import { AddressManager } from "./AddressManager.ts"
+import * as HostMetrics from "./metrics.ts"
 import { Peerstore } from "./Peerstore.ts"
 
 /** The Dialer's error: `reason` is one of {@link Dialer.DialErrorReason}, the lower error itself where there is one. */
@@ -117,6 +119,8 @@ export class Host extends Context.Service<Host, {
   readonly onConnection: (handler: ConnectionHandler) => Effect.Effect<void, never, Scope.Scope>
   /** The dialer: dials in flight, the queue, backoffs. */
   readonly dialer: Dialer.Dialer
+  /** Bytes read and written by all connections so far, closed ones included (those whose transport counts them). */
+  readonly bytes: () => { readonly read: number; readonly written: number }
 }>()("effect-libp2p/Host") {}
 
 export interface HostOptions {
@@ -165,12 +169,18 @@ class Registration implements Release.Releasable {
   readonly key: string
   /** The peer's first connection. */
   readonly first: boolean
+  readonly metrics: Metrics.Recorder
+  readonly closedBytes: { read: number; written: number }
   constructor(
     byPeer: Map<string, Set<Registration>>,
     events: PubSub.PubSub<HostEvent>,
     conn: Connection.Connection,
-    scope: Scope.Scope
+    scope: Scope.Scope,
+    metrics: Metrics.Recorder,
+    closedBytes: { read: number; written: number }
   ) {
+    this.metrics = metrics
+    this.closedBytes = closedBytes
     this.byPeer = byPeer
     this.events = events
     this.conn = conn
@@ -185,6 +195,12 @@ class Registration implements Release.Releasable {
     const conn = this.conn
     const set = this.byPeer.get(this.key)
     if (set === undefined || !set.delete(this)) return
+    this.metrics.update(HostMetrics.connectionsClosed.with(...HostMetrics.labelsOf(conn)), 1)
+    const bytes = conn.bytes()
+    if (bytes !== undefined) {
+      this.closedBytes.read += bytes.read
+      this.closedBytes.written += bytes.written
+    }
     PubSub.publishUnsafe(this.events, { _tag: "ConnectionClose", connection: conn })
     if (set.size === 0) {
       this.byPeer.delete(this.key)
@@ -232,6 +248,10 @@ export const make = (options: HostOptions = {}) =>
     const connectionManager = yield* ConnectionManager
     const resourceManager = yield* ResourceManager
     const hostScope = yield* Effect.scope
+    const metrics = yield* Metrics.recorder
+    const tracer = yield* Effect.tracer
+    /** Bytes of the connections that have closed (the open ones are read from their transports). */
+    const closedBytes = { read: 0, written: 0 }
     const events = yield* PubSub.sliding<HostEvent>(EVENTS_BUFFER)
     const byPeer = new Map<string, Set<Registration>>()
     let hooks: ReadonlyArray<ConnectionHook> = []
@@ -246,7 +266,10 @@ export const make = (options: HostOptions = {}) =>
     /** Track a live connection (living in `scope`) until its scope closes; start the hooks on it. */
     const register = (conn: Connection.Connection, scope: Scope.Scope) =>
       Effect.gen(function*() {
-        const registration = yield* Release.acquire(() => new Registration(byPeer, events, conn, scope))
+        const registration = yield* Release.acquire(() =>
+          new Registration(byPeer, events, conn, scope, metrics, closedBytes)
+        )
+        metrics.update(HostMetrics.connectionsOpened.with(...HostMetrics.labelsOf(conn)), 1)
         yield* connectionManager.track(conn)
         yield* peerstore.connected(conn.remotePeer, {
           publicKey: conn.remotePublicKey,
@@ -330,6 +353,26 @@ export const make = (options: HostOptions = {}) =>
      * The connection owns that scope: it closes it when it ends.
      */
     const connect: Dialer.Connect = (addr, peer, scope) =>
+      Effect.onExit(
+        connectOnce(addr, peer, scope).pipe(
+          Effect.withSpan("libp2p.dial", {
+            attributes: { "libp2p.addr": Multiaddr.toString(addr), "libp2p.transport": HostMetrics.transportOf(addr) }
+          }),
+          // the node's tracer (what its layer was built with), also when the dial runs in a caller's fiber
+          Effect.withTracer(tracer)
+        ),
+        (exit) =>
+          Effect.sync(() => {
+            const outcome = exit._tag === "Success"
+              ? "success"
+              : Cause.hasInterruptsOnly(exit.cause)
+              ? "cancelled"
+              : Metrics.kindOf(Option.getOrUndefined(Cause.findErrorOption(exit.cause))?.reason ?? { _tag: "Defect" })
+            metrics.update(HostMetrics.dialAttempts.with(HostMetrics.transportOf(addr), outcome), 1)
+          })
+      )
+
+    const connectOnce: Dialer.Connect = (addr, peer, scope) =>
       Effect.gen(function*() {
         const expected = peer ?? peerIn(addr)
         const transport = transports.find((t) => t.canDial(addr))
@@ -472,7 +515,21 @@ export const make = (options: HostOptions = {}) =>
       events: Stream.fromPubSub(events),
       subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),
       onConnection,
-      dialer
+      dialer,
+      bytes: () => {
+        let read = closedBytes.read
+        let written = closedBytes.written
+        for (const set of byPeer.values()) {
+          for (const r of set) {
+            const b = r.conn.bytes()
+            if (b !== undefined) {
+              read += b.read
+              written += b.written
+            }
+          }
+        }
+        return { read, written }
+      }
     })
     if (options.listen !== undefined && options.listen.length > 0) {
       yield* listen(options.listen)

@@ -64,6 +64,12 @@ export const mapSocketError = (err: unknown): Duplex.DuplexError => {
  */
 export const make = (socket: Net.Socket, options: Options): SocketDuplex => new SocketDuplexImpl(socket, options)
 
+/** The socket's own byte counters (Node keeps them anyway). */
+export const bytesOf = (socket: Net.Socket) => (): { readonly read: number; readonly written: number } => ({
+  read: socket.bytesRead,
+  written: socket.bytesWritten
+})
+
 /** The duplex of each socket, for the socket event listeners (shared functions, not closures per socket). */
 const bySocket = new WeakMap<Net.Socket, SocketDuplexImpl>()
 

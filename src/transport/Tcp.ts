@@ -41,7 +41,7 @@ import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
 import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
-import type * as SocketDuplex from "./SocketDuplex.ts"
+import * as SocketDuplex from "./SocketDuplex.ts"
 import * as Transport from "./Transport.ts"
 
 export interface TcpOptions {
@@ -223,7 +223,7 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
           message: `tcp: dial ${addr.toString()}: ${addrs}`
         })
       }
-      return { duplex: sd.duplex, ...addrs }
+      return { duplex: sd.duplex, ...addrs, bytes: SocketDuplex.bytesOf(sd.socket) }
     })
 
   /** Connect, with exactly one outcome (see `internal/netTransport.ts`). */

@@ -44,6 +44,17 @@ export interface RawConnection {
   readonly duplex: Duplex.Duplex
   readonly remoteAddr: Multiaddr.Multiaddr
   readonly localAddr: Multiaddr.Multiaddr
+  /**
+   * Bytes moved on the wire so far, when the transport counts them anyway
+   * (a `node:net` socket's `bytesRead`/`bytesWritten`): read at status and
+   * scrape time, nothing is counted per chunk for it.
+   */
+  readonly bytes?: () => ByteCounts
+}
+
+export interface ByteCounts {
+  readonly read: number
+  readonly written: number
 }
 
 export interface Listener {

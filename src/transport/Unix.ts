@@ -44,7 +44,7 @@ import * as Multiaddr from "../core/Multiaddr.ts"
 import { errorCode } from "../internal/errors.ts"
 import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
-import type * as SocketDuplex from "./SocketDuplex.ts"
+import * as SocketDuplex from "./SocketDuplex.ts"
 import * as Transport from "./Transport.ts"
 
 export interface UnixOptions {
@@ -206,7 +206,7 @@ export const make = (options: UnixOptions = {}): UnixTransport => {
       )
       const local = Multiaddr.decapsulateCode(addr, p2p)
       const duplex: Duplex.Duplex = sd.duplex
-      return { duplex, remoteAddr: local, localAddr: local }
+      return { duplex, remoteAddr: local, localAddr: local, bytes: SocketDuplex.bytesOf(sd.socket) }
     })
 
   /**

@@ -14,10 +14,22 @@ import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
 import { Host } from "../../host/Host.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
+import * as HttpStatus from "../../observability/HttpStatus.ts"
+import * as Tracing from "../../observability/Tracing.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
-import { json, nonNegative, parseMultiaddr, type StackFlags, stackFlags, stackOptions } from "../flags.ts"
+import {
+  httpOptions,
+  json,
+  nonNegative,
+  observabilityFlags,
+  otlpOption,
+  parseMultiaddr,
+  type StackFlags,
+  stackFlags,
+  stackOptions
+} from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 
@@ -125,11 +137,18 @@ export const runNode = (options: {
   readonly preset?: Nodes.PresetOptions
   /** After `listening`, dial up to this many known peers (the most recently seen first). Default 0. */
   readonly reconnect?: number
+  /** `--http`: serve /metrics, /api/status and the status page there (loopback only unless `public`). */
+  readonly http?: { readonly listen: Multiaddr.Multiaddr; readonly public: boolean } | undefined
+  /** `--otlp`: export traces to this OTLP/HTTP collector (base URL). */
+  readonly otlp?: string | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
-    const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
-      Layer.build(Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs }))
+    const otlp = options.otlp
+    const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
+      const node = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      return Layer.build(otlp === undefined ? node : node.pipe(Layer.provide(Tracing.layerOtlp({ url: otlp }))))
+    }
     const { ctx, fallbackFrom } = yield* start(listen).pipe(
       Effect.map((ctx) => ({ ctx, fallbackFrom: null as ReadonlyArray<string> | null })),
       Effect.catchTag("ListenError", (e) =>
@@ -148,10 +167,17 @@ export const runNode = (options: {
     const host = Context.get(ctx, Host)
     const peerId = PeerId.toString(host.peerId)
     const addrs = host.addrs().map(Multiaddr.toString)
+    const http = options.http === undefined
+      ? undefined
+      : yield* HttpStatus.serve({ listen: options.http.listen, public: options.http.public }).pipe(
+        Effect.provideContext(ctx)
+      )
     yield* emit(
       options.json,
-      { event: "listening", peerId, addrs, fallbackFrom },
-      `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`
+      { event: "listening", peerId, addrs, fallbackFrom, ...(http !== undefined ? { http: http.url } : {}) },
+      `peer id: ${peerId}\n${addrs.map((a) => `listening on ${a}`).join("\n")}${
+        http !== undefined ? `\nstatus page and metrics at ${http.url}` : ""
+      }`
     )
     yield* printEvents({
       host,
@@ -235,6 +261,7 @@ const nodeFlags = {
     Flag.optional
   ),
   wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
+  ...observabilityFlags,
   json,
   ...stackFlags
 }
@@ -250,6 +277,9 @@ export interface NodeFlags extends StackFlags {
   readonly printConfig: boolean
   readonly wsCert: Option.Option<string>
   readonly wsKey: Option.Option<string>
+  readonly http: Option.Option<string>
+  readonly httpPublic: boolean
+  readonly otlp: Option.Option<string>
   readonly json: boolean
 }
 
@@ -265,6 +295,9 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   printConfig: false,
   wsCert: Option.none(),
   wsKey: Option.none(),
+  http: Option.none(),
+  httpPublic: false,
+  otlp: Option.none(),
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -375,6 +408,8 @@ export const main = (flags: NodeFlags) =>
       fallbackToFreePort: effective.fallbackToFreePort,
       dial,
       reconnect: effective.json.reconnect,
+      http: yield* httpOptions(flags),
+      otlp: yield* otlpOption(flags.otlp),
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),

@@ -2,7 +2,8 @@
  * `perf <multiaddr-with-/p2p> --upload-bytes N --download-bytes N`: throughput
  * on `/perf/1.0.0`, one line (ARCHITECTURE.md §7, docs/CLI.md). At least one
  * of the two sizes must be given and above 0 (a run of 0 bytes measures
- * nothing): a usage error otherwise.
+ * nothing): a usage error otherwise. While it runs, progress (bytes each way
+ * and the rate) is redrawn on stderr when stderr is a terminal (`progress.ts`).
  *
  * @since 0.1.0
  */
@@ -11,6 +12,7 @@ import { Command, Flag } from "effect/cli"
 import * as PeerId from "../../core/PeerId.ts"
 import { nonNegative } from "../flags.ts"
 import { emit, usageAsHelp, UsageError } from "../output.ts"
+import { withProgress } from "../progress.ts"
 import { clientFlags, clientTarget, withClient } from "./client.ts"
 
 /** Bits per second in Gbit/s, 3 decimals; 0 when no time elapsed. */
@@ -40,9 +42,13 @@ export const command = Command.make(
         })
       }
       const peerId = PeerId.toString(peer)
-      yield* withClient(preset, ({ perf }) =>
+      yield* withClient(preset, ({ host, perf }) =>
         Effect.gen(function*() {
-          const r = yield* perf.perf(addr, { uploadBytes: flags.uploadBytes, downloadBytes: flags.downloadBytes })
+          // progress on stderr when it is a terminal (never on stdout)
+          const r = yield* withProgress(
+            { tty: process.stderr.isTTY === true, label: "perf", counts: host.bytes },
+            perf.perf(addr, { uploadBytes: flags.uploadBytes, downloadBytes: flags.downloadBytes })
+          )
           const event = {
             event: "perf",
             peerId,

@@ -16,6 +16,8 @@ import { Registrar } from "../../connection/Registrar.ts"
 import * as Duplex from "../../core/Duplex.ts"
 import * as Reader from "../../core/Reader.ts"
 import { type DialError, type DialTarget, Host } from "../../host/Host.ts"
+import * as Metrics from "../../internal/metrics.ts"
+import * as PingMetrics from "./metrics.ts"
 
 export const PROTOCOL = "/ipfs/ping/1.0.0"
 export const PAYLOAD_SIZE = 32
@@ -90,18 +92,21 @@ export const layer = Layer.effect(
   Effect.gen(function*() {
     const registrar = yield* Registrar
     const host = yield* Host
+    const metrics = yield* Metrics.recorder
     yield* registrar.handle(PROTOCOL, (stream) => serve(stream), { maxInboundStreams: 2 })
     return Ping.of({
       ping: (target, options) =>
         Effect.scoped(
           Effect.gen(function*() {
             const stream = yield* host.newStream(target, [PROTOCOL])
-            return yield* roundTrips(stream, options).pipe(
+            const rtts = yield* roundTrips(stream, options).pipe(
               Effect.mapError((e) => e._tag === "PingError" ? e : streamError(e)),
               Effect.tapError(() => stream.reset)
             )
+            for (const ms of rtts) metrics.update(PingMetrics.rtt, ms / 1000)
+            return rtts
           })
-        )
+        ).pipe(Effect.tapError(() => Effect.sync(() => metrics.update(PingMetrics.failures, 1))))
     })
   })
 )

@@ -176,7 +176,12 @@ export const serve = (params: ServeParams): Effect.Effect<Serving, Transport.Tra
         parent,
         run,
         handler,
-        conn: { duplex: sd.duplex, remoteAddr: addrs.remoteAddr, localAddr: addrs.localAddr },
+        conn: {
+          duplex: sd.duplex,
+          remoteAddr: addrs.remoteAddr,
+          localAddr: addrs.localAddr,
+          bytes: SocketDuplex.bytesOf(socket)
+        },
         release: sd.close,
         socket,
         onClose: () => sockets.delete(socket)
