@@ -3,7 +3,7 @@
  * backoff when dropped and tagged so trimming keeps them".
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Exit, Scope } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as KeepConnected from "../../src/host/KeepConnected.ts"
@@ -23,7 +23,10 @@ describe("KeepConnected (§7 --bootstrap kept connected)", () => {
     Effect.gen(function*() {
       const a = yield* memoryNode({ connectionManager: { lowWater: 0, highWater: 0, gracePeriod: 0 } })
       const b = yield* memoryNode()
-      yield* KeepConnected.keepConnected(a.host, a.connectionManager, b.addr, { initialBackoff: "20 millis" })
+      const keep = yield* Scope.make()
+      yield* KeepConnected.keepConnected(a.host, a.connectionManager, b.addr, { initialBackoff: "20 millis" }).pipe(
+        Scope.provide(keep)
+      )
       yield* until(() => a.host.connections(b.host.peerId).length === 1)
       expect(a.connectionManager.isProtected(b.host.peerId, KeepConnected.TAG)).toBe(true)
       expect(a.connectionManager.tags(b.host.peerId).get(KeepConnected.TAG)).toBe(KeepConnected.TAG_VALUE)
@@ -33,6 +36,11 @@ describe("KeepConnected (§7 --bootstrap kept connected)", () => {
       yield* until(() => b.host.connections(a.host.peerId).length === 1)
       yield* b.host.connections(a.host.peerId)[0]!.close
       yield* until(() => a.host.connections(b.host.peerId).some((c) => c.id !== first.id && !c.isClosed()))
+      // kept no longer: neither protected nor tagged (a peer dropped from the list is not protected forever)
+      yield* Scope.close(keep, Exit.void)
+      expect(a.connectionManager.isProtected(b.host.peerId)).toBe(false)
+      expect(a.connectionManager.tags(b.host.peerId).size).toBe(0)
+      expect(a.peerstore.get(b.host.peerId)?.protectedBy).toEqual([])
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("§7: a failed dial is retried with a backoff that doubles up to maxBackoff", () =>

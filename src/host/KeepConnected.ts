@@ -1,10 +1,11 @@
 /**
  * Keep a connection to one address open (the CLI's `--bootstrap`, ARCHITECTURE.md §7):
  * dial it, protect and tag its peer in the {@link ConnectionManager} so trimming
- * keeps its connections (protection and tag are kept in the peer store by the
- * Host, so they also hold after a restart), and when the peer's last
- * connection closes, dial again; a failed dial is retried after a backoff that
- * doubles up to `maxBackoff` and starts over after a success.
+ * keeps its connections, and when the peer's last connection closes, dial
+ * again; a failed dial is retried after a backoff that doubles up to
+ * `maxBackoff` and starts over after a success. When the scope closes the
+ * protection and tag are removed (the Host writes that to the peer store too),
+ * so a peer dropped from the bootstrap list is not protected forever.
  *
  * @since 0.1.0
  */
@@ -55,6 +56,12 @@ export const keepConnected = (
   const max = Duration.toMillis(duration(options.maxBackoff, defaults.maxBackoff))
   const onFailure = options.onDialFailure ??
     ((e: DialError) => Effect.logDebug(`keep-connected: dial failed: ${e.message}`))
+  let kept: PeerId.PeerId | undefined
+  const release = Effect.suspend(() =>
+    kept === undefined
+      ? Effect.void
+      : Effect.andThen(connectionManager.unprotect(kept, TAG), connectionManager.untagPeer(kept, TAG))
+  )
   const loop = Effect.gen(function*() {
     let backoff = initial
     while (true) {
@@ -67,10 +74,11 @@ export const keepConnected = (
       }
       backoff = initial
       const peer = result.success.remotePeer
+      kept = peer
       yield* connectionManager.protect(peer, TAG)
       yield* connectionManager.tagPeer(peer, TAG, TAG_VALUE)
       yield* disconnected(host, peer)
     }
   })
-  return Effect.asVoid(Effect.forkScoped(loop))
+  return Effect.andThen(Effect.addFinalizer(() => release), Effect.asVoid(Effect.forkScoped(loop)))
 }
