@@ -24,6 +24,9 @@
  * - memory: a listener (ours, js) with 1,000 idle connections from 1,000
  *   nodes of the same kind (run K nodes in one dialer process): heap after a
  *   forced GC and RSS, per connection;
+ * - store (bench/store.ts, in this process): peer store updates/s and datastore
+ *   puts/gets/s (single and batched), ours (Memory, SQLite) beside js-libp2p's
+ *   `@libp2p/peer-store` on `datastore-core` MemoryDatastore and `datastore-level`
  * - node:crypto ChaCha20-Poly1305 throughput on 64 KiB and 1 KiB messages
  *   (in this process).
  *
@@ -31,7 +34,7 @@
  * pairings, the node:net limit) and writes it with the raw samples to
  * bench/results/latest.json. Progress goes to stderr.
  *
- * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,crypto] [-- --profile]
+ * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,store,crypto] [-- --profile]
  * Env: BENCH_QUICK=1 (a ~1 minute smoke run with small sizes), BENCH_MIB (throughput
  * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr),
  * BENCH_BUDGET (wall-clock seconds, default 540): each scenario has a share of it and
@@ -50,6 +53,7 @@ import * as Path from "node:path"
 import * as Readline from "node:readline"
 import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
+import * as Store from "./store.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 const RESULTS = Path.join(ROOT, "bench", "results")
@@ -65,7 +69,7 @@ const envNum = (name: string, dflt: number): number => {
   return v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : dflt
 }
 const onlyArg = argv.find((a) => a.startsWith("--only="))
-const SCENARIOS = ["throughput", "latency", "newstream", "setup", "memory", "crypto"] as const
+const SCENARIOS = ["throughput", "latency", "newstream", "setup", "memory", "store", "crypto"] as const
 type Scenario = typeof SCENARIOS[number]
 const only: ReadonlySet<Scenario> = new Set(
   PROFILE
@@ -88,6 +92,8 @@ const CFG = {
   dialCount: QUICK ? 30 : 100,
   memoryConns: envNum("BENCH_CONNS", QUICK ? 100 : 1000),
   cryptoSeconds: QUICK ? 0.3 : 1,
+  store: { peers: QUICK ? 500 : 2000, rounds: 3, keys: QUICK ? 1000 : 5000 },
+  storeRuns: QUICK ? 1 : 3,
   /** Wall-clock budget of the whole run (s); each scenario gets a share (SHARE) and stops
    *  adding rounds (after at least one) when the next would overrun it. */
   budgetSeconds: envNum("BENCH_BUDGET", QUICK ? 120 : 540)
@@ -100,6 +106,7 @@ const SHARE: Record<Scenario, number> = {
   newstream: 0.08,
   setup: 0.1,
   memory: 0.2,
+  store: 0.02,
   crypto: 0.02
 }
 
@@ -607,6 +614,17 @@ const memory = async (): Promise<void> => {
   flush()
 }
 
+const store = async (): Promise<void> => {
+  progress(`store: peer store and datastore, ours and js-libp2p (in this process)`)
+  for (let r = 0; r < CFG.storeRuns; r++) {
+    await Store.measure(CFG.store, (figure, who, ops) => {
+      record(figure, "ops/s", false, who === "ours" ? "ours→ours" : "js→js", ops)
+      progress(`  ${figure}, ${who}: ${fmt(ops, 0)} ops/s`)
+    })
+  }
+  flush()
+}
+
 const crypto = (): void => {
   progress(`node:crypto ChaCha20-Poly1305 (in this process)`)
   const key = Crypto.randomBytes(32)
@@ -747,6 +765,7 @@ const run = async (): Promise<void> => {
     }
   }
   await attempt("memory", memory)
+  await attempt("store", store)
   await attempt("crypto", crypto)
 
   const loadEnd = Os.loadavg()
@@ -761,7 +780,9 @@ const run = async (): Promise<void> => {
           .filter((k) => roundsDone[k] !== undefined)
           .map((k) => `${k} ${roundsDone[k]}`)
           .join(", ")
-      }${only.has("throughput") ? `; throughput ${CFG.throughputBytes / MiB} MiB per transfer` : ""}${
+      }${only.has("store") ? `; store ${CFG.storeRuns} runs` : ""}${
+        only.has("throughput") ? `; throughput ${CFG.throughputBytes / MiB} MiB per transfer` : ""
+      }${
         only.has("memory")
           ? `; memory: ${memoryConns.ours ?? "-"} (ours) and ${memoryConns.js ?? "-"} (js) idle connections`
           : ""

@@ -77,6 +77,7 @@ export * as Peerstore from "./host/Peerstore.ts"
  * @since 0.2.0
  */
 export * as AddressManager from "./host/AddressManager.ts"
+export * as KeepConnected from "./host/KeepConnected.ts"
 
 /**
  * The node's own key pair and peer id (`Identity.Identity`).

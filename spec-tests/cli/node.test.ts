@@ -47,6 +47,13 @@ const sendGarbage = (port: number) =>
     return Effect.sync(() => void socket.destroy())
   })
 
+/** A fresh temporary directory, removed when the scope closes. */
+const tempDir = (name: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), `effect-libp2p-${name}-`))),
+    (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
+  )
+
 const portOf = (addr: string) => Number(/\/tcp\/(\d+)/.exec(addr)![1])
 
 describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
@@ -147,10 +154,7 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
     "§7 --identity <file>: created (mode 0600, folder too) with a new Ed25519 key, the same peer id on the next run; an unreadable key is IdentityFileError, exit 1",
     () =>
       Effect.gen(function*() {
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-libp2p-identity-"))),
-          (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
-        )
+        const dir = yield* tempDir("identity")
         const file = Path.join(dir, "sub", "identity.key")
         const ids: Array<string> = []
         for (let run = 0; run < 2; run++) {
@@ -167,6 +171,44 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
         expect(failed.lines).toHaveLength(1)
         expect(failed.lines[0]).toMatchObject({ event: "error", error: { _tag: "IdentityFileError" } })
         expect(String((failed.lines[0]!["error"] as Record<string, unknown>)["message"])).toContain(bad)
+      }),
+    90_000
+  )
+
+  it.live(
+    "§7 node --bootstrap <multiaddr>: dialed at start and kept: redialed with backoff when the peer went away and came back",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("bootstrap")
+        const identity = Path.join(dir, "b.key")
+        const b1 = yield* spawnCli(["node", ...LISTEN, "--identity", identity, "--json"])
+        const b = yield* listening(b1)
+        const a = yield* spawnCli(["node", ...LISTEN, "--bootstrap", b.addrs[0]!, "--ephemeral", "--json"])
+        yield* listening(a)
+        const connects = () => a.lines.filter((l) => l["event"] === "peer:connect" && l["peerId"] === b.peerId).length
+        yield* a.awaitLine((l) => l["event"] === "peer:connect" && l["peerId"] === b.peerId)
+        expect(yield* stop(b1)).toEqual({ code: 0, signal: null })
+        yield* a.awaitLine((l) => l["event"] === "peer:disconnect" && l["peerId"] === b.peerId)
+        // b comes back at the same address with the same identity: a dials it again by itself
+        const b2 = yield* spawnCli([
+          "node",
+          "--listen",
+          `/ip4/127.0.0.1/tcp/${portOf(b.addrs[0]!)}`,
+          "--identity",
+          identity,
+          "--json"
+        ])
+        expect((yield* listening(b2)).peerId).toBe(b.peerId)
+        yield* Effect.suspend(() => connects() >= 2 ? Effect.void : Effect.fail("not yet")).pipe(
+          Effect.retry(Schedule.spaced("100 millis")),
+          Effect.timeoutOrElse({
+            duration: "30 seconds",
+            orElse: () => Effect.die(new Error(`a did not redial b: ${JSON.stringify(a.lines)}`))
+          })
+        )
+        expect(yield* stop(b2)).toEqual({ code: 0, signal: null })
+        expect(yield* stop(a)).toEqual({ code: 0, signal: null })
+        expect(a.bad).toEqual([])
       }),
     90_000
   )

@@ -286,6 +286,28 @@ class Untrack implements Release.Releasable {
   }
 }
 
+/**
+ * A change to a peer's tags or protection made through `tagPeer`, `untagPeer`,
+ * `upsertTag`, `protect` or `unprotect` (decaying tags are not reported: they
+ * change on every tick and mean nothing after a restart).
+ */
+export type ConnectionManagerChange =
+  | {
+    readonly _tag: "Tag"
+    readonly peerId: PeerId.PeerId
+    readonly tag: string
+    /** `undefined`: the tag was removed. */
+    readonly value: number | undefined
+  }
+  | {
+    readonly _tag: "Protect" | "Unprotect"
+    readonly peerId: PeerId.PeerId
+    readonly tag: string
+  }
+
+/** Called, in order, after each {@link ConnectionManagerChange}; the change waits for it. */
+export type ChangeListener = (change: ConnectionManagerChange) => Effect.Effect<void>
+
 export interface ConnectionManagerStats {
   /** Connections tracked (open and not closing). */
   readonly open: number
@@ -326,6 +348,11 @@ export class ConnectionManager extends Context.Service<ConnectionManager, {
     options: DecayingTagOptions
   ) => Effect.Effect<DecayingTag, ConnectionManagerError, Scope.Scope>
   readonly isAllowed: (remoteAddr: Multiaddr.Multiaddr) => boolean
+  /**
+   * Call `listener` after each tag or protection change while the current
+   * scope lasts (e.g. the Host keeps them in the Peerstore this way).
+   */
+  readonly onChange: (listener: ChangeListener) => Effect.Effect<void, never, Scope.Scope>
   /** Trim now, down to the low watermark, as the trimming fiber does; returns the connections closed. */
   readonly trim: Effect.Effect<ReadonlyArray<Connection.Connection>>
   readonly stats: () => ConnectionManagerStats
@@ -352,6 +379,13 @@ export const make = (options: ConnectionManagerOptions = {}) =>
     const protections = new Map<string, Set<string>>()
     const decaying = new Set<string>()
     let slots = 0
+    let listeners: ReadonlyArray<ChangeListener> = []
+    const notify = (change: ConnectionManagerChange) => Effect.forEach(listeners, (l) => l(change), { discard: true })
+    const onChange = (listener: ChangeListener) =>
+      Effect.asVoid(Release.acquire(() => {
+        listeners = Release.append(listeners, listener)
+        return { release: () => void (listeners = listeners.filter((l) => l !== listener)) }
+      }))
 
     const key = (p: PeerId.PeerId) => PeerId.toString(p)
     const valueOf = (k: string): number => {
@@ -566,28 +600,45 @@ export const make = (options: ConnectionManagerOptions = {}) =>
       options: config,
       reserve,
       track,
-      tagPeer: (peer, tag, value) => Effect.sync(() => setTag(key(peer), tag, value)),
-      untagPeer: (peer, tag) => Effect.sync(() => setTag(key(peer), tag, undefined)),
+      tagPeer: (peer, tag, value) =>
+        Effect.andThen(
+          Effect.sync(() => setTag(key(peer), tag, value)),
+          notify({ _tag: "Tag", peerId: peer, tag, value })
+        ),
+      untagPeer: (peer, tag) =>
+        Effect.andThen(
+          Effect.sync(() => setTag(key(peer), tag, undefined)),
+          notify({ _tag: "Tag", peerId: peer, tag, value: undefined })
+        ),
       upsertTag: (peer, tag, f) =>
-        Effect.sync(() => {
-          const k = key(peer)
-          setTag(k, tag, f(tagsByPeer.get(k)?.get(tag) ?? 0))
-        }),
+        Effect.flatMap(
+          Effect.sync(() => {
+            const k = key(peer)
+            const value = f(tagsByPeer.get(k)?.get(tag) ?? 0)
+            setTag(k, tag, value)
+            return value
+          }),
+          (value) => notify({ _tag: "Tag", peerId: peer, tag, value })
+        ),
       tags: (peer) => new Map(tagsByPeer.get(key(peer)) ?? []),
       value: (peer) => valueOf(key(peer)),
       protect: (peer, tag) =>
-        Effect.sync(() => {
-          const k = key(peer)
-          let s = protections.get(k)
-          if (s === undefined) protections.set(k, s = new Set())
-          s.add(tag)
-        }),
+        Effect.andThen(
+          Effect.sync(() => {
+            const k = key(peer)
+            let s = protections.get(k)
+            if (s === undefined) protections.set(k, s = new Set())
+            s.add(tag)
+          }),
+          notify({ _tag: "Protect", peerId: peer, tag })
+        ),
       unprotect: (peer, tag) =>
         Effect.gen(function*() {
           const k = key(peer)
           const s = protections.get(k)
           if (s === undefined) return false
           s.delete(tag)
+          yield* notify({ _tag: "Unprotect", peerId: peer, tag })
           if (s.size > 0) return true
           protections.delete(k)
           // the peer's connections may be what kept the count above the high watermark
@@ -600,6 +651,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
       },
       decayingTag,
       isAllowed,
+      onChange,
       trim: Effect.tap(trimTo("Manual"), () => rearm),
       stats: () => ({
         open: open().length,

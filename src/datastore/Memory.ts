@@ -12,7 +12,7 @@
  * SQLite's byte order.
  *
  * Costs: get O(1), query O(log n + k), adding or removing a key O(n) for the
- * splice (a memmove: about 50 µs at 100,000 keys; `bench/datastore.ts`).
+ * splice (a memmove: about 50 µs at 100,000 keys; `bench/store.ts`).
  * Bounded by nothing but the caller: it holds what it is given. After its
  * scope closes every operation fails with reason `Closed` and the entries are
  * dropped.

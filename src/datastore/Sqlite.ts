@@ -38,7 +38,7 @@
  * commit, so an acknowledged write survives power loss too: that is what an
  * operator reads "acknowledged" to mean. The fsync cost is paid per
  * transaction, not per write, because writes are group-committed (below);
- * `bench/datastore.ts` measures both levels. Pass `synchronous: "normal"` for a
+ * `bench/store.ts` (`npm run bench -- --only=store`) measures FULL. Pass `synchronous: "normal"` for a
  * store that only needs to survive the process.
  *
  * **One writer, batched transactions.** Every write (`put`, `delete`, `batch`)

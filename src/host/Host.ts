@@ -263,6 +263,23 @@ export const make = (options: HostOptions = {}) =>
 
     yield* Effect.addFinalizer(() => Effect.sync(() => void (shuttingDown = true)))
 
+    // the connection manager's tags and protection outlive a restart in the peerstore:
+    // restored first, then every change is written through
+    yield* Effect.forEach(peerstore.all(), (info) =>
+      Effect.gen(function*() {
+        for (const [name, value] of Object.entries(info.tags)) {
+          yield* connectionManager.tagPeer(info.peerId, name, value)
+        }
+        for (const tag of info.protectedBy) yield* connectionManager.protect(info.peerId, tag)
+      }), { discard: true })
+    yield* connectionManager.onChange((change) =>
+      change._tag === "Tag"
+        ? peerstore.tag(change.peerId, change.tag, change.value)
+        : change._tag === "Protect"
+        ? peerstore.protect(change.peerId, change.tag)
+        : peerstore.unprotect(change.peerId, change.tag)
+    )
+
     /** Track a live connection (living in `scope`) until its scope closes; start the hooks on it. */
     const register = (conn: Connection.Connection, scope: Scope.Scope) =>
       Effect.gen(function*() {

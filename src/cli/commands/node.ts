@@ -13,6 +13,7 @@ import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
 import { Host } from "../../host/Host.ts"
+import * as KeepConnected from "../../host/KeepConnected.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
@@ -31,7 +32,7 @@ import {
   stackOptions
 } from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
-import { emit, errorInfo, printError, usageAsHelp, UsageError, warn } from "../output.ts"
+import { emit, errorInfo, Output, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 
 /** Where `npm start` listens (a free port instead when it is taken). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/4001"
@@ -133,6 +134,11 @@ export const runNode = (options: {
   readonly fallbackToFreePort: boolean
   /** Dialed at start, each on its own: a failure is an error line with its `addr`, the node keeps running. */
   readonly dial?: ReadonlyArray<Multiaddr.Multiaddr>
+  /**
+   * Dialed at start and kept connected (protected and tagged so trimming keeps them, redialed with
+   * backoff when dropped); each failed dial is an error line with its `addr`.
+   */
+  readonly bootstrap?: ReadonlyArray<Multiaddr.Multiaddr>
   /** Secure channels, muxers, connection limits, WebSocket certificate: passed to the Default preset. */
   readonly preset?: Nodes.PresetOptions
   /** After `listening`, dial up to this many known peers (the most recently seen first). Default 0. */
@@ -185,6 +191,16 @@ export const runNode = (options: {
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
+    const connectionManager = Context.get(ctx, ConnectionManager)
+    const output = yield* Output
+    for (const addr of options.bootstrap ?? []) {
+      yield* KeepConnected.keepConnected(host, connectionManager, addr, {
+        onDialFailure: (e) =>
+          printError(options.json, errorInfo(e), { addr: Multiaddr.toString(addr) }).pipe(
+            Effect.provideService(Output, output)
+          )
+      })
+    }
     for (const addr of options.dial ?? []) {
       yield* Effect.forkScoped(
         host.dial(addr).pipe(
@@ -388,7 +404,8 @@ export const main = (flags: NodeFlags) =>
     const file = data !== undefined ? yield* ConfigFile.load(data.configFile, ConfigFile.initial([DEFAULT_LISTEN])) : {}
     const effective = effectiveConfig(flags, dir, file)
     const stack = yield* stackOptions(effective.stack)
-    const dial = yield* Effect.forEach([...effective.json.bootstrap, ...flags.dial], parseMultiaddr)
+    const bootstrap = yield* Effect.forEach(effective.json.bootstrap, parseMultiaddr)
+    const dial = yield* Effect.forEach(flags.dial, parseMultiaddr)
     const listen = yield* Effect.forEach(effective.json.listen, parseMultiaddr)
     const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
     const key = Option.isSome(flags.identity)
@@ -407,6 +424,7 @@ export const main = (flags: NodeFlags) =>
       json: flags.json,
       fallbackToFreePort: effective.fallbackToFreePort,
       dial,
+      bootstrap,
       reconnect: effective.json.reconnect,
       http: yield* httpOptions(flags),
       otlp: yield* otlpOption(flags.otlp),
