@@ -56,6 +56,20 @@ export class Labelled<I, S> {
 
 export const labelled = <I, S>(base: Metric.Metric<I, S>, ...names: ReadonlyArray<string>) => new Labelled(base, names)
 
+/** Gauges set from a count per label set; sets seen before and gone now read 0. */
+export class GaugeSet {
+  readonly metric: Labelled<number, unknown>
+  seen = new Set<string>()
+  constructor(metric: Labelled<number, unknown>) {
+    this.metric = metric
+  }
+  set(counts: Map<string, number>, rec: Recorder): void {
+    for (const key of this.seen) if (!counts.has(key)) rec.update(this.metric.with(...key.split("\u0000")), 0)
+    for (const [key, n] of counts) rec.update(this.metric.with(...key.split("\u0000")), n)
+    this.seen = new Set(counts.keys())
+  }
+}
+
 /** A lower error's kind as a bounded label: its own `reason` when that is a string, else its tag. */
 export const kindOf = (e: { readonly _tag: string; readonly reason?: unknown }): string =>
   typeof e.reason === "string" ? e.reason : e._tag

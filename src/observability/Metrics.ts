@@ -40,20 +40,6 @@ export interface Collector {
   readonly scrape: Effect.Effect<string>
 }
 
-/** Gauges set from a count per label set; sets seen before and gone now read 0. */
-class GaugeSet {
-  readonly metric: Metrics.Labelled<number, unknown>
-  seen = new Set<string>()
-  constructor(metric: Metrics.Labelled<number, unknown>) {
-    this.metric = metric
-  }
-  set(counts: Map<string, number>, rec: Metrics.Recorder): void {
-    for (const key of this.seen) if (!counts.has(key)) rec.update(this.metric.with(...key.split("\u0000")), 0)
-    for (const [key, n] of counts) rec.update(this.metric.with(...key.split("\u0000")), n)
-    this.seen = new Set(counts.keys())
-  }
-}
-
 /** Counters mirrored from totals kept elsewhere: each scrape adds what grew since the last. */
 class CounterMirror {
   readonly metric: Metrics.Labelled<number, unknown>
@@ -79,8 +65,8 @@ export const makeCollector: Effect.Effect<Collector, never, Host | Registrar | R
     const resourceManager = yield* ResourceManager
     const context = yield* Effect.context<never>()
     const rec = Metrics.recorderOf(context)
-    const connections = new GaugeSet(HostMetrics.connections)
-    const streams = new GaugeSet(HostMetrics.streams)
+    const connections = new Metrics.GaugeSet(HostMetrics.connections)
+    const streams = new Metrics.GaugeSet(HostMetrics.streams)
     const blocks = new CounterMirror(ConnectionMetrics.resourceBlocks)
     const bytes = new CounterMirror(transportBytes)
     const collect = () => {

@@ -31,7 +31,7 @@ export const kadNode = (options: Kad.KadOptions = {}, seed?: number) =>
     }).pipe(Layer.provide(Layer.succeed(MemoryNetwork, network)))
     const layer = Kad.layer({ refreshInterval: "1 hour", ...options }).pipe(Layer.provideMerge(node))
     const ctx = yield* Effect.flatMap(Effect.scope, (scope) => Layer.buildWithScope(layer, scope))
-    return { ...servicesOf(ctx as Context.Context<NodeServices>), kad: Context.get(ctx, Kad.Kad) }
+    return { ...servicesOf(ctx as Context.Context<NodeServices>), kad: Context.get(ctx, Kad.Kad), context: ctx }
   })
 
 export type KadNode = Effect.Success<ReturnType<typeof kadNode>>

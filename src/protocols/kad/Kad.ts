@@ -34,10 +34,12 @@
  */
 import {
   Bytes,
+  Cause,
   Clock,
   Context,
   Duration,
   Effect,
+  Exit,
   FiberSet,
   Layer,
   Option,
@@ -55,7 +57,9 @@ import { Datastore } from "../../datastore/Datastore.ts"
 import * as MemoryDatastore from "../../datastore/Memory.ts"
 import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
+import * as Metrics from "../../internal/metrics.ts"
 import * as Options from "../../internal/options.ts"
+import * as Status from "../../observability/Status.ts"
 import { ContentRouting } from "../../routing/ContentRouting.ts"
 import { PeerRouting, RoutingError } from "../../routing/PeerRouting.ts"
 import { Identify } from "../identify/Identify.ts"
@@ -70,6 +74,7 @@ import {
   type PeerInfo,
   toKadPeer
 } from "./messages.ts"
+import * as KadMetrics from "./metrics.ts"
 import * as Query from "./Query.ts"
 import * as RoutingTable from "./RoutingTable.ts"
 import * as Server from "./server.ts"
@@ -214,6 +219,21 @@ export const make = (options: KadOptions = {}) =>
       maxProvidersPerKey: Options.clampInt(options.maxProvidersPerKey, defaults.maxProvidersPerKey, 1, 100_000)
     })
     const jobs = yield* FiberSet.make<void>()
+    const rec = yield* Metrics.recorder
+    const tableChanged = () => rec.update(KadMetrics.routingTableSize, RoutingTable.size(table))
+    /** Count and time a query: one update when it ends (`ok` or the KadError's reason). */
+    const measured = <A>(type: KadMetrics.QueryType, effect: Effect.Effect<A, KadError>): Effect.Effect<A, KadError> =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (start) =>
+          Effect.onExit(effect, (exit) =>
+            Effect.map(Clock.currentTimeMillis, (end) => {
+              rec.update(KadMetrics.queryDuration.with(type), (end - start) / 1000)
+              const e = Exit.isSuccess(exit) ? undefined : Cause.findErrorOption(exit.cause)
+              const outcome = e === undefined ? "ok" : Option.isSome(e) ? e.value.reason._tag : "interrupted"
+              rec.update(KadMetrics.queries.with(type, outcome), 1)
+            }))
+      )
     /** Peers whose liveness is being checked because a newcomer wants their bucket slot. */
     const checking = new Set<string>()
 
@@ -235,13 +255,17 @@ export const make = (options: KadOptions = {}) =>
 
     // --- the table
 
-    const remove = (peer: PeerId.PeerId) => Effect.sync(() => RoutingTable.remove(table, peer))
+    const remove = (peer: PeerId.PeerId) =>
+      Effect.sync(() => {
+        if (RoutingTable.remove(table, peer)) tableChanged()
+      })
 
     /** Add a peer that speaks the protocol in server mode; a full bucket checks its oldest peer first. */
     const admit = (peer: PeerId.PeerId): Effect.Effect<void> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const r = RoutingTable.add(table, peer, now)
+        tableChanged()
         if (r._tag !== "Full") return
         const oldest = r.oldest.peerId
         if (checking.has(oldest.toString())) return
@@ -252,7 +276,11 @@ export const make = (options: KadOptions = {}) =>
             Effect.timeout(peerTimeout),
             Effect.matchEffect({
               onSuccess: () => Effect.sync(() => RoutingTable.add(table, oldest, now)),
-              onFailure: () => Effect.sync(() => RoutingTable.replace(table, oldest, peer, now))
+              onFailure: () =>
+                Effect.sync(() => {
+                  RoutingTable.replace(table, oldest, peer, now)
+                  tableChanged()
+                })
             }),
             Effect.ensuring(Effect.sync(() => checking.delete(oldest.toString()))),
             Effect.asVoid
@@ -333,7 +361,8 @@ export const make = (options: KadOptions = {}) =>
       connectionOf: (peer) =>
         host.connections(peer).length > 0 ? ConnectionType.CONNECTED : ConnectionType.NOT_CONNECTED,
       store,
-      validators
+      validators,
+      onRequest: (type) => rec.update(KadMetrics.inboundRequests.with(KadMetrics.typeLabel(type)), 1)
     }
 
     /** Send `req` to each peer (at most k at once); the number that took it. */
@@ -466,6 +495,20 @@ export const make = (options: KadOptions = {}) =>
       yield* registrar.handle(protocol, (stream, conn) => Server.serve(stream, conn.remotePeer, handlers))
     }
 
+    // --- status: mode, protocol, the table's size and peers per bucket (by common prefix length)
+
+    const sections = yield* Effect.serviceOption(Status.StatusSections)
+    if (Option.isSome(sections)) {
+      yield* sections.value.register(
+        "dht",
+        Effect.sync(() => {
+          const buckets: Record<string, number> = {}
+          for (const cpl of RoutingTable.usedBuckets(table)) buckets[cpl] = table.buckets[cpl]!.length
+          return { mode, protocol, routingTableSize: RoutingTable.size(table), buckets }
+        })
+      )
+    }
+
     // --- refresh (spec §Bootstrap process)
 
     const bootstrapPeers = Effect.forEach(options.bootstrap ?? [], (addr) =>
@@ -496,12 +539,12 @@ export const make = (options: KadOptions = {}) =>
     return Kad.of({
       mode,
       protocol,
-      findPeer,
-      getClosestPeers,
-      put,
-      get,
-      provide,
-      findProviders,
+      findPeer: (peer) => measured("find_node", findPeer(peer)),
+      getClosestPeers: (key) => measured("find_node", getClosestPeers(key)),
+      put: (key, value) => measured("put_value", put(key, value)),
+      get: (key) => measured("get_value", get(key)),
+      provide: (key) => measured("add_provider", provide(key)),
+      findProviders: (key, opts) => measured("get_providers", findProviders(key, opts)),
       refresh,
       peers: () => RoutingTable.peers(table).map((e) => e.peerId)
     })

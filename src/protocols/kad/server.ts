@@ -53,6 +53,8 @@ export interface Handlers {
   readonly connectionOf: (peer: PeerId.PeerId) => ConnectionType
   readonly store: RecordStore
   readonly validators: Validator.Validators
+  /** Told the type of each request read (metrics). */
+  readonly onRequest?: (type: number) => void
 }
 
 const malformed = (message: string, cause?: unknown) =>
@@ -185,7 +187,9 @@ export const serve = (
     while (true) {
       const bytes = yield* read
       if (bytes === undefined) break
-      const res = yield* handle(h, yield* decode(bytes), from)
+      const req = yield* decode(bytes)
+      h.onRequest?.(req.type)
+      const res = yield* handle(h, req, from)
       if (res !== undefined) {
         yield* Effect.mapError(msgs.write(KadMessage.encode(res)), (e) => streamError(from, "writing an answer", e))
       }

@@ -73,9 +73,11 @@ import type * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as Reader from "../../core/Reader.ts"
 import { Host } from "../../host/Host.ts"
+import * as Metrics from "../../internal/metrics.ts"
 import * as Options from "../../internal/options.ts"
 import * as Strings from "../../internal/strings.ts"
 import * as Messages from "./messages.ts"
+import * as PubsubMetrics from "./metrics.ts"
 import type { PeerHandle, PubsubRouter, RoutedMessage, RouterContext, RouterFactory } from "./Router.ts"
 
 export { MAX_RPC_SIZE } from "./messages.ts"
@@ -302,6 +304,8 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
     const host = yield* Host
     const registrar = yield* Registrar
     const clock = yield* Clock.Clock
+    const rec = yield* Metrics.recorder
+    const count = (outcome: PubsubMetrics.Outcome) => rec.update(PubsubMetrics.messages.with(outcome), 1)
     const random = makeRandom(yield* Random.nextIntBetween(1, 0x7fff_ffff))
 
     const policy = options.signaturePolicy ?? "StrictSign"
@@ -389,6 +393,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
     }
 
     const accept = (job: Job) => {
+      count("delivered")
       deliver(job.msg)
       router.forward(job.routed, job.peer)
     }
@@ -415,7 +420,10 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       const job = yield* Queue.take(validateQueue)
       const result = yield* runValidators(job.routed.topic, job.msg)
       if (result === "Accept") accept(job)
-      else if (result === "Reject") router.onReject(job.peer, job.routed.topic)
+      else if (result === "Reject") {
+        count("rejected")
+        router.onReject(job.peer, job.routed.topic)
+      } else count("ignored")
     }))
     for (let i = 0; i < validateConcurrency; i++) yield* Effect.forkScoped(worker)
 
@@ -431,11 +439,13 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       const id = messageId(raw)
       const idKey = Strings.fromBytes(id)
       if (seen.has(idKey)) {
+        count("duplicate")
         router.onDuplicate(peer, idKey, topic)
         return
       }
       const checked = checkMessage(policy, raw)
       if (Result.isFailure(checked)) {
+        count("rejected")
         if (topic !== "") router.onReject(peer, topic)
         return
       }
@@ -555,6 +565,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
               if (subs === undefined) {
                 subs = new Set()
                 subscribers.set(topic, subs)
+                rec.update(PubsubMetrics.topics, subscribers.size)
                 broadcastSubscription(topic, true)
                 router.join(topic)
               }
@@ -567,6 +578,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
                   const subs = subscribers.get(topic)
                   if (subs === undefined || !subs.delete(q) || subs.size > 0) return
                   subscribers.delete(topic)
+                  rec.update(PubsubMetrics.topics, subscribers.size)
                   broadcastSubscription(topic, false)
                   router.leave(topic)
                 }),
@@ -604,6 +616,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
         }
         markSeen(idKey)
         const recipients = router.forward({ message: msg, topic, id, idKey, size }, undefined)
+        count("published")
         return Effect.succeed({ id, recipients })
       })
 

@@ -52,14 +52,17 @@
  *
  * @since 0.2.0
  */
-import { Bytes, Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Bytes, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as Multiaddr from "../../../core/Multiaddr.ts"
 import * as PeerId from "../../../core/PeerId.ts"
 import * as PeerRecord from "../../../core/PeerRecord.ts"
+import * as Metrics from "../../../internal/metrics.ts"
 import * as Options from "../../../internal/options.ts"
 import * as Strings from "../../../internal/strings.ts"
+import * as Status from "../../../observability/Status.ts"
 import * as Floodsub from "../floodsub/Floodsub.ts"
 import * as Messages from "../messages.ts"
+import * as PubsubMetrics from "../metrics.ts"
 import * as Pubsub from "../Pubsub.ts"
 import * as MessageCache from "./mcache.ts"
 import * as Score from "./PeerScore.ts"
@@ -558,6 +561,28 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       return sent
     }
 
+    // --- metrics, set at each heartbeat: mesh sizes (topic labels bounded, see metrics.ts), peer scores
+
+    const rec = yield* Metrics.recorder
+    /** Topics given their own label value, first come (never more than MAX_TOPIC_LABELS). */
+    const topicLabels = new Set<string>()
+    const meshGauges = new Metrics.GaugeSet(PubsubMetrics.meshPeers)
+    const topicLabel = (topic: string) => {
+      if (topicLabels.has(topic)) return topic
+      if (topicLabels.size >= PubsubMetrics.MAX_TOPIC_LABELS) return "other"
+      topicLabels.add(topic)
+      return topic
+    }
+    const observe = () => {
+      const counts = new Map<string, number>()
+      for (const [topic, peers] of mesh) {
+        const label = topicLabel(topic)
+        counts.set(label, (counts.get(label) ?? 0) + peers.size)
+      }
+      meshGauges.set(counts, rec)
+      for (const p of ctx.peers.values()) if (p.protocol !== "") rec.update(PubsubMetrics.peerScores, score.score(p.id))
+    }
+
     /** Grafts, prunes and IHAVEs of one heartbeat, one RPC per peer. */
     const heartbeat = () => {
       const now = ctx.now()
@@ -712,6 +737,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         if (p !== undefined) ctx.send(p, { subscriptions: [], publish: [], control: c })
       }
       mcache.shift()
+      observe()
     }
 
     yield* Effect.forkScoped(
@@ -721,6 +747,25 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     )
 
     const ids = (keys: Iterable<string> | undefined) => Array.from(keys ?? [], (k) => peer(k)?.id ?? []).flat()
+
+    // --- status: our topics and each one's mesh (count and peer ids)
+
+    const sections = yield* Effect.serviceOption(Status.StatusSections)
+    if (Option.isSome(sections)) {
+      yield* sections.value.register(
+        "pubsub",
+        Effect.sync(() => ({
+          router: "gossipsub",
+          topics: Array.from(mesh.keys()),
+          mesh: Object.fromEntries(
+            Array.from(mesh, ([topic, keys]) => {
+              const peers = ids(keys).map((id) => id.toString())
+              return [topic, { count: peers.length, peers }]
+            })
+          )
+        }))
+      )
+    }
 
     const router: Pubsub.PubsubRouter = {
       protocols: PROTOCOLS,
