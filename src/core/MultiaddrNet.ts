@@ -17,7 +17,7 @@
  *   NAT64 64:ff9b::/96, discard 100::/64, …) and inside it the documentation
  *   ranges 2001:db8::/32 and 3fff::/20 (RFC 9637), benchmarking 2001:2::/48,
  *   ORCHID 2001:10::/28 and 2001:20::/28;
- * - `public`: any other IP;
+ * - `public`: every other IP;
  * - `unknown`: nothing to judge without resolving (`/dns*` names other than
  *   localhost, `/dnsaddr`, `/unix`, `/memory`, …).
  *

@@ -45,7 +45,7 @@ export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("Http
 }) {}
 
 export interface HttpStatusOptions {
-  /** Where to listen: `/ip4/<ip>/tcp/<port>` or `/ip6/<ip>/tcp/<port>` (port 0: any free one). */
+  /** Where to listen: `/ip4/<ip>/tcp/<port>` or `/ip6/<ip>/tcp/<port>` (port 0: a free one). */
   readonly listen: Multiaddr.Multiaddr
   /** Allow a non-loopback address (default false: `NotLoopback`). */
   readonly public?: boolean | undefined

@@ -121,7 +121,7 @@ export interface GossipsubParams {
   readonly prunePeers: number
 }
 
-/** Every parameter is optional (defaults: {@link defaults}); durations as any `Duration.Input`. */
+/** Every parameter is optional (defaults: {@link defaults}); durations as a `Duration.Input`. */
 export type GossipsubParamsInput = {
   readonly [K in keyof GossipsubParams]?:
     | (GossipsubParams[K] extends Duration.Duration ? Duration.Input : GossipsubParams[K])
