@@ -177,12 +177,15 @@ describe("bad input: multistream-select", () => {
       const [closed] = yield* Effect.all([expectClosed(attacker, AFTER_SHORT_UPGRADE), flood], {
         concurrency: "unbounded"
       })
-      // the node answered na to at most DEFAULT_MAX_PROPOSALS proposals, then refused the connection
+      // the node answered na to at most DEFAULT_MAX_PROPOSALS proposals, then refused the connection. How many
+      // of those answers reach the attacker is up to timing: the node closes while the flood still fills its
+      // receive buffer, so its kernel resets the connection and the attacker's unread bytes are dropped. The
+      // node's own failure says it stopped at the bound.
       const nas = Math.floor((closed.received - Multistream.HEADER_FRAME.byteLength) / Multistream.NA_FRAME.byteLength)
-      expect(nas).toBeGreaterThan(0)
       expect(nas).toBeLessThanOrEqual(Multistream.DEFAULT_MAX_PROPOSALS)
       expect(closed.elapsed).toBeLessThan(500)
-      yield* expectUpgradeFailures(node, 1, ["SecurityNegotiation"])
+      const [failure] = yield* expectUpgradeFailures(node, 1, ["SecurityNegotiation"])
+      expect(failure?.chain).toContain("TooManyProposals")
       yield* expectHealthy(node, 0)
     }))
 })
