@@ -228,7 +228,7 @@ describe("Kad §Value routing with /ipns/ records", () => {
       const b = yield* kadNode({}, 2)
       yield* connect(a, b)
       yield* Effect.yieldNow
-      const record = make({ sequence: 5n })
+      const record = make({ sequence: 5n }) // EOL in 24 h
       expect(yield* a.kad.put(ipnsKey, record)).toBeGreaterThan(0)
       expect(yield* b.kad.get(ipnsKey)).toEqual(record)
       const tampered = entryOf(record)
@@ -236,5 +236,10 @@ describe("Kad §Value routing with /ipns/ records", () => {
       const refused = yield* Effect.exit(a.kad.put(ipnsKey, bad))
       expect(Exit.isFailure(refused)).toBe(true)
       expect(String(refused)).toContain("InvalidRecord")
+      // §Record Verification step 8 through the node's Clock: past its EOL the record is not returned
+      yield* TestClock.adjust(25 * 3_600_000)
+      const expired = yield* Effect.exit(b.kad.get(ipnsKey))
+      expect(Exit.isFailure(expired)).toBe(true)
+      expect(String(expired)).toContain("expired")
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
