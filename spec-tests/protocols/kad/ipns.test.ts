@@ -10,11 +10,14 @@ import { generateKeyPairFromSeed } from "@libp2p/crypto/keys"
 import * as cborg from "cborg"
 import { Bytes, Effect, Exit, Result } from "effect"
 import { TestClock } from "effect/testing"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as DagCbor from "../../../src/protocols/kad/dagCbor.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import { VECTORS_DIR } from "../../support/vectors.ts"
 import { connect, kadNode, seededKey } from "./support.ts"
 
 const { Ipns } = Kad
@@ -242,4 +245,70 @@ describe("Kad §Value routing with /ipns/ records", () => {
       expect(Exit.isFailure(expired)).toBe(true)
       expect(String(expired)).toContain("expired")
     }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+/** The IPNS spec's §Test Vectors (and two more gateway records), from ipfs/gateway-conformance fixtures. */
+const vector = (file: string) => {
+  const record = Uint8Array.from(fs.readFileSync(path.join(VECTORS_DIR, "ipns", `${file}.ipns-record`)))
+  const peer = Result.getOrThrow(PeerId.fromString(file.split("_")[0]!))
+  return { key: Ipns.ipnsKey(peer), record }
+}
+const outcome = (file: string) => {
+  const { key, record } = vector(file)
+  const r = Ipns.verify(key, record, NOW_MS)
+  return Result.isFailure(r) ? r.failure.reason : new TextDecoder().decode(r.success.value)
+}
+
+describe("IPNS §Appendix Test Vectors (records made by go's boxo/ipns)", () => {
+  it("1. V1-only → invalid", () => {
+    expect(outcome("k51qzi5uqu5dm4tm0wt8srkg9h9suud4wuiwjimndrkydqm81cqtlb5ak6p7ku_v1")).toBe("MissingSignatureV2")
+  })
+  it("2. V1+V2, both signatures valid → valid", () => {
+    expect(outcome("k51qzi5uqu5dlkw8pxuw9qmqayfdeh4kfebhmreauqdc6a7c3y7d5i9fi8mk9w_v1-v2")).toBe(
+      "/ipfs/bafkqaddwgevxmmraojswg33smq"
+    )
+  })
+  it("3. V1+V2, value differs between V1 protobuf and V2 CBOR → invalid", () => {
+    expect(outcome("k51qzi5uqu5dlmit2tuwdvnx4sbnyqgmvbxftl0eo3f33wwtb9gr7yozae9kpw_v1-v2-broken-v1-value")).toBe(
+      "V1Mismatch"
+    )
+  })
+  it("4. V1+V2, only signatureV1 valid → invalid", () => {
+    expect(outcome("k51qzi5uqu5diamp7qnnvs1p1gzmku3eijkeijs3418j23j077zrkok63xdm8c_v1-v2-broken-signature-v2")).toBe(
+      "BadSignature"
+    )
+  })
+  it("5. V1+V2, only signatureV2 valid → valid", () => {
+    expect(outcome("k51qzi5uqu5dilgf7gorsh9vcqqq4myo6jd4zmqkuy9pxyxi5fua3uf7axph4y_v1-v2-broken-signature-v1")).toBe(
+      "/ipfs/bafkqahtwgevxmmrao5uxi2bamjzg623fnyqhg2lhnzqxi5lsmuqhmmi"
+    )
+  })
+  it("6. V2-only → valid", () => {
+    expect(outcome("k51qzi5uqu5dit2ku9mutlfgwyz8u730on38kd10m97m36bjt66my99hb6103f_v2")).toMatch(/^\/ipfs\//)
+  })
+  it("a record under an Ed25519 peer id and one under an RSA peer id (key in pubKey) verify", () => {
+    for (const file of [
+      "12D3KooWLQzUv2FHWGVPXTXSZpdHs7oHbXub2G5WC8Tx4NQhyd2d",
+      "QmVujd5Vb7moysJj8itnGufN7MEtPRCNHkKpNuA4onsRa3"
+    ]) {
+      const { key, record } = vector(file)
+      const r = Ipns.verify(key, record, NOW_MS)
+      expect(Result.isSuccess(r) ? "valid" : r.failure.message).toBe("valid")
+    }
+  })
+  it("§Record Creation step 2: our DAG-CBOR encoder reproduces go's data bytes from their decoded fields", () => {
+    const { record } = vector("k51qzi5uqu5dit2ku9mutlfgwyz8u730on38kd10m97m36bjt66my99hb6103f_v2")
+    const entry = entryOf(record)
+    const map = Result.getOrThrow(DagCbor.decode(entry.data!)) as ReadonlyMap<string, DagCbor.Item>
+    expect(Bytes.Equivalence(
+      Ipns.encodeData({
+        value: map.get("Value") as Uint8Array,
+        validity: map.get("Validity") as Uint8Array,
+        validityType: map.get("ValidityType") as bigint,
+        sequence: map.get("Sequence") as bigint,
+        ttl: map.get("TTL") as bigint
+      }),
+      entry.data!
+    )).toBe(true)
+  })
 })
