@@ -137,6 +137,8 @@ describe("IPNS §Record Creation and §Record Verification", () => {
     expect(Ipns.parseRfc3339("1970-01-01T00:00:00.000000001Z")).toBe(1n)
     expect(Ipns.parseRfc3339("1970-01-01T01:00:00+01:00")).toBe(0n)
     expect(Ipns.parseRfc3339("2025-13-01T00:00:00Z")).toBeUndefined()
+    expect(Ipns.parseRfc3339("2025-02-29T00:00:00Z")).toBeUndefined()
+    expect(Ipns.parseRfc3339("0050-01-01T00:00:00Z")).toBe(-60_589_296_000_000_000_000n)
     expect(Ipns.parseRfc3339("yesterday")).toBeUndefined()
     expect(Ipns.formatRfc3339(1_765_000_000_123_456_789n)).toBe("2025-12-06T05:46:40.123456789Z")
     expect(Ipns.parseRfc3339(Ipns.formatRfc3339(1_765_000_000_123_456_789n))).toBe(1_765_000_000_123_456_789n)

@@ -147,8 +147,12 @@ export const parseRfc3339 = (text: string): bigint | undefined => {
     number,
     number
   ]
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second)
+  if (hour > 23 || minute > 59 || second > 60) return undefined
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0–99 as 1900–1999
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return undefined
+  const ms = date.getTime() + ((hour * 60 + minute) * 60 + second) * 1000
   const offsetMinutes = m[8] !== undefined ? 0 : (m[9] === "-" ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]))
   const fraction = BigInt((m[7] ?? "").padEnd(9, "0"))
   return (BigInt(ms) - BigInt(offsetMinutes) * 60_000n) * 1_000_000n + fraction
