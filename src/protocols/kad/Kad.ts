@@ -13,7 +13,8 @@
  * - The protocol id is an option: `PROTOCOL`, or `LAN_PROTOCOL` for a LAN DHT.
  * - §Peer routing: iterative lookups (`Query.ts`) with α in flight, ending when the
  *   k closest known peers have answered; a per-peer and a whole-query timeout.
- * - §Value routing: validators per namespace (`Validator.ts`; `/pk/` built in,
+ * - §Value routing: validators per namespace (`Validator.ts`; `/pk/` and `/ipns/`
+ *   (`ipns.ts`, the IPNS record spec, EOL checked against the `Clock`) built in,
  *   unknown namespaces rejected); `get` stops at `quorum` valid answers, picks the
  *   best with the namespace's `select` and corrects peers that returned a worse value.
  * - §Content routing: provider records expire after 48 h (go and the current spec;
@@ -65,6 +66,7 @@ import { PeerRouting, RoutingError } from "../../routing/PeerRouting.ts"
 import { Identify } from "../identify/Identify.ts"
 import * as Client from "./client.ts"
 import { fail, type KadError, NoPeers, NotFound, Unreachable } from "./errors.ts"
+import * as Ipns from "./ipns.ts"
 import {
   ConnectionType,
   fromKadPeer,
@@ -99,6 +101,8 @@ export {
 } from "./errors.ts"
 export { MAX_MESSAGE_SIZE, type PeerInfo } from "./messages.ts"
 export { pk as pkValidator, pkKey, type Validator, type Validators } from "./Validator.ts"
+/** IPNS records: `Ipns.create`, `Ipns.verify`, `Ipns.ipnsKey`, `Ipns.validator`, `Ipns.IpnsError`. */
+export * as Ipns from "./ipns.ts"
 
 export type Mode = "client" | "server"
 
@@ -123,7 +127,7 @@ export interface KadOptions {
   readonly reprovideInterval?: Duration.Input
   /** Keys we keep announcing (default 10,000; `provide` of one more drops the oldest from the list). */
   readonly maxProvidedKeys?: number
-  /** Validators by namespace, over the built-in ones (`pk`). */
+  /** Validators by namespace, over the built-in ones (`pk`, `ipns`). */
   readonly validators?: Validator.Validators
   /** Valid answers after which `get` stops (default 3). */
   readonly quorum?: number
@@ -210,7 +214,12 @@ export const make = (options: KadOptions = {}) =>
     const peerTimeout = Options.duration(options.peerTimeout, defaults.peerTimeout)
     const queryTimeout = Options.duration(options.queryTimeout, defaults.queryTimeout)
     const refreshInterval = Options.duration(options.refreshInterval, defaults.refreshInterval)
-    const validators: Validator.Validators = { ...Validator.defaults, ...options.validators }
+    const clock = yield* Clock.Clock
+    const validators: Validator.Validators = {
+      ...Validator.defaults,
+      ipns: Ipns.validator(() => clock.currentTimeMillisUnsafe()),
+      ...options.validators
+    }
     const self = identity.peerId
     const table = RoutingTable.make(self, k)
     const store = Store.make(datastore, {

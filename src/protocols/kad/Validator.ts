@@ -9,8 +9,7 @@
  * bytes (its multihash), the value the public key protobuf (peer-ids spec
  * §Keys); valid when the key's peer id is the id of that public key.
  *
- * Not yet: `/ipns/` (issue 13 leaves it for later; a `/ipns/` key fails as an
- * unknown namespace until then).
+ * `/ipns/` is `ipns.ts` (it needs the clock, so Kad adds it with its `Clock`).
  *
  * @since 0.2.0
  */
