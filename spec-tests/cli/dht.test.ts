@@ -3,8 +3,9 @@
  * each node and command in its own process: two `node --dht server` nodes (the
  * second bootstraps from the first), then `dht find-peer`, `dht put`/`dht get`
  * of a `/pk/` record, `dht provide`/`dht find-providers` of a CID, through
- * temporary client-mode nodes; nothing found is exit 1 with `_tag` `NotFound`,
- * a bad key a usage error (exit 2).
+ * temporary client-mode nodes; a `node --dht client` does not advertise the
+ * protocol; nothing found is exit 1 with `_tag` `NotFound`, a bad key a usage
+ * error (exit 2).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -112,6 +113,23 @@ describe("CLI dht (ARCHITECTURE §7, docs/CLI.md; kad-dht spec)", () => {
         // --lan speaks /ipfs/lan/kad/1.0.0, which these nodes do not: no DHT peer to ask
         failedWith(yield* runCli(["dht", "find-peer", second.peerId, "--lan", ...via]), "NoPeers")
 
+        // node --dht client: asks only, so it does not advertise the protocol
+        const c = yield* spawnCli([
+          "node",
+          "--dht",
+          "client",
+          "--ephemeral",
+          "--listen",
+          "/ip4/127.0.0.1/tcp/0",
+          "--bootstrap",
+          first.addrs[0]!,
+          "--json"
+        ])
+        const third = yield* listening(c)
+        const seen = yield* a.awaitLine((l) => l["event"] === "peer:identify" && l["peerId"] === third.peerId)
+        expect(seen["protocols"]).not.toContain("/ipfs/kad/1.0.0")
+        expect(yield* stop(c)).toEqual({ code: 0, signal: null })
+        expect(c.bad).toEqual([])
         expect(yield* stop(b)).toEqual({ code: 0, signal: null })
         expect(yield* stop(a)).toEqual({ code: 0, signal: null })
         expect(a.bad).toEqual([])
