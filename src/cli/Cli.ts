@@ -1,6 +1,6 @@
 /**
  * The command-line program (ARCHITECTURE.md §7, docs/CLI.md): `node`, `ping`,
- * `identify`, `perf`; no command runs a node with the defaults.
+ * `identify`, `perf`, `dht`; no command runs a node with the defaults.
  *
  * With `--json` every command prints one JSON object per line on stdout and
  * nothing else there (logs, warnings and help go to stderr). Every failure
@@ -18,6 +18,7 @@
  */
 import { Cause, Config, Effect, Exit, Layer, LogLevel, Option, References, Stdio } from "effect"
 import { CliError, Command } from "effect/cli"
+import * as Dht from "./commands/dht.ts"
 import * as Identify from "./commands/identify.ts"
 import * as Node from "./commands/node.ts"
 import * as Perf from "./commands/perf.ts"
@@ -37,7 +38,7 @@ export const root = Command.make(
       "$XDG_DATA_HOME/effect-libp2p or ~/.local/share/effect-libp2p, /ip4/127.0.0.1/tcp/4001 or a free port if taken). " +
       "Verbosity: --log-level or LIBP2P_LOG=<level>"
   ),
-  Command.withSubcommands([Node.command, Ping.command, Identify.command, Perf.command])
+  Command.withSubcommands([Node.command, Ping.command, Identify.command, Perf.command, Dht.command])
 )
 
 /** The environment's verbosity switch, named as in docs/CLI.md. */

@@ -18,6 +18,7 @@ import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
+import * as Kad from "../../protocols/kad/Kad.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
 import {
@@ -147,12 +148,21 @@ export const runNode = (options: {
   readonly http?: { readonly listen: Multiaddr.Multiaddr; readonly public: boolean } | undefined
   /** `--otlp`: export traces to this OTLP/HTTP collector (base URL). */
   readonly otlp?: string | undefined
+  /** `--dht`: Kad-DHT on the node, its records and providers in `datastore` (memory when absent). */
+  readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
-      const node = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const base = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const dht = options.dht
+      const node = dht === undefined ? base : Layer.provideMerge(
+        dht.datastore === undefined
+          ? Kad.layer(dht.options)
+          : Kad.layerDatastore(dht.options).pipe(Layer.provide(Layer.succeed(Datastore, dht.datastore))),
+        base
+      )
       return Layer.build(otlp === undefined ? node : node.pipe(Layer.provide(Tracing.layerOtlp({ url: otlp }))))
     }
     const { ctx, fallbackFrom } = yield* start(listen).pipe(
@@ -277,6 +287,12 @@ const nodeFlags = {
     Flag.optional
   ),
   wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
+  dht: Flag.Literals("dht", ["server", "client"]).pipe(
+    Flag.withDescription(
+      "run Kad-DHT (server: answers queries and enters others' tables; client: only asks); --bootstrap peers are its bootstrap peers"
+    ),
+    Flag.optional
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -293,6 +309,7 @@ export interface NodeFlags extends StackFlags {
   readonly printConfig: boolean
   readonly wsCert: Option.Option<string>
   readonly wsKey: Option.Option<string>
+  readonly dht: Option.Option<"server" | "client">
   readonly http: Option.Option<string>
   readonly httpPublic: boolean
   readonly otlp: Option.Option<string>
@@ -311,6 +328,7 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   printConfig: false,
   wsCert: Option.none(),
   wsKey: Option.none(),
+  dht: Option.none(),
   http: Option.none(),
   httpPublic: false,
   otlp: Option.none(),
@@ -366,7 +384,7 @@ export const effectiveConfig = (
         persistent: dataDir !== undefined,
         maxPeers: file.peerstore?.maxPeers ?? Peerstore.defaults.maxPeers
       },
-      dht: file.dht ?? {},
+      dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
       http: file.http ?? {}
     }
@@ -428,6 +446,12 @@ export const main = (flags: NodeFlags) =>
       reconnect: effective.json.reconnect,
       http: yield* httpOptions(flags),
       otlp: yield* otlpOption(flags.otlp),
+      dht: Option.isSome(flags.dht)
+        ? {
+          options: { mode: flags.dht.value, bootstrap },
+          ...(data !== undefined ? { datastore: data.datastore } : {})
+        }
+        : undefined,
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
