@@ -22,6 +22,7 @@ import * as Identify from "./commands/identify.ts"
 import * as Node from "./commands/node.ts"
 import * as Perf from "./commands/perf.ts"
 import * as Ping from "./commands/ping.ts"
+import * as Pubsub from "./commands/pubsub.ts"
 import { json } from "./flags.ts"
 import * as Output from "./output.ts"
 
@@ -37,7 +38,7 @@ export const root = Command.make(
       "$XDG_DATA_HOME/effect-libp2p or ~/.local/share/effect-libp2p, /ip4/127.0.0.1/tcp/4001 or a free port if taken). " +
       "Verbosity: --log-level or LIBP2P_LOG=<level>"
   ),
-  Command.withSubcommands([Node.command, Ping.command, Identify.command, Perf.command])
+  Command.withSubcommands([Node.command, Ping.command, Identify.command, Perf.command, Pubsub.command])
 )
 
 /** The environment's verbosity switch, named as in docs/CLI.md. */

@@ -33,6 +33,7 @@ import {
 } from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, Output, printError, usageAsHelp, UsageError, warn } from "../output.ts"
+import * as PubsubCli from "./pubsub.ts"
 
 /** Where `npm start` listens (a free port instead when it is taken). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/4001"
@@ -147,6 +148,8 @@ export const runNode = (options: {
   readonly http?: { readonly listen: Multiaddr.Multiaddr; readonly public: boolean } | undefined
   /** `--otlp`: export traces to this OTLP/HTTP collector (base URL). */
   readonly otlp?: string | undefined
+  /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
+  readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -190,6 +193,7 @@ export const runNode = (options: {
       identify: Context.get(ctx, Identify),
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
+    if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const connectionManager = Context.get(ctx, ConnectionManager)
     const output = yield* Output
@@ -277,6 +281,15 @@ const nodeFlags = {
     Flag.optional
   ),
   wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
+  pubsub: PubsubCli.routerFlag(
+    "pubsub",
+    "run this pubsub router (gossipsub or floodsub); stdin takes {\"publish\":{\"topic\":…,\"data\":…}} lines"
+  )
+    .pipe(Flag.optional),
+  subscribe: Flag.String("subscribe").pipe(
+    Flag.withDescription("with --pubsub: subscribe to this topic and print its messages (repeatable)"),
+    Flag.atLeast(0)
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -296,6 +309,8 @@ export interface NodeFlags extends StackFlags {
   readonly http: Option.Option<string>
   readonly httpPublic: boolean
   readonly otlp: Option.Option<string>
+  readonly pubsub: Option.Option<PubsubCli.RouterName>
+  readonly subscribe: ReadonlyArray<string>
   readonly json: boolean
 }
 
@@ -314,6 +329,8 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   http: Option.none(),
   httpPublic: false,
   otlp: Option.none(),
+  pubsub: Option.none(),
+  subscribe: [],
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -389,6 +406,14 @@ const dataDirOf = (flags: NodeFlags) =>
     )
   })
 
+/** `--pubsub` and `--subscribe` (which needs `--pubsub`). */
+const pubsubOption = (flags: NodeFlags) =>
+  Option.isSome(flags.pubsub)
+    ? Effect.succeed({ router: flags.pubsub.value, topics: flags.subscribe })
+    : flags.subscribe.length > 0
+    ? Effect.fail(new UsageError({ message: "--subscribe needs --pubsub gossipsub|floodsub" }))
+    : Effect.succeed(undefined)
+
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
   Effect.gen(function*() {
@@ -428,6 +453,7 @@ export const main = (flags: NodeFlags) =>
       reconnect: effective.json.reconnect,
       http: yield* httpOptions(flags),
       otlp: yield* otlpOption(flags.otlp),
+      pubsub: yield* pubsubOption(flags),
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
