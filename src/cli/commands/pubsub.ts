@@ -7,11 +7,13 @@
  */
 import { Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { ConnectionManager } from "../../connection/ConnectionManager.ts"
 import type { Registrar, RegistrarError } from "../../connection/Registrar.ts"
 import type { Identity } from "../../core/Identity.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Host } from "../../host/Host.ts"
+import * as KeepConnected from "../../host/KeepConnected.ts"
 import * as Floodsub from "../../protocols/pubsub/floodsub/Floodsub.ts"
 import * as Gossipsub from "../../protocols/pubsub/gossipsub/Gossipsub.ts"
 import { Pubsub, type PubsubMessage } from "../../protocols/pubsub/Pubsub.ts"
@@ -132,12 +134,12 @@ const publishCommand = Command.make(
       yield* withClient(preset, ({ context, host }) =>
         Effect.gen(function*() {
           const pubsub = yield* build(flags.router, context)
+          const connectionManager = Context.get(context, ConnectionManager)
           for (const addr of bootstrap) {
-            yield* Effect.forkScoped(
-              host.dial(addr).pipe(
-                Effect.catch((e) => Effect.logWarning(`dial ${Multiaddr.toString(addr)}: ${e.message}`))
-              )
-            )
+            // kept connected (tagged, redialed with backoff) while the command runs
+            yield* KeepConnected.keepConnected(host, connectionManager, addr, {
+              onDialFailure: (e) => Effect.logWarning(`dial ${Multiaddr.toString(addr)}: ${e.message}`)
+            })
           }
           // gossipsub publishes to topic peers it is not meshed with (fanout), so a peer in the topic is enough
           yield* Effect.gen(function*() {
