@@ -1,6 +1,6 @@
 /**
  * The command-line program (ARCHITECTURE.md §7, docs/CLI.md): `node`, `ping`,
- * `identify`, `perf`; no command runs a node with the defaults.
+ * `identify`, `perf`, `pubsub publish`; no command runs a node with the defaults.
  *
  * With `--json` every command prints one JSON object per line on stdout and
  * nothing else there (logs, warnings and help go to stderr). Every failure
