@@ -138,6 +138,26 @@ describe("CLI pubsub (ARCHITECTURE §7, docs/CLI.md)", () => {
     90_000
   )
 
+  it.live(
+    "§7 usage errors: --subscribe without --pubsub, an unknown router (exit 2, UsageError)",
+    () =>
+      Effect.gen(function*() {
+        for (
+          const args of [
+            ["node", "--subscribe", "t", "--ephemeral", "--json"],
+            ["node", "--pubsub", "meshsub", "--ephemeral", "--json"],
+            ["pubsub", "publish", "t", "x", "--bootstrap", "/ip4/127.0.0.1/tcp/1", "--router", "nope", "--json"]
+          ]
+        ) {
+          const out = yield* runCli(args)
+          expect(out.exit.code, args.join(" ")).toBe(2)
+          expect(out.lines).toHaveLength(1)
+          expect(out.lines[0]).toMatchObject({ event: "error", error: { _tag: "UsageError" } })
+        }
+      }),
+    90_000
+  )
+
   it.live("§7 node --pubsub: bytes that are not UTF-8 arrive as dataBase64", () =>
     Effect.gen(function*() {
       const a = yield* pubsubCli("gossipsub")
