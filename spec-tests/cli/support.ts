@@ -34,10 +34,14 @@ export interface Cli {
   readonly awaitLine: (predicate: (line: Line) => boolean, timeout?: Duration.Input) => Effect.Effect<Line, CliError>
   readonly exit: Effect.Effect<Exit>
   readonly signal: (sig: NodeJS.Signals) => Effect.Effect<void>
+  /** Write to its stdin (spawned with `stdin: true`). */
+  readonly write: (text: string) => Effect.Effect<void>
 }
 
 export interface CliOptions {
   readonly env?: Record<string, string>
+  /** Keep its stdin open for `write` (default: closed). */
+  readonly stdin?: boolean
 }
 
 /** The complete lines of `stdout`, split into JSON objects and the rest. */
@@ -80,7 +84,8 @@ export const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}) 
   Effect.gen(function*() {
     const p = yield* Process.spawn(process.execPath, [MAIN, ...args], {
       cwd: ROOT,
-      env: yield* isolatedEnv(options.env)
+      env: yield* isolatedEnv(options.env),
+      ...(options.stdin === true ? { stdin: true } : {})
     })
     let exited = false
     yield* Effect.forkScoped(Effect.andThen(p.exit, Effect.sync(() => void (exited = true))))
@@ -111,7 +116,8 @@ export const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}) 
           })
         ),
       exit: p.exit,
-      signal: p.signal
+      signal: p.signal,
+      write: p.write
     }
     return cli
   })

@@ -29,11 +29,15 @@ export interface Process {
   readonly awaitOutput: (pattern: RegExp, timeout?: Duration.Input) => Effect.Effect<RegExpExecArray, ProcessError>
   readonly exit: Effect.Effect<Exit>
   readonly signal: (sig: NodeJS.Signals) => Effect.Effect<void>
+  /** Write to the process's stdin (spawned with `stdin: true`; otherwise stdin is closed and this does nothing). */
+  readonly write: (text: string) => Effect.Effect<void>
 }
 
 export interface SpawnOptions {
   readonly cwd: string
   readonly env?: Record<string, string | undefined>
+  /** Keep a pipe to the process's stdin open for `write` (default: stdin closed). */
+  readonly stdin?: boolean
 }
 
 export const spawn = (
@@ -48,9 +52,10 @@ export const spawn = (
         try: () => {
           const child = ChildProcess.spawn(command, args, {
             cwd: options.cwd,
-            stdio: ["ignore", "pipe", "pipe"],
+            stdio: ["pipe", "pipe", "pipe"],
             env: { ...process.env, NO_COLOR: "1", ...options.env }
           })
+          if (options.stdin !== true) child.stdin.end() // stdin closed, as with "ignore"
           const s = { child, stdout: "", stderr: "", waiters: new Set<() => void>(), done: false }
           const wake = () => {
             for (const w of s.waiters) w()
@@ -106,7 +111,8 @@ export const spawn = (
           })
         ),
       exit: Deferred.await(exited),
-      signal: (sig) => Effect.sync(() => void state.child.kill(sig))
+      signal: (sig) => Effect.sync(() => void state.child.kill(sig)),
+      write: (text) => Effect.sync(() => void state.child.stdin.write(text))
     } satisfies Process
   })
 

@@ -1,6 +1,6 @@
 /**
  * The command-line program (ARCHITECTURE.md §7, docs/CLI.md): `node`, `ping`,
- * `identify`, `perf`, `dht`; no command runs a node with the defaults.
+ * `identify`, `perf`, `dht`, `pubsub publish`; no command runs a node with the defaults.
  *
  * With `--json` every command prints one JSON object per line on stdout and
  * nothing else there (logs, warnings and help go to stderr). Every failure
@@ -23,6 +23,7 @@ import * as Identify from "./commands/identify.ts"
 import * as Node from "./commands/node.ts"
 import * as Perf from "./commands/perf.ts"
 import * as Ping from "./commands/ping.ts"
+import * as Pubsub from "./commands/pubsub.ts"
 import { json } from "./flags.ts"
 import * as Output from "./output.ts"
 
@@ -38,7 +39,14 @@ export const root = Command.make(
       "$XDG_DATA_HOME/effect-libp2p or ~/.local/share/effect-libp2p, /ip4/127.0.0.1/tcp/4001 or a free port if taken). " +
       "Verbosity: --log-level or LIBP2P_LOG=<level>"
   ),
-  Command.withSubcommands([Node.command, Ping.command, Identify.command, Perf.command, Dht.command])
+  Command.withSubcommands([
+    Node.command,
+    Ping.command,
+    Identify.command,
+    Perf.command,
+    Dht.command,
+    Pubsub.command
+  ])
 )
 
 /** The environment's verbosity switch, named as in docs/CLI.md. */

@@ -32,6 +32,8 @@ export const withClient = <A, E, R>(
     readonly ping: Ping["Service"]
     readonly identify: Identify["Service"]
     readonly perf: Perf["Service"]
+    /** Every service of the node (to build more protocols on it). */
+    readonly context: Context.Context<Layer.Success<ReturnType<typeof Nodes.Default>>>
   }) => Effect.Effect<A, E, R>
 ) =>
   Effect.scoped(Effect.gen(function*() {
@@ -40,6 +42,7 @@ export const withClient = <A, E, R>(
       host: Context.get(ctx, Host),
       ping: Context.get(ctx, Ping),
       identify: Context.get(ctx, Identify),
-      perf: Context.get(ctx, Perf)
+      perf: Context.get(ctx, Perf),
+      context: ctx
     })
   }))

@@ -34,6 +34,7 @@ import {
 } from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, Output, printError, usageAsHelp, UsageError, warn } from "../output.ts"
+import * as PubsubCli from "./pubsub.ts"
 
 /** Where `npm start` listens (a free port instead when it is taken). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/4001"
@@ -150,6 +151,8 @@ export const runNode = (options: {
   readonly otlp?: string | undefined
   /** `--dht`: Kad-DHT on the node, its records and providers in `datastore` (memory when absent). */
   readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
+  /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
+  readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -200,6 +203,7 @@ export const runNode = (options: {
       identify: Context.get(ctx, Identify),
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
+    if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const connectionManager = Context.get(ctx, ConnectionManager)
     const output = yield* Output
@@ -293,6 +297,15 @@ const nodeFlags = {
     ),
     Flag.optional
   ),
+  pubsub: PubsubCli.routerFlag(
+    "pubsub",
+    "run this pubsub router (gossipsub or floodsub); stdin takes {\"publish\":{\"topic\":…,\"data\":…}} lines"
+  )
+    .pipe(Flag.optional),
+  subscribe: Flag.String("subscribe").pipe(
+    Flag.withDescription("with --pubsub: subscribe to this topic and print its messages (repeatable)"),
+    Flag.atLeast(0)
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -313,6 +326,8 @@ export interface NodeFlags extends StackFlags {
   readonly http: Option.Option<string>
   readonly httpPublic: boolean
   readonly otlp: Option.Option<string>
+  readonly pubsub: Option.Option<PubsubCli.RouterName>
+  readonly subscribe: ReadonlyArray<string>
   readonly json: boolean
 }
 
@@ -332,6 +347,8 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   http: Option.none(),
   httpPublic: false,
   otlp: Option.none(),
+  pubsub: Option.none(),
+  subscribe: [],
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -407,6 +424,14 @@ const dataDirOf = (flags: NodeFlags) =>
     )
   })
 
+/** `--pubsub` and `--subscribe` (which needs `--pubsub`). */
+const pubsubOption = (flags: NodeFlags) =>
+  Option.isSome(flags.pubsub)
+    ? Effect.succeed({ router: flags.pubsub.value, topics: flags.subscribe })
+    : flags.subscribe.length > 0
+    ? Effect.fail(new UsageError({ message: "--subscribe needs --pubsub gossipsub|floodsub" }))
+    : Effect.succeed(undefined)
+
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
   Effect.gen(function*() {
@@ -452,6 +477,7 @@ export const main = (flags: NodeFlags) =>
           ...(data !== undefined ? { datastore: data.datastore } : {})
         }
         : undefined,
+      pubsub: yield* pubsubOption(flags),
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),

@@ -144,6 +144,11 @@ export class Pubsub extends Context.Service<Pubsub, {
    * went to (0 is not an error). Fails `Duplicate` when the id is in the seen-cache.
    */
   readonly publish: (topic: string, data: Uint8Array) => Effect.Effect<PublishResult, PubsubError>
+  /**
+   * Wait until every RPC queued so far was written to its peer's stream (or the peer is gone);
+   * e.g. before a one-shot publisher closes. Unbounded in time: the caller bounds it.
+   */
+  readonly flush: Effect.Effect<void>
   /** The topics we subscribe to. */
   readonly topics: () => ReadonlyArray<string>
   /** The pubsub peers, or those subscribed to `topic`. */
@@ -272,6 +277,8 @@ interface Peer extends PeerHandle {
   readonly topics: Set<string>
   protocol: string
   readonly queue: Queue.Queue<Uint8Array>
+  /** RPCs queued or being written, not yet written to the stream (for `flush`). */
+  pending: number
   /** Done when the peer is removed (its connection or stream ended). */
   readonly removed: Deferred.Deferred<void>
 }
@@ -345,7 +352,9 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
     const send = (peer: PeerHandle, rpc: Messages.RPC): boolean => {
       const p = peers.get(peer.key)
       if (p === undefined) return false
-      return Queue.offerUnsafe(p.queue, Messages.RPC.encode(rpc))
+      const queued = Queue.offerUnsafe(p.queue, Messages.RPC.encode(rpc))
+      if (queued) p.pending += 1
+      return queued
     }
 
     /** Connections the router asked for, dialed one at a time (dropping beyond 64 waiting). */
@@ -503,6 +512,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       Effect.forever(Effect.gen(function*() {
         const batch = yield* Queue.takeAll(peer.queue)
         yield* stream.write(LengthPrefixed.frameAll(batch))
+        peer.pending -= batch.length
       }))
 
     const removePeer = (peer: Peer) =>
@@ -534,6 +544,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
           outbound: conn.direction === "outbound",
           topics: new Set(),
           queue,
+          pending: 0,
           removed: Deferred.makeUnsafe<void>()
         }
         peers.set(key, peer)
@@ -643,9 +654,15 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
       return out
     }
 
+    const flush: Effect.Effect<void> = Effect.suspend(() => {
+      for (const p of peers.values()) if (p.pending > 0) return Effect.andThen(Effect.sleep("5 millis"), flush)
+      return Effect.void
+    })
+
     return Pubsub.of({
       subscribe,
       publish,
+      flush,
       topics: () => Array.from(subscribers.keys()),
       peers: peerList,
       addValidator,
