@@ -21,7 +21,8 @@
 //	                                        in go-libp2p; false only stops reporting it)
 //	  userAgent?: string                  default "go-libp2p/<version>", e.g. "go-libp2p/v0.52.0"
 //	  encrypters?: ("noise"|"tls")[]      preference order, default ["noise"]
-//	  muxers?: ("yamux")[] }              default ["yamux"]
+//	  muxers?: ("yamux")[]                default ["yamux"]
+//	  pubsub?: {...} }                    gossipsub: see pubsub.go
 //
 // Output (stdout, one JSON object per line), as js-peer.mjs:
 //
@@ -141,6 +142,7 @@ type config struct {
 	UserAgent  string         `json:"userAgent"`
 	Encrypters []string       `json:"encrypters"`
 	Muxers     []string       `json:"muxers"`
+	Pubsub     *pubsubConfig  `json:"pubsub"`
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -1059,6 +1061,10 @@ func main() {
 		node.SetStreamHandler(perfProto, perfHandler)
 	}
 	ctx := context.Background()
+	if err := startPubsub(ctx, c.Pubsub); err != nil {
+		logf("pubsub: %v", err)
+		os.Exit(1)
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
