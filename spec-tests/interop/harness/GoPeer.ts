@@ -37,6 +37,8 @@ export interface Options extends JsPeer.ProcessOptions {
   readonly muxers?: ReadonlyArray<"yamux">
   /** go-libp2p-pubsub gossipsub (go/pubsub.go): `{ router?: "gossipsub", heartbeatMs?, floodPublish? }`; drive it with `JsPeer.pubsubOf`. */
   readonly pubsub?: JsPeer.JsonObject
+  /** go-libp2p-kad-dht (go/kad.go): `{ clientMode?, protocol? }` as the js peer's; drive it with `JsKad`. */
+  readonly kad?: JsPeer.JsonObject
 }
 
 let counter = 0
