@@ -14,15 +14,20 @@
  *
  * IDONTWANT (gossipsub-v1.2 §IDONTWANT): go sends IDONTWANT to its mesh peers for every message of
  * more than 1 KiB it receives (`IDontWantMessageThreshold`); the mixed-mesh test publishes 4 KiB
- * messages through go relays and checks every node still gets each message once.
+ * messages through go relays and checks every node still gets each message once, that our node
+ * next to a go relay receives go's IDONTWANT and that ours sends one to go.
+ *
+ * Scoring (gossipsub-v1.1 §P4): a go peer whose message our validator rejects loses score on our
+ * side and leaves our mesh.
  *
  * Skipped, with one notice from harness/goSetup.ts, when Go is not installed; mandatory in CI.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Result, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
 import { inject } from "vitest"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Gossipsub from "../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
+import * as PeerScore from "../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import { eventually } from "../support/attacker.ts"
 import { ma } from "../support/multiaddr.ts"
 import { tcpPubsubNode } from "../support/pubsub.ts"
@@ -126,6 +131,39 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
         // once each: no duplicate deliveries on go
         const texts = (yield* ps1.messages).map((m) => m.text.split(":")[0]).sort()
         expect(texts).toEqual(["a", "b", "g0"])
+        // g1 got a's message and told b, its other mesh peer, IDONTWANT; a told g1 of g0's
+        yield* until(Effect.sync(() => b.gossipsub.idontwantStats().received >= 1))
+        yield* until(Effect.sync(() => a.gossipsub.idontwantStats().sent >= 1))
+      }),
+    60_000
+  )
+
+  it.live(
+    "gossipsub-v1.1 §P4: a go peer publishing invalid messages loses score on our side and leaves our mesh",
+    () =>
+      Effect.gen(function*() {
+        const scoreLayer = PeerScore.layer({
+          topics: { [TOPIC]: PeerScore.topicParams({ invalidMessageDeliveriesWeight: -100 }) }
+        })
+        const a = yield* Effect.map(
+          tcpPubsubNode(
+            Gossipsub.layerWithScore({ heartbeatInterval: "200 millis" }).pipe(Layer.provideMerge(scoreLayer))
+          ),
+          (n) => ({ ...n, gossipsub: Context.get(n.context, Gossipsub.Gossipsub) })
+        )
+        const go = yield* goGossip()
+        const goPs = JsPeer.pubsubOf(go)
+        const goId = Result.getOrThrow(PeerId.fromString(go.peerId))
+        const score = Context.get(a.context, PeerScore.PeerScore)
+        yield* goPs.subscribe(TOPIC)
+        yield* a.pubsub.subscribe(TOPIC)
+        yield* a.pubsub.addValidator(TOPIC, (m) => Effect.succeed(decode(m.data) === "invalid" ? "Reject" : "Accept"))
+        yield* a.host.dial(ma(go.addr))
+        yield* until(Effect.sync(() => a.gossipsub.mesh(TOPIC).some((p) => PeerId.equals(p, goId))))
+        expect(score.score(goId)).toBe(0)
+        yield* goPs.publish(TOPIC, "invalid")
+        yield* until(Effect.sync(() => score.score(goId) < 0))
+        yield* until(Effect.sync(() => !a.gossipsub.mesh(TOPIC).some((p) => PeerId.equals(p, goId))))
       }),
     60_000
   )
