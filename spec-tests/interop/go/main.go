@@ -21,7 +21,9 @@
 //	                                        in go-libp2p; false only stops reporting it)
 //	  userAgent?: string                  default "go-libp2p/<version>", e.g. "go-libp2p/v0.52.0"
 //	  encrypters?: ("noise"|"tls")[]      preference order, default ["noise"]
-//	  muxers?: ("yamux")[] }              default ["yamux"]
+//	  muxers?: ("yamux")[]                default ["yamux"]
+//	  pubsub?: {...}                      gossipsub: see pubsub.go
+//	  kad?: {...} }                       Kad-DHT: see kad.go
 //
 // Output (stdout, one JSON object per line), as js-peer.mjs:
 //
@@ -59,7 +61,8 @@
 //	    (for bench/, as in js-peer.mjs; rss is the peak RSS, from getrusage)
 //	stop → {} then exit 0
 //
-// Later protocols (Kad-DHT, gossipsub, relay, AutoNAT v2, DCUtR) are added as more entries of the
+// Kad-DHT (kad.go) and gossipsub (pubsub.go) add their commands to this table in their init.
+// Later protocols (relay, AutoNAT v2, DCUtR) are added as more entries of the
 // `commands` table and more `services` keys; nothing else changes.
 // Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0.
 package main
@@ -141,6 +144,8 @@ type config struct {
 	UserAgent  string         `json:"userAgent"`
 	Encrypters []string       `json:"encrypters"`
 	Muxers     []string       `json:"muxers"`
+	Pubsub     *pubsubConfig  `json:"pubsub"`
+	Kad        *kadConfig     `json:"kad"`
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -1059,6 +1064,14 @@ func main() {
 		node.SetStreamHandler(perfProto, perfHandler)
 	}
 	ctx := context.Background()
+	if err := startPubsub(ctx, c.Pubsub); err != nil {
+		logf("pubsub: %v", err)
+		os.Exit(1)
+	}
+	if err := startKad(c.Kad); err != nil {
+		logf("kad: %v", err)
+		os.Exit(1)
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

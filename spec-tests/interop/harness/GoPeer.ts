@@ -11,7 +11,7 @@
  * connection once; push updates the peer store); `negotiateFully` is ignored (go decides when to
  * negotiate lazily); the ready line's `nodeVersion` is the Go version (e.g. "go1.26.8").
  */
-import type { Effect, Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import * as JsPeer from "./JsPeer.ts"
 
 export type GoPeer = JsPeer.JsPeer
@@ -35,6 +35,10 @@ export interface Options extends JsPeer.ProcessOptions {
   readonly encrypters?: ReadonlyArray<"noise" | "tls">
   /** go-libp2p v0.52 ships only yamux (mplex was removed from go-libp2p). */
   readonly muxers?: ReadonlyArray<"yamux">
+  /** go-libp2p-pubsub gossipsub (go/pubsub.go): `{ router?: "gossipsub", heartbeatMs?, floodPublish? }`; drive it with `JsPeer.pubsubOf`. */
+  readonly pubsub?: JsPeer.JsonObject
+  /** go-libp2p-kad-dht (go/kad.go): `{ clientMode?, protocol? }` as the js peer's; drive it with `JsKad`. */
+  readonly kad?: JsPeer.JsonObject
 }
 
 let counter = 0
@@ -47,3 +51,10 @@ export const start = (binary: string, options: Options = {}): Effect.Effect<GoPe
     name: `go-peer#${++counter}`,
     stderrEnv: "GO_PEER_STDERR"
   }, options)
+
+/** The protocol of the go peer's outbound pubsub stream to `peerId` (null before it opened one). */
+export const pubsubProtocol = (go: GoPeer, peerId: string) =>
+  Effect.map(
+    go.command("pubsubProtocol", { peerId }),
+    (r) => (typeof r["protocol"] === "string" ? r["protocol"] : null)
+  )
