@@ -25,9 +25,9 @@
  * - A full bucket asks its least recently seen peer (a `FIND_NODE`); one that fails is
  *   replaced by the newcomer.
  *
- * Not yet (issue 13): `/ipns/` validator, disjoint paths, record republishing,
- * signed peer records for providers, persistence of the table, the Delegated Routing
- * client, CLI commands.
+ * Not yet (issue 13): disjoint paths, record republishing, signed peer records for
+ * providers, persistence of the table, the Delegated Routing client. (`/ipns/` records:
+ * `ipns.ts`; the CLI: `src/cli/commands/dht.ts` and `node --dht`.)
  *
  * Anchors: go-libp2p-kad-dht (dht.go, handlers.go, lookup.go, routing.go), rust protocols/kad.
  *
