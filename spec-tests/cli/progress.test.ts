@@ -37,7 +37,7 @@ describe("perf progress on stderr (issue 16 item 5)", () => {
         const addr = (up["addrs"] as Array<string>)[0]!
         const out = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "perf-progress-")), "stdout.json")
         const command =
-          [process.execPath, "src/cli/main.ts", "perf", addr, "--upload-bytes", String(96 * MiB), "--json"]
+          [process.execPath, "src/cli/main.ts", "perf", addr, "--upload-bytes", String(512 * MiB), "--json"]
             .map(quote).join(" ") + ` > ${quote(out)}`
         const tty = yield* Process.run("script", ["-qec", command, "/dev/null"], { cwd: ROOT, timeout: "90 seconds" })
         expect(tty.code).toBe(0)
@@ -48,7 +48,7 @@ describe("perf progress on stderr (issue 16 item 5)", () => {
         expect(tty.stdout.replace(/\r?\n$/, "").endsWith("\r\u001b[K")).toBe(true)
         const lines = Fs.readFileSync(out, "utf8").trim().split("\n")
         expect(lines).toHaveLength(1)
-        expect(JSON.parse(lines[0]!)).toMatchObject({ event: "perf", uploadBytes: 96 * MiB })
+        expect(JSON.parse(lines[0]!)).toMatchObject({ event: "perf", uploadBytes: 512 * MiB })
         expect(yield* stop(server)).toEqual({ code: 0, signal: null })
       }),
     120_000

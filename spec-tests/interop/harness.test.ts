@@ -205,10 +205,11 @@ describe("js-libp2p interop harness (js ↔ js)", () => {
       const ms = yield* cycles(lifted, 12)
       expect(dialed).toBe(12)
       yield* report(`12 sequential dial+hangup cycles: ${ms.toFixed(0)} ms`)
-      // the strict listener resets the TCP connection once the host's budget is spent
+      // the strict listener drops the TCP connection once the host's budget is spent: the dialer sees the reset,
+      // or, when the drop lands inside the Noise handshake, js's own EncryptionFailedError (a quiet machine)
       const refused = yield* Effect.flip(cycles(strict, 12))
       expect(refused.reason).toBe("CommandFailed")
-      expect(refused.message).toMatch(/ECONNRESET|reset/i)
+      expect(refused.message).toMatch(/ECONNRESET|reset|EncryptionFailedError/i)
       expect(dialed).toBeGreaterThanOrEqual(2)
     }))
 
