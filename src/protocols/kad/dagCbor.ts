@@ -88,21 +88,20 @@ class Reader {
   constructor(bytes: Uint8Array) {
     this.bytes = bytes
   }
-  need(n: number): void {
-    if (this.bytes.length - this.at < n) throw new DecodeFailure("truncated input")
-  }
+  /** The next byte, or -1 at the end of the input. */
   byte(): number {
-    this.need(1)
-    return this.bytes[this.at++]!
+    return this.at < this.bytes.length ? this.bytes[this.at++]! : -1
   }
-  take(n: number): Uint8Array {
-    this.need(n)
+  /** The next `n` bytes, or undefined when fewer are left. */
+  take(n: number): Uint8Array | undefined {
+    if (this.bytes.length - this.at < n) return undefined
     const out = this.bytes.subarray(this.at, this.at + n)
     this.at += n
     return out
   }
 }
 
+/** Why decoding stopped (returned, never thrown: every step checks for it). */
 class DecodeFailure {
   readonly message: string
   constructor(message: string) {
@@ -110,26 +109,44 @@ class DecodeFailure {
   }
 }
 
+const truncated = new DecodeFailure("truncated input")
+
 /** The argument of a head; shortest form enforced. */
-const argument = (r: Reader, info: number): bigint => {
+const argument = (r: Reader, info: number): bigint | DecodeFailure => {
   if (info < 24) return BigInt(info)
   const width = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0
-  if (width === 0) throw new DecodeFailure(`indefinite length or reserved additional info ${info}`)
+  if (width === 0) return new DecodeFailure(`indefinite length or reserved additional info ${info}`)
+  const bytes = r.take(width)
+  if (bytes === undefined) return truncated
   let n = 0n
-  for (const b of r.take(width)) n = (n << 8n) | BigInt(b)
+  for (const b of bytes) n = (n << 8n) | BigInt(b)
   const min = width === 1 ? 24n : width === 2 ? 0x100n : width === 4 ? 0x10000n : 0x1_0000_0000n
-  if (n < min) throw new DecodeFailure("integer or length not in its shortest form")
+  if (n < min) return new DecodeFailure("integer or length not in its shortest form")
   return n
 }
 
-const length = (n: bigint, r: Reader): number => {
-  if (n > BigInt(r.bytes.length - r.at)) throw new DecodeFailure("length beyond the input")
-  return Number(n)
+/** `n` bytes of the input (a string's or a byte string's content), checked against what is left. */
+const content = (r: Reader, n: bigint): Uint8Array | DecodeFailure => {
+  if (n > BigInt(r.bytes.length - r.at)) return new DecodeFailure("length beyond the input")
+  return r.take(Number(n)) ?? truncated
 }
 
-const item = (r: Reader, depth: number): Item => {
-  if (depth > MAX_DEPTH) throw new DecodeFailure("nested too deep")
+/** A count of items, checked against what is left (each item takes at least one byte). */
+const count = (r: Reader, n: bigint): number | DecodeFailure =>
+  n > BigInt(r.bytes.length - r.at) ? new DecodeFailure("length beyond the input") : Number(n)
+
+const text = (bytes: Uint8Array, what: string): string | DecodeFailure => {
+  try {
+    return utf8Decoder.decode(bytes)
+  } catch {
+    return new DecodeFailure(`${what} is not UTF-8`)
+  }
+}
+
+const item = (r: Reader, depth: number): Item | DecodeFailure => {
+  if (depth > MAX_DEPTH) return new DecodeFailure("nested too deep")
   const first = r.byte()
+  if (first < 0) return truncated
   const major = first >> 5
   const info = first & 0x1f
   if (major === 7) {
@@ -137,58 +154,70 @@ const item = (r: Reader, depth: number): Item => {
     if (info === 21) return true
     if (info === 22) return null
     if (info === 27) {
-      const f = new DataView(r.take(8).slice().buffer).getFloat64(0)
-      if (!Number.isFinite(f)) throw new DecodeFailure("NaN or infinite float")
+      const bytes = r.take(8)
+      if (bytes === undefined) return truncated
+      const f = new DataView(bytes.slice().buffer).getFloat64(0)
+      if (!Number.isFinite(f)) return new DecodeFailure("NaN or infinite float")
       return f
     }
-    throw new DecodeFailure(`simple value or float form ${info} not allowed in DAG-CBOR`)
+    return new DecodeFailure(`simple value or float form ${info} not allowed in DAG-CBOR`)
   }
   const n = argument(r, info)
+  if (n instanceof DecodeFailure) return n
   switch (major) {
     case 0:
       return n
     case 1:
       return -1n - n
-    case 2:
-      return r.take(length(n, r)).slice()
-    case 3:
-      try {
-        return utf8Decoder.decode(r.take(length(n, r)))
-      } catch {
-        throw new DecodeFailure("text string is not UTF-8")
-      }
+    case 2: {
+      const bytes = content(r, n)
+      return bytes instanceof DecodeFailure ? bytes : bytes.slice()
+    }
+    case 3: {
+      const bytes = content(r, n)
+      return bytes instanceof DecodeFailure ? bytes : text(bytes, "text string")
+    }
     case 4: {
-      const count = length(n, r)
+      const items = count(r, n)
+      if (items instanceof DecodeFailure) return items
       const out: Array<Item> = []
-      for (let i = 0; i < count; i++) out.push(item(r, depth + 1))
+      for (let i = 0; i < items; i++) {
+        const next = item(r, depth + 1)
+        if (next instanceof DecodeFailure) return next
+        out.push(next)
+      }
       return out
     }
     case 5: {
-      const count = length(n, r)
+      const entries = count(r, n)
+      if (entries instanceof DecodeFailure) return entries
       const out = new Map<string, Item>()
       let previous: Uint8Array | undefined
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < entries; i++) {
         const keyHead = r.byte()
-        if (keyHead >> 5 !== 3) throw new DecodeFailure("map key is not a text string")
-        const keyBytes = r.take(length(argument(r, keyHead & 0x1f), r))
+        if (keyHead < 0) return truncated
+        if (keyHead >> 5 !== 3) return new DecodeFailure("map key is not a text string")
+        const keyLength = argument(r, keyHead & 0x1f)
+        if (keyLength instanceof DecodeFailure) return keyLength
+        const keyBytes = content(r, keyLength)
+        if (keyBytes instanceof DecodeFailure) return keyBytes
         if (previous !== undefined && compareKeys(previous, keyBytes) >= 0) {
-          throw new DecodeFailure("map keys not in canonical order or duplicated")
+          return new DecodeFailure("map keys not in canonical order or duplicated")
         }
         previous = keyBytes
-        let key: string
-        try {
-          key = utf8Decoder.decode(keyBytes)
-        } catch {
-          throw new DecodeFailure("map key is not UTF-8")
-        }
-        out.set(key, item(r, depth + 1))
+        const key = text(keyBytes, "map key")
+        if (key instanceof DecodeFailure) return key
+        const value = item(r, depth + 1)
+        if (value instanceof DecodeFailure) return value
+        out.set(key, value)
       }
       return out
     }
     default: { // 6: tag
-      if (n !== 42n) throw new DecodeFailure(`tag ${n} not allowed in DAG-CBOR`)
+      if (n !== 42n) return new DecodeFailure(`tag ${n} not allowed in DAG-CBOR`)
       const cid = item(r, depth + 1)
-      if (!(cid instanceof Uint8Array) || cid[0] !== 0) throw new DecodeFailure("tag 42 without a CID byte string")
+      if (cid instanceof DecodeFailure) return cid
+      if (!(cid instanceof Uint8Array) || cid[0] !== 0) return new DecodeFailure("tag 42 without a CID byte string")
       return { cid: cid.subarray(1) }
     }
   }
@@ -197,12 +226,8 @@ const item = (r: Reader, depth: number): Item => {
 /** Decode exactly one DAG-CBOR item; a failure is the reason as text. */
 export const decode = (bytes: Uint8Array): Result.Result<Item, string> => {
   const r = new Reader(bytes)
-  try {
-    const out = item(r, 0)
-    if (r.at !== bytes.length) return Result.fail("bytes after the item")
-    return Result.succeed(out)
-  } catch (e) {
-    if (e instanceof DecodeFailure) return Result.fail(e.message)
-    throw e
-  }
+  const out = item(r, 0)
+  if (out instanceof DecodeFailure) return Result.fail(out.message)
+  if (r.at !== bytes.length) return Result.fail("bytes after the item")
+  return Result.succeed(out)
 }
