@@ -207,10 +207,12 @@ describe("gossipsub v1.1 peer score", () => {
         yield* b.peerstore.merge(c.host.peerId, { addrs: [c.addr] })
         yield* c.peerstore.merge(b.host.peerId, { addrs: [b.addr] })
         for (const n of [hub, b, c]) yield* n.pubsub.subscribe("t")
+        // not connected before (checked before the dials: the PX dial can follow within one heartbeat)
+        expect(b.host.connections(c.host.peerId)).toHaveLength(0)
+        expect(c.host.connections(b.host.peerId)).toHaveLength(0)
         yield* b.host.dial(hub.addr)
         yield* c.host.dial(hub.addr)
         yield* waitFor(() => hubMesh.mesh("t").length === 1)
-        expect(b.host.connections(c.host.peerId)).toHaveLength(0)
         // the one left out grafts the hub, is refused (mesh full, inbound) with PX naming the other, dials it
         yield* waitFor(() => b.host.connections(c.host.peerId).length > 0)
         expect(hubMesh.mesh("t")).toHaveLength(1)
