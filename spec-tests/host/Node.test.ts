@@ -40,7 +40,7 @@ const node = (options: Nodes.PresetOptions = {}) =>
   })
 
 describe("node over the memory transport", () => {
-  it.live("connections spec §Upgrading: dial, secure with Noise, mux with Yamux; ping both ways", () =>
+  it.live("connections spec §Upgrading: dial, secure with Noise, mux with Yamux; ping both ways [connections:definitions:2] [connections:interoperability:1]", () =>
     Effect.gen(function*() {
       const a = yield* node()
       const b = yield* node()
@@ -77,7 +77,7 @@ describe("node over the memory transport", () => {
       expect(result.observedAddr).toBeDefined()
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers", () =>
+  it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers [identify:identifypush:1] [connections:supported-protocols:5]", () =>
     Effect.gen(function*() {
       const a = yield* node()
       const b = yield* node()

@@ -662,7 +662,7 @@ describe("WebSocket transport", () => {
         expect(a.host.connections(b.host.peerId)).toHaveLength(0)
       })
 
-    it.live("two of our nodes over /ws: dial, ping, identify, hang up", () =>
+    it.live("two of our nodes over /ws: dial, ping, identify, hang up [websockets:stream-multiplexing:1] [websockets:authentication:1] [websockets:encryption:1]", () =>
       pingAndIdentify(ws, "/ip4/127.0.0.1/tcp/0/ws"))
 
     it.live.skipIf(certificate === undefined)(

@@ -32,7 +32,7 @@ const line = (n: number, options: Kad.KadOptions = {}) =>
 const text = (s: string) => new TextEncoder().encode(s)
 
 describe("Kad §Client and server mode", () => {
-  it.effect("a server enters the other's table after identify; a client does not", () =>
+  it.effect("a server enters the other's table after identify; a client does not [identify:protocols:2]", () =>
     Effect.gen(function*() {
       const server = yield* kadNode({}, 100)
       const other = yield* kadNode({}, 101)
