@@ -94,7 +94,7 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
   }
 
   it.live(
-    "gossipsub-v1.2 §IDONTWANT: go - ours - go - ours in a line; 4 KiB messages reach every subscriber once",
+    "gossipsub-v1.2 §IDONTWANT: go - ours - go - ours in a line; 4 KiB messages reach every subscriber once [gossipsub-v1.2:basic-scenario:1]",
     () =>
       Effect.gen(function*() {
         const [g0, g1] = yield* Effect.all([goGossip(), goGossip()], { concurrency: 2 })

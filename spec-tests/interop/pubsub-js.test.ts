@@ -159,7 +159,7 @@ describe("pubsub interop with js-libp2p", () => {
   )
 
   it.live(
-    "gossipsub-v1.2 §IDONTWANT: js and ours send IDONTWANT for a large message in a triangle mesh",
+    "gossipsub-v1.2 §IDONTWANT: js and ours send IDONTWANT for a large message in a triangle mesh [gossipsub-v1.2:basic-scenario:1] [gossipsub-v1.2:protocol-id:1]",
     () =>
       Effect.gen(function*() {
         const js = yield* jsGossip()

@@ -16,7 +16,7 @@ const gossipNode = (options: Gossipsub.GossipsubOptions = {}) =>
 
 describe("gossipsub", () => {
   it.live(
-    "gossipsub-v1.0 §GRAFT: two subscribed peers graft each other and exchange messages",
+    "gossipsub-v1.0 §GRAFT: two subscribed peers graft each other and exchange messages [gossipsub-v1.0:topic-membership:1] [gossipsub-v1.0:ambient-peer-discovery:1]",
     () =>
       Effect.gen(function*() {
         const a = yield* gossipNode()
@@ -85,7 +85,7 @@ describe("gossipsub", () => {
   )
 
   it.live(
-    "gossipsub-v1.1 §Explicit Peering Agreements: a direct peer is dialed, never in the mesh, and gets every message",
+    "gossipsub-v1.1 §Explicit Peering Agreements: a direct peer is dialed, never in the mesh, and gets every message [gossipsub-v1.1:explicit-peering-agreements:1]",
     () =>
       Effect.gen(function*() {
         const b = yield* gossipNode()

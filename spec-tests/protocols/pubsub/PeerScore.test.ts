@@ -30,7 +30,7 @@ const withScore = (params: PeerScore.PeerScoreParams) =>
   })
 
 describe("gossipsub v1.1 peer score", () => {
-  it.effect("§P1 time in mesh: quanta of mesh time, capped", () =>
+  it.effect("§P1 time in mesh: quanta of mesh time, capped [gossipsub-v1.1:overview-of-new-parameters:2]", () =>
     Effect.gen(function*() {
       const { peer, score } = yield* withScore({ topics: { t: topic({ timeInMeshWeight: 2, timeInMeshCap: 5 }) } })
       score.graft(peer, "t")
@@ -53,7 +53,7 @@ describe("gossipsub v1.1 peer score", () => {
       expect(score.score(peer)).toBe(1.5)
     }))
 
-  it.effect("§P3/§P3b mesh delivery deficit after activation, and the failure penalty on prune", () =>
+  it.effect("§P3/§P3b mesh delivery deficit after activation, and the failure penalty on prune [gossipsub-v1.1:p₃-and-p₃b-mesh-message-delivery:2] [gossipsub-v1.1:overview-of-new-parameters:3]", () =>
     Effect.gen(function*() {
       const { peer, score } = yield* withScore({
         topics: {
@@ -118,7 +118,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "pluggable scoring: a custom PeerScore Layer (a deny list) replaces the function; §Score Thresholds apply",
+    "pluggable scoring: a custom PeerScore Layer (a deny list) replaces the function; §Score Thresholds apply [gossipsub-v1.1:score-thresholds:3]",
     () =>
       Effect.gen(function*() {
         const denied = new Set<string>()
@@ -154,7 +154,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "§Opportunistic Grafting: a mesh with a low median score grafts a better-scored peer",
+    "§Opportunistic Grafting: a mesh with a low median score grafts a better-scored peer [gossipsub-v1.1:opportunistic-grafting:1]",
     () =>
       Effect.gen(function*() {
         const scores = new Map<string, number>()
@@ -190,7 +190,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "gossipsub-v1.1 §Peer Exchange: a GRAFT into a full mesh is refused with PX, and the refused peer dials the peer named",
+    "gossipsub-v1.1 §Peer Exchange: a GRAFT into a full mesh is refused with PX, and the refused peer dials the peer named [gossipsub-v1.1:prune-backoff-and-peer-exchange:2]",
     () =>
       Effect.gen(function*() {
         // the refused side accepts PX only from a peer scored at least acceptPXThreshold (10)
