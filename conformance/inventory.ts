@@ -61,8 +61,8 @@ export const claimPattern = (specIds: ReadonlyArray<string>): RegExp =>
   new RegExp(
     `(?<![\\w.-])(${
       [...specIds].sort((a, b) => b.length - a.length).map(escape).join("|")
-    }):([a-z0-9_-]+):(\\d+)(?![\\w])`,
-    "g"
+    }):([\\p{L}\\p{N}_-]+):(\\d+)(?![\\p{L}\\p{N}_])`,
+    "gu"
   )
 
 export const claimsIn = (text: string, pattern: RegExp): Array<string> =>

@@ -257,7 +257,7 @@ describe("WebSocket transport", () => {
     )
 
     it.live.skipIf(certificate === undefined)(
-      "§Encryption: /wss with a self-signed certificate the dialer trusts (ca), bytes echo both ways",
+      "§Encryption: /wss with a self-signed certificate the dialer trusts (ca), bytes echo both ways [websockets:certificates:1] [websockets:certificates:2]",
       () => roundTrip(wss, "/ip4/127.0.0.1/tcp/0/wss", "/ip4/127.0.0.1", "/wss")
     )
 

@@ -42,7 +42,7 @@ const reasonOf = (k: Uint8Array, record: Uint8Array, now = NOW_MS) => {
 const entryOf = (record: Uint8Array) => Result.getOrThrow(Ipns.IpnsEntry.decode(record))
 
 describe("IPNS §Record Creation and §Record Verification", () => {
-  it("a record we create and sign (V2 only, Ed25519 key inlined in the name) verifies [ipns:key-types:1] [ipns:dfnpublic-keyalsoipns-record-public-key-bytes:1] [ipns:dfnsignaturealsoipns-record-signature-bytes:1] [ipns:record-creation:1] [ipns:record-creation:2] [ipns:record-creation:4] [ipns:record-creation-with-legacy-signaturev1:1] [ipns:overview:2]", () => {
+  it("a record we create and sign (V2 only, Ed25519 key inlined in the name) verifies [ipns:key-types:1] [ipns:dfnpublic-keyalsoipns-record-public-key-bytes:1] [ipns:dfnsignaturealsoipns-record-signature-bytes:1] [ipns:record-creation:1] [ipns:record-creation:2] [ipns:record-creation:4] [ipns:record-creation-with-legacy-signaturev1:1] [ipns:overview:2] [ipns:record-serialization-format:2]", () => {
     const record = make()
     const entry = entryOf(record)
     expect(entry.pubKey).toBeUndefined()
