@@ -345,7 +345,7 @@ const readText = (d: Duplex.Duplex) => Effect.map(Duplex.readAll(d, 1 << 24), (b
 
 describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", () => {
   for (const type of Keys.keyTypes) {
-    it.effect(`${type} identities: both sides learn the other's peer id and key, data flows both ways, half-close`, () =>
+    it.effect(`${type} identities: both sides learn the other's peer id and key, data flows both ways, half-close [tls:peer-authentication:5]`, () =>
       Effect.gen(function*() {
         const dialer = yield* identity(type)
         const listener = yield* identity(type === "Ed25519" ? "Secp256k1" : "Ed25519")
@@ -484,6 +484,25 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       expect(ours.message).toMatch(/version|protocol/i)
       expect(Exit.isFailure(theirs)).toBe(true)
       expect(w.state.resets).toBeGreaterThan(0)
+    }))
+
+  it.effect("§Future Extensibility: \"Servers that support only this version MUST ignore this field if present\": a client's SNI does not matter [tls:future-extensibility:3]", () =>
+    Effect.gen(function*() {
+      const tls = yield* Tls.make()
+      const [a, b] = yield* Duplex.pair()
+      const peerKey = yield* identity("Ed25519")
+      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
+      const peer = yield* nodePeer(a, {
+        isServer: false,
+        cert: cert.pem,
+        key: cert.keyPem,
+        servername: "libp2p.example"
+      })
+      const [ours] = yield* Effect.all([
+        tls.secureInbound(b, { localKey: yield* identity("ECDSA") }),
+        peer.secure
+      ], { concurrency: 2 })
+      expect(PeerId.equals(ours.remotePeer, PeerId.fromPublicKey(peerKey.publicKey))).toBe(true)
     }))
 
   it.effect("§Future Extensibility: \"clients … MUST NOT send any value in the Server Name Indication\" [tls:future-extensibility:2]", () =>

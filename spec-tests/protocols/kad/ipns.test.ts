@@ -133,6 +133,24 @@ describe("IPNS §Record Creation and §Record Verification", () => {
     expect(reasonOf(ipnsKey, padded)).toBe("TooLarge")
   })
 
+  it("§IPNS Record (Extensible Data): unexpected fields in the signed DAG-CBOR data are ignored [ipns:dfnextensible-dataalsoipns-record-extensible-data-dag-cbor:1]", () => {
+    const entry = entryOf(make())
+    const eol = text(Ipns.formatRfc3339(eolIn(24n)))
+    const data = DagCbor.encodeMap({
+      Value: value,
+      Validity: eol,
+      ValidityType: 0n,
+      Sequence: 1n,
+      TTL: 3_600_000_000_000n,
+      AppSpecific: text("ignored by resolvers")
+    })
+    const signatureV2 = Result.getOrThrow(key.sign(Bytes.concat([text("ipns-signature:"), data])))
+    const record = Ipns.IpnsEntry.encode({ ...entry, data, signatureV2 })
+    const v = Result.getOrThrow(Ipns.verify(ipnsKey, record, NOW_MS))
+    expect(v.value).toEqual(value)
+    expect(v.sequence).toBe(1n)
+  })
+
   it("RFC 3339 validity with nanoseconds and offsets", () => {
     expect(Ipns.parseRfc3339("1970-01-01T00:00:00.000000001Z")).toBe(1n)
     expect(Ipns.parseRfc3339("1970-01-01T01:00:00+01:00")).toBe(0n)
