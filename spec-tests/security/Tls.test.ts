@@ -12,7 +12,17 @@ import * as Der from "../../src/security/tls/Der.ts"
 import * as Transcript from "../../src/security/tls/Transcript.ts"
 import { ok } from "../support/result.ts"
 import { identity } from "../support/security.ts"
-import { alpnNames, clientHelloExtensions, craft, HOUR, libp2pExt, nodePeer, p256, watch } from "../support/tls.ts"
+import {
+  alpnNames,
+  clientHelloExtensions,
+  craft,
+  HOUR,
+  libp2pExt,
+  nodePeer,
+  type NodePeerOptions,
+  p256,
+  watch
+} from "../support/tls.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 const failure = <A, E>(r: Result.Result<A, E>): E => {
@@ -461,20 +471,21 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       )
     }))
 
+  /** A node:tls client with a valid libp2p certificate for a fresh Ed25519 identity. */
+  const nodeClient = (raw: Duplex.Duplex, options: Partial<NodePeerOptions>) =>
+    Effect.gen(function*() {
+      const peerKey = yield* identity("Ed25519")
+      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
+      const peer = yield* nodePeer(raw, { ...options, isServer: false, cert: cert.pem, key: cert.keyPem })
+      return { peer, peerKey }
+    })
+
   it.effect("§Handshake Protocol: \"Endpoints MUST NOT negotiate lower TLS versions\": a TLS 1.2-only client is refused [tls:handshake-protocol:1]", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
       const w = watch(b)
-      const peerKey = yield* identity("Ed25519")
-      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
-      const peer = yield* nodePeer(a, {
-        isServer: false,
-        cert: cert.pem,
-        key: cert.keyPem,
-        minVersion: "TLSv1.2",
-        maxVersion: "TLSv1.2"
-      })
+      const { peer } = yield* nodeClient(a, { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" })
       const [ours, theirs] = yield* Effect.all([
         Effect.flip(tls.secureInbound(w.duplex, { localKey: yield* identity("ECDSA") })),
         Effect.exit(peer.secure)
@@ -490,14 +501,7 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
-      const peerKey = yield* identity("Ed25519")
-      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
-      const peer = yield* nodePeer(a, {
-        isServer: false,
-        cert: cert.pem,
-        key: cert.keyPem,
-        servername: "libp2p.example"
-      })
+      const { peer, peerKey } = yield* nodeClient(a, { servername: "libp2p.example" })
       const [ours] = yield* Effect.all([
         tls.secureInbound(b, { localKey: yield* identity("ECDSA") }),
         peer.secure
