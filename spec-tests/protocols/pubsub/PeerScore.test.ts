@@ -11,6 +11,7 @@ import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Gossipsub from "../../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as PeerScore from "../../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import { ma } from "../../support/multiaddr.ts"
 import { decode, pubsubNode, text, waitFor } from "../../support/pubsub.ts"
 
 const topic = (over: Partial<PeerScore.TopicScoreParams> = {}) =>
@@ -40,6 +41,37 @@ describe("gossipsub v1.1 peer score", () => {
       expect(score.score(peer)).toBe(10) // cap 5 × weight 2
       score.prune(peer, "t")
       expect(score.score(peer)).toBe(0)
+    }))
+
+  it.effect("§P6 IP colocation: the surplus of connected peers per IP, squared and weighted; whitelisted CIDRs and departed peers do not count", () =>
+    Effect.gen(function*() {
+      const score = yield* PeerScore.make({
+        topics: {},
+        ipColocationFactorWeight: -10,
+        ipColocationFactorThreshold: 1,
+        ipColocationFactorWhitelist: ["10.1.0.0/16"]
+      })
+      const peers = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        () => Effect.map(Keys.generate("Ed25519"), PeerId.fromPrivateKey)
+      )
+      const [a, b, c, d] = peers as [PeerId.PeerId, PeerId.PeerId, PeerId.PeerId, PeerId.PeerId]
+      score.addPeer(a, ma("/ip4/198.51.100.7/tcp/4001"))
+      expect(score.score(a)).toBe(0) // alone on its IP
+      score.addPeer(b, ma("/ip4/198.51.100.7/tcp/4002"))
+      score.addPeer(c, ma("/ip4/198.51.100.7/tcp/4003"))
+      expect([a, b, c].map(score.score)).toEqual([-40, -40, -40]) // (3 - 1)^2 × -10
+      score.addPeer(d, ma("/ip6/2001:db8::1/tcp/4001"))
+      expect(score.score(d)).toBe(0)
+      score.removePeer(c)
+      expect([a, b].map(score.score)).toEqual([-10, -10]) // (2 - 1)^2 × -10
+      // a peer reconnecting from another IP moves
+      score.addPeer(b, ma("/ip6/2001:db8::1/tcp/5000"))
+      expect([a, b, d].map(score.score)).toEqual([0, -10, -10])
+      // whitelisted: never counted
+      const w = yield* Effect.forEach([1, 2, 3], () => Effect.map(Keys.generate("Ed25519"), PeerId.fromPrivateKey))
+      for (const [i, p] of w.entries()) score.addPeer(p, ma(`/ip4/10.1.2.3/tcp/${4000 + i}`))
+      expect(w.map(score.score)).toEqual([0, 0, 0])
     }))
 
   it.effect("§P2 first message deliveries: counted, capped, decayed every decayInterval", () =>

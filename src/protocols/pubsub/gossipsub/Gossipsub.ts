@@ -44,8 +44,8 @@
  *   (ids only: we keep no signed records of others); PX from a peer above the
  *   accept-PX threshold is dialed (signed record addresses, else the Peerstore).
  *
- * Not implemented yet: score P6 (IP colocation). RPCs of peers below the
- * graylist threshold are ignored whole (v1.1 §Score Thresholds).
+ * RPCs of peers below the graylist threshold are ignored whole (v1.1 §Score
+ * Thresholds). The score sees each peer's connection address (P6).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
  * `gossipsub.ts`; rust `gossipsub/src/behaviour.rs`.
@@ -779,7 +779,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
 
     const router: Pubsub.PubsubRouter = {
       protocols: PROTOCOLS,
-      addPeer: (p) => score.addPeer(p.id),
+      addPeer: (p) => score.addPeer(p.id, p.remoteAddr),
       removePeer: (p) => {
         forgetPeer(p.key)
         score.removePeer(p.id)
