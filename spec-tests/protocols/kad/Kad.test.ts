@@ -9,6 +9,9 @@ import { Effect, Exit, Layer, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
+import { Datastore } from "../../../src/datastore/Datastore.ts"
+import * as MemoryStore from "../../../src/datastore/Memory.ts"
+import * as Peerstore from "../../../src/host/Peerstore.ts"
 import * as Client from "../../../src/protocols/kad/client.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
 import { type KadMessage, message, MessageType } from "../../../src/protocols/kad/messages.ts"
@@ -246,6 +249,26 @@ describe("Kad §Kademlia routing table: a full bucket", () => {
         yield* Effect.yieldNow
       }
       expect(a.kad.peers().map(String)).toEqual([newcomer.host.peerId.toString()])
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+describe("Kad §Kademlia routing table: across restarts", () => {
+  it.effect("the table is seeded from the peer store: a node restarted on the same datastore knows its DHT peers before dialing anyone", () =>
+    Effect.gen(function*() {
+      const ds = yield* MemoryStore.make
+      const peerstore = Peerstore.layerDatastore().pipe(Layer.provide(Layer.succeed(Datastore, ds)))
+      const b = yield* kadNode({}, 501)
+      const c = yield* kadNode({}, 502)
+      const firstScope = yield* Scope.make()
+      const first = yield* Scope.provide(kadNode({}, 500, { peerstore }), firstScope)
+      yield* connect(first, b)
+      yield* connect(first, c)
+      const known = [b, c].map((n) => n.host.peerId.toString()).sort()
+      expect(first.kad.peers().map(String).sort()).toEqual(known)
+      yield* Scope.close(firstScope, Exit.void)
+      const again = yield* kadNode({}, 500, { peerstore })
+      expect(again.host.connections()).toHaveLength(0)
+      expect(again.kad.peers().map(String).sort()).toEqual(known)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
 

@@ -22,12 +22,13 @@ export const seededKey = (seed: number): Keys.PrivateKey => {
 }
 
 /** A memory node with Kad, on the MemoryNetwork in context; its services and its `kad`. */
-export const kadNode = (options: Kad.KadOptions = {}, seed?: number) =>
+export const kadNode = (options: Kad.KadOptions = {}, seed?: number, preset: Nodes.PresetOptions = {}) =>
   Effect.gen(function*() {
     const network = yield* MemoryNetwork
     const node = Nodes.Memory({
       listen: [ma("/memory/0")],
-      ...(seed !== undefined ? { privateKey: seededKey(seed) } : {})
+      ...(seed !== undefined ? { privateKey: seededKey(seed) } : {}),
+      ...preset
     }).pipe(Layer.provide(Layer.succeed(MemoryNetwork, network)))
     const layer = Kad.layer({ refreshInterval: "1 hour", ...options }).pipe(Layer.provideMerge(node))
     const ctx = yield* Effect.flatMap(Effect.scope, (scope) => Layer.buildWithScope(layer, scope))
