@@ -20,12 +20,15 @@
  * Scoring (gossipsub-v1.1 §P4): a go peer whose message our validator rejects loses score on our
  * side and leaves our mesh.
  *
+ * Floodsub: go-libp2p-pubsub's floodsub router (`NewFloodSub`) and ours, both dial directions.
+ *
  * Skipped, with one notice from harness/goSetup.ts, when Go is not installed; mandatory in CI.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
 import { inject } from "vitest"
 import * as PeerId from "../../src/core/PeerId.ts"
+import * as Floodsub from "../../src/protocols/pubsub/floodsub/Floodsub.ts"
 import * as Gossipsub from "../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as PeerScore from "../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import { eventually } from "../support/attacker.ts"
@@ -88,6 +91,40 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
           const seen = yield* goPs.awaitMessage("from ours", { timeout: "10 seconds" })
           expect(seen.from).toBe(ourId)
           expect(seen.seqno).not.toBeNull()
+        }),
+      60_000
+    )
+  }
+
+  for (const goDials of [false, true]) {
+    it.live(
+      `floodsub: go-libp2p-pubsub's floodsub and ours (${
+        goDials ? "go dials us" : "we dial go"
+      }); messages flow both ways over /floodsub/1.0.0`,
+      () =>
+        Effect.gen(function*() {
+          const go = yield* GoPeer.start(build!.binary, { pubsub: { router: "floodsub" } })
+          const goPs = JsPeer.pubsubOf(go)
+          const a = yield* tcpPubsubNode(Floodsub.layer())
+          const ourId = a.host.peerId.toString()
+          yield* goPs.subscribe(TOPIC)
+          const sub = yield* a.pubsub.subscribe(TOPIC)
+          if (goDials) yield* go.dial(a.host.addrs()[0]!.toString())
+          else yield* a.host.dial(ma(go.addr))
+          yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
+          yield* until(Effect.sync(() => a.pubsub.peers(TOPIC).some((p) => p.toString() === go.peerId)))
+          expect(yield* GoPeer.pubsubProtocol(go, ourId)).toBe(Floodsub.PROTOCOL)
+
+          const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(sub, 2)))
+          yield* goPs.publish(TOPIC, "flood 1 from go")
+          yield* goPs.publish(TOPIC, "flood 2 from go")
+          const msgs = yield* Fiber.join(got)
+          expect(msgs.map((m) => decode(m.data))).toEqual(["flood 1 from go", "flood 2 from go"])
+          expect(msgs[0]!.from?.toString()).toBe(go.peerId)
+
+          expect((yield* a.pubsub.publish(TOPIC, encode("flood from ours"))).recipients).toBe(1)
+          const seen = yield* goPs.awaitMessage("flood from ours", { timeout: "10 seconds" })
+          expect(seen.from).toBe(ourId)
         }),
       60_000
     )
