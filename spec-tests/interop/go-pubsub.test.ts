@@ -28,9 +28,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
 import { inject } from "vitest"
 import * as PeerId from "../../src/core/PeerId.ts"
+import type { Host } from "../../src/host/Host.ts"
 import * as Floodsub from "../../src/protocols/pubsub/floodsub/Floodsub.ts"
 import * as Gossipsub from "../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as PeerScore from "../../src/protocols/pubsub/gossipsub/PeerScore.ts"
+import type { Pubsub } from "../../src/protocols/pubsub/Pubsub.ts"
 import { eventually } from "../support/attacker.ts"
 import { ma } from "../support/multiaddr.ts"
 import { tcpPubsubNode } from "../support/pubsub.ts"
@@ -52,6 +54,23 @@ const ours = () =>
 const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
   Effect.map(eventually(check, "20 seconds"), (ok) => expect(ok).toBe(true))
 
+/** Both subscribe to TOPIC, one dials the other, until go lists us among the topic's peers. */
+const subscribed = (
+  go: GoPeer.GoPeer,
+  a: { readonly host: Host["Service"]; readonly pubsub: Pubsub["Service"] },
+  goDials: boolean
+) =>
+  Effect.gen(function*() {
+    const goPs = JsPeer.pubsubOf(go)
+    const ourId = a.host.peerId.toString()
+    yield* goPs.subscribe(TOPIC)
+    const sub = yield* a.pubsub.subscribe(TOPIC)
+    if (goDials) yield* go.dial(a.host.addrs()[0]!.toString())
+    else yield* a.host.dial(ma(go.addr))
+    yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
+    return { goPs, ourId, sub }
+  })
+
 const goGossip = () => GoPeer.start(build!.binary, { pubsub: { router: "gossipsub", heartbeatMs: 200 } })
 
 describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => {
@@ -63,15 +82,8 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
       () =>
         Effect.gen(function*() {
           const go = yield* goGossip()
-          const goPs = JsPeer.pubsubOf(go)
           const a = yield* ours()
-          const ourId = a.host.peerId.toString()
-          yield* goPs.subscribe(TOPIC)
-          const sub = yield* a.pubsub.subscribe(TOPIC)
-          if (goDials) yield* go.dial(a.host.addrs()[0]!.toString())
-          else yield* a.host.dial(ma(go.addr))
-
-          yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
+          const { goPs, ourId, sub } = yield* subscribed(go, a, goDials)
           yield* until(Effect.map(goPs.mesh(TOPIC), (m) => m.includes(ourId)))
           yield* until(
             Effect.sync(() => a.gossipsub.mesh(TOPIC).some((p) => p.toString() === go.peerId))
@@ -104,14 +116,8 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
       () =>
         Effect.gen(function*() {
           const go = yield* GoPeer.start(build!.binary, { pubsub: { router: "floodsub" } })
-          const goPs = JsPeer.pubsubOf(go)
           const a = yield* tcpPubsubNode(Floodsub.layer())
-          const ourId = a.host.peerId.toString()
-          yield* goPs.subscribe(TOPIC)
-          const sub = yield* a.pubsub.subscribe(TOPIC)
-          if (goDials) yield* go.dial(a.host.addrs()[0]!.toString())
-          else yield* a.host.dial(ma(go.addr))
-          yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
+          const { goPs, ourId, sub } = yield* subscribed(go, a, goDials)
           yield* until(Effect.sync(() => a.pubsub.peers(TOPIC).some((p) => p.toString() === go.peerId)))
           expect(yield* GoPeer.pubsubProtocol(go, ourId)).toBe(Floodsub.PROTOCOL)
 
