@@ -15,7 +15,7 @@ const SEED = 11
 
 describe(`gossipsub simulation, ${NODES} nodes, 10 % misbehaving, seed ${SEED}`, () => {
   it.live(
-    "gossipsub-v1.1 §P₄: valid messages reach every honest node; invalid ones reach no honest application; the misbehaving peers leave honest meshes [gossipsub-v1.1:extended-validators:4]",
+    "gossipsub-v1.1 §P₄: valid messages reach every honest node; invalid ones reach no honest application; the misbehaving peers leave honest meshes and fall below the graylist threshold [gossipsub-v1.1:extended-validators:4]",
     () =>
       Effect.gen(function*() {
         const r = yield* gossipsubSimulation({ nodes: NODES, seed: SEED, misbehaving: 0.1 })
@@ -24,6 +24,8 @@ describe(`gossipsub simulation, ${NODES} nodes, 10 % misbehaving, seed ${SEED}`,
         expect(r.invalidDelivered).toBe(0)
         expect(r.badMeshShareStart).toBeGreaterThan(0)
         expect(r.badMeshShareEnd).toBe(0)
+        expect(r.graylisted).toBe(1)
+        expect(r.meshDegree.max).toBeLessThanOrEqual(12) // D_hi
       }).pipe(Effect.scoped, Effect.provide(Memory.layerNetwork)),
     { timeout: 300_000 }
   )

@@ -12,8 +12,10 @@
  *
  * Measured: the share of valid messages that reached every honest subscriber
  * (delivery), invalid messages delivered to honest applications (must be 0),
- * and the share of honest mesh slots held by misbehaving peers at the start
- * of publishing and at the end (P₄ should push them out).
+ * the share of honest mesh slots held by misbehaving peers at the start of
+ * publishing and at the end (P₄ should push them out), the share of
+ * misbehaving neighbours that honest nodes score below the graylist
+ * threshold, and the honest nodes' mesh degrees.
  *
  * Run small in `Simulation.test.ts` and large by `npm run sim -- gossipsub`.
  */
@@ -50,6 +52,10 @@ export interface GossipsubSimulationResult {
   /** Honest mesh slots held by misbehaving peers when publishing starts, and at the end. */
   readonly badMeshShareStart: number
   readonly badMeshShareEnd: number
+  /** (honest node, connected misbehaving peer) pairs where the honest node scores the peer below its graylist threshold, at the end. */
+  readonly graylisted: number
+  /** Honest nodes' mesh sizes at the end. */
+  readonly meshDegree: { readonly min: number; readonly mean: number; readonly max: number }
 }
 
 const TOPIC = "sim"
@@ -150,6 +156,20 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
     }
     for (let r = 0; r < 3; r++) yield* tick
     const total = validReceived.reduce((a, b) => a + b, 0)
+    let pairs = 0
+    let below = 0
+    const degrees: Array<number> = []
+    for (const i of honest) {
+      const node = nodes[i]!
+      degrees.push(node.gs.mesh(TOPIC).length)
+      const score = Context.getOption(node.context, PeerScore.PeerScore)
+      if (score._tag === "None") continue
+      for (const p of node.pubsub.peers(TOPIC)) {
+        if (!badIds.has(PeerId.toString(p))) continue
+        pairs++
+        if (score.value.score(p) < score.value.thresholds.graylistThreshold) below++
+      }
+    }
     return {
       nodes: count,
       seed,
@@ -158,6 +178,12 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
       delivery: expected === 0 ? 1 : total / expected,
       invalidDelivered,
       badMeshShareStart,
-      badMeshShareEnd: badMeshShare()
+      badMeshShareEnd: badMeshShare(),
+      graylisted: pairs === 0 ? 1 : below / pairs,
+      meshDegree: {
+        min: Math.min(...degrees),
+        mean: degrees.reduce((a, b) => a + b, 0) / Math.max(1, degrees.length),
+        max: Math.max(...degrees)
+      }
     } satisfies GossipsubSimulationResult
   }).pipe(Effect.provide(TestClock.layer()))
