@@ -806,6 +806,14 @@ describe("Noise.make", () => {
       expect(bad.reason).toBe("InvalidPayload")
     }))
 
+  it.effect("§Static Key Authentication: without a configured key each instance makes its own in memory, never stored [noise:static-key-authentication:2]", () =>
+    Effect.gen(function*() {
+      const a = yield* Noise.make()
+      const b = yield* Noise.make()
+      expect(a.staticPublicKey).toHaveLength(32)
+      expect(toHex(a.staticPublicKey)).not.toBe(toHex(b.staticPublicKey))
+    }))
+
   it.effect("exits cleanly: Exit of a successful handshake is a success", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(handshake({

@@ -162,7 +162,7 @@ describe("tls spec §Peer Authentication: rust-libp2p's certificate test assets 
 
 describe("tls spec §Peer Authentication / §libp2p Public Key Extension: the certificates we generate", () => {
   for (const type of Keys.keyTypes) {
-    it(`a ${type} identity: verifies, authenticates the identity's peer id, as the spec lays out [tls:handshake-protocol:2] [tls:peer-authentication:3] [tls:peer-authentication:6] [tls:peer-authentication:9]`, () =>
+    it(`a ${type} identity: verifies, authenticates the identity's peer id, as the spec lays out [tls:handshake-protocol:2] [tls:peer-authentication:3] [tls:peer-authentication:6] [tls:peer-authentication:9] [tls:peer-authentication:1] [tls:peer-authentication:4]`, () =>
       Effect.gen(function*() {
         const key = yield* identity(type)
         const now = Date.UTC(2025, 5, 1, 12, 0, 0)

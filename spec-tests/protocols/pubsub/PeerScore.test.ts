@@ -74,6 +74,32 @@ describe("gossipsub v1.1 peer score", () => {
       expect(w.map(score.score)).toEqual([0, 0, 0])
     }))
 
+  it("§Score Thresholds: the default thresholds have the signs and order the spec asks for [gossipsub-v1.1:score-thresholds:1] [gossipsub-v1.1:score-thresholds:2] [gossipsub-v1.1:score-thresholds:3] [gossipsub-v1.1:score-thresholds:4] [gossipsub-v1.1:score-thresholds:5]", () => {
+    const t = PeerScore.defaultThresholds
+    expect(t.gossipThreshold).toBeLessThan(0)
+    expect(t.publishThreshold).toBeLessThan(0)
+    expect(t.publishThreshold).toBeLessThanOrEqual(t.gossipThreshold)
+    expect(t.graylistThreshold).toBeLessThan(t.publishThreshold)
+    expect(t.acceptPXThreshold).toBeGreaterThanOrEqual(0)
+    expect(t.opportunisticGraftThreshold).toBeGreaterThan(0)
+  })
+
+  it.effect("§Topic Parameter Calculation: parameters per topic, keyed by topic; a topic without parameters does not count [gossipsub-v1.1:overview-of-new-parameters:1]", () =>
+    Effect.gen(function*() {
+      const { peer, score } = yield* withScore({
+        topics: {
+          a: topic({ firstMessageDeliveriesWeight: 1, topicWeight: 1 }),
+          b: topic({ firstMessageDeliveriesWeight: 1, topicWeight: 10 })
+        }
+      })
+      score.deliverMessage(peer, "a", "m1")
+      expect(score.score(peer)).toBe(1)
+      score.deliverMessage(peer, "b", "m2")
+      expect(score.score(peer)).toBe(11)
+      score.deliverMessage(peer, "c", "m3")
+      expect(score.score(peer)).toBe(11)
+    }))
+
   it.effect("§P2 first message deliveries: counted, capped, decayed every decayInterval", () =>
     Effect.gen(function*() {
       const { peer, score } = yield* withScore({

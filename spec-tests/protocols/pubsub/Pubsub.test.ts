@@ -67,6 +67,20 @@ describe("pubsub core", () => {
   )
 
   it.live(
+    "pubsub §The Message: no two messages from one publisher carry the same seqno [pubsub:the-message:1]",
+    () =>
+      Effect.gen(function*() {
+        const { a, subB } = yield* line()
+        const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(subB, 40)))
+        for (let i = 0; i < 40; i++) yield* a.pubsub.publish("t", text(`m${i}`))
+        const seqnos = (yield* Fiber.join(got)).map((m) => m.seqno)
+        expect(seqnos.every((q) => q !== undefined)).toBe(true)
+        expect(new Set(seqnos).size).toBe(40)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    20_000
+  )
+
+  it.live(
     "pubsub §Message Signing (StrictNoSign): messages carry no from/seqno/signature/key and flow; ids are SHA-256 of data [pubsub:signature-policy-options:3]",
     () =>
       Effect.gen(function*() {
