@@ -23,6 +23,8 @@ export const MixErrorReason = Schema.Literals([
   "UnknownNextHop",
   /** §8.5.1: L must be in [3, r] and the path must not repeat a node. */
   "PathLength",
+  /** §8.5.2 step 2: discovery knows fewer usable mix nodes than the path needs. */
+  "NotEnoughNodes",
   /** §8.3.3: the message does not fit one packet; fragmentation is the origin protocol's job. */
   "MessageTooLarge",
   /** a bounded queue is full: the packet was dropped. */

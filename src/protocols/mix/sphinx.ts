@@ -366,7 +366,9 @@ export const processPacket = (
   const deltaPrime = payloadLayer(s, delta)
   const exitLike = isZero(B, ADDRESS_SIZE, T * K) && isZero(B, BLOCK_SIZE, BLOCK_SIZE + K)
   if (exitLike) {
-    if (isZero(B, 0, ADDRESS_SIZE)) {
+    // nim: a zero address with a SURB id is a reply to us; a zero address without one is an exit with no
+    // destination (nim's loop cover packets), which the Mix layer accepts only for the cover codec.
+    if (isZero(B, 0, ADDRESS_SIZE) && !isZero(B, T * K, BLOCK_SIZE)) {
       return Result.succeed({ _tag: "Reply", surbId: B.slice(T * K, T * K + SURB_ID_SIZE), delta: deltaPrime })
     }
     if (!isZero(deltaPrime, 0, K)) return Result.fail(mixError("BadPayload", "mix: δ' does not start with 0_κ"))
