@@ -114,20 +114,52 @@ const BASE_POINT = (() => {
   return b
 })()
 
+// PKCS#8 wrapping of a raw X25519 scalar (RFC 8410), imported as a PEM string: node:crypto probes
+// non-string key arguments expensively (see security/noise/X25519.ts), and PEM skips the public-key
+// derivation `X25519.fromPrivate` does.
+const PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex")
+const importPrivate = (scalar: Uint8Array): crypto.KeyObject =>
+  crypto.createPrivateKey(
+    `-----BEGIN PRIVATE KEY-----\n${
+      Buffer.concat([PKCS8_PREFIX, scalar]).toString("base64")
+    }\n-----END PRIVATE KEY-----\n`
+  )
+/** A node's own key is imported once per Uint8Array instance it is given as. */
+const privateKeys = new WeakMap<Uint8Array, crypto.KeyObject>()
+
+const badPoint = (cause: unknown) => mixError("BadPoint", "mix: X25519 failed (a point of small order?)", cause)
+
+const dh = (
+  scalar: Uint8Array,
+  point: X25519.PublicKey,
+  cache: boolean
+): Result.Result<Uint8Array, MixError> =>
+  Result.try({
+    try: () => {
+      if (scalar.byteLength !== 32) throw new Error("mix: an X25519 scalar has 32 bytes")
+      let key = cache ? privateKeys.get(scalar) : undefined
+      if (key === undefined) {
+        key = importPrivate(scalar)
+        if (cache) privateKeys.set(scalar, key)
+      }
+      return new Uint8Array(crypto.diffieHellman({ privateKey: key, publicKey: point.key }))
+    },
+    catch: badPoint
+  })
+
+const importPoint = (point: Uint8Array): Result.Result<X25519.PublicKey, MixError> => {
+  const pub = X25519.publicFromRaw(point)
+  return Result.isFailure(pub) ? Result.fail(badPoint(pub.failure)) : Result.succeed(pub.success)
+}
+
 /**
  * X25519(scalar, point) (RFC 7748 §5, the scalar clamped). The Sphinx blinding
  * α_i = α_{i-1}^{b_{i-1}} is this function with b as the scalar, as in nim
  * (bearssl's c25519 `mul`, which clamps every multiplier).
  */
 export const x25519 = (scalar: Uint8Array, point: Uint8Array): Result.Result<Uint8Array, MixError> => {
-  const priv = X25519.fromPrivate(scalar)
-  if (Result.isFailure(priv)) return Result.fail(mixError("BadPoint", priv.failure.message, priv.failure))
-  const pub = X25519.publicFromRaw(point)
-  if (Result.isFailure(pub)) return Result.fail(mixError("BadPoint", pub.failure.message, pub.failure))
-  const out = X25519.dh(priv.success.privateKey, pub.success)
-  return Result.isFailure(out)
-    ? Result.fail(mixError("BadPoint", out.failure.message, out.failure))
-    : Result.succeed(new Uint8Array(out.success))
+  const pub = importPoint(point)
+  return Result.isFailure(pub) ? Result.fail(pub.failure) : dh(scalar, pub.success, false)
 }
 
 /** The X25519 public key of a 32-byte private key: g^x. */
@@ -330,16 +362,21 @@ export interface ProcessOptions {
 export const sessionOf = (
   packet: Uint8Array,
   privateKey: Uint8Array
-): Result.Result<{ readonly s: Uint8Array; readonly tag: Uint8Array }, MixError> => {
+): Result.Result<
+  { readonly s: Uint8Array; readonly tag: Uint8Array; readonly alpha: X25519.PublicKey },
+  MixError
+> => {
   if (packet.byteLength !== PACKET_SIZE) {
     return Result.fail(mixError("WrongSize", `mix: a Sphinx packet has ${PACKET_SIZE} bytes, not ${packet.byteLength}`))
   }
   // X25519 ignores the top bit of a u-coordinate (RFC 7748 §5), so α with it set would be a second
   // encoding of the same point: a header bit flip that the MAC cannot see. No honest α has it set.
   if ((packet[ALPHA_SIZE - 1]! & 0x80) !== 0) return Result.fail(mixError("BadPoint", "mix: a non-canonical α"))
-  const s = x25519(privateKey, packet.subarray(0, ALPHA_SIZE))
+  const alpha = importPoint(packet.subarray(0, ALPHA_SIZE))
+  if (Result.isFailure(alpha)) return Result.fail(alpha.failure)
+  const s = dh(privateKey, alpha.success, true)
   if (Result.isFailure(s)) return Result.fail(s.failure)
-  return Result.succeed({ s: s.success, tag: sha256(s.success) })
+  return Result.succeed({ s: s.success, tag: sha256(s.success), alpha: alpha.success })
 }
 
 /** §8.6: process one packet with this node's X25519 private key. */
@@ -381,7 +418,7 @@ export const processPacket = (
   const delay = (B[ADDRESS_SIZE]! << 8) | B[ADDRESS_SIZE + 1]!
   const gammaPrime = B.subarray(T * K, BLOCK_SIZE)
   const betaPrime = B.subarray(BLOCK_SIZE, BLOCK_SIZE + BETA_SIZE)
-  const alphaPrime = x25519(sha256(alpha, s), alpha)
+  const alphaPrime = dh(sha256(alpha, s), session.success.alpha, false)
   if (Result.isFailure(alphaPrime)) return Result.fail(alphaPrime.failure)
   return Result.succeed({
     _tag: "Forward",
