@@ -1,6 +1,6 @@
 /**
  * LIP-99 `/mix/1.0.0` on a network of 12 of our nodes on the memory transport
- * under TestClock (every delay is virtual): messages through 3 mix hops reach
+ * under TestClock (every delay is virtual), and of 5 on TCP: messages through 3 mix hops reach
  * their destination protocol (ping and a user protocol), no mix node learns
  * both sender and receiver (each node's record of what it saw), SURB replies
  * come back, cover traffic loops back, spam proofs are checked.
@@ -15,8 +15,8 @@ import * as MixDiscovery from "../../../src/protocols/mix/MixDiscovery.ts"
 import * as Sphinx from "../../../src/protocols/mix/sphinx.ts"
 import * as Ping from "../../../src/protocols/ping/Ping.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
-import { memoryNode, type TestNode } from "../../support/node.ts"
-import { advanceUntil, isOk, type MixNode, mixNode, sendRaw, withClock } from "./support.ts"
+import { memoryNode, tcpNode, type TestNode } from "../../support/node.ts"
+import { advanceUntil, isOk, type MixNode, mixNode, sendRaw, tcpMixNode, withClock } from "./support.ts"
 
 const MIX_NODES = 12
 
@@ -55,7 +55,7 @@ const recordingProtocol = (dest: TestNode, protocol: string) =>
 const eventsOf = (n: MixNode) => n.events
 const same = (a: PeerId.PeerId | undefined, b: PeerId.PeerId) => a !== undefined && PeerId.equals(a, b)
 
-describe("mix network (memory transport, TestClock)", () => {
+describe("mix network", () => {
   it.effect(
     "LIP-99 §5.4/§8.5/§8.6: a message to a user protocol crosses 3 mix hops and reaches the destination; no mix node sees both ends",
     () =>
@@ -201,6 +201,29 @@ describe("mix network (memory transport, TestClock)", () => {
         )
           .toBe(true)
       }).pipe(Effect.provide(Memory.layerNetwork)),
+    60_000
+  )
+
+  it.live(
+    "LIP-99 §8.4: on TCP the header carries ip4/tcp address blocks; a message and a ping with SURB reply cross 3 hops",
+    () =>
+      Effect.gen(function*() {
+        const registry = yield* MixDiscovery.makeRegistry()
+        const nodes: Array<MixNode> = []
+        for (let i = 0; i < 5; i++) nodes.push(yield* tcpMixNode(registry, { meanDelay: 0, entryMeanDelay: 0 }))
+        const dest = yield* tcpNode()
+        const got = yield* recordingProtocol(dest, "/test/mix-sink/1.0.0")
+        // The destination is in no peerstore: the exit dials the address the header carries.
+        const target = { peerId: dest.host.peerId, addr: dest.host.addrs()[0] }
+        const payload = new Uint8Array(crypto.randomBytes(300))
+        yield* nodes[0]!.mix.send(target, "/test/mix-sink/1.0.0", payload)
+        for (let i = 0; i < 300 && got.length === 0; i++) yield* Effect.sleep("20 millis")
+        expect(got).toHaveLength(1)
+        expect(got[0]!.bytes).toEqual(payload)
+        const ping = new Uint8Array(crypto.randomBytes(Ping.PAYLOAD_SIZE))
+        const pong = yield* nodes[1]!.mix.request(target, Ping.PROTOCOL, ping, { timeout: "20 seconds" })
+        expect(pong).toEqual(ping)
+      }),
     60_000
   )
 })

@@ -5,17 +5,22 @@
  */
 import { Context, type Duration, Effect, Fiber, Layer, Result } from "effect"
 import { TestClock } from "effect/testing"
+import * as Nodes from "../../../layers/Node.ts"
 import * as LengthPrefixed from "../../../src/core/LengthPrefixed.ts"
 import * as Mix from "../../../src/protocols/mix/Mix.ts"
 import * as MixDiscovery from "../../../src/protocols/mix/MixDiscovery.ts"
 import { record } from "../../support/events.ts"
+import { ma } from "../../support/multiaddr.ts"
 import { type NodeServices, servicesOf, type TestNode } from "../../support/node.ts"
 import { memoryLayer } from "../kad/support.ts"
 
-/** A memory node with Mix, registered in `registry` once it listens. */
-export const mixNode = (registry: MixDiscovery.Registry, options: Mix.MixOptions = {}, seed?: number) =>
+/** `node` with a Mix layer on top, registered in `registry` once it listens; its services, `mix` and `events`. */
+const withMix = <E, R>(
+  registry: MixDiscovery.Registry,
+  options: Mix.MixOptions,
+  node: Layer.Layer<NodeServices, E, R>
+) =>
   Effect.gen(function*() {
-    const node = yield* memoryLayer(seed)
     const layer = Mix.layer(options).pipe(
       Layer.provideMerge(node),
       Layer.provide(MixDiscovery.layerRegistry(registry))
@@ -30,6 +35,14 @@ export const mixNode = (registry: MixDiscovery.Registry, options: Mix.MixOptions
       events: recorder.seen as ReadonlyArray<Mix.MixEvent>
     }
   })
+
+/** A memory node with Mix (on the MemoryNetwork in context), registered in `registry` once it listens. */
+export const mixNode = (registry: MixDiscovery.Registry, options: Mix.MixOptions = {}, seed?: number) =>
+  Effect.flatMap(memoryLayer(seed), (node) => withMix(registry, options, node))
+
+/** A TCP node on 127.0.0.1 (Default preset) with Mix, registered in `registry`. */
+export const tcpMixNode = (registry: MixDiscovery.Registry, options: Mix.MixOptions = {}) =>
+  withMix(registry, options, Nodes.Default({ listen: [ma("/ip4/127.0.0.1/tcp/0")] }))
 
 export type MixNode = Effect.Success<ReturnType<typeof mixNode>>
 
