@@ -123,6 +123,52 @@ describe("mix network", () => {
   )
 
   it.effect(
+    "LIP-99 §10.3: destination as final hop — the destination's own Mix instance hands the message to its local handler and answers by SURB",
+    () =>
+      Effect.gen(function*() {
+        const { nodes } = yield* network()
+        const sender = nodes[0]!
+        const dest = nodes[7]!
+        const got: Array<Uint8Array> = []
+        yield* dest.mix.handle("/test/local/1.0.0", (message) =>
+          Effect.sync(() => {
+            got.push(message)
+            return new Uint8Array(message).reverse()
+          }))
+        const question = new Uint8Array(crypto.randomBytes(100))
+        const answer = yield* withClock(
+          sender.mix.request({ peerId: dest.host.peerId }, "/test/local/1.0.0", question, { exitIsDestination: true })
+        )
+        expect(isOk(answer)).toBe(true)
+        if (isOk(answer)) expect(answer.success).toEqual(new Uint8Array(question).reverse())
+        expect(got).toEqual([question])
+        expect(eventsOf(dest).filter((e) => e._tag === "Delivered")).toHaveLength(1)
+        // L - 1 = 2 intermediaries forwarded it; none of them is the sender or the destination.
+        const forwarders = nodes.filter((n) =>
+          eventsOf(n).some((e) => e._tag === "Forwarded" && !same(e.to, sender.host.peerId))
+        )
+        expect(forwarders.length).toBeGreaterThanOrEqual(2)
+        // A codec nobody handles locally is dropped with NoHandler.
+        expect(
+          isOk(
+            yield* withClock(
+              sender.mix.send({ peerId: dest.host.peerId }, "/test/nobody/1.0.0", question, { exitIsDestination: true })
+            )
+          )
+        ).toBe(true)
+        expect(yield* advanceUntil(() => eventsOf(dest).some((e) => e._tag === "Dropped" && e.reason === "NoHandler")))
+          .toBe(true)
+        // A destination that is not a mix node cannot be its own exit.
+        const plain = yield* memoryNode()
+        const e = yield* Effect.flip(
+          sender.mix.send({ peerId: plain.host.peerId }, "/test/local/1.0.0", question, { exitIsDestination: true })
+        )
+        expect(e.reason).toBe("UnknownNextHop")
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    60_000
+  )
+
+  it.effect(
     "LIP-99 §8.5.1: L = 5 hops work; a message larger than one packet fails MessageTooLarge (§8.3.3)",
     () =>
       Effect.gen(function*() {

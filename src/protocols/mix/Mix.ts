@@ -25,9 +25,13 @@
  *   packets through L - 1 nodes back to us, codec `/mix/cover/1.0.0` as nim)
  *   are pluggable and off by default.
  *
+ * - §10.3 "destination as final hop" (`exitIsDestination`): the destination, a
+ *   mix node, is the last hop; Δ is zero (as nim's exit == destination mode) and
+ *   the message goes to the handler registered with `mix.handle(codec, …)`.
+ *
  * Not here: fragmentation (§8.3.3 gives it to the origin protocol: larger
- * messages fail `MessageTooLarge`), "destination as exit" (§10.3), sender-
- * generated spam proofs (§9.2.1), Kad/rendezvous discovery.
+ * messages fail `MessageTooLarge`), sender-generated spam proofs (§9.2.1),
+ * Kad/rendezvous discovery.
  *
  * Errors are `MixError` (errors.ts); bad packets from the network are dropped
  * with a `Dropped` event carrying the reason (§8.6.3 step 6: no error goes back).
@@ -132,7 +136,15 @@ export type MixEvent =
 export interface SendOptions {
   /** SURBs to attach (default 0 for `send`, 1 for `request`). */
   readonly surbs?: number | undefined
+  /**
+   * §10.3 "destination as final hop": the destination, a mix node, is the last hop and hands the
+   * message to its own `mix.handle` handler (no exit node delivers it). Default false.
+   */
+  readonly exitIsDestination?: boolean | undefined
 }
+
+/** A local origin protocol's handler for messages that end here (§10.3): the answer, if any, goes back by SURB. */
+export type LocalHandler = (message: Uint8Array) => Effect.Effect<Uint8Array | undefined>
 
 export class Mix extends Context.Service<Mix, {
   /** This node as discovery should publish it (§6.1). */
@@ -151,6 +163,8 @@ export class Mix extends Context.Service<Mix, {
     message: Uint8Array,
     options?: SendOptions & { readonly timeout?: Duration.Input | undefined }
   ) => Effect.Effect<Uint8Array, MixError>
+  /** Receive messages for `codec` sent with `exitIsDestination` (§10.3), while the scope lasts. */
+  readonly handle: (codec: string, handler: LocalHandler) => Effect.Effect<void, never, Scope.Scope>
   /** The largest message `send` takes for `codec` with `surbs` SURBs. */
   readonly maxMessageSize: (codec: string, surbs?: number) => number
   readonly events: Stream.Stream<MixEvent>
@@ -217,6 +231,7 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
   const emit = (event: MixEvent) => PubSub.publish(events, event)
   const fibers = yield* FiberSet.make<void, never>()
   const replies = new Map<string, PendingReply>()
+  const localHandlers = new Map<string, LocalHandler>()
   let pending = 0
   let seqNo = crypto.randomInt(0, 2 ** 32)
 
@@ -296,13 +311,34 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
           orElse: () => Effect.fail(mixError("Timeout", "mix: the destination did not answer in time"))
         })
       )
-      for (const surb of forward.surbs) {
+      yield* replyVia(from, forward.surbs, answer)
+    })
+
+  /** Send `answer` back through each SURB. */
+  const replyVia = (from: PeerId.PeerId, surbs: ReadonlyArray<Sphinx.Surb>, answer: Uint8Array) =>
+    Effect.forEach(surbs, (surb) =>
+      Effect.gen(function*() {
         const m = yield* fromResult(Message.encodeReply(answer, seqNo++))
         const packet = yield* fromResult(Sphinx.useSurb(surb, m))
         const first = yield* fromResult(Address.decode(surb.firstHop))
         yield* transmit(yield* targetOf(first), packet)
         yield* emit({ _tag: "ReplySent", from, to: first.peerId })
-      }
+      }), { discard: true })
+
+  /** §10.3: we are the destination; the Mix exit layer hands the message to the local handler. */
+  const deliverLocally = (from: PeerId.PeerId, forward: Message.Forward) =>
+    Effect.gen(function*() {
+      const handler = localHandlers.get(forward.codec)
+      if (handler === undefined) return yield* mixError("NoHandler", `mix: no local handler for ${forward.codec}`)
+      const answer = yield* handler(forward.message)
+      yield* emit({
+        _tag: "Delivered",
+        from,
+        destination: host.peerId,
+        codec: forward.codec,
+        surbs: forward.surbs.length
+      })
+      if (answer !== undefined) yield* replyVia(from, forward.surbs, answer)
     })
 
   /** §8.6: one packet from `from`. */
@@ -340,7 +376,12 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
             yield* emit({ _tag: "CoverReceived", from })
             return
           }
-          yield* schedule(deliver(from, processed.destination, forward).pipe(Effect.catch(dropped(from))))
+          const local = processed.destination.every((b) => b === 0)
+          yield* schedule(
+            (local ? deliverLocally(from, forward) : deliver(from, processed.destination, forward)).pipe(
+              Effect.catch(dropped(from))
+            )
+          )
           return
         }
         case "Reply": {
@@ -424,14 +465,17 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
     exclude: ReadonlyArray<PeerId.PeerId>,
     codec: string,
     message: Uint8Array,
-    surbCount: number
+    surbCount: number,
+    /** §10.3: this node is the last hop (the destination itself). */
+    exitNode?: MixNodeInfo | undefined
   ) =>
     Effect.gen(function*() {
       const pool = yield* candidates(exclude)
-      if (pool.length < L) {
+      const needed = exitNode === undefined ? L : L - 1
+      if (pool.length < needed) {
         return yield* mixError("NotEnoughNodes", `mix: a path needs ${L} mix nodes, discovery knows ${pool.length}`)
       }
-      const nodes = sample(pool, L)
+      const nodes = exitNode === undefined ? sample(pool, L) : [...sample(pool, L - 1), exitNode]
       const exit = nodes[L - 1]!
       const built = yield* makeSurbs(surbCount, [...exclude, exit.peerId])
       const m = yield* fromResult(Message.encodeForward(codec, built.surbs, message, seqNo++))
@@ -460,12 +504,25 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
       )
       : Effect.void
 
+  /** Δ and, in §10.3's mode, the destination as the exit (it must be a mix node discovery knows). */
+  const destinationOf = (destination: MixDestination, exitIsDestination: boolean | undefined) =>
+    Effect.gen(function*() {
+      if (exitIsDestination !== true) {
+        return { block: yield* fromResult(Address.encode(destination.peerId, destination.addr)), exit: undefined }
+      }
+      const exit = (yield* discovery.nodes).find((n) => PeerId.equals(n.peerId, destination.peerId))
+      if (exit === undefined) {
+        return yield* mixError("UnknownNextHop", "mix: the destination is not a known mix node (§10.3 needs one)")
+      }
+      return { block: new Uint8Array(Sphinx.ADDRESS_SIZE), exit }
+    })
+
   const send: Mix["Service"]["send"] = (destination, codec, message, sendOptions) =>
     Effect.gen(function*() {
       const surbs = sendOptions?.surbs ?? 0
       yield* checkSize(codec, message, surbs)
-      const dest = yield* fromResult(Address.encode(destination.peerId, destination.addr))
-      const out = yield* originate(dest, [destination.peerId], codec, message, surbs)
+      const dest = yield* destinationOf(destination, sendOptions?.exitIsDestination)
+      const out = yield* originate(dest.block, [destination.peerId], codec, message, surbs, dest.exit)
       yield* out.transmit
     })
 
@@ -476,8 +533,8 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
       if (replies.size + surbs > maxPendingReplies) {
         return yield* mixError("Overloaded", `mix: ${maxPendingReplies} SURBs already wait for replies`)
       }
-      const dest = yield* fromResult(Address.encode(destination.peerId, destination.addr))
-      const out = yield* originate(dest, [destination.peerId], codec, message, surbs)
+      const dest = yield* destinationOf(destination, requestOptions?.exitIsDestination)
+      const out = yield* originate(dest.block, [destination.peerId], codec, message, surbs, dest.exit)
       const done = yield* Deferred.make<Uint8Array, MixError>()
       const group = out.built.ids
       group.forEach((id, i) => replies.set(id, { secrets: out.built.secrets[i]!, group, done }))
@@ -522,6 +579,11 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
     info,
     send,
     request,
+    handle: (codec, handler) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void localHandlers.set(codec, handler)),
+        () => Effect.sync(() => void localHandlers.delete(codec))
+      ),
     maxMessageSize: (codec, surbs = 0) => Message.maxMessageSize(codec, surbs),
     events: Stream.fromPubSub(events),
     subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),

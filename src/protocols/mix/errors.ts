@@ -23,6 +23,8 @@ export const MixErrorReason = Schema.Literals([
   "UnknownNextHop",
   /** §8.5.1: L must be in [3, r] and the path must not repeat a node. */
   "PathLength",
+  /** §10.3: a message for this node as its own exit, and no local handler for its codec. */
+  "NoHandler",
   /** §8.5.2 step 2: discovery knows fewer usable mix nodes than the path needs. */
   "NotEnoughNodes",
   /** §8.3.3: the message does not fit one packet; fragmentation is the origin protocol's job. */
