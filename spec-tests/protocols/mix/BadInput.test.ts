@@ -7,9 +7,10 @@
  * node keeps forwarding good packets afterwards.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { type Context, Effect, Result } from "effect"
 import * as crypto from "node:crypto"
 import * as PeerId from "../../../src/core/PeerId.ts"
+import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as Address from "../../../src/protocols/mix/address.ts"
 import * as Message from "../../../src/protocols/mix/message.ts"
 import * as Mix from "../../../src/protocols/mix/Mix.ts"
@@ -17,6 +18,7 @@ import * as MixDiscovery from "../../../src/protocols/mix/MixDiscovery.ts"
 import * as Sphinx from "../../../src/protocols/mix/sphinx.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
 import { memoryNode } from "../../support/node.ts"
+import * as Prometheus from "../../support/prometheus.ts"
 import { seededKey } from "../kad/support.ts"
 import { advanceUntil, type MixNode, mixNode, sendRaw } from "./support.ts"
 
@@ -114,6 +116,11 @@ describe("mix bad input", () => {
         for (let i = 0; i < 6; i++) yield* sendRaw(attacker, victim, [packetFor([hopOf(victim), hopOf(b), hopOf(c)])])
         expect(yield* advanceUntil(() => forwarded(victim) === 7)).toBe(true)
         expect(victim.mix.stats().replayTags).toBeLessThanOrEqual(3)
+        // The metrics say the same (libp2p_mix_…, by reason and outcome).
+        const m = Prometheus.parse(Metrics.formatOf(victim.context as Context.Context<never>))
+        expect(Prometheus.value(m, "libp2p_mix_dropped_total", { reason: "Replay" })).toBe(2)
+        expect(Prometheus.value(m, "libp2p_mix_packets_total", { outcome: "forwarded" })).toBe(7)
+        expect(Prometheus.value(m, "libp2p_mix_pending")).toBe(0)
       }).pipe(Effect.provide(Memory.layerNetwork)),
     60_000
   )

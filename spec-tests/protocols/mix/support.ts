@@ -32,7 +32,8 @@ const withMix = <E, R>(
     return {
       ...servicesOf(ctx as Context.Context<NodeServices>),
       mix,
-      events: recorder.seen as ReadonlyArray<Mix.MixEvent>
+      events: recorder.seen as ReadonlyArray<Mix.MixEvent>,
+      context: ctx as Context.Context<unknown>
     }
   })
 

@@ -49,9 +49,11 @@ import type * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { type DialTarget, Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
+import * as Metrics from "../../internal/metrics.ts"
 import * as Address from "./address.ts"
 import { MixError, mixError, type MixErrorReason } from "./errors.ts"
 import * as Message from "./message.ts"
+import * as MixMetrics from "./metrics.ts"
 import { MixDiscovery, type MixNodeInfo } from "./MixDiscovery.ts"
 import * as Replay from "./replay.ts"
 import type { SpamProtection } from "./spam.ts"
@@ -82,7 +84,7 @@ export interface MixOptions {
   readonly maxInboundStreams?: number | undefined
   /** Replay tags kept (default 100,000) and for how long (default 1 hour, nim). */
   readonly replay?: { readonly maxEntries?: number; readonly ttl?: Duration.Input } | undefined
-  /** Exit: deadline to deliver and read the destination's answer (default 10 s). */
+  /** Deadline to hand a packet to the next hop, and (exit) to deliver and read the destination's answer (default 10 s). */
   readonly exitTimeout?: Duration.Input | undefined
   /** Requests waiting for a SURB reply (default 256) and how long each waits (default 60 s). */
   readonly maxPendingReplies?: number | undefined
@@ -228,7 +230,21 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
     ttlMillis: millisOf(options.replay?.ttl ?? defaults.replayTtl)
   })
   const events = yield* PubSub.sliding<MixEvent>(EVENTS_BUFFER)
-  const emit = (event: MixEvent) => PubSub.publish(events, event)
+  const rec = yield* Metrics.recorder
+  const outcomes: Record<Exclude<MixEvent["_tag"], "Dropped">, string> = {
+    Sent: "sent",
+    Forwarded: "forwarded",
+    Delivered: "delivered",
+    ReplySent: "reply_sent",
+    ReplyReceived: "reply_received",
+    CoverReceived: "cover_received"
+  }
+  const emit = (event: MixEvent) =>
+    Effect.suspend(() => {
+      if (event._tag === "Dropped") rec.update(MixMetrics.dropped.with(event.reason), 1)
+      else rec.update(MixMetrics.packets.with(outcomes[event._tag]), 1)
+      return PubSub.publish(events, event)
+    })
   const fibers = yield* FiberSet.make<void, never>()
   const replies = new Map<string, PendingReply>()
   const localHandlers = new Map<string, LocalHandler>()
@@ -273,7 +289,12 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
     Effect.suspend(() => {
       if (pending >= maxPending) return Effect.fail(mixError("Overloaded", `mix: ${maxPending} packets pending`))
       pending++
-      return FiberSet.run(fibers, work.pipe(Effect.ensuring(Effect.sync(() => pending--)))).pipe(Effect.asVoid)
+      rec.update(MixMetrics.pending, pending)
+      const done = Effect.sync(() => {
+        pending--
+        rec.update(MixMetrics.pending, pending)
+      })
+      return FiberSet.run(fibers, work.pipe(Effect.ensuring(done))).pipe(Effect.asVoid)
     })
 
   const dropped = (from: PeerId.PeerId | undefined) => (e: MixError) =>
