@@ -59,7 +59,7 @@ const forwarded = (n: MixNode) => n.events.filter((e) => e._tag === "Forwarded")
 
 describe("mix bad input", () => {
   it.effect(
-    "LIP-99 §8.6.1: a truncated or oversized packet is discarded (WrongSize); the node still forwards a good one",
+    "LIP-99 §8.6.1: a truncated, oversized or empty packet is discarded (WrongSize); the node still forwards a good one",
     () =>
       Effect.gen(function*() {
         const { attacker, b, c, victim } = yield* setup()
@@ -67,9 +67,13 @@ describe("mix bad input", () => {
         yield* sendRaw(attacker, victim, [good.subarray(0, Sphinx.PACKET_SIZE - 1)])
         yield* sendRaw(attacker, victim, [new Uint8Array(Sphinx.PACKET_SIZE + 1)])
         yield* sendRaw(attacker, victim, [new Uint8Array(0)])
-        expect(yield* advanceUntil(() => droppedFor(victim, "WrongSize") >= 3)).toBe(true)
+        expect(yield* advanceUntil(() => droppedFor(victim, "WrongSize") === 3)).toBe(true)
         yield* sendRaw(attacker, victim, [good])
         expect(yield* advanceUntil(() => forwarded(victim) === 1)).toBe(true)
+        expect(droppedFor(victim, "WrongSize")).toBe(3)
+        // A length prefix that is not a varint ends the stream as a stream error.
+        yield* sendRaw(attacker, victim, [new Uint8Array(12).fill(0xff)], true)
+        expect(yield* advanceUntil(() => droppedFor(victim, "Stream") === 1)).toBe(true)
         expect(victim.mix.stats().pending).toBe(0)
       }).pipe(Effect.provide(Memory.layerNetwork)),
     60_000

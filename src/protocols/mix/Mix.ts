@@ -431,8 +431,9 @@ export const make = Effect.fnUntraced(function*(options: MixOptions = {}) {
         if (wire === undefined) return
         const handled = yield* Effect.result(handlePacket(connection.remotePeer, wire))
         if (Result.isFailure(handled)) {
-          yield* dropped(connection.remotePeer)(handled.failure)
+          // A packet of the wrong size ends the stream (reported once, below); others are dropped alone.
           if (handled.failure.reason === "WrongSize") return yield* handled.failure
+          yield* dropped(connection.remotePeer)(handled.failure)
         }
       }
     }).pipe(Effect.tapError((e) => Effect.andThen(dropped(connection.remotePeer)(e), stream.reset)))
