@@ -263,7 +263,7 @@ describe("mix network", () => {
         const target = { peerId: dest.host.peerId, addr: dest.host.addrs()[0] }
         const payload = new Uint8Array(crypto.randomBytes(300))
         yield* nodes[0]!.mix.send(target, "/test/mix-sink/1.0.0", payload)
-        for (let i = 0; i < 300 && got.length === 0; i++) yield* Effect.sleep("20 millis")
+        for (let i = 0; i < 1500 && got.length === 0; i++) yield* Effect.sleep("20 millis")
         expect(got).toHaveLength(1)
         expect(got[0]!.bytes).toEqual(payload)
         const ping = new Uint8Array(crypto.randomBytes(Ping.PAYLOAD_SIZE))
