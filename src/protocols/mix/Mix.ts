@@ -6,7 +6,8 @@
  *   mix nodes from `MixDiscovery` (not the destination), the per-hop mean delay
  *   in the header, the message padded into one packet (nim's layout,
  *   `message.ts`), a randomized entry delay (§8.5.2 3.f), then a new stream to
- *   the first hop carrying one varint-length-prefixed packet (nim `writeLp`).
+ *   the first hop carrying one varint-length-prefixed packet (nim `writeLp`; the
+ *   spec does not say how a packet is framed on the stream).
  * - §8.6 handling: every packet read from a `/mix/1.0.0` stream (several per
  *   stream are accepted, §5.5) is processed (`sphinx.ts`); an intermediary
  *   samples an exponential delay with the header's mean, truncated where its
