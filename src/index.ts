@@ -196,6 +196,22 @@ export * as Gossipsub from "./protocols/pubsub/gossipsub/Gossipsub.ts"
 export * as PeerScore from "./protocols/pubsub/gossipsub/PeerScore.ts"
 
 /**
+ * Mix, `/mix/1.0.0` (LIP-99 LIBP2P-MIX): anonymous routing of single messages
+ * through Sphinx packets and mix nodes (`Mix.Mix`: `send`, `request` with SURB
+ * replies), pluggable spam protection and cover traffic.
+ *
+ * @since 0.2.0
+ */
+export * as Mix from "./protocols/mix/Mix.ts"
+
+/**
+ * Mix node discovery (`MixDiscovery.MixDiscovery`; `layerStatic`, `makeRegistry`).
+ *
+ * @since 0.2.0
+ */
+export * as MixDiscovery from "./protocols/mix/MixDiscovery.ts"
+
+/**
  * multistream-select protocol negotiation.
  *
  * @since 0.1.0
