@@ -49,9 +49,20 @@ export const slug = (heading: string): string =>
     .trim()
     .replace(/\s/g, "-")
 
+const entities: Record<string, string> = {
+  mdash: "\u2014",
+  ndash: "\u2013",
+  nbsp: " ",
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: "\""
+}
+
 /** Inline Markdown reduced to the text a reader sees. */
 const plain = (s: string): string =>
   s
+    .replace(/&(mdash|ndash|nbsp|amp|lt|gt|quot);/g, (_, name: string) => entities[name]!)
     .replace(/!\[([^\]]*)\]\([^)]*\)/g, "$1")
     .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
     .replace(/\[([^\]]*)\]\[[^\]]*\]/g, "$1")

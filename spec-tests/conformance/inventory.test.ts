@@ -45,6 +45,19 @@ describe("conformance inventory (issue 21)", () => {
     expect(clauses[0]!.text).toBe("Frames MUST be length-prefixed.")
   })
 
+  it("numbered headings keep GitHub's anchor and HTML entities read as text (LIP-99 Markdown)", () => {
+    const lip = `## 8. Sphinx Packet Format\n\n#### 8.6.2 Node Role Determination\n\n` +
+      `A node MUST process it in one of two roles&mdash;intermediary or exit&mdash; as defined.\n\n` +
+      `| Aspect | Value |\n| --- | --- |\n| $tκ$ bytes | MUST be fixed |\n`
+    expect(extract("lip", lip).map((c) => [c.id, c.text])).toEqual([
+      [
+        "lip:862-node-role-determination:1",
+        "A node MUST process it in one of two roles\u2014intermediary or exit\u2014 as defined."
+      ],
+      ["lip:862-node-role-determination:2", "$tκ$ bytes MUST be fixed"]
+    ])
+  })
+
   it("the committed inventory and review are consistent with the tests' claims", () => {
     expect(check(loadInventory(), loadReview())).toEqual([])
   })

@@ -36,7 +36,7 @@ const nearValid = fc.tuple(peerId, addr, fc.boolean(), fc.nat(Sphinx.ADDRESS_SIZ
 )
 
 describe("mix codecs", () => {
-  it("LIP-99 §8.4: ip4/tcp and ip4/udp/quic-v1 addresses, direct or through a relay, round-trip", () => {
+  it("LIP-99 §8.4: ip4/tcp and ip4/udp/quic-v1 addresses, direct or through a relay, round-trip [mix:84-address-and-delay-encoding:2] [mix:84-address-and-delay-encoding:4] [mix:84-address-and-delay-encoding:5]", () => {
     fc.assert(
       fc.property(peerId, addr, fc.option(peerId, { nil: undefined }), (peer, base, relay) => {
         const text = relay === undefined
@@ -77,7 +77,7 @@ describe("mix codecs", () => {
     )
   })
 
-  it("LIP-99 §8.5.2 step 1: a message with codec and SURBs pads to 3968 bytes and decodes to itself", () => {
+  it("LIP-99 §8.5.2 step 1: a message with codec and SURBs pads to 3968 bytes and decodes to itself [mix:833-padding-and-fragmentation:1] [mix:852-construction-steps:5] [mix:832-payload-size:1]", () => {
     const surb = fc.record({
       firstHop: fc.uint8Array({ minLength: Sphinx.ADDRESS_SIZE, maxLength: Sphinx.ADDRESS_SIZE }),
       header: fc.uint8Array({ minLength: Sphinx.HEADER_SIZE, maxLength: Sphinx.HEADER_SIZE }),
@@ -101,7 +101,7 @@ describe("mix codecs", () => {
     )
   })
 
-  it("a message one byte over maxMessageSize fails MessageTooLarge; arbitrary m never throws", () => {
+  it("a message one byte over maxMessageSize fails MessageTooLarge; arbitrary m never throws [mix:832-payload-size:1] [mix:851-inputs:2] [mix:8-sphinx-packet-format:1]", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 100 }), fc.integer({ min: 0, max: Message.MAX_SURBS }), (codec, n) => {
         const max = Message.maxMessageSize(codec, n)

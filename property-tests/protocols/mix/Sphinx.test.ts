@@ -65,7 +65,7 @@ const packetsAlong = (s: Scenario): Array<Uint8Array> => {
 const RUNS = { numRuns: 25 }
 
 describe("mix Sphinx properties", () => {
-  it("LIP-99 §8.5/§8.6: each hop learns its next hop and delay, the exit recovers Δ and m exactly, all packets 4608 B", () => {
+  it("LIP-99 §8.5/§8.6: each hop learns its next hop and delay, the exit recovers Δ and m exactly, all packets 4608 B [mix:41-mixing-strategy:1] [mix:62-delay-strategy:1] [mix:83-packet-component-sizes:1] [mix:731-intermediary-processing:1] [mix:732-exit-processing:1] [mix:73-sphinx-packet-receiving-and-processing:2] [mix:73-sphinx-packet-receiving-and-processing:3]", () => {
     fc.assert(
       fc.property(scenario, (s) => {
         let p = build(s)
@@ -91,7 +91,7 @@ describe("mix Sphinx properties", () => {
     )
   })
 
-  it("LIP-99 §8.6.1 step 3: any bit flip in α, β or γ is detected at the next hop", () => {
+  it("LIP-99 §8.6.1 step 3: any bit flip in α, β or γ is detected at the next hop [mix:861-shared-preprocessing:1]", () => {
     fc.assert(
       fc.property(
         scenario,
@@ -161,7 +161,7 @@ describe("mix Sphinx properties", () => {
     )
   })
 
-  it("replay table: a tag is remembered for its ttl and forgotten after; never more than maxEntries", () => {
+  it("replay table: a tag is remembered for its ttl and forgotten after; never more than maxEntries [mix:861-shared-preprocessing:5]", () => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 50 })), { maxLength: 200 }),

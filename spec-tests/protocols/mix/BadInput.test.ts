@@ -59,7 +59,7 @@ const forwarded = (n: MixNode) => n.events.filter((e) => e._tag === "Forwarded")
 
 describe("mix bad input", () => {
   it.effect(
-    "LIP-99 §8.6.1: a truncated, oversized or empty packet is discarded (WrongSize); the node still forwards a good one",
+    "LIP-99 §8.6.1: a truncated, oversized or empty packet is discarded (WrongSize); the node still forwards a good one [mix:861-shared-preprocessing:2] [mix:861-shared-preprocessing:3]",
     () =>
       Effect.gen(function*() {
         const { attacker, b, c, victim } = yield* setup()
@@ -80,7 +80,7 @@ describe("mix bad input", () => {
   )
 
   it.effect(
-    "LIP-99 §7.1: a stream for another Mix version is refused at negotiation",
+    "LIP-99 §7.1: a stream for another Mix version is refused at negotiation [mix:86-sphinx-packet-handling:1]",
     () =>
       Effect.gen(function*() {
         const { attacker, victim } = yield* setup()
@@ -92,7 +92,7 @@ describe("mix bad input", () => {
   )
 
   it.effect(
-    "LIP-99 §8.6.1 step 3: random bytes and a packet for another node's key fail the MAC and are discarded",
+    "LIP-99 §8.6.1 step 3: random bytes and a packet for another node's key fail the MAC and are discarded [mix:861-shared-preprocessing:1]",
     () =>
       Effect.gen(function*() {
         const { attacker, b, c, victim } = yield* setup()
@@ -130,7 +130,7 @@ describe("mix bad input", () => {
   )
 
   it.effect(
-    "LIP-99 §8.6.3 step 6: a next hop nobody can reach is discarded (UnknownNextHop)",
+    "LIP-99 §8.6.3 step 6: a next hop nobody can reach is discarded (UnknownNextHop) [mix:863-intermediary-processing:1]",
     () =>
       Effect.gen(function*() {
         const { attacker, c, victim } = yield* setup()
@@ -150,7 +150,7 @@ describe("mix bad input", () => {
   )
 
   it.effect(
-    "LIP-99 §6.3/§10.4.4: a flood of valid packets to one node is bounded by maxPending; the rest is dropped (Overloaded)",
+    "LIP-99 §6.3/§10.4.4: a flood of valid packets to one node is bounded by maxPending; the rest is dropped (Overloaded) [mix:1044-vulnerability-to-denial-of-service-attacks:1]",
     () =>
       Effect.gen(function*() {
         const { attacker, b, c, victim } = yield* setup({ maxPending: 4 })

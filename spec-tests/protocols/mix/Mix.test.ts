@@ -57,7 +57,7 @@ const same = (a: PeerId.PeerId | undefined, b: PeerId.PeerId) => a !== undefined
 
 describe("mix network", () => {
   it.effect(
-    "LIP-99 §5.4/§8.5/§8.6: a message to a user protocol crosses 3 mix hops and reaches the destination; no mix node sees both ends",
+    "LIP-99 §5.4/§8.5/§8.6: a message to a user protocol crosses 3 mix hops and reaches the destination; no mix node sees both ends [mix:51-integration-with-origin-protocols:1] [mix:55-stream-management-and-multiplexing:1] [mix:55-stream-management-and-multiplexing:2] [mix:65-incentivization:1] [mix:7-core-mix-protocol-responsibilities:1] [mix:7-core-mix-protocol-responsibilities:2] [mix:72-initiation:2] [mix:73-sphinx-packet-receiving-and-processing:1] [mix:73-sphinx-packet-receiving-and-processing:2] [mix:73-sphinx-packet-receiving-and-processing:3] [mix:731-intermediary-processing:1] [mix:732-exit-processing:1] [mix:86-sphinx-packet-handling:1] [mix:86-sphinx-packet-handling:3] [mix:864-exit-processing:2] [mix:61-discovery:2] [mix:61-discovery:1]",
     () =>
       Effect.gen(function*() {
         const { dest, nodes } = yield* network()
@@ -101,6 +101,29 @@ describe("mix network", () => {
   )
 
   it.effect(
+    "LIP-99 §7.2/§7.3: after three messages cross, no node keeps per-message state; only §8.6.1's replay tags remain [mix:72-initiation:3] [mix:731-intermediary-processing:2] [mix:732-exit-processing:2] [mix:86-sphinx-packet-handling:2]",
+    () =>
+      Effect.gen(function*() {
+        const { dest, nodes } = yield* network()
+        const got = yield* recordingProtocol(dest, "/test/mix-sink/1.0.0")
+        for (let i = 0; i < 3; i++) {
+          const payload = new Uint8Array(crypto.randomBytes(100))
+          const sent = yield* withClock(
+            nodes[i]!.mix.send({ peerId: dest.host.peerId }, "/test/mix-sink/1.0.0", payload)
+          )
+          expect(isOk(sent)).toBe(true)
+        }
+        expect(yield* advanceUntil(() => got.length === 3)).toBe(true)
+        // The exits' deliveries finish after the destination has the bytes: wait until nothing is pending.
+        expect(yield* advanceUntil(() => nodes.every((n) => n.mix.stats().pending === 0))).toBe(true)
+        for (const n of nodes) expect(n.mix.stats().pendingReplies).toBe(0)
+        // One replay tag per packet a node processed: 3 messages × 3 hops, nothing else.
+        expect(nodes.reduce((sum, n) => sum + n.mix.stats().replayTags, 0)).toBe(9)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    60_000
+  )
+
+  it.effect(
     "LIP-99 §4.2 SURBs (nim format): /ipfs/ping/1.0.0 through 3 mix hops, the pong comes back through a SURB",
     () =>
       Effect.gen(function*() {
@@ -123,7 +146,7 @@ describe("mix network", () => {
   )
 
   it.effect(
-    "LIP-99 §10.3: destination as final hop — the destination's own Mix instance hands the message to its local handler and answers by SURB",
+    "LIP-99 §10.3: destination as final hop — the destination's own Mix instance hands the message to its local handler and answers by SURB [mix:103-destination-as-final-hop:2]",
     () =>
       Effect.gen(function*() {
         const { nodes } = yield* network()
@@ -169,7 +192,7 @@ describe("mix network", () => {
   )
 
   it.effect(
-    "LIP-99 §8.5.1: L = 5 hops work; a message larger than one packet fails MessageTooLarge (§8.3.3)",
+    "LIP-99 §8.5.1: L = 5 hops work; a message larger than one packet fails MessageTooLarge (§8.3.3) [mix:851-inputs:3] [mix:8-sphinx-packet-format:1] [mix:833-padding-and-fragmentation:2]",
     () =>
       Effect.gen(function*() {
         const { dest, nodes } = yield* network({ pathLength: 5 })
@@ -192,7 +215,7 @@ describe("mix network", () => {
   )
 
   it.effect(
-    "LIP-99 §8.5.2 step 2: too few mix nodes fail NotEnoughNodes",
+    "LIP-99 §8.5.2 step 2: too few mix nodes fail NotEnoughNodes [mix:851-inputs:3]",
     () =>
       Effect.gen(function*() {
         const registry = yield* MixDiscovery.makeRegistry()
@@ -205,7 +228,7 @@ describe("mix network", () => {
   )
 
   it.effect(
-    "LIP-99 §6.4: loop cover traffic (off by default) comes back to its sender",
+    "LIP-99 §6.4: loop cover traffic (off by default) comes back to its sender [mix:64-cover-traffic:1] [mix:64-cover-traffic:2]",
     () =>
       Effect.gen(function*() {
         const registry = yield* MixDiscovery.makeRegistry()
@@ -221,7 +244,7 @@ describe("mix network", () => {
   )
 
   it.effect(
-    "LIP-99 §9.2.2: with per-hop proof-of-work spam protection, messages arrive; a packet without a valid proof is dropped",
+    "LIP-99 §9.2.2: with per-hop proof-of-work spam protection, messages arrive; a packet without a valid proof is dropped [mix:91-spam-protection-mechanism-requirements:1] [mix:91-spam-protection-mechanism-requirements:2] [mix:93-node-responsibilities:1] [mix:932-for-per-hop-generated-proofs:1] [mix:932-for-per-hop-generated-proofs:3] [mix:932-for-per-hop-generated-proofs:4] [mix:932-for-per-hop-generated-proofs:5] [mix:932-for-per-hop-generated-proofs:6] [mix:9632-for-per-hop-generated-proofs:1] [mix:9632-for-per-hop-generated-proofs:2] [mix:961-deployment-configuration:2] [mix:961-deployment-configuration:3] [mix:94-anonymity-and-security-considerations:4] [mix:834-anonymity-set-considerations:3] [mix:91-spam-protection-mechanism-requirements:10]",
     () =>
       Effect.gen(function*() {
         const spamProtection = Mix.proofOfWork(8)
@@ -251,7 +274,7 @@ describe("mix network", () => {
   )
 
   it.live(
-    "LIP-99 §8.4: on TCP the header carries ip4/tcp address blocks; a message and a ping with SURB reply cross 3 hops",
+    "LIP-99 §8.4: on TCP the header carries ip4/tcp address blocks; a message and a ping with SURB reply cross 3 hops [mix:84-address-and-delay-encoding:2] [mix:86-sphinx-packet-handling:1]",
     () =>
       Effect.gen(function*() {
         const registry = yield* MixDiscovery.makeRegistry()

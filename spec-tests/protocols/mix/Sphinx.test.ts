@@ -28,7 +28,7 @@ const nodes = (n: number) =>
   })
 
 describe("mix Sphinx", () => {
-  it("LIP-99 §8.3: α 32, β ((t+1)r+1)κ = 576, γ 16, header 624, δ 3984, packet 4608, m 3968, address tκ-2 = 94", () => {
+  it("LIP-99 §8.3: α 32, β ((t+1)r+1)κ = 576, γ 16, header 624, δ 3984, packet 4608, m 3968, address tκ-2 = 94 [mix:83-packet-component-sizes:1] [mix:84-address-and-delay-encoding:1] [mix:834-anonymity-set-considerations:2]", () => {
     expect([Sphinx.ALPHA_SIZE, Sphinx.BETA_SIZE, Sphinx.GAMMA_SIZE, Sphinx.HEADER_SIZE]).toEqual([32, 576, 16, 624])
     expect([Sphinx.PAYLOAD_SIZE, Sphinx.PACKET_SIZE, Sphinx.MESSAGE_SIZE, Sphinx.ADDRESS_SIZE]).toEqual([
       3984,
@@ -60,7 +60,7 @@ describe("mix Sphinx", () => {
     }
   })
 
-  it("LIP-99 §8.5.2 3.c/§8.6.2: with L = 3 the exit block is Δ | 0 delay | 0_κ | ((t+1)(r-3)+1)κ zeros (nim's exit test holds)", () => {
+  it("LIP-99 §8.5.2 3.c/§8.6.2: with L = 3 the exit block is Δ | 0 delay | 0_κ | ((t+1)(r-3)+1)κ zeros (nim's exit test holds) [mix:82-cryptographic-primitives:1] [mix:852-construction-steps:4] [mix:862-node-role-determination:1] [mix:861-shared-preprocessing:6] [mix:84-address-and-delay-encoding:5]", () => {
     const path = nodes(3)
     const destination = rand(Sphinx.ADDRESS_SIZE)
     const message = rand(Sphinx.MESSAGE_SIZE)
@@ -116,7 +116,7 @@ describe("mix Sphinx", () => {
     }
   })
 
-  it("LIP-99 §8.5.1: paths outside 3..r, a wrong-size m or address, and a small-order α fail with typed reasons", () => {
+  it("LIP-99 §8.5.1: paths outside 3..r, a wrong-size m or address, and a small-order α fail with typed reasons [mix:851-inputs:3] [mix:851-inputs:2] [mix:84-address-and-delay-encoding:6]", () => {
     const input = (n: number) => ({
       path: nodes(n).map((x) => x.hop),
       delays: Array.from({ length: n }, () => 0),

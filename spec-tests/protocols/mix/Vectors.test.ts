@@ -50,7 +50,7 @@ describe("mix Sphinx vectors", () => {
   })
 
   for (const c of file.cases) {
-    it(`LIP-99 §8.5 + §8.6 (${c.name}): construction and every hop match the file`, () => {
+    it(`LIP-99 §8.5 + §8.6 (${c.name}): construction and every hop match the file [mix:852-construction-steps:1] [mix:852-construction-steps:2] [mix:861-shared-preprocessing:1] [mix:861-shared-preprocessing:7] [mix:863-intermediary-processing:1] [mix:864-exit-processing:1] [mix:851-inputs:1]`, () => {
       const path = c.input.path.map((h) => ({ publicKey: fromHex(h.publicKey), address: fromHex(h.address) }))
       for (const h of c.input.path) expect(toHex(get(Sphinx.publicKeyOf(fromHex(h.privateKey))))).toBe(h.publicKey)
       if (c.input.surbKey !== undefined) {

@@ -181,8 +181,8 @@ const randomBytes = (n: number): Uint8Array => new Uint8Array(crypto.randomBytes
 export const sampleDelay = (mean: number, uniform: number = crypto.randomInt(1, 2 ** 47) / 2 ** 47): number =>
   mean <= 0 ? 0 : Math.min(-mean * Math.log(uniform), mean * Math.log(1e6))
 
-/** `count` distinct elements of `from`, uniformly (a partial Fisher–Yates with crypto randomness). */
-const sample = <A>(from: ReadonlyArray<A>, count: number): Array<A> => {
+/** `count` distinct elements of `from`, uniformly (a partial Fisher–Yates with crypto randomness): §8.5.2 step 2's unbiased sample. */
+export const sample = <A>(from: ReadonlyArray<A>, count: number): Array<A> => {
   const xs = [...from]
   for (let i = 0; i < count && i < xs.length; i++) {
     const j = i + crypto.randomInt(xs.length - i)
