@@ -18,6 +18,7 @@ import { Host } from "../../src/host/Host.ts"
 import * as KeepConnected from "../../src/host/KeepConnected.ts"
 import { Peerstore } from "../../src/host/Peerstore.ts"
 import * as Memory from "../../src/transport/Memory.ts"
+import { runCli } from "../cli/support.ts"
 import { ma } from "../support/multiaddr.ts"
 import { memoryNode, type TestNode } from "../support/node.ts"
 
@@ -130,6 +131,17 @@ describe("Bootstrap (issue 18 §2)", () => {
       expect(error._tag).toBe("DiscoveryError")
       expect(error.reason).toBe("Config")
     }))
+
+  it.live(
+    "§2 CLI: node --bootstrap without /p2p/<id> is a usage error (exit 2), not a node that never finds its peer",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* runCli(["node", "--ephemeral", "--bootstrap", "/ip4/127.0.0.1/tcp/1", "--json"])
+        expect(run.exit.code).toBe(2)
+        expect(run.lines[0]?.["error"]).toMatchObject({ _tag: "UsageError" })
+      }),
+    60_000
+  )
 
   it.effect("§2: bootstrap peers are announced (source bootstrap), dialed at start, protected", () =>
     Effect.gen(function*() {
