@@ -4,8 +4,8 @@
  * random garbage, truncated packets, an oversized response (> 9,000 bytes, for
  * a peer `oversized`), a response with hundreds of TXT records (peer `many`), a
  * response whose TXT records name two peers (`spoofFirst` then `spoofOther`) —
- * and a `_p2p._udp.local PTR` query every 500 ms; every response naming a
- * peer is printed as {"event":"answer","peerId","addrs","afterAttacks"}. The attacks start
+ * and a `_p2p._udp.local PTR` query every 100 ms; every response naming a
+ * peer is printed as {"event":"answer","peerId","addrs","afterAttacks","at":<ms>}. The attacks start
  * at the first answer (so the node under test is known to be listening).
  *
  * argv[2]: JSON { truncated, oversized, many, spoofFirst, spoofOther } (peer id strings).
@@ -48,7 +48,7 @@ socket.on("message", (msg) => {
     .map((s) => s.slice("dnsaddr=".length))
   if (strings.length === 0) return
   const peerId = strings[0].split("/p2p/").at(-1)
-  print({ event: "answer", peerId, addrs: strings, afterAttacks: attacked })
+  print({ event: "answer", peerId, addrs: strings, afterAttacks: attacked, at: Date.now() })
   if (!attacking) {
     attacking = true
     attacks().then(() => {
@@ -96,5 +96,5 @@ socket.bind(PORT, () => {
   const query = DnsPacket.encode({ type: "query", questions: [{ type: "PTR", name: SERVICE }] })
   const tick = () => send(query)
   tick()
-  setInterval(tick, 500)
+  setInterval(tick, 100)
 })
