@@ -118,24 +118,29 @@ describe.skipIf(skip !== undefined)(`mDNS on a bridged LAN of network namespaces
         const probe = yield* spawnIn("b", [PROBE, JSON.stringify(ids)])
         yield* jsonLine(probe, `"event":"sent"`)
         // still answering queries after all that
-        const answer = yield* jsonLine(probe, `"event":"answer","peerId":"${oursId}".*"afterAttacks":true`)
+        const answer = yield* jsonLine(probe, `"event":"answer","peerId":"${oursId}".*"afterAttacks":true.*"IPv4"`)
+        /** A missing line fails with what the probe saw (the attacks' answers, families, times). */
+        const orReport = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.mapError(effect, (e) => new Error(`${String(e)}\nprobe saw:\n${probe.stdout().slice(-3000)}`))
         expect((answer["addrs"] as Array<string>).every((a) => a.startsWith("/ip4/10.77.0.1/tcp/"))).toBe(true)
         // the many-TXT peer: found, its addresses capped at 32
-        const many = yield* discovered(ours, ids.many)
+        const many = yield* orReport(discovered(ours, ids.many))
         expect((many["addrs"] as Array<string>).length).toBeLessThanOrEqual(32)
         expect((many["addrs"] as Array<string>).every((a) => a.startsWith("/ip4/10.78.0."))).toBe(true)
         // the spoofed response: the first id with its own address only
-        const spoof = yield* discovered(ours, ids.spoofFirst)
+        const spoof = yield* orReport(discovered(ours, ids.spoofFirst))
         expect(spoof["addrs"]).toEqual(["/ip4/10.79.0.1/tcp/1"])
         // queries every 100 ms for 3 s: answered about once a second (RFC 6762 §6 rate limit), and still answered
         yield* Effect.sleep("3500 millis")
         const answers = probe.stdout().split("\n").filter((l) => l.includes(`"peerId":"${oursId}"`)).map((l) =>
-          JSON.parse(l) as { afterAttacks: boolean; at: number }
-        ).filter((a) => a.afterAttacks)
+          JSON.parse(l) as { afterAttacks: boolean; at: number; family: string }
+        ).filter((a) => a.afterAttacks && a.family === "IPv4")
         const t0 = answers[0]!.at
         const inWindow = answers.filter((a) => a.at >= t0 && a.at < t0 + 3000).length
         expect(inWindow).toBeGreaterThanOrEqual(2)
         expect(inWindow).toBeLessThanOrEqual(5)
+        // IPv6 (ff02::fb): our node answers the query there too
+        yield* jsonLine(probe, `"event":"answer","peerId":"${oursId}".*"family":"IPv6"`)
         // the oversized peer and the spoofed other id were never announced
         const announced = ours.lines.filter((l) => l["event"] === "peer:discovery").map((l) => l["peerId"])
         expect(announced).not.toContain(ids.oversized)

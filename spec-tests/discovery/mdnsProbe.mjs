@@ -5,7 +5,8 @@
  * a peer `oversized`), a response with hundreds of TXT records (peer `many`), a
  * response whose TXT records name two peers (`spoofFirst` then `spoofOther`) —
  * and a `_p2p._udp.local PTR` query every 100 ms; every response naming a
- * peer is printed as {"event":"answer","peerId","addrs","afterAttacks","at":<ms>}. The attacks start
+ * peer is printed as {"event":"answer","peerId","addrs","afterAttacks","at":<ms>,"family":"IPv4"|"IPv6"};
+ * the same query goes to [ff02::fb]:5353 on eth0 every second (answers there: family IPv6). The attacks start
  * at the first answer (so the node under test is known to be listening).
  *
  * argv[2]: JSON { truncated, oversized, many, spoofFirst, spoofOther } (peer id strings).
@@ -33,7 +34,8 @@ const response = (instance, strings) =>
   })
 
 const socket = Dgram.createSocket({ type: "udp4", reuseAddr: true })
-socket.on("message", (msg) => {
+const socket6 = Dgram.createSocket({ type: "udp6", reuseAddr: true, ipv6Only: true })
+const onMessage = (family) => (msg) => {
   let packet
   try {
     packet = DnsPacket.decode(msg)
@@ -48,7 +50,8 @@ socket.on("message", (msg) => {
     .map((s) => s.slice("dnsaddr=".length))
   if (strings.length === 0) return
   const peerId = strings[0].split("/p2p/").at(-1)
-  print({ event: "answer", peerId, addrs: strings, afterAttacks: attacked, at: Date.now() })
+  print({ event: "answer", peerId, addrs: strings, afterAttacks: attacked, at: Date.now(), family })
+  if (family === "IPv6") return
   if (!attacking) {
     attacking = true
     attacks().then(() => {
@@ -59,7 +62,9 @@ socket.on("message", (msg) => {
       process.exit(1)
     })
   }
-})
+}
+socket.on("message", onMessage("IPv4"))
+socket6.on("message", onMessage("IPv6"))
 let attacking = false
 let attacked = false
 const send = (bytes) => new Promise((resolve) => socket.send(bytes, PORT, GROUP, () => resolve()))
@@ -97,4 +102,17 @@ socket.bind(PORT, () => {
   const tick = () => send(query)
   tick()
   setInterval(tick, 100)
+})
+// IPv6: a query on [ff02::fb]:5353 every second (eth0; a failure here only means no IPv6 answers)
+socket6.bind(PORT, "::", () => {
+  try {
+    socket6.addMembership("ff02::fb", "::%eth0")
+  } catch (e) {
+    print({ event: "ipv6", error: String(e) })
+    return
+  }
+  const query = DnsPacket.encode({ type: "query", questions: [{ type: "PTR", name: SERVICE }] })
+  const tick = () => socket6.send(query, PORT, "ff02::fb%eth0", () => {})
+  tick()
+  setInterval(tick, 1000)
 })
