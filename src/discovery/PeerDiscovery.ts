@@ -22,6 +22,8 @@
  * hub remembers at most `maxTracked` (default 1,024) (source, peer) pairs, the
  * oldest forgotten first. Each subscriber has a sliding buffer of
  * `EVENTS_BUFFER` announcements (a slow consumer loses the oldest).
+ * Subscribe before starting sources: an announcement made while nobody
+ * listens still counts for deduplication (the CLI subscribes first).
  *
  * **The consumer** (`layerConnect`): every discovered peer's addresses go to
  * the {@link Peerstore} as `routing` addresses (they expire after the peer
