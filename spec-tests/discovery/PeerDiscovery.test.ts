@@ -162,6 +162,17 @@ describe("Bootstrap (issue 18 §2)", () => {
       yield* settle(() => a.connectionManager.isProtected(b.host.peerId, KeepConnected.TAG))
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
+  it.effect("§2: a bootstrap peer that drops the connection is dialed again at once (no wait for checkInterval)", () =>
+    Effect.gen(function*() {
+      const a = yield* memoryNode()
+      const b = yield* memoryNode()
+      yield* Bootstrap.start({ peers: [b.addr], checkInterval: "1 hour" }).pipe(Effect.provide(nodeLayer(a)))
+      yield* settle(() => b.host.connections(a.host.peerId).length === 1)
+      const first = a.host.connections(b.host.peerId)[0]!
+      yield* b.host.hangUp(a.host.peerId)
+      yield* settle(() => a.host.connections(b.host.peerId).some((c) => c.id !== first.id && !c.isClosed()))
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
   it.effect("§2: a failed dial is retried on an exponential backoff with jitter (1 s, 2 s, 4 s … capped)", () =>
     Effect.gen(function*() {
       const a = yield* memoryNode()
