@@ -446,3 +446,27 @@ export * as Metrics from "./observability/Metrics.ts"
  * @since 0.2.0
  */
 export * as Tracing from "./observability/Tracing.ts"
+
+// Discovery (issue 18)
+
+/**
+ * The discovery hub every source announces to, and the consumer that stores and dials
+ * (`PeerDiscovery.PeerDiscovery`, `layer`, `layerConnect`).
+ *
+ * @since 0.3.0
+ */
+export * as PeerDiscovery from "./discovery/PeerDiscovery.ts"
+
+/**
+ * Bootstrap peers: dialed at start, redialed with backoff while below a connection target.
+ *
+ * @since 0.3.0
+ */
+export * as Bootstrap from "./discovery/Bootstrap.ts"
+
+/**
+ * mDNS LAN discovery (`discovery/mdns.md`).
+ *
+ * @since 0.3.0
+ */
+export * as Mdns from "./discovery/Mdns.ts"

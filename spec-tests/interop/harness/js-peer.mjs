@@ -94,11 +94,16 @@
  *   pubsubPublish {topic, text | base64} → {recipients:[peerId...]}
  *   pubsubPeers {topic} → {peers:[peerId...]}   (subscribers of topic known to js)
  *   pubsubMesh {topic} → {peers:[peerId...]}    (gossipsub mesh; [] for floodsub)
+ *
+ * mDNS (wt-disc; additive): config `mdns?: object` adds @libp2p/mdns (init passed on, e.g.
+ * { interval: 1000 }) as `services.mdns`. Every discovered peer is reported:
+ *   {"event":"peer:discovery","peerId","addrs":[multiaddr...]}
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys"
 import { identify, identifyPush } from "@libp2p/identify"
+import { mdns } from "@libp2p/mdns"
 import { mplex } from "@libp2p/mplex"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
@@ -314,6 +319,8 @@ if (config.pubsub) {
   services.pubsub = router === "floodsub" ? floodsub(init) : gossipsub({ allowPublishToZeroTopicPeers: true, ...init })
 }
 // ---------------------------------------------------------------- end pubsub service
+// mdns: config.mdns (wt-disc)
+if (config.mdns != null) services.mdns = mdns(config.mdns)
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
@@ -398,6 +405,10 @@ const identifyJson = (r) => ({
 })
 
 node.addEventListener("peer:connect", (evt) => emit({ event: "peer:connect", peerId: evt.detail.toString() }))
+node.addEventListener(
+  "peer:discovery",
+  (evt) => emit({ event: "peer:discovery", peerId: evt.detail.id.toString(), addrs: evt.detail.multiaddrs.map(String) })
+)
 node.addEventListener("peer:disconnect", (evt) => {
   identified.delete(evt.detail.toString())
   identifyFailures.delete(evt.detail.toString())

@@ -12,8 +12,10 @@ import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
+import * as Bootstrap from "../../discovery/Bootstrap.ts"
+import * as Mdns from "../../discovery/Mdns.ts"
+import * as PeerDiscovery from "../../discovery/PeerDiscovery.ts"
 import { Host } from "../../host/Host.ts"
-import * as KeepConnected from "../../host/KeepConnected.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
@@ -102,6 +104,20 @@ const printEvents = (
     )
   })
 
+/** `peer:discovery` lines: each peer once per source (again when its addresses change; PeerDiscovery dedupes). */
+const printDiscovery = (discovery: PeerDiscovery.PeerDiscovery["Service"], json: boolean) =>
+  Effect.gen(function*() {
+    const stream = yield* discovery.subscribe
+    yield* Effect.forkScoped(stream.pipe(Stream.runForEach((p) => {
+      const id = PeerId.toString(p.peerId)
+      return emit(
+        json,
+        { event: "peer:discovery", peerId: id, addrs: p.addrs.map(Multiaddr.toString), source: p.source },
+        `discovered ${id} (${p.source})`
+      )
+    })))
+  })
+
 /** `/tcp/<port>` → `/tcp/0`. */
 const anyPort = (addr: Multiaddr.Multiaddr) => parseMultiaddr(Multiaddr.toString(addr).replace(/\/tcp\/\d+/, "/tcp/0"))
 
@@ -153,12 +169,17 @@ export const runNode = (options: {
   readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
   /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
   readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
+  /** `--mdns`: LAN discovery (discovery/Mdns.ts); discovered peers are printed and dialed. */
+  readonly mdns?: Mdns.MdnsOptions | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
-      const base = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const base = Layer.provideMerge(
+        PeerDiscovery.layer(),
+        Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      )
       const dht = options.dht
       const node = dht === undefined ? base : Layer.provideMerge(
         dht.datastore === undefined
@@ -205,16 +226,17 @@ export const runNode = (options: {
     }, options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
-    const connectionManager = Context.get(ctx, ConnectionManager)
     const output = yield* Output
-    for (const addr of options.bootstrap ?? []) {
-      yield* KeepConnected.keepConnected(host, connectionManager, addr, {
-        onDialFailure: (e) =>
-          printError(options.json, errorInfo(e), { addr: Multiaddr.toString(addr) }).pipe(
-            Effect.provideService(Output, output)
-          )
-      })
-    }
+    yield* printDiscovery(Context.get(ctx, PeerDiscovery.PeerDiscovery), options.json)
+    yield* PeerDiscovery.connect().pipe(Effect.provideContext(ctx))
+    yield* Bootstrap.start({
+      peers: options.bootstrap ?? [],
+      onDialFailure: (addr, e) =>
+        printError(options.json, errorInfo(e), { addr: Multiaddr.toString(addr) }).pipe(
+          Effect.provideService(Output, output)
+        )
+    }).pipe(Effect.provideContext(ctx))
+    if (options.mdns !== undefined) yield* Layer.build(Mdns.layer(options.mdns)).pipe(Effect.provideContext(ctx))
     for (const addr of options.dial ?? []) {
       yield* Effect.forkScoped(
         host.dial(addr).pipe(
@@ -306,6 +328,12 @@ const nodeFlags = {
     Flag.withDescription("with --pubsub: subscribe to this topic and print its messages (repeatable)"),
     Flag.atLeast(0)
   ),
+  mdns: Flag.Boolean("mdns").pipe(
+    Flag.withDescription(
+      "discover peers on the LAN with mDNS (224.0.0.251 and ff02::fb, port 5353) and dial them; prints peer:discovery lines"
+    ),
+    Flag.withDefault(false)
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -328,6 +356,7 @@ export interface NodeFlags extends StackFlags {
   readonly otlp: Option.Option<string>
   readonly pubsub: Option.Option<PubsubCli.RouterName>
   readonly subscribe: ReadonlyArray<string>
+  readonly mdns: boolean
   readonly json: boolean
 }
 
@@ -349,6 +378,7 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   otlp: Option.none(),
   pubsub: Option.none(),
   subscribe: [],
+  mdns: false,
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -403,6 +433,7 @@ export const effectiveConfig = (
       },
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
+      mdns: flags.mdns || file.mdns === true,
       http: file.http ?? {}
     }
   }
@@ -448,6 +479,7 @@ export const main = (flags: NodeFlags) =>
     const effective = effectiveConfig(flags, dir, file)
     const stack = yield* stackOptions(effective.stack)
     const bootstrap = yield* Effect.forEach(effective.json.bootstrap, parseMultiaddr)
+    yield* Bootstrap.parsePeers(bootstrap).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
     const dial = yield* Effect.forEach(flags.dial, parseMultiaddr)
     const listen = yield* Effect.forEach(effective.json.listen, parseMultiaddr)
     const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
@@ -478,6 +510,7 @@ export const main = (flags: NodeFlags) =>
         }
         : undefined,
       pubsub: yield* pubsubOption(flags),
+      mdns: effective.json.mdns ? {} : undefined,
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),

@@ -258,14 +258,15 @@ export const make = (options: IdentifyOptions = {}) =>
       Effect.gen(function*() {
         yield* peerstore.merge(result.peerId, {
           protocols: result.protocols,
-          addrs: result.listenAddrs,
+          // a wildcard (0.0.0.0, ::) names no host: dialing it would reach our own machine (issue 18 §5)
+          addrs: result.listenAddrs.filter((a) => !Multiaddr.isUnspecified(a)),
           ...(result.publicKey !== undefined ? { publicKey: result.publicKey } : {}),
           ...(result.agentVersion !== undefined ? { agentVersion: result.agentVersion } : {}),
           ...(result.protocolVersion !== undefined ? { protocolVersion: result.protocolVersion } : {})
         })
         if (result.signedPeerRecord !== undefined) {
           const { addrs, envelope, seq } = result.signedPeerRecord
-          yield* peerstore.certify(result.peerId, seq, addrs, envelope)
+          yield* peerstore.certify(result.peerId, seq, addrs.filter((a) => !Multiaddr.isUnspecified(a)), envelope)
         }
         yield* PubSub.publish(events, result)
       })
