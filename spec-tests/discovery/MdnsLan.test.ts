@@ -18,6 +18,7 @@ import * as Netns from "./netns.ts"
 const skip = Netns.skipReason()
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
 const PROBE = fileURLToPath(new URL("./mdnsProbe.mjs", import.meta.url))
+const LISTEN = fileURLToPath(new URL("./mdnsListen.mjs", import.meta.url))
 const HOSTS = ["a", "b", "c", "d"]
 let lan: Netns.Lan | undefined
 const ns = (h: string) => lan!.ns(h)
@@ -72,6 +73,25 @@ describe.skipIf(skip !== undefined)(`mDNS on a bridged LAN of network namespaces
           }
         }
         for (const node of nodes) expect((yield* stop(node)).code).toBe(0)
+      }),
+    180_000
+  )
+
+  it.live(
+    "§Request: a peer answers its own query, so a listener that never asks still learns it [mdns:request:1]",
+    () =>
+      Effect.gen(function*() {
+        const listener = yield* spawnIn("b", [LISTEN])
+        yield* jsonLine(listener, `"event":"listening"`)
+        const ours = yield* ourNode("a")
+        const oursId = yield* listening(ours)
+        const answer = yield* jsonLine(listener, `"event":"answer","peerId":"${oursId}"`)
+        expect(answer["from"]).toBe("10.77.0.1")
+        // nobody but our node asked: every query the listener heard came from 10.77.0.1
+        const queries = listener.stdout().split("\n").filter((l) => l.includes(`"event":"query"`))
+        expect(queries.length).toBeGreaterThan(0)
+        for (const q of queries) expect(JSON.parse(q)["from"]).toBe("10.77.0.1")
+        expect((yield* stop(ours)).code).toBe(0)
       }),
     180_000
   )

@@ -36,7 +36,7 @@ const txtResponse = (instance: string, strings: ReadonlyArray<string | Buffer>, 
 }
 
 describe("mDNS packets (discovery/mdns.md)", () => {
-  it("§Definitions: the peer name is 32+ random lower-case alphanumerics, under 64", () => {
+  it("§Definitions: the peer name is 32+ random lower-case alphanumerics, under 64 [mdns:definitions:1] [mdns:definitions:2]", () => {
     const name = Packet.randomPeerName((n) => Math.floor(Math.random() * n))
     expect(name).toMatch(/^[a-z0-9]{32,63}$/)
   })
