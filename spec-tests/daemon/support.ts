@@ -114,8 +114,13 @@ export const echoHandler = async (stream: Parameters<Parameters<DaemonClient["re
 }
 
 /** Open `protocol` to `peer` through `client`, send one length-prefixed message, read the echo. */
-export const echoOver = async (client: DaemonClient, peer: Parameters<DaemonClient["openStream"]>[0], text: string) => {
-  const stream = await client.openStream(peer, "/echo/1.0.0")
+export const echoOver = async (
+  client: DaemonClient,
+  peer: Parameters<DaemonClient["openStream"]>[0],
+  text: string,
+  protocol = "/echo/1.0.0"
+) => {
+  const stream = await client.openStream(peer, protocol)
   const lp = lpStream(stream)
   await lp.write(new TextEncoder().encode(text))
   const reply = await lp.read()
