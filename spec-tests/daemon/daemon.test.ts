@@ -312,7 +312,7 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
   )
 
   it.live(
-    "DHT.md/PUBSUB.md: a daemon without --dht/--pubsub answers go's 'not enabled' errors, never hangs",
+    "DHT.md/PUBSUB.md: without --dht/--pubsub go's 'not enabled' errors; a circuit CONNECT fails, never hangs",
     () =>
       Effect.gen(function*() {
         const d = yield* ourDaemon()
