@@ -275,6 +275,13 @@ export * as Noise from "./security/Noise.ts"
 export * as Tls from "./security/Tls.ts"
 
 /**
+ * `/plaintext/2.0.0`: no encryption (interop tests only; never a default).
+ *
+ * @since 0.2.0
+ */
+export * as Plaintext from "./security/Plaintext.ts"
+
+/**
  * The stream muxer contract.
  *
  * @since 0.1.0
@@ -430,3 +437,10 @@ export * as Metrics from "./observability/Metrics.ts"
  * @since 0.2.0
  */
 export * as Tracing from "./observability/Tracing.ts"
+
+/**
+ * The libp2p daemon: the node driven over go-libp2p-daemon's control protocol (`daemon` command).
+ *
+ * @since 0.2.0
+ */
+export * as Daemon from "./daemon/Daemon.ts"
