@@ -164,6 +164,23 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
         yield* call(() => a.client.registerStreamHandler(ECHO, echoHandler))
         expect(yield* call(() => echoOver(b.client, aId, "hello a"))).toBe("hello a")
 
+        // the StreamInfo of STREAM_OPEN: the peer, the address a dialed, the protocol
+        const opened = yield* raw(a, {
+          type: Request.Type.STREAM_OPEN,
+          streamOpen: { peer: bId.toMultihash().bytes, proto: [ECHO] }
+        })
+        expect(opened.type).toBe(Response.Type.OK)
+        expect(Buffer.from(opened.streamInfo!.peer).equals(Buffer.from(bId.toMultihash().bytes))).toBe(true)
+        expect(multiaddr(opened.streamInfo!.addr).toString()).toBe(b.addrs[0]!.replace(/\/p2p\/.*$/, ""))
+        expect(opened.streamInfo!.proto).toBe(ECHO)
+        // a protocol the node serves itself is not handed to a client
+        const ping = yield* raw(b, {
+          type: Request.Type.STREAM_HANDLER,
+          streamHandler: { addr: multiaddr("/ip4/127.0.0.1/tcp/1").bytes, proto: ["/ipfs/ping/1.0.0"] }
+        })
+        expect(ping.type).toBe(Response.Type.ERROR)
+        expect(ping.error?.msg).toMatch(/ping/)
+
         // STREAM_OPEN of a protocol nobody serves: an error response, not a hang
         const failed = yield* Effect.flip(call(() => a.client.openStream(bId, "/nobody/1.0.0")))
         expect(failed.message.length).toBeGreaterThan(0)

@@ -221,12 +221,12 @@ export const make = (options: DaemonOptions) =>
             continue
           }
           const scope = yield* Scope.fork(daemonScope, "sequential")
-          const registered = yield* Effect.exit(
+          const registered = yield* Effect.result(
             registrar.handle(protocol, serveInbound(protocol)).pipe(Scope.provide(scope))
           )
-          if (Exit.isFailure(registered)) {
+          if (Result.isFailure(registered)) {
             yield* Scope.close(scope, Exit.void)
-            return Messages.error(Cause.pretty(registered.cause).split("\n")[0]!.replace(/^\w*Error: /, ""))
+            return Messages.error(registered.failure.message)
           }
           handlers.set(protocol, { addr, scope })
         }
@@ -522,11 +522,13 @@ export const make = (options: DaemonOptions) =>
       control: Duplex.Duplex
     ) =>
       Effect.scoped(Effect.gen(function*() {
+        const peer = PeerId.fromBytes(req.peer)
+        if (Result.isFailure(peer)) {
+          yield* write(Messages.ResponseCodec.encode(Messages.error(peer.failure.message)))
+          return false
+        }
         const opened = yield* Effect.exit(
-          Effect.gen(function*() {
-            const peer = yield* peerOf(req.peer)
-            return yield* host.newStream(peer, req.proto, { lazy: false })
-          }).pipe(
+          host.newStream(peer.success, req.proto, { lazy: false }).pipe(
             Effect.timeoutOrElse({
               duration: deadline(req.timeout),
               orElse: () => Effect.fail(new Error(DEADLINE))
@@ -541,10 +543,12 @@ export const make = (options: DaemonOptions) =>
           return false
         }
         const stream = opened.value
-        const conn = host.connections().find((c) => c.streams().includes(stream))
+        // the connection the stream runs on (the newest to the peer when it cannot be told apart)
+        const conns = host.connections(peer.success)
+        const conn = conns.find((c) => c.streams().some((s) => s.id === stream.id)) ?? conns.at(-1)
         yield* write(Messages.ResponseCodec.encode(Messages.ok({
           streamInfo: {
-            peer: PeerId.toBytes(conn?.remotePeer ?? host.peerId),
+            peer: PeerId.toBytes(peer.success),
             addr: Multiaddr.toBytes(conn?.remoteAddr ?? Multiaddr.empty),
             proto: stream.protocol
           }
