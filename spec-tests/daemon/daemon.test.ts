@@ -290,6 +290,34 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
   )
 
   it.live(
+    "DHT.md FIND_PEER, by lookup or of a connected peer, answers only the addresses the peer advertises",
+    () =>
+      Effect.gen(function*() {
+        const [a, b, c] = yield* Effect.all([
+          ourDaemon({ args: ["--dht", "server"] }),
+          ourDaemon({ args: ["--dht", "server"] }),
+          ourDaemon({ args: ["--dht", "server"] })
+        ], { concurrency: 3 })
+        const bId = peerIdFromString(b.peerId)
+        const bAddrs = b.addrs.map((x) => multiaddr(x.replace(/\/p2p\/.*$/, "")))
+        // C dials B (so B sees C at an ephemeral port), A dials B; A never talks to C directly
+        yield* call(() => c.client.connect(bId, bAddrs))
+        yield* call(() => a.client.connect(bId, bAddrs))
+        const found = yield* call(() => a.client.dht.findPeer(peerIdFromString(c.peerId))).pipe(
+          Effect.retry(Schedule.spaced("300 millis")),
+          Effect.timeout("30 seconds")
+        )
+        expect(found.id.toString()).toBe(c.peerId)
+        const cListen = c.addrs.map((x) => x.replace(/\/p2p\/.*$/, "")).sort()
+        expect(found.multiaddrs.map(String).sort()).toEqual(cListen)
+        // B is connected to C (inbound, from C's ephemeral port): it answers C's listen addresses only
+        const atB = yield* call(() => b.client.dht.findPeer(peerIdFromString(c.peerId)))
+        expect(atB.multiaddrs.map(String).sort()).toEqual(cListen)
+      }),
+    120_000
+  )
+
+  it.live(
     "PUBSUB.md GET_TOPICS, SUBSCRIBE, PUBLISH, LIST_PEERS between two of our daemons (gossipsub)",
     () =>
       Effect.gen(function*() {
