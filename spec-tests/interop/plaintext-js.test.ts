@@ -6,7 +6,7 @@
  * Also: plaintext is never offered unless named (not in the default preference list).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -49,9 +49,17 @@ describe("interop with js-libp2p @libp2p/plaintext (/plaintext/2.0.0)", () => {
           const id = yield* ours.identify.identify(conn)
           expect(id.agentVersion?.startsWith("js-libp2p/")).toBe(true)
           yield* ours.host.hangUp(idOf(js.peerId))
+          const ourId = PeerId.toString(ours.host.peerId)
+          // js has seen the close (else it may reuse its closing connection)
+          yield* js.connections.pipe(
+            Effect.flatMap((c) =>
+              c.connections.some((x) => x.peerId === ourId) ? Effect.fail("js still connected") : Effect.void
+            ),
+            Effect.retry(Schedule.spaced("100 millis")),
+            Effect.timeout("10 seconds")
+          )
 
           // js dials us
-          const ourId = PeerId.toString(ours.host.peerId)
           const rtts = yield* js.ping({ addr: ours.addr.toString() }, { count: 2 })
           expect(rtts.rtts).toHaveLength(2)
           const jsConns = yield* js.connections
