@@ -26,7 +26,7 @@ export const nonNegative = Flag.filter((n: number) => n >= 0, () => "an integer 
 export const stackFlags = {
   security: Flag.String("security").pipe(
     Flag.withDescription(
-      "secure channels in preference order: noise, tls, plaintext (tests only) (e.g. noise,tls; default noise)"
+      "secure channels in preference order: noise, tls, plaintext (tests only); e.g. noise,tls; default noise"
     ),
     Flag.optional
   ),
