@@ -46,6 +46,7 @@ import * as Identify from "../src/protocols/identify/Identify.ts"
 import * as Perf from "../src/protocols/perf/Perf.ts"
 import * as Ping from "../src/protocols/ping/Ping.ts"
 import * as Noise from "../src/security/Noise.ts"
+import * as Plaintext from "../src/security/Plaintext.ts"
 import type { SecureChannel, SecurityError } from "../src/security/SecureChannel.ts"
 import * as Tls from "../src/security/Tls.ts"
 import * as Dns from "../src/transport/Dns.ts"
@@ -142,11 +143,11 @@ const metricRegistry = Layer.sync(Metric.MetricRegistry, () => new Map())
 const ownNode = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
   Layer.fromBuildMemo((_, scope) => Layer.buildWithMemoMap(layer, Layer.makeMemoMapUnsafe(), scope))
 
-/** Secure channels a preset can build, by name. */
-export type SecurityName = "noise" | "tls"
+/** Secure channels a preset can build, by name (`plaintext`: tests only, never a default). */
+export type SecurityName = "noise" | "tls" | "plaintext"
 /** Stream muxers a preset can build, by name. */
 export type MuxerName = "yamux" | "mplex"
-export const securityNames: ReadonlyArray<SecurityName> = ["noise", "tls"]
+export const securityNames: ReadonlyArray<SecurityName> = ["noise", "tls", "plaintext"]
 export const muxerNames: ReadonlyArray<MuxerName> = ["yamux", "mplex"]
 
 export interface PresetOptions {
@@ -180,7 +181,7 @@ export interface PresetOptions {
 }
 
 const buildSecurity = (name: SecurityName): Effect.Effect<SecureChannel, SecurityError> =>
-  name === "tls" ? Tls.make() : Noise.make()
+  name === "tls" ? Tls.make() : name === "plaintext" ? Effect.succeed(Plaintext.plaintext) : Noise.make()
 
 const buildMuxer = (name: MuxerName, options: PresetOptions): StreamMuxer =>
   name === "mplex" ? Mplex.mplex : options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux

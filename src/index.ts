@@ -291,6 +291,13 @@ export * as Noise from "./security/Noise.ts"
 export * as Tls from "./security/Tls.ts"
 
 /**
+ * `/plaintext/2.0.0`: no encryption (interop tests only; never a default).
+ *
+ * @since 0.2.0
+ */
+export * as Plaintext from "./security/Plaintext.ts"
+
+/**
  * The stream muxer contract.
  *
  * @since 0.1.0
@@ -470,3 +477,9 @@ export * as Bootstrap from "./discovery/Bootstrap.ts"
  * @since 0.3.0
  */
 export * as Mdns from "./discovery/Mdns.ts"
+/**
+ * The libp2p daemon: the node driven over go-libp2p-daemon's control protocol (`daemon` command).
+ *
+ * @since 0.2.0
+ */
+export * as Daemon from "./daemon/Daemon.ts"

@@ -53,7 +53,7 @@ export interface Options {
   readonly connectionMonitor?: JsonObject
   readonly userAgent?: string
   /** js connection encrypters in preference order; default ["noise"]. "tls" is @libp2p/tls. */
-  readonly encrypters?: ReadonlyArray<"noise" | "tls">
+  readonly encrypters?: ReadonlyArray<"noise" | "tls" | "plaintext">
   /** js stream muxers in preference order; default ["yamux"]. "mplex" is @libp2p/mplex. */
   readonly muxers?: ReadonlyArray<"yamux" | "mplex">
   /** @libp2p/mplex init, e.g. { disconnectThreshold: 100 } (js's default 5 resets the connection on the 6th stream in a second). */

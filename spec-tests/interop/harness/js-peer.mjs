@@ -108,6 +108,7 @@ import { mplex } from "@libp2p/mplex"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
 import { ping } from "@libp2p/ping"
+import { plaintext } from "@libp2p/plaintext"
 import { tcp } from "@libp2p/tcp"
 import { tls } from "@libp2p/tls"
 import { webSockets } from "@libp2p/websockets"
@@ -328,7 +329,7 @@ const transports = (config.transports ?? ["tcp"]).map((name) => {
   return TRANSPORTS[name]()
 })
 
-const ENCRYPTERS = { noise: () => noise(), tls: () => tls() }
+const ENCRYPTERS = { noise: () => noise(), tls: () => tls(), plaintext: () => plaintext() }
 const encrypters = () =>
   (config.encrypters ?? ["noise"]).map((name) => {
     if (!Object.hasOwn(ENCRYPTERS, name)) throw new Error(`unknown encrypter ${name}`)
