@@ -72,7 +72,7 @@ describe("interop with js-libp2p @libp2p/plaintext (/plaintext/2.0.0)", () => {
   }
 
   it.live(
-    "plaintext is not offered by default: a default node cannot reach a plaintext-only js peer",
+    "plaintext is not offered by default: a default node cannot reach a plaintext-only js peer [plaintext:overview:1]",
     () =>
       Effect.gen(function*() {
         const js = yield* JsPeer.start({ encrypters: ["plaintext"] })

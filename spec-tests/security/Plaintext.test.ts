@@ -6,7 +6,8 @@
  * message, garbage.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import * as Duplex from "../../src/core/Duplex.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as LengthPrefixed from "../../src/core/LengthPrefixed.ts"
@@ -30,6 +31,17 @@ const againstRemote = (bytes: Uint8Array, options: { readonly remotePeer?: PeerI
     const key = yield* Keys.generate("Ed25519")
     yield* remote.write([bytes])
     return yield* Effect.flip(Plaintext.plaintext.secureOutbound(ours, { localKey: key, ...options }))
+  })
+
+/** How the remote's reads end after whatever our side wrote: a reset, an EOF, or still open after 10 reads. */
+const endOf = (remote: Duplex.Duplex) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10; i++) {
+      const r = yield* Effect.result(remote.read)
+      if (r._tag === "Failure") return r.failure.reason
+      if (r.success.length === 0) return "EOF"
+    }
+    return "open"
   })
 
 describe("plaintext/2.0.0", () => {
@@ -79,6 +91,29 @@ describe("plaintext/2.0.0", () => {
       const e2 = yield* againstRemote(LengthPrefixed.encode(honest), { remotePeer: PeerId.fromPrivateKey(k2) })
       expect(e2.reason).toBe("PeerIdMismatch")
     }))
+
+  it.effect(
+    "§Protocol: a verification error or a timeout resets the connection (terminated abruptly) [plaintext:exchange:1]",
+    () =>
+      Effect.gen(function*() {
+        const localKey = yield* Keys.generate("Ed25519")
+        // verification error: a garbage Exchange; our side resets the connection, the remote's read fails
+        const [ours, remote] = yield* Duplex.pair()
+        yield* remote.write([LengthPrefixed.encode(Uint8Array.from([0xff, 0xff, 0xff]))])
+        const e1 = yield* Effect.flip(Plaintext.plaintext.secureInbound(ours, { localKey }))
+        expect(e1.reason).toBe("InvalidPayload")
+        expect(yield* endOf(remote)).toBe("Reset")
+        // timeout: a remote that never sends its Exchange
+        const [ours2, remote2] = yield* Duplex.pair()
+        const fiber = yield* Effect.forkChild(
+          Effect.flip(Plaintext.plaintext.secureOutbound(ours2, { localKey, timeout: "10 seconds" }))
+        )
+        yield* TestClock.adjust("10 seconds")
+        const e2 = yield* Fiber.join(fiber)
+        expect(e2.reason).toBe("Timeout")
+        expect(yield* endOf(remote2)).toBe("Reset")
+      })
+  )
 
   it.effect("bad input: garbage, a missing key, an oversized Exchange, a truncated one", () =>
     Effect.gen(function*() {
