@@ -371,12 +371,24 @@ export const fromSocket = (socket: Net.Socket): Effect.Effect<Attacker, never, S
     }
   })
 
-/** Connect to a TCP multiaddr (the /p2p part is ignored). */
-export const connect = (addr: Multiaddr.Multiaddr): Effect.Effect<Attacker, AttackerError, Scope.Scope> =>
+/**
+ * Connect to a TCP multiaddr (the /p2p part is ignored), from `localAddress`
+ * when given (on Linux any of 127.0.0.0/8 on loopback: an attacker from
+ * another source address or subnet than the honest peers).
+ */
+export const connect = (
+  addr: Multiaddr.Multiaddr,
+  options: { readonly localAddress?: string } = {}
+): Effect.Effect<Attacker, AttackerError, Scope.Scope> =>
   Effect.gen(function*() {
     const na = Result.getOrThrow(Multiaddr.toNodeAddress(addr))
     const socket = yield* Effect.callback<Net.Socket, AttackerError>((resume) => {
-      const s = Net.createConnection({ host: na.host, port: na.port, noDelay: true })
+      const s = Net.createConnection({
+        host: na.host,
+        port: na.port,
+        noDelay: true,
+        ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {})
+      })
       s.once("connect", () => resume(Effect.succeed(s)))
       s.once("error", (err) => resume(Effect.fail(new AttackerError({ message: err.message }))))
     })
