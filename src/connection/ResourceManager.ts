@@ -30,7 +30,7 @@ import { Context, Effect, Fiber, Layer, type Scope } from "effect"
 import type * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import * as Release from "../internal/release.ts"
-import type { Direction } from "../muxer/StreamMuxer.ts"
+import type { Direction, MemoryBudget } from "../muxer/StreamMuxer.ts"
 import * as Fairness from "./Fairness.ts"
 import { LimitExceeded, type Resource, type ScopeKind } from "./Limits.ts"
 
@@ -184,6 +184,13 @@ export interface ConnectionScope {
   readonly openStream: (direction: Direction) => Effect.Effect<StreamScope, LimitExceeded, Scope.Scope>
   /** This connection's own usage (its streams and memory). */
   readonly usage: () => Usage
+  /**
+   * Memory the muxer grows into (yamux receive windows beyond the initial
+   * one), charged synchronously to this connection, its peer (or transient)
+   * scope and the system; given back on `release` and when the connection's
+   * scope closes.
+   */
+  readonly memory: MemoryBudget
 }
 
 /** A stream's reservations; closing the scope it was opened in releases all of them. */
@@ -637,7 +644,49 @@ class ConnectionReservation extends Holder implements ConnectionScope {
   }
   override release(): void {
     this.leavePool()
+    this.releaseElastic()
     super.release()
+  }
+  /** The scopes elastic memory is charged to (fixed at the first charge), and how much. */
+  elasticNodes: ReadonlyArray<Node> | undefined = undefined
+  elasticBytes = 0
+  readonly memory: MemoryBudget = {
+    reserve: (bytes) => this.growMemory(bytes),
+    release: (bytes) => this.shrinkMemory(bytes)
+  }
+  growMemory(bytes: number): boolean {
+    if (bytes <= 0) return true
+    if (this.reservation === undefined) return false
+    const nodes = this.elasticNodes ?? [this.node, this.slot, this.core.system]
+    const delta = memoryDelta(bytes)
+    for (const n of nodes) {
+      const r = exceeded(n, delta)
+      if (r !== undefined) {
+        limitError(n, r)
+        return false
+      }
+    }
+    if (this.elasticNodes === undefined) {
+      this.elasticNodes = nodes
+      for (const n of nodes) n.refs++
+    }
+    for (const n of nodes) n.usage.memory += bytes
+    this.elasticBytes += bytes
+    return true
+  }
+  shrinkMemory(bytes: number): void {
+    const nodes = this.elasticNodes
+    const b = Math.min(bytes, this.elasticBytes)
+    if (nodes === undefined || b <= 0) return
+    for (const n of nodes) n.usage.memory -= b
+    this.elasticBytes -= b
+  }
+  releaseElastic(): void {
+    const nodes = this.elasticNodes
+    if (nodes === undefined) return
+    this.shrinkMemory(this.elasticBytes)
+    this.elasticNodes = undefined
+    for (const n of nodes) unref(n)
   }
   count(sign: 1 | -1): void {
     this.core.openConnections += sign

@@ -180,7 +180,8 @@ export const make = (options: UpgraderOptions) =>
             "libp2p.muxer": muxer.protocol,
             "libp2p.muxer.early": muxDuplex === secured.duplex
           })
-          return { muxer, session: yield* muxer.create(muxDuplex, { direction }) }
+          // yamux's receive windows grow into the connection's (and peer's) memory limits
+          return { muxer, session: yield* muxer.create(muxDuplex, { direction, memory: resources?.memory }) }
         }).pipe(Effect.withSpan("libp2p.upgrade.muxer"))
         const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
         metrics.update(ConnectionMetrics.handshakeDuration.with(direction, channel.protocol, muxer.protocol), seconds)
