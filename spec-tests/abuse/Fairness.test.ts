@@ -13,7 +13,8 @@
  * succeed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber, Scope } from "effect"
+import * as ResourceManager from "../../src/connection/ResourceManager.ts"
 import * as Keys from "../../src/core/Keys.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
 import * as Noise from "../../src/security/Noise.ts"
@@ -27,6 +28,7 @@ import {
   randomBytes,
   yamuxFrame
 } from "../support/attacker.ts"
+import { ma } from "../support/multiaddr.ts"
 import { tcpNode, type TestNode } from "../support/node.ts"
 
 /** The largest pool group whose key starts with `prefix` (e.g. `net/7f0001` for 127.0.1.0/24). */
@@ -93,6 +95,52 @@ const expectServed = (tally: Effect.Success<ReturnType<typeof honestLoad>>) => {
 }
 
 describe("abuse: fairness of the transient pools (issue 23)", () => {
+  it.effect("connections spec §Connection limits: per-IP and per-subnet shares of the handshake pool, eviction of the heaviest subnet's oldest when full, the allow list exempts", () =>
+    Effect.gen(function*() {
+      const rm = ResourceManager.make({
+        transient: { connectionsInbound: 4 },
+        fairness: { handshakesPerIp: 2, handshakesPerSubnet: 4, allow: [ma("/ip4/10.9.0.0/ipcidr/16")] }
+      })
+      // each handshake holds its reservation in its own fiber (eviction interrupts that fiber)
+      const open = (ip: string) =>
+        Effect.forkChild(
+          Effect.scoped(Effect.andThen(
+            rm.openConnection("inbound", { remoteAddr: ma(`/ip4/${ip}/tcp/1`) }),
+            Effect.never
+          )),
+          { startImmediately: true }
+        )
+      const first = yield* open("1.1.1.1")
+      yield* open("1.1.1.1")
+      const third = yield* Fiber.await(yield* open("1.1.1.1"))
+      expect(third._tag === "Failure" && Cause.squash(third.cause)).toMatchObject({
+        _tag: "LimitExceeded",
+        scope: "transient",
+        share: "ip",
+        limit: 2
+      })
+      yield* open("1.1.1.2")
+      yield* open("1.1.1.2")
+      expect(rm.stats().transient.connectionsInbound).toBe(4)
+      // the pool is full of 1.1.1.0/24: a newcomer from elsewhere evicts its oldest handshake
+      yield* open("2.2.2.2")
+      const evicted = yield* Fiber.await(first)
+      expect(evicted._tag === "Failure" && Cause.hasInterruptsOnly(evicted.cause)).toBe(true)
+      expect(rm.stats().evicted.get("transient/connectionsInbound")).toBe(1)
+      expect(rm.stats().transient.connectionsInbound).toBe(4)
+      // the heaviest subnet's own newcomer is refused, not given someone else's slot
+      const own = yield* Fiber.await(yield* open("1.1.1.3"))
+      expect(own._tag === "Failure" && Cause.squash(own.cause)).toMatchObject({ scope: "transient", limit: 4 })
+      // allow-listed sources have no share (only the pool's own limit)
+      const rm2 = ResourceManager.make({ fairness: { handshakesPerIp: 1, allow: [ma("/ip4/10.9.0.0/ipcidr/16")] } })
+      const scope = yield* Scope.make()
+      for (let i = 0; i < 3; i++) {
+        yield* Scope.provide(rm2.openConnection("inbound", { remoteAddr: ma("/ip4/10.9.1.1/tcp/1") }), scope)
+      }
+      expect(rm2.stats().transient.connectionsInbound).toBe(3)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
   it.live(
     "connections spec §Connection limits, attack 1: two attacker connections whose never-negotiated streams fill the unnegotiated-stream pool do not lock honest peers out (the heaviest subnet is evicted)",
     () =>
