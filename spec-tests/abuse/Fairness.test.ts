@@ -206,7 +206,12 @@ describe("abuse: fairness of the transient pools (issue 23)", () => {
       Effect.scoped(Effect.gen(function*() {
         // a handshake pool of 32, smaller than the subnet's share (64): the attacker fills it, eviction frees it
         const POOL = 32
-        const victim = yield* tcpNode({ resources: { transient: { connectionsInbound: POOL } } })
+        const victim = yield* tcpNode({
+          resources: {
+            transient: { connectionsInbound: POOL },
+            fairness: { handshakesPerIp: 16, handshakesPerSubnet: 64 }
+          }
+        })
         const client = yield* tcpNode()
         yield* client.host.dial(victim.addr)
         const rm = victim.resourceManager

@@ -76,6 +76,8 @@ export interface WatchedOptions {
   /** Deadline for upgrading a raw connection (default: the Upgrader's 10 s). */
   readonly upgradeTimeout?: Duration.Input
   readonly yamux?: Yamux.YamuxOptions
+  /** Resource limits (e.g. `fairness.allow` to exempt loopback from the per-source shares). */
+  readonly resources?: Nodes.NodeOptions["resources"]
 }
 
 /**
@@ -100,7 +102,8 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       transports: [transport],
       security: [noise],
       muxers: [options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux],
-      ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {})
+      ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {}),
+      ...(options.resources !== undefined ? { resources: options.resources } : {})
     })
     // the layer's fibers (listener handlers, sessions) inherit these references
     const node = yield* buildNode(layer).pipe(

@@ -28,9 +28,9 @@ import * as Multiaddr from "../core/Multiaddr.ts"
 
 /** Shares of the transient pools, and who is exempt. */
 export interface FairnessOptions {
-  /** Handshaking inbound connections one source IP may hold (default 16). */
+  /** Handshaking inbound connections one source IP may hold (default 64: a burst of honest dials from one host fits). */
   readonly handshakesPerIp?: number
-  /** Handshaking inbound connections one source subnet may hold (default 64). */
+  /** Handshaking inbound connections one source subnet may hold (default 128, half the transient pool). */
   readonly handshakesPerSubnet?: number
   /** Unnegotiated inbound streams one peer may hold (default 128). */
   readonly streamsPerPeer?: number
@@ -53,8 +53,8 @@ export type ResolvedFairness = Required<Omit<FairnessOptions, "allow">> & {
 }
 
 export const defaults = {
-  handshakesPerIp: 16,
-  handshakesPerSubnet: 64,
+  handshakesPerIp: 64,
+  handshakesPerSubnet: 128,
   streamsPerPeer: 128,
   streamsPerIp: 256,
   streamsPerSubnet: 512,
