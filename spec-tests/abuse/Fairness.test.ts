@@ -139,6 +139,16 @@ describe("abuse: fairness of the transient pools (issue 23)", () => {
       }
       expect(rm2.stats().transient.connectionsInbound).toBe(3)
       yield* Scope.close(scope, Exit.void)
+      // the connection manager's allow list (layers/Node.ts) exempts too
+      const rm3 = ResourceManager.make(
+        ResourceManager.withAllowList({ fairness: { handshakesPerIp: 1 } }, [ma("/ip4/127.0.0.0/ipcidr/8")])
+      )
+      const scope3 = yield* Scope.make()
+      for (let i = 0; i < 3; i++) {
+        yield* Scope.provide(rm3.openConnection("inbound", { remoteAddr: ma("/ip4/127.0.1.1/tcp/1") }), scope3)
+      }
+      expect(rm3.stats().pools.handshakes.size).toBe(0)
+      yield* Scope.close(scope3, Exit.void)
     }))
 
   it.live(

@@ -226,6 +226,20 @@ export class ResourceManager extends Context.Service<ResourceManager, {
   readonly stats: () => Stats
 }>()("effect-libp2p/ResourceManager") {}
 
+/**
+ * `limits` with `allow` added to the fairness allow list (the connection
+ * manager's allow list, so that one list exempts a network from both the hard
+ * cap and the per-source shares).
+ */
+export const withAllowList = (
+  limits: Limits | undefined,
+  allow: ReadonlyArray<Multiaddr.Multiaddr> | undefined
+): Limits => {
+  if (allow === undefined || allow.length === 0) return limits ?? {}
+  const fairness = limits?.fairness ?? {}
+  return { ...limits, fairness: { ...fairness, allow: [...(fairness.allow ?? []), ...allow] } }
+}
+
 /** A resource manager with `limits` merged over {@link defaults}. */
 export const layer = (limits: Limits = {}): Layer.Layer<ResourceManager> =>
   Layer.sync(ResourceManager, () => make(limits))
