@@ -16,7 +16,7 @@ import type * as Multiaddr from "../../src/core/Multiaddr.ts"
 import type * as PeerId from "../../src/core/PeerId.ts"
 import { tcpNode, type TestNode } from "./node.ts"
 
-/** Whether the attacker's 127.0.1.x source addresses are usable (Linux loopback has the whole /8). */
+/** The `i`th attacker source address, in 127.0.1.0/24 (Linux loopback answers on all of 127.0.0.0/8). */
 export const ATTACKER_IP = (i: number) => `127.0.1.${1 + (i % 250)}`
 
 export interface HonestTally {
