@@ -100,7 +100,8 @@ export const layer = (options: NodeOptions) => {
     Transport.layer(options.transports),
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
     ConnectionManager.layer(options.connectionManager),
-    ResourceManager.layer(options.resources),
+    // the connection manager's allow list also exempts from the fairness shares (one allow list)
+    ResourceManager.layer(ResourceManager.withAllowList(options.resources, options.connectionManager?.allow)),
     AddressManager.layer(options.addressManager),
     Status.layerSections
   )
