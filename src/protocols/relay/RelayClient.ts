@@ -313,7 +313,7 @@ export const make = Effect.fnUntraced(function*(options: RelayClientOptions = {}
               status: Messages.Status[status]
             })
           ),
-          stream.closeWrite
+          Circuit.finish(stream, streamTimeout)
         )
       const msg = yield* Circuit.readMessage(reader, Messages.StopMessage, streamTimeout).pipe(
         Effect.tapError((e) => e.reason === "Malformed" ? answer("MALFORMED_MESSAGE") : Effect.void)

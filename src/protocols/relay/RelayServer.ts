@@ -23,9 +23,11 @@
  * (tag `relay-reservation`) while its reservation lasts.
  *
  * Bad input: a message that is not a HopMessage (bad varint, over 4 KiB,
- * bad protobuf) is answered MALFORMED_MESSAGE, a STATUS or unknown type
- * UNEXPECTED_MESSAGE; the stream is then closed and the handler ends with a
- * typed `RelayError` (logged by the Registrar). The stop side of a
+ * bad protobuf) is answered MALFORMED_MESSAGE and the handler ends with a
+ * typed `RelayError` (`Malformed`, logged by the Registrar); a STATUS or
+ * unknown type is answered UNEXPECTED_MESSAGE. Every refusal is answered
+ * and the exchange finished (our side half-closed, the remote's read to its
+ * end, bounded) before the stream's scope closes. The stop side of a
  * CONNECT that answers anything but STATUS OK ends the attempt with
  * CONNECTION_FAILED to the source.
  *
@@ -165,6 +167,11 @@ export const make = Effect.fnUntraced(function*(options: RelayServerOptions = {}
   const direct = (peer: PeerId.PeerId): Connection.Connection | undefined =>
     host.connections(peer).find((c) => !Circuit.isRelayed(c.remoteAddr))
 
+  /**
+   * Answer a status other than OK and end the exchange: the refusal is the
+   * protocol's answer, not a failure of the handler (a failing handler has
+   * its stream reset, which can overtake the answer). Logged at debug level.
+   */
   const refuse = (
     stream: Duplex.Duplex,
     kind: "reservation" | "connect" | "hop",
@@ -179,17 +186,8 @@ export const make = Effect.fnUntraced(function*(options: RelayServerOptions = {}
           status: Messages.Status[status]
         })
       )
-      yield* stream.closeWrite
-      return yield* relayError(
-        status === "MALFORMED_MESSAGE"
-          ? "Malformed"
-          : status === "UNEXPECTED_MESSAGE"
-          ? "UnexpectedMessage"
-          : "Refused",
-        `relay: ${kind} refused (${status}): ${why}`,
-        undefined,
-        status
-      )
+      yield* Circuit.finish(stream, streamTimeout)
+      yield* Effect.logDebug(`relay: ${kind} refused (${status}): ${why}`)
     })
 
   /** The addresses a reservation names: ours, with /p2p/<relay>, none relayed. */
@@ -240,7 +238,7 @@ export const make = Effect.fnUntraced(function*(options: RelayServerOptions = {}
         reservation: { expire, addrs: yield* relayAddrs, voucher: voucher.success },
         ...(wireLimit !== undefined ? { limit: wireLimit } : {})
       })
-      yield* stream.closeWrite
+      yield* Circuit.finish(stream, streamTimeout)
     })
 
   /** Hold a circuit slot for `src` → `dst` until the current scope closes. */
@@ -337,10 +335,9 @@ export const make = Effect.fnUntraced(function*(options: RelayServerOptions = {}
     Effect.scoped(Effect.gen(function*() {
       const reader = Reader.make(stream)
       const msg = yield* Circuit.readMessage(reader, Messages.HopMessage, streamTimeout).pipe(
-        Effect.catchTag("RelayError", (e) =>
-          e.reason === "Malformed"
-            ? refuse(stream, "hop", "MALFORMED_MESSAGE", e.message)
-            : Effect.fail(e))
+        Effect.tapError((e) =>
+          e.reason === "Malformed" ? refuse(stream, "hop", "MALFORMED_MESSAGE", e.message) : Effect.void
+        )
       )
       switch (msg.type) {
         case Messages.HopType.RESERVE:

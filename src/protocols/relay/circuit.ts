@@ -54,6 +54,24 @@ export const writeMessage = <A>(duplex: Duplex.Duplex, codec: Protobuf.Codec<A>,
     (e) => relayError("Stream", `relay: ${e.message}`, e)
   )
 
+/**
+ * End our side of a hop or stop exchange cleanly: half-close, then read the
+ * remote's side to its end (at most `MAX_MESSAGE_SIZE` bytes, within
+ * `timeout`), so the last answer is delivered before the stream's scope
+ * closes (a stream not finished both ways is reset then, and a reset can
+ * overtake the answer). Never fails.
+ */
+export const finish = (duplex: Duplex.Duplex, timeout: Duration.Input): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* duplex.closeWrite
+    let read = 0
+    while (read <= Messages.MAX_MESSAGE_SIZE) {
+      const chunks = yield* duplex.read
+      if (Duplex.isEOF(chunks)) return
+      read += Duplex.byteLength(chunks)
+    }
+  }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.void }), Effect.ignore)
+
 /** The limits of a circuit as the relay applies them (undefined: none). */
 export interface CircuitLimits {
   readonly durationMs?: number | undefined
