@@ -66,10 +66,15 @@ export const relayNode = (options: RelayTestOptions = {}) =>
 
 export type RelayNode = Effect.Success<ReturnType<typeof relayNode>>
 
-/** Write `data` on a new echo stream of `conn` and read it back. */
-export const echoOver = (conn: Connection.Connection, data: Uint8Array) =>
+/**
+ * Write `data` on a new echo stream of `conn` and read it back. `lazy: false` waits for the
+ * protocol's confirmation before writing (js-libp2p 3 fails a stream whose multistream header,
+ * data and FIN all arrive before its negotiation ends: "Cannot push data onto a stream that is
+ * closed", seen over relayed connections).
+ */
+export const echoOver = (conn: Connection.Connection, data: Uint8Array, options?: { readonly lazy?: boolean }) =>
   Effect.scoped(Effect.gen(function*() {
-    const stream = yield* conn.newStream([ECHO])
+    const stream = yield* conn.newStream([ECHO], options?.lazy === false ? { lazy: false } : {})
     yield* stream.write([data])
     yield* stream.closeWrite
     return yield* Duplex.readAll(stream, data.byteLength + 1)
