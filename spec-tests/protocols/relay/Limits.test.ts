@@ -8,10 +8,12 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as RelayClient from "../../../src/protocols/relay/RelayClient.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
 import { expectResourcesBack, settledResources } from "../../support/attacker.ts"
 import { chain } from "../../support/errors.ts"
+import * as Prometheus from "../../support/prometheus.ts"
 import { echoOver, relayNode } from "./support.ts"
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => i % 251)
@@ -33,6 +35,11 @@ describe("circuit relay v2 limits", () => {
       expect(error.reason).toBe("Refused")
       expect(error.status).toBe("RESERVATION_REFUSED")
       expect(relay.server!.reservations().length).toBe(1)
+      const metrics = Prometheus.parse(Metrics.formatOf(relay.context))
+      expect(
+        Prometheus.value(metrics, "libp2p_relay_refused_total", { kind: "reservation", reason: "RESERVATION_REFUSED" })
+      )
+        .toBe(1)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("circuit-v2 §Reservation: the reservation ends when the peer disconnects", () =>

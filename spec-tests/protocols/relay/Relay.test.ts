@@ -11,8 +11,10 @@ import { TestClock } from "effect/testing"
 import * as Multiaddr from "../../../src/core/Multiaddr.ts"
 import * as MultiaddrNet from "../../../src/core/MultiaddrNet.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
+import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as Voucher from "../../../src/protocols/relay/Voucher.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import * as Prometheus from "../../support/prometheus.ts"
 import { echoOver, relayNode } from "./support.ts"
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => i % 251)
@@ -71,9 +73,19 @@ describe("circuit relay v2 (ours ↔ ours, memory)", () => {
         expect(Multiaddr.toString(inbound.remoteAddr)).toContain(`/p2p-circuit/p2p/${b.host.peerId.toString()}`)
         expect(inbound.limits?.data).toBe(131072n)
         expect(relay.server!.circuits()).toBe(1)
+        const during = Prometheus.parse(Metrics.formatOf(relay.context))
+        expect(Prometheus.value(during, "libp2p_relay_reservations_active")).toBe(1)
+        expect(Prometheus.value(during, "libp2p_relay_circuits_active")).toBe(1)
         yield* conn.close
         // the circuit ends on the relay once both ends are gone
         yield* waitFor(() => relay.server!.circuits() === 0)
+        const after = Prometheus.parse(Metrics.formatOf(relay.context))
+        expect(Prometheus.value(after, "libp2p_relay_circuits_active")).toBe(0)
+        expect(Prometheus.value(after, "libp2p_relay_bytes_total")).toBeGreaterThan(20_000)
+        expect(
+          Prometheus.value(after, "libp2p_relay_circuits_total", { end: "closed" }) +
+            Prometheus.value(after, "libp2p_relay_circuits_total", { end: "reset" })
+        ).toBe(1)
       }).pipe(Effect.provide(Memory.layerNetwork))
   )
 })

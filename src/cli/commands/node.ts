@@ -19,6 +19,8 @@ import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
+import * as RelayClient from "../../protocols/relay/RelayClient.ts"
+import * as RelayServer from "../../protocols/relay/RelayServer.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
 import {
@@ -102,6 +104,34 @@ const printEvents = (
     )
   })
 
+/**
+ * Print each reservation the relay client holds or makes (`reservation`: relay, circuit
+ * addresses, expiry in UNIX seconds), once per relay and expiry; a failed one is an error
+ * line with the relay's `addr` (the client retries).
+ */
+const printReservations = (client: RelayClient.RelayClient["Service"], json: boolean) =>
+  Effect.gen(function*() {
+    const events = yield* client.subscribe
+    const printed = new Map<string, bigint>()
+    const print = (r: RelayClient.Reservation) => {
+      const relay = PeerId.toString(r.relay)
+      if (printed.get(relay) === r.expire) return Effect.void
+      printed.set(relay, r.expire)
+      const addrs = r.addrs.map(Multiaddr.toString)
+      return emit(
+        json,
+        { event: "reservation", relay, addrs, expires: Number(r.expire) },
+        `reserved on ${relay}: ${addrs.join(", ")}`
+      )
+    }
+    for (const r of client.reservations()) yield* print(r)
+    yield* Effect.forkScoped(events.pipe(Stream.runForEach((e) =>
+      e._tag === "Reserved"
+        ? print(e.reservation)
+        : printError(json, errorInfo(e.error), { addr: Multiaddr.toString(e.relay) })
+    )))
+  })
+
 /** `/tcp/<port>` → `/tcp/0`. */
 const anyPort = (addr: Multiaddr.Multiaddr) => parseMultiaddr(Multiaddr.toString(addr).replace(/\/tcp\/\d+/, "/tcp/0"))
 
@@ -153,12 +183,20 @@ export const runNode = (options: {
   readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
   /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
   readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
+  /** `--relay` (serve as a circuit relay v2 hop) and `--relay-reserve` (relays to reserve on and keep). */
+  readonly relay?: { readonly server: boolean; readonly reserve: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
-      const base = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const preset = Nodes.Default({
+        ...options.preset,
+        privateKey: options.privateKey,
+        listen: addrs,
+        relay: { relays: options.relay?.reserve ?? [] }
+      })
+      const base = options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
       const dht = options.dht
       const node = dht === undefined ? base : Layer.provideMerge(
         dht.datastore === undefined
@@ -203,6 +241,7 @@ export const runNode = (options: {
       identify: Context.get(ctx, Identify),
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
+    yield* printReservations(Context.get(ctx, RelayClient.RelayClient), options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const connectionManager = Context.get(ctx, ConnectionManager)
@@ -306,6 +345,16 @@ const nodeFlags = {
     Flag.withDescription("with --pubsub: subscribe to this topic and print its messages (repeatable)"),
     Flag.atLeast(0)
   ),
+  relay: Flag.Boolean("relay").pipe(
+    Flag.withDescription("serve as a circuit relay v2 (hop) for others: reservations, relayed connections"),
+    Flag.withDefault(false)
+  ),
+  relayReserve: Flag.String("relay-reserve").pipe(
+    Flag.withDescription(
+      "reserve a slot on this relay (multiaddr with /p2p/<relay>; repeatable), keep it, print its circuit addresses"
+    ),
+    Flag.atLeast(0)
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -328,6 +377,8 @@ export interface NodeFlags extends StackFlags {
   readonly otlp: Option.Option<string>
   readonly pubsub: Option.Option<PubsubCli.RouterName>
   readonly subscribe: ReadonlyArray<string>
+  readonly relay: boolean
+  readonly relayReserve: ReadonlyArray<string>
   readonly json: boolean
 }
 
@@ -349,6 +400,8 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   otlp: Option.none(),
   pubsub: Option.none(),
   subscribe: [],
+  relay: false,
+  relayReserve: [],
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -403,7 +456,8 @@ export const effectiveConfig = (
       },
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
-      http: file.http ?? {}
+      http: file.http ?? {},
+      relay: { server: flags.relay, reserve: flags.relayReserve }
     }
   }
 }
@@ -478,6 +532,7 @@ export const main = (flags: NodeFlags) =>
         }
         : undefined,
       pubsub: yield* pubsubOption(flags),
+      relay: { server: flags.relay, reserve: yield* Effect.forEach(flags.relayReserve, parseMultiaddr) },
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
