@@ -14,8 +14,8 @@
  * reserves, advertises `<relay addr>/p2p/<relay>/p2p-circuit` through the
  * AddressManager (as listen addresses: `host`'s identify and the CLI then
  * show them), sleeps on the Clock until 3/4 of the reservation's remaining
- * time has passed (or the connection to the relay closes: §Reservation, the
- * reservation dies with it) and reserves again; a failure withdraws the
+ * time has passed (or 1 s after the connection to the relay closes:
+ * §Reservation, the reservation dies with it) and reserves again; a failure withdraws the
  * relay's addresses and retries on an exponential schedule (1 s doubling,
  * at most `retryMax` [1 min] apart). The relay is protected in the
  * ConnectionManager (tag `relay-reservation`) while reserved.
@@ -251,7 +251,11 @@ export const make = Effect.fnUntraced(function*(options: RelayClientOptions = {}
       const now = yield* Clock.currentTimeMillis
       const remaining = Number(reservation.expire) * 1000 - now
       const wait = Math.max(1000, Math.floor(remaining * 3 / 4))
-      yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), conn.closed)
+      // a relay that drops the connection right after each reservation is not redialed in a tight loop
+      yield* Effect.raceFirst(
+        Effect.sleep(Duration.millis(wait)),
+        Effect.andThen(conn.closed, Effect.sleep("1 second"))
+      )
     })
     return Effect.forever(once)
   }
