@@ -32,7 +32,7 @@ const threeNodes = (server: Parameters<typeof relayNode>[0] = {}) =>
 describe("circuit relay v2 (ours ↔ ours, memory)", () => {
   it.effect("circuit-v2 §Reservation: RESERVE is answered OK with expiry, relay addrs and a voucher", () =>
     Effect.gen(function*() {
-      const { a, relay, reservation } = yield* threeNodes()
+      const { a, b, relay, reservation } = yield* threeNodes()
       expect(PeerId.equals(reservation.relay, relay.host.peerId)).toBe(true)
       const now = BigInt(Math.floor((yield* TestClockNow) / 1000))
       expect(reservation.expire).toBe(now + 3600n)
@@ -47,9 +47,11 @@ describe("circuit relay v2 (ours ↔ ours, memory)", () => {
       expect(PeerId.equals(voucher.peer, a.host.peerId)).toBe(true)
       expect(voucher.expiration).toBe(reservation.expire)
       expect(relay.server!.reservations().map((r) => r.peer.toString())).toEqual([a.host.peerId.toString()])
-      // the circuit address is advertised through the AddressManager
+      // the circuit address is advertised through the AddressManager, and identify sends it
       const advertised = (yield* a.addressManager.addrs).map(Multiaddr.toString)
       expect(advertised).toContain(`${Multiaddr.toString(relay.addr)}/p2p-circuit`)
+      const seen = yield* b.identify.identify(yield* b.host.dial(a.addr))
+      expect(seen.listenAddrs.map(Multiaddr.toString)).toContain(`${Multiaddr.toString(relay.addr)}/p2p-circuit`)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect(
