@@ -15,6 +15,7 @@ import * as Circuit from "../../../src/protocols/relay/circuit.ts"
 import * as Messages from "../../../src/protocols/relay/messages.ts"
 import * as Voucher from "../../../src/protocols/relay/Voucher.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import { ma } from "../../support/multiaddr.ts"
 import { type RelayNode, relayNode } from "./support.ts"
 
 /** Open `protocol` on `from` → `to`, write `frames` as they are, read one reply with `codec`. */
@@ -154,5 +155,23 @@ describe("circuit relay v2: bad input", () => {
       expect((yield* stop([Varint.encode(5000)])).status).toBe(Messages.Status.MALFORMED_MESSAGE)
       // nothing became a connection
       expect(client.host.connections().every((c) => !c.remoteAddr.toString().includes("p2p-circuit"))).toBe(true)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.effect("circuit-v2 §Connection Initiation: a CONNECT answered with the wrong type or a refusal fails the dial with a typed error", () =>
+    Effect.gen(function*() {
+      const dialer = yield* relayNode()
+      const target = yield* relayNode()
+      const through = (relay: RelayNode) =>
+        Effect.flip(dialer.host.dial(ma(`${relay.addr.toString()}/p2p-circuit/p2p/${target.host.peerId.toString()}`)))
+      const weird = yield* fakeRelay(() => ({ type: Messages.HopType.RESERVE }))
+      expect(JSON.stringify(yield* through(weird))).toContain("UnexpectedMessage")
+      const refusing = yield* fakeRelay(() => ({
+        type: Messages.HopType.STATUS,
+        status: Messages.Status.NO_RESERVATION
+      }))
+      const e = yield* through(refusing)
+      expect(e.reason._tag).toBe("TransportError")
+      expect(JSON.stringify(e)).toContain("\"status\":\"NO_RESERVATION\"")
+      expect(dialer.host.connections(target.host.peerId)).toEqual([])
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
