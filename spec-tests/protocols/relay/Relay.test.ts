@@ -6,12 +6,13 @@
  * limits), refresh before expiry.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as Multiaddr from "../../../src/core/Multiaddr.ts"
 import * as MultiaddrNet from "../../../src/core/MultiaddrNet.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Metrics from "../../../src/observability/Metrics.ts"
+import * as Status from "../../../src/observability/Status.ts"
 import * as Voucher from "../../../src/protocols/relay/Voucher.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
 import * as Prometheus from "../../support/prometheus.ts"
@@ -47,6 +48,11 @@ describe("circuit relay v2 (ours ↔ ours, memory)", () => {
       expect(PeerId.equals(voucher.peer, a.host.peerId)).toBe(true)
       expect(voucher.expiration).toBe(reservation.expire)
       expect(relay.server!.reservations().map((r) => r.peer.toString())).toEqual([a.host.peerId.toString()])
+      // /api/status's relay section, as JSON
+      const sections = yield* Effect.provideContext(Effect.serviceOption(Status.StatusSections), relay.context)
+      const status = JSON.parse(JSON.stringify(yield* Option.getOrThrow(sections).read))
+      expect(status.relay.reservations.map((r: { peerId: string }) => r.peerId)).toEqual([a.host.peerId.toString()])
+      expect(status.relay.limits).toMatchObject({ circuitSeconds: 120, circuitBytes: 131072, maxReservations: 128 })
       // the circuit address is advertised through the AddressManager, and identify sends it
       const advertised = (yield* a.addressManager.addrs).map(Multiaddr.toString)
       expect(advertised).toContain(`${Multiaddr.toString(relay.addr)}/p2p-circuit`)

@@ -20,7 +20,8 @@
  * disconnects, the reservation is no longer valid"); a fiber on the Clock
  * sweeps expired ones every `sweepInterval` [1 min], and CONNECT checks the
  * expiry itself. A reserved peer is protected in the ConnectionManager
- * (tag `relay-reservation`) while its reservation lasts.
+ * (tag `relay-reservation`) while its reservation lasts. `/api/status` gets
+ * a `relay` section (reservations, circuits, limits).
  *
  * Bad input: a message that is not a HopMessage (bad varint, over 4 KiB,
  * bad protobuf) is answered MALFORMED_MESSAGE and the handler ends with a
@@ -49,6 +50,7 @@ import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
 import * as Metrics from "../../internal/metrics.ts"
 import * as Options from "../../internal/options.ts"
+import * as Status from "../../observability/Status.ts"
 import * as Circuit from "./circuit.ts"
 import { type RelayError, relayError } from "./errors.ts"
 import * as Messages from "./messages.ts"
@@ -363,6 +365,26 @@ export const make = Effect.fnUntraced(function*(options: RelayServerOptions = {}
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(Duration.millis(sweepEvery))))
   yield* Effect.addFinalizer(() => Effect.forEach(Array.from(held.keys()), drop, { discard: true }))
+
+  // status (`/api/status`): counts and limits, no peer ids beyond the reservations' holders
+  const sections = yield* Effect.serviceOption(Status.StatusSections)
+  if (sections._tag === "Some") {
+    yield* sections.value.register(
+      "relay",
+      Effect.sync(() => ({
+        reservations: Array.from(held.values(), (h) => ({ peerId: PeerId.toString(h.peer), expiresAt: h.expiresAt })),
+        circuits,
+        limits: {
+          maxReservations,
+          maxReservationsPerIp: maxPerIp,
+          maxCircuits,
+          maxCircuitsPerPeer,
+          circuitSeconds: wireLimit?.duration ?? 0,
+          circuitBytes: Number(wireLimit?.data ?? 0n)
+        }
+      }))
+    )
+  }
 
   return RelayServer.of({
     reservations: () => Array.from(held.values(), (h) => ({ peer: h.peer, expiresAt: h.expiresAt, ip: h.ip })),
