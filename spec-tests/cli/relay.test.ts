@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawnCli, stop } from "./support.ts"
+import { runCli, spawnCli, stop } from "./support.ts"
 
 const LISTEN = ["--listen", "/ip4/127.0.0.1/tcp/0", "--ephemeral", "--json"]
 
@@ -39,4 +39,11 @@ describe("CLI: circuit relay v2", () => {
       }),
     120_000
   )
+
+  it.live("§7 --relay-reserve without /p2p/<relay> is a usage error (exit 2)", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["node", "--relay-reserve", "/ip4/127.0.0.1/tcp/1", ...LISTEN])
+      expect(run.exit.code).toBe(2)
+      expect(run.lines[0]?.["error"]).toMatchObject({ _tag: "UsageError" })
+    }), 60_000)
 })

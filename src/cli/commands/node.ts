@@ -486,6 +486,13 @@ const pubsubOption = (flags: NodeFlags) =>
     ? Effect.fail(new UsageError({ message: "--subscribe needs --pubsub gossipsub|floodsub" }))
     : Effect.succeed(undefined)
 
+/** A `--relay-reserve` value: a multiaddr that names its relay (`/p2p/<id>`), else a usage error. */
+const relayAddress = (text: string) =>
+  Effect.flatMap(parseMultiaddr(text), (addr) =>
+    Multiaddr.getPeerId(addr) === undefined
+      ? Effect.fail(new UsageError({ message: `--relay-reserve ${text}: the address needs /p2p/<relay peer id>` }))
+      : Effect.succeed(addr))
+
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
   Effect.gen(function*() {
@@ -532,7 +539,7 @@ export const main = (flags: NodeFlags) =>
         }
         : undefined,
       pubsub: yield* pubsubOption(flags),
-      relay: { server: flags.relay, reserve: yield* Effect.forEach(flags.relayReserve, parseMultiaddr) },
+      relay: { server: flags.relay, reserve: yield* Effect.forEach(flags.relayReserve, relayAddress) },
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
