@@ -427,6 +427,34 @@ export * as Datastore from "./datastore/Datastore.ts"
 export * as DatastoreMemory from "./datastore/Memory.ts"
 
 /**
+ * Circuit relay v2, the relay's side: `/libp2p/circuit/relay/0.2.0/hop` (`RelayServer.layer`).
+ *
+ * @since 0.3.0
+ */
+export * as RelayServer from "./protocols/relay/RelayServer.ts"
+
+/**
+ * Circuit relay v2, the client's side: reservations, the stop protocol (`RelayClient.layer`; on in every preset).
+ *
+ * @since 0.3.0
+ */
+export * as RelayClient from "./protocols/relay/RelayClient.ts"
+
+/**
+ * The `/p2p-circuit` transport, bound late by the relay client (`RelayTransport.CircuitTransport`).
+ *
+ * @since 0.3.0
+ */
+export * as RelayTransport from "./protocols/relay/RelayTransport.ts"
+
+/**
+ * Circuit relay v2 reservation vouchers (signed envelopes in `libp2p-relay-rsvp`).
+ *
+ * @since 0.3.0
+ */
+export * as RelayVoucher from "./protocols/relay/Voucher.ts"
+
+/**
  * The status server (`/metrics`, `/api/status`, the status page).
  *
  * @since 0.2.0

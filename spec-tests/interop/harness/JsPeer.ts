@@ -72,6 +72,8 @@ export interface Options {
   readonly kad?: { readonly clientMode?: boolean; readonly protocol?: string }
   /** pubsub (wt-gossip): `{ router: "gossipsub" | "floodsub", ...init }` adds that service (see {@link pubsubOf}). */
   readonly pubsub?: JsonObject
+  /** circuit relay v2 (wt-relay): `server` adds `circuitRelayServer`, `transport` the `circuitRelayTransport` (true or init). */
+  readonly relay?: { readonly server?: true | JsonObject; readonly transport?: true | JsonObject }
 }
 
 /** A line the process printed with an `event` field. */
@@ -317,6 +319,7 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.mplex !== undefined) config["mplex"] = options.mplex
   if (options.kad !== undefined) config["kad"] = options.kad
   if (options.pubsub !== undefined) config["pubsub"] = options.pubsub
+  if (options.relay !== undefined) config["relay"] = options.relay
   return config
 }
 

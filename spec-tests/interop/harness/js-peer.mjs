@@ -98,6 +98,12 @@
  * mDNS (wt-disc; additive): config `mdns?: object` adds @libp2p/mdns (init passed on, e.g.
  * { interval: 1000 }) as `services.mdns`. Every discovered peer is reported:
  *   {"event":"peer:discovery","peerId","addrs":[multiaddr...]}
+ * Circuit relay v2 (wt-relay; additive): config `relay?: { server?: true | init, transport?: true | init }`
+ * adds @libp2p/circuit-relay-v2's `circuitRelayServer` as `services.relay` and/or its
+ * `circuitRelayTransport` (listen on `<relay addr>/p2p-circuit` to reserve there; `addrs` then
+ * lists the circuit address once reserved). Streams opened by commands and our echo/perf handlers
+ * run on limited (relayed) connections too (`runOnLimitedConnection`).
+ *   relayReservations → {reservations:[peerId...]}   (the server's current reservations)
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
@@ -115,6 +121,7 @@ import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
 // pubsub (wt-gossip)
+import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2"
 import { floodsub } from "@libp2p/floodsub"
 import { gossipsub } from "@libp2p/gossipsub"
 import { createInterface } from "node:readline"
@@ -322,12 +329,17 @@ if (config.pubsub) {
 // ---------------------------------------------------------------- end pubsub service
 // mdns: config.mdns (wt-disc)
 if (config.mdns != null) services.mdns = mdns(config.mdns)
+// ---------------------------------------------------------------- circuit relay v2 (wt-relay)
+const relayInit = (v) => (v === true ? {} : v)
+if (config.relay?.server) services.relay = circuitRelayServer(relayInit(config.relay.server))
+// ---------------------------------------------------------------- end circuit relay v2
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
   if (!Object.hasOwn(TRANSPORTS, name)) throw new Error(`unknown transport ${name}`)
   return TRANSPORTS[name]()
 })
+if (config.relay?.transport) transports.push(circuitRelayTransport(relayInit(config.relay.transport)))
 
 const ENCRYPTERS = { noise: () => noise(), tls: () => tls(), plaintext: () => plaintext() }
 const encrypters = () =>
@@ -360,7 +372,7 @@ const node = await createLibp2p({
   ...(config.userAgent ? { nodeInfo: { userAgent: config.userAgent } } : {})
 })
 
-const handlerOptions = { maxInboundStreams: 1024, maxOutboundStreams: 1024 }
+const handlerOptions = { maxInboundStreams: 1024, maxOutboundStreams: 1024, runOnLimitedConnection: true }
 if (config.services?.echo !== false) await node.handle(ECHO, echoHandler, handlerOptions)
 if (config.services?.perf !== false) await node.handle(PERF, perfHandler, handlerOptions)
 
@@ -455,6 +467,7 @@ const requirePeerId = (args) => {
 const openStream = (args, protocol) =>
   node.dialProtocol(target(args), protocol, {
     maxOutboundStreams: 1024,
+    runOnLimitedConnection: true,
     ...(args.negotiateFully === false ? { negotiateFully: false } : {})
   })
 
@@ -986,6 +999,15 @@ Object.assign(commands, {
   }
 })
 // ---------------------------------------------------------------- end pubsub commands
+// ---------------------------------------------------------------- circuit relay v2 commands (wt-relay)
+Object.assign(commands, {
+  async relayReservations() {
+    const relay = node.services.relay
+    if (relay == null) throw new Error("no relay server (config.relay.server)")
+    return { reservations: [...relay.reservations.keys()].map(String) }
+  }
+})
+// ---------------------------------------------------------------- end circuit relay v2 commands
 
 let stopping = false
 const shutdown = async (code) => {

@@ -21,6 +21,8 @@ import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
+import * as RelayClient from "../../protocols/relay/RelayClient.ts"
+import * as RelayServer from "../../protocols/relay/RelayServer.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
 import {
@@ -118,6 +120,34 @@ const printDiscovery = (discovery: PeerDiscovery.PeerDiscovery["Service"], json:
     })))
   })
 
+/**
+ * Print each reservation the relay client holds or makes (`reservation`: relay, circuit
+ * addresses, expiry in UNIX seconds), once per relay and expiry; a failed one is an error
+ * line with the relay's `addr` (the client retries).
+ */
+const printReservations = (client: RelayClient.RelayClient["Service"], json: boolean) =>
+  Effect.gen(function*() {
+    const events = yield* client.subscribe
+    const printed = new Map<string, bigint>()
+    const print = (r: RelayClient.Reservation) => {
+      const relay = PeerId.toString(r.relay)
+      if (printed.get(relay) === r.expire) return Effect.void
+      printed.set(relay, r.expire)
+      const addrs = r.addrs.map(Multiaddr.toString)
+      return emit(
+        json,
+        { event: "reservation", relay, addrs, expires: Number(r.expire) },
+        `reserved on ${relay}: ${addrs.join(", ")}`
+      )
+    }
+    for (const r of client.reservations()) yield* print(r)
+    yield* Effect.forkScoped(events.pipe(Stream.runForEach((e) =>
+      e._tag === "Reserved"
+        ? print(e.reservation)
+        : printError(json, errorInfo(e.error), { addr: Multiaddr.toString(e.relay) })
+    )))
+  })
+
 /** `/tcp/<port>` → `/tcp/0`. */
 const anyPort = (addr: Multiaddr.Multiaddr) => parseMultiaddr(Multiaddr.toString(addr).replace(/\/tcp\/\d+/, "/tcp/0"))
 
@@ -171,14 +201,22 @@ export const runNode = (options: {
   readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
   /** `--mdns`: LAN discovery (discovery/Mdns.ts); discovered peers are printed and dialed. */
   readonly mdns?: Mdns.MdnsOptions | undefined
+  /** `--relay` (serve as a circuit relay v2 hop) and `--relay-reserve` (relays to reserve on and keep). */
+  readonly relay?: { readonly server: boolean; readonly reserve: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
+      const preset = Nodes.Default({
+        ...options.preset,
+        privateKey: options.privateKey,
+        listen: addrs,
+        relay: { relays: options.relay?.reserve ?? [] }
+      })
       const base = Layer.provideMerge(
         PeerDiscovery.layer(),
-        Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+        options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
       )
       const dht = options.dht
       const node = dht === undefined ? base : Layer.provideMerge(
@@ -224,6 +262,7 @@ export const runNode = (options: {
       identify: Context.get(ctx, Identify),
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
+    yield* printReservations(Context.get(ctx, RelayClient.RelayClient), options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const output = yield* Output
@@ -334,6 +373,16 @@ const nodeFlags = {
     ),
     Flag.withDefault(false)
   ),
+  relay: Flag.Boolean("relay").pipe(
+    Flag.withDescription("serve as a circuit relay v2 (hop) for others: reservations, relayed connections"),
+    Flag.withDefault(false)
+  ),
+  relayReserve: Flag.String("relay-reserve").pipe(
+    Flag.withDescription(
+      "reserve a slot on this relay (multiaddr with /p2p/<relay>; repeatable), keep it, print its circuit addresses"
+    ),
+    Flag.atLeast(0)
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -357,6 +406,8 @@ export interface NodeFlags extends StackFlags {
   readonly pubsub: Option.Option<PubsubCli.RouterName>
   readonly subscribe: ReadonlyArray<string>
   readonly mdns: boolean
+  readonly relay: boolean
+  readonly relayReserve: ReadonlyArray<string>
   readonly json: boolean
 }
 
@@ -379,6 +430,8 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   pubsub: Option.none(),
   subscribe: [],
   mdns: false,
+  relay: false,
+  relayReserve: [],
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -434,7 +487,8 @@ export const effectiveConfig = (
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
       mdns: flags.mdns || file.mdns === true,
-      http: file.http ?? {}
+      http: file.http ?? {},
+      relay: { server: flags.relay, reserve: flags.relayReserve }
     }
   }
 }
@@ -462,6 +516,13 @@ const pubsubOption = (flags: NodeFlags) =>
     : flags.subscribe.length > 0
     ? Effect.fail(new UsageError({ message: "--subscribe needs --pubsub gossipsub|floodsub" }))
     : Effect.succeed(undefined)
+
+/** A `--relay-reserve` value: a multiaddr that names its relay (`/p2p/<id>`), else a usage error. */
+const relayAddress = (text: string) =>
+  Effect.flatMap(parseMultiaddr(text), (addr) =>
+    Multiaddr.getPeerId(addr) === undefined
+      ? Effect.fail(new UsageError({ message: `--relay-reserve ${text}: the address needs /p2p/<relay peer id>` }))
+      : Effect.succeed(addr))
 
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
@@ -511,6 +572,7 @@ export const main = (flags: NodeFlags) =>
         : undefined,
       pubsub: yield* pubsubOption(flags),
       mdns: effective.json.mdns ? {} : undefined,
+      relay: { server: flags.relay, reserve: yield* Effect.forEach(flags.relayReserve, relayAddress) },
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
