@@ -67,7 +67,7 @@ describe("circuit relay v2 limits", () => {
       expect(JSON.stringify(error)).toContain("NO_RESERVATION")
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("circuit-v2 §Reservation (data): the relay resets a circuit once its data limit is reached", () =>
+  it.effect("circuit-v2 §Reservation (data): the relay resets a circuit once its data limit is reached [relay-v2:reservation:1]", () =>
     Effect.gen(function*() {
       const relay = yield* relayNode({ server: { limit: { data: 64n * 1024n } } })
       const a = yield* relayNode()
@@ -85,7 +85,7 @@ describe("circuit relay v2 limits", () => {
       expect(relay.server!.circuits()).toBe(0)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("circuit-v2 §Reservation (duration): the relay resets a circuit at its duration limit", () =>
+  it.effect("circuit-v2 §Reservation (duration): the relay resets a circuit at its duration limit [relay-v2:reservation:1]", () =>
     Effect.gen(function*() {
       const relay = yield* relayNode({ server: { limit: { durationMs: 10_000 } } })
       const a = yield* relayNode()

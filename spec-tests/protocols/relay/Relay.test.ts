@@ -31,7 +31,7 @@ const threeNodes = (server: Parameters<typeof relayNode>[0] = {}) =>
   })
 
 describe("circuit relay v2 (ours ↔ ours, memory)", () => {
-  it.effect("circuit-v2 §Reservation: RESERVE is answered OK with expiry, relay addrs and a voucher", () =>
+  it.effect("circuit-v2 §Reservation: RESERVE is answered OK with expiry, relay addrs and a voucher [relay-v2:reservation-vouchers:1]", () =>
     Effect.gen(function*() {
       const { a, b, relay, reservation } = yield* threeNodes()
       expect(PeerId.equals(reservation.relay, relay.host.peerId)).toBe(true)
