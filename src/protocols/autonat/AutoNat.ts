@@ -28,7 +28,8 @@
  *   (§Implementation Suggestions): `public` when successes exceed failures by
  *   `minConfidence` (3), `private` the other way round, else `unknown`.
  *   Public addresses are confirmed in the {@link AddressManager} (so they are
- *   advertised), others unconfirmed; the node's reachability (public if any
+ *   advertised: while the client runs, an observed address is advertised only
+ *   once confirmed — `requireConfirmation`), others unconfirmed; the node's reachability (public if any
  *   address is, private if all checked ones are) is set there, and read
  *   through {@link AutoNat} `reachability` or the AddressManager's
  *   `reachability`/`events` (`ReachabilityChanged`).
@@ -353,6 +354,8 @@ export const make = (options: AutoNatOptions = {}) =>
       )
 
     if (options.client !== false) {
+      // observed addresses are advertised once we confirmed them, no longer once merely trusted
+      yield* am.requireConfirmation
       yield* registrar.handle(
         DIAL_BACK_PROTOCOL,
         (stream, conn) => Client.answerDialBack(stream, accept(conn)).pipe(Effect.tapError(() => stream.reset))
