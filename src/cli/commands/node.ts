@@ -12,16 +12,20 @@ import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
+import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
 import * as KeepConnected from "../../host/KeepConnected.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
+import * as AutoNat from "../../protocols/autonat/AutoNat.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
 import {
+  type AddressFlags,
+  addressFlags,
   httpOptions,
   json,
   nonNegative,
@@ -153,12 +157,15 @@ export const runNode = (options: {
   readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
   /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
   readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
+  /** `--autonat`: AutoNAT v2 on the node; its reachability changes are printed (`reachability` events). */
+  readonly autonat?: AutoNat.AutoNatOptions | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
-      const base = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const stack = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const base = options.autonat === undefined ? stack : Layer.provideMerge(AutoNat.layer(options.autonat), stack)
       const dht = options.dht
       const node = dht === undefined ? base : Layer.provideMerge(
         dht.datastore === undefined
@@ -204,6 +211,17 @@ export const runNode = (options: {
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
+    if (options.autonat !== undefined) {
+      const changes = Stream.filter(Context.get(ctx, AddressManager).events, (e) => e._tag === "ReachabilityChanged")
+      yield* Effect.forkScoped(Stream.runForEach(changes, (e) =>
+        emit(
+          options.json,
+          { event: "reachability", reachability: e.reachability, addrs: e.addrs.map(Multiaddr.toString) },
+          `reachability: ${e.reachability}${
+            e.addrs.length > 0 ? ` (${e.addrs.map(Multiaddr.toString).join(", ")})` : ""
+          }`
+        )))
+    }
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const connectionManager = Context.get(ctx, ConnectionManager)
     const output = yield* Output
@@ -291,9 +309,9 @@ const nodeFlags = {
     Flag.optional
   ),
   wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
-  dht: Flag.Literals("dht", ["server", "client"]).pipe(
+  dht: Flag.Literals("dht", ["server", "client", "auto"]).pipe(
     Flag.withDescription(
-      "run Kad-DHT (server: answers queries and enters others' tables; client: only asks); --bootstrap peers are its bootstrap peers"
+      "run Kad-DHT (server: answers queries and enters others' tables; client: only asks; auto: server while AutoNAT finds us public, implies --autonat); --bootstrap peers are its bootstrap peers"
     ),
     Flag.optional
   ),
@@ -307,11 +325,12 @@ const nodeFlags = {
     Flag.atLeast(0)
   ),
   ...observabilityFlags,
+  ...addressFlags,
   json,
   ...stackFlags
 }
 
-export interface NodeFlags extends StackFlags {
+export interface NodeFlags extends StackFlags, AddressFlags {
   readonly listen: ReadonlyArray<string>
   readonly dial: ReadonlyArray<string>
   readonly bootstrap: ReadonlyArray<string>
@@ -322,7 +341,7 @@ export interface NodeFlags extends StackFlags {
   readonly printConfig: boolean
   readonly wsCert: Option.Option<string>
   readonly wsKey: Option.Option<string>
-  readonly dht: Option.Option<"server" | "client">
+  readonly dht: Option.Option<"server" | "client" | "auto">
   readonly http: Option.Option<string>
   readonly httpPublic: boolean
   readonly otlp: Option.Option<string>
@@ -349,6 +368,9 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   otlp: Option.none(),
   pubsub: Option.none(),
   subscribe: [],
+  announce: [],
+  noAnnounce: [],
+  autonat: false,
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -400,6 +422,13 @@ export const effectiveConfig = (
       peerstore: {
         persistent: dataDir !== undefined,
         maxPeers: file.peerstore?.maxPeers ?? Peerstore.defaults.maxPeers
+      },
+      announce: flags.announce.length > 0 ? flags.announce : file.announce ?? [],
+      noAnnounce: flags.noAnnounce.length > 0 ? flags.noAnnounce : file.noAnnounce ?? [],
+      autonat: {
+        ...file.autonat,
+        enabled: flags.autonat || (Option.isSome(flags.dht) && flags.dht.value === "auto") ||
+          file.autonat?.enabled === true
       },
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
@@ -478,8 +507,15 @@ export const main = (flags: NodeFlags) =>
         }
         : undefined,
       pubsub: yield* pubsubOption(flags),
+      ...(effective.json.autonat.enabled
+        ? { autonat: { allowPrivateAddrs: effective.json.autonat.allowPrivateAddrs === true } }
+        : {}),
       preset: {
         ...stack,
+        addressManager: {
+          announce: yield* Effect.forEach(effective.json.announce, parseMultiaddr),
+          noAnnounce: yield* Effect.forEach(effective.json.noAnnounce, parseMultiaddr)
+        },
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
         ...(peerstore !== undefined ? { peerstore } : {})
       }
