@@ -72,6 +72,8 @@ export interface Options {
   readonly kad?: { readonly clientMode?: boolean; readonly protocol?: string }
   /** pubsub (wt-gossip): `{ router: "gossipsub" | "floodsub", ...init }` adds that service (see {@link pubsubOf}). */
   readonly pubsub?: JsonObject
+  /** @libp2p/autonat-v2 as service `autoNAT` (true, or its init); command `autonatAddrs` (wt-autonat). */
+  readonly autonat?: boolean | JsonObject
 }
 
 /** A line the process printed with an `event` field. */
@@ -317,6 +319,7 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.mplex !== undefined) config["mplex"] = options.mplex
   if (options.kad !== undefined) config["kad"] = options.kad
   if (options.pubsub !== undefined) config["pubsub"] = options.pubsub
+  if (options.autonat !== undefined) config["autonat"] = options.autonat
   return config
 }
 
