@@ -19,7 +19,11 @@ export const autonatNode = (options: AutoNat.AutoNatOptions = {}, preset: Nodes.
     const node = Nodes.Default({ listen: [ma("/ip4/127.0.0.1/tcp/0")], ...preset })
     const layer = AutoNat.layer({ startupDelay: "1 hour", ...options }).pipe(Layer.provideMerge(node))
     const ctx = yield* Effect.flatMap(Effect.scope, (scope) => Layer.buildWithScope(layer, scope))
-    return { ...servicesOf(ctx as Context.Context<NodeServices>), autonat: Context.get(ctx, AutoNat.AutoNat) }
+    return {
+      ...servicesOf(ctx as Context.Context<NodeServices>),
+      autonat: Context.get(ctx, AutoNat.AutoNat),
+      context: ctx
+    }
   })
 
 export type AutoNatNode = Effect.Success<ReturnType<typeof autonatNode>>
