@@ -17,11 +17,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Net from "node:net"
 import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as AutoNat from "../../src/protocols/autonat/AutoNat.ts"
+import { closedPortOn } from "../protocols/autonat/support.ts"
 import { ma } from "../support/multiaddr.ts"
 import { type NodeServices, servicesOf } from "../support/node.ts"
 import * as JsPeer from "./harness/JsPeer.ts"
@@ -111,17 +111,6 @@ const ourNode = (listen: ReadonlyArray<string>, options: AutoNat.AutoNatOptions)
 
 const portOf = (addr: Multiaddr.Multiaddr) => Multiaddr.components(addr)[1]!.value!
 
-const closedPort = (host: string) =>
-  Effect.promise(() =>
-    new Promise<number>((resolve) => {
-      const server = Net.createServer()
-      server.listen(0, host, () => {
-        const port = (server.address() as Net.AddressInfo).port
-        server.close(() => resolve(port))
-      })
-    })
-  )
-
 describe.skipIf(skipReason !== undefined)(`AutoNAT v2 interop with js-libp2p (${skipReason ?? "netns"})`, () => {
   it.live(
     "js asks us: our server dials js back with the nonce; js verifies its address (§AutoNAT V2 Protocol)",
@@ -164,7 +153,7 @@ describe.skipIf(skipReason !== undefined)(`AutoNAT v2 interop with js-libp2p (${
         // js observes us at 11.11.11.1: asking for 11.11.11.4 costs dial data (amplification prevention)
         const other = yield* ours.autonat.check(jsId.success, second!)
         expect(other.outcome).toBe("public")
-        const closed = ma(`/ip4/${OURS}/tcp/${yield* closedPort(OURS)}`)
+        const closed = ma(`/ip4/${OURS}/tcp/${yield* closedPortOn(OURS)}`)
         expect((yield* ours.autonat.check(jsId.success, closed)).outcome).toBe("private")
         // a round: both addresses public, confirmed, the node public
         const verdicts = yield* ours.autonat.checkNow

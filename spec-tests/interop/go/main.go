@@ -23,7 +23,8 @@
 //	  encrypters?: ("noise"|"tls")[]      preference order, default ["noise"]
 //	  muxers?: ("yamux")[]                default ["yamux"]
 //	  pubsub?: {...}                      gossipsub: see pubsub.go
-//	  kad?: {...} }                       Kad-DHT: see kad.go
+//	  kad?: {...}                         Kad-DHT: see kad.go
+//	  autonat?: {...} }                   AutoNAT v2: see autonat.go
 //
 // Output (stdout, one JSON object per line), as js-peer.mjs:
 //
@@ -146,6 +147,7 @@ type config struct {
 	Muxers     []string       `json:"muxers"`
 	Pubsub     *pubsubConfig  `json:"pubsub"`
 	Kad        *kadConfig     `json:"kad"`
+	Autonat    *autonatConfig `json:"autonat"`
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -1070,6 +1072,10 @@ func main() {
 	}
 	if err := startKad(c.Kad); err != nil {
 		logf("kad: %v", err)
+		os.Exit(1)
+	}
+	if err := startAutonat(c.Autonat); err != nil {
+		logf("autonat: %v", err)
 		os.Exit(1)
 	}
 	sigs := make(chan os.Signal, 1)

@@ -39,6 +39,8 @@ export interface Options extends JsPeer.ProcessOptions {
   readonly pubsub?: JsPeer.JsonObject
   /** go-libp2p-kad-dht (go/kad.go): `{ clientMode?, protocol? }` as the js peer's; drive it with `JsKad`. */
   readonly kad?: JsPeer.JsonObject
+  /** go-libp2p autonatv2 (go/autonat.go): `{ allowPrivateAddrs? }`; command `autonatCheck` (wt-autonat). */
+  readonly autonat?: JsPeer.JsonObject
 }
 
 let counter = 0

@@ -34,16 +34,20 @@ export const connect = (
   b: { readonly addr: Multiaddr.Multiaddr }
 ) => Effect.flatMap(a.host.dial(b.addr), (conn) => Effect.as(a.identify.identify(conn), conn))
 
-/** A port on 127.0.0.1 where nothing listens (bound, then closed). */
-export const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
+/** A port on `host` where nothing listens (bound, then closed). */
+export const closedPortOn = (host: string) =>
+  Effect.promise(() =>
+    new Promise<number>((resolve) => {
+      const server = Net.createServer()
+      server.listen(0, host, () => {
+        const port = (server.address() as Net.AddressInfo).port
+        server.close(() => resolve(port))
+      })
     })
-  })
-)
+  )
+
+/** A port on 127.0.0.1 where nothing listens. */
+export const closedPort = closedPortOn("127.0.0.1")
 
 /** A TCP listener on `host` that counts the connections made to it (and drops them), closed with the scope. */
 export const canary = (host: string) =>
