@@ -152,6 +152,14 @@ export * as Perf from "./protocols/perf/Perf.ts"
 export * as Kad from "./protocols/kad/Kad.ts"
 
 /**
+ * AutoNAT v2 client and server and a v1 server (`AutoNat.AutoNat`, `AutoNat.layer`, `AutoNatError`):
+ * which of our addresses others can dial; verdicts go to the AddressManager.
+ *
+ * @since 0.3.0
+ */
+export * as AutoNat from "./protocols/autonat/AutoNat.ts"
+
+/**
  * The peer routing contract (`PeerRouting.PeerRouting`, `RoutingError`); `Kad.layerPeerRouting` implements it.
  *
  * @since 0.2.0

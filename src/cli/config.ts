@@ -46,6 +46,16 @@ export const ConfigFile = Schema.Struct({
   })),
   /** LAN discovery with mDNS (as `--mdns`). */
   mdns: Schema.optional(Schema.Boolean),
+  /** Multiaddrs advertised instead of the listen and observed ones (`--announce`). */
+  announce: Schema.optional(Schema.Array(Schema.String)),
+  /** Advertised addresses that start with one of these multiaddrs are left out (`--no-announce`). */
+  noAnnounce: Schema.optional(Schema.Array(Schema.String)),
+  autonat: Schema.optional(Schema.Struct({
+    /** Run AutoNAT v2 (`--autonat`). */
+    enabled: Schema.optional(Schema.Boolean),
+    /** Check and dial back private and loopback addresses too (LANs, tests). */
+    allowPrivateAddrs: Schema.optional(Schema.Boolean)
+  })),
   dht: Schema.optional(Section),
   pubsub: Schema.optional(Section),
   http: Schema.optional(Section)

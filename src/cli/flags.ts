@@ -209,3 +209,33 @@ export const httpOptions = (flags: { readonly http: Option.Option<string>; reado
     }
     return { listen, public: flags.httpPublic }
   })
+
+/**
+ * The addresses a node advertises (`node`): `--announce` (repeatable: these replace the advertised
+ * addresses), `--no-announce` (repeatable: advertised addresses that start with one are left out),
+ * `--autonat` (run AutoNAT v2: confirm our addresses with other peers, serve their checks).
+ */
+export const addressFlags = {
+  announce: Flag.String("announce").pipe(
+    Flag.withDescription("advertise this multiaddr instead of the listen and observed addresses (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  noAnnounce: Flag.String("no-announce").pipe(
+    Flag.withDescription(
+      "never advertise addresses that start with this multiaddr, e.g. /ip4/10.0.0.1 or /ip4/10.0.0.1/tcp/4001 (repeatable)"
+    ),
+    Flag.atLeast(0)
+  ),
+  autonat: Flag.Boolean("autonat").pipe(
+    Flag.withDescription(
+      "run AutoNAT v2 (and a v1 server): check which of our addresses others can dial, advertise observed addresses only once confirmed, answer others' checks"
+    ),
+    Flag.withDefault(false)
+  )
+}
+
+export interface AddressFlags {
+  readonly announce: ReadonlyArray<string>
+  readonly noAnnounce: ReadonlyArray<string>
+  readonly autonat: boolean
+}

@@ -33,6 +33,15 @@
  *   shows up in `events` without anyone asking; at most `maxConfirmedAddrs`
  *   (32) confirmed addresses (the oldest confirmation makes room).
  * - **Reachability** is what AutoNAT last said (`unknown` until then).
+ * - **Confirmation**: while an AutoNAT client holds `requireConfirmation`,
+ *   trusted observed addresses are advertised only once AutoNAT confirmed them
+ *   (they are its candidates); without one, nothing could confirm them, and
+ *   they are advertised once trusted (as go-libp2p did before AutoNAT v2).
+ * - **Announce** (`announce`, `--announce`): when given, these addresses are
+ *   advertised instead of all the others; **no-announce** (`noAnnounce`,
+ *   `--no-announce`) removes every advertised address that starts with one of
+ *   its entries (`/ip4/10.0.0.1` removes every port on that IP; a whole
+ *   address removes that address).
  * - **Events** (`events`, a sliding buffer of `eventBuffer` (64) per
  *   subscriber): `ReachabilityChanged`, and `AddressesChanged` whenever
  *   {@link AddressManager} `addrs` — listen, confirmed, then trusted observed
@@ -113,6 +122,10 @@ export interface AddressManagerOptions {
   readonly eventBuffer?: number | undefined
   /** Networks to treat as public although they are private or reserved (`--public-cidr`; default none). */
   readonly publicCidrs?: ReadonlyArray<MultiaddrNet.Cidr> | undefined
+  /** Advertise exactly these addresses instead of the listen, confirmed and observed ones (`--announce`). */
+  readonly announce?: ReadonlyArray<Multiaddr.Multiaddr> | undefined
+  /** Never advertise an address that starts with one of these (`--no-announce`). */
+  readonly noAnnounce?: ReadonlyArray<Multiaddr.Multiaddr> | undefined
 }
 
 export const defaults = {
@@ -146,8 +159,19 @@ export class AddressManager extends Context.Service<AddressManager, {
     reachability: Reachability,
     addrs?: ReadonlyArray<Multiaddr.Multiaddr>
   ) => Effect.Effect<void>
-  /** What to advertise: listen addresses (wildcards left out), confirmed, then trusted observed ones. */
+  /**
+   * What to advertise: listen addresses (wildcards left out), confirmed, then trusted observed ones
+   * (confirmed ones only while `requireConfirmation` is held); `announce` instead when configured;
+   * `noAnnounce` filtered out.
+   */
   readonly addrs: Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>>
+  /**
+   * What to advertise given the caller's own listen addresses `base` (the Host's, wildcards
+   * included): `announce` when configured, else `base` followed by `addrs`; `noAnnounce` filtered out.
+   */
+  readonly advertise: (base: ReadonlyArray<Multiaddr.Multiaddr>) => Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>>
+  /** While the current scope lasts, trusted observed addresses are advertised only once confirmed (AutoNAT). */
+  readonly requireConfirmation: Effect.Effect<void, never, Scope.Scope>
   /** {@link MultiaddrNet.classify} with the configured public CIDRs. */
   readonly classify: (addr: Multiaddr.Multiaddr) => MultiaddrNet.AddressClass
   readonly events: Stream.Stream<AddressEvent>
@@ -179,6 +203,13 @@ const listensOn = (listen: Multiaddr.Multiaddr, local: Multiaddr.Multiaddr): boo
   if (li === undefined || lt === undefined || ci === undefined || ct === undefined) return false
   if (li.code !== ci.code || lt.code !== ct.code || lt.value !== ct.value) return false
   return li.value === ci.value || Multiaddr.isUnspecified(listen)
+}
+
+/** The components of `prefix` begin `addr` (`/ip4/10.0.0.1` begins `/ip4/10.0.0.1/tcp/4001`). */
+export const startsWith = (addr: Multiaddr.Multiaddr, prefix: Multiaddr.Multiaddr): boolean => {
+  const a = Multiaddr.components(addr)
+  const p = Multiaddr.components(prefix)
+  return p.length > 0 && p.length <= a.length && p.every((c, i) => c.code === a[i]!.code && c.value === a[i]!.value)
 }
 
 /** Same IP version and same transport (tcp/udp). */
@@ -316,19 +347,34 @@ export const make = (
     let confirmed: ReadonlyArray<Multiaddr.Multiaddr> = []
     let reachability: Reachability = "unknown"
 
-    /** listen (wildcards left out), confirmed, trusted observed; no duplicates. */
-    const advertised = (): ReadonlyArray<Multiaddr.Multiaddr> => {
+    const announce = options.announce ?? []
+    const noAnnounce = options.noAnnounce ?? []
+    let confirmationHolders = 0
+    const announceable = (a: Multiaddr.Multiaddr) => !noAnnounce.some((n) => startsWith(a, n))
+
+    /** `lists` in order, no duplicates, `noAnnounce` left out. */
+    const merged = (...lists: ReadonlyArray<ReadonlyArray<Multiaddr.Multiaddr>>): Array<Multiaddr.Multiaddr> => {
       const out: Array<Multiaddr.Multiaddr> = []
       const seen = new Set<string>()
-      const add = (a: Multiaddr.Multiaddr) => {
-        const k = Multiaddr.toString(a)
-        if (seen.has(k)) return
-        seen.add(k)
-        out.push(a)
+      for (const list of lists) {
+        for (const a of list) {
+          const k = Multiaddr.toString(a)
+          if (seen.has(k) || !announceable(a)) continue
+          seen.add(k)
+          out.push(a)
+        }
       }
+      return out
+    }
+
+    /** listen (wildcards left out), confirmed, trusted observed; or `announce`; no duplicates, `noAnnounce` out. */
+    const advertised = (): ReadonlyArray<Multiaddr.Multiaddr> => {
+      if (announce.length > 0) return merged(announce)
+      const out: Array<Multiaddr.Multiaddr> = []
+      const add = (a: Multiaddr.Multiaddr) => void out.push(a)
       for (const a of listen) if (!Multiaddr.isUnspecified(a)) add(a)
       for (const a of confirmed) add(a)
-      const trusted = observations.trusted(threshold, perListener)
+      const trusted = confirmationHolders > 0 ? [] : observations.trusted(threshold, perListener)
       for (const a of listen) {
         const split = MultiaddrNet.splitThinWaist(a)
         if (split === undefined) continue
@@ -336,7 +382,7 @@ export const make = (
           if (listensOn(split.thinWaist, e.local)) add(Multiaddr.encapsulate(e.observed, split.rest))
         }
       }
-      return out
+      return merged(out)
     }
 
     /** Run `change`, then publish `AddressesChanged` if the advertised list changed. */
@@ -410,6 +456,12 @@ export const make = (
           return Effect.asVoid(PubSub.publish(pubsub, { _tag: "ReachabilityChanged", reachability: next, addrs }))
         }),
       addrs: changing(advertised),
+      advertise: (base) =>
+        Effect.map(changing(advertised), (addrs) => announce.length > 0 ? addrs : merged(base, addrs)),
+      requireConfirmation: Effect.acquireRelease(
+        changing(() => void confirmationHolders++),
+        () => changing(() => void confirmationHolders--)
+      ),
       classify,
       events: Stream.fromPubSub(pubsub)
     })

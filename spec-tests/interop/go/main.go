@@ -24,7 +24,8 @@
 //	  muxers?: ("yamux")[]                default ["yamux"]
 //	  pubsub?: {...}                      gossipsub: see pubsub.go
 //	  kad?: {...}                         Kad-DHT: see kad.go
-//	  relay?: {...} }                     circuit relay v2: see relay.go
+//	  relay?: {...}                       circuit relay v2: see relay.go
+//	  autonat?: {...} }                   AutoNAT v2: see autonat.go
 //
 // Output (stdout, one JSON object per line), as js-peer.mjs:
 //
@@ -148,6 +149,7 @@ type config struct {
 	Pubsub     *pubsubConfig  `json:"pubsub"`
 	Kad        *kadConfig     `json:"kad"`
 	Relay      *relayConfig   `json:"relay"`
+	Autonat    *autonatConfig `json:"autonat"`
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -1077,6 +1079,10 @@ func main() {
 	}
 	if err := startRelay(c.Relay); err != nil {
 		logf("relay: %v", err)
+		os.Exit(1)
+	}
+	if err := startAutonat(c.Autonat); err != nil {
+		logf("autonat: %v", err)
 		os.Exit(1)
 	}
 	sigs := make(chan os.Signal, 1)

@@ -41,6 +41,8 @@ export interface Options extends JsPeer.ProcessOptions {
   readonly kad?: JsPeer.JsonObject
   /** circuit relay v2 (go/relay.go): `server` runs go's relay; go's relay client is always on. */
   readonly relay?: { readonly server?: true }
+  /** go-libp2p autonatv2 (go/autonat.go): `{ allowPrivateAddrs? }`; command `autonatCheck` (wt-autonat). */
+  readonly autonat?: JsPeer.JsonObject
 }
 
 let counter = 0

@@ -74,6 +74,8 @@ export interface Options {
   readonly pubsub?: JsonObject
   /** circuit relay v2 (wt-relay): `server` adds `circuitRelayServer`, `transport` the `circuitRelayTransport` (true or init). */
   readonly relay?: { readonly server?: true | JsonObject; readonly transport?: true | JsonObject }
+  /** @libp2p/autonat-v2 as service `autoNAT` (true, or its init); command `autonatAddrs` (wt-autonat). */
+  readonly autonat?: boolean | JsonObject
 }
 
 /** A line the process printed with an `event` field. */
@@ -320,6 +322,7 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.kad !== undefined) config["kad"] = options.kad
   if (options.pubsub !== undefined) config["pubsub"] = options.pubsub
   if (options.relay !== undefined) config["relay"] = options.relay
+  if (options.autonat !== undefined) config["autonat"] = options.autonat
   return config
 }
 

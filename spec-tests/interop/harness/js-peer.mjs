@@ -26,7 +26,9 @@
  *                                              ["noise"]; "tls" is @libp2p/tls (libp2p TLS 1.3)
  *     muxers?: ("yamux"|"mplex")[]         stream muxers in preference order, default ["yamux"];
  *                                              "mplex" is @libp2p/mplex
- *     mplex?: object }                       @libp2p/mplex init, e.g. { disconnectThreshold: 100 }
+ *     mplex?: object                         @libp2p/mplex init, e.g. { disconnectThreshold: 100 }
+ *     autonat?: true | object }              @libp2p/autonat-v2 as service autoNAT (its init);
+ *                                              command autonatAddrs → {addrs:[{addr,type,verified}]}
  * Without `muxers` / `mplex` in the config, the env vars JS_PEER_MUXERS (comma-separated, e.g.
  * "mplex,yamux") and JS_PEER_MPLEX (JSON) are used, so a driver passing only env can set them.
  *
@@ -126,6 +128,7 @@ import { floodsub } from "@libp2p/floodsub"
 import { gossipsub } from "@libp2p/gossipsub"
 import { createInterface } from "node:readline"
 // kad-dht (its own file: js-kad.mjs)
+import { autoNATv2 } from "@libp2p/autonat-v2"
 import { kadCommands, kadService } from "./js-kad.mjs"
 
 const ECHO = "/echo/1.0.0"
@@ -333,6 +336,8 @@ if (config.mdns != null) services.mdns = mdns(config.mdns)
 const relayInit = (v) => (v === true ? {} : v)
 if (config.relay?.server) services.relay = circuitRelayServer(relayInit(config.relay.server))
 // ---------------------------------------------------------------- end circuit relay v2
+// autonat (wt-autonat): config.autonat true or an @libp2p/autonat-v2 init adds service `autoNAT`
+if (config.autonat) services.autoNAT = autoNATv2(config.autonat === true ? {} : config.autonat)
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
@@ -953,6 +958,15 @@ const commands = {
   }
 }
 
+// autonat (wt-autonat): our addresses as js's AddressManager holds them, with AutoNAT's verdict
+commands.autonatAddrs = async () => ({
+  addrs: node.components.addressManager.getAddressesWithMetadata().map((a) => ({
+    addr: a.multiaddr.toString(),
+    type: a.type,
+    verified: a.verified
+  }))
+})
+
 // kad-dht commands (js-kad.mjs)
 const kad = kadCommands({ node, encrypters, muxers })
 Object.assign(commands, kad)
@@ -1056,4 +1070,12 @@ rl.on("line", (line) => void handleLine(line))
 rl.on("close", () => void shutdown(0).then(() => process.exit(0)))
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => void shutdown(0).then(() => process.exit(0)))
 
-emit({ event: "ready", peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), node: process.version })
+// js-libp2p withholds public listen addresses until AutoNAT verified them: then the ready line
+// carries the bound listen addresses (wt-autonat)
+const readyAddrs = () => {
+  const addrs = node.getMultiaddrs().map(String)
+  if (addrs.length > 0 || !config.autonat) return addrs
+  const p2p = `/p2p/${node.peerId.toString()}`
+  return node.components.transportManager.getAddrs().map((a) => `${a.toString()}${p2p}`)
+}
+emit({ event: "ready", peerId: node.peerId.toString(), addrs: readyAddrs(), node: process.version })

@@ -15,10 +15,12 @@ import { Datastore } from "../../datastore/Datastore.ts"
 import * as Bootstrap from "../../discovery/Bootstrap.ts"
 import * as Mdns from "../../discovery/Mdns.ts"
 import * as PeerDiscovery from "../../discovery/PeerDiscovery.ts"
+import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
+import * as AutoNat from "../../protocols/autonat/AutoNat.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
 import * as RelayClient from "../../protocols/relay/RelayClient.ts"
@@ -26,6 +28,8 @@ import * as RelayServer from "../../protocols/relay/RelayServer.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
 import {
+  type AddressFlags,
+  addressFlags,
   httpOptions,
   json,
   nonNegative,
@@ -203,6 +207,8 @@ export const runNode = (options: {
   readonly mdns?: Mdns.MdnsOptions | undefined
   /** `--relay` (serve as a circuit relay v2 hop) and `--relay-reserve` (relays to reserve on and keep). */
   readonly relay?: { readonly server: boolean; readonly reserve: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
+  /** `--autonat`: AutoNAT v2 on the node; its reachability changes are printed (`reachability` events). */
+  readonly autonat?: AutoNat.AutoNatOptions | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -214,9 +220,10 @@ export const runNode = (options: {
         listen: addrs,
         relay: { relays: options.relay?.reserve ?? [] }
       })
+      const stack = options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
       const base = Layer.provideMerge(
         PeerDiscovery.layer(),
-        options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
+        options.autonat === undefined ? stack : Layer.provideMerge(AutoNat.layer(options.autonat), stack)
       )
       const dht = options.dht
       const node = dht === undefined ? base : Layer.provideMerge(
@@ -264,6 +271,17 @@ export const runNode = (options: {
     }, options.json)
     yield* printReservations(Context.get(ctx, RelayClient.RelayClient), options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
+    if (options.autonat !== undefined) {
+      const changes = Stream.filter(Context.get(ctx, AddressManager).events, (e) => e._tag === "ReachabilityChanged")
+      yield* Effect.forkScoped(Stream.runForEach(changes, (e) =>
+        emit(
+          options.json,
+          { event: "reachability", reachability: e.reachability, addrs: e.addrs.map(Multiaddr.toString) },
+          `reachability: ${e.reachability}${
+            e.addrs.length > 0 ? ` (${e.addrs.map(Multiaddr.toString).join(", ")})` : ""
+          }`
+        )))
+    }
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const output = yield* Output
     yield* printDiscovery(Context.get(ctx, PeerDiscovery.PeerDiscovery), options.json)
@@ -352,9 +370,9 @@ const nodeFlags = {
     Flag.optional
   ),
   wsKey: Flag.String("ws-key").pipe(Flag.withDescription("PEM private key file of --ws-cert"), Flag.optional),
-  dht: Flag.Literals("dht", ["server", "client"]).pipe(
+  dht: Flag.Literals("dht", ["server", "client", "auto"]).pipe(
     Flag.withDescription(
-      "run Kad-DHT (server: answers queries and enters others' tables; client: only asks); --bootstrap peers are its bootstrap peers"
+      "run Kad-DHT (server: answers queries and enters others' tables; client: only asks; auto: server while AutoNAT finds us public, implies --autonat); --bootstrap peers are its bootstrap peers"
     ),
     Flag.optional
   ),
@@ -384,11 +402,12 @@ const nodeFlags = {
     Flag.atLeast(0)
   ),
   ...observabilityFlags,
+  ...addressFlags,
   json,
   ...stackFlags
 }
 
-export interface NodeFlags extends StackFlags {
+export interface NodeFlags extends StackFlags, AddressFlags {
   readonly listen: ReadonlyArray<string>
   readonly dial: ReadonlyArray<string>
   readonly bootstrap: ReadonlyArray<string>
@@ -399,7 +418,7 @@ export interface NodeFlags extends StackFlags {
   readonly printConfig: boolean
   readonly wsCert: Option.Option<string>
   readonly wsKey: Option.Option<string>
-  readonly dht: Option.Option<"server" | "client">
+  readonly dht: Option.Option<"server" | "client" | "auto">
   readonly http: Option.Option<string>
   readonly httpPublic: boolean
   readonly otlp: Option.Option<string>
@@ -432,6 +451,9 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   mdns: false,
   relay: false,
   relayReserve: [],
+  announce: [],
+  noAnnounce: [],
+  autonat: false,
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -483,6 +505,13 @@ export const effectiveConfig = (
       peerstore: {
         persistent: dataDir !== undefined,
         maxPeers: file.peerstore?.maxPeers ?? Peerstore.defaults.maxPeers
+      },
+      announce: flags.announce.length > 0 ? flags.announce : file.announce ?? [],
+      noAnnounce: flags.noAnnounce.length > 0 ? flags.noAnnounce : file.noAnnounce ?? [],
+      autonat: {
+        ...file.autonat,
+        enabled: flags.autonat || (Option.isSome(flags.dht) && flags.dht.value === "auto") ||
+          file.autonat?.enabled === true
       },
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
@@ -573,8 +602,15 @@ export const main = (flags: NodeFlags) =>
       pubsub: yield* pubsubOption(flags),
       mdns: effective.json.mdns ? {} : undefined,
       relay: { server: flags.relay, reserve: yield* Effect.forEach(flags.relayReserve, relayAddress) },
+      ...(effective.json.autonat.enabled
+        ? { autonat: { allowPrivateAddrs: effective.json.autonat.allowPrivateAddrs === true } }
+        : {}),
       preset: {
         ...stack,
+        addressManager: {
+          announce: yield* Effect.forEach(effective.json.announce, parseMultiaddr),
+          noAnnounce: yield* Effect.forEach(effective.json.noAnnounce, parseMultiaddr)
+        },
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
         ...(peerstore !== undefined ? { peerstore } : {})
       }

@@ -15,7 +15,7 @@
  * Every new connection is identified once, from `host.onConnection` (js-libp2p
  * does the same and resets a second identify stream on one connection, so
  * results are cached per open connection, until it closes). Results go to the Peerstore and are published on `events`.
- * When our protocol list changes, every connected peer gets a push.
+ * When our protocol list or the addresses we advertise change, every connected peer gets a push.
  *
  * @since 0.1.0
  */
@@ -41,7 +41,6 @@ import { Identity } from "../../core/Identity.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
-import * as MultiaddrNet from "../../core/MultiaddrNet.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Reader from "../../core/Reader.ts"
@@ -226,29 +225,33 @@ export const make = (options: IdentifyOptions = {}) =>
     const agentVersion = options.agentVersion ?? AGENT_VERSION
     const publicKeyBytes = Keys.marshalPublicKey(identity.publicKey)
 
-    /** The bound listen addresses, then the circuit addresses of our relay reservations (circuit-v2 §Reservation). */
-    const listenAddrs = () => {
-      const bound = host.addrs().map((a) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
-      if (addressManager._tag === "None") return bound
-      return [...bound, ...addressManager.value.listenAddrs().filter(MultiaddrNet.isRelayed)]
-    }
-
-    /** The signed peer record of our current addresses (seq = Clock time in ms, as js-libp2p does). */
-    const signedRecord = Effect.gen(function*() {
-      const seq = BigInt(yield* Clock.currentTimeMillis)
-      return yield* Effect.fromResult(
-        PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, listenAddrs()))
-      )
+    /**
+     * The addresses we advertise: the Host's listen addresses, with the AddressManager's
+     * confirmed and observed ones (and its `announce`/`noAnnounce`) when the node has one.
+     */
+    const listenAddrs = Effect.suspend(() => {
+      const base = host.addrs().map((a) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
+      return addressManager._tag === "Some" ? addressManager.value.advertise(base) : Effect.succeed(base)
     })
+
+    /** The signed peer record of `addrs` (seq = Clock time in ms, as js-libp2p does). */
+    const signedRecord = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
+      Effect.gen(function*() {
+        const seq = BigInt(yield* Clock.currentTimeMillis)
+        return yield* Effect.fromResult(
+          PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, addrs))
+        )
+      })
 
     const ourMessage = (conn: Connection.Connection) =>
       Effect.gen(function*() {
-        const record = yield* Effect.result(signedRecord)
+        const addrs = yield* listenAddrs
+        const record = yield* Effect.result(signedRecord(addrs))
         const msg: IdentifyMessage = {
           protocolVersion: PROTOCOL_VERSION,
           agentVersion,
           publicKey: publicKeyBytes,
-          listenAddrs: listenAddrs().map(Multiaddr.toBytes),
+          listenAddrs: addrs.map(Multiaddr.toBytes),
           // A Unix socket's dialer has no address of its own (its remoteAddr is our listen path):
           // nothing was observed, so none is sent (js-libp2p fails identify on a /unix observedAddr).
           ...(conn.remoteAddr.components[0]?.code === Multiaddr.codes.unix
@@ -382,6 +385,13 @@ export const make = (options: IdentifyOptions = {}) =>
     // Push when our protocols change.
     const changes = yield* registrar.subscribeChanges
     yield* Effect.forkScoped(Stream.runForEach(changes, () => push))
+    // … and when the addresses we advertise change (an address confirmed by AutoNAT, say)
+    if (addressManager._tag === "Some") {
+      yield* Effect.forkScoped(Stream.runForEach(
+        Stream.filter(addressManager.value.events, (e) => e._tag === "AddressesChanged"),
+        () => push
+      ))
+    }
 
     return Identify.of({
       identify,

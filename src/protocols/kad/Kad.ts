@@ -9,7 +9,11 @@
  * - Client and server mode: a server registers the protocol handler (so identify
  *   advertises it and others add it to their tables); a client does not, and asks
  *   only. Only peers that advertise the protocol (identify, `Identify.subscribe`)
- *   or answered a request enter our table. Mode is an option (AutoNAT later).
+ *   or answered a request enter our table. Mode is an option; `"auto"` follows
+ *   the AddressManager's reachability (AutoNAT): server while it is `public`,
+ *   client otherwise (go-libp2p-kad-dht's `ModeAuto`), switching on its
+ *   `ReachabilityChanged` events (the handler is registered and removed, and
+ *   identify pushes the protocol change).
  * - The protocol id is an option: `PROTOCOL`, or `LAN_PROTOCOL` for a LAN DHT.
  * - §Peer routing: iterative lookups (`Query.ts`) with α in flight, ending when the
  *   k closest known peers have answered; a per-peer and a whole-query timeout.
@@ -50,6 +54,7 @@ import {
   Random,
   Result,
   Schedule,
+  Scope,
   Stream
 } from "effect"
 import { Registrar } from "../../connection/Registrar.ts"
@@ -59,6 +64,7 @@ import type * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
 import * as MemoryDatastore from "../../datastore/Memory.ts"
+import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
 import * as Metrics from "../../internal/metrics.ts"
@@ -110,8 +116,11 @@ export * as Ipns from "./ipns.ts"
 export type Mode = "client" | "server"
 
 export interface KadOptions {
-  /** Server (default): answer requests and be in others' tables. Client: only ask. */
-  readonly mode?: Mode
+  /**
+   * Server (default): answer requests and be in others' tables. Client: only ask.
+   * Auto: server while the AddressManager's reachability is `public`, client otherwise.
+   */
+  readonly mode?: Mode | "auto"
   /** Protocol id (default {@link PROTOCOL}; {@link LAN_PROTOCOL} for a LAN DHT). */
   readonly protocol?: string
   /** Peers to dial at start (each address ending in `/p2p/<id>`). */
@@ -167,7 +176,10 @@ export interface FindProvidersOptions {
 }
 
 export class Kad extends Context.Service<Kad, {
+  /** The mode at start (with `mode: "auto"`: the mode the reachability gave then; see `currentMode`). */
   readonly mode: Mode
+  /** The mode now (differs from `mode` only with `mode: "auto"`). */
+  readonly currentMode: () => Mode
   readonly protocol: string
   /** A peer's addresses: from an open connection, or found by a lookup of its id. */
   readonly findPeer: (peer: PeerId.PeerId) => Effect.Effect<PeerInfo, KadError>
@@ -209,7 +221,12 @@ export const make = (options: KadOptions = {}) =>
     const peerstore = yield* Peerstore
     const identify = yield* Identify
     const datastore = yield* Datastore
-    const mode = options.mode ?? defaults.mode
+    const configured = options.mode ?? defaults.mode
+    const addressManager = yield* Effect.serviceOption(AddressManager)
+    const reachableMode = (): Mode =>
+      Option.isSome(addressManager) && addressManager.value.reachability() === "public" ? "server" : "client"
+    const mode: Mode = configured === "auto" ? reachableMode() : configured
+    let currentMode: Mode = mode
     const protocol = options.protocol ?? defaults.protocol
     const k = Options.clampInt(options.k, defaults.k, 1, 1024)
     const alpha = Options.clampInt(options.alpha, defaults.alpha, 1, 64)
@@ -503,8 +520,33 @@ export const make = (options: KadOptions = {}) =>
       if (info.protocols.includes(protocol)) yield* admit(info.peerId)
     }
 
-    if (mode === "server") {
-      yield* registrar.handle(protocol, (stream, conn) => Server.serve(stream, conn.remotePeer, handlers))
+    /** The handler's own scope, so `auto` can remove it; open while we are a server. */
+    let serving: Scope.Closeable | undefined
+    const layerScope = yield* Effect.scope
+    const setMode = (next: Mode): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        currentMode = next
+        if (next === "server" && serving === undefined) {
+          const scope = yield* Scope.fork(layerScope)
+          serving = scope
+          yield* Scope.provide(
+            Effect.ignore(
+              registrar.handle(protocol, (stream, conn) => Server.serve(stream, conn.remotePeer, handlers))
+            ),
+            scope
+          )
+        } else if (next === "client" && serving !== undefined) {
+          const scope = serving
+          serving = undefined
+          yield* Scope.close(scope, Exit.void)
+        }
+      })
+    yield* setMode(mode)
+    if (configured === "auto" && Option.isSome(addressManager)) {
+      yield* Effect.forkScoped(Stream.runForEach(
+        Stream.filter(addressManager.value.events, (e) => e._tag === "ReachabilityChanged"),
+        () => setMode(reachableMode())
+      ))
     }
 
     // --- status: mode, protocol, the table's size and peers per bucket (by common prefix length)
@@ -516,7 +558,7 @@ export const make = (options: KadOptions = {}) =>
         Effect.sync(() => {
           const buckets: Record<string, number> = {}
           for (const cpl of RoutingTable.usedBuckets(table)) buckets[cpl] = table.buckets[cpl]!.length
-          return { mode, protocol, routingTableSize: RoutingTable.size(table), buckets }
+          return { mode: currentMode, protocol, routingTableSize: RoutingTable.size(table), buckets }
         })
       )
     }
@@ -550,6 +592,7 @@ export const make = (options: KadOptions = {}) =>
 
     return Kad.of({
       mode,
+      currentMode: () => currentMode,
       protocol,
       findPeer: (peer) => measured("find_node", findPeer(peer)),
       getClosestPeers: (key) => measured("find_node", getClosestPeers(key)),

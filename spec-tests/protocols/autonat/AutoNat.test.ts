@@ -1,0 +1,233 @@
+/**
+ * AutoNAT v2 between our nodes on 127.0.0.1 (libp2p specs autonat/autonat-v2.md):
+ * reachability of an address, the nonce check, the amplification protection,
+ * the server's rate limits, and the verdicts in the AddressManager.
+ * Both sides allow loopback addresses (`allowPrivateAddrs`), which a default
+ * server refuses (checked too).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import * as Multiaddr from "../../../src/core/Multiaddr.ts"
+import * as AutoNat from "../../../src/protocols/autonat/AutoNat.ts"
+import { ma } from "../../support/multiaddr.ts"
+import { tcpNode } from "../../support/node.ts"
+import { autonatNode, canary, closedPort, connect, rawMessages } from "./support.ts"
+
+const bare = (a: Multiaddr.Multiaddr) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p)
+const reasonOf = (exit: Exit.Exit<unknown, AutoNat.AutoNatError>) =>
+  Exit.isFailure(exit)
+    ? Option.map(Exit.findErrorOption(exit), (e) => e.reason._tag).pipe(Option.getOrElse(() => "defect"))
+    : "success"
+
+const testing = { allowPrivateAddrs: true, minConfidence: 1 } as const
+
+describe("AutoNAT v2 ours↔ours", () => {
+  it.live(
+    "autonat-v2 §AutoNAT V2 Protocol: a reachable address is dialed back with the nonce and confirmed public",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ ...testing, client: false })
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, server)
+        const before = client.host.connections(server.host.peerId).length
+        const verdicts = yield* client.autonat.checkNow
+        const own = Multiaddr.toString(bare(client.addr))
+        expect(verdicts.map((v) => [Multiaddr.toString(v.addr), v.reachability])).toEqual([[own, "public"]])
+        expect(client.autonat.reachability()).toBe("public")
+        expect(client.addressManager.reachability()).toBe("public")
+        expect(client.addressManager.confirmed().map(Multiaddr.toString)).toEqual([own])
+        // the dial back was a separate connection, closed after: the requester's connection is still the one
+        expect(client.host.connections(server.host.peerId).length).toBe(before)
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §Requirements for DialStatus: an address where nothing listens is E_DIAL_ERROR → private",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ ...testing, client: false })
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, server)
+        const dead = ma(`/ip4/127.0.0.1/tcp/${yield* closedPort}`)
+        const result = yield* client.autonat.check(server.host.peerId, dead)
+        expect(result.outcome).toBe("private")
+        // as the node's only candidate: the node is private, nothing is confirmed
+        yield* client.addressManager.removeListenAddrs(client.addressManager.listenAddrs())
+        yield* client.addressManager.addListenAddrs([dead])
+        const verdicts = yield* client.autonat.checkNow
+        expect(verdicts.map((v) => v.reachability)).toEqual(["private"])
+        expect(client.autonat.reachability()).toBe("private")
+        expect(client.addressManager.reachability()).toBe("private")
+        expect(client.addressManager.confirmed()).toEqual([])
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §AutoNAT V2 Protocol: the server SHOULD NOT dial private addresses (default: E_DIAL_REFUSED)",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ client: false })
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, server)
+        const exit = yield* Effect.exit(client.autonat.check(server.host.peerId, bare(client.addr)))
+        expect(reasonOf(exit)).toBe("Refused")
+        // and a default client does not even ask about its loopback address
+        const shy = yield* autonatNode({ server: false })
+        yield* connect(shy, server)
+        expect(yield* shy.autonat.checkNow).toEqual([])
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §AutoNAT V2 Protocol: the client MUST check the nonce — a dial back with another nonce fails the check",
+    () =>
+      Effect.gen(function*() {
+        // a lying server: dials back with nonce + 1, then reports OK/OK
+        const liar = yield* tcpNode()
+        yield* liar.registrar.handle(AutoNat.PROTOCOL, (stream, conn) =>
+          Effect.gen(function*() {
+            const io = rawMessages(stream)
+            const req = (yield* io.next)?.dialRequest
+            if (req === undefined) return
+            const addr = Multiaddr.fromBytes(req.addrs[0]!)
+            if (addr._tag === "Failure") return
+            const back = yield* liar.host.dialer.dial({ peer: conn.remotePeer, addrs: [addr.success], force: true })
+            yield* Effect.scoped(Effect.gen(function*() {
+              const s = yield* back.newStream([AutoNat.DIAL_BACK_PROTOCOL], { lazy: false })
+              yield* s.write([new Uint8Array([9]), AutoNat.DialBack.encode({ nonce: req.nonce + 1n })])
+              yield* Effect.ignore(s.read)
+            }))
+            yield* back.close
+            yield* io.send({
+              dialResponse: { status: AutoNat.ResponseStatus.OK, addrIdx: 0, dialStatus: AutoNat.DialStatus.OK }
+            })
+            yield* io.closeWrite
+          }))
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, liar)
+        const exit = yield* Effect.exit(client.autonat.check(liar.host.peerId, bare(client.addr)))
+        expect(reasonOf(exit)).toBe("NoDialBack")
+        // a round with it records nothing: the address stays unknown, nothing confirmed
+        const verdicts = yield* client.autonat.checkNow
+        expect(verdicts.map((v) => v.reachability)).toEqual(["unknown"])
+        expect(client.addressManager.confirmed()).toEqual([])
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §Implementation Suggestions: minConfidence results decide; one success of three is not enough",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ allowPrivateAddrs: true, client: false })
+        const client = yield* autonatNode({ allowPrivateAddrs: true, server: false })
+        yield* connect(client, server)
+        const verdicts = yield* client.autonat.checkNow
+        expect(verdicts.map((v) => [v.reachability, v.successes, v.failures])).toEqual([["unknown", 1, 0]])
+        expect(client.addressManager.confirmed()).toEqual([])
+      }),
+    30_000
+  )
+})
+
+describe("AutoNAT v2 §Amplification Attack Prevention", () => {
+  it.live(
+    "a request for another IP than the observed one gets a DialDataRequest (30k–100k) and nothing is dialed before the data",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ ...testing, client: false })
+        const attacker = yield* tcpNode()
+        const victim = yield* canary("127.0.0.2")
+        const victimAddr = ma(`/ip4/127.0.0.2/tcp/${victim.port}`)
+
+        // 1. asks, then leaves without paying: never dialed
+        yield* Effect.scoped(Effect.gen(function*() {
+          const io = rawMessages(yield* attacker.host.newStream(server.addr, [AutoNat.PROTOCOL], { lazy: false }))
+          yield* io.send({ dialRequest: { addrs: [Multiaddr.toBytes(victimAddr)], nonce: 1n } })
+          const ask = (yield* io.next)?.dialDataRequest
+          expect(ask?.addrIdx).toBe(0)
+          expect(Number(ask?.numBytes)).toBeGreaterThanOrEqual(30_000)
+          expect(Number(ask?.numBytes)).toBeLessThanOrEqual(100_000)
+          yield* io.closeWrite
+          expect(yield* io.next).toBeUndefined() // the server gave up on us
+        }))
+        expect(victim.connections()).toBe(0)
+
+        // 2. pays part of it, then leaves: never dialed
+        yield* Effect.scoped(Effect.gen(function*() {
+          const io = rawMessages(yield* attacker.host.newStream(server.addr, [AutoNat.PROTOCOL], { lazy: false }))
+          yield* io.send({ dialRequest: { addrs: [Multiaddr.toBytes(victimAddr)], nonce: 2n } })
+          expect((yield* io.next)?.dialDataRequest).toBeDefined()
+          for (let i = 0; i < 4; i++) yield* io.send({ dialDataResponse: { data: new Uint8Array(4096) } })
+          yield* io.closeWrite
+          expect(yield* io.next).toBeUndefined()
+        }))
+        expect(victim.connections()).toBe(0)
+
+        // 3. pays it all: only then is the address dialed (not a libp2p peer: E_DIAL_ERROR)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const io = rawMessages(yield* attacker.host.newStream(server.addr, [AutoNat.PROTOCOL], { lazy: false }))
+          yield* io.send({ dialRequest: { addrs: [Multiaddr.toBytes(victimAddr)], nonce: 3n } })
+          const ask = (yield* io.next)?.dialDataRequest
+          expect(victim.connections()).toBe(0)
+          let sent = 0
+          while (sent < Number(ask!.numBytes)) {
+            yield* io.send({ dialDataResponse: { data: new Uint8Array(4096) } })
+            sent += 4096
+          }
+          const response = (yield* io.next)?.dialResponse
+          expect(response).toEqual({
+            status: AutoNat.ResponseStatus.OK,
+            addrIdx: 0,
+            dialStatus: AutoNat.DialStatus.E_DIAL_ERROR
+          })
+        }))
+        expect(victim.connections()).toBeGreaterThanOrEqual(1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "our client pays the dial data when asked, and refuses more than maxDialDataBytes",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ ...testing, client: false })
+        const client = yield* autonatNode({ ...testing, server: false }, { listen: [ma("/ip4/0.0.0.0/tcp/0")] })
+        yield* connect(client, server)
+        // our listener is on every interface: 127.0.0.2 reaches it, but it is not the IP the server observes
+        const port = Multiaddr.components(client.addressManager.listenAddrs()[0]!)[1]!.value
+        const other = ma(`/ip4/127.0.0.2/tcp/${port}`)
+        expect((yield* client.autonat.check(server.host.peerId, other)).outcome).toBe("public")
+        const stingy = yield* autonatNode(
+          { ...testing, server: false, maxDialDataBytes: 1000 },
+          { listen: [ma("/ip4/0.0.0.0/tcp/0")] }
+        )
+        yield* connect(stingy, server)
+        const port2 = Multiaddr.components(stingy.addressManager.listenAddrs()[0]!)[1]!.value
+        const exit = yield* Effect.exit(stingy.autonat.check(server.host.peerId, ma(`/ip4/127.0.0.2/tcp/${port2}`)))
+        expect(reasonOf(exit)).toBe("DialDataRefused")
+      }),
+    60_000
+  )
+})
+
+describe("AutoNAT v2 §Requirements for ResponseStatus: E_REQUEST_REJECTED on rate limits", () => {
+  it.live("per peer and over all peers, within the window", () =>
+    Effect.gen(function*() {
+      const server = yield* autonatNode({ ...testing, client: false, maxRequestsPerPeer: 2, maxRequests: 3 })
+      const a = yield* autonatNode({ ...testing, server: false })
+      const b = yield* autonatNode({ ...testing, server: false })
+      yield* connect(a, server)
+      yield* connect(b, server)
+      const ask = (n: AutoNatNode) => Effect.exit(n.autonat.check(server.host.peerId, bare(n.addr)))
+      type AutoNatNode = typeof a
+      expect(reasonOf(yield* ask(a))).toBe("success")
+      expect(reasonOf(yield* ask(a))).toBe("success")
+      expect(reasonOf(yield* ask(a))).toBe("Rejected") // a's two per window
+      expect(reasonOf(yield* ask(b))).toBe("success")
+      expect(reasonOf(yield* ask(b))).toBe("Rejected") // three over all peers
+    }), 60_000)
+})
