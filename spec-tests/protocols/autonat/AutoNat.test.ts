@@ -7,10 +7,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
+import * as Duplex from "../../../src/core/Duplex.ts"
 import * as Multiaddr from "../../../src/core/Multiaddr.ts"
 import * as AutoNat from "../../../src/protocols/autonat/AutoNat.ts"
 import { ma } from "../../support/multiaddr.ts"
-import { tcpNode } from "../../support/node.ts"
+import { tcpNode, type TestNode } from "../../support/node.ts"
 import { autonatNode, canary, closedPort, connect, rawMessages } from "./support.ts"
 
 const bare = (a: Multiaddr.Multiaddr) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p)
@@ -20,6 +21,43 @@ const reasonOf = (exit: Exit.Exit<unknown, AutoNat.AutoNatError>) =>
     : "success"
 
 const testing = { allowPrivateAddrs: true, minConfidence: 1 } as const
+
+/**
+ * A scripted AutoNAT v2 server on `server`: reads a DialRequest, dials the first address back from
+ * `dialBackFrom` (default `server`) with `nonce(request nonce)`, runs `onDialBack` on the dial-back
+ * stream, answers OK/OK, half-closes, then runs `onRequestEnd` on the request stream.
+ */
+const scriptedServer = (
+  server: TestNode,
+  options: {
+    readonly dialBackFrom?: TestNode
+    readonly nonce?: (nonce: bigint) => bigint
+    readonly onDialBack?: (stream: Duplex.Duplex) => Effect.Effect<void>
+    readonly onRequestEnd?: (stream: Duplex.Duplex) => Effect.Effect<void>
+  } = {}
+) =>
+  server.registrar.handle(AutoNat.PROTOCOL, (stream, conn) =>
+    Effect.gen(function*() {
+      const io = rawMessages(stream)
+      const req = (yield* io.next)?.dialRequest
+      if (req === undefined) return
+      const addr = Multiaddr.fromBytes(req.addrs[0]!)
+      if (addr._tag === "Failure") return
+      const from = options.dialBackFrom ?? server
+      const back = yield* from.host.dialer.dial({ peer: conn.remotePeer, addrs: [addr.success], force: true })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const s = yield* back.newStream([AutoNat.DIAL_BACK_PROTOCOL], { lazy: false })
+        const body = AutoNat.DialBack.encode({ nonce: options.nonce?.(req.nonce) ?? req.nonce })
+        yield* s.write([new Uint8Array([body.length]), body])
+        yield* options.onDialBack?.(s) ?? Effect.ignore(s.read)
+      }))
+      yield* back.close
+      yield* io.send({
+        dialResponse: { status: AutoNat.ResponseStatus.OK, addrIdx: 0, dialStatus: AutoNat.DialStatus.OK }
+      })
+      yield* io.closeWrite
+      if (options.onRequestEnd !== undefined) yield* options.onRequestEnd(stream)
+    }))
 
 describe("AutoNAT v2 ours↔ours", () => {
   it.live(
@@ -43,7 +81,7 @@ describe("AutoNAT v2 ours↔ours", () => {
   )
 
   it.live(
-    "autonat-v2 §Requirements for DialStatus: an address where nothing listens is E_DIAL_ERROR → private",
+    "autonat-v2 §Requirements for DialStatus: an address where nothing listens is E_DIAL_ERROR → private [autonat-v2:requirements-for-responsestatus:1]",
     () =>
       Effect.gen(function*() {
         const server = yield* autonatNode({ ...testing, client: false })
@@ -65,7 +103,7 @@ describe("AutoNAT v2 ours↔ours", () => {
   )
 
   it.live(
-    "autonat-v2 §AutoNAT V2 Protocol: the server SHOULD NOT dial private addresses (default: E_DIAL_REFUSED)",
+    "autonat-v2 §AutoNAT V2 Protocol: the server SHOULD NOT dial private addresses (default: E_DIAL_REFUSED) [autonat-v2:autonat-v2-protocol:1] [autonat-v2:autonat-v2-protocol:2] [autonat-v2:requirements-for-responsestatus:1]",
     () =>
       Effect.gen(function*() {
         const server = yield* autonatNode({ client: false })
@@ -82,30 +120,12 @@ describe("AutoNAT v2 ours↔ours", () => {
   )
 
   it.live(
-    "autonat-v2 §AutoNAT V2 Protocol: the client MUST check the nonce — a dial back with another nonce fails the check",
+    "autonat-v2 §AutoNAT V2 Protocol: the client MUST check the nonce — a dial back with another nonce fails the check [autonat-v2:autonat-v2-protocol:6] [autonat-v2:autonat-v2-protocol:7]",
     () =>
       Effect.gen(function*() {
         // a lying server: dials back with nonce + 1, then reports OK/OK
         const liar = yield* tcpNode()
-        yield* liar.registrar.handle(AutoNat.PROTOCOL, (stream, conn) =>
-          Effect.gen(function*() {
-            const io = rawMessages(stream)
-            const req = (yield* io.next)?.dialRequest
-            if (req === undefined) return
-            const addr = Multiaddr.fromBytes(req.addrs[0]!)
-            if (addr._tag === "Failure") return
-            const back = yield* liar.host.dialer.dial({ peer: conn.remotePeer, addrs: [addr.success], force: true })
-            yield* Effect.scoped(Effect.gen(function*() {
-              const s = yield* back.newStream([AutoNat.DIAL_BACK_PROTOCOL], { lazy: false })
-              yield* s.write([new Uint8Array([9]), AutoNat.DialBack.encode({ nonce: req.nonce + 1n })])
-              yield* Effect.ignore(s.read)
-            }))
-            yield* back.close
-            yield* io.send({
-              dialResponse: { status: AutoNat.ResponseStatus.OK, addrIdx: 0, dialStatus: AutoNat.DialStatus.OK }
-            })
-            yield* io.closeWrite
-          }))
+        yield* scriptedServer(liar, { nonce: (n) => n + 1n })
         const client = yield* autonatNode({ ...testing, server: false })
         yield* connect(client, liar)
         const exit = yield* Effect.exit(client.autonat.check(liar.host.peerId, bare(client.addr)))
@@ -119,7 +139,50 @@ describe("AutoNAT v2 ours↔ours", () => {
   )
 
   it.live(
-    "autonat-v2 §Implementation Suggestions: minConfidence results decide; one success of three is not enough",
+    "autonat-v2 §AutoNAT V2 Protocol: the client closes the dial-back stream after its response and the request stream after the server's [autonat-v2:autonat-v2-protocol:5] [autonat-v2:autonat-v2-protocol:9]",
+    () =>
+      Effect.gen(function*() {
+        /** How a stream's reads end: "closed" (EOF) or "reset". */
+        const endOf = (stream: Duplex.Duplex) =>
+          Effect.gen(function*() {
+            while (true) {
+              const r = yield* Effect.result(stream.read)
+              if (r._tag === "Failure") return "reset"
+              if (Duplex.isEOF(r.success)) return "closed"
+            }
+          })
+        const seen: { dialBack?: string; request?: string } = {}
+        // a scripted honest server that watches how the client ends each stream
+        const server = yield* tcpNode()
+        yield* scriptedServer(server, {
+          onDialBack: (s) => Effect.map(endOf(s), (end) => void (seen.dialBack = end)),
+          onRequestEnd: (s) => Effect.map(endOf(s), (end) => void (seen.request = end))
+        })
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, server)
+        expect((yield* client.autonat.check(server.host.peerId, bare(client.addr))).outcome).toBe("public")
+        for (let i = 0; i < 250 && seen.request === undefined; i++) yield* Effect.sleep("20 millis")
+        expect(seen).toEqual({ dialBack: "closed", request: "closed" })
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §Implementation Suggestions: the client relies on the nonce only — a dial back from another peer id counts [autonat-v2:implementation-suggestions:3]",
+    () =>
+      Effect.gen(function*() {
+        // a server that dials back from a second node (another peer id), with the right nonce
+        const server = yield* tcpNode()
+        yield* scriptedServer(server, { dialBackFrom: yield* tcpNode() })
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, server)
+        expect((yield* client.autonat.check(server.host.peerId, bare(client.addr))).outcome).toBe("public")
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §Implementation Suggestions: minConfidence results decide; one success of three is not enough [autonat-v2:implementation-suggestions:1]",
     () =>
       Effect.gen(function*() {
         const server = yield* autonatNode({ allowPrivateAddrs: true, client: false })
@@ -135,7 +198,7 @@ describe("AutoNAT v2 ours↔ours", () => {
 
 describe("AutoNAT v2 §Amplification Attack Prevention", () => {
   it.live(
-    "a request for another IP than the observed one gets a DialDataRequest (30k–100k) and nothing is dialed before the data",
+    "a request for another IP than the observed one gets a DialDataRequest (30k–100k) and nothing is dialed before the data [autonat-v2:amplification-attack-prevention:1] [autonat-v2:amplification-attack-prevention:2]",
     () =>
       Effect.gen(function*() {
         const server = yield* autonatNode({ ...testing, client: false })
@@ -215,19 +278,23 @@ describe("AutoNAT v2 §Amplification Attack Prevention", () => {
 })
 
 describe("AutoNAT v2 §Requirements for ResponseStatus: E_REQUEST_REJECTED on rate limits", () => {
-  it.live("per peer and over all peers, within the window", () =>
-    Effect.gen(function*() {
-      const server = yield* autonatNode({ ...testing, client: false, maxRequestsPerPeer: 2, maxRequests: 3 })
-      const a = yield* autonatNode({ ...testing, server: false })
-      const b = yield* autonatNode({ ...testing, server: false })
-      yield* connect(a, server)
-      yield* connect(b, server)
-      const ask = (n: AutoNatNode) => Effect.exit(n.autonat.check(server.host.peerId, bare(n.addr)))
-      type AutoNatNode = typeof a
-      expect(reasonOf(yield* ask(a))).toBe("success")
-      expect(reasonOf(yield* ask(a))).toBe("success")
-      expect(reasonOf(yield* ask(a))).toBe("Rejected") // a's two per window
-      expect(reasonOf(yield* ask(b))).toBe("success")
-      expect(reasonOf(yield* ask(b))).toBe("Rejected") // three over all peers
-    }), 60_000)
+  it.live(
+    "per peer and over all peers, within the window [autonat-v2:requirements-for-responsestatus:1]",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ ...testing, client: false, maxRequestsPerPeer: 2, maxRequests: 3 })
+        const a = yield* autonatNode({ ...testing, server: false })
+        const b = yield* autonatNode({ ...testing, server: false })
+        yield* connect(a, server)
+        yield* connect(b, server)
+        const ask = (n: AutoNatNode) => Effect.exit(n.autonat.check(server.host.peerId, bare(n.addr)))
+        type AutoNatNode = typeof a
+        expect(reasonOf(yield* ask(a))).toBe("success")
+        expect(reasonOf(yield* ask(a))).toBe("success")
+        expect(reasonOf(yield* ask(a))).toBe("Rejected") // a's two per window
+        expect(reasonOf(yield* ask(b))).toBe("success")
+        expect(reasonOf(yield* ask(b))).toBe("Rejected") // three over all peers
+      }),
+    60_000
+  )
 })

@@ -73,7 +73,7 @@ describe("AutoNAT server: bad requests", () => {
   )
 
   it.live(
-    "autonat-v2 §AutoNAT V2 Protocol: requests the server will not dial get E_DIAL_REFUSED (no addrs, garbage, another peer's id, relayed, UDP)",
+    "autonat-v2 §AutoNAT V2 Protocol: requests the server will not dial get E_DIAL_REFUSED (no addrs, garbage, another peer's id, relayed, UDP) [autonat-v2:requirements-for-responsestatus:1] [autonat-v2:autonat-v2-protocol:8]",
     () =>
       Effect.gen(function*() {
         const server = yield* autonatNode({ allowPrivateAddrs: true, client: false })
@@ -95,7 +95,41 @@ describe("AutoNAT server: bad requests", () => {
             LengthPrefixed.decode(concat(r.got), AutoNat.MAX_MESSAGE_SIZE).pipe(Result.getOrThrow).message
           )
           expect(Result.getOrThrow(answer).dialResponse?.status).toBe(AutoNat.ResponseStatus.E_DIAL_REFUSED)
+          // and the server closed the stream after its response (no reset)
+          expect(r.reset).toBe(false)
         }
+      }),
+    60_000
+  )
+
+  it.live(
+    "autonat-v2 §AutoNAT V2 Protocol: the server dials the first address it is willing to dial and no other [autonat-v2:autonat-v2-protocol:3] [autonat-v2:autonat-v2-protocol:4]",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ allowPrivateAddrs: true, client: false })
+        const attacker = yield* tcpNode()
+        // two plain TCP listeners on the requester's IP (no dial data needed), after one the server will not dial
+        const first = yield* canary("127.0.0.1")
+        const second = yield* canary("127.0.0.1")
+        const addrs = [
+          ma("/ip4/127.0.0.1/udp/4001/quic-v1"),
+          ma(`/ip4/127.0.0.1/tcp/${first.port}`),
+          ma(`/ip4/127.0.0.1/tcp/${second.port}`)
+        ].map(Multiaddr.toBytes)
+        const r = yield* exchangeRaw(attacker, server.addr, AutoNat.PROTOCOL, [
+          frame({ dialRequest: { addrs, nonce: 9n } })
+        ])
+        const answer = AutoNat.Message.decode(
+          LengthPrefixed.decode(concat(r.got), AutoNat.MAX_MESSAGE_SIZE).pipe(Result.getOrThrow).message
+        )
+        // not a libp2p peer: the dial fails, but it was made to address 1 only
+        expect(Result.getOrThrow(answer).dialResponse).toEqual({
+          status: AutoNat.ResponseStatus.OK,
+          addrIdx: 1,
+          dialStatus: AutoNat.DialStatus.E_DIAL_ERROR
+        })
+        expect(first.connections()).toBeGreaterThanOrEqual(1)
+        expect(second.connections()).toBe(0)
       }),
     60_000
   )
@@ -129,7 +163,7 @@ describe("AutoNAT server: bad requests", () => {
   )
 
   it.live(
-    "autonat-v1 §AutoNAT Protocol: dials only the observed IP; a third-party IP is E_DIAL_REFUSED and never dialed; garbage resets the stream",
+    "autonat-v1 §AutoNAT Protocol: dials only the observed IP; a third-party IP is E_DIAL_REFUSED and never dialed; garbage resets the stream [autonat-v1:autonat-protocol:4] [autonat-v1:autonat-protocol:6]",
     () =>
       Effect.gen(function*() {
         const server = yield* autonatNode({ allowPrivateAddrs: true, client: false })
@@ -194,7 +228,7 @@ const fakeServer = (reply: (req: AutoNat.Message) => ReadonlyArray<Uint8Array>) 
 
 describe("AutoNAT client: bad answers", () => {
   it.live(
-    "autonat-v2 §Requirements for ResponseStatus: garbage, unknown statuses, bad indexes and greedy data requests are typed errors",
+    "autonat-v2 §Requirements for ResponseStatus: garbage, unknown statuses, bad indexes and greedy data requests are typed errors [autonat-v2:requirements-for-responsestatus:2]",
     () =>
       Effect.gen(function*() {
         const client = yield* autonatNode({ allowPrivateAddrs: true, server: false, maxDialDataBytes: 50_000 })
