@@ -7,15 +7,19 @@
  * a time, a good request still passes after each bad one).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, Result } from "effect"
+import { Context, Effect, Exit, Option, Result } from "effect"
 import * as Connection from "../../../src/connection/Connection.ts"
 import * as LengthPrefixed from "../../../src/core/LengthPrefixed.ts"
 import * as Multiaddr from "../../../src/core/Multiaddr.ts"
+import * as MultiaddrNet from "../../../src/core/MultiaddrNet.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Varint from "../../../src/core/Varint.ts"
 import * as AutoNat from "../../../src/protocols/autonat/AutoNat.ts"
+import * as RelayClient from "../../../src/protocols/relay/RelayClient.ts"
+import * as Memory from "../../../src/transport/Memory.ts"
 import { ma } from "../../support/multiaddr.ts"
 import { tcpNode, type TestNode } from "../../support/node.ts"
+import { relayNode } from "../relay/support.ts"
 import { type AutoNatNode, autonatNode, canary, connect, rawMessages } from "./support.ts"
 
 const bare = (a: Multiaddr.Multiaddr) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p)
@@ -227,6 +231,47 @@ const fakeServer = (reply: (req: AutoNat.Message) => ReadonlyArray<Uint8Array>) 
   })
 
 describe("AutoNAT client: bad answers", () => {
+  it.live(
+    "autonat-v1 §AutoNAT Protocol: a dial request over a relayed connection is refused and nothing is dialed [autonat-v1:autonat-protocol:5]",
+    () =>
+      Effect.gen(function*() {
+        const relay = yield* relayNode({ server: {}, tcp: true })
+        const server = yield* autonatNode({ allowPrivateAddrs: true, client: false })
+        const reservation = yield* Context.get(server.context, RelayClient.RelayClient).reserve(relay.addr)
+        const requester = yield* relayNode({ tcp: true })
+        const canaryPeer = yield* canary("127.0.0.1")
+        const conn = yield* requester.host.dial(reservation.addrs[0]!)
+        expect(MultiaddrNet.isRelayed(conn.remoteAddr)).toBe(true)
+        const request = LengthPrefixed.encode(AutoNat.V1Message.encode({
+          type: AutoNat.V1Type.DIAL,
+          dial: {
+            peer: {
+              id: PeerId.toBytes(requester.host.peerId),
+              addrs: [Multiaddr.toBytes(ma(`/ip4/127.0.0.1/tcp/${canaryPeer.port}`))]
+            }
+          }
+        }))
+        const got = yield* Effect.scoped(Effect.gen(function*() {
+          const stream = yield* conn.newStream([AutoNat.V1_PROTOCOL], { lazy: false })
+          yield* stream.write([request])
+          const chunks: Array<Uint8Array> = []
+          while (true) {
+            const r = yield* Effect.result(stream.read)
+            if (Result.isFailure(r) || r.success.length === 0) return chunks
+            chunks.push(...r.success)
+          }
+        }))
+        const answer = Result.getOrThrow(
+          AutoNat.V1Message.decode(
+            Result.getOrThrow(LengthPrefixed.decode(concat(got), AutoNat.MAX_MESSAGE_SIZE)).message
+          )
+        )
+        expect(answer.dialResponse?.status).toBe(AutoNat.V1Status.E_DIAL_REFUSED)
+        expect(canaryPeer.connections()).toBe(0)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    60_000
+  )
+
   it.live(
     "autonat-v2 §Requirements for ResponseStatus: garbage, unknown statuses, bad indexes and greedy data requests are typed errors [autonat-v2:requirements-for-responsestatus:2]",
     () =>
