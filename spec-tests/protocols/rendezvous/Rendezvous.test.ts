@@ -13,8 +13,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Sqlite from "../../../src/datastore/Sqlite.ts"
+import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as Rendezvous from "../../../src/protocols/rendezvous/Rendezvous.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import * as Prometheus from "../../support/prometheus.ts"
 import { seededKey } from "../kad/support.ts"
 import { raw, type RdvNode, rdvNode, registerMsg, signedRecord } from "./support.ts"
 
@@ -216,6 +218,31 @@ describe("rendezvous §Recommendations and §Spam mitigation: limits", () => {
 })
 
 const server = (node: RdvNode) => node.server!
+
+describe("rendezvous metrics", () => {
+  it.effect("libp2p_rendezvous_*: registrations by namespace, discovers served, refusals by status", () =>
+    Effect.gen(function*() {
+      const r = yield* rdvNode({ seed: 140, server: {} })
+      const [a, b] = yield* Effect.forEach([141, 142], (seed) => rdvNode({ seed }))
+      yield* connectAll(r, [a!, b!])
+      yield* a!.rdv.register(r.host.peerId, "m1")
+      yield* b!.rdv.register(r.host.peerId, "m1")
+      yield* b!.rdv.register(r.host.peerId, "m2")
+      yield* a!.rdv.discover(r.host.peerId, { namespace: "m1" })
+      yield* Effect.flip(a!.rdv.register(r.host.peerId, "m1", { ttl: "1 minute" }))
+      const m = Prometheus.parse(Metrics.formatOf(r.context))
+      expect(Prometheus.value(m, "libp2p_rendezvous_registrations", { namespace: "m1" })).toBe(2)
+      expect(Prometheus.value(m, "libp2p_rendezvous_registrations", { namespace: "m2" })).toBe(1)
+      expect(Prometheus.value(m, "libp2p_rendezvous_registrations_all")).toBe(3)
+      expect(Prometheus.value(m, "libp2p_rendezvous_discovers_served_total")).toBe(1)
+      expect(Prometheus.value(m, "libp2p_rendezvous_refusals_total", { status: "E_INVALID_TTL" })).toBe(1)
+      const c = Prometheus.parse(Metrics.formatOf(a!.context))
+      expect(Prometheus.value(c, "libp2p_rendezvous_client_requests_total", { type: "register", outcome: "ok" }))
+        .toBe(1)
+      expect(Prometheus.value(c, "libp2p_rendezvous_client_requests_total", { type: "discover", outcome: "ok" }))
+        .toBe(1)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
 
 describe("rendezvous: registrations in the Datastore", () => {
   it.live("survive a restart of the point on a SQLite file; a cookie issued before still continues", () =>

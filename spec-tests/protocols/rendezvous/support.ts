@@ -49,7 +49,8 @@ export const rdvNode = (options: RdvNodeOptions = {}) =>
     return {
       ...servicesOf(ctx as Context.Context<NodeServices>),
       rdv: Context.get(ctx as Context.Context<Rendezvous.Rendezvous>, Rendezvous.Rendezvous),
-      server
+      server,
+      context: ctx
     }
   })
 

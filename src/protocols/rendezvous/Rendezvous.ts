@@ -36,7 +36,20 @@
  *
  * @since 0.2.0
  */
-import { Clock, Context, Duration, Effect, FiberMap, Layer, Option, Result, Schedule, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FiberMap,
+  Layer,
+  Option,
+  Result,
+  Schedule,
+  Stream
+} from "effect"
 import { Registrar } from "../../connection/Registrar.ts"
 import { Identity } from "../../core/Identity.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
@@ -344,14 +357,23 @@ export const make = (options: RendezvousOptions = {}) =>
         Effect.timeoutOrElse({
           duration: timeout,
           orElse: () => Effect.fail(fail(new Timeout({ peer: server.toString(), millis: Duration.toMillis(timeout) })))
-        }),
-        Effect.tapError((e) =>
-          Effect.sync(() => rec.update(RdvMetrics.clientRequests.with(typeLabel(req.type ?? -1), e.reason._tag), 1))
-        ),
-        Effect.tap(() =>
-          Effect.sync(() => rec.update(RdvMetrics.clientRequests.with(typeLabel(req.type ?? -1), "ok"), 1))
-        )
+        })
       )
+
+    /** Count a request by type and outcome: `ok`, the refusal's status name, or the error reason. */
+    const measured = <A>(type: string, effect: Effect.Effect<A, RendezvousError>) =>
+      Effect.onExit(effect, (exit) =>
+        Effect.sync(() => {
+          const e = Exit.isSuccess(exit) ? undefined : Cause.findErrorOption(exit.cause)
+          const outcome = e === undefined
+            ? "ok"
+            : Option.isNone(e)
+            ? "interrupted"
+            : e.value.reason._tag === "Refused"
+            ? e.value.reason.statusName
+            : e.value.reason._tag
+          rec.update(RdvMetrics.clientRequests.with(type, outcome), 1)
+        }))
 
     const signedRecord = Effect.gen(function*() {
       const seq = BigInt(yield* Clock.currentTimeMillis)
@@ -364,20 +386,23 @@ export const make = (options: RendezvousOptions = {}) =>
 
     /** One `REGISTER`; the granted TTL in seconds. */
     const registerOnce = (server: PeerId.PeerId, ns: string, ttl: number | undefined) =>
-      Effect.gen(function*() {
-        const signedPeerRecord = yield* signedRecord
-        const res = yield* ask(server, {
-          type: MessageType.REGISTER,
-          register: { ns, signedPeerRecord, ...(ttl !== undefined ? { ttl: BigInt(ttl) } : {}) }
+      measured(
+        "register",
+        Effect.gen(function*() {
+          const signedPeerRecord = yield* signedRecord
+          const res = yield* ask(server, {
+            type: MessageType.REGISTER,
+            register: { ns, signedPeerRecord, ...(ttl !== undefined ? { ttl: BigInt(ttl) } : {}) }
+          })
+          const r = res?.registerResponse
+          if (r === undefined || (r.status ?? ResponseStatus.OK) !== ResponseStatus.OK) {
+            return yield* Effect.fail(refused(r?.status, r?.statusText))
+          }
+          const granted = r.ttl === undefined || r.ttl === 0n ? (ttl ?? 7200) : Number(r.ttl)
+          active.set(keyOf(server, ns), { server, namespace: ns, ttl: granted })
+          return granted
         })
-        const r = res?.registerResponse
-        if (r === undefined || (r.status ?? ResponseStatus.OK) !== ResponseStatus.OK) {
-          return yield* Effect.fail(refused(r?.status, r?.statusText))
-        }
-        const granted = r.ttl === undefined || r.ttl === 0n ? (ttl ?? 7200) : Number(r.ttl)
-        active.set(keyOf(server, ns), { server, namespace: ns, ttl: granted })
-        return granted
-      })
+      )
 
     const retry = Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("1 minute")])
 
@@ -414,25 +439,28 @@ export const make = (options: RendezvousOptions = {}) =>
       Effect.gen(function*() {
         yield* FiberMap.remove(refreshers, keyOf(server, namespace))
         active.delete(keyOf(server, namespace))
-        yield* ask(server, { type: MessageType.UNREGISTER, unregister: { ns: namespace } })
+        yield* measured("unregister", ask(server, { type: MessageType.UNREGISTER, unregister: { ns: namespace } }))
       })
 
     const discover: Rendezvous["Service"]["discover"] = (server, opts = {}) =>
-      Effect.gen(function*() {
-        const res = yield* ask(server, {
-          type: MessageType.DISCOVER,
-          discover: {
-            ...(opts.namespace !== undefined ? { ns: opts.namespace } : {}),
-            ...(opts.limit !== undefined ? { limit: BigInt(Math.max(0, Math.floor(opts.limit))) } : {}),
-            ...(opts.cookie !== undefined ? { cookie: opts.cookie } : {})
+      measured(
+        "discover",
+        Effect.gen(function*() {
+          const res = yield* ask(server, {
+            type: MessageType.DISCOVER,
+            discover: {
+              ...(opts.namespace !== undefined ? { ns: opts.namespace } : {}),
+              ...(opts.limit !== undefined ? { limit: BigInt(Math.max(0, Math.floor(opts.limit))) } : {}),
+              ...(opts.cookie !== undefined ? { cookie: opts.cookie } : {})
+            }
+          })
+          const d = res?.discoverResponse
+          if (d === undefined || (d.status ?? ResponseStatus.OK) !== ResponseStatus.OK) {
+            return yield* Effect.fail(refused(d?.status, d?.statusText))
           }
+          return { registrations: registrationsOf(res!), cookie: d.cookie }
         })
-        const d = res?.discoverResponse
-        if (d === undefined || (d.status ?? ResponseStatus.OK) !== ResponseStatus.OK) {
-          return yield* Effect.fail(refused(d?.status, d?.statusText))
-        }
-        return { registrations: registrationsOf(res!), cookie: d.cookie }
-      })
+      )
 
     const discoveries: Rendezvous["Service"]["discoveries"] = (server, namespace, opts) => {
       const interval = Options.duration(opts?.interval, discoverInterval)
