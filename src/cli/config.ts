@@ -46,7 +46,13 @@ export const ConfigFile = Schema.Struct({
   })),
   dht: Schema.optional(Section),
   pubsub: Schema.optional(Section),
-  http: Schema.optional(Section)
+  http: Schema.optional(Section),
+  /** Rendezvous: serve a point (`server`), register at `points` in `namespaces` and discover there. */
+  rendezvous: Schema.optional(Schema.Struct({
+    server: Schema.optional(Schema.Boolean),
+    points: Schema.optional(Schema.Array(Schema.String)),
+    namespaces: Schema.optional(Schema.Array(Schema.String))
+  }))
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -115,6 +121,12 @@ const checkValues = (c: ConfigFile): string | undefined => {
     for (const [i, text] of (c[key] ?? []).entries()) {
       const r = Multiaddr.fromString(text)
       if (r._tag === "Failure") return `${key}[${i}]: expected a multiaddr, got "${text}" (${r.failure.message})`
+    }
+  }
+  for (const [i, text] of (c.rendezvous?.points ?? []).entries()) {
+    const r = Multiaddr.fromString(text)
+    if (r._tag === "Failure") {
+      return `rendezvous.points[${i}]: expected a multiaddr, got "${text}" (${r.failure.message})`
     }
   }
   const grace = c.connectionManager?.gracePeriod

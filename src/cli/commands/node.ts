@@ -35,6 +35,7 @@ import {
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, Output, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 import * as PubsubCli from "./pubsub.ts"
+import * as RendezvousCli from "./rendezvous.ts"
 
 /** Where `npm start` listens (a free port instead when it is taken). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/4001"
@@ -153,6 +154,8 @@ export const runNode = (options: {
   readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
   /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
   readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
+  /** `--rendezvous-server`, `--rendezvous` with `--namespace`: the point's registrations in `datastore` (memory when absent). */
+  readonly rendezvous?: (RendezvousCli.RendezvousRun & { readonly datastore?: Datastore["Service"] }) | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -184,6 +187,7 @@ export const runNode = (options: {
           : Effect.fail(e))
     )
     const host = Context.get(ctx, Host)
+    if (options.rendezvous?.server === true) yield* RendezvousCli.serve(ctx, options.rendezvous.datastore)
     const peerId = PeerId.toString(host.peerId)
     const addrs = host.addrs().map(Multiaddr.toString)
     const http = options.http === undefined
@@ -204,6 +208,9 @@ export const runNode = (options: {
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
+    if (options.rendezvous !== undefined && options.rendezvous.points.length > 0) {
+      yield* RendezvousCli.runOnNode(ctx, options.rendezvous, options.json)
+    }
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
     const connectionManager = Context.get(ctx, ConnectionManager)
     const output = yield* Output
@@ -306,12 +313,13 @@ const nodeFlags = {
     Flag.withDescription("with --pubsub: subscribe to this topic and print its messages (repeatable)"),
     Flag.atLeast(0)
   ),
+  ...RendezvousCli.flags,
   ...observabilityFlags,
   json,
   ...stackFlags
 }
 
-export interface NodeFlags extends StackFlags {
+export interface NodeFlags extends StackFlags, RendezvousCli.RendezvousFlags {
   readonly listen: ReadonlyArray<string>
   readonly dial: ReadonlyArray<string>
   readonly bootstrap: ReadonlyArray<string>
@@ -349,6 +357,7 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   otlp: Option.none(),
   pubsub: Option.none(),
   subscribe: [],
+  ...RendezvousCli.defaultFlags,
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -403,7 +412,8 @@ export const effectiveConfig = (
       },
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
-      http: file.http ?? {}
+      http: file.http ?? {},
+      rendezvous: RendezvousCli.effective(flags, file.rendezvous)
     }
   }
 }
@@ -431,6 +441,16 @@ const pubsubOption = (flags: NodeFlags) =>
     : flags.subscribe.length > 0
     ? Effect.fail(new UsageError({ message: "--subscribe needs --pubsub gossipsub|floodsub" }))
     : Effect.succeed(undefined)
+
+/** `--rendezvous-server`, `--rendezvous` and `--namespace` (or the config file's `rendezvous`), checked. */
+const rendezvousOption = (
+  settings: ReturnType<typeof RendezvousCli.effective>,
+  datastore: Datastore["Service"] | undefined
+) =>
+  Effect.map(
+    RendezvousCli.check(settings, parseMultiaddr),
+    (run) => run === undefined ? undefined : { ...run, ...(datastore !== undefined ? { datastore } : {}) }
+  )
 
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
@@ -478,6 +498,7 @@ export const main = (flags: NodeFlags) =>
         }
         : undefined,
       pubsub: yield* pubsubOption(flags),
+      rendezvous: yield* rendezvousOption(effective.json.rendezvous, data?.datastore),
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
