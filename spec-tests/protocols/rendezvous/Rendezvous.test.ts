@@ -105,9 +105,13 @@ describe("rendezvous §The Protocol: cookie pagination", () => {
       yield* connectAll(r, [a])
       yield* a.rdv.register(r.host.peerId, "x")
       const good = (yield* a.rdv.discover(r.host.peerId, { namespace: "x" })).cookie!
+      // the shape rust-libp2p's client parses (Cookie::from_wire_encoding: a u64, then UTF-8 of at most 255 bytes)
+      expect(good.byteLength).toBe(40)
+      expect(new TextDecoder("utf-8", { fatal: true }).decode(good.subarray(8))).toMatch(/^[0-9a-f]{32}$/)
       const flipped = Uint8Array.from(good)
       flipped[5]! ^= 1
-      const forged = new Uint8Array(25).fill(1)
+      const forged = Uint8Array.from(good)
+      forged.set(new TextEncoder().encode("0".repeat(32)), 8)
       const discover = (namespace: string | undefined, cookie: Uint8Array) =>
         refusal(a.rdv.discover(r.host.peerId, { namespace, cookie }))
       expect(yield* discover("x", flipped)).toBe("E_INVALID_COOKIE")

@@ -15,9 +15,12 @@
  *   bytes keying the cookies' MAC.
  * - Bounded: per peer (over all namespaces), per namespace, and in total.
  *   Expired registrations are skipped when read and deleted by `gc`.
- * - Cookies: `0x01 ‖ seq (8 bytes, big-endian) ‖ HMAC-SHA256(secret, 0x01 ‖ seq ‖ namespace)[0..16]`:
- *   no state per cookie, and a cookie made up by a client, or one issued for
- *   another namespace, does not verify (`E_INVALID_COOKIE`).
+ * - Cookies: `seq (8 bytes, big-endian) ‖ hex(HMAC-SHA256(secret, "rdv1" ‖ seq ‖ namespace)[0..16])`
+ *   (40 bytes): no state per cookie, and a cookie made up by a client, or one
+ *   issued for another namespace, does not verify (`E_INVALID_COOKIE`). The
+ *   shape is rust-libp2p's (`Cookie::from_wire_encoding`: a u64 and a UTF-8
+ *   tail of at most 255 bytes), whose client refuses an answer whose cookie
+ *   does not parse so; go and nim treat cookies as opaque bytes.
  *
  * @internal
  */
@@ -75,8 +78,9 @@ export type AddRefusal = "PeerLimit" | "NamespaceLimit" | "Full"
 const ROOT = "/rendezvous/registrations" as Datastore.Key
 const SEQ_KEY = "/rendezvous/seq" as Datastore.Key
 const SECRET_KEY = "/rendezvous/secret" as Datastore.Key
-const COOKIE_VERSION = 0x01
-const COOKIE_LENGTH = 1 + 8 + 16
+const COOKIE_DOMAIN = new TextEncoder().encode("rdv1")
+const MAC_HEX_LENGTH = 32
+const COOKIE_LENGTH = 8 + MAC_HEX_LENGTH
 
 const regKey = (seq: number) => `${ROOT}/${seq.toString(16).padStart(16, "0")}` as Datastore.Key
 
@@ -269,23 +273,24 @@ export const make = (
       return expired.length
     })
 
-    const mac = (ns: string | undefined, seqBytes: Uint8Array) =>
-      Crypto.createHmac("sha256", key).update(Uint8Array.of(COOKIE_VERSION)).update(seqBytes).update(ns ?? "")
-        .digest().subarray(0, 16)
+    /** The MAC of a cookie, as lowercase hex (ASCII bytes). */
+    const mac = (ns: string | undefined, seqBytes: Uint8Array): Uint8Array =>
+      new TextEncoder().encode(
+        Crypto.createHmac("sha256", key).update(COOKIE_DOMAIN).update(seqBytes).update(ns ?? "").digest("hex")
+          .slice(0, MAC_HEX_LENGTH)
+      )
 
     const cookie = (ns: string | undefined, n: number) => {
       const out = new Uint8Array(COOKIE_LENGTH)
-      out[0] = COOKIE_VERSION
-      new DataView(out.buffer).setBigUint64(1, BigInt(n))
-      out.set(mac(ns, out.subarray(1, 9)), 9)
+      new DataView(out.buffer).setBigUint64(0, BigInt(n))
+      out.set(mac(ns, out.subarray(0, 8)), 8)
       return out
     }
 
     const openCookie = (ns: string | undefined, c: Uint8Array) => {
-      if (c.byteLength !== COOKIE_LENGTH || c[0] !== COOKIE_VERSION) return undefined
-      const seqBytes = c.subarray(1, 9)
-      if (!Crypto.timingSafeEqual(mac(ns, seqBytes), c.subarray(9))) return undefined
-      const n = Number(new DataView(c.buffer, c.byteOffset, c.byteLength).getBigUint64(1))
+      if (c.byteLength !== COOKIE_LENGTH) return undefined
+      if (!Crypto.timingSafeEqual(mac(ns, c.subarray(0, 8)), c.subarray(8))) return undefined
+      const n = Number(new DataView(c.buffer, c.byteOffset, c.byteLength).getBigUint64(0))
       return n <= seq ? n : undefined
     }
 
