@@ -195,5 +195,10 @@ describe("rendezvous bad input over a node", () => {
       yield* a.rdv.register(r.host.peerId, "still")
       expect((yield* a.rdv.discover(r.host.peerId, { namespace: "still" })).registrations.length).toBe(1)
       expect(r.host.connections().length).toBe(1)
+      // no stream left open on either side once the requests are done (resets and all)
+      const open = () => [...r.host.connections(), ...a.host.connections()].flatMap((c) => c.streams())
+      for (let i = 0; i < 1000 && open().length > 0; i++) yield* Effect.yieldNow
+      expect(r.host.connections()[0]!.streams().map((s) => [s.protocol, s.direction])).toEqual([])
+      expect(a.host.connections()[0]!.streams().map((s) => [s.protocol, s.direction])).toEqual([])
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
