@@ -430,3 +430,12 @@ export * as Metrics from "./observability/Metrics.ts"
  * @since 0.2.0
  */
 export * as Tracing from "./observability/Tracing.ts"
+
+/**
+ * Rendezvous, `/rendezvous/1.0.0` (`Rendezvous.Rendezvous` client with `Rendezvous.layer`,
+ * `Rendezvous.RendezvousServer` point with `Rendezvous.layerServer`/`layerServerDatastore`,
+ * `RendezvousError`): registrations with TTLs, discovery with cookies.
+ *
+ * @since 0.2.0
+ */
+export * as Rendezvous from "./protocols/rendezvous/Rendezvous.ts"
