@@ -123,6 +123,22 @@ describe("rendezvous §The Protocol: cookie pagination", () => {
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
 
+describe("rendezvous §The Protocol: signed peer records", () => {
+  it.effect("the point takes records in both envelope formats (libp2p-peer-record and rust's libp2p-routing-state)", () =>
+    Effect.gen(function*() {
+      const r = yield* rdvNode({ seed: 150, server: {} })
+      const a = yield* rdvNode({ seed: 151, client: { recordFormat: "routing-state" } })
+      const b = yield* rdvNode({ seed: 152 })
+      yield* connectAll(r, [a, b])
+      yield* a.rdv.register(r.host.peerId, "formats")
+      yield* b.rdv.register(r.host.peerId, "formats")
+      const found = yield* b.rdv.discover(r.host.peerId, { namespace: "formats" })
+      expect(ids(found.registrations)).toEqual(ids([a.host, b.host]))
+      const ofA = found.registrations.find((x) => x.peerId.toString() === a.host.peerId.toString())!
+      expect(ofA.addrs.length).toBe(1)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
 describe("rendezvous §Registration Lifetime", () => {
   it.effect("UNREGISTER removes the registration; one for a namespace not registered is a no-op", () =>
     Effect.gen(function*() {

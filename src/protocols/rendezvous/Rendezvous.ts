@@ -65,6 +65,7 @@ import * as Client from "./client.ts"
 import { fail, RecordFailed, Refused, type RendezvousError, Timeout, Unreachable } from "./errors.ts"
 import { MessageType, type RendezvousMessage, ResponseStatus, statusName } from "./messages.ts"
 import * as RdvMetrics from "./metrics.ts"
+import * as Records from "./records.ts"
 import * as Server from "./server.ts"
 import * as Store from "./store.ts"
 
@@ -89,6 +90,7 @@ export {
   ResponseStatus,
   statusName
 } from "./messages.ts"
+export { type RecordFormat, ROUTING_STATE_DOMAIN, ROUTING_STATE_PAYLOAD_TYPE } from "./records.ts"
 
 // --- the rendezvous point ---------------------------------------------------
 
@@ -230,11 +232,17 @@ export interface RendezvousOptions {
   readonly timeout?: Duration.Input | undefined
   /** Polling period of `discoveries` (default 10 s). */
   readonly discoverInterval?: Duration.Input | undefined
+  /**
+   * The envelope format of our record (`records.ts`): `peer-record` (default; go, js, nim) or
+   * `routing-state` (the only one rust-libp2p's rendezvous point takes). Points of ours take both.
+   */
+  readonly recordFormat?: Records.RecordFormat | undefined
 }
 
 export const defaults = {
   timeout: Duration.seconds(10),
-  discoverInterval: Duration.seconds(10)
+  discoverInterval: Duration.seconds(10),
+  recordFormat: "peer-record" as Records.RecordFormat
 }
 
 /** One registration found by `discover`. */
@@ -319,7 +327,7 @@ export const registrationsOf = (res: RendezvousMessage): ReadonlyArray<Registrat
   const out: Array<Registration> = []
   for (const r of res.discoverResponse?.registrations ?? []) {
     if (r.signedPeerRecord === undefined) continue
-    const record = PeerRecord.openSigned(r.signedPeerRecord)
+    const record = Records.open(r.signedPeerRecord)
     if (Result.isFailure(record)) continue
     const addrs = PeerRecord.multiaddrs(record.success)
     if (Result.isFailure(addrs)) continue
@@ -339,6 +347,7 @@ export const make = (options: RendezvousOptions = {}) =>
     const host = yield* Host
     const timeout = Options.duration(options.timeout, defaults.timeout)
     const discoverInterval = Options.duration(options.discoverInterval, defaults.discoverInterval)
+    const recordFormat = options.recordFormat ?? defaults.recordFormat
     const rec = yield* Metrics.recorder
     const refreshers = yield* FiberMap.make<string>()
     const active = new Map<string, ActiveRegistration>()
@@ -379,7 +388,9 @@ export const make = (options: RendezvousOptions = {}) =>
       const seq = BigInt(yield* Clock.currentTimeMillis)
       const addrs = host.addrs().map((a) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
       return yield* Effect.mapError(
-        Effect.fromResult(PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, addrs))),
+        Effect.fromResult(
+          Records.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, addrs), recordFormat)
+        ),
         (e) => fail(new RecordFailed({ message: e.message, cause: e }))
       )
     })

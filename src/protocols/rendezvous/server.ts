@@ -41,6 +41,7 @@ import {
   RendezvousMessage,
   ResponseStatus
 } from "./messages.ts"
+import * as Records from "./records.ts"
 import type { RegistrationStore } from "./store.ts"
 
 export interface ServerLimits {
@@ -114,7 +115,7 @@ export const register = (h: Handlers, req: Register, from: PeerId.PeerId): Effec
         bytes === undefined ? "no signed peer record" : `the signed peer record is over ${MAX_SIGNED_RECORD_SIZE} bytes`
       )
     }
-    const record = PeerRecord.openSigned(bytes)
+    const record = Records.open(bytes)
     if (Result.isFailure(record)) {
       return registerResponse(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD, record.failure.message)
     }

@@ -32,6 +32,7 @@ import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Protobuf from "../../core/Protobuf.ts"
 import * as Datastore from "../../datastore/Datastore.ts"
 import { fail, type RendezvousError, StoreFailed } from "./errors.ts"
+import * as Records from "./records.ts"
 
 const storage = Protobuf.define(`
 syntax = "proto3";
@@ -175,7 +176,7 @@ export const make = (
         Effect.sync(() => {
           const n = parseInt(Datastore.name(entry.key), 16)
           const stored = StoredRegistration.decode(entry.value)
-          const record = Result.isSuccess(stored) ? PeerRecord.openSigned(stored.success.signedPeerRecord) : undefined
+          const record = Result.isSuccess(stored) ? Records.open(stored.success.signedPeerRecord) : undefined
           const addrs = record !== undefined && Result.isSuccess(record)
             ? PeerRecord.multiaddrs(record.success)
             : undefined
