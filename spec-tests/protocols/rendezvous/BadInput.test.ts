@@ -10,9 +10,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Result } from "effect"
 import * as Duplex from "../../../src/core/Duplex.ts"
+import * as Envelope from "../../../src/core/Envelope.ts"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as LengthPrefixed from "../../../src/core/LengthPrefixed.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
+import * as PeerRecord from "../../../src/core/PeerRecord.ts"
 import * as Varint from "../../../src/core/Varint.ts"
 import * as MemoryDatastore from "../../../src/datastore/Memory.ts"
 import * as Client from "../../../src/protocols/rendezvous/client.ts"
@@ -23,6 +25,7 @@ import {
   RendezvousMessage,
   ResponseStatus
 } from "../../../src/protocols/rendezvous/messages.ts"
+import * as Records from "../../../src/protocols/rendezvous/records.ts"
 import type * as Rendezvous from "../../../src/protocols/rendezvous/Rendezvous.ts"
 import * as Server from "../../../src/protocols/rendezvous/server.ts"
 import * as Store from "../../../src/protocols/rendezvous/store.ts"
@@ -92,6 +95,31 @@ describe("rendezvous bad input §Protobuf", () => {
         expect(reasonOf(yield* serveRaw(h, from, frame(msg)))).toEqual(["Malformed"])
       }
       expect(h.store.size()).toBe(0)
+    }))
+
+  it.effect("a routing-state envelope signed for another domain, or a peer-record one with a foreign payload: E_INVALID_SIGNED_PEER_RECORD", () =>
+    Effect.gen(function*() {
+      const h = yield* handlers()
+      const key = seededKey(5)
+      const from = PeerId.fromPrivateKey(key)
+      const payload = PeerRecord.encode(PeerRecord.make(from, 1n, []))
+      const wrongDomain = Envelope.encode(
+        Result.getOrThrow(Envelope.seal(key, PeerRecord.DOMAIN, Records.ROUTING_STATE_PAYLOAD_TYPE, payload))
+      )
+      const wrongPayload = Envelope.encode(
+        Result.getOrThrow(
+          Envelope.seal(key, Records.ROUTING_STATE_DOMAIN, Records.ROUTING_STATE_PAYLOAD_TYPE, Uint8Array.of(1, 2, 3))
+        )
+      )
+      for (const signedPeerRecord of [wrongDomain, wrongPayload]) {
+        const res = yield* Server.register(h, { ns: "x", signedPeerRecord }, from)
+        expect(res.registerResponse?.status).toBe(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD)
+      }
+      // the right domain and payload type: taken
+      const good = Result.getOrThrow(Records.seal(key, PeerRecord.make(from, 1n, []), "routing-state"))
+      expect((yield* Server.register(h, { ns: "x", signedPeerRecord: good }, from)).registerResponse?.status)
+        .toBe(ResponseStatus.OK)
+      expect(h.store.size()).toBe(1)
     }))
 
   it.effect("a record over the size limit: E_INVALID_SIGNED_PEER_RECORD, the stream kept", () =>
