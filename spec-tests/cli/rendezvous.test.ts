@@ -93,9 +93,19 @@ describe("CLI rendezvous (ARCHITECTURE §7, docs/CLI.md)", () => {
         )
         const r = yield* runCli(["node", "--data-dir", dir, "--print-config"])
         expect(r.exit.code).toBe(0)
-        expect(r.lines[0]?.["rendezvous"]).toEqual({ server: true, points: [point], namespaces: ["a", "b"] })
+        expect(r.lines[0]?.["rendezvous"]).toEqual({
+          server: true,
+          points: [point],
+          namespaces: ["a", "b"],
+          recordFormat: "peer-record"
+        })
         const flagged = yield* runCli(["node", "--data-dir", dir, "--print-config", "--namespace", "c"])
-        expect(flagged.lines[0]?.["rendezvous"]).toEqual({ server: true, points: [point], namespaces: ["c"] })
+        expect(flagged.lines[0]?.["rendezvous"]).toEqual({
+          server: true,
+          points: [point],
+          namespaces: ["c"],
+          recordFormat: "peer-record"
+        })
         Fs.writeFileSync(Path.join(dir, "config.json"), JSON.stringify({ rendezvous: { points: ["not an address"] } }))
         const bad = yield* runCli(["node", "--data-dir", dir, "--json"])
         expect(bad.exit.code).toBe(1)

@@ -22,6 +22,7 @@ import * as Nodes from "../../layers/Node.ts"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
 import * as Rendezvous from "../../src/protocols/rendezvous/Rendezvous.ts"
+import { spawnCli } from "../cli/support.ts"
 import { ma } from "../support/multiaddr.ts"
 import { type NodeServices, servicesOf } from "../support/node.ts"
 import * as Process from "../support/process.ts"
@@ -155,6 +156,41 @@ describe.skipIf(cargo === undefined)("rendezvous interop with rust-libp2p", () =
         expect(client.lines().filter((l) => l["event"] === "error")).toEqual([])
         const { found } = yield* discoverUntil(us.rdv, point.host.peerId, "ours", client.peerId)
         expect(found?.addrs.map(String)).toEqual([client.addr.replace(/\/p2p\/.*$/, "")])
+      }).pipe(Effect.scoped),
+    25 * 60_000
+  )
+
+  it.live(
+    "rendezvous on the command line: `node --rendezvous <rust point> --rendezvous-record-format routing-state`",
+    () =>
+      Effect.gen(function*() {
+        yield* build
+        const point = yield* rustPeer(["server"])
+        const client = yield* rustPeer(["client", point.addr, "cli"])
+        yield* client.awaitLine((l) => l["event"] === "registered")
+        const cli = yield* spawnCli([
+          "node",
+          "--ephemeral",
+          "--listen",
+          "/ip4/127.0.0.1/tcp/0",
+          "--rendezvous",
+          point.addr,
+          "--namespace",
+          "cli",
+          "--rendezvous-record-format",
+          "routing-state",
+          "--json"
+        ])
+        const listening = yield* cli.awaitLine((l) => l["event"] === "listening")
+        expect(yield* cli.awaitLine((l) => l["event"] === "rendezvous:registered"))
+          .toMatchObject({ server: point.peerId, namespace: "cli", ttl: 7200 })
+        expect(yield* cli.awaitLine((l) => l["event"] === "peer:discovery" && l["peerId"] === client.peerId))
+          .toMatchObject({ source: "rendezvous", addrs: [client.addr.replace(/\/p2p\/.*$/, "")] })
+        yield* cli.awaitLine((l) => l["event"] === "peer:connect" && l["peerId"] === client.peerId)
+        yield* client.awaitLine((l) =>
+          l["event"] === "discovered" &&
+          (l["registrations"] as Array<Line>).some((r) => r["peerId"] === listening["peerId"])
+        )
       }).pipe(Effect.scoped),
     25 * 60_000
   )

@@ -51,7 +51,8 @@ export const ConfigFile = Schema.Struct({
   rendezvous: Schema.optional(Schema.Struct({
     server: Schema.optional(Schema.Boolean),
     points: Schema.optional(Schema.Array(Schema.String)),
-    namespaces: Schema.optional(Schema.Array(Schema.String))
+    namespaces: Schema.optional(Schema.Array(Schema.String)),
+    recordFormat: Schema.optional(Schema.Literals(["peer-record", "routing-state"]))
   }))
 })
 export type ConfigFile = typeof ConfigFile.Type

@@ -10,7 +10,7 @@
  *
  * @since 0.2.0
  */
-import { Context, Duration, Effect, Layer, Result, Schedule, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, Schedule, Stream } from "effect"
 import { Flag } from "effect/cli"
 import type { Registrar } from "../../connection/Registrar.ts"
 import type { Identity } from "../../core/Identity.ts"
@@ -35,6 +35,12 @@ export const flags = {
   namespace: Flag.String("namespace").pipe(
     Flag.withDescription("with --rendezvous: register and discover peers in this namespace (repeatable)"),
     Flag.atLeast(0)
+  ),
+  rendezvousRecordFormat: Flag.Literals("rendezvous-record-format", ["peer-record", "routing-state"]).pipe(
+    Flag.withDescription(
+      "with --rendezvous: the envelope of our signed record (default peer-record; routing-state for rust-libp2p points)"
+    ),
+    Flag.optional
   )
 }
 
@@ -42,22 +48,30 @@ export interface RendezvousFlags {
   readonly rendezvousServer: boolean
   readonly rendezvous: ReadonlyArray<string>
   readonly namespace: ReadonlyArray<string>
+  readonly rendezvousRecordFormat: Option.Option<Rendezvous.RecordFormat>
 }
 
-export const defaultFlags: RendezvousFlags = { rendezvousServer: false, rendezvous: [], namespace: [] }
+export const defaultFlags: RendezvousFlags = {
+  rendezvousServer: false,
+  rendezvous: [],
+  namespace: [],
+  rendezvousRecordFormat: Option.none()
+}
 
 /** The `rendezvous` section of `config.json`. */
 export interface RendezvousConfig {
   readonly server?: boolean | undefined
   readonly points?: ReadonlyArray<string> | undefined
   readonly namespaces?: ReadonlyArray<string> | undefined
+  readonly recordFormat?: Rendezvous.RecordFormat | undefined
 }
 
 /** The effective settings: flags over the config file's `rendezvous` section. */
 export const effective = (flags: RendezvousFlags, file: RendezvousConfig | undefined) => ({
   server: flags.rendezvousServer || (file?.server ?? false),
   points: flags.rendezvous.length > 0 ? flags.rendezvous : [...(file?.points ?? [])],
-  namespaces: flags.namespace.length > 0 ? flags.namespace : [...(file?.namespaces ?? [])]
+  namespaces: flags.namespace.length > 0 ? flags.namespace : [...(file?.namespaces ?? [])],
+  recordFormat: Option.getOrElse(flags.rendezvousRecordFormat, () => file?.recordFormat ?? "peer-record")
 })
 
 export interface Point {
@@ -69,6 +83,7 @@ export interface RendezvousRun {
   readonly server: boolean
   readonly points: ReadonlyArray<Point>
   readonly namespaces: ReadonlyArray<string>
+  readonly recordFormat: Rendezvous.RecordFormat
 }
 
 /** Check the settings: points need namespaces and the reverse; points end in /p2p. */
@@ -94,7 +109,12 @@ export const check = (
       points.push({ addr, peerId: peerId.success })
     }
     if (!settings.server && points.length === 0) return undefined
-    return { server: settings.server, points, namespaces: [...new Set(settings.namespaces)] }
+    return {
+      server: settings.server,
+      points,
+      namespaces: [...new Set(settings.namespaces)],
+      recordFormat: settings.recordFormat
+    }
   })
 
 /** Serve the rendezvous point on a node (before it prints `listening`, so that no request finds it missing). */
@@ -117,12 +137,18 @@ const MAX_SEEN = 10_000
 /** Register at every point in every namespace, and discover there (printing and dialing newcomers). */
 export const runOnNode = (
   node: Context.Context<Host | Identity | Peerstore>,
-  options: { readonly points: ReadonlyArray<Point>; readonly namespaces: ReadonlyArray<string> },
+  options: {
+    readonly points: ReadonlyArray<Point>
+    readonly namespaces: ReadonlyArray<string>
+    readonly recordFormat: Rendezvous.RecordFormat
+  },
   json: boolean
 ) =>
   Effect.gen(function*() {
     const client = Context.get(
-      yield* Layer.build(Rendezvous.layer().pipe(Layer.provide(Layer.succeedContext(node)))),
+      yield* Layer.build(
+        Rendezvous.layer({ recordFormat: options.recordFormat }).pipe(Layer.provide(Layer.succeedContext(node)))
+      ),
       Rendezvous.Rendezvous
     )
     const host = Context.get(node, Host)
