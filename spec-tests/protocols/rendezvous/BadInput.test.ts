@@ -69,7 +69,7 @@ describe("rendezvous bad input §Protobuf", () => {
         ...LengthPrefixed.frame(Uint8Array.of(0x12, 0x05, 0xff))
       ])
       expect(reasonOf(exit)).toEqual(["Malformed"])
-    }))
+    }), 60_000)
 
   it.effect("a length prefix over the request limit: Malformed before the body is read", () =>
     Effect.gen(function*() {
@@ -77,78 +77,94 @@ describe("rendezvous bad input §Protobuf", () => {
         Varint.encode(MAX_REQUEST_SIZE + 1)
       ])
       expect(reasonOf(exit)).toEqual(["Malformed"])
-    }))
+    }), 60_000)
 
-  it.effect("response types, an unknown type, no type, a REGISTER without its body: Malformed, nothing stored", () =>
-    Effect.gen(function*() {
-      const h = yield* handlers()
-      const from = PeerId.fromPrivateKey(seededKey(1))
-      const bad: ReadonlyArray<RendezvousMessage> = [
-        { type: MessageType.REGISTER_RESPONSE, registerResponse: { status: 0 } },
-        { type: MessageType.DISCOVER_RESPONSE, discoverResponse: { registrations: [] } },
-        { type: 42 },
-        {},
-        { type: MessageType.REGISTER },
-        { type: MessageType.UNREGISTER }
-      ]
-      for (const msg of bad) {
-        expect(reasonOf(yield* serveRaw(h, from, frame(msg)))).toEqual(["Malformed"])
-      }
-      expect(h.store.size()).toBe(0)
-    }))
-
-  it.effect("a routing-state envelope signed for another domain, or a peer-record one with a foreign payload: E_INVALID_SIGNED_PEER_RECORD", () =>
-    Effect.gen(function*() {
-      const h = yield* handlers()
-      const key = seededKey(5)
-      const from = PeerId.fromPrivateKey(key)
-      const payload = PeerRecord.encode(PeerRecord.make(from, 1n, []))
-      const wrongDomain = Envelope.encode(
-        Result.getOrThrow(Envelope.seal(key, PeerRecord.DOMAIN, Records.ROUTING_STATE_PAYLOAD_TYPE, payload))
-      )
-      const wrongPayload = Envelope.encode(
-        Result.getOrThrow(
-          Envelope.seal(key, Records.ROUTING_STATE_DOMAIN, Records.ROUTING_STATE_PAYLOAD_TYPE, Uint8Array.of(1, 2, 3))
-        )
-      )
-      for (const signedPeerRecord of [wrongDomain, wrongPayload]) {
-        const res = yield* Server.register(h, { ns: "x", signedPeerRecord }, from)
-        expect(res.registerResponse?.status).toBe(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD)
-      }
-      // the right domain and payload type: taken
-      const good = Result.getOrThrow(Records.seal(key, PeerRecord.make(from, 1n, []), "routing-state"))
-      expect((yield* Server.register(h, { ns: "x", signedPeerRecord: good }, from)).registerResponse?.status)
-        .toBe(ResponseStatus.OK)
-      expect(h.store.size()).toBe(1)
-    }))
-
-  it.effect("a record over the size limit: E_INVALID_SIGNED_PEER_RECORD, the stream kept", () =>
-    Effect.gen(function*() {
-      const h = yield* handlers()
-      const res = yield* Server.register(
-        h,
-        { ns: "x", signedPeerRecord: new Uint8Array(9000) },
-        PeerId.fromPrivateKey(seededKey(1))
-      )
-      expect(res.registerResponse?.status).toBe(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD)
-    }))
-
-  it.effect("the client refuses an answer of the wrong type, or without its body: Malformed", () =>
-    Effect.gen(function*() {
-      for (
-        const answer of [
+  it.effect(
+    "response types, an unknown type, no type, a REGISTER without its body: Malformed, nothing stored",
+    () =>
+      Effect.gen(function*() {
+        const h = yield* handlers()
+        const from = PeerId.fromPrivateKey(seededKey(1))
+        const bad: ReadonlyArray<RendezvousMessage> = [
+          { type: MessageType.REGISTER_RESPONSE, registerResponse: { status: 0 } },
           { type: MessageType.DISCOVER_RESPONSE, discoverResponse: { registrations: [] } },
-          { type: MessageType.REGISTER_RESPONSE }
-        ] satisfies ReadonlyArray<RendezvousMessage>
-      ) {
-        const [a, b] = yield* Duplex.pair()
-        yield* b.write(frame(answer))
-        const exit = yield* Effect.exit(
-          Client.request(a, PeerId.fromPrivateKey(seededKey(2)), registerMsg("x", new Uint8Array(1)))
+          { type: 42 },
+          {},
+          { type: MessageType.REGISTER },
+          { type: MessageType.UNREGISTER }
+        ]
+        for (const msg of bad) {
+          expect(reasonOf(yield* serveRaw(h, from, frame(msg)))).toEqual(["Malformed"])
+        }
+        expect(h.store.size()).toBe(0)
+      }),
+    60_000
+  )
+
+  it.effect(
+    "a routing-state envelope signed for another domain, or a peer-record one with a foreign payload: E_INVALID_SIGNED_PEER_RECORD",
+    () =>
+      Effect.gen(function*() {
+        const h = yield* handlers()
+        const key = seededKey(5)
+        const from = PeerId.fromPrivateKey(key)
+        const payload = PeerRecord.encode(PeerRecord.make(from, 1n, []))
+        const wrongDomain = Envelope.encode(
+          Result.getOrThrow(Envelope.seal(key, PeerRecord.DOMAIN, Records.ROUTING_STATE_PAYLOAD_TYPE, payload))
         )
-        expect(reasonOf(exit)).toEqual(["Malformed"])
-      }
-    }))
+        const wrongPayload = Envelope.encode(
+          Result.getOrThrow(
+            Envelope.seal(key, Records.ROUTING_STATE_DOMAIN, Records.ROUTING_STATE_PAYLOAD_TYPE, Uint8Array.of(1, 2, 3))
+          )
+        )
+        for (const signedPeerRecord of [wrongDomain, wrongPayload]) {
+          const res = yield* Server.register(h, { ns: "x", signedPeerRecord }, from)
+          expect(res.registerResponse?.status).toBe(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD)
+        }
+        // the right domain and payload type: taken
+        const good = Result.getOrThrow(Records.seal(key, PeerRecord.make(from, 1n, []), "routing-state"))
+        expect((yield* Server.register(h, { ns: "x", signedPeerRecord: good }, from)).registerResponse?.status)
+          .toBe(ResponseStatus.OK)
+        expect(h.store.size()).toBe(1)
+      }),
+    60_000
+  )
+
+  it.effect(
+    "a record over the size limit: E_INVALID_SIGNED_PEER_RECORD, the stream kept",
+    () =>
+      Effect.gen(function*() {
+        const h = yield* handlers()
+        const res = yield* Server.register(
+          h,
+          { ns: "x", signedPeerRecord: new Uint8Array(9000) },
+          PeerId.fromPrivateKey(seededKey(1))
+        )
+        expect(res.registerResponse?.status).toBe(ResponseStatus.E_INVALID_SIGNED_PEER_RECORD)
+      }),
+    60_000
+  )
+
+  it.effect(
+    "the client refuses an answer of the wrong type, or without its body: Malformed",
+    () =>
+      Effect.gen(function*() {
+        for (
+          const answer of [
+            { type: MessageType.DISCOVER_RESPONSE, discoverResponse: { registrations: [] } },
+            { type: MessageType.REGISTER_RESPONSE }
+          ] satisfies ReadonlyArray<RendezvousMessage>
+        ) {
+          const [a, b] = yield* Duplex.pair()
+          yield* b.write(frame(answer))
+          const exit = yield* Effect.exit(
+            Client.request(a, PeerId.fromPrivateKey(seededKey(2)), registerMsg("x", new Uint8Array(1)))
+          )
+          expect(reasonOf(exit)).toEqual(["Malformed"])
+        }
+      }),
+    60_000
+  )
 
   it.effect("the client refuses an answer over 1 MiB before reading it", () =>
     Effect.gen(function*() {
@@ -158,51 +174,59 @@ describe("rendezvous bad input §Protobuf", () => {
         Client.request(a, PeerId.fromPrivateKey(seededKey(2)), { type: MessageType.DISCOVER, discover: {} })
       )
       expect(reasonOf(exit)).toEqual(["Malformed"])
-    }))
+    }), 60_000)
 })
 
 describe("rendezvous bad input §Spam mitigation", () => {
-  it.effect("a registration flood from one peer: 1,000 taken (spec §Recommendations), the rest E_NOT_AUTHORIZED", () =>
-    Effect.gen(function*() {
-      const h = yield* handlers()
-      const key = seededKey(3)
-      const record = yield* signedRecord(key)
-      const [a, b] = yield* Duplex.pair({ capacity: 4096 })
-      const serving = yield* Effect.forkChild(Server.serve(b, PeerId.fromPrivateKey(key), h))
-      const n = 1500
-      yield* a.write(LengthPrefixed.frameAll(
-        Array.from({ length: n }, (_, i) => RendezvousMessage.encode(registerMsg(`ns-${i}`, record)))
-      ))
-      yield* a.closeWrite
-      const msgs = LengthPrefixed.messages(a, { maxLength: MAX_MESSAGE_SIZE })
-      const statuses = new Map<number, number>()
-      for (let i = 0; i < n; i++) {
-        const res = Result.getOrThrow(RendezvousMessage.decode(yield* msgs.readOne))
-        const s = res.registerResponse!.status!
-        statuses.set(s, (statuses.get(s) ?? 0) + 1)
-      }
-      yield* Fiber.join(serving)
-      expect(statuses).toEqual(new Map([[ResponseStatus.OK, 1000], [ResponseStatus.E_NOT_AUTHORIZED, 500]]))
-      expect(h.store.size()).toBe(1000)
-    }))
+  it.effect(
+    "a registration flood from one peer: 1,000 taken (spec §Recommendations), the rest E_NOT_AUTHORIZED",
+    () =>
+      Effect.gen(function*() {
+        const h = yield* handlers()
+        const key = seededKey(3)
+        const record = yield* signedRecord(key)
+        const [a, b] = yield* Duplex.pair({ capacity: 4096 })
+        const serving = yield* Effect.forkChild(Server.serve(b, PeerId.fromPrivateKey(key), h))
+        const n = 1500
+        yield* a.write(LengthPrefixed.frameAll(
+          Array.from({ length: n }, (_, i) => RendezvousMessage.encode(registerMsg(`ns-${i}`, record)))
+        ))
+        yield* a.closeWrite
+        const msgs = LengthPrefixed.messages(a, { maxLength: MAX_MESSAGE_SIZE })
+        const statuses = new Map<number, number>()
+        for (let i = 0; i < n; i++) {
+          const res = Result.getOrThrow(RendezvousMessage.decode(yield* msgs.readOne))
+          const s = res.registerResponse!.status!
+          statuses.set(s, (statuses.get(s) ?? 0) + 1)
+        }
+        yield* Fiber.join(serving)
+        expect(statuses).toEqual(new Map([[ResponseStatus.OK, 1000], [ResponseStatus.E_NOT_AUTHORIZED, 500]]))
+        expect(h.store.size()).toBe(1000)
+      }),
+    60_000
+  )
 
-  it.effect("a flood of identities is cut at the point's total limit: E_UNAVAILABLE, state bounded", () =>
-    Effect.gen(function*() {
-      const h = yield* handlers({ maxPerPeer: 1000, maxPerNamespace: 10_000, maxTotal: 50 })
-      const statuses: Array<number> = []
-      for (let i = 0; i < 80; i++) {
-        const key = yield* Keys.generate("Ed25519")
-        const res = yield* Server.register(
-          h,
-          { ns: "relay", signedPeerRecord: yield* signedRecord(key) },
-          PeerId.fromPrivateKey(key)
-        )
-        statuses.push(res.registerResponse!.status!)
-      }
-      expect(statuses.filter((s) => s === ResponseStatus.OK).length).toBe(50)
-      expect(statuses.filter((s) => s === ResponseStatus.E_UNAVAILABLE).length).toBe(30)
-      expect(h.store.size()).toBe(50)
-    }))
+  it.effect(
+    "a flood of identities is cut at the point's total limit: E_UNAVAILABLE, state bounded",
+    () =>
+      Effect.gen(function*() {
+        const h = yield* handlers({ maxPerPeer: 1000, maxPerNamespace: 10_000, maxTotal: 50 })
+        const statuses: Array<number> = []
+        for (let i = 0; i < 80; i++) {
+          const key = yield* Keys.generate("Ed25519")
+          const res = yield* Server.register(
+            h,
+            { ns: "relay", signedPeerRecord: yield* signedRecord(key) },
+            PeerId.fromPrivateKey(key)
+          )
+          statuses.push(res.registerResponse!.status!)
+        }
+        expect(statuses.filter((s) => s === ResponseStatus.OK).length).toBe(50)
+        expect(statuses.filter((s) => s === ResponseStatus.E_UNAVAILABLE).length).toBe(30)
+        expect(h.store.size()).toBe(50)
+      }),
+    60_000
+  )
 })
 
 describe("rendezvous bad input over a node", () => {
@@ -228,5 +252,5 @@ describe("rendezvous bad input over a node", () => {
       for (let i = 0; i < 1000 && open().length > 0; i++) yield* Effect.yieldNow
       expect(r.host.connections()[0]!.streams().map((s) => [s.protocol, s.direction])).toEqual([])
       expect(a.host.connections()[0]!.streams().map((s) => [s.protocol, s.direction])).toEqual([])
-    }).pipe(Effect.provide(Memory.layerNetwork)))
+    }).pipe(Effect.provide(Memory.layerNetwork)), 60_000)
 })
