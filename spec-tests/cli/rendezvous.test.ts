@@ -4,7 +4,8 @@
  * its own process: a `node --rendezvous-server`, and two nodes with
  * `--rendezvous <point> --namespace <ns>` that register (`rendezvous:registered`),
  * discover each other (`peer:discovery`, source `rendezvous`, once per peer)
- * and connect; a third in another namespace is not discovered. Usage errors
+ * and connect; a third in another namespace is not discovered; a point with
+ * `--data-dir` restarted serves a registration made before (its SQLite file). Usage errors
  * for a point without a namespace, a namespace without a point, and a point
  * without /p2p.
  */
@@ -13,7 +14,7 @@ import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { type Cli, runCli, spawnCli } from "./support.ts"
+import { type Cli, runCli, spawnCli, stop } from "./support.ts"
 
 const node = (extra: ReadonlyArray<string>) =>
   Effect.gen(function*() {
@@ -110,6 +111,43 @@ describe("CLI rendezvous (ARCHITECTURE §7, docs/CLI.md)", () => {
         const bad = yield* runCli(["node", "--data-dir", dir, "--json"])
         expect(bad.exit.code).toBe(1)
         expect(JSON.stringify(bad.lines[0])).toMatch(/rendezvous\.points\[0\]/)
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "rendezvous §Registration Lifetime: a --rendezvous-server with --data-dir keeps its registrations across a restart",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "rdv-point-"))),
+          (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
+        )
+        const pointArgs = (listen: string) => [
+          "node",
+          "--data-dir",
+          dir,
+          "--listen",
+          listen,
+          "--rendezvous-server",
+          "--reconnect",
+          "0",
+          "--json"
+        ]
+        const first = yield* spawnCli(pointArgs("/ip4/127.0.0.1/tcp/0"))
+        const listening = yield* first.awaitLine((l) => l["event"] === "listening")
+        const addr = (listening["addrs"] as Array<string>)[0]!
+        const a = yield* node(["--rendezvous", addr, "--namespace", "kept"])
+        yield* a.cli.awaitLine((l) => l["event"] === "rendezvous:registered")
+        yield* stop(a.cli)
+        expect(yield* stop(first)).toEqual({ code: 0, signal: null })
+
+        // the same identity and address, read back from the data directory's SQLite file
+        const second = yield* spawnCli(pointArgs(addr.replace(/\/p2p\/.*$/, "")))
+        expect((yield* second.awaitLine((l) => l["event"] === "listening"))["peerId"]).toBe(listening["peerId"])
+        const b = yield* node(["--rendezvous", addr, "--namespace", "kept"])
+        const found = yield* discovered(b.cli, a.peerId)
+        expect(found["addrs"]).toEqual([a.addr.replace(/\/p2p\/.*$/, "")])
       }).pipe(Effect.scoped),
     120_000
   )
