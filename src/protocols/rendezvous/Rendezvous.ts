@@ -24,10 +24,15 @@
  *   (10 s) and yields each peer when it is new or its addresses changed, as
  *   `{ peerId, addrs, source: "rendezvous" }` — the shape the node's peer
  *   discovery takes (issue 18); records that do not verify, or whose peer is
- *   ourselves, are skipped.
+ *   ourselves, are skipped. The point is addressed by peer id: it must be
+ *   connected, or its addresses known to the Peerstore.
+ * - Records: both envelope formats in use are taken (`records.ts`:
+ *   `libp2p-peer-record`, and rust-libp2p's `libp2p-routing-state`); the
+ *   client signs the first unless `recordFormat` says `routing-state`.
+ *   Interop-tested against rust-libp2p 0.57 in both directions.
  *
  * Deviations: the spec lets `UNREGISTER` carry no answer, so `unregister`
- * succeeds once the message is written. Discovery with an empty namespace
+ * succeeds once the message is written (and the point closed the stream). Discovery with an empty namespace
  * covers every namespace (spec §The Protocol) and its cookie is valid only for
  * that kind of query.
  *
