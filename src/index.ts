@@ -519,3 +519,11 @@ export * as Mdns from "./discovery/Mdns.ts"
  * @since 0.2.0
  */
 export * as Daemon from "./daemon/Daemon.ts"
+/**
+ * Rendezvous, `/rendezvous/1.0.0` (`Rendezvous.Rendezvous` client with `Rendezvous.layer`,
+ * `Rendezvous.RendezvousServer` point with `Rendezvous.layerServer`/`layerServerDatastore`,
+ * `RendezvousError`): registrations with TTLs, discovery with cookies.
+ *
+ * @since 0.2.0
+ */
+export * as Rendezvous from "./protocols/rendezvous/Rendezvous.ts"

@@ -58,7 +58,14 @@ export const ConfigFile = Schema.Struct({
   })),
   dht: Schema.optional(Section),
   pubsub: Schema.optional(Section),
-  http: Schema.optional(Section)
+  http: Schema.optional(Section),
+  /** Rendezvous: serve a point (`server`), register at `points` in `namespaces` and discover there. */
+  rendezvous: Schema.optional(Schema.Struct({
+    server: Schema.optional(Schema.Boolean),
+    points: Schema.optional(Schema.Array(Schema.String)),
+    namespaces: Schema.optional(Schema.Array(Schema.String)),
+    recordFormat: Schema.optional(Schema.Literals(["peer-record", "routing-state"]))
+  }))
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -127,6 +134,12 @@ const checkValues = (c: ConfigFile): string | undefined => {
     for (const [i, text] of (c[key] ?? []).entries()) {
       const r = Multiaddr.fromString(text)
       if (r._tag === "Failure") return `${key}[${i}]: expected a multiaddr, got "${text}" (${r.failure.message})`
+    }
+  }
+  for (const [i, text] of (c.rendezvous?.points ?? []).entries()) {
+    const r = Multiaddr.fromString(text)
+    if (r._tag === "Failure") {
+      return `rendezvous.points[${i}]: expected a multiaddr, got "${text}" (${r.failure.message})`
     }
   }
   const grace = c.connectionManager?.gracePeriod

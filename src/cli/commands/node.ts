@@ -43,6 +43,7 @@ import {
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, Output, printError, usageAsHelp, UsageError, warn } from "../output.ts"
 import * as PubsubCli from "./pubsub.ts"
+import * as RendezvousCli from "./rendezvous.ts"
 
 /** Where `npm start` listens (a free port instead when it is taken). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/4001"
@@ -209,6 +210,8 @@ export const runNode = (options: {
   readonly relay?: { readonly server: boolean; readonly reserve: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
   /** `--autonat`: AutoNAT v2 on the node; its reachability changes are printed (`reachability` events). */
   readonly autonat?: AutoNat.AutoNatOptions | undefined
+  /** `--rendezvous-server`, `--rendezvous` with `--namespace`: the point's registrations in `datastore` (memory when absent). */
+  readonly rendezvous?: (RendezvousCli.RendezvousRun & { readonly datastore?: Datastore["Service"] }) | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
@@ -250,6 +253,7 @@ export const runNode = (options: {
           : Effect.fail(e))
     )
     const host = Context.get(ctx, Host)
+    if (options.rendezvous?.server === true) yield* RendezvousCli.serve(ctx, options.rendezvous.datastore)
     const peerId = PeerId.toString(host.peerId)
     const addrs = host.addrs().map(Multiaddr.toString)
     const http = options.http === undefined
@@ -286,6 +290,9 @@ export const runNode = (options: {
     const output = yield* Output
     yield* printDiscovery(Context.get(ctx, PeerDiscovery.PeerDiscovery), options.json)
     yield* PeerDiscovery.connect().pipe(Effect.provideContext(ctx))
+    if (options.rendezvous !== undefined && options.rendezvous.points.length > 0) {
+      yield* RendezvousCli.runOnNode(ctx, options.rendezvous, options.json)
+    }
     yield* Bootstrap.start({
       peers: options.bootstrap ?? [],
       onDialFailure: (addr, e) =>
@@ -401,13 +408,14 @@ const nodeFlags = {
     ),
     Flag.atLeast(0)
   ),
+  ...RendezvousCli.flags,
   ...observabilityFlags,
   ...addressFlags,
   json,
   ...stackFlags
 }
 
-export interface NodeFlags extends StackFlags, AddressFlags {
+export interface NodeFlags extends StackFlags, AddressFlags, RendezvousCli.RendezvousFlags {
   readonly listen: ReadonlyArray<string>
   readonly dial: ReadonlyArray<string>
   readonly bootstrap: ReadonlyArray<string>
@@ -454,6 +462,7 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   announce: [],
   noAnnounce: [],
   autonat: false,
+  ...RendezvousCli.defaultFlags,
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -517,7 +526,8 @@ export const effectiveConfig = (
       pubsub: file.pubsub ?? {},
       mdns: flags.mdns || file.mdns === true,
       http: file.http ?? {},
-      relay: { server: flags.relay, reserve: flags.relayReserve }
+      relay: { server: flags.relay, reserve: flags.relayReserve },
+      rendezvous: RendezvousCli.effective(flags, file.rendezvous)
     }
   }
 }
@@ -552,6 +562,16 @@ const relayAddress = (text: string) =>
     Multiaddr.getPeerId(addr) === undefined
       ? Effect.fail(new UsageError({ message: `--relay-reserve ${text}: the address needs /p2p/<relay peer id>` }))
       : Effect.succeed(addr))
+
+/** `--rendezvous-server`, `--rendezvous` and `--namespace` (or the config file's `rendezvous`), checked. */
+const rendezvousOption = (
+  settings: ReturnType<typeof RendezvousCli.effective>,
+  datastore: Datastore["Service"] | undefined
+) =>
+  Effect.map(
+    RendezvousCli.check(settings, parseMultiaddr),
+    (run) => run === undefined ? undefined : { ...run, ...(datastore !== undefined ? { datastore } : {}) }
+  )
 
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
@@ -605,6 +625,7 @@ export const main = (flags: NodeFlags) =>
       ...(effective.json.autonat.enabled
         ? { autonat: { allowPrivateAddrs: effective.json.autonat.allowPrivateAddrs === true } }
         : {}),
+      rendezvous: yield* rendezvousOption(effective.json.rendezvous, data?.datastore),
       preset: {
         ...stack,
         addressManager: {
