@@ -111,6 +111,24 @@ describe("rendezvous §The Protocol: cookie pagination", () => {
   )
 
   it.effect(
+    "§Recommendations: at most maxDiscoverLimit (default 1000) peers per namespace query, whatever limit is asked [rendezvous:recommendations-for-rendezvous-points-configurations:4]",
+    () =>
+      Effect.gen(function*() {
+        expect(Rendezvous.serverDefaults.maxDiscoverLimit).toBe(1000)
+        const r = yield* rdvNode({ seed: 70, server: { maxDiscoverLimit: 4 } })
+        const peers = yield* Effect.forEach(Array.from({ length: 6 }, (_, i) => 71 + i), (seed) => rdvNode({ seed }))
+        yield* connectAll(r, peers)
+        yield* Effect.forEach(peers, (p) => p.rdv.register(r.host.peerId, "capped"), { discard: true })
+        const d = peers[0]!
+        const asked = yield* d.rdv.discover(r.host.peerId, { namespace: "capped", limit: 100 })
+        expect(asked.registrations.length).toBe(4)
+        const unasked = yield* d.rdv.discover(r.host.peerId, { namespace: "capped" })
+        expect(unasked.registrations.length).toBe(4)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    60_000
+  )
+
+  it.effect(
     "a forged cookie, a flipped bit, or another namespace's cookie: E_INVALID_COOKIE",
     () =>
       Effect.gen(function*() {
@@ -161,7 +179,7 @@ describe("rendezvous §The Protocol: signed peer records", () => {
 
 describe("rendezvous §Registration Lifetime", () => {
   it.effect(
-    "UNREGISTER removes the registration; one for a namespace not registered is a no-op",
+    "UNREGISTER removes the registration; one for a namespace not registered is a no-op [rendezvous:registration-lifetime:1]",
     () =>
       Effect.gen(function*() {
         const r = yield* rdvNode({ seed: 60, server: {} })
@@ -200,7 +218,7 @@ describe("rendezvous §Registration Lifetime", () => {
   )
 
   it.effect(
-    "a TTL below the minimum or above 72 h: E_INVALID_TTL; none given: the default",
+    "a TTL below the minimum or above 72 h: E_INVALID_TTL; none given: the default [rendezvous:recommendations-for-rendezvous-points-configurations:1] [rendezvous:recommendations-for-rendezvous-points-configurations:3]",
     () =>
       Effect.gen(function*() {
         const r = yield* rdvNode({ seed: 80, server: {} })
@@ -270,7 +288,7 @@ describe("rendezvous §Recommendations and §Spam mitigation: limits", () => {
   )
 
   it.effect(
-    "namespaces: empty or over 255 bytes is E_INVALID_NAMESPACE (register and discover)",
+    "namespaces: empty or over 255 bytes is E_INVALID_NAMESPACE (register and discover) [rendezvous:recommendations-for-rendezvous-points-configurations:3]",
     () =>
       Effect.gen(function*() {
         const r = yield* rdvNode({ seed: 120, server: {} })
