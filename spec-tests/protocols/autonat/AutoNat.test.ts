@@ -6,9 +6,10 @@
  * server refuses (checked too).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option } from "effect"
+import { Effect, Exit, Option, Stream } from "effect"
 import * as Duplex from "../../../src/core/Duplex.ts"
 import * as Multiaddr from "../../../src/core/Multiaddr.ts"
+import * as PeerId from "../../../src/core/PeerId.ts"
 import * as AutoNat from "../../../src/protocols/autonat/AutoNat.ts"
 import { ma } from "../../support/multiaddr.ts"
 import { tcpNode, type TestNode } from "../../support/node.ts"
@@ -177,6 +178,31 @@ describe("AutoNAT v2 ours↔ours", () => {
         const client = yield* autonatNode({ ...testing, server: false })
         yield* connect(client, server)
         expect((yield* client.autonat.check(server.host.peerId, bare(client.addr))).outcome).toBe("public")
+      }),
+    30_000
+  )
+
+  it.live(
+    "autonat-v2 §Implementation Suggestions: the server's dial back does not leave from its listening port [autonat-v2:implementation-suggestions:2]",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* autonatNode({ ...testing, client: false })
+        const client = yield* autonatNode({ ...testing, server: false })
+        yield* connect(client, server)
+        const events = yield* client.host.subscribe
+        expect((yield* client.autonat.check(server.host.peerId, bare(client.addr))).outcome).toBe("public")
+        const dialBack = yield* events.pipe(
+          Stream.filter((e) =>
+            e._tag === "ConnectionOpen" && e.connection.direction === "inbound"
+            && PeerId.equals(e.connection.remotePeer, server.host.peerId)
+          ),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+        const conn = Option.getOrThrow(dialBack)
+        if (conn._tag !== "ConnectionOpen") throw new Error("expected a ConnectionOpen")
+        const portOf = (a: Multiaddr.Multiaddr) => Multiaddr.components(a)[1]!.value
+        expect(portOf(conn.connection.remoteAddr)).not.toBe(portOf(server.addr))
       }),
     30_000
   )
