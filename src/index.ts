@@ -152,6 +152,14 @@ export * as Perf from "./protocols/perf/Perf.ts"
 export * as Kad from "./protocols/kad/Kad.ts"
 
 /**
+ * DCUtR, `/libp2p/dcutr` (`Dcutr.Dcutr`, `Dcutr.layer`, `DcutrError`): hole punching over relayed connections
+ * (TCP simultaneous open from the listening port: `Tcp.make({ reusePort: true })`).
+ *
+ * @since 0.2.0
+ */
+export * as Dcutr from "./protocols/dcutr/Dcutr.ts"
+
+/**
  * The peer routing contract (`PeerRouting.PeerRouting`, `RoutingError`); `Kad.layerPeerRouting` implements it.
  *
  * @since 0.2.0
