@@ -292,8 +292,8 @@ export const make = (options: DcutrOptions = {}) =>
     /**
      * The simultaneous connect (§The Protocol step 5): every address at once,
      * from our listening port, with our upgrade role; the first direct
-     * connection to `peer` wins, also one that arrives on our listener
-     * meanwhile (the other side's SYN came first).
+     * connection to `peer` wins, also an inbound one that arrives on our
+     * listener meanwhile (the other side's SYN came first).
      */
     const punch =
       (peer: PeerId.PeerId, role: "initiator" | "responder") =>
@@ -306,7 +306,9 @@ export const make = (options: DcutrOptions = {}) =>
           if (present !== undefined) return present
           const arrives = hostEvents.pipe(
             Stream.filterMap((e) =>
-              e._tag === "ConnectionOpen" && PeerId.equals(e.connection.remotePeer, peer) && isDirect(e.connection)
+              // inbound only: a connection our own dial makes is that dial's result (racing it would interrupt it)
+              e._tag === "ConnectionOpen" && e.connection.direction === "inbound" &&
+                PeerId.equals(e.connection.remotePeer, peer) && isDirect(e.connection)
                 ? Result.succeed(e.connection)
                 : Result.failVoid
             ),
