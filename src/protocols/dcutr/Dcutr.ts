@@ -30,9 +30,11 @@
  * remote addresses are kept only when public (`publicCidrs` widens that),
  * not relayed, and `/ip4|ip6/…/tcp/…`, at most {@link MAX_DIALS} of them;
  * each read waits at most `streamTimeout`; two inbound streams per
- * connection. Not done here: QUIC (the random-UDP-packet side of §5) and the
- * unilateral direct dial before the protocol (`B` dialing `A`'s public
- * addresses first).
+ * connection. Before the protocol, `B` returns a direct connection it
+ * already has, and tries a plain dial to the public TCP addresses the
+ * Peerstore has for `A` (the spec's unilateral upgrade; the Peerstore learns
+ * them from identify, which may not have finished on a new relayed
+ * connection). Not done here: QUIC (the random-UDP-packet side of §5).
  *
  * @since 0.2.0
  */
@@ -46,6 +48,7 @@ import * as MultiaddrNet from "../../core/MultiaddrNet.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
+import { Peerstore } from "../../host/Peerstore.ts"
 import * as Messages from "./messages.ts"
 
 export { CONNECT, MAX_ADDRS, MAX_MESSAGE_SIZE, SYNC } from "./messages.ts"
@@ -100,7 +103,7 @@ export type DcutrEvent =
     readonly side: Side
     readonly relayed: Connection.Connection
     readonly direct: Connection.Connection
-    /** The attempt that succeeded (1-based; always 1 on the responder side). */
+    /** The attempt that succeeded (1-based; 0: the unilateral dial before the protocol; always 1 on the responder side). */
     readonly attempt: number
   }
   | { readonly _tag: "Failed"; readonly peer: PeerId.PeerId; readonly side: Side; readonly error: DcutrError }
@@ -272,6 +275,7 @@ export const make = (options: DcutrOptions = {}) =>
     const host = yield* Host
     const registrar = yield* Registrar
     const addressManager = yield* AddressManager
+    const peerstore = yield* Peerstore
     const scope = yield* Effect.scope
     const events = yield* PubSub.sliding<DcutrEvent>(EVENTS_BUFFER)
     const attempts = Math.max(1, options.attempts ?? 3)
@@ -376,6 +380,21 @@ export const make = (options: DcutrOptions = {}) =>
       Effect.gen(function*() {
         if (!MultiaddrNet.isRelayed(relayed.remoteAddr)) {
           return yield* fail("NotRelayed", `dcutr: ${relayed.remoteAddr.toString()} is not a relayed connection`)
+        }
+        const peer = relayed.remotePeer
+        const present = host.connections(peer).find(isDirect)
+        if (present !== undefined) return present
+        // §The Protocol: when A advertises public addresses (known from an earlier identify), B first tries a
+        // plain direct dial ("unilateral connection upgrade"); attempt 0 in the event
+        const advertised = usable(peerstore.get(peer)?.addrs ?? [])
+        if (advertised.length > 0) {
+          const direct = yield* Effect.raceAll(
+            advertised.map((addr) => host.dialDirect(addr, { peer, timeout: dialTimeout }))
+          ).pipe(Effect.option)
+          if (Option.isSome(direct)) {
+            yield* succeeded("initiator", relayed, direct.value, 0)
+            return direct.value
+          }
         }
         let last: DcutrError | undefined
         for (let attempt = 1; attempt <= attempts; attempt++) {
