@@ -16,6 +16,7 @@ import * as Protobuf from "../../../src/core/Protobuf.ts"
 import * as Dcutr from "../../../src/protocols/dcutr/Dcutr.ts"
 import * as Messages from "../../../src/protocols/dcutr/messages.ts"
 import { ma } from "../../support/multiaddr.ts"
+import { fromHex, readJson, toHex } from "../../support/vectors.ts"
 
 const B_ADDRS = [ma("/ip4/1.2.3.4/tcp/4001")]
 const A_ADDRS = [ma("/ip4/5.6.7.8/tcp/4002"), ma("/ip6/2606:4700::1/tcp/4002")]
@@ -245,4 +246,23 @@ describe("DCUtR", () => {
       yield* b.closeWrite
       expect(failureOf(yield* Fiber.await(fiber)).reason).toBe("Stream")
     }))
+})
+
+interface JsVector {
+  readonly name: string
+  readonly type: "CONNECT" | "SYNC"
+  readonly addrs: ReadonlyArray<string>
+  readonly hex: string
+}
+
+describe("DCUtR messages against js-libp2p", () => {
+  for (const v of readJson<ReadonlyArray<JsVector>>("interop/dcutr-js-holepunch.json")) {
+    it(`DCUtR §RPC messages: js-libp2p's ${v.name} decodes, and ours encodes to the same bytes`, () => {
+      const type = v.type === "CONNECT" ? Messages.CONNECT : Messages.SYNC
+      const msg = Result.getOrThrow(Messages.decode(fromHex(v.hex)))
+      expect(msg.type).toBe(type)
+      expect(msg.addrs.map(String)).toEqual(v.addrs)
+      expect(toHex(Messages.encode({ type, addrs: v.addrs.map(ma) }))).toBe(v.hex)
+    })
+  }
 })
