@@ -68,7 +68,7 @@ describe.skipIf(unavailable !== undefined)(
       () =>
         Effect.gen(function*() {
           const { net, a, b, idA, idB, circuit, relayBytes } = yield* setup({})
-          yield* a.write(`dial ${circuit}/p2p/${idB}\n`)
+          yield* a.write(`dial ${circuit}\n`)
           expect(yield* nthLine(a, "dialed ", 1)).toContain("/p2p-circuit")
           // B received the relayed connection: it starts DCUtR; A answers. Both make the direct connection.
           const ub = (yield* nthLine(b, "upgraded ", 1)).split(" ")
@@ -100,7 +100,7 @@ describe.skipIf(unavailable !== undefined)(
       () =>
         Effect.gen(function*() {
           const { a, b, idB, circuit } = yield* setup({ a: "symmetric", b: "symmetric" })
-          yield* a.write(`dial ${circuit}/p2p/${idB}\n`)
+          yield* a.write(`dial ${circuit}\n`)
           yield* nthLine(a, "dialed ", 1)
           // 3 attempts of 5 s dials: B gives up with a typed error
           const failed = (yield* nthLine(b, "dcutr-failed ", 1)).split(" ")

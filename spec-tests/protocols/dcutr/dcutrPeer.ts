@@ -7,8 +7,10 @@
  * `relayProxy.ts` on the public host: a dial connects to the proxy and sends
  * `D`, a listen connects once and sends `L`; the connection's remote address
  * is the `/p2p-circuit` address, so DCUtR and the Host treat it as relayed.
- * It moves bytes as a relay would, without circuit v2's protocols (the real
- * relay transport replaces it once it exists).
+ * It moves bytes as a relay would, without circuit v2's protocols. Its
+ * addresses are `<proxy ip/tcp>/p2p-circuit`, without relay or target peer
+ * id, which circuit relay v2's transport (`…/p2p-circuit/p2p/<id>`) does not
+ * claim, so the two can sit side by side.
  *
  * Prints `ready <peer id>`, every new connection as `conn <direction> <remote
  * addr>`, and DCUtR's outcomes as `upgraded <side> <attempt> <direction>
