@@ -42,6 +42,25 @@ describe("TCP reusePort", () => {
       expect(portOf(plain.remoteAddr)).toBe(portOf(lb.addrs[0]!))
     }).pipe(Effect.scoped))
 
+  it.live("issue 17: dialFromListenPort: dials leave from the listening port, a second one to the same address does not", () =>
+    Effect.gen(function*() {
+      const a = Tcp.make({ reusePort: true })
+      const b = Tcp.make({ reusePort: true, dialFromListenPort: true })
+      const la = yield* a.listen(LOOPBACK, () => Effect.never)
+      const lb = yield* b.listen(LOOPBACK, () => Effect.never)
+      const first = yield* b.dial(la.addrs[0]!)
+      expect(portOf(first.localAddr)).toBe(portOf(lb.addrs[0]!))
+      // the same 4-tuple cannot exist twice: the second dial falls back to an ephemeral port
+      const second = yield* b.dial(la.addrs[0]!)
+      expect(portOf(second.localAddr)).not.toBe(portOf(lb.addrs[0]!))
+      // asked explicitly, the listening port or nothing
+      const e = yield* Effect.flip(b.dial(la.addrs[0]!, { fromListenPort: true }))
+      expect(e.reason).not.toBe("Unsupported")
+      // without dialFromListenPort, ephemeral ports as before
+      const plain = yield* a.dial(lb.addrs[0]!)
+      expect(portOf(plain.localAddr)).not.toBe(portOf(la.addrs[0]!))
+    }).pipe(Effect.scoped))
+
   it.live("issue 17: fromListenPort without a reusePort listener of the family fails Unsupported", () =>
     Effect.gen(function*() {
       const target = yield* Tcp.transport.listen(LOOPBACK, () => Effect.void)

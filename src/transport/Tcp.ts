@@ -51,6 +51,7 @@ import { Duration, Effect, Result } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import { errorCode } from "../internal/errors.ts"
 import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
 import * as SocketDuplex from "./SocketDuplex.ts"
@@ -72,6 +73,16 @@ export interface TcpOptions {
    * `DialOptions.fromListenPort` can leave from their port (default false).
    */
   readonly reusePort?: boolean
+  /**
+   * With `reusePort`: every dial to an IP address leaves from the listening
+   * port of its family when there is one (as go-libp2p's TCP transport does),
+   * falling back to an ephemeral port when that port cannot be used for it
+   * (EADDRINUSE, EADDRNOTAVAIL: a connection to the same address from that
+   * port exists). Peers then observe our listening port through the NAT, so
+   * identify's observed addresses are the ones a hole punch needs. Default
+   * false.
+   */
+  readonly dialFromListenPort?: boolean
 }
 
 /** A TCP listener: the bound addresses and a view on what it holds. */
@@ -212,6 +223,9 @@ export const interfaceAddrs = (
 
 const MiB = 1024 * 1024
 
+/** Errors of a dial from the listening port that an ephemeral port avoids. */
+const PORT_TAKEN = new Set(["EADDRINUSE", "EADDRNOTAVAIL"])
+
 /** The TCP transport with these options (a plain `Transport` value: no resources until used). */
 export const make = (options: TcpOptions = {}): TcpTransport => {
   const dialTimeout = options.dialTimeout ?? Duration.seconds(5)
@@ -222,6 +236,7 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
   }
   const keepAliveDelay = Duration.toMillis(Duration.fromInputUnsafe(options.keepAliveInitialDelay ?? "15 seconds"))
   const reusePort = options.reusePort === true
+  const dialFromListenPort = reusePort && options.dialFromListenPort === true
   /** The bound endpoints of the open reusePort listeners, in opening order. */
   const reusable = new Set<Multiaddr.NodeAddress>()
 
@@ -232,20 +247,24 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
     Effect.gen(function*() {
       const target = yield* Effect.fromResult(nodeAddress(addr, canDial(addr), "dial"))
       const timeout = dialOptions?.timeout ?? dialTimeout
-      let from: Multiaddr.NodeAddress | undefined
-      if (dialOptions?.fromListenPort === true) {
-        from = [...reusable].find((l) => l.family === target.family)
-        if (from === undefined) {
-          return yield* new Transport.TransportError({
-            reason: "Unsupported",
-            address: addr.toString(),
-            message: `tcp: dial ${addr.toString()} from a listening port: no reusePort listener for IPv${target.family}`
-          })
-        }
+      const from = [...reusable].find((l) => l.family === target.family && Net.isIP(target.host) !== 0)
+      if (dialOptions?.fromListenPort === true && from === undefined) {
+        return yield* new Transport.TransportError({
+          reason: "Unsupported",
+          address: addr.toString(),
+          message: `tcp: dial ${addr.toString()} from a listening port: no reusePort listener for IPv${target.family}`
+        })
       }
-      const sd = yield* Effect.acquireRelease(connect(addr, target, timeout, from), (sd) => sd.close, {
-        interruptible: true
-      })
+      const connected = dialOptions?.fromListenPort === true || (dialFromListenPort && from !== undefined)
+        ? connect(addr, target, timeout, from).pipe(
+          // by default only: a port already connected to that address is no reason to fail the dial
+          Effect.catchIf(
+            (e) => dialOptions?.fromListenPort !== true && PORT_TAKEN.has(errorCode(e.cause) ?? ""),
+            () => connect(addr, target, timeout, undefined)
+          )
+        )
+        : connect(addr, target, timeout, undefined)
+      const sd = yield* Effect.acquireRelease(connected, (sd) => sd.close, { interruptible: true })
       const addrs = socketAddrs(sd.socket)
       if (typeof addrs === "string") {
         return yield* new Transport.TransportError({
