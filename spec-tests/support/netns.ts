@@ -5,7 +5,7 @@
  * nftables masquerade for one host behind it.
  *
  * ```
- *                 inet ns: bridge elp-br, 203.0.113.0/24
+ *                 inet ns: bridge elp-br, 203.0.113.0/24 (or `internet`)
  *        ┌───────────────────┼───────────────────────┐
  *   pub 203.0.113.10   router a .2 (wan)       router b .3 (wan)
  *                      10.0.1.1 (lan)           10.0.2.1 (lan)
@@ -75,6 +75,14 @@ export interface NatOptions {
   readonly a?: NatKind
   /** NAT of site b (default endpoint-independent). */
   readonly b?: NatKind
+  /**
+   * The internet's /24, as its first three octets (default "203.0.113", a
+   * documentation range). js-libp2p and go-libp2p never treat documentation
+   * ranges as public (their DCUtR drops them, their AutoNAT refuses them):
+   * give a public-looking one such as "5.5.5" when one of them runs in the
+   * network (the namespaces are isolated, nothing leaves them).
+   */
+  readonly internet?: string
 }
 
 const run = (cmd: string, args: ReadonlyArray<string>, input?: string): string =>
@@ -143,6 +151,9 @@ const ours = (): ReadonlyArray<{ readonly name: string; readonly pid: number }> 
   })
 }
 
+/** The `elp-` namespaces that exist now (any process's). */
+export const existing = (): ReadonlyArray<string> => ours().map((n) => n.name)
+
 const delNs = (name: string): void => {
   try {
     run("ip", ["netns", "del", name])
@@ -165,7 +176,7 @@ export const teardown = (topology: Pick<NatTopology, "namespaces">): void => {
 
 let seq = 0
 
-const INTERNET = "203.0.113.0/24"
+const INTERNET = "203.0.113"
 
 const natRules = (kind: NatKind): string => `
 table ip elp_nat {
@@ -197,17 +208,19 @@ export const setup = (options: NatOptions = {}): NatTopology => {
   const id = `${process.pid}-${seq++}`
   const ns = (role: string) => `${PREFIX}${id}-${role}`
   const inet = ns("inet")
+  const net = options.internet ?? INTERNET
+  if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(net)) throw new Error(`netns: internet must be three octets, not ${net}`)
   const site = (name: "a" | "b", n: number, kind: NatKind): NatSite => ({
-    router: { ns: ns(`r${name}`), wanIp: `203.0.113.${n + 1}`, lanIp: `10.0.${n}.1` },
+    router: { ns: ns(`r${name}`), wanIp: `${net}.${n + 1}`, lanIp: `10.0.${n}.1` },
     host: { ns: ns(`h${name}`), ip: `10.0.${n}.2` },
-    publicIp: `203.0.113.${n + 1}`,
+    publicIp: `${net}.${n + 1}`,
     kind
   })
   const a = site("a", 1, options.a ?? "endpoint-independent")
   const b = site("b", 2, options.b ?? "endpoint-independent")
-  const pub: NetHost = { ns: ns("pub"), ip: "203.0.113.10" }
+  const pub: NetHost = { ns: ns("pub"), ip: `${net}.10` }
   const namespaces = [inet, pub.ns, a.router.ns, a.host.ns, b.router.ns, b.host.ns]
-  const topology: NatTopology = { id, internet: { ns: inet, cidr: INTERNET }, pub, a, b, namespaces }
+  const topology: NatTopology = { id, internet: { ns: inet, cidr: `${net}.0/24` }, pub, a, b, namespaces }
   const inNs = (name: string, ...args: Array<string>) => run("ip", ["-n", name, ...args])
   try {
     for (const name of namespaces) {

@@ -61,6 +61,25 @@ describe.skipIf(unavailable !== undefined)(
       120_000
     )
 
+    it.live("issue 17 test network: a failing test's network is removed, namespaces and all", () =>
+      Effect.gen(function*() {
+        let made: ReadonlyArray<string> = []
+        const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+          const net = yield* Netns.acquire({ internet: "5.5.5" })
+          made = net.namespaces
+          expect(Netns.existing()).toEqual(expect.arrayContaining([...made]))
+          expect(net.a.publicIp).toBe("5.5.5.2")
+          expect(Netns.exec(net.a.host.ns, "ip", ["-4", "-o", "addr", "show", "dev", "elp-eth0"])).toContain(
+            "10.0.1.2/24"
+          )
+          expect(Netns.exec(net.a.router.ns, "nft", ["list", "ruleset"])).toContain("masquerade")
+          return yield* Effect.fail("the test failed")
+        })))
+        expect(exit._tag).toBe("Failure")
+        expect(made).toHaveLength(6)
+        expect(Netns.existing().filter((n) => made.includes(n))).toEqual([])
+      }))
+
     it.live(
       "DCUtR §The Protocol step 6: behind symmetric-like NATs (random ports) both dials fail cleanly, no connection",
       () =>
