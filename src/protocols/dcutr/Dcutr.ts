@@ -49,7 +49,9 @@ import * as PeerId from "../../core/PeerId.ts"
 import { AddressManager } from "../../host/AddressManager.ts"
 import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
+import * as Metrics from "../../internal/metrics.ts"
 import * as Messages from "./messages.ts"
+import * as DcutrMetrics from "./metrics.ts"
 
 export { CONNECT, MAX_ADDRS, MAX_MESSAGE_SIZE, SYNC } from "./messages.ts"
 export type { HolePunch, MessageType } from "./messages.ts"
@@ -278,6 +280,7 @@ export const make = (options: DcutrOptions = {}) =>
     const peerstore = yield* Peerstore
     const scope = yield* Effect.scope
     const events = yield* PubSub.sliding<DcutrEvent>(EVENTS_BUFFER)
+    const metrics = yield* Metrics.recorder
     const attempts = Math.max(1, options.attempts ?? 3)
     const retryDelay = options.retryDelay ?? Duration.seconds(1)
     const streamTimeout = options.streamTimeout ?? Duration.seconds(10)
@@ -351,6 +354,8 @@ export const make = (options: DcutrOptions = {}) =>
       attempt: number
     ) =>
       Effect.gen(function*() {
+        metrics.update(DcutrMetrics.holePunches.with(side, "success"), 1)
+        metrics.update(DcutrMetrics.attempts, attempt)
         yield* PubSub.publish(events, { _tag: "Upgraded", peer: relayed.remotePeer, side, relayed, direct, attempt })
         if (options.closeRelayedAfter !== undefined) {
           yield* Effect.forkIn(Effect.andThen(Effect.sleep(options.closeRelayedAfter), relayed.close), scope)
@@ -358,7 +363,10 @@ export const make = (options: DcutrOptions = {}) =>
       })
 
     const failed = (side: Side, relayed: Connection.Connection) => (error: DcutrError) =>
-      PubSub.publish(events, { _tag: "Failed", peer: relayed.remotePeer, side, error })
+      Effect.andThen(
+        Effect.sync(() => metrics.update(DcutrMetrics.holePunches.with(side, error.reason), 1)),
+        PubSub.publish(events, { _tag: "Failed", peer: relayed.remotePeer, side, error })
+      )
 
     /** One round on a new stream (`B`). */
     const round = (relayed: Connection.Connection) =>
