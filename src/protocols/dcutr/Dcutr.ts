@@ -15,7 +15,9 @@
  *    (`Tcp` with `reusePort`, `Transport.DialOptions.fromListenPort`), so the
  *    two SYNs cross in the NATs and make one connection (a TCP simultaneous
  *    open). Both sides then see an outbound connection: the upgrade is told
- *    its role, `A` the client (initiator), `B` the server (responder). When
+ *    its role, `A` the client (initiator), `B` the server (responder), as
+ *    go-libp2p ≥ 0.41 does (its `B` switches to client on its last attempt,
+ *    for older go peers with the roles swapped; we do not). When
  *    `A`'s SYN reaches `B`'s listener first, `B` gets an ordinary inbound
  *    connection, whose roles agree; each side also takes a direct connection
  *    to the peer that appears while it dials.
