@@ -26,13 +26,14 @@
  * 203.0.113.0/24 is a documentation range, "reserved" to `MultiaddrNet`: code
  * under test that filters public addresses is given `publicCidrs: [internet]`.
  *
- * Names: every namespace is `elp-<pid>-<n>-<role>` and every interface carries
+ * Names: every namespace is `elp-<pid>-<n><random>-<role>` and every interface carries
  * the `elp-` prefix; {@link cleanupStale} removes those of processes that are
  * gone, {@link teardown} (or the scope of {@link acquire}) removes the
  * network's own. Nothing is created in the caller's namespace.
  */
 import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -110,7 +111,7 @@ export const unavailable = (): string | undefined => {
   if (process.getuid?.() !== 0) return "network namespaces need root (ip netns, nftables)"
   if (!which("ip")) return "the `ip` command (iproute2) is not installed"
   if (!which("nft")) return "the `nft` command (nftables) is not installed"
-  const probe = `${PREFIX}${process.pid}-probe`
+  const probe = `${PREFIX}${process.pid}-probe-${Crypto.randomBytes(3).toString("hex")}`
   try {
     run("ip", ["netns", "add", probe])
     run("ip", ["netns", "exec", probe, "nft", "list", "ruleset"])
@@ -205,7 +206,8 @@ table ip elp_filter {
  */
 export const setup = (options: NatOptions = {}): NatTopology => {
   cleanupStale()
-  const id = `${process.pid}-${seq++}`
+  // the pid for cleanupStale; a random part as well: a worker process may run several test files in turn
+  const id = `${process.pid}-${seq++}${Crypto.randomBytes(2).toString("hex")}`
   const ns = (role: string) => `${PREFIX}${id}-${role}`
   const inet = ns("inet")
   const net = options.internet ?? INTERNET
