@@ -61,6 +61,24 @@ describe.skipIf(unavailable !== undefined)(
       120_000
     )
 
+    it.live(
+      "issue 17: with dialFromListenPort a NATed node is seen at its NAT's mapping of its listening port",
+      () =>
+        Effect.gen(function*() {
+          const net = yield* Netns.acquire()
+          const pub = yield* start(net.pub.ns, 9000)
+          const a = yield* Netns.spawnNode(net.a.host.ns, script, ["4001", "dial-from-listen-port"], { stdin: true })
+          yield* a.awaitOutput(/ready (\S+)/, "60 seconds")
+          yield* a.write(`connect /ip4/${net.pub.ip}/tcp/9000/p2p/${pub.id}\n`)
+          const dialed = yield* a.awaitOutput(/dialed (\S+) (\S+)/, "60 seconds")
+          expect(dialed[2]).toBe(`/ip4/${net.a.host.ip}/tcp/4001`)
+          // what identify will tell it it is observed at: the NAT's address and the same port
+          const seen = yield* pub.proc.awaitOutput(/conn inbound (\S+)/, "60 seconds")
+          expect(seen[1]).toBe(`/ip4/${net.a.publicIp}/tcp/4001`)
+        }).pipe(Effect.scoped),
+      120_000
+    )
+
     it.live("issue 17 test network: a failing test's network is removed, namespaces and all", () =>
       Effect.gen(function*() {
         let made: ReadonlyArray<string> = []

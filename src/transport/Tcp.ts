@@ -79,7 +79,9 @@ export interface TcpOptions {
    * falling back to an ephemeral port when that port cannot be used for it
    * (EADDRINUSE, EADDRNOTAVAIL: a connection to the same address from that
    * port exists). Peers then observe our listening port through the NAT, so
-   * identify's observed addresses are the ones a hole punch needs. Default
+   * identify's observed addresses are the ones a hole punch needs. Dials to
+   * this machine's own addresses (loopback, interfaces) keep ephemeral ports:
+   * from the listening port they could connect the socket to itself. Default
    * false.
    */
   readonly dialFromListenPort?: boolean
@@ -223,6 +225,22 @@ export const interfaceAddrs = (
 
 const MiB = 1024 * 1024
 
+/**
+ * An address of this machine (loopback, or an interface's): a dial there
+ * from our listening port could reach that very port and connect the socket
+ * to itself (a TCP self-connect), so `dialFromListenPort` leaves such dials
+ * on ephemeral ports.
+ */
+const isOwnAddress = (host: string): boolean => {
+  const bare = host.startsWith("::ffff:") ? host.slice(7) : host.split("%")[0]!
+  if (bare === "::1" || bare.startsWith("127.") || bare === "0.0.0.0" || bare === "::") return true
+  try {
+    return Object.values(Os.networkInterfaces()).some((infos) => infos?.some((i) => i.address === bare) === true)
+  } catch {
+    return false
+  }
+}
+
 /** Errors of a dial from the listening port that an ephemeral port avoids. */
 const PORT_TAKEN = new Set(["EADDRINUSE", "EADDRNOTAVAIL"])
 
@@ -255,7 +273,8 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
           message: `tcp: dial ${addr.toString()} from a listening port: no reusePort listener for IPv${target.family}`
         })
       }
-      const connected = dialOptions?.fromListenPort === true || (dialFromListenPort && from !== undefined)
+      const implicit = dialFromListenPort && from !== undefined && !isOwnAddress(target.host)
+      const connected = dialOptions?.fromListenPort === true || implicit
         ? connect(addr, target, timeout, from).pipe(
           // by default only: a port already connected to that address is no reason to fail the dial
           Effect.catchIf(
