@@ -56,6 +56,14 @@ module.exports = {
       to: { path: "^src/protocols/(?!$1/)[^/]+/(internal/|[a-z][^/]*[.]ts$)" }
     },
     {
+      name: "discovery-below-protocols",
+      severity: "error",
+      comment:
+        "discovery/ (the PeerDiscovery hub and its sources) sits on host/: protocol rooms (rendezvous) feed it, it imports none of them.",
+      from: { path: "^src/discovery/" },
+      to: { path: "^(src/(protocols|cli)/|layers/)" }
+    },
+    {
       name: "src-does-not-import-tests",
       severity: "error",
       from: { path: "^(src|layers)/" },

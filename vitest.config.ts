@@ -8,6 +8,8 @@ export default defineConfig({
     pool: "forks",
     // builds the go-libp2p test peer once per run (or says once that go interop is skipped)
     globalSetup: ["spec-tests/interop/harness/goSetup.ts"],
-    reporters: ["default"]
+    reporters: ["default"],
+    // the conformance report links each claiming test to its line (conformance/report.ts)
+    includeTaskLocation: true
   }
 })

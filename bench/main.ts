@@ -28,13 +28,15 @@
  *   puts/gets/s (single and batched), ours (Memory, SQLite) beside js-libp2p's
  *   `@libp2p/peer-store` on `datastore-core` MemoryDatastore and `datastore-level`
  * - node:crypto ChaCha20-Poly1305 throughput on 64 KiB and 1 KiB messages
- *   (in this process).
+ *   (in this process);
+ * - mix (bench/mix.ts, in this process): LIP-99 Sphinx packets processed and
+ *   built per second on one core, and 3-hop latency without delays.
  *
  * It prints one table (each figure, ours, js, ratio ours/js, the cross
  * pairings, the node:net limit) and writes it with the raw samples to
  * bench/results/latest.json. Progress goes to stderr.
  *
- * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,store,crypto] [-- --profile]
+ * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,store,crypto,mix] [-- --profile]
  * Env: BENCH_QUICK=1 (a ~1 minute smoke run with small sizes), BENCH_MIB (throughput
  * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr),
  * BENCH_BUDGET (wall-clock seconds, default 540): each scenario has a share of it and
@@ -53,6 +55,7 @@ import * as Path from "node:path"
 import * as Readline from "node:readline"
 import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
+import * as MixBench from "./mix.ts"
 import * as Store from "./store.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
@@ -69,7 +72,7 @@ const envNum = (name: string, dflt: number): number => {
   return v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : dflt
 }
 const onlyArg = argv.find((a) => a.startsWith("--only="))
-const SCENARIOS = ["throughput", "latency", "newstream", "setup", "memory", "store", "crypto"] as const
+const SCENARIOS = ["throughput", "latency", "newstream", "setup", "memory", "store", "crypto", "mix"] as const
 type Scenario = typeof SCENARIOS[number]
 const only: ReadonlySet<Scenario> = new Set(
   PROFILE
@@ -107,7 +110,8 @@ const SHARE: Record<Scenario, number> = {
   setup: 0.1,
   memory: 0.2,
   store: 0.02,
-  crypto: 0.02
+  crypto: 0.02,
+  mix: 0.02
 }
 
 /** Scenarios that failed, with the error. */
@@ -656,6 +660,16 @@ const crypto = (): void => {
   }
 }
 
+/** Mix (LIP-99): Sphinx packets per second on one core and latency without delays (bench/mix.ts). */
+const mix = async (): Promise<void> => {
+  progress(`mix: Sphinx processing and 3-hop latency (in this process)`)
+  await MixBench.measure({ packets: QUICK ? 300 : 2000, rounds: QUICK ? 5 : 20 }, (figure, unit, value) => {
+    rows.push({ figure, unit, lowerIsBetter: unit === "ms", values: {}, value })
+    samples[figure] = value
+    progress(`  ${figure}: ${fmt(value, unit === "ms" ? 2 : 0)} ${unit}`)
+  })
+}
+
 // ---------------------------------------------------------------- table
 
 const ratio = (row: Row): number => {
@@ -767,6 +781,7 @@ const run = async (): Promise<void> => {
   await attempt("memory", memory)
   await attempt("store", store)
   await attempt("crypto", crypto)
+  await attempt("mix", mix)
 
   const loadEnd = Os.loadavg()
   const seconds = (performance.now() - t0) / 1000

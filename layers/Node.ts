@@ -2,7 +2,8 @@
  * Stack presets: the Layers a user imports to get a working node.
  *
  * `Default(options)` is a node on TCP, WebSocket and Unix socket transports
- * with Noise and Yamux, identify, ping and perf (docs/ARCHITECTURE.md §2.1,
+ * with Noise and Yamux, identify, ping, perf and the circuit relay v2 client
+ * (docs/ARCHITECTURE.md §2.1,
  * §3, §4). Swapping a piece is swapping its entry: the transports, secure
  * channels and muxers are plain lists in preference order.
  *
@@ -45,7 +46,10 @@ import * as Status from "../src/observability/Status.ts"
 import * as Identify from "../src/protocols/identify/Identify.ts"
 import * as Perf from "../src/protocols/perf/Perf.ts"
 import * as Ping from "../src/protocols/ping/Ping.ts"
+import * as RelayClient from "../src/protocols/relay/RelayClient.ts"
+import * as RelayTransport from "../src/protocols/relay/RelayTransport.ts"
 import * as Noise from "../src/security/Noise.ts"
+import * as Plaintext from "../src/security/Plaintext.ts"
 import type { SecureChannel, SecurityError } from "../src/security/SecureChannel.ts"
 import * as Tls from "../src/security/Tls.ts"
 import * as Dns from "../src/transport/Dns.ts"
@@ -78,6 +82,12 @@ export interface NodeOptions {
   readonly addressManager?: AddressManager.AddressManagerOptions
   /** The peer store; `Peerstore.layerMemory` when absent (e.g. `Peerstore.layerDatastore()` over a Datastore). */
   readonly peerstore?: Layer.Layer<Peerstore.Peerstore, Datastore.DatastoreError>
+  /**
+   * The circuit relay v2 client (always on: dials and accepts `/p2p-circuit`
+   * connections); `relays` are reserved on and kept. To serve as a relay,
+   * provide `RelayServer.layer(options)` with the node.
+   */
+  readonly relay?: RelayClient.RelayClientOptions
 }
 
 /**
@@ -96,10 +106,12 @@ export const layer = (options: NodeOptions) => {
     identity,
     Registrar.layer,
     options.peerstore ?? Peerstore.layerMemory,
-    Transport.layer(options.transports),
+    // the circuit transport first: it is bound late by the relay client (RelayTransport.ts)
+    RelayTransport.layerTransports(options.transports).pipe(Layer.provideMerge(RelayTransport.layer)),
     Layer.succeed(Dns.Resolver, options.resolver ?? Dns.makeNode()),
     ConnectionManager.layer(options.connectionManager),
-    ResourceManager.layer(options.resources),
+    // the connection manager's allow list also exempts from the fairness shares (one allow list)
+    ResourceManager.layer(ResourceManager.withAllowList(options.resources, options.connectionManager?.allow)),
     AddressManager.layer(options.addressManager),
     Status.layerSections
   )
@@ -119,7 +131,8 @@ export const layer = (options: NodeOptions) => {
   const protocols = Layer.mergeAll(
     Ping.layer,
     Perf.layer,
-    Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {})
+    Identify.layer(options.agentVersion !== undefined ? { agentVersion: options.agentVersion } : {}),
+    RelayClient.layer(options.relay)
   )
   return ownNode(protocols.pipe(Layer.provideMerge(host), Layer.provideMerge(metricRegistry)))
 }
@@ -142,11 +155,11 @@ const metricRegistry = Layer.sync(Metric.MetricRegistry, () => new Map())
 const ownNode = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
   Layer.fromBuildMemo((_, scope) => Layer.buildWithMemoMap(layer, Layer.makeMemoMapUnsafe(), scope))
 
-/** Secure channels a preset can build, by name. */
-export type SecurityName = "noise" | "tls"
+/** Secure channels a preset can build, by name (`plaintext`: tests only, never a default). */
+export type SecurityName = "noise" | "tls" | "plaintext"
 /** Stream muxers a preset can build, by name. */
 export type MuxerName = "yamux" | "mplex"
-export const securityNames: ReadonlyArray<SecurityName> = ["noise", "tls"]
+export const securityNames: ReadonlyArray<SecurityName> = ["noise", "tls", "plaintext"]
 export const muxerNames: ReadonlyArray<MuxerName> = ["yamux", "mplex"]
 
 export interface PresetOptions {
@@ -177,10 +190,12 @@ export interface PresetOptions {
   readonly addressManager?: AddressManager.AddressManagerOptions
   /** The peer store; in memory when absent. */
   readonly peerstore?: Layer.Layer<Peerstore.Peerstore, Datastore.DatastoreError>
+  /** The circuit relay v2 client's relays and timing (the client is always on). */
+  readonly relay?: RelayClient.RelayClientOptions
 }
 
 const buildSecurity = (name: SecurityName): Effect.Effect<SecureChannel, SecurityError> =>
-  name === "tls" ? Tls.make() : Noise.make()
+  name === "tls" ? Tls.make() : name === "plaintext" ? Effect.succeed(Plaintext.plaintext) : Noise.make()
 
 const buildMuxer = (name: MuxerName, options: PresetOptions): StreamMuxer =>
   name === "mplex" ? Mplex.mplex : options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux

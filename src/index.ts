@@ -204,6 +204,22 @@ export * as Gossipsub from "./protocols/pubsub/gossipsub/Gossipsub.ts"
 export * as PeerScore from "./protocols/pubsub/gossipsub/PeerScore.ts"
 
 /**
+ * Mix, `/mix/1.0.0` (LIP-99 LIBP2P-MIX): anonymous routing of single messages
+ * through Sphinx packets and mix nodes (`Mix.Mix`: `send`, `request` with SURB
+ * replies), pluggable spam protection and cover traffic.
+ *
+ * @since 0.2.0
+ */
+export * as Mix from "./protocols/mix/Mix.ts"
+
+/**
+ * Mix node discovery (`MixDiscovery.MixDiscovery`; `layerStatic`, `makeRegistry`).
+ *
+ * @since 0.2.0
+ */
+export * as MixDiscovery from "./protocols/mix/MixDiscovery.ts"
+
+/**
  * multistream-select protocol negotiation.
  *
  * @since 0.1.0
@@ -281,6 +297,13 @@ export * as Noise from "./security/Noise.ts"
  * @since 0.1.0
  */
 export * as Tls from "./security/Tls.ts"
+
+/**
+ * `/plaintext/2.0.0`: no encryption (interop tests only; never a default).
+ *
+ * @since 0.2.0
+ */
+export * as Plaintext from "./security/Plaintext.ts"
 
 /**
  * The stream muxer contract.
@@ -412,6 +435,34 @@ export * as Datastore from "./datastore/Datastore.ts"
 export * as DatastoreMemory from "./datastore/Memory.ts"
 
 /**
+ * Circuit relay v2, the relay's side: `/libp2p/circuit/relay/0.2.0/hop` (`RelayServer.layer`).
+ *
+ * @since 0.3.0
+ */
+export * as RelayServer from "./protocols/relay/RelayServer.ts"
+
+/**
+ * Circuit relay v2, the client's side: reservations, the stop protocol (`RelayClient.layer`; on in every preset).
+ *
+ * @since 0.3.0
+ */
+export * as RelayClient from "./protocols/relay/RelayClient.ts"
+
+/**
+ * The `/p2p-circuit` transport, bound late by the relay client (`RelayTransport.CircuitTransport`).
+ *
+ * @since 0.3.0
+ */
+export * as RelayTransport from "./protocols/relay/RelayTransport.ts"
+
+/**
+ * Circuit relay v2 reservation vouchers (signed envelopes in `libp2p-relay-rsvp`).
+ *
+ * @since 0.3.0
+ */
+export * as RelayVoucher from "./protocols/relay/Voucher.ts"
+
+/**
  * The status server (`/metrics`, `/api/status`, the status page).
  *
  * @since 0.2.0
@@ -438,3 +489,33 @@ export * as Metrics from "./observability/Metrics.ts"
  * @since 0.2.0
  */
 export * as Tracing from "./observability/Tracing.ts"
+
+// Discovery (issue 18)
+
+/**
+ * The discovery hub every source announces to, and the consumer that stores and dials
+ * (`PeerDiscovery.PeerDiscovery`, `layer`, `layerConnect`).
+ *
+ * @since 0.3.0
+ */
+export * as PeerDiscovery from "./discovery/PeerDiscovery.ts"
+
+/**
+ * Bootstrap peers: dialed at start, redialed with backoff while below a connection target.
+ *
+ * @since 0.3.0
+ */
+export * as Bootstrap from "./discovery/Bootstrap.ts"
+
+/**
+ * mDNS LAN discovery (`discovery/mdns.md`).
+ *
+ * @since 0.3.0
+ */
+export * as Mdns from "./discovery/Mdns.ts"
+/**
+ * The libp2p daemon: the node driven over go-libp2p-daemon's control protocol (`daemon` command).
+ *
+ * @since 0.2.0
+ */
+export * as Daemon from "./daemon/Daemon.ts"

@@ -67,7 +67,7 @@ describe("tls spec §Peer Authentication properties", () => {
   const now = Date.UTC(2025, 0, 1)
   const cert = ok(Certificate.generate(identity, now)).der
 
-  it("\"MUST abort … if the certificate's self-signature is not valid\": every single-byte change of a valid certificate is refused", () => {
+  it("\"MUST abort … if the certificate's self-signature is not valid\": every single-byte change of a valid certificate is refused [tls:peer-authentication:8]", () => {
     expect(Result.isSuccess(Certificate.verify(cert, { now }))).toBe(true)
     // every position once (flipping all bits), then random changes
     for (let at = 0; at < cert.byteLength; at++) {

@@ -42,6 +42,8 @@ export interface CliOptions {
   readonly env?: Record<string, string>
   /** Keep its stdin open for `write` (default: closed). */
   readonly stdin?: boolean
+  /** Run it in this network namespace (`ip netns exec <name>`, which execs: the pid is the node's). */
+  readonly netns?: string
 }
 
 /** The complete lines of `stdout`, split into JSON objects and the rest. */
@@ -82,11 +84,15 @@ class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {}) {}
 /** Spawn the CLI in the current scope; the process is SIGKILLed (by pid) if it still runs when the scope closes. */
 export const spawnCli = (args: ReadonlyArray<string>, options: CliOptions = {}) =>
   Effect.gen(function*() {
-    const p = yield* Process.spawn(process.execPath, [MAIN, ...args], {
-      cwd: ROOT,
-      env: yield* isolatedEnv(options.env),
-      ...(options.stdin === true ? { stdin: true } : {})
-    })
+    const p = yield* Process.spawn(
+      options.netns === undefined ? process.execPath : "ip",
+      options.netns === undefined ? [MAIN, ...args] : ["netns", "exec", options.netns, process.execPath, MAIN, ...args],
+      {
+        cwd: ROOT,
+        env: yield* isolatedEnv(options.env),
+        ...(options.stdin === true ? { stdin: true } : {})
+      }
+    )
     let exited = false
     yield* Effect.forkScoped(Effect.andThen(p.exit, Effect.sync(() => void (exited = true))))
     const output = () => `stdout ${p.stdout()} stderr ${p.stderr()}`

@@ -69,7 +69,7 @@ describe("peer-ids spec §Keys: protobuf KeyType enum", () => {
 describe("peer-ids spec §Test vectors", () => {
   for (const v of peerIds.key_vectors) {
     const type = typeOfEnum(v.key_type_enum)
-    it(`${v.key_type}: the private key decodes, re-encodes byte for byte, and produces the listed public key`, () => {
+    it(`${v.key_type}: the private key decodes, re-encodes byte for byte, and produces the listed public key [peer-ids:keys:1] [peer-ids:test-vectors:1]`, () => {
       const privateBytes = fromHex(v.private_key_protobuf_hex.toLowerCase())
       const key = ok(Keys.privateKeyFromProtobuf(privateBytes))
       expect(key.type).toBe(type)
@@ -219,7 +219,7 @@ describe("peer-ids spec §RSA and §ECDSA: DER key data must be canonical", () =
   })
 })
 
-describe("peer-ids spec §Keys: protobuf decoding is strict", () => {
+describe("peer-ids spec §Keys: protobuf decoding is strict [peer-ids:keys:1] [peer-ids:keys:2] [peer-ids:keys:3] [peer-ids:keys:4] [peer-ids:keys:5]", () => {
   const vector = peerIds.key_vectors.find((v) => v.key_type === "Ed25519")!
   const bytes = fromHex(vector.public_key_protobuf_hex)
   it("an unknown KeyType value is UnsupportedKeyType", () => {
@@ -308,7 +308,7 @@ describe("Wycheproof (peer-ids spec §Key Types signature schemes)", () => {
     expect(disagreements(outcomes).map((o) => o.test.tcId)).toEqual([])
   })
 
-  it("RSASSA-PKCS1-v1_5 2048 with SHA-256: every valid and invalid case; the one `acceptable` case (missing NULL) is rejected", () => {
+  it("RSASSA-PKCS1-v1_5 2048 with SHA-256: every valid and invalid case; the one `acceptable` case (missing NULL) is rejected [peer-ids:key-types:2]", () => {
     const outcomes = runWycheproof("rsa_signature_2048_sha256_test.json", "RSA", (g) => g.publicKeyDer)
     expect(disagreements(outcomes).map((o) => o.test.tcId)).toEqual([])
     const acceptable = outcomes.filter((o) => o.test.result === "acceptable")
@@ -353,7 +353,7 @@ describe("Wycheproof (peer-ids spec §Key Types signature schemes)", () => {
 
 describe("peer-ids spec §Key Types: generation", () => {
   for (const type of Keys.keyTypes) {
-    it.effect(`generate(${type}) makes a key whose protobuf round-trips and whose signatures verify`, () =>
+    it.effect(`generate(${type}) makes a key whose protobuf round-trips and whose signatures verify [peer-ids:key-types:1] [peer-ids:key-types:2] [peer-ids:key-types:3]`, () =>
       Effect.gen(function*() {
         const key = yield* Keys.generate(type)
         expect(key.type).toBe(type)

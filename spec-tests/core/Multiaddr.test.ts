@@ -269,7 +269,7 @@ describe("multiaddr value formats", () => {
     }
   })
 
-  it("ports: decimal digits only, leading zeros accepted and dropped (Go strconv.ParseUint), sign/space rejected", () => {
+  it("ports: decimal digits only, leading zeros accepted and dropped (Go strconv.ParseUint), sign/space rejected [addressing:tcp:1]", () => {
     expect(parse("/tcp/0080").toString()).toBe("/tcp/80")
     for (const bad of ["+80", "-0", " 80", "80 ", "0x50", "8_0", ""]) {
       expect(Result.isFailure(Multiaddr.fromString(`/tcp/${bad}/ws`))).toBe(true)

@@ -45,7 +45,7 @@ const fixtures = readJson<{ readonly fixtures: ReadonlyArray<Fixture> }>("intero
 
 describe("peer-ids spec §Peer Ids: derivation from the key vectors", () => {
   for (const v of peerIds.key_vectors) {
-    it(`${v.key_type}: ${v.derived.multihash} multihash, base58btc ${v.derived.peer_id_base58btc}, CIDv1 base32`, () => {
+    it(`${v.key_type}: ${v.derived.multihash} multihash, base58btc ${v.derived.peer_id_base58btc}, CIDv1 base32 [peer-ids:peer-ids:1] [peer-ids:string-representation:2] [peer-ids:string-representation:4]`, () => {
       const encoded = fromHex(v.public_key_protobuf_hex)
       const key = ok(Keys.publicKeyFromProtobuf(encoded))
       const id = PeerId.fromPublicKey(key)
@@ -72,7 +72,7 @@ describe("peer-ids spec §Peer Ids: derivation from the key vectors", () => {
   }
 })
 
-describe("peer-ids spec §Decoding: the spec's examples", () => {
+describe("peer-ids spec §Decoding: the spec's examples [peer-ids:string-representation:1]", () => {
   for (const e of peerIds.peer_id_string_examples) {
     it(`${e.string} (${e.kind})`, () => {
       const id = ok(PeerId.fromString(e.string))
@@ -100,12 +100,12 @@ describe("peer-ids spec §Decoding: the spec's examples", () => {
       expect(PeerId.equals(ok(PeerId.fromString(text)), example), encoding).toBe(true)
     }
   })
-  it("a CID whose codec is not libp2p-key is rejected", () => {
+  it("a CID whose codec is not libp2p-key is rejected [peer-ids:string-representation:3]", () => {
     const cid = Uint8Array.of(0x01, 0x55, ...PeerId.toBytes(example)) // raw codec
     expect(failureReason(PeerId.fromString(Multibase.encode("base32", cid)))).toBe("InvalidCid")
     expect(failureReason(PeerId.fromCidBytes(cid))).toBe("InvalidCid")
   })
-  it("a CIDv0 (bare sha2-256 multihash under a multibase prefix) is rejected: the spec requires CIDv1", () => {
+  it("a CIDv0 (bare sha2-256 multihash under a multibase prefix) is rejected: the spec requires CIDv1 [peer-ids:string-representation:3]", () => {
     expect(failureReason(PeerId.fromString(Multibase.encode("base32", PeerId.toBytes(example))))).toBe("InvalidCid")
   })
   it("strings that are neither form are rejected", () => {
@@ -124,7 +124,7 @@ describe("peer-ids spec §Peer Ids: what a peer id multihash may be", () => {
     expect(failureReason(PeerId.fromBytes(Uint8Array.of(0x12, 0x20, 1, 2)))).toBe("InvalidMultihash")
     expect(failureReason(PeerId.fromBytes(new Uint8Array(0)))).toBe("InvalidMultihash")
   })
-  it("an identity multihash must inline a valid public key of at most 42 bytes", () => {
+  it("an identity multihash must inline a valid public key of at most 42 bytes [peer-ids:peer-ids:1]", () => {
     const ed = peerIds.key_vectors.find((v) => v.key_type === "Ed25519")!
     const encoded = fromHex(ed.public_key_protobuf_hex)
     expect(Result.isSuccess(PeerId.fromBytes(Multihash.identity(encoded).bytes))).toBe(true)

@@ -104,7 +104,7 @@ describe("RFC 0002 §Wire Format", () => {
     expect(decoded.signature).toEqual(env.signature)
     expect(PeerId.equals(Envelope.peerId(decoded), PeerId.fromPrivateKey(key))).toBe(true)
   })
-  it("an envelope without a public key, or with an invalid one, is rejected", () => {
+  it("an envelope without a public key, or with an invalid one, is rejected [rfc0002:wire-format:1] [rfc0003:certification--verification:1]", () => {
     const env = ok(Envelope.seal(key, "d", Uint8Array.of(1), Uint8Array.of(2)))
     const bytes = Envelope.encode(env)
     const pkLength = bytes[1]!
@@ -118,12 +118,12 @@ describe("RFC 0002 §Wire Format", () => {
 
 describe("RFC 0002 §Domain Separation and §Signature Verification", () => {
   const sealed = Envelope.encode(ok(Envelope.seal(key, PeerRecord.DOMAIN, PeerRecord.PAYLOAD_TYPE, utf8("x"))))
-  it("opens with the domain it was signed for, and only that domain", () => {
+  it("opens with the domain it was signed for, and only that domain [rfc0002:domain-separation:1]", () => {
     expect(Result.isSuccess(Envelope.open(sealed, PeerRecord.DOMAIN))).toBe(true)
     expect(failureReason(Envelope.open(sealed, vectors.relay_reservation_voucher.domain))).toBe("InvalidSignature")
     expect(failureReason(Envelope.open(sealed, PeerRecord.DOMAIN + " "))).toBe("InvalidSignature")
   })
-  it("a relay reservation voucher (domain libp2p-relay-rsvp, payload type 0x0302) is not a peer record", () => {
+  it("a relay reservation voucher (domain libp2p-relay-rsvp, payload type 0x0302) is not a peer record [rfc0002:domain-separation:1]", () => {
     const code = Number(vectors.relay_reservation_voucher.payload_type_multicodec)
     const voucherType = Uint8Array.of(code >> 8, code & 0xff)
     const voucher = ok(Envelope.seal(key, vectors.relay_reservation_voucher.domain, voucherType, utf8("voucher")))
@@ -143,7 +143,7 @@ describe("RFC 0003: a real go-libp2p signed peer record", () => {
   for (const v of vectors.interop_vectors) {
     const bytes = fromHex(v.envelope_hex)
     const d = v.decoded_by_collector
-    it(`${v.name}: opens with domain ${d.domain_used_for_signature} and payload type 0x${d.payload_type_hex}`, () => {
+    it(`${v.name}: opens with domain ${d.domain_used_for_signature} and payload type 0x${d.payload_type_hex} [rfc0003:signed-envelope-domain:1]`, () => {
       expect(PeerRecord.DOMAIN).toBe(d.domain_used_for_signature)
       expect(toHex(PeerRecord.PAYLOAD_TYPE)).toBe(d.payload_type_hex)
       const env = ok(Envelope.open(bytes, d.domain_used_for_signature, fromHex(d.payload_type_hex)))
@@ -170,7 +170,7 @@ describe("RFC 0003: a real go-libp2p signed peer record", () => {
       // Ed25519 signatures are deterministic, so the whole envelope is reproduced
       expect(toHex(ok(PeerRecord.seal(priv, record)))).toBe(v.envelope_hex)
     })
-    it(`${v.name}: a flipped byte anywhere in the envelope makes it fail to open`, () => {
+    it(`${v.name}: a flipped byte anywhere in the envelope makes it fail to open [rfc0003:certification--verification:2] [rfc0003:certification--verification:3]`, () => {
       for (let i = 0; i < bytes.length; i++) {
         const flipped = Uint8Array.from(bytes)
         flipped[i]! ^= 0x01
@@ -197,7 +197,7 @@ describe("RFC 0003 §Address Record Format and §Certification", () => {
     expect(opened.seq).toBe(BigInt(example.seq))
     expect(ok(PeerRecord.multiaddrs(opened)).map(String)).toEqual(addrs.map(String))
   })
-  it("a record whose peer id is not the signer's is refused when sealing and when opening", () => {
+  it("a record whose peer id is not the signer's is refused when sealing and when opening [rfc0002:wire-format:1] [rfc0003:certification--verification:4] [rfc0003:certification--verification:5]", () => {
     const other = ok(Keys.ed25519FromSeed(new Uint8Array(32).fill(8)))
     const record: PeerRecord.PeerRecord = { peerId: PeerId.fromPrivateKey(other), seq: 1n, addrs: [] }
     expect(failureReason(PeerRecord.seal(key, record))).toBe("PeerIdMismatch")

@@ -3,7 +3,7 @@
  * Yamux → identify and ping, two nodes, both directions.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import { Registrar } from "../../src/connection/Registrar.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
@@ -40,7 +40,7 @@ const node = (options: Nodes.PresetOptions = {}) =>
   })
 
 describe("node over the memory transport", () => {
-  it.live("connections spec §Upgrading: dial, secure with Noise, mux with Yamux; ping both ways", () =>
+  it.live("connections spec §Upgrading: dial, secure with Noise, mux with Yamux; ping both ways [connections:definitions:2] [connections:interoperability:1]", () =>
     Effect.gen(function*() {
       const a = yield* node()
       const b = yield* node()
@@ -54,6 +54,32 @@ describe("node over the memory transport", () => {
       expect(a.host.connections()).toHaveLength(1)
       expect(b.host.connections()).toHaveLength(1)
       expect(PeerId.equals(a.host.connections()[0]!.remotePeer, b.host.peerId)).toBe(true)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.live("ping spec §Protocol: concurrent pings to one peer share one outbound stream at a time, so the listener's 2-stream limit never bites [ping:protocol:3] [ping:protocol:4]", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const b = yield* node()
+      yield* a.host.dial(b.host.addrs()[0]!)
+      // a's view, sampled while the pings run: its open outbound ping streams
+      let most = 0
+      const sampler = yield* Effect.forkChild(Effect.forever(Effect.andThen(
+        Effect.sync(() => {
+          const open = a.host.connections().flatMap((c) => c.streams())
+            .filter((st) => st.protocol === Ping.PROTOCOL && st.direction === "outbound").length
+          most = Math.max(most, open)
+        }),
+        Effect.sleep("1 millis")
+      )))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 6 }, () => 0),
+        () => a.ping.ping(b.host.addrs()[0]!, { count: 3 }),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interrupt(sampler)
+      // without the per-peer lane the third concurrent stream would be refused by b's limit of 2
+      expect(results.map((r) => r.length)).toEqual([3, 3, 3, 3, 3, 3])
+      expect(most).toBeLessThanOrEqual(1)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.live("identify spec §identify: the dialer learns the listener's key, addrs, protocols and a signed peer record", () =>
@@ -77,7 +103,7 @@ describe("node over the memory transport", () => {
       expect(result.observedAddr).toBeDefined()
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers", () =>
+  it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers [identify:identifypush:1] [connections:supported-protocols:5]", () =>
     Effect.gen(function*() {
       const a = yield* node()
       const b = yield* node()

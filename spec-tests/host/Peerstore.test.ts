@@ -52,7 +52,7 @@ describe("Peerstore", () => {
       expect(info.publicKey !== undefined && Keys.equals(info.publicKey, p.key)).toBe(true)
     }))
 
-  it.effect("RFC 0003: only a newer signed record replaces the certified addresses", () =>
+  it.effect("RFC 0003: only a newer signed record replaces the certified addresses [rfc0003:address-record-format:1] [rfc0003:address-record-format:2] [rfc0003:peer-store-apis:1] [rfc0003:peer-store-apis:2] [rfc0003:peer-store-apis:3]", () =>
     Effect.gen(function*() {
       const ps = yield* Peerstore.makeMemory()
       const p = yield* newPeer

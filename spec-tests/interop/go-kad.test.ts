@@ -46,7 +46,7 @@ const tablesHolding = (go: JsPeer.JsPeer, peer: string) =>
 
 describe.skipIf(build == null)("Kad-DHT interop with go-libp2p-kad-dht", () => {
   it.live(
-    `server mode, ${GO_NODES + 1} go nodes: peer routing, /pk/ records and providers both ways`,
+    `server mode, ${GO_NODES + 1} go nodes: peer routing, /pk/ and /ipns/ records and providers both ways`,
     () =>
       Effect.gen(function*() {
         const { go, nodes } = yield* goNetwork()
@@ -69,6 +69,8 @@ describe.skipIf(build == null)("Kad-DHT interop with go-libp2p-kad-dht", () => {
         yield* KadScenario.theyFindUs(go, nodes, ours, GO_NODES)
         // §Value routing, ours → go and go → ours
         yield* KadScenario.pkRecordsBothWays(go, ours, 3, 5)
+        // IPNS records (go-libp2p-kad-dht validates /ipns/ with boxo's validator), ours → go and go → ours
+        yield* KadScenario.ipnsRecordsBothWays(go, ours, 4, 2)
         // §Content routing, ours → go and go → ours
         yield* KadScenario.providersBothWays(go, nodes, ours, 6, 7)
       }),

@@ -20,14 +20,19 @@
  * Scoring (gossipsub-v1.1 §P4): a go peer whose message our validator rejects loses score on our
  * side and leaves our mesh.
  *
+ * Floodsub: go-libp2p-pubsub's floodsub router (`NewFloodSub`) and ours, both dial directions.
+ *
  * Skipped, with one notice from harness/goSetup.ts, when Go is not installed; mandatory in CI.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
 import { inject } from "vitest"
 import * as PeerId from "../../src/core/PeerId.ts"
+import type { Host } from "../../src/host/Host.ts"
+import * as Floodsub from "../../src/protocols/pubsub/floodsub/Floodsub.ts"
 import * as Gossipsub from "../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as PeerScore from "../../src/protocols/pubsub/gossipsub/PeerScore.ts"
+import type { Pubsub } from "../../src/protocols/pubsub/Pubsub.ts"
 import { eventually } from "../support/attacker.ts"
 import { ma } from "../support/multiaddr.ts"
 import { tcpPubsubNode } from "../support/pubsub.ts"
@@ -49,6 +54,23 @@ const ours = () =>
 const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
   Effect.map(eventually(check, "20 seconds"), (ok) => expect(ok).toBe(true))
 
+/** Both subscribe to TOPIC, one dials the other, until go lists us among the topic's peers. */
+const subscribed = (
+  go: GoPeer.GoPeer,
+  a: { readonly host: Host["Service"]; readonly pubsub: Pubsub["Service"] },
+  goDials: boolean
+) =>
+  Effect.gen(function*() {
+    const goPs = JsPeer.pubsubOf(go)
+    const ourId = a.host.peerId.toString()
+    yield* goPs.subscribe(TOPIC)
+    const sub = yield* a.pubsub.subscribe(TOPIC)
+    if (goDials) yield* go.dial(a.host.addrs()[0]!.toString())
+    else yield* a.host.dial(ma(go.addr))
+    yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
+    return { goPs, ourId, sub }
+  })
+
 const goGossip = () => GoPeer.start(build!.binary, { pubsub: { router: "gossipsub", heartbeatMs: 200 } })
 
 describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => {
@@ -60,15 +82,8 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
       () =>
         Effect.gen(function*() {
           const go = yield* goGossip()
-          const goPs = JsPeer.pubsubOf(go)
           const a = yield* ours()
-          const ourId = a.host.peerId.toString()
-          yield* goPs.subscribe(TOPIC)
-          const sub = yield* a.pubsub.subscribe(TOPIC)
-          if (goDials) yield* go.dial(a.host.addrs()[0]!.toString())
-          else yield* a.host.dial(ma(go.addr))
-
-          yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
+          const { goPs, ourId, sub } = yield* subscribed(go, a, goDials)
           yield* until(Effect.map(goPs.mesh(TOPIC), (m) => m.includes(ourId)))
           yield* until(
             Effect.sync(() => a.gossipsub.mesh(TOPIC).some((p) => p.toString() === go.peerId))
@@ -93,8 +108,36 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
     )
   }
 
+  for (const goDials of [false, true]) {
+    it.live(
+      `floodsub: go-libp2p-pubsub's floodsub and ours (${
+        goDials ? "go dials us" : "we dial go"
+      }); messages flow both ways over /floodsub/1.0.0`,
+      () =>
+        Effect.gen(function*() {
+          const go = yield* GoPeer.start(build!.binary, { pubsub: { router: "floodsub" } })
+          const a = yield* tcpPubsubNode(Floodsub.layer())
+          const { goPs, ourId, sub } = yield* subscribed(go, a, goDials)
+          yield* until(Effect.sync(() => a.pubsub.peers(TOPIC).some((p) => p.toString() === go.peerId)))
+          expect(yield* GoPeer.pubsubProtocol(go, ourId)).toBe(Floodsub.PROTOCOL)
+
+          const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(sub, 2)))
+          yield* goPs.publish(TOPIC, "flood 1 from go")
+          yield* goPs.publish(TOPIC, "flood 2 from go")
+          const msgs = yield* Fiber.join(got)
+          expect(msgs.map((m) => decode(m.data))).toEqual(["flood 1 from go", "flood 2 from go"])
+          expect(msgs[0]!.from?.toString()).toBe(go.peerId)
+
+          expect((yield* a.pubsub.publish(TOPIC, encode("flood from ours"))).recipients).toBe(1)
+          const seen = yield* goPs.awaitMessage("flood from ours", { timeout: "10 seconds" })
+          expect(seen.from).toBe(ourId)
+        }),
+      60_000
+    )
+  }
+
   it.live(
-    "gossipsub-v1.2 §IDONTWANT: go - ours - go - ours in a line; 4 KiB messages reach every subscriber once",
+    "gossipsub-v1.2 §IDONTWANT: go - ours - go - ours in a line; 4 KiB messages reach every subscriber once [gossipsub-v1.2:basic-scenario:1]",
     () =>
       Effect.gen(function*() {
         const [g0, g1] = yield* Effect.all([goGossip(), goGossip()], { concurrency: 2 })

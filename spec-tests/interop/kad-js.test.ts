@@ -44,7 +44,7 @@ const tablesHolding = (js: JsPeer.JsPeer, peer: string) =>
 
 describe("Kad-DHT interop with js-libp2p", () => {
   it.live(
-    `server mode, ${JS_NODES + 1} js nodes: peer routing, /pk/ records and providers both ways`,
+    `server mode, ${JS_NODES + 1} js nodes: peer routing, /pk/ and /ipns/ records and providers both ways`,
     () =>
       Effect.gen(function*() {
         const { js, nodes } = yield* jsNetwork()
@@ -63,6 +63,8 @@ describe("Kad-DHT interop with js-libp2p", () => {
         yield* KadScenario.theyFindUs(js, nodes, ours, JS_NODES)
         // §Value routing, ours → js and js → ours
         yield* KadScenario.pkRecordsBothWays(js, ours, 5, 7)
+        // IPNS records (js with the `ipns` package's validator, as IPFS nodes run it), ours → js and js → ours
+        yield* KadScenario.ipnsRecordsBothWays(js, ours, 6, 8)
         // §Content routing, ours → js and js → ours
         yield* KadScenario.providersBothWays(js, nodes, ours, 9, 11)
       }),

@@ -93,7 +93,7 @@ describe("interop with js-libp2p @libp2p/multistream-select", () => {
       expect(text(yield* ourRead(n.duplex, 12))).toBe("pong-from-js")
     }))
 
-  it.live("README §Implementation Recommendations: js select (initiator) vs our handle; js pipelines header and first proposal, we answer header‖na in one packet", () =>
+  it.live("README §Implementation Recommendations: js select (initiator) vs our handle; js pipelines header and first proposal, we answer header‖na in one packet [multistream:implementation-recommendations:2]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const ours = recording(a)

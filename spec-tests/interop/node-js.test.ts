@@ -323,7 +323,7 @@ layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })(
         process.stderr.write(`[interop] ours → js 16 MiB echo: ${ms.toFixed(0)} ms\n`)
       }))
 
-    it.effect("identify spec §identify/push: registering a protocol on our node pushes it to js; removing it pushes again", () =>
+    it.effect("identify spec §identify/push: registering a protocol on our node pushes it to js; removing it pushes again [identify:protocols:1]", () =>
       Effect.gen(function*() {
         const { js, ours } = yield* Pair
         const ourId = PeerId.toString(ours.host.peerId)
@@ -350,7 +350,7 @@ layer(PairLayer, { excludeTestServices: true, timeout: "30 seconds" })(
         expect(now.peerRecordVerified).toBe(true)
       }))
 
-    it.effect("identify spec §identify/push: a protocol js starts handling reaches our peer store by push, and its removal too", () =>
+    it.effect("identify spec §identify/push: a protocol js starts handling reaches our peer store by push, and its removal too [identify:identifypush:1]", () =>
       Effect.gen(function*() {
         const { js, ours } = yield* Pair
         const jsId = peerOf(js)

@@ -155,7 +155,7 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
     )
   }
 
-  it.live("§SecureOutbound: js refuses us when it expected another peer; we refuse js when we expected another (PeerIdMismatch)", () =>
+  it.live("§SecureOutbound: js refuses us when it expected another peer; we refuse js when we expected another (PeerIdMismatch) [noise:xx:1]", () =>
     Effect.gen(function*() {
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const otherJs = yield* Effect.promise(() => generateKeyPair("Ed25519"))
@@ -209,7 +209,7 @@ describe("noise-libp2p interop with @chainsafe/libp2p-noise (in process)", () =>
       expect((js.streamMuxer as unknown as { protocol: string } | undefined)?.protocol).toBe("/mplex/6.7.0")
     }))
 
-  it.live("inlined-muxer-negotiation §Noise: no common muxer → both sides fail the handshake", () =>
+  it.live("inlined-muxer-negotiation §Noise: no common muxer → both sides fail the handshake [inlined-muxer:multiplexer-negotiation-over-noise:2]", () =>
     Effect.gen(function*() {
       const jsKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
       const [a, b] = yield* Duplex.pair()

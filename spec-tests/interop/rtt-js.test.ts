@@ -43,7 +43,7 @@ const checkRtts = (rtts: ReadonlyArray<number>) => {
 }
 
 describe("ping RTT over loopback TCP (measurement only, no timing assertions)", () => {
-  it.live("ping spec: 20 pings on one stream — ours → js, js → ours, js → js, ours → ours (medians to stderr)", () =>
+  it.live("ping spec: 20 pings on one stream — ours → js, js → ours, js → js, ours → ours (medians to stderr) [ping:protocol:1]", () =>
     Effect.gen(function*() {
       const [js1, js2, ours1, ours2] = yield* Effect.all([JsPeer.start(), JsPeer.start(), tcpNode(), tcpNode()], {
         concurrency: "unbounded"

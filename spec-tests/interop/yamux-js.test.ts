@@ -135,7 +135,7 @@ describe("yamux interop with @chainsafe/libp2p-yamux (in process)", () => {
       yield* Effect.promise(() => js.close())
     }))
 
-  it.live("§Session termination: our close sends GoAway; js sees the muxer end", () =>
+  it.live("§Session termination: our close sends GoAway; js sees the muxer end [yamux:session-termination:1] [yamux-hashicorp:session-termination:1]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const js = jsMuxer(b, "inbound")

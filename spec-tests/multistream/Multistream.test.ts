@@ -192,7 +192,7 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       expect(toHex(res.writes[1]!)).toBe("072f6e6f6973650a")
     }))
 
-  it.effect("README §Protocol: protocol not available, then select and protocol traffic", () =>
+  it.effect("README §Protocol: protocol not available, then select and protocol traffic [multistream:protocol:1] [multistream:listing:3]", () =>
     Effect.gen(function*() {
       const t = transcript("protocol not available then select")
       const [a, b] = yield* Duplex.pair()
@@ -223,7 +223,7 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       expect(res.writes.slice(0, 2).flatMap(messagesOf)).toEqual(responderMsgs.map((m) => m + "\n"))
     }))
 
-  it.effect("README §Implementation Recommendations (pipelined success): each side sends header and first message in ONE packet", () =>
+  it.effect("README §Implementation Recommendations (pipelined success): each side sends header and first message in ONE packet [multistream:implementation-recommendations:1] [multistream:implementation-recommendations:2]", () =>
     Effect.gen(function*() {
       const t = transcript("pipelined success")
       const [a, b] = yield* Duplex.pair()
@@ -263,7 +263,7 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       expect(res.writes.map(messagesOf)).toEqual(packets("responder").map(lines))
     }))
 
-  it.effect("README §Listing + §Implementation Recommendations (Listing): ls in the header's packet, the list in the header's packet", () =>
+  it.effect("README §Listing + §Implementation Recommendations (Listing): ls in the header's packet, the list in the header's packet [multistream:listing:1] [multistream:implementation-recommendations:3] [multistream:implementation-recommendations:4]", () =>
     Effect.gen(function*() {
       const t = transcript("ls")
       const [reqPacket, resPacket] = [t.steps![0]![1], t.steps![1]![1]]
@@ -307,7 +307,7 @@ describe("multistream-select negotiation transcripts (vectors)", () => {
       expect(toHex(res.writes[0]!)).toBe(toHex(concatAll(Multistream.HEADER_FRAME, Multistream.NA_FRAME)))
     }))
 
-  it.effect("connections spec §Protocol Negotiation rules: responder echoes to accept, na to refuse; header first", () =>
+  it.effect("connections spec §Protocol Negotiation rules: responder echoes to accept, na to refuse; header first [multistream:protocol:1]", () =>
     Effect.gen(function*() {
       expect(vectors.rules.length).toBe(3)
       // "anything other than the multistream id as first message => abort" (both roles)
@@ -367,7 +367,7 @@ describe("multistream-select: select / handle behaviour", () => {
       expect(yield* Multistream.readMessage(r)).toBe("/ipfs/ping/9.9.9")
     }))
 
-  it.effect("§Listing is OPTIONAL: a responder with listing disabled answers ls with na, which list() reads as empty", () =>
+  it.effect("§Listing is OPTIONAL: a responder with listing disabled answers ls with na, which list() reads as empty [multistream:listing:2] [multistream:listing:3]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const res = recording(b)
@@ -507,7 +507,7 @@ describe("multistream-select: malformed input fails typed, never hangs", () => {
 })
 
 describe("multistream-select: lazy (optimistic) select", () => {
-  it.effect("README §Implementation Recommendations: header, proposal and the first data go out in ONE write; the answer is read on first read", () =>
+  it.effect("README §Implementation Recommendations: header, proposal and the first data go out in ONE write; the answer is read on first read [multistream:implementation-recommendations:1]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const ini = recording(a)

@@ -110,7 +110,7 @@ describe("mplex §Message format and §Flag Values (vectors: muxers/mplex-frames
     expect(Result.isFailure(r) && r.failure.reason).toBe("BadFlag")
   })
 
-  it("§Writing to a stream: a length above 1 MiB is rejected; exactly 1 MiB is accepted", () => {
+  it("§Writing to a stream: a length above 1 MiB is rejected; exactly 1 MiB is accepted [mplex:writing-to-a-stream:2]", () => {
     const over = Frame.encodeHeader(1, Frame.MESSAGE_INITIATOR, Frame.MAX_MESSAGE_SIZE + 1)
     const r = Frame.decodeHeader(over)
     expect(Result.isFailure(r) && r.failure.reason).toBe("TooLarge")
@@ -148,7 +148,7 @@ describe("mplex §Opening a new stream", () => {
       expect(back.map((x) => [x.id, x.direction])).toEqual([["0", "inbound"], ["2", "inbound"]])
     }))
 
-  it.effect("NewStream carries the stream's name; data follows with MessageInitiator", () =>
+  it.effect("NewStream carries the stream's name; data follows with MessageInitiator [mplex:writing-to-a-stream:1]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
       const s = yield* session.open
@@ -236,7 +236,7 @@ describe("mplex §Opening a new stream", () => {
 })
 
 describe("mplex §Writing to a stream", () => {
-  it.effect("the receiver of a stream writes MessageReceiver", () =>
+  it.effect("the receiver of a stream writes MessageReceiver [mplex:writing-to-a-stream:1]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
       yield* raw.send(frame(4, Frame.NEW_STREAM, "x"))
@@ -306,7 +306,7 @@ describe("mplex §Closing a stream", () => {
       ])
     }))
 
-  it.effect("reading a remote-closed stream returns all data sent before the Close, then EOF", () =>
+  it.effect("reading a remote-closed stream returns all data sent before the Close, then EOF [mplex:closing-a-stream:1]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
       yield* raw.send(
@@ -356,7 +356,7 @@ describe("mplex §Resetting a stream", () => {
       ])
     }))
 
-  it.effect("a remote reset drops data queued for reading: reads fail at once", () =>
+  it.effect("a remote reset drops data queued for reading: reads fail at once [mplex:resetting-a-stream:2] [mplex:resetting-a-stream:3]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
       yield* raw.send(frame(1, Frame.NEW_STREAM), frame(1, Frame.MESSAGE_INITIATOR, "unread"))
@@ -392,7 +392,7 @@ describe("mplex §Resetting a stream", () => {
 })
 
 describe("mplex §Implementation notes: slow readers (no back pressure)", () => {
-  it.live("a flood into one stream past the 4 MiB buffer resets that stream (after slowReaderTimeout); others and the session survive", () =>
+  it.live("a flood into one stream past the 4 MiB buffer resets that stream (after slowReaderTimeout); others and the session survive [mplex:implementation-notes:2]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound", { slowReaderTimeout: "30 millis" })
       yield* raw.send(frame(1, Frame.NEW_STREAM), frame(3, Frame.NEW_STREAM))
@@ -413,7 +413,7 @@ describe("mplex §Implementation notes: slow readers (no back pressure)", () => 
       expect(session.streamCount()).toBe(2)
     }))
 
-  it.live("option 1 of the spec: a full stream blocks the connection until it is read, then nothing is lost", () =>
+  it.live("option 1 of the spec: a full stream blocks the connection until it is read, then nothing is lost [mplex:implementation-notes:2]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
       yield* raw.send(frame(1, Frame.NEW_STREAM), frame(3, Frame.NEW_STREAM))
@@ -432,7 +432,7 @@ describe("mplex §Implementation notes: slow readers (no back pressure)", () => 
       expect(dec(Duplex.concat(yield* other.read))).toBe("behind the flood")
     }))
 
-  it.effect("a reader that keeps up is never reset: 16 MiB through one stream read as it arrives", () =>
+  it.effect("a reader that keeps up is never reset: 16 MiB through one stream read as it arrives [mplex:implementation-notes:1]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound", { slowReaderTimeout: 0 })
       yield* raw.send(frame(1, Frame.NEW_STREAM))

@@ -101,7 +101,7 @@ describe("yamux §Framing (vectors: muxers/yamux-frames.json)", () => {
 })
 
 describe("yamux §Opening a stream", () => {
-  it.effect("§StreamID Field: the client opens odd stream ids, the server even ones", () =>
+  it.effect("§StreamID Field: the client opens odd stream ids, the server even ones [yamux:streamid-field:1] [yamux-hashicorp:streamid-field:1]", () =>
     Effect.gen(function*() {
       const { client, server } = yield* sessions()
       const c = [yield* client.open, yield* client.open, yield* client.open]
@@ -113,7 +113,7 @@ describe("yamux §Opening a stream", () => {
       expect((yield* client.accept).id).toBe("2")
     }))
 
-  it.effect("the first frame carries SYN; data may follow before the ACK arrives", () =>
+  it.effect("the first frame carries SYN; data may follow before the ACK arrives [yamux:opening-a-stream:1] [yamux-hashicorp:opening-a-stream:1]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
       const s = yield* session.open
@@ -128,7 +128,7 @@ describe("yamux §Opening a stream", () => {
       expect(dec(match!.payload)).toBe("early")
     }))
 
-  it.effect("§ACK backlog: the receiver acknowledges with its first frame, not implicitly on accept", () =>
+  it.effect("§ACK backlog: the receiver acknowledges with its first frame, not implicitly on accept [yamux:opening-a-stream:2] [yamux-hashicorp:opening-a-stream:2]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("inbound")
       yield* raw.send(frame(Frame.TYPE_DATA, Frame.FLAG_SYN, 1, 3, enc("abc")))
@@ -146,7 +146,7 @@ describe("yamux §Opening a stream", () => {
       expect(next.match!.header.flags).toBe(0)
     }))
 
-  it.effect("the receiver may reject a stream with RST; the opener's reads and writes fail with Reset", () =>
+  it.effect("the receiver may reject a stream with RST; the opener's reads and writes fail with Reset [yamux:opening-a-stream:2] [yamux:opening-a-stream:3] [yamux-hashicorp:opening-a-stream:2] [yamux-hashicorp:opening-a-stream:3]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
       const s = yield* session.open
@@ -225,7 +225,7 @@ describe("yamux §Closing a stream", () => {
 })
 
 describe("yamux §Flow Control", () => {
-  it.effect("a sender MUST NOT exceed the window: 256 KiB, then only what WindowUpdates grant", () =>
+  it.effect("a sender MUST NOT exceed the window: 256 KiB, then only what WindowUpdates grant [yamux:flow-control:1] [yamux:flow-control:2] [yamux-hashicorp:flow-control:1] [yamux-hashicorp:flow-control:2]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
       const s = yield* session.open
@@ -311,7 +311,7 @@ describe("yamux §Flow Control", () => {
       expect(maxDelta).toBeLessThanOrEqual(16 * MiB)
     }))
 
-  it.effect("window auto-tuning: a slow reader keeps the 256 KiB window", () =>
+  it.effect("window auto-tuning: a slow reader keeps the 256 KiB window [yamux:ack-backlog--backpressure:1]", () =>
     Effect.gen(function*() {
       const maxDelta = yield* windowGrowth(true)
       expect(maxDelta).toBeLessThanOrEqual(Frame.INITIAL_WINDOW)
@@ -319,7 +319,7 @@ describe("yamux §Flow Control", () => {
 })
 
 describe("yamux §Session termination (GoAway)", () => {
-  it.effect("close sends GoAway (normal termination), then ends the connection; open and accept fail", () =>
+  it.effect("close sends GoAway (normal termination), then ends the connection; open and accept fail [yamux:session-termination:1] [yamux:session-termination:2] [yamux-hashicorp:session-termination:1] [yamux-hashicorp:session-termination:2]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
       yield* session.close
@@ -406,7 +406,7 @@ describe("yamux §Session termination (GoAway)", () => {
       expect((yield* Effect.flip(session.accept)).reason).toBe("Closed")
     }))
 
-  it.effect("a GoAway with the protocol-error code ends the session with MuxerError GoAway", () =>
+  it.effect("a GoAway with the protocol-error code ends the session with MuxerError GoAway [yamux:session-termination:2] [yamux-hashicorp:session-termination:2]", () =>
     Effect.gen(function*() {
       const { session, raw } = yield* rawSession("outbound")
       const s = yield* session.open
@@ -552,7 +552,7 @@ describe("yamux stream limits (§ACK backlog and concurrency)", () => {
       expect(s3.id).toBe("5")
     }))
 
-  it.effect("§ACK backlog: more than maxUnackedInboundStreams unacknowledged inbound streams are refused with RST", () =>
+  it.effect("§ACK backlog: more than maxUnackedInboundStreams unacknowledged inbound streams are refused with RST [yamux:ack-backlog--backpressure:2] [yamux:ack-backlog--backpressure:4]", () =>
     Effect.gen(function*() {
       const { client, server } = yield* sessions({}, { maxUnackedInboundStreams: 2 })
       yield* client.open
@@ -570,7 +570,7 @@ describe("yamux stream limits (§ACK backlog and concurrency)", () => {
       expect(dec(Duplex.concat(yield* a4.read))).toBe("four")
     }))
 
-  it.effect("§ACK backlog: open waits while maxAckBacklog of our streams are unacknowledged", () =>
+  it.effect("§ACK backlog: open waits while maxAckBacklog of our streams are unacknowledged [yamux:ack-backlog--backpressure:2]", () =>
     Effect.gen(function*() {
       const { client, server } = yield* sessions({ maxAckBacklog: 1 })
       const s1 = yield* client.open
@@ -688,7 +688,7 @@ describe("yamux: malformed frames from the network end the session with Protocol
         frame(Frame.TYPE_DATA, 0, 1, 1, enc("b"))
       )))
 
-  it.effect("§StreamID Field: a Ping on a stream other than 0", () =>
+  it.effect("§StreamID Field: a Ping on a stream other than 0 [yamux:streamid-field:2] [yamux-hashicorp:streamid-field:2]", () =>
     expectProtocolError("inbound", (raw) => raw.send(frame(Frame.TYPE_PING, Frame.FLAG_SYN, 3, 1))))
 
   it.effect("§StreamID Field: a data frame on stream 0", () =>

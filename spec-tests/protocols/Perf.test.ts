@@ -70,7 +70,7 @@ describe("perf spec §Protocol between our nodes", () => {
       yield* runCases("memory", a, b)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.live("perf spec §Protocol, server: a hand-made client's big-endian u64 is honoured; the upload is read to EOF first", () =>
+  it.live("perf spec §Protocol, server: a hand-made client's big-endian u64 is honoured; the upload is read to EOF first [perf:protocol:3] [perf:protocol:2]", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Effect.all([tcpNode(), tcpNode()])
       // 0x0000_0000_0001_0203 = 66051 bytes asked for; upload 5 bytes after the header, in two writes
@@ -178,7 +178,7 @@ describe("perf spec §Protocol between our nodes", () => {
       expect(r.downloadBytes).toBe(100)
     }))
 
-  it.live("perf spec §Protocol, server: a 2^64 - 1 byte download stops when the client resets the stream or hangs up (nothing left running)", () =>
+  it.live("perf spec §Protocol, server: a 2^64 - 1 byte download stops when the client resets the stream or hangs up (nothing left running) [perf:single-connection-throughput:1]", () =>
     Effect.gen(function*() {
       const server = yield* watchedNode()
       const client = yield* tcpNode()

@@ -33,7 +33,7 @@ const vectorFile = readJson<{ readonly vectors: ReadonlyArray<NoiseVector> }>(
   "noise/noise-XX_25519_ChaChaPoly_SHA256.json"
 )
 
-describe("Noise Protocol Framework rev 34 §5 (XX vectors for Noise_XX_25519_ChaChaPoly_SHA256)", () => {
+describe("Noise Protocol Framework rev 34 §5 (XX vectors for Noise_XX_25519_ChaChaPoly_SHA256) [noise:xx:1] [noise:noise-protocol-name:1] [noise:cryptographic-primitives:1]", () => {
   vectorFile.vectors.forEach((v, n) => {
     const name = `vector #${n} from ${v.source.split("@")[0]}:${v.source.split(":").pop()}`
     it(`§5.3 HandshakeState + §5.2 Split: ${name} (handshake messages, hash and transport messages)`, () => {
@@ -95,7 +95,7 @@ describe("Noise Protocol Framework rev 34 §4 (crypto functions) and §5.1 (Ciph
     }
   })
 
-  it("§5.2 InitializeSymmetric: a 32-byte protocol name is used as h unhashed, padded names too, longer ones hashed", () => {
+  it("§5.2 InitializeSymmetric: a 32-byte protocol name is used as h unhashed, padded names too, longer ones hashed [noise:noise-protocol-name:1]", () => {
     expect(toHex(SymmetricState.make("Noise_XX_25519_ChaChaPoly_SHA256").handshakeHash())).toBe(
       toHex(new TextEncoder().encode("Noise_XX_25519_ChaChaPoly_SHA256"))
     )
@@ -107,7 +107,7 @@ describe("Noise Protocol Framework rev 34 §4 (crypto functions) and §5.1 (Ciph
     )
   })
 
-  it("§12.3 ChaChaPoly: nonce = 32 zero bits ‖ 64-bit little-endian n, checked against node's AEAD", () => {
+  it("§12.3 ChaChaPoly: nonce = 32 zero bits ‖ 64-bit little-endian n, checked against node's AEAD [noise:cryptographic-primitives:1]", () => {
     const key = crypto.randomBytes(32)
     const cs = CipherState.make(key)
     cs.setNonce(0x0102030405060708n)
@@ -128,7 +128,7 @@ describe("Noise Protocol Framework rev 34 §4 (crypto functions) and §5.1 (Ciph
     expect(cs.nonce()).toBe(0x100000000n)
   })
 
-  it("§5.1 CipherState: n = 2^64 - 1 is never used; encrypt and decrypt fail with NonceExhausted", () => {
+  it("§5.1 CipherState: n = 2^64 - 1 is never used; encrypt and decrypt fail with NonceExhausted [noise:encryption-and-io:1]", () => {
     const key = crypto.randomBytes(32)
     const a = CipherState.make(key)
     const b = CipherState.make(key)
@@ -181,7 +181,7 @@ describe("Noise Protocol Framework rev 34 §4 (crypto functions) and §5.1 (Ciph
     }
   })
 
-  it("§12.1 DH: X25519 of two generated pairs agrees (RFC 7748 §6.1)", () => {
+  it("§12.1 DH: X25519 of two generated pairs agrees (RFC 7748 §6.1) [noise:cryptographic-primitives:1]", () => {
     const a = X25519.generate()
     const b = X25519.generate()
     const ab = ok(X25519.dh(a.privateKey, ok(X25519.publicFromRaw(b.publicRaw))))
@@ -266,7 +266,7 @@ describe("noise-libp2p §Handshake Pattern (XX) between two of our nodes", () =>
       expect(Duplex.concat(sb.writes[0]!).byteLength).toBeGreaterThan(2 + 32 + 48 + 16)
     }))
 
-  it.effect("§The libp2p Handshake Payload: identity_sig = sign(\"noise-libp2p-static-key:\" ‖ s), identity_key = PublicKey protobuf", () =>
+  it.effect("§The libp2p Handshake Payload: identity_sig = sign(\"noise-libp2p-static-key:\" ‖ s), identity_key = PublicKey protobuf [noise:the-libp2p-handshake-payload:3] [noise:the-libp2p-handshake-payload:4]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const rk = yield* identity("Ed25519")
@@ -284,7 +284,7 @@ describe("noise-libp2p §Handshake Pattern (XX) between two of our nodes", () =>
       yield* Fiber.interrupt(responder)
     }))
 
-  it.effect("§The libp2p Handshake Payload: the initiator sends nothing but e in message 1 and its extensions in message 3", () =>
+  it.effect("§The libp2p Handshake Payload: the initiator sends nothing but e in message 1 and its extensions in message 3 [noise:the-libp2p-handshake-payload:1]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const ik = yield* identity("Ed25519")
@@ -374,7 +374,7 @@ describe("noise-libp2p §The libp2p Handshake Payload: remembered signature chec
 })
 
 describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over Noise", () => {
-  it.effect("inlined-muxer-negotiation §Noise: client prefers yamux, server prefers mplex → /yamux/1.0.0 on both sides; the initiator sends only its choice (the spec's MAY), so any reading of the rule agrees", () =>
+  it.effect("inlined-muxer-negotiation §Noise: client prefers yamux, server prefers mplex → /yamux/1.0.0 on both sides; the initiator sends only its choice (the spec's MAY), so any reading of the rule agrees [noise:libp2p-data-in-handshake-messages:1] [noise:libp2p-data-in-handshake-messages:7] [inlined-muxer:multiplexer-negotiation-over-noise:1]", () =>
     Effect.gen(function*() {
       const { initiator, responder } = yield* handshake({
         initiatorKey: yield* identity("Ed25519"),
@@ -409,7 +409,7 @@ describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over Noise", 
       expect([other.initiator.muxer, other.responder.muxer]).toEqual([undefined, undefined])
     }))
 
-  it.effect("no overlap between the two lists: the handshake MUST fail (NoCommonMuxer) and the connection is reset", () =>
+  it.effect("no overlap between the two lists: the handshake MUST fail (NoCommonMuxer) and the connection is reset [inlined-muxer:multiplexer-negotiation-over-noise:2]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const na = yield* Noise.make()
@@ -507,7 +507,7 @@ describe("noise-libp2p §Wire Format: transport messages", () => {
       }
     }))
 
-  it.effect("§Handshake Pattern (XX): the first transport message may arrive together with message 3", () =>
+  it.effect("§Handshake Pattern (XX): the first transport message may arrive together with message 3 [noise:xx:1]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const rk = yield* identity("Ed25519")
@@ -534,7 +534,7 @@ describe("noise-libp2p §Wire Format: transport messages", () => {
 })
 
 describe("noise-libp2p: bad input is a typed SecurityError and the raw connection is reset", () => {
-  it.effect("§The libp2p Handshake Payload: a bad identity signature (initiator side) → InvalidSignature", () =>
+  it.effect("§The libp2p Handshake Payload: a bad identity signature (initiator side) → InvalidSignature [noise:the-libp2p-handshake-payload:4] [noise:the-libp2p-handshake-payload:5] [noise:libp2p-data-in-handshake-messages:5] [noise:libp2p-data-in-handshake-messages:6]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const na = yield* Noise.make()
@@ -552,7 +552,7 @@ describe("noise-libp2p: bad input is a typed SecurityError and the raw connectio
       yield* expectReset(b)
     }))
 
-  it.effect("§The libp2p Handshake Payload: a bad identity signature (responder side) → InvalidSignature", () =>
+  it.effect("§The libp2p Handshake Payload: a bad identity signature (responder side) → InvalidSignature [noise:the-libp2p-handshake-payload:4] [noise:the-libp2p-handshake-payload:5]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const nb = yield* Noise.make()
@@ -571,7 +571,7 @@ describe("noise-libp2p: bad input is a typed SecurityError and the raw connectio
       yield* expectReset(a)
     }))
 
-  it.effect("§The libp2p Handshake Payload: a missing signature → InvalidSignature", () =>
+  it.effect("§The libp2p Handshake Payload: a missing signature → InvalidSignature [noise:the-libp2p-handshake-payload:5]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const na = yield* Noise.make()
@@ -599,7 +599,7 @@ describe("noise-libp2p: bad input is a typed SecurityError and the raw connectio
       expect(er.reason).toBe("Closed")
     }))
 
-  it.effect("§The libp2p Handshake Payload: an undecodable identity key → InvalidPayload", () =>
+  it.effect("§The libp2p Handshake Payload: an undecodable identity key → InvalidPayload [noise:the-libp2p-handshake-payload:3]", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Duplex.pair()
       const na = yield* Noise.make()
@@ -796,7 +796,7 @@ describe("noise-libp2p: bad input is a typed SecurityError and the raw connectio
 })
 
 describe("Noise.make", () => {
-  it.effect("a fixed static key is used as s (spec §Static Key Authentication allows a configured key)", () =>
+  it.effect("a fixed static key is used as s (spec §Static Key Authentication allows a configured key) [noise:static-key-authentication:1]", () =>
     Effect.gen(function*() {
       const sk = fromHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
       const noise = yield* Noise.make({ staticKey: sk })
@@ -804,6 +804,14 @@ describe("Noise.make", () => {
       expect(noise.protocol).toBe("/noise")
       const bad = yield* failure(Noise.make({ staticKey: new Uint8Array(31) }))
       expect(bad.reason).toBe("InvalidPayload")
+    }))
+
+  it.effect("§Static Key Authentication: without a configured key each instance makes its own in memory, never stored [noise:static-key-authentication:2]", () =>
+    Effect.gen(function*() {
+      const a = yield* Noise.make()
+      const b = yield* Noise.make()
+      expect(a.staticPublicKey).toHaveLength(32)
+      expect(toHex(a.staticPublicKey)).not.toBe(toHex(b.staticPublicKey))
     }))
 
   it.effect("exits cleanly: Exit of a successful handshake is a success", () =>

@@ -12,7 +12,17 @@ import * as Der from "../../src/security/tls/Der.ts"
 import * as Transcript from "../../src/security/tls/Transcript.ts"
 import { ok } from "../support/result.ts"
 import { identity } from "../support/security.ts"
-import { alpnNames, clientHelloExtensions, craft, HOUR, libp2pExt, nodePeer, p256, watch } from "../support/tls.ts"
+import {
+  alpnNames,
+  clientHelloExtensions,
+  craft,
+  HOUR,
+  libp2pExt,
+  nodePeer,
+  type NodePeerOptions,
+  p256,
+  watch
+} from "../support/tls.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 
 const failure = <A, E>(r: Result.Result<A, E>): E => {
@@ -77,8 +87,8 @@ const MPLEX = "/mplex/6.7.0"
 // ---------------------------------------------------------------------------
 // vectors
 
-describe("tls spec §Test vectors (libp2p/specs tls/tls.md)", () => {
-  it("the constants: extension OID, signature prefix, ALPN and protocol id", () => {
+describe("tls spec §Test vectors (libp2p/specs tls/tls.md) [tls:test-vectors:1]", () => {
+  it("the constants: extension OID, signature prefix, ALPN and protocol id [tls:handshake-protocol:4]", () => {
     expect(Certificate.EXTENSION_OID).toBe(spec.constants.extension_oid)
     expect(Certificate.SIGNATURE_PREFIX).toBe(spec.constants.signature_prefix)
     expect(Tls.ALPN).toBe(spec.constants.alpn)
@@ -152,7 +162,7 @@ describe("tls spec §Peer Authentication: rust-libp2p's certificate test assets 
 
 describe("tls spec §Peer Authentication / §libp2p Public Key Extension: the certificates we generate", () => {
   for (const type of Keys.keyTypes) {
-    it(`a ${type} identity: verifies, authenticates the identity's peer id, as the spec lays out`, () =>
+    it(`a ${type} identity: verifies, authenticates the identity's peer id, as the spec lays out [tls:handshake-protocol:2] [tls:peer-authentication:3] [tls:peer-authentication:6] [tls:peer-authentication:9] [tls:peer-authentication:1] [tls:peer-authentication:4]`, () =>
       Effect.gen(function*() {
         const key = yield* identity(type)
         const now = Date.UTC(2025, 5, 1, 12, 0, 0)
@@ -199,7 +209,7 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
   it("a well-formed certificate passes (baseline for the cases below)", () => {
     expect(reason(craft({ ...base, extensions: good }).der)).toBe("ok")
   })
-  it("\"If this extension is missing, endpoints MUST abort\": MissingExtension", () => {
+  it("\"If this extension is missing, endpoints MUST abort\": MissingExtension [tls:peer-authentication:10]", () => {
     expect(reason(craft({ ...base, extensions: () => [] }).der)).toBe("MissingExtension")
     expect(
       reason(
@@ -208,7 +218,7 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
     )
       .toBe("MissingExtension")
   })
-  it("\"Peers MUST verify the signature\": a signature over another certificate key is InvalidSignature", () => {
+  it("\"Peers MUST verify the signature\": a signature over another certificate key is InvalidSignature [tls:libp2p-public-key-extension:2]", () => {
     const other = Certificate.spkiOf(p256().publicKey)
     expect(reason(craft({ ...base, extensions: () => [libp2pExt(edKey, other)] }).der)).toBe("InvalidSignature")
   })
@@ -226,15 +236,15 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
     }).der
     expect(reason(der)).toBe("InvalidSignature")
   })
-  it("\"Clients MUST verify that the peer ID derived from the certificate matches\": PeerIdMismatch", () => {
+  it("\"Clients MUST verify that the peer ID derived from the certificate matches\": PeerIdMismatch [tls:libp2p-public-key-extension:1]", () => {
     const der = craft({ ...base, extensions: good }).der
     expect(reason(der, PeerId.fromPrivateKey(edKey))).toBe("ok")
     expect(reason(der, PeerId.fromPrivateKey(otherKey))).toBe("PeerIdMismatch")
   })
-  it("\"MAY be marked critical\": a non-critical libp2p extension is accepted", () => {
+  it("\"MAY be marked critical\": a non-critical libp2p extension is accepted [tls:peer-authentication:11]", () => {
     expect(reason(craft({ ...base, extensions: (spki) => [libp2pExt(edKey, spki, false)] }).der)).toBe("ok")
   })
-  it("\"MUST ignore non-critical extensions with unknown OIDs\", \"MUST abort … critical extensions that the endpoint does not understand\"", () => {
+  it("\"MUST ignore non-critical extensions with unknown OIDs\", \"MUST abort … critical extensions that the endpoint does not understand\" [tls:peer-authentication:12] [tls:peer-authentication:13] [tls:peer-authentication:14]", () => {
     const unknown = (critical: boolean) => ({ oid: "1.3.6.1.4.1.99999.1", critical, value: Der.encodeNull() })
     expect(reason(craft({ ...base, extensions: (spki) => [unknown(false), ...good(spki)] }).der)).toBe("ok")
     expect(reason(craft({ ...base, extensions: (spki) => [...good(spki), unknown(true)] }).der)).toBe(
@@ -258,11 +268,11 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
     expect(bad(Certificate.encodeSignedKey({ publicKey: Uint8Array.of(8, 9, 18, 0), signature: Uint8Array.of(1) })))
       .toBe("BadExtension")
   })
-  it("\"MUST abort … if the presented certificate is not yet valid, OR if it is expired\" (checked at the given time)", () => {
+  it("\"MUST abort … if the presented certificate is not yet valid, OR if it is expired\" (checked at the given time) [tls:peer-authentication:7]", () => {
     expect(reason(craft({ notBefore: now + 1000, notAfter: now + HOUR, extensions: good }).der)).toBe("NotYetValid")
     expect(reason(craft({ notBefore: now - HOUR, notAfter: now - 1000, extensions: good }).der)).toBe("Expired")
   })
-  it("\"MUST abort … if the certificate's self-signature is not valid\": BadSelfSignature", () => {
+  it("\"MUST abort … if the certificate's self-signature is not valid\": BadSelfSignature [tls:peer-authentication:8]", () => {
     const der = Uint8Array.from(craft({ ...base, extensions: good }).der)
     // flip a bit in the subject's random serialNumber attribute (inside the TBS, outside anything else we check)
     const cert = ok(Certificate.parse(der))
@@ -271,7 +281,7 @@ describe("tls spec §Peer Authentication: refusing certificates", () => {
     der[tbsAt + nameAt + 8]! ^= 0x01
     expect(reason(der)).toBe("BadSelfSignature")
   })
-  it("\"Certificates MUST omit the deprecated subjectUniqueId and issuerUniqueId\" (we abort, as the spec allows)", () => {
+  it("\"Certificates MUST omit the deprecated subjectUniqueId and issuerUniqueId\" (we abort, as the spec allows) [tls:peer-authentication:15] [tls:peer-authentication:16]", () => {
     const uid = Der.encode(Der.contextTag(2, false), Uint8Array.of(0, 1, 2))
     expect(reason(craft({ ...base, extensions: good, tbsExtra: [uid] }).der)).toBe("UniqueIdentifier")
   })
@@ -345,7 +355,7 @@ const readText = (d: Duplex.Duplex) => Effect.map(Duplex.readAll(d, 1 << 24), (b
 
 describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", () => {
   for (const type of Keys.keyTypes) {
-    it.effect(`${type} identities: both sides learn the other's peer id and key, data flows both ways, half-close`, () =>
+    it.effect(`${type} identities: both sides learn the other's peer id and key, data flows both ways, half-close [tls:peer-authentication:5]`, () =>
       Effect.gen(function*() {
         const dialer = yield* identity(type)
         const listener = yield* identity(type === "Ed25519" ? "Secp256k1" : "Ed25519")
@@ -394,7 +404,7 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       expect(Buffer.compare(b, data)).toBe(0)
     }))
 
-  it.live("backpressure: a receiver that does not read stalls the sender after a bounded amount; reading resumes it", () =>
+  it.live("backpressure: a receiver that does not read stalls the sender after a bounded amount; reading resumes it [connections:definitions:1]", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make({ maxBufferedBytes: 1024 * 1024 })
       const [out, inb] = yield* both(tls, yield* identity("Ed25519"), yield* identity("Secp256k1"))
@@ -434,7 +444,7 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       expect(Exit.isFailure(yield* Effect.exit(out.duplex.write([text("x")])))).toBe(true)
     }))
 
-  it.effect("the certificate validity is checked at Clock time (TestClock): a certificate from the future is refused until then", () =>
+  it.effect("the certificate validity is checked at Clock time (TestClock): a certificate from the future is refused until then [tls:peer-authentication:7]", () =>
     Effect.gen(function*() {
       // our node's clock: 2040; the peer's certificate is valid from 2041
       yield* TestClock.setTime(Date.UTC(2040, 0, 1))
@@ -461,20 +471,21 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       )
     }))
 
-  it.effect("§Handshake Protocol: \"Endpoints MUST NOT negotiate lower TLS versions\": a TLS 1.2-only client is refused", () =>
+  /** A node:tls client with a valid libp2p certificate for a fresh Ed25519 identity. */
+  const nodeClient = (raw: Duplex.Duplex, options: Partial<NodePeerOptions>) =>
+    Effect.gen(function*() {
+      const peerKey = yield* identity("Ed25519")
+      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
+      const peer = yield* nodePeer(raw, { ...options, isServer: false, cert: cert.pem, key: cert.keyPem })
+      return { peer, peerKey }
+    })
+
+  it.effect("§Handshake Protocol: \"Endpoints MUST NOT negotiate lower TLS versions\": a TLS 1.2-only client is refused [tls:handshake-protocol:1]", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
       const w = watch(b)
-      const peerKey = yield* identity("Ed25519")
-      const cert = craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(peerKey, spki)] })
-      const peer = yield* nodePeer(a, {
-        isServer: false,
-        cert: cert.pem,
-        key: cert.keyPem,
-        minVersion: "TLSv1.2",
-        maxVersion: "TLSv1.2"
-      })
+      const { peer } = yield* nodeClient(a, { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" })
       const [ours, theirs] = yield* Effect.all([
         Effect.flip(tls.secureInbound(w.duplex, { localKey: yield* identity("ECDSA") })),
         Effect.exit(peer.secure)
@@ -486,7 +497,19 @@ describe("tls spec §Handshake Protocol: our handshake over an in-memory pair", 
       expect(w.state.resets).toBeGreaterThan(0)
     }))
 
-  it.effect("§Future Extensibility: \"clients … MUST NOT send any value in the Server Name Indication\"", () =>
+  it.effect("§Future Extensibility: \"Servers that support only this version MUST ignore this field if present\": a client's SNI does not matter [tls:future-extensibility:3]", () =>
+    Effect.gen(function*() {
+      const tls = yield* Tls.make()
+      const [a, b] = yield* Duplex.pair()
+      const { peer, peerKey } = yield* nodeClient(a, { servername: "libp2p.example" })
+      const [ours] = yield* Effect.all([
+        tls.secureInbound(b, { localKey: yield* identity("ECDSA") }),
+        peer.secure
+      ], { concurrency: 2 })
+      expect(PeerId.equals(ours.remotePeer, PeerId.fromPublicKey(peerKey.publicKey))).toBe(true)
+    }))
+
+  it.effect("§Future Extensibility: \"clients … MUST NOT send any value in the Server Name Indication\" [tls:future-extensibility:2]", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
@@ -572,8 +595,8 @@ describe("tls spec §Peer Authentication: no session resumption (a resumed TLS 1
     }))
 })
 
-describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over TLS (ALPN)", () => {
-  it("the server picks the first of the client's protocols it supports, \"libp2p\" included", () => {
+describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over TLS (ALPN) [inlined-muxer:multiplexer-negotiation-over-tls:3]", () => {
+  it("the server picks the first of the client's protocols it supports, \"libp2p\" included [inlined-muxer:multiplexer-negotiation-over-tls:1]", () => {
     expect(Tls.selectProtocol([YAMUX, MPLEX, "libp2p"], [MPLEX, YAMUX])).toBe(YAMUX)
     expect(Tls.selectProtocol([MPLEX, YAMUX, "libp2p"], [YAMUX])).toBe(YAMUX)
     expect(Tls.selectProtocol(["/other/1", "libp2p"], [YAMUX])).toBe("libp2p")
@@ -615,7 +638,7 @@ describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over TLS (ALP
       }))
   }
 
-  it.effect("the client's ALPN list is [...muxers, \"libp2p\"] on the wire", () =>
+  it.effect("the client's ALPN list is [...muxers, \"libp2p\"] on the wire [inlined-muxer:multiplexer-negotiation-over-tls:2]", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
@@ -627,7 +650,7 @@ describe("inlined-muxer-negotiation spec §Multiplexer Negotiation over TLS (ALP
       expect(alpnNames(clientHelloExtensions(Duplex.concat(w.state.writes)).get(16)!)).toEqual([YAMUX, MPLEX, "libp2p"])
     }))
 
-  it.effect("tls spec §ALPN: \"The server MUST abort the handshake if it doesn't support any of the application protocols offered\"", () =>
+  it.effect("tls spec §ALPN: \"The server MUST abort the handshake if it doesn't support any of the application protocols offered\" [tls:alpn:1]", () =>
     Effect.gen(function*() {
       const tls = yield* Tls.make()
       const [a, b] = yield* Duplex.pair()
@@ -683,7 +706,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
   const valid = (key: Keys.PrivateKey) =>
     craft({ notBefore: -HOUR, notAfter: HOUR, extensions: (spki) => [libp2pExt(key, spki)] })
 
-  it.effect("a server certificate without the libp2p extension", () =>
+  it.effect("a server certificate without the libp2p extension [tls:peer-authentication:10]", () =>
     Effect.gen(function*() {
       const { error, resets } = yield* dialBadServer(craft({ notBefore: -HOUR, notAfter: HOUR, extensions: () => [] }))
       expect(error.reason).toBe("InvalidPayload")
@@ -691,7 +714,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       expect(resets).toBeGreaterThan(0)
     }))
 
-  it.effect("a client certificate without the libp2p extension", () =>
+  it.effect("a client certificate without the libp2p extension [tls:peer-authentication:10]", () =>
     Effect.gen(function*() {
       const { error, resets } = yield* acceptBadClient(
         craft({ notBefore: -HOUR, notAfter: HOUR, extensions: () => [] })
@@ -701,7 +724,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       expect(resets).toBeGreaterThan(0)
     }))
 
-  it.effect("a client that sends no certificate (\"servers MUST require client authentication\")", () =>
+  it.effect("a client that sends no certificate (\"servers MUST require client authentication\") [tls:handshake-protocol:3]", () =>
     Effect.gen(function*() {
       const { error, resets } = yield* acceptBadClient()
       expect(error.reason).toBe("InvalidPayload")
@@ -709,7 +732,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       expect(resets).toBeGreaterThan(0)
     }))
 
-  it.effect("a bad extension signature, from either side", () =>
+  it.effect("a bad extension signature, from either side [tls:libp2p-public-key-extension:2]", () =>
     Effect.gen(function*() {
       const key = yield* identity("Secp256k1")
       const bad = craft({
@@ -725,7 +748,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       expect(c.resets).toBeGreaterThan(0)
     }))
 
-  it.effect("a server authenticating another peer than the one dialled: PeerIdMismatch", () =>
+  it.effect("a server authenticating another peer than the one dialled: PeerIdMismatch [tls:libp2p-public-key-extension:1]", () =>
     Effect.gen(function*() {
       const impostor = valid(yield* identity("RSA"))
       const expected = PeerId.fromPrivateKey(yield* identity("Secp256k1"))
@@ -734,7 +757,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       expect(resets).toBeGreaterThan(0)
     }))
 
-  it.effect("\"Endpoints MUST abort the connection attempt if more than one certificate is received\"", () =>
+  it.effect("\"Endpoints MUST abort the connection attempt if more than one certificate is received\" [tls:peer-authentication:8]", () =>
     Effect.gen(function*() {
       const key = yield* identity("Ed25519")
       const leaf = valid(key)
@@ -758,7 +781,7 @@ describe("tls spec §Peer Authentication: misbehaving peers (typed SecurityError
       expect(conn.remotePeer.toString()).toBe(PeerId.fromPrivateKey(key).toString())
     }))
 
-  it.effect("an expired server certificate", () =>
+  it.effect("an expired server certificate [tls:peer-authentication:7]", () =>
     Effect.gen(function*() {
       // under TestClock the time is 0 (1970): a certificate that ended before that
       const expired = craft({ notBefore: -2 * HOUR, notAfter: -HOUR, extensions: (spki) => [libp2pExt(edKey, spki)] })

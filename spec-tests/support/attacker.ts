@@ -76,6 +76,8 @@ export interface WatchedOptions {
   /** Deadline for upgrading a raw connection (default: the Upgrader's 10 s). */
   readonly upgradeTimeout?: Duration.Input
   readonly yamux?: Yamux.YamuxOptions
+  /** Resource limits (e.g. `fairness.allow` to exempt loopback from the per-source shares). */
+  readonly resources?: Nodes.NodeOptions["resources"]
 }
 
 /**
@@ -100,7 +102,8 @@ export const watchedNode = (options: WatchedOptions = {}): Effect.Effect<Watched
       transports: [transport],
       security: [noise],
       muxers: [options.yamux !== undefined ? Yamux.make(options.yamux) : Yamux.yamux],
-      ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {})
+      ...(options.upgradeTimeout !== undefined ? { upgradeTimeout: options.upgradeTimeout } : {}),
+      ...(options.resources !== undefined ? { resources: options.resources } : {})
     })
     // the layer's fibers (listener handlers, sessions) inherit these references
     const node = yield* buildNode(layer).pipe(
@@ -371,12 +374,24 @@ export const fromSocket = (socket: Net.Socket): Effect.Effect<Attacker, never, S
     }
   })
 
-/** Connect to a TCP multiaddr (the /p2p part is ignored). */
-export const connect = (addr: Multiaddr.Multiaddr): Effect.Effect<Attacker, AttackerError, Scope.Scope> =>
+/**
+ * Connect to a TCP multiaddr (the /p2p part is ignored), from `localAddress`
+ * when given (on Linux any of 127.0.0.0/8 on loopback: an attacker from
+ * another source address or subnet than the honest peers).
+ */
+export const connect = (
+  addr: Multiaddr.Multiaddr,
+  options: { readonly localAddress?: string } = {}
+): Effect.Effect<Attacker, AttackerError, Scope.Scope> =>
   Effect.gen(function*() {
     const na = Result.getOrThrow(Multiaddr.toNodeAddress(addr))
     const socket = yield* Effect.callback<Net.Socket, AttackerError>((resume) => {
-      const s = Net.createConnection({ host: na.host, port: na.port, noDelay: true })
+      const s = Net.createConnection({
+        host: na.host,
+        port: na.port,
+        noDelay: true,
+        ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {})
+      })
       s.once("connect", () => resume(Effect.succeed(s)))
       s.once("error", (err) => resume(Effect.fail(new AttackerError({ message: err.message }))))
     })

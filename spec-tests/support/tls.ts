@@ -93,6 +93,8 @@ export interface NodePeerOptions {
   readonly session?: Buffer
   /** Key exchange groups (node:tls `ecdhCurve`), e.g. to force a HelloRetryRequest. */
   readonly ecdhCurve?: string
+  /** A client's Server Name Indication (libp2p clients send none; a server must ignore it). */
+  readonly servername?: string
 }
 
 export interface NodePeer {
@@ -126,7 +128,8 @@ export const nodePeer = (raw: Duplex.Duplex, options: NodePeerOptions): Effect.E
         socket: stream,
         ...common,
         ...(options.alpn !== undefined ? { ALPNProtocols: [...options.alpn] } : {}),
-        ...(options.session !== undefined ? { session: options.session } : {})
+        ...(options.session !== undefined ? { session: options.session } : {}),
+        ...(options.servername !== undefined ? { servername: options.servername } : {})
       })
     const errors: Array<Error> = []
     socket.on("error", (e) => errors.push(e))

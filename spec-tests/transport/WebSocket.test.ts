@@ -257,7 +257,7 @@ describe("WebSocket transport", () => {
     )
 
     it.live.skipIf(certificate === undefined)(
-      "§Encryption: /wss with a self-signed certificate the dialer trusts (ca), bytes echo both ways",
+      "§Encryption: /wss with a self-signed certificate the dialer trusts (ca), bytes echo both ways [websockets:certificates:1] [websockets:certificates:2]",
       () => roundTrip(wss, "/ip4/127.0.0.1/tcp/0/wss", "/ip4/127.0.0.1", "/wss")
     )
 
@@ -662,7 +662,7 @@ describe("WebSocket transport", () => {
         expect(a.host.connections(b.host.peerId)).toHaveLength(0)
       })
 
-    it.live("two of our nodes over /ws: dial, ping, identify, hang up", () =>
+    it.live("two of our nodes over /ws: dial, ping, identify, hang up [websockets:stream-multiplexing:1] [websockets:authentication:1] [websockets:encryption:1]", () =>
       pingAndIdentify(ws, "/ip4/127.0.0.1/tcp/0/ws"))
 
     it.live.skipIf(certificate === undefined)(

@@ -1,6 +1,6 @@
 /**
  * The command-line program (ARCHITECTURE.md §7, docs/CLI.md): `node`, `ping`,
- * `identify`, `perf`, `dht`, `pubsub publish`; no command runs a node with the defaults.
+ * `identify`, `perf`, `dht`, `pubsub publish`, `daemon`; no command runs a node with the defaults.
  *
  * With `--json` every command prints one JSON object per line on stdout and
  * nothing else there (logs, warnings and help go to stderr). Every failure
@@ -18,6 +18,7 @@
  */
 import { Cause, Config, Effect, Exit, Layer, LogLevel, Option, References, Stdio } from "effect"
 import { CliError, Command } from "effect/cli"
+import * as Daemon from "./commands/daemon.ts"
 import * as Dht from "./commands/dht.ts"
 import * as Identify from "./commands/identify.ts"
 import * as Node from "./commands/node.ts"
@@ -45,7 +46,8 @@ export const root = Command.make(
     Identify.command,
     Perf.command,
     Dht.command,
-    Pubsub.command
+    Pubsub.command,
+    Daemon.command
   ])
 )
 
@@ -100,6 +102,10 @@ export const main = Effect.gen(function*() {
   if (CliError.isCliError(error) && error._tag === "ShowHelp") {
     if (error.errors.length === 0) return Output.ExitCode.Success // help shown
     if (json) yield* Output.printError(json, { _tag: "UsageError", message: Output.usageMessage(error) })
+    return Output.ExitCode.Usage
+  }
+  if (error instanceof Output.Unsupported) {
+    yield* Output.printError(json, Output.errorInfo(error))
     return Output.ExitCode.Usage
   }
   if (error instanceof Output.UsageError) {

@@ -44,6 +44,8 @@ export const ConfigFile = Schema.Struct({
   peerstore: Schema.optional(Schema.Struct({
     maxPeers: Schema.optional(PositiveInt)
   })),
+  /** LAN discovery with mDNS (as `--mdns`). */
+  mdns: Schema.optional(Schema.Boolean),
   dht: Schema.optional(Section),
   pubsub: Schema.optional(Section),
   http: Schema.optional(Section)

@@ -25,7 +25,9 @@ export const nonNegative = Flag.filter((n: number) => n >= 0, () => "an integer 
 /** The flags of every command that makes connections: secure channels, muxers, connection limits. */
 export const stackFlags = {
   security: Flag.String("security").pipe(
-    Flag.withDescription("secure channels in preference order: noise, tls (e.g. noise,tls; default noise)"),
+    Flag.withDescription(
+      "secure channels in preference order: noise, tls, plaintext (tests only); e.g. noise,tls; default noise"
+    ),
     Flag.optional
   ),
   muxer: Flag.String("muxer").pipe(

@@ -25,6 +25,15 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
   message: Schema.String
 }) {}
 
+/**
+ * A flag value the program does not support (a transport, a router, a
+ * security name, `daemon --relay` until relay exists): exit code 2 like a
+ * usage error, but its own `_tag` (ARCHITECTURE.md §7, `daemon`).
+ */
+export class Unsupported extends Schema.TaggedError<Unsupported>()("Unsupported", {
+  message: Schema.String
+}) {}
+
 /** Exit codes: 0 success (and SIGINT/SIGTERM), 1 runtime failure, 2 usage error. */
 export const ExitCode = { Success: 0, Failure: 1, Usage: 2 } as const
 

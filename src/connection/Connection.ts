@@ -18,9 +18,10 @@ import type * as PeerId from "../core/PeerId.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type { Direction } from "../muxer/StreamMuxer.ts"
 import * as StreamMuxer from "../muxer/StreamMuxer.ts"
+import type { ConnectionLimits } from "../transport/Transport.ts"
 import { LimitExceeded } from "./Limits.ts"
 
-export type { Direction }
+export type { ConnectionLimits, Direction }
 
 export const ConnectionErrorReason = Schema.Literals([
   "Closed", // the connection is closed or closing
@@ -70,6 +71,14 @@ export interface Connection {
   readonly security: string
   /** Muxer protocol id, e.g. "/yamux/1.0.0". */
   readonly muxer: string
+  /**
+   * Present on a **limited** connection (a relayed one whose relay announced
+   * a data or duration limit, circuit-v2.md §Reservation `Limit`), undefined
+   * on a direct one: protocols that move much data or live long should not
+   * use it. A relayed connection is recognised by its `remoteAddr`, which
+   * contains `/p2p-circuit` (`<relay addr>/p2p/<relay>/p2p-circuit/p2p/<remote>`).
+   */
+  readonly limits?: ConnectionLimits | undefined
   /** Clock time (ms) when the upgrade finished. */
   readonly openedAt: number
   /** Open a stream and negotiate one of `protocols` (in preference order). The stream lives in the current scope. */

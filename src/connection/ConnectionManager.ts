@@ -55,6 +55,7 @@ import * as Metrics from "../internal/metrics.ts"
 import { duration } from "../internal/options.ts"
 import * as Release from "../internal/release.ts"
 import type * as Connection from "./Connection.ts"
+import { inNetwork, type Network, network } from "./Fairness.ts"
 import * as ConnectionMetrics from "./metrics.ts"
 import { LimitExceeded } from "./ResourceManager.ts"
 
@@ -237,37 +238,6 @@ export const selectTrim = <C extends Candidate>(conns: ReadonlyArray<C>, params:
     (a.c.id < b.c.id ? -1 : a.c.id > b.c.id ? 1 : 0)
   )
   return candidates.slice(0, excess).map((x) => x.c)
-}
-
-// ---------------------------------------------------------------------------
-// allow list
-
-interface Network {
-  readonly bytes: Uint8Array
-  readonly bits: number
-}
-
-const network = (ma: Multiaddr.Multiaddr): Network | undefined => {
-  const [ip, cidr] = Multiaddr.components(ma)
-  if (
-    ip === undefined || ip.bytes === undefined || (ip.code !== Multiaddr.codes.ip4 && ip.code !== Multiaddr.codes.ip6)
-  ) {
-    return undefined
-  }
-  const full = ip.bytes.length * 8
-  const bits = cidr !== undefined && cidr.code === Multiaddr.codes.ipcidr && cidr.value !== undefined
-    ? Math.min(full, Number(cidr.value))
-    : full
-  return { bytes: ip.bytes, bits }
-}
-
-const inNetwork = (ip: Uint8Array, net: Network): boolean => {
-  if (ip.length !== net.bytes.length) return false
-  for (let i = 0; i < net.bits; i++) {
-    const bit = 0x80 >> (i & 7)
-    if (((ip[i >> 3]! ^ net.bytes[i >> 3]!) & bit) !== 0) return false
-  }
-  return true
 }
 
 // ---------------------------------------------------------------------------

@@ -29,5 +29,11 @@ export class LimitExceeded extends Schema.TaggedError<LimitExceeded>()("LimitExc
   scope: ScopeKind,
   resource: Resource,
   limit: Schema.Number,
-  message: Schema.String
+  message: Schema.String,
+  /**
+   * Set when a fairness share of a transient pool was hit rather than the
+   * scope's own limit: the remote's peer, source IP or source subnet already
+   * holds its share (see `Fairness.ts`).
+   */
+  share: Schema.optional(Schema.Literals(["peer", "ip", "subnet"]))
 }) {}

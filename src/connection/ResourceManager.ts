@@ -26,10 +26,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Fiber, Layer, type Scope } from "effect"
+import type * as Multiaddr from "../core/Multiaddr.ts"
 import * as PeerId from "../core/PeerId.ts"
 import * as Release from "../internal/release.ts"
-import type { Direction } from "../muxer/StreamMuxer.ts"
+import type { Direction, MemoryBudget } from "../muxer/StreamMuxer.ts"
+import * as Fairness from "./Fairness.ts"
 import { LimitExceeded, type Resource, type ScopeKind } from "./Limits.ts"
 
 export { LimitExceeded, Resource, ScopeKind } from "./Limits.ts"
@@ -61,6 +63,13 @@ export interface Limits {
   readonly protocols?: Readonly<Record<string, Limit>>
   readonly connection?: Limit
   readonly stream?: Limit
+  /** Per-peer and per-source shares of the transient pools, and eviction of the heaviest user (see `Fairness.ts`). */
+  readonly fairness?: Fairness.FairnessOptions
+}
+
+export interface OpenConnectionOptions {
+  /** Where an inbound connection comes from: its source IP and subnet get a share of the transient pools. */
+  readonly remoteAddr?: Multiaddr.Multiaddr
 }
 
 const MiB = 1024 * 1024
@@ -81,43 +90,44 @@ const unlimited: ResolvedLimit = {
  * reserves a stream's initial receive window (256 KiB for yamux) per stream,
  * so the memory limits bound streams too.
  */
-export const defaults: { readonly [K in Exclude<keyof Limits, "peers" | "protocols">]-?: ResolvedLimit } = {
-  system: {
-    connectionsInbound: 1024,
-    connectionsOutbound: 1024,
-    connections: 2048,
-    streamsInbound: 16384,
-    streamsOutbound: 16384,
-    streams: 32768,
-    memory: 2048 * MiB
-  },
-  transient: {
-    connectionsInbound: 256,
-    connectionsOutbound: 256,
-    connections: 512,
-    streamsInbound: 1024,
-    streamsOutbound: 1024,
-    streams: 2048,
-    memory: 256 * MiB
-  },
-  peer: {
-    connectionsInbound: 16,
-    connectionsOutbound: 16,
-    connections: 32,
-    streamsInbound: 1024,
-    streamsOutbound: 2048,
-    streams: 3072,
-    memory: 512 * MiB
-  },
-  protocol: { ...unlimited },
-  connection: {
-    ...unlimited,
-    streamsInbound: 512,
-    streamsOutbound: 1024,
-    memory: 256 * MiB
-  },
-  stream: { ...unlimited, memory: 16 * MiB }
-}
+export const defaults: { readonly [K in Exclude<keyof Limits, "peers" | "protocols" | "fairness">]-?: ResolvedLimit } =
+  {
+    system: {
+      connectionsInbound: 1024,
+      connectionsOutbound: 1024,
+      connections: 2048,
+      streamsInbound: 16384,
+      streamsOutbound: 16384,
+      streams: 32768,
+      memory: 2048 * MiB
+    },
+    transient: {
+      connectionsInbound: 256,
+      connectionsOutbound: 256,
+      connections: 512,
+      streamsInbound: 1024,
+      streamsOutbound: 1024,
+      streams: 2048,
+      memory: 256 * MiB
+    },
+    peer: {
+      connectionsInbound: 16,
+      connectionsOutbound: 16,
+      connections: 32,
+      streamsInbound: 1024,
+      streamsOutbound: 2048,
+      streams: 3072,
+      memory: 512 * MiB
+    },
+    protocol: { ...unlimited },
+    connection: {
+      ...unlimited,
+      streamsInbound: 512,
+      streamsOutbound: 1024,
+      memory: 256 * MiB
+    },
+    stream: { ...unlimited, memory: 16 * MiB }
+  }
 
 /** Fill `limit` in from `base`. */
 export const resolveLimit = (base: ResolvedLimit, limit: Limit | undefined): ResolvedLimit =>
@@ -151,8 +161,15 @@ export interface Stats {
   readonly connections: number
   /** Stream scopes open. */
   readonly streams: number
-  /** Reservations refused since the manager was made, by `scope/resource` (e.g. `peer/streamsInbound`). */
+  /**
+   * Reservations refused since the manager was made, by `scope/resource` (e.g.
+   * `peer/streamsInbound`); a fairness share refused as `transient/<resource>/<share>`.
+   */
   readonly blocked: ReadonlyMap<string, number>
+  /** Transient members evicted (the heaviest subnet's oldest) to admit a newcomer, by `transient/<resource>`. */
+  readonly evicted: ReadonlyMap<string, number>
+  /** Members of the transient pools by share key (`ip/…`, `net/…`, `peer/…`): handshakes and unnegotiated streams. */
+  readonly pools: { readonly handshakes: ReadonlyMap<string, number>; readonly streams: ReadonlyMap<string, number> }
 }
 
 /** A connection's reservations; closing the scope it was opened in releases all of them. */
@@ -167,6 +184,13 @@ export interface ConnectionScope {
   readonly openStream: (direction: Direction) => Effect.Effect<StreamScope, LimitExceeded, Scope.Scope>
   /** This connection's own usage (its streams and memory). */
   readonly usage: () => Usage
+  /**
+   * Memory the muxer grows into (yamux receive windows beyond the initial
+   * one), charged synchronously to this connection, its peer (or transient)
+   * scope and the system; given back on `release` and when the connection's
+   * scope closes.
+   */
+  readonly memory: MemoryBudget
 }
 
 /** A stream's reservations; closing the scope it was opened in releases all of them. */
@@ -189,10 +213,32 @@ export class ResourceManager extends Context.Service<ResourceManager, {
     readonly connection: ResolvedLimit
     readonly stream: ResolvedLimit
   }
-  /** Reserve a connection (system + transient) until the current scope closes. */
-  readonly openConnection: (direction: Direction) => Effect.Effect<ConnectionScope, LimitExceeded, Scope.Scope>
+  /**
+   * Reserve a connection (system + transient) until the current scope closes.
+   * An inbound one with a `remoteAddr` takes a share of the handshake pool
+   * (fairness); when the pool is full it may be evicted, which interrupts the
+   * fiber that opened it.
+   */
+  readonly openConnection: (
+    direction: Direction,
+    options?: OpenConnectionOptions
+  ) => Effect.Effect<ConnectionScope, LimitExceeded, Scope.Scope>
   readonly stats: () => Stats
 }>()("effect-libp2p/ResourceManager") {}
+
+/**
+ * `limits` with `allow` added to the fairness allow list (the connection
+ * manager's allow list, so that one list exempts a network from both the hard
+ * cap and the per-source shares).
+ */
+export const withAllowList = (
+  limits: Limits | undefined,
+  allow: ReadonlyArray<Multiaddr.Multiaddr> | undefined
+): Limits => {
+  if (allow === undefined || allow.length === 0) return limits ?? {}
+  const fairness = limits?.fairness ?? {}
+  return { ...limits, fairness: { ...fairness, allow: [...(fairness.allow ?? []), ...allow] } }
+}
 
 /** A resource manager with `limits` merged over {@link defaults}. */
 export const layer = (limits: Limits = {}): Layer.Layer<ResourceManager> =>
@@ -206,7 +252,15 @@ export const layerUnlimited: Layer.Layer<ResourceManager> = Layer.sync(ResourceM
     peer: unlimited,
     protocol: unlimited,
     connection: unlimited,
-    stream: unlimited
+    stream: unlimited,
+    fairness: {
+      handshakesPerIp: Infinity,
+      handshakesPerSubnet: Infinity,
+      streamsPerPeer: Infinity,
+      streamsPerIp: Infinity,
+      streamsPerSubnet: Infinity,
+      evictHeaviest: false
+    }
   }))
 
 // ---------------------------------------------------------------------------
@@ -439,14 +493,27 @@ class Core {
   openConnections = 0
   openStreams = 0
   readonly blocked = new Map<string, number>()
+  readonly evicted = new Map<string, number>()
+  readonly fairness: Fairness.ResolvedFairness
+  /** Inbound connections still handshaking, by source IP and subnet. */
+  readonly handshakes: Fairness.Pool
+  /** Inbound streams not negotiated yet, by peer, source IP and subnet. */
+  readonly streams: Fairness.Pool
   constructor(
     system: ResolvedLimit,
     transient: ResolvedLimit,
     connection: ResolvedLimit,
     stream: ResolvedLimit,
     limitForPeer: (key: string) => ResolvedLimit,
-    limitForProtocol: (protocol: string) => ResolvedLimit
+    limitForProtocol: (protocol: string) => ResolvedLimit,
+    fairness: Fairness.ResolvedFairness
   ) {
+    this.fairness = fairness
+    this.handshakes = new Fairness.Pool(["ip", "subnet"], [fairness.handshakesPerIp, fairness.handshakesPerSubnet])
+    this.streams = new Fairness.Pool(
+      ["peer", "ip", "subnet"],
+      [fairness.streamsPerPeer, fairness.streamsPerIp, fairness.streamsPerSubnet]
+    )
     this.system = makeNode("system", "", system, this.blocked)
     this.transient = makeNode("transient", "", transient, this.blocked)
     this.connectionLimit = connection
@@ -461,6 +528,37 @@ class Core {
       this.peers.set(key, n)
     }
     return n
+  }
+  /**
+   * Admission of an inbound newcomer with `member`'s keys to `pool`: refused
+   * when one of its shares is full; when the transient `resource` is at its
+   * limit, the heaviest subnet's oldest member is evicted first (unless the
+   * newcomer's subnet is the heaviest: then the reservation is refused as usual).
+   */
+  admit(pool: Fairness.Pool, member: Fairness.Member, resource: "connectionsInbound" | "streamsInbound") {
+    const over = pool.overShare(member.keys)
+    if (over !== undefined) {
+      const key = `transient/${resource}/${over.kind}`
+      this.blocked.set(key, (this.blocked.get(key) ?? 0) + 1)
+      return new Release.Fail(
+        new LimitExceeded({
+          scope: "transient",
+          resource,
+          limit: over.cap,
+          share: over.kind,
+          message: `transient: ${resource} share of ${over.cap} per ${over.kind} reached`
+        })
+      )
+    }
+    if (this.fairness.evictHeaviest && this.transient.usage[resource] >= this.transient.limit[resource]) {
+      const victim = pool.victim(member.subnet)
+      if (victim !== undefined) {
+        victim.evict()
+        const key = `transient/${resource}`
+        this.evicted.set(key, (this.evicted.get(key) ?? 0) + 1)
+      }
+    }
+    return undefined
   }
   protocolNode(protocol: string): Node {
     let n = this.protocols.get(protocol)
@@ -518,16 +616,91 @@ class ConnectionReservation extends Holder implements ConnectionScope {
   /** The slot the connection is charged to: transient, then its peer's scope. */
   slot: Node
   peerId: PeerId.PeerId | undefined = undefined
-  constructor(core: Core, direction: Direction) {
+  /** The source's share keys (inbound, with an IP address not on the allow list). */
+  readonly source: Fairness.Source | undefined
+  /** Its membership of the handshake pool until the peer is known. */
+  member: Fairness.Member | undefined = undefined
+  constructor(core: Core, direction: Direction, remoteAddr: Multiaddr.Multiaddr | undefined) {
     super()
     this.core = core
     this.direction = direction
     this.node = makeNode("connection", "", core.connectionLimit, core.blocked)
     this.slot = core.transient
+    this.source = direction === "inbound" ? Fairness.sourceOf(core.fairness, remoteAddr) : undefined
   }
-  /** The connection slot (system + transient) and the open-connection count. */
+  /** The connection slot (system + transient) and the open-connection count; an inbound one joins the handshake pool. */
   open(): this | Release.Fail<LimitExceeded> {
-    return this.hold([this.core.system, this.core.transient], connectionDelta(this.direction))
+    const source = this.source
+    if (source === undefined) return this.hold([this.core.system, this.core.transient], connectionDelta(this.direction))
+    const fiber = Fiber.getCurrent()
+    const member: Fairness.Member = {
+      keys: [source.ip, source.subnet],
+      subnet: source.subnet,
+      evict: () => {
+        this.release()
+        fiber?.interruptUnsafe()
+      }
+    }
+    const refused = this.core.admit(this.core.handshakes, member, "connectionsInbound")
+    if (refused !== undefined) return refused
+    const held = this.hold([this.core.system, this.core.transient], connectionDelta(this.direction))
+    if (held === this) {
+      this.member = member
+      this.core.handshakes.add(member)
+    }
+    return held
+  }
+  leavePool(): void {
+    const m = this.member
+    if (m === undefined) return
+    this.member = undefined
+    this.core.handshakes.delete(m)
+  }
+  override release(): void {
+    this.leavePool()
+    this.releaseElastic()
+    super.release()
+  }
+  /** The scopes elastic memory is charged to (fixed at the first charge), and how much. */
+  elasticNodes: ReadonlyArray<Node> | undefined = undefined
+  elasticBytes = 0
+  readonly memory: MemoryBudget = {
+    reserve: (bytes) => this.growMemory(bytes),
+    release: (bytes) => this.shrinkMemory(bytes)
+  }
+  growMemory(bytes: number): boolean {
+    if (bytes <= 0) return true
+    if (this.reservation === undefined) return false
+    const nodes = this.elasticNodes ?? [this.node, this.slot, this.core.system]
+    const delta = memoryDelta(bytes)
+    for (const n of nodes) {
+      const r = exceeded(n, delta)
+      if (r !== undefined) {
+        limitError(n, r)
+        return false
+      }
+    }
+    if (this.elasticNodes === undefined) {
+      this.elasticNodes = nodes
+      for (const n of nodes) n.refs++
+    }
+    for (const n of nodes) n.usage.memory += bytes
+    this.elasticBytes += bytes
+    return true
+  }
+  shrinkMemory(bytes: number): void {
+    const nodes = this.elasticNodes
+    const b = Math.min(bytes, this.elasticBytes)
+    if (nodes === undefined || b <= 0) return
+    for (const n of nodes) n.usage.memory -= b
+    this.elasticBytes -= b
+  }
+  releaseElastic(): void {
+    const nodes = this.elasticNodes
+    if (nodes === undefined) return
+    this.shrinkMemory(this.elasticBytes)
+    this.elasticNodes = undefined
+    for (const n of nodes) unref(n)
   }
   count(sign: 1 | -1): void {
     this.core.openConnections += sign
@@ -543,6 +716,7 @@ class ConnectionReservation extends Holder implements ConnectionScope {
       if (refused !== undefined) return Effect.fail(refused)
       this.slot = target
       this.peerId = p
+      this.leavePool()
       return Effect.void
     })
   }
@@ -553,6 +727,12 @@ class ConnectionReservation extends Holder implements ConnectionScope {
   }
   openStream(direction: Direction): Effect.Effect<StreamScope, LimitExceeded, Scope.Scope> {
     return Release.acquire(() => new StreamReservation(this, direction).open())
+  }
+  /** The peer's share key (once known). */
+  peerKey: string | undefined = undefined
+  sharePeerKey(): string | undefined {
+    const p = this.peerId
+    return p === undefined ? undefined : this.peerKey ??= `peer/${PeerId.toString(p)}`
   }
   usage(): Usage {
     return snapshot(this.node.usage)
@@ -569,6 +749,8 @@ class StreamReservation extends Holder implements StreamScope {
   /** The stream's own slot: transient, then its protocol's scope. */
   slot: Node
   protocolId: string | undefined = undefined
+  /** Its membership of the unnegotiated-stream pool (inbound) until the protocol is agreed. */
+  member: Fairness.Member | undefined = undefined
   constructor(conn: ConnectionReservation, direction: Direction) {
     super()
     this.conn = conn
@@ -584,7 +766,37 @@ class StreamReservation extends Holder implements StreamScope {
       : [c.node, this.slot, this.peerScope, c.core.system]
   }
   open(): this | Release.Fail<LimitExceeded> {
-    return this.hold(this.chain(), streamDelta(this.direction))
+    const conn = this.conn
+    if (this.direction !== "inbound") return this.hold(this.chain(), streamDelta(this.direction))
+    const core = conn.core
+    const source = conn.source
+    const fiber = Fiber.getCurrent()
+    const member: Fairness.Member = {
+      keys: [conn.sharePeerKey(), source?.ip, source?.subnet],
+      subnet: source?.subnet,
+      evict: () => {
+        this.release()
+        fiber?.interruptUnsafe()
+      }
+    }
+    const refused = core.admit(core.streams, member, "streamsInbound")
+    if (refused !== undefined) return refused
+    const held = this.hold(this.chain(), streamDelta(this.direction))
+    if (held === this) {
+      this.member = member
+      core.streams.add(member)
+    }
+    return held
+  }
+  leavePool(): void {
+    const m = this.member
+    if (m === undefined) return
+    this.member = undefined
+    this.conn.core.streams.delete(m)
+  }
+  override release(): void {
+    this.leavePool()
+    super.release()
   }
   count(sign: 1 | -1): void {
     this.conn.core.openStreams += sign
@@ -601,6 +813,7 @@ class StreamReservation extends Holder implements StreamScope {
       if (refused !== undefined) return Effect.fail(refused)
       this.slot = target
       this.protocolId = p
+      this.leavePool()
       return Effect.void
     })
   }
@@ -624,7 +837,16 @@ export const make = (limits: Limits = {}): ResourceManager["Service"] => {
   const streamLimit = resolveLimit(defaults.stream, limits.stream)
   const limitForPeer = (key: string) => resolveLimit(peerLimit, limits.peers?.[key])
   const limitForProtocol = (protocol: string) => resolveLimit(protocolLimit, limits.protocols?.[protocol])
-  const core = new Core(systemLimit, transientLimit, connectionLimit, streamLimit, limitForPeer, limitForProtocol)
+  const core = new Core(
+    systemLimit,
+    transientLimit,
+    connectionLimit,
+    streamLimit,
+    limitForPeer,
+    limitForProtocol,
+    Fairness.resolve(limits.fairness)
+  )
+  const poolStats = (pool: Fairness.Pool) => new Map(Array.from(pool.groups, ([k, g]) => [k, g.size]))
 
   return {
     limits: {
@@ -635,7 +857,8 @@ export const make = (limits: Limits = {}): ResourceManager["Service"] => {
       connection: connectionLimit,
       stream: streamLimit
     },
-    openConnection: (direction) => Release.acquire(() => new ConnectionReservation(core, direction).open()),
+    openConnection: (direction, options) =>
+      Release.acquire(() => new ConnectionReservation(core, direction, options?.remoteAddr).open()),
     stats: () => ({
       system: snapshot(core.system.usage),
       transient: snapshot(core.transient.usage),
@@ -643,7 +866,9 @@ export const make = (limits: Limits = {}): ResourceManager["Service"] => {
       protocols: new Map(Array.from(core.protocols, ([k, n]) => [k, snapshot(n.usage)])),
       connections: core.openConnections,
       streams: core.openStreams,
-      blocked: new Map(core.blocked)
+      blocked: new Map(core.blocked),
+      evicted: new Map(core.evicted),
+      pools: { handshakes: poolStats(core.handshakes), streams: poolStats(core.streams) }
     })
   }
 }

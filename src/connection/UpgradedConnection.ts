@@ -89,6 +89,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   readonly security: string
   readonly muxer: string
   readonly openedAt: number
+  readonly limits: Transport.ConnectionLimits | undefined
   readonly shared: Shared
   readonly session: StreamMuxer.MuxedSession
   readonly resources: ResourceManager.ConnectionScope | undefined
@@ -116,6 +117,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
     this.security = args.security
     this.muxer = args.muxer
     this.openedAt = openedAt
+    this.limits = args.raw.limits
     this.shared = shared
     this.session = args.session
     this.resources = args.resources

@@ -71,7 +71,10 @@ export interface UpgraderOptions {
   readonly muxers: ReadonlyArray<StreamMuxer.StreamMuxer>
   /** Deadline for the whole upgrade (default 10 s). */
   readonly upgradeTimeout?: Duration.Input
-  /** Deadline for negotiating an inbound stream's protocol (default 10 s). */
+  /**
+   * Deadline for negotiating a stream's protocol (default 5 s: an unnegotiated
+   * stream holds a slot of the shared transient pool meanwhile).
+   */
   readonly streamNegotiationTimeout?: Duration.Input
   /** Memory each stream reserves with the resource manager: the muxer's initial receive window (default 256 KiB). */
   readonly streamMemory?: number
@@ -121,7 +124,7 @@ export const make = (options: UpgraderOptions) =>
     const identity = yield* Identity
     const registrar = yield* Registrar
     const upgradeTimeout = options.upgradeTimeout ?? Duration.seconds(10)
-    const streamTimeout = options.streamNegotiationTimeout ?? Duration.seconds(10)
+    const streamTimeout = options.streamNegotiationTimeout ?? Duration.seconds(5)
     const streamMemory = options.streamMemory ?? 256 * 1024
     const connectionMemory = options.connectionMemory ?? 1024 * 1024
     const securityIds = options.security.map((s) => s.protocol)
@@ -188,7 +191,14 @@ export const make = (options: UpgraderOptions) =>
             "libp2p.muxer": muxer.protocol,
             "libp2p.muxer.early": muxDuplex === secured.duplex
           })
-          return { muxer, session: yield* muxer.create(muxDuplex, { direction: initiates ? "outbound" : "inbound" }) }
+          // yamux's receive windows grow into the connection's (and peer's) memory limits
+          return {
+            muxer,
+            session: yield* muxer.create(muxDuplex, {
+              direction: initiates ? "outbound" : "inbound",
+              memory: resources?.memory
+            })
+          }
         }).pipe(Effect.withSpan("libp2p.upgrade.muxer"))
         const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
         metrics.update(ConnectionMetrics.handshakeDuration.with(direction, channel.protocol, muxer.protocol), seconds)

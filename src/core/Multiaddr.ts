@@ -469,6 +469,13 @@ const format = (b: string): string => {
 /** The canonical string form. */
 export const toString = (ma: Multiaddr): string => ma.toString()
 
+/**
+ * A string that identifies the address: equal for equal addresses, distinct
+ * for distinct ones (the binary form, one Latin-1 character per byte; not
+ * for display). O(1): a map key, where `toString` would format the address.
+ */
+export const key = (ma: Multiaddr): string => impl(ma).b
+
 /** The canonical binary form (a fresh copy). */
 export const toBytes = (ma: Multiaddr): Uint8Array => {
   const b = impl(ma).b

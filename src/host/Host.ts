@@ -534,7 +534,7 @@ export const make = (options: HostOptions = {}) =>
     const inbound: Transport.Handler = (raw, scope) => {
       let peer = "unknown" // known once the security handshake authenticated the remote
       return connectionManager.reserve("inbound", raw.remoteAddr).pipe(
-        Effect.andThen(resourceManager.openConnection("inbound")),
+        Effect.andThen(resourceManager.openConnection("inbound", { remoteAddr: raw.remoteAddr })),
         Effect.flatMap((resources) => upgrader.upgradeInbound(raw, { resources, scope })),
         Effect.tap((conn) => Effect.sync(() => void (peer = PeerId.toString(conn.remotePeer)))),
         Effect.flatMap((conn) => register(conn, scope)),

@@ -37,8 +37,24 @@
  * protected (`protect`); when every peer is connected or protected the store
  * grows past the cap rather than forget one of them (by one peer that is
  * neither: the newest, evicted by the next newcomer). Per peer, at most
- * `maxAddrsPerPeer` addresses (default 64; the oldest non-connected ones go),
- * tags and metadata at most 64 entries each.
+ * `maxAddrsPerPeer` addresses (default 64), kept by source: addresses of a
+ * signed peer record (and `manual` ones) first, then identify's and the
+ * dialed one, then routing's — a newcomer replaces the oldest address of the
+ * lowest-ranked source only when it ranks no lower; at most
+ * `maxProtocolsPerPeer` protocols (default 128), agent and protocol versions
+ * of at most 256 characters, tags and metadata at most 64 entries each and
+ * metadata at most `maxMetadataBytes` (default 64 KiB) per peer.
+ *
+ * **Cost**: merging `m` addresses into a peer's list costs O(cap + min(m,
+ * cap)) — an update is cut to `maxAddrsPerPeer` addresses before it is
+ * looked at, and known addresses are found through a map, not by comparing
+ * with the whole list — so a flood of identify pushes costs the same per push
+ * however many addresses it carried before (issue 23, attack 3).
+ *
+ * **Garbage collection**: at most every `gcInterval` (default 1 min), the
+ * next write sweeps the store: expired addresses are dropped, and a peer that
+ * is neither connected nor protected, has no address left and was last seen
+ * more than `recentlyConnectedTtl` ago is forgotten.
  *
  * **Records** are stored at `/peers/<base58 peer id>` as JSON (`PeerRecordJson`);
  * a record that does not decode at load is skipped with a warning and left in
@@ -108,6 +124,12 @@ export interface PeerstoreOptions {
   readonly routingTtl?: Duration.Input | undefined
   /** Distinct peers waiting for the writer before a write waits (default 1,024; `layerDatastore`). */
   readonly maxPendingWrites?: number | undefined
+  /** Protocols kept per peer (default 128; the first ones of an update). */
+  readonly maxProtocolsPerPeer?: number | undefined
+  /** Bytes of metadata values per peer (default 64 KiB; a value beyond it is not stored). */
+  readonly maxMetadataBytes?: number | undefined
+  /** How often (at most) a write sweeps expired addresses and gone peers (default 1 min). */
+  readonly gcInterval?: Duration.Input | undefined
 }
 
 export const defaults = {
@@ -115,10 +137,41 @@ export const defaults = {
   maxAddrsPerPeer: 64,
   recentlyConnectedTtl: Duration.hours(24),
   routingTtl: Duration.hours(1),
-  maxPendingWrites: 1024
+  maxPendingWrites: 1024,
+  maxProtocolsPerPeer: 128,
+  maxMetadataBytes: 64 * 1024,
+  gcInterval: Duration.minutes(1)
 } as const
 
 const MAX_ENTRIES = 64
+/** Longest agent / protocol version kept. */
+const MAX_VERSION_LENGTH = 256
+
+/** Which addresses a full list keeps: lower ranks first (signed records, then identify, then others). */
+const RANK: Readonly<Record<AddrSource, number>> = { manual: 0, certified: 0, identify: 1, connected: 1, routing: 2 }
+
+/** The address a full list gives up first: the lowest-ranked, not pinned by a connection if possible, oldest. */
+const worstIndex = (addrs: ReadonlyArray<AddrEntry>): number => {
+  let w = -1
+  for (let i = 0; i < addrs.length; i++) {
+    const a = addrs[i]!
+    if (w < 0) {
+      w = i
+      continue
+    }
+    const b = addrs[w]!
+    const ra = RANK[a.source]
+    const rb = RANK[b.source]
+    if (ra > rb || (ra === rb && a.expires !== Infinity && b.expires === Infinity)) w = i
+  }
+  return w
+}
+
+const metadataBytes = (m: Readonly<Record<string, Uint8Array>>): number => {
+  let n = 0
+  for (const k in m) n += k.length + m[k]!.byteLength
+  return n
+}
 
 export class Peerstore extends Context.Service<Peerstore, {
   readonly get: (peer: PeerId.PeerId) => PeerInfo | undefined
@@ -241,6 +294,9 @@ const makeStore = (
     Duration.fromInputUnsafe(options.recentlyConnectedTtl ?? defaults.recentlyConnectedTtl)
   )
   const routingTtl = Duration.toMillis(Duration.fromInputUnsafe(options.routingTtl ?? defaults.routingTtl))
+  const maxProtocols = Math.max(0, options.maxProtocolsPerPeer ?? defaults.maxProtocolsPerPeer)
+  const maxMetadata = Math.max(0, options.maxMetadataBytes ?? defaults.maxMetadataBytes)
+  const gcInterval = Duration.toMillis(Duration.fromInputUnsafe(options.gcInterval ?? defaults.gcInterval))
   const peers = new Map<string, Entry>()
   const key = (p: PeerId.PeerId) => PeerId.toString(p)
 
@@ -253,20 +309,66 @@ const makeStore = (
       ? Infinity
       : t + recentTtl
 
-  /** Add `addrs` (of `source`) to `e`'s, renewing the expiry of those already there; drop expired ones; cap. */
+  /**
+   * Add `addrs` (of `source`) to `e`'s, renewing the expiry of those already
+   * there; drop expired ones; keep at most `maxAddrs` by rank (module doc).
+   * O(cap + min(|addrs|, cap)): only the first `maxAddrs` of `addrs` can be
+   * kept, so only those are looked at; known ones are found by their string.
+   */
   const addAddrs = (e: Entry, addrs: ReadonlyArray<Multiaddr.Multiaddr>, source: AddrSource, t: number) => {
     const expires = ttlOf(source, e.connected, t)
+    const rank = RANK[source]
     const out: Array<AddrEntry> = e.addrs.filter((a) => a.expires > t)
-    for (const addr of addrs) {
-      const i = out.findIndex((a) => Multiaddr.equals(a.addr, addr))
-      if (i < 0) out.push({ addr, source, expires })
-      else if (out[i]!.expires < expires) out[i] = { addr, source: out[i]!.source, expires }
-    }
-    while (out.length > maxAddrs) {
-      const i = out.findIndex((a) => a.expires !== Infinity)
-      out.splice(i < 0 ? 0 : i, 1)
+    const index = new Map<string, number>()
+    for (let i = 0; i < out.length; i++) index.set(Multiaddr.key(out[i]!.addr), i)
+    const n = Math.min(addrs.length, maxAddrs)
+    for (let j = 0; j < n; j++) {
+      const addr = addrs[j]!
+      const k = Multiaddr.key(addr)
+      const i = index.get(k)
+      if (i !== undefined) {
+        const old = out[i]!
+        if (old.expires < expires) out[i] = { addr, source: RANK[old.source] <= rank ? old.source : source, expires }
+        continue
+      }
+      if (out.length < maxAddrs) {
+        index.set(k, out.length)
+        out.push({ addr, source, expires })
+        continue
+      }
+      const w = worstIndex(out)
+      if (RANK[out[w]!.source] < rank) continue
+      index.delete(Multiaddr.key(out[w]!.addr))
+      // the newcomer goes to the end (the newest), the others keep their order
+      out.splice(w, 1)
+      for (let x = w; x < out.length; x++) index.set(Multiaddr.key(out[x]!.addr), x)
+      index.set(k, out.length)
+      out.push({ addr, source, expires })
     }
     e.addrs = out
+  }
+
+  /** When the store was last swept (see `sweep`). */
+  let lastSweep = now()
+  /**
+   * Drop expired addresses and forget gone peers (module doc); the keys
+   * changed. Runs from a write at most every `gcInterval`: O(peers) then.
+   */
+  const sweep = (t: number): ReadonlyArray<string> => {
+    if (t - lastSweep < gcInterval) return NONE
+    lastSweep = t
+    const out: Array<string> = []
+    for (const [k, e] of peers) {
+      const live = e.addrs.filter((a) => a.expires > t)
+      if (!e.connected && e.protectedBy.length === 0 && live.length === 0 && t - e.lastSeen > recentTtl) {
+        peers.delete(k)
+        out.push(k)
+      } else if (live.length !== e.addrs.length) {
+        e.addrs = live
+        out.push(k)
+      }
+    }
+    return out
   }
 
   /** The peer's entry, created (and the cap enforced) if missing, moved to the most recent end. */
@@ -307,10 +409,11 @@ const makeStore = (
   const update = <A>(peer: PeerId.PeerId, f: (e: Entry, t: number) => A): Effect.Effect<A> =>
     Effect.suspend(() => {
       const t = now()
+      const swept = sweep(t)
       const { entry, evicted } = touch(peer, t)
       const out = f(entry, t)
       return Effect.as(
-        Effect.forEach([...evicted, key(peer)], changed, { discard: true }),
+        Effect.forEach([...swept, ...evicted, key(peer)], changed, { discard: true }),
         out
       )
     })
@@ -333,9 +436,11 @@ const makeStore = (
     merge: (peer, u) =>
       update(peer, (e, t) => {
         if (u.publicKey !== undefined) e.publicKey = u.publicKey
-        if (u.protocols !== undefined) e.protocols = u.protocols
-        if (u.agentVersion !== undefined) e.agentVersion = u.agentVersion
-        if (u.protocolVersion !== undefined) e.protocolVersion = u.protocolVersion
+        if (u.protocols !== undefined) {
+          e.protocols = u.protocols.length > maxProtocols ? u.protocols.slice(0, maxProtocols) : u.protocols
+        }
+        if (u.agentVersion !== undefined) e.agentVersion = u.agentVersion.slice(0, MAX_VERSION_LENGTH)
+        if (u.protocolVersion !== undefined) e.protocolVersion = u.protocolVersion.slice(0, MAX_VERSION_LENGTH)
         if (u.addrs !== undefined && u.addrs.length > 0) addAddrs(e, u.addrs, u.addrSource ?? "identify", t)
         return snapshot(e, t)
       }),
@@ -366,7 +471,13 @@ const makeStore = (
       }),
     tag: (peer, name, value) => modify(peer, (e) => void (e.tags = setEntry(e.tags, name, value))),
     setMetadata: (peer, k, value) =>
-      update(peer, (e) => void (e.metadata = setEntry(e.metadata, k, value === undefined ? undefined : value.slice()))),
+      update(peer, (e) => {
+        if (value !== undefined) {
+          const others = metadataBytes(e.metadata) - (k in e.metadata ? k.length + e.metadata[k]!.byteLength : 0)
+          if (others + k.length + value.byteLength > maxMetadata) return
+        }
+        e.metadata = setEntry(e.metadata, k, value === undefined ? undefined : value.slice())
+      }),
     protect: (peer, tag) =>
       update(peer, (e) => {
         if (!e.protectedBy.includes(tag) && e.protectedBy.length < MAX_ENTRIES) e.protectedBy = [...e.protectedBy, tag]

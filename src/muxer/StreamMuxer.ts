@@ -50,11 +50,24 @@ export interface MuxedSession {
   readonly streamCount: () => number
 }
 
+/**
+ * Memory a muxer holds beyond what was reserved for a stream when it opened
+ * (yamux: a receive window grown past the initial one), reserved
+ * synchronously with the connection's resource scope: `reserve` says whether
+ * a limit allows it (when not, the muxer does not grow), `release` gives it
+ * back (a window shrunk, a stream closed). Whatever is still reserved when
+ * the connection ends is given back with it.
+ */
+export interface MemoryBudget {
+  readonly reserve: (bytes: number) => boolean
+  readonly release: (bytes: number) => void
+}
+
 export interface StreamMuxer {
   /** The multistream-select protocol id, e.g. "/yamux/1.0.0". */
   readonly protocol: string
   readonly create: (
     duplex: Duplex.Duplex,
-    options: { readonly direction: Direction }
+    options: { readonly direction: Direction; readonly memory?: MemoryBudget | undefined }
   ) => Effect.Effect<MuxedSession, never, Scope.Scope>
 }

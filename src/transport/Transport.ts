@@ -50,6 +50,22 @@ export interface RawConnection {
    * scrape time, nothing is counted per chunk for it.
    */
   readonly bytes?: () => ByteCounts
+  /**
+   * Set on a limited connection (a relayed one whose relay announced limits,
+   * circuit-v2.md §Reservation `Limit`): the relay cuts it after `data` bytes
+   * in either direction or `durationMs`, whichever comes first (an absent
+   * field is unlimited). Undefined on a direct connection. The Upgrader
+   * copies it onto the `Connection`.
+   */
+  readonly limits?: ConnectionLimits | undefined
+}
+
+/** What a relay allows a limited connection: absent fields are unlimited. */
+export interface ConnectionLimits {
+  /** Bytes in each direction. */
+  readonly data?: bigint | undefined
+  /** Lifetime in milliseconds. */
+  readonly durationMs?: number | undefined
 }
 
 export interface ByteCounts {

@@ -23,7 +23,8 @@
 //	  encrypters?: ("noise"|"tls")[]      preference order, default ["noise"]
 //	  muxers?: ("yamux")[]                default ["yamux"]
 //	  pubsub?: {...}                      gossipsub: see pubsub.go
-//	  kad?: {...} }                       Kad-DHT: see kad.go
+//	  kad?: {...}                         Kad-DHT: see kad.go
+//	  relay?: {...} }                     circuit relay v2: see relay.go
 //
 // Output (stdout, one JSON object per line), as js-peer.mjs:
 //
@@ -146,6 +147,7 @@ type config struct {
 	Muxers     []string       `json:"muxers"`
 	Pubsub     *pubsubConfig  `json:"pubsub"`
 	Kad        *kadConfig     `json:"kad"`
+	Relay      *relayConfig   `json:"relay"`
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -1026,7 +1028,8 @@ func handleLine(ctx context.Context, line string) {
 		emit(map[string]any{"id": id, "ok": false, "error": "unknown command: " + cmd, "errorName": "BadRequest"})
 		return
 	}
-	result, err := fn(ctx, msg)
+	// streams on limited (relayed) connections are allowed for every command (relay.go)
+	result, err := fn(network.WithAllowLimitedConn(ctx, "harness"), msg)
 	if err != nil {
 		emit(map[string]any{"id": id, "ok": false, "error": err.Error(), "errorName": fmt.Sprintf("%T", err)})
 		return
@@ -1070,6 +1073,10 @@ func main() {
 	}
 	if err := startKad(c.Kad); err != nil {
 		logf("kad: %v", err)
+		os.Exit(1)
+	}
+	if err := startRelay(c.Relay); err != nil {
+		logf("relay: %v", err)
 		os.Exit(1)
 	}
 	sigs := make(chan os.Signal, 1)

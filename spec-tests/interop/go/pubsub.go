@@ -1,8 +1,8 @@
 // Gossipsub (go-libp2p-pubsub) for the go peer: the same commands and events as js-peer.mjs's
 // pubsub block, so JsPeer.pubsubOf drives both.
 //
-// Config: pubsub?: { router?: "gossipsub" (the only one), heartbeatMs?: number (go's default 1000),
-// floodPublish?: boolean (go's default true) }
+// Config: pubsub?: { router?: "gossipsub" (default) | "floodsub", heartbeatMs?: number (go's default
+// 1000), floodPublish?: boolean (go's default true) }
 //
 //	{"event":"pubsub:message","topic","from","seqno","data":<base64>,"text":<utf-8>}
 //	pubsubSubscribe {topic} → {}     pubsubUnsubscribe {topic} → {}
@@ -85,8 +85,13 @@ func startPubsub(ctx context.Context, c *pubsubConfig) error {
 	if c == nil {
 		return nil
 	}
+	if c.Router == "floodsub" {
+		var err error
+		ps, err = pubsub.NewFloodSub(ctx, node, pubsub.WithRawTracer(meshTracer{}))
+		return err
+	}
 	if c.Router != "" && c.Router != "gossipsub" {
-		return errors.New("pubsub: the go peer runs gossipsub only, not " + c.Router)
+		return errors.New("pubsub: the go peer runs gossipsub or floodsub, not " + c.Router)
 	}
 	params := pubsub.DefaultGossipSubParams()
 	if c.HeartbeatMs != nil {

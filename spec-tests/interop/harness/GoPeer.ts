@@ -39,6 +39,8 @@ export interface Options extends JsPeer.ProcessOptions {
   readonly pubsub?: JsPeer.JsonObject
   /** go-libp2p-kad-dht (go/kad.go): `{ clientMode?, protocol? }` as the js peer's; drive it with `JsKad`. */
   readonly kad?: JsPeer.JsonObject
+  /** circuit relay v2 (go/relay.go): `server` runs go's relay; go's relay client is always on. */
+  readonly relay?: { readonly server?: true }
 }
 
 let counter = 0

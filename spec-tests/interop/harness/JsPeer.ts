@@ -53,7 +53,7 @@ export interface Options {
   readonly connectionMonitor?: JsonObject
   readonly userAgent?: string
   /** js connection encrypters in preference order; default ["noise"]. "tls" is @libp2p/tls. */
-  readonly encrypters?: ReadonlyArray<"noise" | "tls">
+  readonly encrypters?: ReadonlyArray<"noise" | "tls" | "plaintext">
   /** js stream muxers in preference order; default ["yamux"]. "mplex" is @libp2p/mplex. */
   readonly muxers?: ReadonlyArray<"yamux" | "mplex">
   /** @libp2p/mplex init, e.g. { disconnectThreshold: 100 } (js's default 5 resets the connection on the 6th stream in a second). */
@@ -72,6 +72,8 @@ export interface Options {
   readonly kad?: { readonly clientMode?: boolean; readonly protocol?: string }
   /** pubsub (wt-gossip): `{ router: "gossipsub" | "floodsub", ...init }` adds that service (see {@link pubsubOf}). */
   readonly pubsub?: JsonObject
+  /** circuit relay v2 (wt-relay): `server` adds `circuitRelayServer`, `transport` the `circuitRelayTransport` (true or init). */
+  readonly relay?: { readonly server?: true | JsonObject; readonly transport?: true | JsonObject }
 }
 
 /** A line the process printed with an `event` field. */
@@ -317,6 +319,7 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.mplex !== undefined) config["mplex"] = options.mplex
   if (options.kad !== undefined) config["kad"] = options.kad
   if (options.pubsub !== undefined) config["pubsub"] = options.pubsub
+  if (options.relay !== undefined) config["relay"] = options.relay
   return config
 }
 

@@ -4,7 +4,7 @@
  * peer's go/kad.go), each step checking one direction of one kad-dht spec section.
  */
 import { expect } from "@effect/vitest"
-import { Context, Effect, Layer, Result, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Result, Schedule } from "effect"
 import * as crypto from "node:crypto"
 import * as Nodes from "../../../layers/Node.ts"
 import * as Keys from "../../../src/core/Keys.ts"
@@ -76,6 +76,32 @@ export const pkRecordsBothWays = (peer: JsPeer, ours: OurNode, getAt: number, pu
     const value2 = Keys.marshalPublicKey(k2.publicKey)
     yield* JsKad.put(peer, putAt, key2, value2)
     expect(yield* ours.kad.get(key2)).toEqual(value2)
+  })
+
+/**
+ * IPNS records (the IPNS record spec, kad-dht §Value routing) both ways: a V2 record we sign,
+ * put by us, is read back by their node `getAt`; another we sign is put by their node `putAt`
+ * (their validator accepts it) and read by us (ours verifies what they return).
+ */
+export const ipnsRecordsBothWays = (peer: JsPeer, ours: OurNode, getAt: number, putAt: number) =>
+  Effect.gen(function*() {
+    const nowNanos = BigInt(yield* Clock.currentTimeMillis) * 1_000_000n
+    const record = (key: Keys.PrivateKey, path: string) =>
+      Result.getOrThrow(Kad.Ipns.create(key, new TextEncoder().encode(path), {
+        sequence: 1n,
+        eolNanos: nowNanos + 24n * 3_600_000_000_000n
+      }))
+    const k1 = yield* Keys.generate("Ed25519")
+    const key1 = Kad.Ipns.ipnsKey(PeerId.fromPrivateKey(k1))
+    const record1 = record(k1, "/ipfs/bafkqaddwgevxmmraojswg33smq")
+    expect(yield* ours.kad.put(key1, record1)).toBeGreaterThan(0)
+    expect(yield* JsKad.get(peer, getAt, key1)).toEqual(record1)
+
+    const k2 = yield* Keys.generate("Ed25519")
+    const key2 = Kad.Ipns.ipnsKey(PeerId.fromPrivateKey(k2))
+    const record2 = record(k2, "/ipfs/bafkqabtimvwgy3yk")
+    yield* JsKad.put(peer, putAt, key2, record2)
+    expect(yield* ours.kad.get(key2)).toEqual(record2)
   })
 
 /** §Content routing both ways: a CID we provide is found by their node `findAt`; one `nodes[provideAt]` provides is found by us. */

@@ -5,7 +5,8 @@
  * Config (js-peer's JSON config): `kad?: { clientMode?: boolean (default false: server),
  *   protocol?: string (default "/ipfs/kad/1.0.0") }` runs @libp2p/kad-dht as service `dht` on the
  * main node, with the passthrough address mapper (the test network is on 127.0.0.1, which js's
- * default mapper would drop) and a 1 s self-query at start.
+ * default mapper would drop), a 1 s self-query at start, and the `ipns` package's validator and
+ * selector for `/ipns/` records (js-libp2p's kad-dht has only `/pk/` built in; IPFS nodes add these).
  *
  * Commands (`node`: absent = the main node, a number = that node of `kadStart`); keys and values are
  * hex, CIDs are hex of the CID's bytes; `timeoutMs` bounds each (default 20 s):
@@ -26,6 +27,8 @@ import { peerIdFromString } from "@libp2p/peer-id"
 import { ping } from "@libp2p/ping"
 import { tcp } from "@libp2p/tcp"
 import { multiaddr } from "@multiformats/multiaddr"
+import { ipnsSelector } from "ipns/selector"
+import { ipnsValidator } from "ipns/validator"
 import { createLibp2p } from "libp2p"
 import { CID } from "multiformats/cid"
 
@@ -41,7 +44,9 @@ export const kadService = (init) =>
       protocol: init.protocol ?? "/ipfs/kad/1.0.0",
       peerInfoMapper: passthroughMapper,
       initialQuerySelfInterval: 1000,
-      allowQueryWithZeroPeers: true
+      allowQueryWithZeroPeers: true,
+      validators: { ipns: ipnsValidator },
+      selectors: { ipns: ipnsSelector }
     })
 
 /**

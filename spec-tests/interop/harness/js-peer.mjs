@@ -94,21 +94,34 @@
  *   pubsubPublish {topic, text | base64} → {recipients:[peerId...]}
  *   pubsubPeers {topic} → {peers:[peerId...]}   (subscribers of topic known to js)
  *   pubsubMesh {topic} → {peers:[peerId...]}    (gossipsub mesh; [] for floodsub)
+ *
+ * mDNS (wt-disc; additive): config `mdns?: object` adds @libp2p/mdns (init passed on, e.g.
+ * { interval: 1000 }) as `services.mdns`. Every discovered peer is reported:
+ *   {"event":"peer:discovery","peerId","addrs":[multiaddr...]}
+ * Circuit relay v2 (wt-relay; additive): config `relay?: { server?: true | init, transport?: true | init }`
+ * adds @libp2p/circuit-relay-v2's `circuitRelayServer` as `services.relay` and/or its
+ * `circuitRelayTransport` (listen on `<relay addr>/p2p-circuit` to reserve there; `addrs` then
+ * lists the circuit address once reserved). Streams opened by commands and our echo/perf handlers
+ * run on limited (relayed) connections too (`runOnLimitedConnection`).
+ *   relayReservations → {reservations:[peerId...]}   (the server's current reservations)
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys"
 import { identify, identifyPush } from "@libp2p/identify"
+import { mdns } from "@libp2p/mdns"
 import { mplex } from "@libp2p/mplex"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { PeerRecord, RecordEnvelope } from "@libp2p/peer-record"
 import { ping } from "@libp2p/ping"
+import { plaintext } from "@libp2p/plaintext"
 import { tcp } from "@libp2p/tcp"
 import { tls } from "@libp2p/tls"
 import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
 // pubsub (wt-gossip)
+import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2"
 import { floodsub } from "@libp2p/floodsub"
 import { gossipsub } from "@libp2p/gossipsub"
 import { createInterface } from "node:readline"
@@ -314,14 +327,21 @@ if (config.pubsub) {
   services.pubsub = router === "floodsub" ? floodsub(init) : gossipsub({ allowPublishToZeroTopicPeers: true, ...init })
 }
 // ---------------------------------------------------------------- end pubsub service
+// mdns: config.mdns (wt-disc)
+if (config.mdns != null) services.mdns = mdns(config.mdns)
+// ---------------------------------------------------------------- circuit relay v2 (wt-relay)
+const relayInit = (v) => (v === true ? {} : v)
+if (config.relay?.server) services.relay = circuitRelayServer(relayInit(config.relay.server))
+// ---------------------------------------------------------------- end circuit relay v2
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
   if (!Object.hasOwn(TRANSPORTS, name)) throw new Error(`unknown transport ${name}`)
   return TRANSPORTS[name]()
 })
+if (config.relay?.transport) transports.push(circuitRelayTransport(relayInit(config.relay.transport)))
 
-const ENCRYPTERS = { noise: () => noise(), tls: () => tls() }
+const ENCRYPTERS = { noise: () => noise(), tls: () => tls(), plaintext: () => plaintext() }
 const encrypters = () =>
   (config.encrypters ?? ["noise"]).map((name) => {
     if (!Object.hasOwn(ENCRYPTERS, name)) throw new Error(`unknown encrypter ${name}`)
@@ -352,7 +372,7 @@ const node = await createLibp2p({
   ...(config.userAgent ? { nodeInfo: { userAgent: config.userAgent } } : {})
 })
 
-const handlerOptions = { maxInboundStreams: 1024, maxOutboundStreams: 1024 }
+const handlerOptions = { maxInboundStreams: 1024, maxOutboundStreams: 1024, runOnLimitedConnection: true }
 if (config.services?.echo !== false) await node.handle(ECHO, echoHandler, handlerOptions)
 if (config.services?.perf !== false) await node.handle(PERF, perfHandler, handlerOptions)
 
@@ -398,6 +418,10 @@ const identifyJson = (r) => ({
 })
 
 node.addEventListener("peer:connect", (evt) => emit({ event: "peer:connect", peerId: evt.detail.toString() }))
+node.addEventListener(
+  "peer:discovery",
+  (evt) => emit({ event: "peer:discovery", peerId: evt.detail.id.toString(), addrs: evt.detail.multiaddrs.map(String) })
+)
 node.addEventListener("peer:disconnect", (evt) => {
   identified.delete(evt.detail.toString())
   identifyFailures.delete(evt.detail.toString())
@@ -443,6 +467,7 @@ const requirePeerId = (args) => {
 const openStream = (args, protocol) =>
   node.dialProtocol(target(args), protocol, {
     maxOutboundStreams: 1024,
+    runOnLimitedConnection: true,
     ...(args.negotiateFully === false ? { negotiateFully: false } : {})
   })
 
@@ -974,6 +999,15 @@ Object.assign(commands, {
   }
 })
 // ---------------------------------------------------------------- end pubsub commands
+// ---------------------------------------------------------------- circuit relay v2 commands (wt-relay)
+Object.assign(commands, {
+  async relayReservations() {
+    const relay = node.services.relay
+    if (relay == null) throw new Error("no relay server (config.relay.server)")
+    return { reservations: [...relay.reservations.keys()].map(String) }
+  }
+})
+// ---------------------------------------------------------------- end circuit relay v2 commands
 
 let stopping = false
 const shutdown = async (code) => {

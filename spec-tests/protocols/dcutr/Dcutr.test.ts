@@ -192,7 +192,7 @@ describe("DCUtR", () => {
       }
     }))
 
-  it.effect("DCUtR §RPC messages: a message over 4 KiB (10,000 addresses) → TooLarge, read no further", () =>
+  it.effect("DCUtR §RPC messages: a message over 4 KiB (10,000 addresses) → TooLarge, read no further [dcutr:rpc-messages:1]", () =>
     Effect.gen(function*() {
       const { fiber, dialed, remote: b } = yield* start("respond", A_ADDRS)
       const addrs = Array.from(

@@ -87,7 +87,7 @@ describe("Kad bad input §RPC messages", () => {
       expect(reasonOf(exit)).toEqual(["Malformed"])
     }))
 
-  it.effect("several requests on one stream are all answered (the spec's MUST)", () =>
+  it.effect("several requests on one stream are all answered (the spec's MUST) [kad-dht:rpc-messages:1]", () =>
     Effect.gen(function*() {
       const h = yield* handlers
       const [a, b] = yield* Duplex.pair()
@@ -108,7 +108,7 @@ describe("Kad bad input §RPC messages", () => {
 })
 
 describe("Kad bad input §Entry validation", () => {
-  it.effect("PUT_VALUE of a /pk/ record whose key is another peer's fails InvalidRecord and stores nothing", () =>
+  it.effect("PUT_VALUE of a /pk/ record whose key is another peer's fails InvalidRecord and stores nothing [kad-dht:entry-validation:1]", () =>
     Effect.gen(function*() {
       const h = yield* handlers
       const a = yield* Keys.generate("Ed25519")
@@ -155,7 +155,7 @@ describe("Kad bad input §Entry validation", () => {
 })
 
 describe("Kad bad input §Content routing", () => {
-  it.effect("ADD_PROVIDER records only the sender; a provider list naming others stores nothing", () =>
+  it.effect("ADD_PROVIDER records only the sender; a provider list naming others stores nothing [kad-dht:content-provider-advertisement:1]", () =>
     Effect.gen(function*() {
       const h = yield* handlers
       const from = yield* remote

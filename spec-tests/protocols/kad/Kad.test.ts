@@ -9,6 +9,9 @@ import { Effect, Exit, Layer, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
+import { Datastore } from "../../../src/datastore/Datastore.ts"
+import * as MemoryStore from "../../../src/datastore/Memory.ts"
+import * as Peerstore from "../../../src/host/Peerstore.ts"
 import * as Client from "../../../src/protocols/kad/client.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
 import { type KadMessage, message, MessageType } from "../../../src/protocols/kad/messages.ts"
@@ -32,7 +35,7 @@ const line = (n: number, options: Kad.KadOptions = {}) =>
 const text = (s: string) => new TextEncoder().encode(s)
 
 describe("Kad §Client and server mode", () => {
-  it.effect("a server enters the other's table after identify; a client does not", () =>
+  it.effect("a server enters the other's table after identify; a client does not [identify:protocols:2]", () =>
     Effect.gen(function*() {
       const server = yield* kadNode({}, 100)
       const other = yield* kadNode({}, 101)
@@ -47,7 +50,7 @@ describe("Kad §Client and server mode", () => {
       expect(server.registrar.protocols()).toContain(Kad.PROTOCOL)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("the LAN prefix is its own DHT: a /ipfs/kad/1.0.0 peer is not in a LAN table", () =>
+  it.effect("the LAN prefix is its own DHT: a /ipfs/kad/1.0.0 peer is not in a LAN table [kad-dht:client-and-server-mode:1]", () =>
     Effect.gen(function*() {
       const lan1 = yield* kadNode({ protocol: Kad.LAN_PROTOCOL }, 110)
       const lan2 = yield* kadNode({ protocol: Kad.LAN_PROTOCOL }, 111)
@@ -61,7 +64,7 @@ describe("Kad §Client and server mode", () => {
 })
 
 describe("Kad §Peer routing", () => {
-  it.effect("findPeer walks a line of 6 nodes to a peer it is not connected to", () =>
+  it.effect("findPeer walks a line of 6 nodes to a peer it is not connected to [kad-dht:rpc-messages:2]", () =>
     Effect.gen(function*() {
       const nodes = yield* line(6)
       const first = nodes[0]!
@@ -99,7 +102,7 @@ describe("Kad §Value routing", () => {
       expect(yield* nodes[4]!.kad.get(pkKey)).toEqual(value)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("§Entry validation: a /pk/ record with another key, and an unknown namespace, are refused", () =>
+  it.effect("§Entry validation: a /pk/ record with another key, and an unknown namespace, are refused [kad-dht:entry-validation:1]", () =>
     Effect.gen(function*() {
       const nodes = yield* line(2)
       const a = yield* Keys.generate("Ed25519")
@@ -112,7 +115,7 @@ describe("Kad §Value routing", () => {
       expect(Result.isFailure(unknown) && unknown.failure.reason._tag).toBe("InvalidRecord")
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("a user validator makes a namespace usable", () =>
+  it.effect("a user validator makes a namespace usable [kad-dht:entry-validation:1] [kad-dht:entry-validation:2]", () =>
     Effect.gen(function*() {
       const v: Kad.Validator = { validate: () => Result.void, select: () => 0 }
       const nodes = yield* line(4, { validators: { v } })
@@ -131,7 +134,7 @@ describe("Kad §Value routing", () => {
       )
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("§Getting values, entry correction: peers that returned a worse value get the best one", () =>
+  it.effect("§Getting values, entry correction: peers that returned a worse value get the best one [kad-dht:value-retrieval:1]", () =>
     Effect.gen(function*() {
       // "v": any value is valid, the greatest byte string is best
       const v: Kad.Validator = {
@@ -174,7 +177,7 @@ describe("Kad §Value routing", () => {
 })
 
 describe("Kad §Content routing", () => {
-  it.effect("a key provided by one node is found by another, with its addresses", () =>
+  it.effect("a key provided by one node is found by another, with its addresses [kad-dht:content-provider-discovery:1] [kad-dht:content-provider-advertisement:3]", () =>
     Effect.gen(function*() {
       const nodes = yield* line(5)
       const key = text("some-content-multihash")
@@ -184,7 +187,7 @@ describe("Kad §Content routing", () => {
       expect(found[0]!.addrs.length).toBeGreaterThan(0)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("cidKey: a CIDv1's key is its multihash, a CIDv0 is its own", () =>
+  it.effect("cidKey: a CIDv1's key is its multihash, a CIDv0 is its own [kad-dht:content-provider-advertisement-and-discovery:6]", () =>
     Effect.sync(() => {
       const mh = Uint8Array.of(0x12, 0x20, ...new Uint8Array(32).fill(7))
       expect(Kad.cidKey(Uint8Array.of(0x01, 0x55, ...mh))).toEqual(mh)
@@ -225,7 +228,7 @@ describe("Kad §Kademlia routing table: a full bucket", () => {
     }
   }
 
-  it.effect("keeps its oldest peer while it answers, and replaces it by the newcomer once it does not", () =>
+  it.effect("keeps its oldest peer while it answers, and replaces it by the newcomer once it does not [kad-dht:kademlia-routing-table:1]", () =>
     Effect.gen(function*() {
       const a = yield* kadNode({ k: 1, peerTimeout: "1 second" }, 400)
       const [s1, s2] = sameBucket(a.host.peerId, 401)
@@ -249,8 +252,28 @@ describe("Kad §Kademlia routing table: a full bucket", () => {
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
 
+describe("Kad §Kademlia routing table: across restarts", () => {
+  it.effect("the table is seeded from the peer store: a node restarted on the same datastore knows its DHT peers before dialing anyone", () =>
+    Effect.gen(function*() {
+      const ds = yield* MemoryStore.make
+      const peerstore = Peerstore.layerDatastore().pipe(Layer.provide(Layer.succeed(Datastore, ds)))
+      const b = yield* kadNode({}, 501)
+      const c = yield* kadNode({}, 502)
+      const firstScope = yield* Scope.make()
+      const first = yield* Scope.provide(kadNode({}, 500, { peerstore }), firstScope)
+      yield* connect(first, b)
+      yield* connect(first, c)
+      const known = [b, c].map((n) => n.host.peerId.toString()).sort()
+      expect(first.kad.peers().map(String).sort()).toEqual(known)
+      yield* Scope.close(firstScope, Exit.void)
+      const again = yield* kadNode({}, 500, { peerstore })
+      expect(again.host.connections()).toHaveLength(0)
+      expect(again.kad.peers().map(String).sort()).toEqual(known)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
 describe("Kad §Content routing: republishing", () => {
-  it.effect("a provider record outlives its 48 h validity because the provider announces it again every 22 h", () =>
+  it.effect("a provider record outlives its 48 h validity because the provider announces it again every 22 h [kad-dht:content-provider-advertisement-and-discovery:3]", () =>
     Effect.gen(function*() {
       const nodes = yield* line(3, { refreshInterval: "100 hours" })
       const key = text("long-lived")
@@ -267,7 +290,7 @@ describe("Kad §Content routing: republishing", () => {
       expect(yield* stillThere).toBe(true)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
-  it.effect("without republishing (a 100 h interval) the record is gone after 48 h", () =>
+  it.effect("without republishing (a 100 h interval) the record is gone after 48 h [kad-dht:content-provider-advertisement-and-discovery:1] [kad-dht:content-provider-advertisement-and-discovery:2] [kad-dht:content-provider-advertisement-and-discovery:3]", () =>
     Effect.gen(function*() {
       const nodes = yield* line(3, { refreshInterval: "100 hours", reprovideInterval: "100 hours" })
       const key = text("short-lived")

@@ -42,7 +42,7 @@ const reasonOf = (k: Uint8Array, record: Uint8Array, now = NOW_MS) => {
 const entryOf = (record: Uint8Array) => Result.getOrThrow(Ipns.IpnsEntry.decode(record))
 
 describe("IPNS §Record Creation and §Record Verification", () => {
-  it("a record we create and sign (V2 only, Ed25519 key inlined in the name) verifies", () => {
+  it("a record we create and sign (V2 only, Ed25519 key inlined in the name) verifies [ipns:key-types:1] [ipns:dfnpublic-keyalsoipns-record-public-key-bytes:1] [ipns:dfnsignaturealsoipns-record-signature-bytes:1] [ipns:record-creation:1] [ipns:record-creation:2] [ipns:record-creation:4] [ipns:record-creation-with-legacy-signaturev1:1] [ipns:overview:2] [ipns:record-serialization-format:2]", () => {
     const record = make()
     const entry = entryOf(record)
     expect(entry.pubKey).toBeUndefined()
@@ -63,7 +63,7 @@ describe("IPNS §Record Creation and §Record Verification", () => {
     expect(reasonOf(ipnsKey, Ipns.IpnsEntry.encode(brokenV1))).toBe("valid")
   })
 
-  it("§Record Verification step 7: V1 fields that differ from the signed data are rejected (spec vector 3)", () => {
+  it("§Record Verification step 7: V1 fields that differ from the signed data are rejected (spec vector 3) [ipns:record-verification:2] [ipns:record-verification:3] [ipns:record-verification:4] [ipns:record-verification:5] [ipns:record-verification:6] [ipns:record-verification:7] [ipns:record-verification:10]", () => {
     const entry = entryOf(make({ v1: true }))
     expect(reasonOf(ipnsKey, Ipns.IpnsEntry.encode({ ...entry, value: text("/ipfs/other") }))).toBe("V1Mismatch")
     expect(reasonOf(ipnsKey, Ipns.IpnsEntry.encode({ ...entry, sequence: 9n }))).toBe("V1Mismatch")
@@ -72,12 +72,12 @@ describe("IPNS §Record Creation and §Record Verification", () => {
     expect(reasonOf(ipnsKey, Ipns.IpnsEntry.encode({ ...v2, value: text("/ipfs/other") }))).toBe("V1Mismatch")
   })
 
-  it("§Record Verification step 2: a V1-only record is rejected (spec vector 1)", () => {
+  it("§Record Verification step 2: a V1-only record is rejected (spec vector 1) [ipns:record-verification:8] [ipns:record-verification:9]", () => {
     const { data: _data, signatureV2: _sig, ...v1Only } = entryOf(make({ v1: true }))
     expect(reasonOf(ipnsKey, Ipns.IpnsEntry.encode(v1Only))).toBe("MissingSignatureV2")
   })
 
-  it("§Record Verification step 6: tampered data or signature is rejected (spec vector 4)", () => {
+  it("§Record Verification step 6: tampered data or signature is rejected (spec vector 4) [ipns:overview:7] [ipns:record-verification:2]", () => {
     const entry = entryOf(make())
     const otherData = Ipns.encodeData({
       value: text("/ipfs/evil"),
@@ -105,7 +105,7 @@ describe("IPNS §Record Creation and §Record Verification", () => {
     expect(reasonOf(text("/ipns/garbage"), make())).toBe("KeyMismatch")
   })
 
-  it("§Record Verification step 3: an RSA name (key not inlined) needs pubKey", () =>
+  it("§Record Verification step 3: an RSA name (key not inlined) needs pubKey [ipns:key-types:2] [ipns:dfnpublic-keyalsoipns-record-public-key-bytes:2] [ipns:dfnpublic-keyalsoipns-record-public-key-bytes:3]", () =>
     Effect.gen(function*() {
       const rsa = yield* Keys.generate("RSA", { bits: 2048 })
       const record = Result.getOrThrow(Ipns.create(rsa, value, { sequence: 1n, eolNanos: eolIn(1n) }))
@@ -116,14 +116,14 @@ describe("IPNS §Record Creation and §Record Verification", () => {
       expect(reasonOf(rsaName, Ipns.IpnsEntry.encode(noKey))).toBe("NoPublicKey")
     }).pipe(Effect.runPromise))
 
-  it("§Record Verification step 8: an expired record (EOL not after now) is rejected", () => {
+  it("§Record Verification step 8: an expired record (EOL not after now) is rejected [ipns:overview:7]", () => {
     const record = make({ eolNanos: eolIn(1n) })
     expect(reasonOf(ipnsKey, record, NOW_MS)).toBe("valid")
     expect(reasonOf(ipnsKey, record, NOW_MS + 3_600_000)).toBe("Expired")
     expect(reasonOf(ipnsKey, record, NOW_MS + 3_600_001)).toBe("Expired")
   })
 
-  it("§Record Size Limit: a record over 10 KiB is rejected, and not created", () => {
+  it("§Record Size Limit: a record over 10 KiB is rejected, and not created [ipns:record-size-limit:1] [ipns:record-size-limit:2]", () => {
     const big = new Uint8Array(Ipns.MAX_RECORD_SIZE)
     const created = Ipns.create(key, big, { sequence: 1n, eolNanos: eolIn(1n) })
     expect(Result.isFailure(created) && created.failure.reason).toBe("TooLarge")
@@ -131,6 +131,24 @@ describe("IPNS §Record Creation and §Record Verification", () => {
     const padded = Ipns.IpnsEntry.encode({ ...entry, pubKey: undefined, signatureV1: big })
     expect(padded.length).toBeGreaterThan(Ipns.MAX_RECORD_SIZE)
     expect(reasonOf(ipnsKey, padded)).toBe("TooLarge")
+  })
+
+  it("§IPNS Record (Extensible Data): unexpected fields in the signed DAG-CBOR data are ignored [ipns:dfnextensible-dataalsoipns-record-extensible-data-dag-cbor:1]", () => {
+    const entry = entryOf(make())
+    const eol = text(Ipns.formatRfc3339(eolIn(24n)))
+    const data = DagCbor.encodeMap({
+      Value: value,
+      Validity: eol,
+      ValidityType: 0n,
+      Sequence: 1n,
+      TTL: 3_600_000_000_000n,
+      AppSpecific: text("ignored by resolvers")
+    })
+    const signatureV2 = Result.getOrThrow(key.sign(Bytes.concat([text("ipns-signature:"), data])))
+    const record = Ipns.IpnsEntry.encode({ ...entry, data, signatureV2 })
+    const v = Result.getOrThrow(Ipns.verify(ipnsKey, record, NOW_MS))
+    expect(v.value).toEqual(value)
+    expect(v.sequence).toBe(1n)
   })
 
   it("RFC 3339 validity with nanoseconds and offsets", () => {
@@ -170,7 +188,7 @@ describe("IPNS selector (§Overview: records are compared by sequence)", () => {
 })
 
 describe("IPNS cross-check against cborg and @libp2p/crypto", () => {
-  it("§Record Creation step 2: our DAG-CBOR data equals cborg's, and cborg decodes it", () => {
+  it("§Record Creation step 2: our DAG-CBOR data equals cborg's, and cborg decodes it [ipns:dfnvaluealsoipns-record-value-bytes:1] [ipns:dfnvalidity-typealsoipns-record-validity-type-uint64:1] [ipns:dfnvalidityalsoipns-record-validity-bytes:3] [ipns:dfnsequencealsoipns-record-sequence-uint64:1] [ipns:dfnttlalsoipns-record-ttl-uint64:2] [ipns:record-creation:3]", () => {
     const fields = {
       Value: value,
       Validity: text(Ipns.formatRfc3339(eolIn(24n))),
@@ -225,7 +243,7 @@ describe("DAG-CBOR decoder strictness (dag-cbor spec §Strictness)", () => {
 })
 
 describe("Kad §Value routing with /ipns/ records", () => {
-  it.effect("an /ipns/ record put by one of our nodes is read by another; a worse or invalid one is refused", () =>
+  it.effect("an /ipns/ record put by one of our nodes is read by another; a worse or invalid one is refused [ipns:overview:1] [ipns:overview:6] [ipns:record-verification:1] [ipns:routing-record:1]", () =>
     Effect.gen(function*() {
       // it.effect's TestClock starts at 0: move it to NOW_MS
       yield* TestClock.adjust(NOW_MS)
@@ -265,7 +283,7 @@ describe("IPNS §Appendix Test Vectors (records made by go's boxo/ipns)", () => 
   it("1. V1-only → invalid", () => {
     expect(outcome("k51qzi5uqu5dm4tm0wt8srkg9h9suud4wuiwjimndrkydqm81cqtlb5ak6p7ku_v1")).toBe("MissingSignatureV2")
   })
-  it("2. V1+V2, both signatures valid → valid", () => {
+  it("2. V1+V2, both signatures valid → valid [ipns:backward-compatibility:1] [ipns:backward-compatibility:3]", () => {
     expect(outcome("k51qzi5uqu5dlkw8pxuw9qmqayfdeh4kfebhmreauqdc6a7c3y7d5i9fi8mk9w_v1-v2")).toBe(
       "/ipfs/bafkqaddwgevxmmraojswg33smq"
     )
@@ -275,12 +293,12 @@ describe("IPNS §Appendix Test Vectors (records made by go's boxo/ipns)", () => 
       "V1Mismatch"
     )
   })
-  it("4. V1+V2, only signatureV1 valid → invalid", () => {
+  it("4. V1+V2, only signatureV1 valid → invalid [ipns:record-verification:8] [ipns:record-verification:9]", () => {
     expect(outcome("k51qzi5uqu5diamp7qnnvs1p1gzmku3eijkeijs3418j23j077zrkok63xdm8c_v1-v2-broken-signature-v2")).toBe(
       "BadSignature"
     )
   })
-  it("5. V1+V2, only signatureV2 valid → valid", () => {
+  it("5. V1+V2, only signatureV2 valid → valid [ipns:record-verification:9] [ipns:backward-compatibility:1]", () => {
     expect(outcome("k51qzi5uqu5dilgf7gorsh9vcqqq4myo6jd4zmqkuy9pxyxi5fua3uf7axph4y_v1-v2-broken-signature-v1")).toBe(
       "/ipfs/bafkqahtwgevxmmrao5uxi2bamjzg623fnyqhg2lhnzqxi5lsmuqhmmi"
     )
@@ -298,7 +316,7 @@ describe("IPNS §Appendix Test Vectors (records made by go's boxo/ipns)", () => 
       expect(Result.isSuccess(r) ? "valid" : r.failure.message).toBe("valid")
     }
   })
-  it("§Record Creation step 2: our DAG-CBOR encoder reproduces go's data bytes from their decoded fields", () => {
+  it("§Record Creation step 2: our DAG-CBOR encoder reproduces go's data bytes from their decoded fields [ipns:dfnvaluealsoipns-record-value-bytes:1] [ipns:dfnvalidity-typealsoipns-record-validity-type-uint64:1] [ipns:dfnvalidityalsoipns-record-validity-bytes:3] [ipns:dfnsequencealsoipns-record-sequence-uint64:1] [ipns:dfnttlalsoipns-record-ttl-uint64:2] [ipns:record-creation:3]", () => {
     const { record } = vector("k51qzi5uqu5dit2ku9mutlfgwyz8u730on38kd10m97m36bjt66my99hb6103f_v2")
     const entry = entryOf(record)
     const map = Result.getOrThrow(DagCbor.decode(entry.data!)) as ReadonlyMap<string, DagCbor.Item>

@@ -21,14 +21,21 @@ export const seededKey = (seed: number): Keys.PrivateKey => {
   return Result.getOrThrow(Keys.ed25519FromSeed(bytes))
 }
 
-/** A memory node with Kad, on the MemoryNetwork in context; its services and its `kad`. */
-export const kadNode = (options: Kad.KadOptions = {}, seed?: number) =>
+/** The Memory preset on the MemoryNetwork in context, listening on /memory/0, with a seeded identity if asked. */
+export const memoryLayer = (seed?: number, preset: Nodes.PresetOptions = {}) =>
   Effect.gen(function*() {
     const network = yield* MemoryNetwork
-    const node = Nodes.Memory({
+    return Nodes.Memory({
       listen: [ma("/memory/0")],
-      ...(seed !== undefined ? { privateKey: seededKey(seed) } : {})
+      ...(seed !== undefined ? { privateKey: seededKey(seed) } : {}),
+      ...preset
     }).pipe(Layer.provide(Layer.succeed(MemoryNetwork, network)))
+  })
+
+/** A memory node with Kad, on the MemoryNetwork in context; its services and its `kad`. */
+export const kadNode = (options: Kad.KadOptions = {}, seed?: number, preset: Nodes.PresetOptions = {}) =>
+  Effect.gen(function*() {
+    const node = yield* memoryLayer(seed, preset)
     const layer = Kad.layer({ refreshInterval: "1 hour", ...options }).pipe(Layer.provideMerge(node))
     const ctx = yield* Effect.flatMap(Effect.scope, (scope) => Layer.buildWithScope(layer, scope))
     return { ...servicesOf(ctx as Context.Context<NodeServices>), kad: Context.get(ctx, Kad.Kad), context: ctx }

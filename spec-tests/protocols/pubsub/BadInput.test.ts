@@ -100,7 +100,7 @@ describe("pubsub bad input", () => {
   )
 
   it.live(
-    "pubsub §The Message (size limit): a length prefix over 1 MiB resets the stream before the body is read",
+    "pubsub §The Message (size limit): a length prefix over 1 MiB resets the stream before the body is read [pubsub:the-message:2]",
     () =>
       Effect.gen(function*() {
         const s = yield* setup()
@@ -112,7 +112,7 @@ describe("pubsub bad input", () => {
   )
 
   it.live(
-    "pubsub §The Message: a message over maxMessageSize is dropped; the stream stays",
+    "pubsub §The Message: a message over maxMessageSize is dropped; the stream stays [pubsub:the-message:2]",
     () =>
       Effect.gen(function*() {
         const s = yield* setup({ maxMessageSize: 1000 })
@@ -136,7 +136,7 @@ describe("pubsub bad input", () => {
   )
 
   it.live(
-    "pubsub §Message Signing: forged signatures, a wrong author, a foreign key and unsigned messages are not delivered or forwarded",
+    "pubsub §Message Signing: forged signatures, a wrong author, a foreign key and unsigned messages are not delivered or forwarded [pubsub:message-signing:1] [pubsub:message-signing:2]",
     () =>
       Effect.gen(function*() {
         const s = yield* setup()
@@ -210,7 +210,7 @@ describe("pubsub bad input", () => {
   )
 
   it.live(
-    "gossipsub-v1.1 §Spam Protection: IWANT for unknown ids and IHAVE floods get no answers, GRAFT during backoff is refused",
+    "gossipsub-v1.1 §Spam Protection: IWANT for unknown ids and IHAVE floods get no answers, GRAFT during backoff is refused [gossipsub-v1.1:prune-backoff-and-peer-exchange:1]",
     () =>
       Effect.gen(function*() {
         // one heartbeat (the IHAVE limits are per heartbeat) for the whole test

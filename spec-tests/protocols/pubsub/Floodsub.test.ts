@@ -44,7 +44,7 @@ describe("floodsub", () => {
   )
 
   it.live(
-    "pubsub §The RPC: when the connection carrying our stream closes, a second connection to the peer takes over",
+    "pubsub §The RPC: when the connection carrying our stream closes, a second connection to the peer takes over [pubsub:stream-management:1]",
     () =>
       Effect.gen(function*() {
         const a = yield* pubsubNode(Floodsub.layer())

@@ -15,8 +15,23 @@ const gossipNode = (options: Gossipsub.GossipsubOptions = {}) =>
   )
 
 describe("gossipsub", () => {
+  it("gossipsub-v1.1 §Outbound Mesh Quotas: Dout is set below Dlo and at most D/2, whatever is configured [gossipsub-v1.1:outbound-mesh-quotas:1]", () => {
+    const cases: Array<[Gossipsub.GossipsubParamsInput, number]> = [
+      [{}, 2],
+      [{ D: 6, Dlo: 2, Dout: 3 }, 1],
+      [{ D: 8, Dlo: 6, Dout: 10 }, 4],
+      [{ D: 1, Dlo: 1, Dout: 1 }, 0]
+    ]
+    for (const [input, dout] of cases) {
+      const p = Gossipsub.resolveParams(input)
+      expect(p.Dout).toBe(dout)
+      expect(p.Dout === 0 || p.Dout < p.Dlo).toBe(true)
+      expect(p.Dout).toBeLessThanOrEqual(p.D / 2)
+    }
+  })
+
   it.live(
-    "gossipsub-v1.0 §GRAFT: two subscribed peers graft each other and exchange messages",
+    "gossipsub-v1.0 §GRAFT: two subscribed peers graft each other and exchange messages [gossipsub-v1.0:topic-membership:1] [gossipsub-v1.0:ambient-peer-discovery:1]",
     () =>
       Effect.gen(function*() {
         const a = yield* gossipNode()
@@ -85,7 +100,7 @@ describe("gossipsub", () => {
   )
 
   it.live(
-    "gossipsub-v1.1 §Explicit Peering Agreements: a direct peer is dialed, never in the mesh, and gets every message",
+    "gossipsub-v1.1 §Explicit Peering Agreements: a direct peer is dialed, never in the mesh, and gets every message [gossipsub-v1.1:explicit-peering-agreements:1]",
     () =>
       Effect.gen(function*() {
         const b = yield* gossipNode()

@@ -11,6 +11,7 @@ import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Gossipsub from "../../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as PeerScore from "../../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import { ma } from "../../support/multiaddr.ts"
 import { decode, pubsubNode, text, waitFor } from "../../support/pubsub.ts"
 
 const topic = (over: Partial<PeerScore.TopicScoreParams> = {}) =>
@@ -30,7 +31,7 @@ const withScore = (params: PeerScore.PeerScoreParams) =>
   })
 
 describe("gossipsub v1.1 peer score", () => {
-  it.effect("§P1 time in mesh: quanta of mesh time, capped", () =>
+  it.effect("§P1 time in mesh: quanta of mesh time, capped [gossipsub-v1.1:overview-of-new-parameters:2]", () =>
     Effect.gen(function*() {
       const { peer, score } = yield* withScore({ topics: { t: topic({ timeInMeshWeight: 2, timeInMeshCap: 5 }) } })
       score.graft(peer, "t")
@@ -40,6 +41,63 @@ describe("gossipsub v1.1 peer score", () => {
       expect(score.score(peer)).toBe(10) // cap 5 × weight 2
       score.prune(peer, "t")
       expect(score.score(peer)).toBe(0)
+    }))
+
+  it.effect("§P6 IP colocation: the surplus of connected peers per IP, squared and weighted; whitelisted CIDRs and departed peers do not count", () =>
+    Effect.gen(function*() {
+      const score = yield* PeerScore.make({
+        topics: {},
+        ipColocationFactorWeight: -10,
+        ipColocationFactorThreshold: 1,
+        ipColocationFactorWhitelist: ["10.1.0.0/16"]
+      })
+      const peers = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        () => Effect.map(Keys.generate("Ed25519"), PeerId.fromPrivateKey)
+      )
+      const [a, b, c, d] = peers as [PeerId.PeerId, PeerId.PeerId, PeerId.PeerId, PeerId.PeerId]
+      score.addPeer(a, ma("/ip4/198.51.100.7/tcp/4001"))
+      expect(score.score(a)).toBe(0) // alone on its IP
+      score.addPeer(b, ma("/ip4/198.51.100.7/tcp/4002"))
+      score.addPeer(c, ma("/ip4/198.51.100.7/tcp/4003"))
+      expect([a, b, c].map(score.score)).toEqual([-40, -40, -40]) // (3 - 1)^2 × -10
+      score.addPeer(d, ma("/ip6/2001:db8::1/tcp/4001"))
+      expect(score.score(d)).toBe(0)
+      score.removePeer(c)
+      expect([a, b].map(score.score)).toEqual([-10, -10]) // (2 - 1)^2 × -10
+      // a peer reconnecting from another IP moves
+      score.addPeer(b, ma("/ip6/2001:db8::1/tcp/5000"))
+      expect([a, b, d].map(score.score)).toEqual([0, -10, -10])
+      // whitelisted: never counted
+      const w = yield* Effect.forEach([1, 2, 3], () => Effect.map(Keys.generate("Ed25519"), PeerId.fromPrivateKey))
+      for (const [i, p] of w.entries()) score.addPeer(p, ma(`/ip4/10.1.2.3/tcp/${4000 + i}`))
+      expect(w.map(score.score)).toEqual([0, 0, 0])
+    }))
+
+  it("§Score Thresholds: the default thresholds have the signs and order the spec asks for [gossipsub-v1.1:score-thresholds:1] [gossipsub-v1.1:score-thresholds:2] [gossipsub-v1.1:score-thresholds:3] [gossipsub-v1.1:score-thresholds:4] [gossipsub-v1.1:score-thresholds:5]", () => {
+    const t = PeerScore.defaultThresholds
+    expect(t.gossipThreshold).toBeLessThan(0)
+    expect(t.publishThreshold).toBeLessThan(0)
+    expect(t.publishThreshold).toBeLessThanOrEqual(t.gossipThreshold)
+    expect(t.graylistThreshold).toBeLessThan(t.publishThreshold)
+    expect(t.acceptPXThreshold).toBeGreaterThanOrEqual(0)
+    expect(t.opportunisticGraftThreshold).toBeGreaterThan(0)
+  })
+
+  it.effect("§Topic Parameter Calculation: parameters per topic, keyed by topic; a topic without parameters does not count [gossipsub-v1.1:overview-of-new-parameters:1]", () =>
+    Effect.gen(function*() {
+      const { peer, score } = yield* withScore({
+        topics: {
+          a: topic({ firstMessageDeliveriesWeight: 1, topicWeight: 1 }),
+          b: topic({ firstMessageDeliveriesWeight: 1, topicWeight: 10 })
+        }
+      })
+      score.deliverMessage(peer, "a", "m1")
+      expect(score.score(peer)).toBe(1)
+      score.deliverMessage(peer, "b", "m2")
+      expect(score.score(peer)).toBe(11)
+      score.deliverMessage(peer, "c", "m3")
+      expect(score.score(peer)).toBe(11)
     }))
 
   it.effect("§P2 first message deliveries: counted, capped, decayed every decayInterval", () =>
@@ -53,7 +111,7 @@ describe("gossipsub v1.1 peer score", () => {
       expect(score.score(peer)).toBe(1.5)
     }))
 
-  it.effect("§P3/§P3b mesh delivery deficit after activation, and the failure penalty on prune", () =>
+  it.effect("§P3/§P3b mesh delivery deficit after activation, and the failure penalty on prune [gossipsub-v1.1:p₃-and-p₃b-mesh-message-delivery:2] [gossipsub-v1.1:overview-of-new-parameters:3]", () =>
     Effect.gen(function*() {
       const { peer, score } = yield* withScore({
         topics: {
@@ -118,7 +176,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "pluggable scoring: a custom PeerScore Layer (a deny list) replaces the function; §Score Thresholds apply",
+    "pluggable scoring: a custom PeerScore Layer (a deny list) replaces the function; §Score Thresholds apply [gossipsub-v1.1:score-thresholds:3]",
     () =>
       Effect.gen(function*() {
         const denied = new Set<string>()
@@ -154,7 +212,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "§Opportunistic Grafting: a mesh with a low median score grafts a better-scored peer",
+    "§Opportunistic Grafting: a mesh with a low median score grafts a better-scored peer [gossipsub-v1.1:opportunistic-grafting:1]",
     () =>
       Effect.gen(function*() {
         const scores = new Map<string, number>()
@@ -190,7 +248,7 @@ describe("gossipsub v1.1 peer score", () => {
   )
 
   it.live(
-    "gossipsub-v1.1 §Peer Exchange: a GRAFT into a full mesh is refused with PX, and the refused peer dials the peer named",
+    "gossipsub-v1.1 §Peer Exchange: a GRAFT into a full mesh is refused with PX, and the refused peer dials the peer named [gossipsub-v1.1:prune-backoff-and-peer-exchange:2]",
     () =>
       Effect.gen(function*() {
         // the refused side accepts PX only from a peer scored at least acceptPXThreshold (10)

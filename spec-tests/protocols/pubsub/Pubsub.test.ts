@@ -48,7 +48,7 @@ describe("pubsub core", () => {
     }))
 
   it.effect(
-    "pubsub §Message Signing: an author whose key is not inlined in its peer id (ECDSA) carries it in `key`, and it must be the author's",
+    "pubsub §Message Signing: an author whose key is not inlined in its peer id (ECDSA) carries it in `key`, and it must be the author's [pubsub:message-signing:1]",
     () =>
       Effect.gen(function*() {
         const key = yield* Keys.generate("ECDSA")
@@ -67,7 +67,21 @@ describe("pubsub core", () => {
   )
 
   it.live(
-    "pubsub §Message Signing (StrictNoSign): messages carry no from/seqno/signature/key and flow; ids are SHA-256 of data",
+    "pubsub §The Message: no two messages from one publisher carry the same seqno [pubsub:the-message:1]",
+    () =>
+      Effect.gen(function*() {
+        const { a, subB } = yield* line()
+        const got = yield* Effect.forkChild(Stream.runCollect(Stream.take(subB, 40)))
+        for (let i = 0; i < 40; i++) yield* a.pubsub.publish("t", text(`m${i}`))
+        const seqnos = (yield* Fiber.join(got)).map((m) => m.seqno)
+        expect(seqnos.every((q) => q !== undefined)).toBe(true)
+        expect(new Set(seqnos).size).toBe(40)
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    20_000
+  )
+
+  it.live(
+    "pubsub §Message Signing (StrictNoSign): messages carry no from/seqno/signature/key and flow; ids are SHA-256 of data [pubsub:signature-policy-options:3]",
     () =>
       Effect.gen(function*() {
         const { a, subC } = yield* line({ signaturePolicy: "StrictNoSign" })
@@ -102,7 +116,7 @@ describe("pubsub core", () => {
   )
 
   it.live(
-    "pubsub validation: Accept delivers and forwards, Reject and Ignore neither; a validator past the timeout is Ignore",
+    "pubsub validation: Accept delivers and forwards, Reject and Ignore neither; a validator past the timeout is Ignore [pubsub:topic-validation:1] [gossipsub-v1.1:extended-validators:1] [gossipsub-v1.1:extended-validators:2] [gossipsub-v1.1:extended-validators:3] [gossipsub-v1.1:extended-validators:4]",
     () =>
       Effect.gen(function*() {
         const { a, b, subB, subC } = yield* line({ validateTimeout: "100 millis" })

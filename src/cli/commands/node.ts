@@ -12,13 +12,17 @@ import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
+import * as Bootstrap from "../../discovery/Bootstrap.ts"
+import * as Mdns from "../../discovery/Mdns.ts"
+import * as PeerDiscovery from "../../discovery/PeerDiscovery.ts"
 import { Host } from "../../host/Host.ts"
-import * as KeepConnected from "../../host/KeepConnected.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
+import * as RelayClient from "../../protocols/relay/RelayClient.ts"
+import * as RelayServer from "../../protocols/relay/RelayServer.ts"
 import * as ConfigFile from "../config.ts"
 import * as DataDir from "../dataDir.ts"
 import {
@@ -102,6 +106,48 @@ const printEvents = (
     )
   })
 
+/** `peer:discovery` lines: each peer once per source (again when its addresses change; PeerDiscovery dedupes). */
+const printDiscovery = (discovery: PeerDiscovery.PeerDiscovery["Service"], json: boolean) =>
+  Effect.gen(function*() {
+    const stream = yield* discovery.subscribe
+    yield* Effect.forkScoped(stream.pipe(Stream.runForEach((p) => {
+      const id = PeerId.toString(p.peerId)
+      return emit(
+        json,
+        { event: "peer:discovery", peerId: id, addrs: p.addrs.map(Multiaddr.toString), source: p.source },
+        `discovered ${id} (${p.source})`
+      )
+    })))
+  })
+
+/**
+ * Print each reservation the relay client holds or makes (`reservation`: relay, circuit
+ * addresses, expiry in UNIX seconds), once per relay and expiry; a failed one is an error
+ * line with the relay's `addr` (the client retries).
+ */
+const printReservations = (client: RelayClient.RelayClient["Service"], json: boolean) =>
+  Effect.gen(function*() {
+    const events = yield* client.subscribe
+    const printed = new Map<string, bigint>()
+    const print = (r: RelayClient.Reservation) => {
+      const relay = PeerId.toString(r.relay)
+      if (printed.get(relay) === r.expire) return Effect.void
+      printed.set(relay, r.expire)
+      const addrs = r.addrs.map(Multiaddr.toString)
+      return emit(
+        json,
+        { event: "reservation", relay, addrs, expires: Number(r.expire) },
+        `reserved on ${relay}: ${addrs.join(", ")}`
+      )
+    }
+    for (const r of client.reservations()) yield* print(r)
+    yield* Effect.forkScoped(events.pipe(Stream.runForEach((e) =>
+      e._tag === "Reserved"
+        ? print(e.reservation)
+        : printError(json, errorInfo(e.error), { addr: Multiaddr.toString(e.relay) })
+    )))
+  })
+
 /** `/tcp/<port>` → `/tcp/0`. */
 const anyPort = (addr: Multiaddr.Multiaddr) => parseMultiaddr(Multiaddr.toString(addr).replace(/\/tcp\/\d+/, "/tcp/0"))
 
@@ -153,12 +199,25 @@ export const runNode = (options: {
   readonly dht?: { readonly options: Kad.KadOptions; readonly datastore?: Datastore["Service"] } | undefined
   /** `--pubsub` with `--subscribe`: the router, the topics (message lines, stdin `publish`). */
   readonly pubsub?: { readonly router: PubsubCli.RouterName; readonly topics: ReadonlyArray<string> } | undefined
+  /** `--mdns`: LAN discovery (discovery/Mdns.ts); discovered peers are printed and dialed. */
+  readonly mdns?: Mdns.MdnsOptions | undefined
+  /** `--relay` (serve as a circuit relay v2 hop) and `--relay-reserve` (relays to reserve on and keep). */
+  readonly relay?: { readonly server: boolean; readonly reserve: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
-      const base = Nodes.Default({ ...options.preset, privateKey: options.privateKey, listen: addrs })
+      const preset = Nodes.Default({
+        ...options.preset,
+        privateKey: options.privateKey,
+        listen: addrs,
+        relay: { relays: options.relay?.reserve ?? [] }
+      })
+      const base = Layer.provideMerge(
+        PeerDiscovery.layer(),
+        options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
+      )
       const dht = options.dht
       const node = dht === undefined ? base : Layer.provideMerge(
         dht.datastore === undefined
@@ -203,18 +262,20 @@ export const runNode = (options: {
       identify: Context.get(ctx, Identify),
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
+    yield* printReservations(Context.get(ctx, RelayClient.RelayClient), options.json)
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     yield* reconnect(host, Context.get(ctx, Peerstore.Peerstore), options.reconnect ?? 0, options.json)
-    const connectionManager = Context.get(ctx, ConnectionManager)
     const output = yield* Output
-    for (const addr of options.bootstrap ?? []) {
-      yield* KeepConnected.keepConnected(host, connectionManager, addr, {
-        onDialFailure: (e) =>
-          printError(options.json, errorInfo(e), { addr: Multiaddr.toString(addr) }).pipe(
-            Effect.provideService(Output, output)
-          )
-      })
-    }
+    yield* printDiscovery(Context.get(ctx, PeerDiscovery.PeerDiscovery), options.json)
+    yield* PeerDiscovery.connect().pipe(Effect.provideContext(ctx))
+    yield* Bootstrap.start({
+      peers: options.bootstrap ?? [],
+      onDialFailure: (addr, e) =>
+        printError(options.json, errorInfo(e), { addr: Multiaddr.toString(addr) }).pipe(
+          Effect.provideService(Output, output)
+        )
+    }).pipe(Effect.provideContext(ctx))
+    if (options.mdns !== undefined) yield* Layer.build(Mdns.layer(options.mdns)).pipe(Effect.provideContext(ctx))
     for (const addr of options.dial ?? []) {
       yield* Effect.forkScoped(
         host.dial(addr).pipe(
@@ -306,6 +367,22 @@ const nodeFlags = {
     Flag.withDescription("with --pubsub: subscribe to this topic and print its messages (repeatable)"),
     Flag.atLeast(0)
   ),
+  mdns: Flag.Boolean("mdns").pipe(
+    Flag.withDescription(
+      "discover peers on the LAN with mDNS (224.0.0.251 and ff02::fb, port 5353) and dial them; prints peer:discovery lines"
+    ),
+    Flag.withDefault(false)
+  ),
+  relay: Flag.Boolean("relay").pipe(
+    Flag.withDescription("serve as a circuit relay v2 (hop) for others: reservations, relayed connections"),
+    Flag.withDefault(false)
+  ),
+  relayReserve: Flag.String("relay-reserve").pipe(
+    Flag.withDescription(
+      "reserve a slot on this relay (multiaddr with /p2p/<relay>; repeatable), keep it, print its circuit addresses"
+    ),
+    Flag.atLeast(0)
+  ),
   ...observabilityFlags,
   json,
   ...stackFlags
@@ -328,6 +405,9 @@ export interface NodeFlags extends StackFlags {
   readonly otlp: Option.Option<string>
   readonly pubsub: Option.Option<PubsubCli.RouterName>
   readonly subscribe: ReadonlyArray<string>
+  readonly mdns: boolean
+  readonly relay: boolean
+  readonly relayReserve: ReadonlyArray<string>
   readonly json: boolean
 }
 
@@ -349,6 +429,9 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   otlp: Option.none(),
   pubsub: Option.none(),
   subscribe: [],
+  mdns: false,
+  relay: false,
+  relayReserve: [],
   json,
   security: Option.none(),
   muxer: Option.none(),
@@ -403,7 +486,9 @@ export const effectiveConfig = (
       },
       dht: Option.isSome(flags.dht) ? { ...file.dht, mode: flags.dht.value } : file.dht ?? {},
       pubsub: file.pubsub ?? {},
-      http: file.http ?? {}
+      mdns: flags.mdns || file.mdns === true,
+      http: file.http ?? {},
+      relay: { server: flags.relay, reserve: flags.relayReserve }
     }
   }
 }
@@ -432,6 +517,13 @@ const pubsubOption = (flags: NodeFlags) =>
     ? Effect.fail(new UsageError({ message: "--subscribe needs --pubsub gossipsub|floodsub" }))
     : Effect.succeed(undefined)
 
+/** A `--relay-reserve` value: a multiaddr that names its relay (`/p2p/<id>`), else a usage error. */
+const relayAddress = (text: string) =>
+  Effect.flatMap(parseMultiaddr(text), (addr) =>
+    Multiaddr.getPeerId(addr) === undefined
+      ? Effect.fail(new UsageError({ message: `--relay-reserve ${text}: the address needs /p2p/<relay peer id>` }))
+      : Effect.succeed(addr))
+
 /** `node`, and `npm start` with no arguments (`defaultFlags`). */
 export const main = (flags: NodeFlags) =>
   Effect.gen(function*() {
@@ -448,6 +540,7 @@ export const main = (flags: NodeFlags) =>
     const effective = effectiveConfig(flags, dir, file)
     const stack = yield* stackOptions(effective.stack)
     const bootstrap = yield* Effect.forEach(effective.json.bootstrap, parseMultiaddr)
+    yield* Bootstrap.parsePeers(bootstrap).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
     const dial = yield* Effect.forEach(flags.dial, parseMultiaddr)
     const listen = yield* Effect.forEach(effective.json.listen, parseMultiaddr)
     const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
@@ -478,6 +571,8 @@ export const main = (flags: NodeFlags) =>
         }
         : undefined,
       pubsub: yield* pubsubOption(flags),
+      mdns: effective.json.mdns ? {} : undefined,
+      relay: { server: flags.relay, reserve: yield* Effect.forEach(flags.relayReserve, relayAddress) },
       preset: {
         ...stack,
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),

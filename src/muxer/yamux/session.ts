@@ -49,7 +49,7 @@ import { Clock, type Context, Duration, Effect, Fiber, Result, Scope } from "eff
 import * as Duplex from "../../core/Duplex.ts"
 import * as KeepAlive from "../internal/keepAlive.ts"
 import * as Wakeups from "../internal/wakeups.ts"
-import { type Direction, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
+import { type Direction, type MemoryBudget, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
 import * as Frame from "./frame.ts"
 import * as YamuxStream from "./stream.ts"
 
@@ -177,6 +177,8 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   keepAliveFiber: Fiber.Fiber<void> | undefined = undefined
 
   // ---- frame parsing (reader fiber) ------------------------------------
+  /** Where receive-window growth is reserved (the connection's resource scope); none: unaccounted. */
+  memory: MemoryBudget | undefined = undefined
   headerBuf: Uint8Array | undefined = undefined
   headerFill = 0
   payloadRemaining = 0
@@ -330,6 +332,10 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     if (!s.registered) return
     s.registered = false
     this.streams.delete(s.id)
+    if (s.grown > 0) {
+      this.memory?.release(s.grown)
+      s.grown = 0
+    }
     if (s.inbound) {
       this.inboundCount--
       if (s.needAck) {
@@ -373,8 +379,14 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     const now = this.nowNanos()
     const rtt = this.rttNanos
     if (rtt !== undefined && s.recvWindow < this.config.maxWindow && now - s.epochStart <= 4 * rtt) {
-      s.recvWindow = Math.min(s.recvWindow * 2, this.config.maxWindow)
-      delta = s.recvWindow - outstanding
+      // grow only as far as the connection's and peer's memory limits allow
+      const grown = Math.min(s.recvWindow * 2, this.config.maxWindow)
+      const extra = grown - s.recvWindow
+      if (this.memory === undefined || this.memory.reserve(extra)) {
+        s.recvWindow = grown
+        s.grown += extra
+        delta = s.recvWindow - outstanding
+      }
     }
     s.epochStart = now
     s.recvRemaining += delta
@@ -837,13 +849,15 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
 export const make = (
   duplex: Duplex.Duplex,
   direction: Direction,
-  config: Config
+  config: Config,
+  memory?: MemoryBudget
 ): Effect.Effect<YamuxSession, never, Scope.Scope> =>
   Effect.gen(function*() {
     const sessionScope = yield* Effect.scope
     const clock = yield* Clock.Clock
     const services = yield* Effect.context<never>()
     const session = new SessionImpl(duplex, direction, config, clock, services)
+    session.memory = memory
     // the fibers are detached (no parent, no scope entry each): the one
     // finalizer shuts the session down, then interrupts them
     yield* Scope.addFinalizer(sessionScope, Effect.suspend(() => session.finalize()))

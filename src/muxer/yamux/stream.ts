@@ -33,6 +33,8 @@ export interface Stream {
   writeWaiter: Wakeups.Resume | undefined
   // receive side
   recvWindow: number
+  /** Bytes of `recvWindow` beyond the initial window, reserved with the session's memory budget. */
+  grown: number
   recvRemaining: number
   inFlight: number
   epochStart: number
@@ -88,6 +90,7 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
     writeErr: undefined,
     writeWaiter: undefined,
     recvWindow: config.initialWindow,
+    grown: 0,
     // the peer assumes 256 KiB until our first window update (§Flow Control)
     recvRemaining: Frame.INITIAL_WINDOW,
     inFlight: 0,

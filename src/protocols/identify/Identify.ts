@@ -41,6 +41,7 @@ import { Identity } from "../../core/Identity.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as LengthPrefixed from "../../core/LengthPrefixed.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
+import * as MultiaddrNet from "../../core/MultiaddrNet.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as PeerRecord from "../../core/PeerRecord.ts"
 import * as Reader from "../../core/Reader.ts"
@@ -225,7 +226,12 @@ export const make = (options: IdentifyOptions = {}) =>
     const agentVersion = options.agentVersion ?? AGENT_VERSION
     const publicKeyBytes = Keys.marshalPublicKey(identity.publicKey)
 
-    const listenAddrs = () => host.addrs().map((a) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
+    /** The bound listen addresses, then the circuit addresses of our relay reservations (circuit-v2 §Reservation). */
+    const listenAddrs = () => {
+      const bound = host.addrs().map((a) => Multiaddr.decapsulateCode(a, Multiaddr.codes.p2p))
+      if (addressManager._tag === "None") return bound
+      return [...bound, ...addressManager.value.listenAddrs().filter(MultiaddrNet.isRelayed)]
+    }
 
     /** The signed peer record of our current addresses (seq = Clock time in ms, as js-libp2p does). */
     const signedRecord = Effect.gen(function*() {
@@ -258,14 +264,15 @@ export const make = (options: IdentifyOptions = {}) =>
       Effect.gen(function*() {
         yield* peerstore.merge(result.peerId, {
           protocols: result.protocols,
-          addrs: result.listenAddrs,
+          // a wildcard (0.0.0.0, ::) names no host: dialing it would reach our own machine (issue 18 §5)
+          addrs: result.listenAddrs.filter((a) => !Multiaddr.isUnspecified(a)),
           ...(result.publicKey !== undefined ? { publicKey: result.publicKey } : {}),
           ...(result.agentVersion !== undefined ? { agentVersion: result.agentVersion } : {}),
           ...(result.protocolVersion !== undefined ? { protocolVersion: result.protocolVersion } : {})
         })
         if (result.signedPeerRecord !== undefined) {
           const { addrs, envelope, seq } = result.signedPeerRecord
-          yield* peerstore.certify(result.peerId, seq, addrs, envelope)
+          yield* peerstore.certify(result.peerId, seq, addrs.filter((a) => !Multiaddr.isUnspecified(a)), envelope)
         }
         yield* PubSub.publish(events, result)
       })

@@ -25,8 +25,11 @@
  * - A full bucket asks its least recently seen peer (a `FIND_NODE`); one that fails is
  *   replaced by the newcomer.
  *
+ * - The table survives restarts through the peer store: at start, every stored peer
+ *   whose protocols include ours is admitted (and checked like any newcomer).
+ *
  * Not yet (issue 13): disjoint paths, record republishing, signed peer records for
- * providers, persistence of the table, the Delegated Routing client. (`/ipns/` records:
+ * providers, the Delegated Routing client. (`/ipns/` records:
  * `ipns.ts`; the CLI: `src/cli/commands/dht.ts` and `node --dht`.)
  *
  * Anchors: go-libp2p-kad-dht (dht.go, handlers.go, lookup.go, routing.go), rust protocols/kad.

@@ -5,11 +5,13 @@
  * as the dialer likes. The round-trip time is measured with Effect's `Clock`.
  *
  * The listener accepts at most 2 concurrent ping streams per connection (the
- * spec lets it refuse more; js-libp2p does the same).
+ * spec lets it refuse more; js-libp2p does the same). The dialer keeps at
+ * most one outbound ping stream per peer (the spec's MUST NOT): concurrent
+ * pings to one peer take turns on a per-peer lane.
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schema, Semaphore } from "effect"
 import * as crypto from "node:crypto"
 import type * as Connection from "../../connection/Connection.ts"
 import { Registrar } from "../../connection/Registrar.ts"
@@ -94,17 +96,39 @@ export const layer = Layer.effect(
     const host = yield* Host
     const metrics = yield* Metrics.recorder
     yield* registrar.handle(PROTOCOL, (stream) => serve(stream), { maxInboundStreams: 2 })
+    // one outbound ping stream per peer at a time; a lane lives while someone uses it
+    const lanes = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
+    const lane = (peer: string) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          let l = lanes.get(peer)
+          if (l === undefined) {
+            l = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
+            lanes.set(peer, l)
+          }
+          l.users++
+          return l
+        }),
+        (l) =>
+          Effect.sync(() => {
+            if (--l.users === 0) lanes.delete(peer)
+          })
+      )
     return Ping.of({
       ping: (target, options) =>
         Effect.scoped(
           Effect.gen(function*() {
-            const stream = yield* host.newStream(target, [PROTOCOL])
-            const rtts = yield* roundTrips(stream, options).pipe(
-              Effect.mapError((e) => e._tag === "PingError" ? e : streamError(e)),
-              Effect.tapError(() => stream.reset)
-            )
-            for (const ms of rtts) metrics.update(PingMetrics.rtt, ms / 1000)
-            return rtts
+            const connection = yield* host.dial(target)
+            const { semaphore } = yield* lane(connection.remotePeer.toString())
+            return yield* semaphore.withPermit(Effect.scoped(Effect.gen(function*() {
+              const stream = yield* connection.newStream([PROTOCOL])
+              const rtts = yield* roundTrips(stream, options).pipe(
+                Effect.mapError((e) => e._tag === "PingError" ? e : streamError(e)),
+                Effect.tapError(() => stream.reset)
+              )
+              for (const ms of rtts) metrics.update(PingMetrics.rtt, ms / 1000)
+              return rtts
+            })))
           })
         ).pipe(Effect.tapError(() => Effect.sync(() => metrics.update(PingMetrics.failures, 1))))
     })

@@ -542,6 +542,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
           key,
           protocol: "",
           outbound: conn.direction === "outbound",
+          remoteAddr: conn.remoteAddr,
           topics: new Set(),
           queue,
           pending: 0,

@@ -25,6 +25,8 @@ export interface PeerHandle {
   readonly protocol: string
   /** Whether we dialed the connection the stream runs on (gossipsub v1.1 D_out). */
   readonly outbound: boolean
+  /** The remote address of that connection (gossipsub v1.1 P₆ counts peers per IP). */
+  readonly remoteAddr: Multiaddr.Multiaddr
   /** The topics the peer said it subscribes to. */
   readonly topics: ReadonlySet<string>
 }

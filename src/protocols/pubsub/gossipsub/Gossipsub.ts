@@ -44,8 +44,8 @@
  *   (ids only: we keep no signed records of others); PX from a peer above the
  *   accept-PX threshold is dialed (signed record addresses, else the Peerstore).
  *
- * Not implemented yet: score P6 (IP colocation). RPCs of peers below the
- * graylist threshold are ignored whole (v1.1 §Score Thresholds).
+ * RPCs of peers below the graylist threshold are ignored whole (v1.1 §Score
+ * Thresholds). The score sees each peer's connection address (P6).
  *
  * Anchors: go-libp2p-pubsub `gossipsub.go`, `mcache.go`; js `@libp2p/gossipsub`
  * `gossipsub.ts`; rust `gossipsub/src/behaviour.rs`.
@@ -181,7 +181,12 @@ export class Gossipsub extends Context.Service<Gossipsub, {
   readonly heartbeat: Effect.Effect<void>
 }>()("effect-libp2p/Gossipsub") {}
 
-const resolveParams = (o: GossipsubParamsInput): GossipsubParams => {
+/**
+ * The parameters the router runs with: defaults filled in and each value
+ * clamped to its valid range (v1.1 §Outbound Mesh Quotas: `Dout` below `Dlo`
+ * and at most `D/2`, whatever is configured).
+ */
+export const resolveParams = (o: GossipsubParamsInput): GossipsubParams => {
   const D = Options.clampInt(o.D, defaults.D, 1, 1000)
   const Dlo = Options.clampInt(o.Dlo, Math.min(defaults.Dlo, D), 0, D)
   const Dhi = Options.clampInt(o.Dhi, Math.max(defaults.Dhi, D), D, 10_000)
@@ -191,7 +196,12 @@ const resolveParams = (o: GossipsubParamsInput): GossipsubParams => {
     Dhi,
     Dlazy: Options.clampInt(o.Dlazy, defaults.Dlazy, 0, 10_000),
     Dscore: Options.clampInt(o.Dscore, Math.min(defaults.Dscore, D), 0, D),
-    Dout: Options.clampInt(o.Dout, Math.min(defaults.Dout, Math.floor(D / 2)), 0, Math.floor(D / 2)),
+    Dout: Options.clampInt(
+      o.Dout,
+      Math.min(defaults.Dout, Math.floor(D / 2)),
+      0,
+      Math.max(0, Math.min(Math.floor(D / 2), Dlo - 1))
+    ),
     heartbeatInitialDelay: Options.duration(o.heartbeatInitialDelay, defaults.heartbeatInitialDelay),
     heartbeatInterval: Options.duration(o.heartbeatInterval, defaults.heartbeatInterval),
     fanoutTtl: Options.duration(o.fanoutTtl, defaults.fanoutTtl),
@@ -769,7 +779,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
 
     const router: Pubsub.PubsubRouter = {
       protocols: PROTOCOLS,
-      addPeer: (p) => score.addPeer(p.id),
+      addPeer: (p) => score.addPeer(p.id, p.remoteAddr),
       removePeer: (p) => {
         forgetPeer(p.key)
         score.removePeer(p.id)

@@ -16,8 +16,11 @@
  *   application-specific, P7 behavioural penalty; topic weights and the topic
  *   score cap; counters decayed every `decayInterval` on the node's `Clock`
  *   (a fiber in the layer's scope), zeroed below `decayToZero`; a
- *   disconnected peer's counters kept for `retainScore`. **P6 (IP
- *   colocation) is not implemented**: the router does not see addresses.
+ *   disconnected peer's counters kept for `retainScore`; P6 IP colocation:
+ *   a peer whose IP (of the connection its stream runs on) is shared by more
+ *   than `ipColocationFactorThreshold` connected peers gets the surplus
+ *   squared times `ipColocationFactorWeight`, unless the IP is in
+ *   `ipColocationFactorWhitelist` (CIDRs).
  * - {@link layerZero}: 0 for every peer, reports ignored (`implementsV11:
  *   false`); with thresholds ≤ 0 no peer is ever pruned, refused gossip or
  *   graylisted for its score. The default of `Gossipsub.layer`, as there are
@@ -29,6 +32,8 @@
  * @since 0.2.0
  */
 import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as Multiaddr from "../../../core/Multiaddr.ts"
+import * as MultiaddrNet from "../../../core/MultiaddrNet.ts"
 import type * as PeerId from "../../../core/PeerId.ts"
 
 /** gossipsub-v1.1.md §Score Thresholds (all ≤ 0 except the two positive ones). */
@@ -60,7 +65,8 @@ export class PeerScore extends Context.Service<PeerScore, {
   readonly thresholds: ScoreThresholds
   /** The peer's current score. */
   readonly score: (peer: PeerId.PeerId) => number
-  readonly addPeer: (peer: PeerId.PeerId) => void
+  /** A peer connected; `remoteAddr` is its connection's remote address (P6 counts peers per IP). */
+  readonly addPeer: (peer: PeerId.PeerId, remoteAddr?: Multiaddr.Multiaddr) => void
   readonly removePeer: (peer: PeerId.PeerId) => void
   /** P1/P3: the peer joined our mesh of `topic`. */
   readonly graft: (peer: PeerId.PeerId, topic: string) => void
@@ -148,13 +154,19 @@ export const topicParams = (overrides: Partial<TopicScoreParams> = {}): TopicSco
   ...overrides
 })
 
-/** The score function's parameters (go `PeerScoreParams`, without P6). */
+/** The score function's parameters (go `PeerScoreParams`). */
 export interface PeerScoreParams {
   readonly topics: Readonly<Record<string, TopicScoreParams>>
   /** Cap of the sum of topic scores (0: no cap). */
   readonly topicScoreCap?: number | undefined
   readonly appSpecificScore?: ((peer: PeerId.PeerId) => number) | undefined
   readonly appSpecificWeight?: number | undefined
+  /** P6 weight, ≤ 0 (default 0: off). */
+  readonly ipColocationFactorWeight?: number | undefined
+  /** P6: peers per IP tolerated before the penalty (default 1). */
+  readonly ipColocationFactorThreshold?: number | undefined
+  /** P6: IPs inside these CIDRs (`10.0.0.0/8`, `2001:db8::/32`) are never penalised. */
+  readonly ipColocationFactorWhitelist?: ReadonlyArray<string> | undefined
   /** ≤ 0 */
   readonly behaviourPenaltyWeight?: number | undefined
   readonly behaviourPenaltyThreshold?: number | undefined
@@ -181,6 +193,8 @@ interface TopicStats {
 
 interface PeerStats {
   connected: boolean
+  /** The IP P6 counts it under while connected. */
+  ip: string | undefined
   expire: number
   readonly topics: Map<string, TopicStats>
   behaviourPenalty: number
@@ -200,6 +214,30 @@ export const make = (params: PeerScoreParams) =>
     const retain = ms(params.retainScore ?? Duration.hours(1))
     const decayInterval = params.decayInterval ?? Duration.seconds(1)
     const maxWindow = Math.max(0, ...Object.values(params.topics).map((t) => ms(t.meshMessageDeliveriesWindow)))
+    const colocationWeight = params.ipColocationFactorWeight ?? 0
+    const colocationThreshold = params.ipColocationFactorThreshold ?? 1
+    const whitelist = (params.ipColocationFactorWhitelist ?? []).flatMap((c) => {
+      const r = MultiaddrNet.parseCidr(c)
+      return r._tag === "Success" ? [r.success] : []
+    })
+    /** P6: connected peers per IP (whitelisted IPs are not counted). */
+    const byIp = new Map<string, Set<string>>()
+    const ipOf = (addr: Multiaddr.Multiaddr | undefined): string | undefined => {
+      const first = addr === undefined ? undefined : Multiaddr.components(addr)[0]
+      if (first === undefined || (first.code !== Multiaddr.codes.ip4 && first.code !== Multiaddr.codes.ip6)) {
+        return undefined
+      }
+      const bytes = first.bytes
+      if (bytes !== undefined && whitelist.some((cidr) => MultiaddrNet.contains(cidr, bytes))) return undefined
+      return first.value
+    }
+    const leaveIp = (key: string, ps: PeerStats) => {
+      if (ps.ip === undefined) return
+      const set = byIp.get(ps.ip)
+      set?.delete(key)
+      if (set?.size === 0) byIp.delete(ps.ip)
+      ps.ip = undefined
+    }
 
     const topicStats = (ps: PeerStats, topic: string): TopicStats | undefined => {
       if (params.topics[topic] === undefined) return undefined
@@ -222,7 +260,9 @@ export const make = (params: PeerScoreParams) =>
     const stats = (peer: PeerId.PeerId): PeerStats => {
       const key = peer.toString()
       let ps = peers.get(key)
-      if (ps === undefined) peers.set(key, ps = { connected: true, expire: 0, topics: new Map(), behaviourPenalty: 0 })
+      if (ps === undefined) {
+        peers.set(key, ps = { connected: true, ip: undefined, expire: 0, topics: new Map(), behaviourPenalty: 0 })
+      }
       return ps
     }
 
@@ -249,6 +289,10 @@ export const make = (params: PeerScoreParams) =>
         }
         const cap = params.topicScoreCap ?? 0
         if (cap > 0 && total > cap) total = cap
+        if (ps.ip !== undefined && colocationWeight !== 0) {
+          const surplus = (byIp.get(ps.ip)?.size ?? 0) - colocationThreshold
+          if (surplus > 0) total += surplus * surplus * colocationWeight
+        }
         const excess = ps.behaviourPenalty - (params.behaviourPenaltyThreshold ?? 0)
         if (excess > 0) total += excess * excess * (params.behaviourPenaltyWeight ?? 0)
       }
@@ -301,13 +345,22 @@ export const make = (params: PeerScoreParams) =>
       implementsV11: true,
       thresholds: params.thresholds ?? defaultThresholds,
       score,
-      addPeer: (peer) => {
+      addPeer: (peer, remoteAddr) => {
+        const key = peer.toString()
         const ps = stats(peer)
         ps.connected = true
+        leaveIp(key, ps)
+        const ip = ipOf(remoteAddr)
+        if (ip === undefined) return
+        ps.ip = ip
+        const set = byIp.get(ip) ?? new Set<string>()
+        set.add(key)
+        byIp.set(ip, set)
       },
       removePeer: (peer) => {
         const ps = peers.get(peer.toString())
         if (ps === undefined) return
+        leaveIp(peer.toString(), ps)
         ps.connected = false
         ps.expire = now() + retain
         for (const t of ps.topics.values()) t.inMesh = false

@@ -1,0 +1,69 @@
+/**
+ * A Kad-DHT network on the memory transport (kad-dht spec §Peer routing,
+ * §Bootstrap process), reproducible from a seed: `nodes` seeded identities,
+ * each connected to the one before it and to 3 others picked by a seeded
+ * PRNG, each running one refresh (a self lookup). Then `lookups` lookups of
+ * random keys from random nodes, compared with the true k closest peers of
+ * the whole network, and a record and a provider looked up from far nodes.
+ *
+ * Run under TestClock by `Simulation.test.ts` (50 nodes, in `npm test`) and by
+ * `npm run sim -- dht --nodes 1000`.
+ */
+import { Effect } from "effect"
+import * as Keys from "../../../src/core/Keys.ts"
+import * as PeerId from "../../../src/core/PeerId.ts"
+import * as Kad from "../../../src/protocols/kad/Kad.ts"
+import { prng } from "../../support/bytes.ts"
+import { connect, type KadNode, kadNode, trueClosest } from "./support.ts"
+
+export interface KadSimulationResult {
+  readonly nodes: number
+  readonly seed: number
+  readonly lookups: number
+  /** Lookups whose result was exactly the true k closest peers, in order. */
+  readonly exact: number
+  readonly valueFound: boolean
+  readonly providerFound: boolean
+}
+
+/** Needs a MemoryNetwork and a Scope; runs under whatever Clock is provided (TestClock in the test and the sim). */
+export const kadSimulation = (options: { readonly nodes: number; readonly seed: number; readonly lookups: number }) =>
+  Effect.gen(function*() {
+    const { nodes: count, seed, lookups } = options
+    const next = prng(seed)
+    const rand = (n: number) => next() % n
+    const nodes: Array<KadNode> = []
+    for (let i = 0; i < count; i++) nodes.push(yield* kadNode({}, 1000 * seed + i))
+    for (let i = 1; i < count; i++) {
+      yield* connect(nodes[i]!, nodes[i - 1]!)
+      for (let j = 0; j < 3; j++) yield* connect(nodes[i]!, nodes[rand(i)]!)
+    }
+    for (const n of nodes) yield* n.kad.refresh
+    const ids = nodes.map((n) => n.host.peerId)
+
+    let exact = 0
+    for (let q = 0; q < lookups; q++) {
+      const from = nodes[rand(count)]!
+      const key = Uint8Array.of(q, seed, 0xaa, rand(256))
+      const others = ids.filter((id) => !PeerId.equals(id, from.host.peerId))
+      const got = (yield* from.kad.getClosestPeers(key)).map((p) => p.peerId.toString())
+      if (JSON.stringify(got) === JSON.stringify(trueClosest(key, others, Kad.defaults.k))) exact++
+    }
+
+    // §Value routing and §Content routing across the network
+    const key = yield* Keys.generate("Ed25519")
+    const pk = Kad.pkKey(PeerId.fromPrivateKey(key))
+    yield* nodes[0]!.kad.put(pk, Keys.marshalPublicKey(key.publicKey))
+    const value = yield* Effect.option(nodes[count - 1]!.kad.get(pk))
+    const cid = Uint8Array.of(0x12, 0x20, ...new Uint8Array(32).fill(seed & 0xff))
+    yield* nodes[1]!.kad.provide(cid)
+    const providers = yield* nodes[count - 2]!.kad.findProviders(cid)
+    return {
+      nodes: count,
+      seed,
+      lookups,
+      exact,
+      valueFound: value._tag === "Some" && Keys.marshalPublicKey(key.publicKey).every((b, i) => value.value[i] === b),
+      providerFound: providers.some((p) => PeerId.equals(p.peerId, nodes[1]!.host.peerId))
+    } satisfies KadSimulationResult
+  })
