@@ -31,7 +31,7 @@
  * gone, {@link teardown} (or the scope of {@link acquire}) removes the
  * network's own. Nothing is created in the caller's namespace.
  */
-import { Effect, type Scope } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -311,3 +311,18 @@ export const tempScript = (name: string, text: string): Effect.Effect<string, ne
     }),
     (file) => Effect.sync(() => Fs.rmSync(Path.dirname(file), { recursive: true, force: true }))
   )
+
+/** The lines of a child's stdout so far that start with `prefix`. */
+export const outputLines = (proc: Proc.Process, prefix: string): ReadonlyArray<string> =>
+  proc.stdout().split("\n").filter((l) => l.startsWith(prefix))
+
+/** The `n`-th (1-based) line of a child's stdout starting with `prefix`, once it is there (a minute at most). */
+export const nthOutputLine = (proc: Proc.Process, prefix: string, n: number): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 600; i++) {
+      const found = outputLines(proc, prefix)
+      if (found.length >= n) return found[n - 1]!
+      yield* Effect.sleep(Duration.millis(100))
+    }
+    return yield* Effect.die(`no line ${n} starting with "${prefix}" in:\n${proc.stdout()}\n${proc.stderr()}`)
+  })

@@ -16,7 +16,6 @@ import { Effect } from "effect"
 import * as Path from "node:path"
 import { afterAll } from "vitest"
 import * as Netns from "../support/netns.ts"
-import type * as Proc from "../support/process.ts"
 
 const unavailable = Netns.unavailable()
 const script = Path.join(import.meta.dirname, "natPeer.ts")
@@ -28,7 +27,7 @@ const start = (ns: string, port: number) =>
     return { proc, id: ready[1]! }
   })
 
-const lines = (proc: Proc.Process, prefix: string) => proc.stdout().split("\n").filter((l) => l.startsWith(prefix))
+const lines = Netns.outputLines
 
 describe.skipIf(unavailable !== undefined)(
   `TCP simultaneous open through NATs${unavailable !== undefined ? ` (skipped: ${unavailable})` : ""}`,

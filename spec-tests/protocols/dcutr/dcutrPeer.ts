@@ -12,15 +12,10 @@
  * id, which circuit relay v2's transport (`…/p2p-circuit/p2p/<id>`) does not
  * claim, so the two can sit side by side.
  *
- * Prints `ready <peer id>`, every new connection as `conn <direction> <remote
- * addr>`, and DCUtR's outcomes as `upgraded <side> <attempt> <direction>
- * <remote addr>` or `dcutr-failed <side> <reason>`. Commands on stdin:
- * `dial <addr>` (prints `dialed <remote addr>`), `ping <peer id> <n>`
- * (prints `pinged <n> <remote addr of the connection used>`), `conns <peer id>`
- * (prints `conns <n> <remote addr>…`).
+ * Prints `ready <peer id>`, then what `peerProgram.ts` prints, and follows
+ * its stdin commands.
  */
-import { Context, Duration, Effect, Exit, Layer, Result, Scope, Stream } from "effect"
-import * as Readline from "node:readline"
+import { Context, Duration, Effect, Exit, Layer, Scope } from "effect"
 import * as Nodes from "../../../layers/Node.ts"
 import * as Multiaddr from "../../../src/core/Multiaddr.ts"
 import * as MultiaddrNet from "../../../src/core/MultiaddrNet.ts"
@@ -31,10 +26,9 @@ import * as Noise from "../../../src/security/Noise.ts"
 import * as Tcp from "../../../src/transport/Tcp.ts"
 import * as Transport from "../../../src/transport/Transport.ts"
 import { servicesOf } from "../../support/node.ts"
+import { main, parse, report, say, serveCommands } from "./peerProgram.ts"
 
 const [port, publicIp, circuitListen] = process.argv.slice(2) as [string, string, string]
-const say = (line: string) => Effect.sync(() => void process.stdout.write(`${line}\n`))
-const parse = (s: string) => Effect.orDie(Effect.fromResult(Multiaddr.fromString(s)))
 
 /** The relay's own address: what leads the `/p2p-circuit` address (its TCP thin waist). */
 const relayOf = (addr: Multiaddr.Multiaddr) => MultiaddrNet.splitThinWaist(addr)?.thinWaist ?? addr
@@ -93,45 +87,9 @@ const program = Effect.gen(function*() {
   const context = yield* Layer.build(full)
   const { host, identity, ping } = servicesOf(context)
   const dcutr = Context.get(context, Dcutr.Dcutr)
-  yield* host.onConnection((conn) => say(`conn ${conn.direction} ${conn.remoteAddr.toString()}`))
-  const outcomes = yield* dcutr.subscribe
-  yield* Effect.forkChild(Stream.runForEach(outcomes, (e) =>
-    e._tag === "Upgraded"
-      ? say(`upgraded ${e.side} ${e.attempt} ${e.direct.direction} ${e.direct.remoteAddr.toString()}`)
-      : say(`dcutr-failed ${e.side} ${e.error.reason} ${e.error.message}`)))
+  yield* report(host, dcutr)
   yield* say(`ready ${PeerId.toString(identity.peerId)}`)
-
-  const command = (line: string) =>
-    Effect.gen(function*() {
-      const [cmd, ...args] = line.trim().split(/\s+/)
-      if (cmd === "dial") {
-        const conn = yield* host.dial(yield* parse(args[0]!))
-        return yield* say(`dialed ${conn.remoteAddr.toString()}`)
-      }
-      const peer = PeerId.fromString(args[0] ?? "")
-      if (Result.isFailure(peer)) return
-      if (cmd === "ping") {
-        const n = Number(args[1] ?? 1)
-        for (let i = 0; i < n; i++) yield* ping.ping(peer.success)
-        return yield* say(`pinged ${n} ${host.connections(peer.success)[0]?.remoteAddr.toString()}`)
-      }
-      if (cmd === "conns") {
-        const conns = host.connections(peer.success)
-        return yield* say(`conns ${conns.length} ${conns.map((c) => c.remoteAddr.toString()).join(" ")}`)
-      }
-    }).pipe(Effect.catch((e) => say(`error ${e._tag} ${e.message}`)))
-
-  const lines = Readline.createInterface({ input: process.stdin })
-  yield* Stream.fromAsyncIterable(lines, (e) => e).pipe(
-    Stream.runForEach((line) => Effect.forkChild(command(line))),
-    Effect.orDie
-  )
+  yield* serveCommands(host, ping)
 })
 
-Effect.runPromise(Effect.scoped(program)).then(
-  () => process.exit(0),
-  (e: unknown) => {
-    process.stderr.write(`dcutrPeer: ${String(e)}\n`)
-    process.exit(2)
-  }
-)
+main("dcutrPeer", program)

@@ -1,6 +1,6 @@
 /**
  * Child process of `DcutrNat.test.ts`, on the public host: a stand-in for a
- * circuit relay until ours lands (it moves bytes and nothing else: no
+ * circuit relay that counts every byte it moves (and does nothing else: no
  * reservation, no hop/stop protocol). It listens on `0.0.0.0:<argv[2]>`; a
  * connection whose first byte is `L` waits to be paired, one whose first
  * byte is `D` is paired with the oldest waiting `L` and the two are piped
