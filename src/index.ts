@@ -160,6 +160,14 @@ export * as Kad from "./protocols/kad/Kad.ts"
 export * as AutoNat from "./protocols/autonat/AutoNat.ts"
 
 /**
+ * DCUtR, `/libp2p/dcutr` (`Dcutr.Dcutr`, `Dcutr.layer`, `DcutrError`): hole punching over relayed connections
+ * (TCP simultaneous open from the listening port: `Tcp.make({ reusePort: true })`).
+ *
+ * @since 0.2.0
+ */
+export * as Dcutr from "./protocols/dcutr/Dcutr.ts"
+
+/**
  * The peer routing contract (`PeerRouting.PeerRouting`, `RoutingError`); `Kad.layerPeerRouting` implements it.
  *
  * @since 0.2.0

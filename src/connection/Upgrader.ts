@@ -92,6 +92,15 @@ export interface UpgradeOptions {
    * current scope closes it (typically after `closed`).
    */
   readonly scope?: Scope.Closeable
+  /**
+   * Who negotiates as the initiator (multistream-select dialer, security
+   * client, muxer initiator). By default the connection's direction decides:
+   * outbound initiates. A TCP simultaneous open (DCUtR hole punching) makes
+   * an outbound connection on both sides, so there the protocol that made it
+   * names the role (DCUtR: the peer that received the relayed connection's
+   * hole-punch stream is the initiator). The connection keeps its direction.
+   */
+  readonly role?: "initiator" | "responder"
 }
 
 export class Upgrader extends Context.Service<Upgrader, {
@@ -127,13 +136,15 @@ export const make = (options: UpgraderOptions) =>
       direction: Connection.Direction,
       remotePeer: PeerId.PeerId | undefined,
       resources: ResourceManager.ConnectionScope | undefined,
-      owned: Scope.Closeable | undefined
+      owned: Scope.Closeable | undefined,
+      role: UpgradeOptions["role"]
     ): Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope> =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
+        const initiates = role === undefined ? direction === "outbound" : role === "initiator"
         const { channel, secured } = yield* Effect.gen(function*() {
           // 1. security protocol
-          const sec = direction === "outbound"
+          const sec = initiates
             ? yield* Multistream.select(raw.duplex, securityIds).pipe(
               Effect.mapError(asUpgradeError("SecurityNegotiation"))
             )
@@ -148,7 +159,7 @@ export const make = (options: UpgraderOptions) =>
             muxers: muxerIds,
             ...(remotePeer !== undefined ? { remotePeer } : {})
           }
-          const secured = yield* (direction === "outbound"
+          const secured = yield* (initiates
             ? channel.secureOutbound(sec.duplex, secureOptions)
             : channel.secureInbound(sec.duplex, secureOptions)).pipe(
               Effect.mapError((e) => asUpgradeError(e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security")(e))
@@ -165,7 +176,7 @@ export const make = (options: UpgraderOptions) =>
           let muxerId = secured.muxer
           let muxDuplex: Duplex.Duplex = secured.duplex
           if (muxerId === undefined || !muxerIds.includes(muxerId)) {
-            const m = direction === "outbound"
+            const m = initiates
               ? yield* Multistream.select(secured.duplex, muxerIds).pipe(
                 Effect.mapError(asUpgradeError("MuxerNegotiation"))
               )
@@ -181,7 +192,13 @@ export const make = (options: UpgraderOptions) =>
             "libp2p.muxer.early": muxDuplex === secured.duplex
           })
           // yamux's receive windows grow into the connection's (and peer's) memory limits
-          return { muxer, session: yield* muxer.create(muxDuplex, { direction, memory: resources?.memory }) }
+          return {
+            muxer,
+            session: yield* muxer.create(muxDuplex, {
+              direction: initiates ? "outbound" : "inbound",
+              memory: resources?.memory
+            })
+          }
         }).pipe(Effect.withSpan("libp2p.upgrade.muxer"))
         const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
         metrics.update(ConnectionMetrics.handshakeDuration.with(direction, channel.protocol, muxer.protocol), seconds)
@@ -206,8 +223,9 @@ export const make = (options: UpgraderOptions) =>
     const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory, metrics, traced }
 
     return Upgrader.of({
-      upgradeOutbound: (raw, opts) => upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope),
-      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources, opts?.scope)
+      upgradeOutbound: (raw, opts) =>
+        upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope, opts?.role),
+      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources, opts?.scope, opts?.role)
     })
   })
 

@@ -25,7 +25,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Fiber, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
+import type { Duration } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
 import type * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
@@ -34,6 +35,7 @@ import { ResourceManager } from "../connection/ResourceManager.ts"
 import { Upgrader } from "../connection/Upgrader.ts"
 import { Identity } from "../core/Identity.ts"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import * as MultiaddrNet from "../core/MultiaddrNet.ts"
 import * as PeerId from "../core/PeerId.ts"
 import * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
@@ -73,6 +75,18 @@ export interface DialOptions {
   readonly force?: boolean
 }
 
+/** How {@link Host} `dialDirect` dials (hole punching). */
+export interface DirectDialOptions {
+  /** The peer the connection must authenticate as. */
+  readonly peer: PeerId.PeerId
+  /** The upgrade's role (`Upgrader.UpgradeOptions.role`); default: initiator, as any outbound connection. */
+  readonly role?: "initiator" | "responder"
+  /** Leave from a listening port (`Transport.DialOptions.fromListenPort`: TCP with `reusePort`). */
+  readonly fromListenPort?: boolean
+  /** The transport's dial deadline. */
+  readonly timeout?: Duration.Input
+}
+
 export class Host extends Context.Service<Host, {
   readonly peerId: PeerId.PeerId
   /** Start listening; listeners live as long as the Host. Returns the bound addresses. */
@@ -83,6 +97,17 @@ export class Host extends Context.Service<Host, {
   readonly addrs: () => ReadonlyArray<Multiaddr.Multiaddr>
   /** A connection to the target: an existing one, or a new dial. */
   readonly dial: (target: DialTarget, options?: DialOptions) => Effect.Effect<Connection.Connection, DialError>
+  /**
+   * One dial of one address, now: not through the Dialer (no queue, no
+   * backoff, no reuse of an existing connection — there is one, the relayed
+   * connection a hole punch upgrades from), with the upgrade's role and the
+   * transport options a TCP simultaneous open needs. The connection is
+   * registered as any other (hooks, events, connection manager).
+   */
+  readonly dialDirect: (
+    addr: Multiaddr.Multiaddr,
+    options: DirectDialOptions
+  ) => Effect.Effect<Connection.Connection, DialError>
   /** Dial if needed, then open a stream negotiating one of `protocols`. */
   readonly newStream: (
     target: DialTarget,
@@ -315,7 +340,13 @@ export const make = (options: HostOptions = {}) =>
       }
       if (peer !== undefined) add(byPeer.get(PeerId.toString(peer)))
       else for (const set of byPeer.values()) add(set)
-      return all
+      // direct connections first: `dial` and `newStream` take the first, so once a hole punch (DCUtR) made a
+      // direct connection, new streams go there rather than through the relay (a stable sort keeps the order)
+      return all.some((c) => MultiaddrNet.isRelayed(c.remoteAddr))
+        ? all.sort((x, y) =>
+          Number(MultiaddrNet.isRelayed(x.remoteAddr)) - Number(MultiaddrNet.isRelayed(y.remoteAddr))
+        )
+        : all
     }
 
     const onConnection = (handler: ConnectionHandler): Effect.Effect<void, never, Scope.Scope> =>
@@ -389,7 +420,12 @@ export const make = (options: HostOptions = {}) =>
           })
       )
 
-    const connectOnce: Dialer.Connect = (addr, peer, scope) =>
+    const connectOnce = (
+      addr: Multiaddr.Multiaddr,
+      peer: PeerId.PeerId | undefined,
+      scope: Scope.Closeable,
+      direct?: DirectDialOptions
+    ) =>
       Effect.gen(function*() {
         const expected = peer ?? peerIn(addr)
         const transport = transports.find((t) => t.canDial(addr))
@@ -398,11 +434,21 @@ export const make = (options: HostOptions = {}) =>
         }
         yield* Effect.mapError(connectionManager.reserve("outbound", addr, expected), dialError)
         const resources = yield* Effect.mapError(resourceManager.openConnection("outbound"), dialError)
-        const raw = yield* Effect.mapError(transport.dial(addr), dialError)
+        const raw = yield* Effect.mapError(
+          transport.dial(
+            addr,
+            direct === undefined ? undefined : {
+              ...(direct.fromListenPort !== undefined ? { fromListenPort: direct.fromListenPort } : {}),
+              ...(direct.timeout !== undefined ? { timeout: direct.timeout } : {})
+            }
+          ),
+          dialError
+        )
         // the connection closes the dialer's scope for it when it ends
         const conn = yield* upgrader.upgradeOutbound(raw, {
           resources,
           scope,
+          ...(direct?.role !== undefined ? { role: direct.role } : {}),
           ...(expected !== undefined ? { remotePeer: expected } : {})
         }).pipe(Effect.mapError(dialError))
         yield* register(conn, scope)
@@ -410,6 +456,19 @@ export const make = (options: HostOptions = {}) =>
       })
 
     const dialer = yield* Dialer.make(connect, options.dialer)
+
+    const dialDirect = (
+      addr: Multiaddr.Multiaddr,
+      direct: DirectDialOptions
+    ): Effect.Effect<Connection.Connection, DialError> =>
+      Effect.gen(function*() {
+        if (shuttingDown) return yield* dialError(new Dialer.HostClosed())
+        const scope = yield* Scope.fork(hostScope)
+        return yield* connectOnce(addr, direct.peer, scope, direct).pipe(
+          Scope.provide(scope),
+          Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+        )
+      }).pipe(Effect.withSpan("libp2p.dialDirect"), Effect.withTracer(tracer))
 
     const dialNew = (
       peer: PeerId.PeerId | undefined,
@@ -528,6 +587,7 @@ export const make = (options: HostOptions = {}) =>
       dial,
       newStream: (target, protocols, opts) => Effect.flatMap(dial(target), (conn) => conn.newStream(protocols, opts)),
       connections,
+      dialDirect,
       hangUp: (peer) => Effect.forEach(connections(peer), (c) => c.close, { discard: true, concurrency: "unbounded" }),
       events: Stream.fromPubSub(events),
       subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),

@@ -26,6 +26,18 @@
  * - `remoteAddr` / `localAddr` are the socket's own addresses (for a dial by
  *   DNS name, the resolved IP), without `/p2p`.
  *
+ * - Port reuse (`reusePort: true`, for TCP hole punching, DCUtR): listeners
+ *   are opened with SO_REUSEPORT, and a dial with `fromListenPort` binds its
+ *   socket to a listener's port (same family) with SO_REUSEPORT through Node's
+ *   `net.BoundSocket` (Node ≥ 24.19) before connecting, so the connection
+ *   leaves from the address we listen on. Two such dials towards each other
+ *   at the same time make one connection (a TCP simultaneous open: both
+ *   sides see an outbound connection, so the layers above need an explicit
+ *   role, `UpgradeOptions.role`). A plain `connect({ localPort })` cannot do
+ *   this: Node binds it without SO_REUSEPORT and fails with EADDRINUSE.
+ *   Without a reusePort listener of the family, such a dial fails
+ *   `Unsupported`.
+ *
  * Built on `node:net` directly rather than `effect/socket`: the flowing-mode
  * reader hands Node's chunks over without the copy that a paused `read()`
  * makes on Node < 26, and half-close (FIN) and reset (RST) map one-to-one
@@ -39,6 +51,7 @@ import { Duration, Effect, Result } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import { errorCode } from "../internal/errors.ts"
 import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
 import * as SocketDuplex from "./SocketDuplex.ts"
@@ -55,6 +68,23 @@ export interface TcpOptions {
   readonly closeTimeout?: Duration.Input
   /** TCP keep-alive idle time before the first probe (default 15 seconds, as go's net.Dialer). */
   readonly keepAliveInitialDelay?: Duration.Input
+  /**
+   * Open listeners with SO_REUSEPORT, so that dials with
+   * `DialOptions.fromListenPort` can leave from their port (default false).
+   */
+  readonly reusePort?: boolean
+  /**
+   * With `reusePort`: every dial to an IP address leaves from the listening
+   * port of its family when there is one (as go-libp2p's TCP transport does),
+   * falling back to an ephemeral port when that port cannot be used for it
+   * (EADDRINUSE, EADDRNOTAVAIL: a connection to the same address from that
+   * port exists). Peers then observe our listening port through the NAT, so
+   * identify's observed addresses are the ones a hole punch needs. Dials to
+   * this machine's own addresses (loopback, interfaces) keep ephemeral ports:
+   * from the listening port they could connect the socket to itself. Default
+   * false.
+   */
+  readonly dialFromListenPort?: boolean
 }
 
 /** A TCP listener: the bound addresses and a view on what it holds. */
@@ -195,6 +225,25 @@ export const interfaceAddrs = (
 
 const MiB = 1024 * 1024
 
+/**
+ * An address of this machine (loopback, or an interface's): a dial there
+ * from our listening port could reach that very port and connect the socket
+ * to itself (a TCP self-connect), so `dialFromListenPort` leaves such dials
+ * on ephemeral ports.
+ */
+const isOwnAddress = (host: string): boolean => {
+  const bare = host.startsWith("::ffff:") ? host.slice(7) : host.split("%")[0]!
+  if (bare === "::1" || bare.startsWith("127.") || bare === "0.0.0.0" || bare === "::") return true
+  try {
+    return Object.values(Os.networkInterfaces()).some((infos) => infos?.some((i) => i.address === bare) === true)
+  } catch {
+    return false
+  }
+}
+
+/** Errors of a dial from the listening port that an ephemeral port avoids. */
+const PORT_TAKEN = new Set(["EADDRINUSE", "EADDRNOTAVAIL"])
+
 /** The TCP transport with these options (a plain `Transport` value: no resources until used). */
 export const make = (options: TcpOptions = {}): TcpTransport => {
   const dialTimeout = options.dialTimeout ?? Duration.seconds(5)
@@ -204,6 +253,10 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
     closeTimeout: options.closeTimeout ?? Duration.seconds(2)
   }
   const keepAliveDelay = Duration.toMillis(Duration.fromInputUnsafe(options.keepAliveInitialDelay ?? "15 seconds"))
+  const reusePort = options.reusePort === true
+  const dialFromListenPort = reusePort && options.dialFromListenPort === true
+  /** The bound endpoints of the open reusePort listeners, in opening order. */
+  const reusable = new Set<Multiaddr.NodeAddress>()
 
   const dial = (
     addr: Multiaddr.Multiaddr,
@@ -212,9 +265,25 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
     Effect.gen(function*() {
       const target = yield* Effect.fromResult(nodeAddress(addr, canDial(addr), "dial"))
       const timeout = dialOptions?.timeout ?? dialTimeout
-      const sd = yield* Effect.acquireRelease(connect(addr, target, timeout), (sd) => sd.close, {
-        interruptible: true
-      })
+      const from = [...reusable].find((l) => l.family === target.family && Net.isIP(target.host) !== 0)
+      if (dialOptions?.fromListenPort === true && from === undefined) {
+        return yield* new Transport.TransportError({
+          reason: "Unsupported",
+          address: addr.toString(),
+          message: `tcp: dial ${addr.toString()} from a listening port: no reusePort listener for IPv${target.family}`
+        })
+      }
+      const implicit = dialFromListenPort && from !== undefined && !isOwnAddress(target.host)
+      const connected = dialOptions?.fromListenPort === true || implicit
+        ? connect(addr, target, timeout, from).pipe(
+          // by default only: a port already connected to that address is no reason to fail the dial
+          Effect.catchIf(
+            (e) => dialOptions?.fromListenPort !== true && PORT_TAKEN.has(errorCode(e.cause) ?? ""),
+            () => connect(addr, target, timeout, undefined)
+          )
+        )
+        : connect(addr, target, timeout, undefined)
+      const sd = yield* Effect.acquireRelease(connected, (sd) => sd.close, { interruptible: true })
       const addrs = socketAddrs(sd.socket)
       if (typeof addrs === "string") {
         return yield* new Transport.TransportError({
@@ -230,11 +299,12 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
   const connect = (
     addr: Multiaddr.Multiaddr,
     target: Multiaddr.NodeAddress,
-    timeout: Duration.Input
+    timeout: Duration.Input,
+    from: Multiaddr.NodeAddress | undefined
   ): Effect.Effect<NetTransport.Connected, Transport.TransportError> =>
     NetTransport.connect({
       create: () =>
-        Net.createConnection({
+        from !== undefined ? connectFrom(from, target) : Net.createConnection({
           host: target.host,
           port: target.port,
           family: target.family,
@@ -255,6 +325,26 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
           }`
         })
     })
+
+  /** A socket bound to `from` with SO_REUSEPORT (beside its listener), connecting to `target`; throws as `createConnection`. */
+  const connectFrom = (from: Multiaddr.NodeAddress, target: Multiaddr.NodeAddress): Net.Socket => {
+    const handle = new Net.BoundSocket({
+      host: from.host,
+      port: from.port,
+      reusePort: true,
+      ipv6Only: from.family === 6
+    })
+    let socket: Net.Socket
+    try {
+      socket = new Net.Socket({ handle, allowHalfOpen: true })
+    } catch (err) {
+      handle[Symbol.dispose]()
+      throw err
+    }
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, keepAliveDelay)
+    return socket.connect({ host: target.host, port: target.port })
+  }
 
   const listen = (
     addr: Multiaddr.Multiaddr,
@@ -277,7 +367,8 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
             host: target.host,
             port: target.port,
             backlog,
-            ipv6Only: target.family === 6
+            ipv6Only: target.family === 6,
+            reusePort
           }),
         listenError: (err) => Errors.listenError("tcp", addr, err),
         duplexOptions,
@@ -295,6 +386,13 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
           address: addr.toString(),
           message: `tcp: listen ${addr.toString()}: no bound address`
         })
+      }
+      if (reusePort && bound !== null && typeof bound === "object") {
+        const endpoint: Multiaddr.NodeAddress = { ...target, host: bound.address, port: bound.port }
+        yield* Effect.acquireRelease(
+          Effect.sync(() => reusable.add(endpoint)),
+          () => Effect.sync(() => reusable.delete(endpoint))
+        )
       }
       return { addrs: [boundAddr.success], stats: serving.stats }
     })

@@ -98,6 +98,14 @@ export type Handler = (
 export interface DialOptions {
   /** Deadline for the transport-level dial (default: the transport's own). */
   readonly timeout?: Duration.Input
+  /**
+   * Dial from the port a listener of this transport is bound to (TCP with
+   * `reusePort`: the socket is bound to the listening port with SO_REUSEPORT),
+   * so the remote sees the address we listen on — what a TCP simultaneous open
+   * through NATs (DCUtR hole punching) needs. A transport that cannot fails
+   * the dial with `Unsupported`.
+   */
+  readonly fromListenPort?: boolean
 }
 
 export interface Transport {
