@@ -344,7 +344,7 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
   )
 
   it.live(
-    "DHT.md/PUBSUB.md: without --dht/--pubsub go's 'not enabled' errors; a circuit CONNECT fails, never hangs",
+    "DHT.md/PUBSUB.md: without --dht/--pubsub go's 'not enabled' errors",
     () =>
       Effect.gen(function*() {
         const d = yield* ourDaemon()

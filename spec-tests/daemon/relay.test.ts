@@ -67,7 +67,7 @@ describe("daemon --relay (circuit relay v2 hop), daemon --http", () => {
         const failed = yield* Effect.flip(
           call(() => dialer.client.connect(peerIdFromString(lonely.peerId), [multiaddr(circuit)]))
         )
-        expect(failed.message).toContain("NO_RESERVATION")
+        expect(failed.message).toContain("relay: connect refused: NO_RESERVATION")
       }),
     180_000
   )

@@ -39,8 +39,11 @@
  *   signed records) when we know them, never the address it happened to dial
  *   us from; `LIST_PEERS` answers one entry per open connection (go).
  *
- * Not here: relay requests (the protocol has no relay request; circuit
- * addresses in CONNECT fail as any unreachable address does).
+ * - `CONNECT` with a relay's address for the peer (`<relay>/p2p/<relay>/p2p-circuit`,
+ *   the form clients pass) dials `…/p2p-circuit/p2p/<peer>` through the node's
+ *   circuit transport; a relay's refusal keeps its status name in the error
+ *   text (`relay: connect refused: NO_RESERVATION`), which clients parse.
+ *   The protocol has no relay request; `daemon --relay` serves the hop.
  *
  * @since 0.2.0
  */
