@@ -9,12 +9,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Request } from "@libp2p/daemon-protocol"
 import { peerIdFromString } from "@libp2p/peer-id"
+import { byteStream } from "@libp2p/utils"
 import { multiaddr } from "@multiformats/multiaddr"
 import { Effect } from "effect"
+import { spawnCli } from "../cli/support.ts"
 import * as Prometheus from "../support/prometheus.ts"
 import { call, echoHandler, echoOver, jsDaemon, ourDaemon, raw } from "./support.ts"
 
 const ECHO = "/echo/1.0.0"
+const PING = "/ipfs/ping/1.0.0"
 
 /** GET a URL of the daemon's status server: status, content type and body. */
 const get = (url: string) =>
@@ -68,6 +71,48 @@ describe("daemon --relay (circuit relay v2 hop), daemon --http", () => {
           call(() => dialer.client.connect(peerIdFromString(lonely.peerId), [multiaddr(circuit)]))
         )
         expect(failed.message).toContain("relay: connect refused: NO_RESERVATION")
+      }),
+    180_000
+  )
+
+  it.live(
+    "circuit-v2 §Connection Initiation: our node reserves (node --relay-reserve) on our --relay daemon; a js daemon CONNECTs through it, ping echoes 32 bytes",
+    () =>
+      Effect.gen(function*() {
+        const relay = yield* ourDaemon({ args: ["--relay"] })
+        const circuit = `${relay.addrs[0]!}/p2p-circuit`
+        const target = yield* spawnCli([
+          "node",
+          "--relay-reserve",
+          relay.addrs[0]!,
+          "--listen",
+          "/ip4/127.0.0.1/tcp/0",
+          "--ephemeral",
+          "--json"
+        ])
+        const up = yield* target.awaitLine((l) => l["event"] === "listening")
+        const reservation = yield* target.awaitLine((l) => l["event"] === "reservation", "40 seconds")
+        const targetId = String(up["peerId"])
+        expect(reservation["addrs"]).toContain(`${circuit}/p2p/${targetId}`)
+        // the js daemon's circuit transport (relayListen [] : dial only)
+        const dialer = yield* jsDaemon({ relayListen: [] })
+        const peer = peerIdFromString(targetId)
+        yield* call(() => dialer.client.connect(peer, [multiaddr(circuit)]))
+        const payload = crypto.getRandomValues(new Uint8Array(32))
+        const back = yield* call(async () => {
+          const stream = await dialer.client.openStream(peer, PING)
+          const bytes = byteStream(stream)
+          await bytes.write(payload)
+          const reply = await bytes.read({ bytes: 32 })
+          await stream.close()
+          return reply.subarray()
+        })
+        expect(Buffer.from(back).equals(Buffer.from(payload))).toBe(true)
+        const connect = yield* target.awaitLine(
+          (l) => l["event"] === "peer:connect" && l["peerId"] === dialer.peerId,
+          "20 seconds"
+        )
+        expect(String(connect["addr"])).toContain("/p2p-circuit/")
       }),
     180_000
   )

@@ -11,7 +11,8 @@
  *   pubsub?: "gossipsub"|"floodsub"
  *   relayListen?: string[]     with @libp2p/circuit-relay-v2's transport, listen on these
  *                              `<relay addr>/p2p/<relay>/p2p-circuit` addresses (reserve there);
- *                              the daemon line is printed once the reservations are made
+ *                              the daemon line is printed once the reservations are made;
+ *                              [] adds the transport only (dial circuit addresses)
  * Prints one line {"event":"daemon","controlAddr","peerId","addrs"} then runs until stdin closes.
  */
 import { noise } from "@chainsafe/libp2p-noise"
