@@ -37,9 +37,10 @@ describe("daemon --relay (circuit relay v2 hop), daemon --http", () => {
         const circuit = `${relayAddr}/p2p-circuit`
         const [target, dialer, lonely] = yield* Effect.all([
           jsDaemon({ relayListen: [circuit] }),
-          ourDaemon(),
+          ourDaemon({ args: ["--no-listen"] }), // §7: the relay client dials also with --no-listen
           ourDaemon()
         ], { concurrency: 3 })
+        expect(dialer.addrs).toEqual([])
         // the js node holds a reservation: its circuit address is a listen address
         const targetId = yield* call(() => target.client.identify())
         expect(targetId.addrs.map(String)).toContain(circuit)
