@@ -24,23 +24,10 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Messages from "../../src/daemon/messages.ts"
 import { runCli } from "../cli/support.ts"
-import { call, type Daemon, echoHandler, echoOver, ourDaemon } from "./support.ts"
+import { call, type Daemon, echoHandler, echoOver, ourDaemon, raw, readAs } from "./support.ts"
 
 const ECHO = "/echo/1.0.0"
 const text = (s: string) => new TextEncoder().encode(s)
-
-/** `sh.read(codec)`, typed (the client and the protocol package resolve different uint8arraylist typings). */
-const readAs = <T>(sh: { readonly read: (codec: never) => Promise<unknown> }, codec: unknown) =>
-  sh.read(codec as never) as Promise<T>
-
-/** One raw request and its first response (for requests the js client has no method for). */
-const raw = (d: Daemon, request: Request) =>
-  call(async () => {
-    const sh = await d.client.send(request)
-    const response = await readAs<Response>(sh, Response)
-    await sh.unwrap().close()
-    return response
-  })
 
 /** Raw streaming DHT request: the first response, then DHTResponses until END. */
 const rawDhtStream = (d: Daemon, dht: DHTRequest) =>
@@ -357,7 +344,7 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
   )
 
   it.live(
-    "DHT.md/PUBSUB.md: without --dht/--pubsub go's 'not enabled' errors; a circuit CONNECT fails, never hangs",
+    "DHT.md/PUBSUB.md: without --dht/--pubsub go's 'not enabled' errors",
     () =>
       Effect.gen(function*() {
         const d = yield* ourDaemon()
@@ -398,12 +385,12 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
   )
 
   it.live(
-    "§7 Unsupported: --relay, an unknown router or security name, a non-loopback control address",
+    "§7 Unsupported: an unknown router, security or muxer name, a non-loopback control address",
     () =>
       Effect.gen(function*() {
         for (
           const args of [
-            ["--relay"],
+            ["--muxer", "spdy"],
             ["--pubsub", "episub"],
             ["--security", "quic-tls"],
             ["--dht", "lan"]

@@ -5,6 +5,7 @@
  * `@libp2p/daemon-client` code, in this process.
  */
 import { createClient, type DaemonClient } from "@libp2p/daemon-client"
+import { type Request, Response } from "@libp2p/daemon-protocol"
 import { lpStream } from "@libp2p/utils"
 import { multiaddr } from "@multiformats/multiaddr"
 import { Effect, Schema } from "effect"
@@ -28,6 +29,19 @@ export const call = <A>(f: () => Promise<A>) =>
     catch: (e) => new ClientError({ message: e instanceof Error ? e.message : String(e) })
   })
 
+/** `sh.read(codec)`, typed (the client and the protocol package resolve different uint8arraylist typings). */
+export const readAs = <T>(sh: { readonly read: (codec: never) => Promise<unknown> }, codec: unknown) =>
+  sh.read(codec as never) as Promise<T>
+
+/** One raw request and its first response (for requests the js client has no method for). */
+export const raw = (d: Daemon, request: Request) =>
+  call(async () => {
+    const sh = await d.client.send(request)
+    const response = await readAs<Response>(sh, Response)
+    await sh.unwrap().close()
+    return response
+  })
+
 export interface Daemon {
   readonly pid: number
   readonly peerId: string
@@ -36,6 +50,8 @@ export interface Daemon {
   readonly addrs: ReadonlyArray<string>
   readonly client: DaemonClient
   readonly stderr: () => string
+  /** The status server's URL (`--http`), from the `daemon` line. */
+  readonly http?: string
 }
 
 /** Our `/unix/<path>` as js writes it (`/unix/%2Ftmp%2Fx.sock`). */
@@ -65,7 +81,8 @@ export const ourDaemon = (options: OurDaemonOptions = {}) =>
       controlAddr,
       addrs: line["addrs"] as ReadonlyArray<string>,
       client: createClient(multiaddr(controlAddr)),
-      stderr: cli.stderr
+      stderr: cli.stderr,
+      ...(typeof line["http"] === "string" ? { http: line["http"] } : {})
     }
     return daemon
   })
@@ -76,6 +93,8 @@ export interface JsDaemonOptions {
   readonly muxers?: ReadonlyArray<string>
   readonly dht?: "server" | "client"
   readonly pubsub?: "gossipsub" | "floodsub"
+  /** Reserve on these relays: `<relay addr>/p2p/<relay>/p2p-circuit` listen addresses. */
+  readonly relayListen?: ReadonlyArray<string>
 }
 
 /** A js-libp2p node behind `@libp2p/daemon-server`, stopped when the scope closes. */
@@ -89,7 +108,8 @@ export const jsDaemon = (options: JsDaemonOptions = {}) =>
       ...(options.security !== undefined ? { security: options.security } : {}),
       ...(options.muxers !== undefined ? { muxers: options.muxers } : {}),
       ...(options.dht !== undefined ? { dht: options.dht } : {}),
-      ...(options.pubsub !== undefined ? { pubsub: options.pubsub } : {})
+      ...(options.pubsub !== undefined ? { pubsub: options.pubsub } : {}),
+      ...(options.relayListen !== undefined ? { relayListen: options.relayListen } : {})
     }
     const p = yield* Process.spawn(process.execPath, [JS_DAEMON, JSON.stringify(config)], { cwd: ROOT, stdin: true })
     const match = yield* p.awaitOutput(/^(\{"event":"daemon".*\})$/m, "60 seconds")

@@ -39,8 +39,11 @@
  *   signed records) when we know them, never the address it happened to dial
  *   us from; `LIST_PEERS` answers one entry per open connection (go).
  *
- * Not here: relay requests (the protocol has no relay request; circuit
- * addresses in CONNECT fail as any unreachable address does).
+ * - `CONNECT` with a relay's address for the peer (`<relay>/p2p/<relay>/p2p-circuit`,
+ *   the form clients pass) dials `…/p2p-circuit/p2p/<peer>` through the node's
+ *   circuit transport; a relay's refusal keeps its status name in the error
+ *   text (`relay: connect refused: NO_RESERVATION`), which clients parse.
+ *   The protocol has no relay request; `daemon --relay` serves the hop.
  *
  * @since 0.2.0
  */
@@ -106,6 +109,15 @@ const { p2p, tcp } = Multiaddr.codes
 
 /** go's text for a request past its deadline (context.DeadlineExceeded). */
 const DEADLINE = "context deadline exceeded"
+
+/**
+ * A relay's address given for `peer` (`<relay>/p2p/<relay>/p2p-circuit`, as clients pass it,
+ * go's peerstore form) names its target: `…/p2p-circuit/p2p/<peer>`; other addresses unchanged.
+ */
+const circuitTo = (addr: Multiaddr.Multiaddr, peer: PeerId.PeerId) =>
+  addr.components.at(-1)?.code === Multiaddr.codes["p2p-circuit"]
+    ? Multiaddr.encapsulate(addr, `/p2p/${PeerId.toString(peer)}`)
+    : Result.succeed(addr)
 
 const routingMessage = (e: RoutingError) => (e.reason === "NotFound" ? "routing: not found" : e.message)
 
@@ -294,7 +306,10 @@ export const make = (options: DaemonOptions) =>
         req.timeout,
         Effect.gen(function*() {
           const peer = yield* peerOf(req.peer)
-          const addrs = yield* Effect.forEach(req.addrs, (b) => Effect.fromResult(Multiaddr.fromBytes(b)))
+          const addrs = yield* Effect.forEach(
+            req.addrs,
+            (b) => Effect.fromResult(Result.flatMap(Multiaddr.fromBytes(b), (a) => circuitTo(a, peer)))
+          )
           if (addrs.length > 0) yield* peerstore.merge(peer, { addrs, addrSource: "manual" })
           yield* host.dial(peer)
           return Messages.ok()

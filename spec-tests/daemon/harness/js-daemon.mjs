@@ -9,10 +9,15 @@
  *   muxers?: ("yamux"|"mplex")[]               default ["yamux"]
  *   dht?: "server"|"client"    @libp2p/kad-dht (passthrough mapper: loopback addresses kept)
  *   pubsub?: "gossipsub"|"floodsub"
+ *   relayListen?: string[]     with @libp2p/circuit-relay-v2's transport, listen on these
+ *                              `<relay addr>/p2p/<relay>/p2p-circuit` addresses (reserve there);
+ *                              the daemon line is printed once the reservations are made;
+ *                              [] adds the transport only (dial circuit addresses)
  * Prints one line {"event":"daemon","controlAddr","peerId","addrs"} then runs until stdin closes.
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
+import { circuitRelayTransport } from "@libp2p/circuit-relay-v2"
 import { privateKeyFromProtobuf } from "@libp2p/crypto/keys"
 import { createServer } from "@libp2p/daemon-server"
 import { floodsub } from "@libp2p/floodsub"
@@ -45,8 +50,8 @@ if (config.pubsub === "floodsub") services.pubsub = floodsub()
 
 const node = await createLibp2p({
   ...(config.privateKey ? { privateKey: privateKeyFromProtobuf(Buffer.from(config.privateKey, "hex")) } : {}),
-  addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
-  transports: [tcp()],
+  addresses: { listen: ["/ip4/127.0.0.1/tcp/0", ...(config.relayListen ?? [])] },
+  transports: [tcp(), ...(config.relayListen ? [circuitRelayTransport()] : [])],
   connectionEncrypters: (config.security ?? ["noise"]).map((n) => SECURITY[n]()),
   streamMuxers: (config.muxers ?? ["yamux"]).map((n) => MUXERS[n]()),
   services

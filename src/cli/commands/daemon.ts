@@ -19,9 +19,19 @@ import * as PeerId from "../../core/PeerId.ts"
 import * as Daemon from "../../daemon/Daemon.ts"
 import { Host, type ListenError } from "../../host/Host.ts"
 import * as KeepConnected from "../../host/KeepConnected.ts"
+import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
 import { Pubsub } from "../../protocols/pubsub/Pubsub.ts"
-import { json, parseMultiaddr, type StackFlags, stackFlags, stackOptions } from "../flags.ts"
+import * as RelayServer from "../../protocols/relay/RelayServer.ts"
+import {
+  httpOptions,
+  json,
+  observabilityFlags,
+  parseMultiaddr,
+  type StackFlags,
+  stackFlags,
+  stackOptions
+} from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, Output, printError, Unsupported, usageAsHelp } from "../output.ts"
 import * as PubsubCli from "./pubsub.ts"
@@ -53,7 +63,7 @@ const daemonFlags = {
   ),
   pubsub: Flag.String("pubsub").pipe(Flag.withDescription("run a pubsub router: gossipsub or floodsub"), Flag.optional),
   relay: Flag.Boolean("relay").pipe(
-    Flag.withDescription("serve as a circuit relay v2 hop (not implemented yet: Unsupported, exit 2)"),
+    Flag.withDescription("serve as a circuit relay v2 (hop) for others: reservations, relayed connections"),
     Flag.withDefault(false)
   ),
   bootstrap: Flag.String("bootstrap").pipe(
@@ -62,6 +72,8 @@ const daemonFlags = {
     ),
     Flag.atLeast(0)
   ),
+  http: observabilityFlags.http,
+  httpPublic: observabilityFlags.httpPublic,
   json,
   ...stackFlags
 }
@@ -75,6 +87,8 @@ export interface DaemonFlags extends StackFlags {
   readonly pubsub: Option.Option<string>
   readonly relay: boolean
   readonly bootstrap: ReadonlyArray<string>
+  readonly http: Option.Option<string>
+  readonly httpPublic: boolean
   readonly json: boolean
 }
 
@@ -92,9 +106,6 @@ const checkNames = (flag: string, value: Option.Option<string>, known: ReadonlyA
 /** `daemon`: check the flags, build the node and the daemon, print the `daemon` line, run until interrupted. */
 export const main = (flags: DaemonFlags) =>
   Effect.gen(function*() {
-    if (flags.relay) {
-      return yield* unsupported("--relay: circuit relay v2 (hop) is not implemented yet (issue 17)")
-    }
     yield* checkNames("--security", flags.security, Nodes.securityNames)
     yield* checkNames("--muxer", flags.muxer, Nodes.muxerNames)
     const dht = Option.getOrUndefined(flags.dht)
@@ -111,11 +122,14 @@ export const main = (flags: DaemonFlags) =>
       ? []
       : yield* Effect.forEach(flags.listen.length > 0 ? flags.listen : [DEFAULT_LISTEN], parseMultiaddr)
     const bootstrap = yield* Effect.forEach(flags.bootstrap, parseMultiaddr)
+    const http = yield* httpOptions(flags)
     const key = Option.isSome(flags.identity)
       ? yield* IdentityFile.load(flags.identity.value)
       : yield* Keys.generate("Ed25519")
 
-    const node = yield* Layer.build(Nodes.Default({ ...preset, privateKey: key, listen })).pipe(
+    const stack = Nodes.Default({ ...preset, privateKey: key, listen })
+    // --relay: the hop service with the node (the relay client is always in the preset)
+    const node = yield* Layer.build(flags.relay ? Layer.provideMerge(RelayServer.layer(), stack) : stack).pipe(
       Effect.catchTag(
         "ListenError",
         (e): Effect.Effect<never, Unsupported | ListenError> =>
@@ -140,10 +154,15 @@ export const main = (flags: DaemonFlags) =>
     const peerId = PeerId.toString(host.peerId)
     const controlAddr = Multiaddr.toString(daemon.controlAddr)
     const addrs = host.addrs().map(Multiaddr.toString)
+    const status = http === undefined
+      ? undefined
+      : yield* HttpStatus.serve(http).pipe(Effect.provideContext(ctx))
     yield* emit(
       flags.json,
-      { event: "daemon", controlAddr, peerId, addrs },
-      `peer id: ${peerId}\ncontrol socket: ${controlAddr}\n${addrs.map((a) => `listening on ${a}`).join("\n")}`
+      { event: "daemon", controlAddr, peerId, addrs, ...(status !== undefined ? { http: status.url } : {}) },
+      `peer id: ${peerId}\ncontrol socket: ${controlAddr}\n${addrs.map((a) => `listening on ${a}`).join("\n")}${
+        status !== undefined ? `\nstatus page and metrics at ${status.url}` : ""
+      }`
     )
     const output = yield* Output
     const connectionManager = Context.get(node, ConnectionManager)
