@@ -8,10 +8,21 @@
  * registered protocols else "other", a fixed reason set, no peer ids.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule, Stream } from "effect"
+import { Effect, Schedule } from "effect"
 import type * as Connection from "../../src/connection/Connection.ts"
+import * as Keys from "../../src/core/Keys.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
-import type { HostEvent } from "../../src/host/Host.ts"
+import * as Yamux from "../../src/muxer/Yamux.ts"
+import * as Frame from "../../src/muxer/yamux/frame.ts"
+import {
+  connect,
+  eventually,
+  expectClosed,
+  noiseInitiator,
+  recordEvents,
+  watchedNode,
+  yamuxFrame
+} from "../support/attacker.ts"
 import { tcpNode } from "../support/node.ts"
 import * as Prometheus from "../support/prometheus.ts"
 import { get, httpNode } from "./support.ts"
@@ -121,9 +132,7 @@ describe("stream bytes by protocol and connection close reasons (issue 16)", () 
           {},
           { connectionManager: { highWater: 100, lowWater: 0, gracePeriod: "0 millis", silencePeriod: 0 } }
         )
-        const events: Array<HostEvent> = []
-        yield* Effect.forkScoped(Stream.runForEach(a.host.events, (e) => Effect.sync(() => events.push(e))))
-        yield* Effect.sleep("50 millis")
+        const events = yield* recordEvents(a)
         const local = yield* tcpNode()
         const remote = yield* tcpNode()
         const trimmed = yield* tcpNode()
@@ -168,9 +177,7 @@ describe("stream bytes by protocol and connection close reasons (issue 16)", () 
               ? [e.reason]
               : []
           )
-        yield* Effect.sleep("100 millis").pipe(
-          Effect.repeat({ until: () => reasonOf("PeerDisconnect", trimmed.host.peerId).length > 0, times: 100 })
-        )
+        yield* eventually(Effect.sync(() => reasonOf("PeerDisconnect", trimmed.host.peerId).length > 0), "20 seconds")
         expect(reasonOf("ConnectionClose", local.host.peerId)).toEqual(["local"])
         expect(reasonOf("PeerDisconnect", local.host.peerId)).toEqual(["local"])
         expect(reasonOf("ConnectionClose", remote.host.peerId)).toEqual(["remote"])
@@ -179,5 +186,34 @@ describe("stream bytes by protocol and connection close reasons (issue 16)", () 
         expect(reasonOf("PeerDisconnect", trimmed.host.peerId)).toEqual(["trimmed"])
       }),
     90_000
+  )
+
+  it.live(
+    "yamux §Framing: a session the remote breaks with a bad frame ends as error on the Host's events",
+    () =>
+      Effect.gen(function*() {
+        const node = yield* watchedNode()
+        const events = yield* recordEvents(node)
+        const identity = yield* Keys.generate("Ed25519")
+        const peer = PeerId.fromPrivateKey(identity)
+        const attacker = yield* connect(node.addr)
+        const session = yield* noiseInitiator(attacker, { identity, muxers: [Yamux.PROTOCOL] })
+        expect(yield* eventually(Effect.sync(() => node.host.connections(peer).length === 1), "20 seconds")).toBe(true)
+        const bad = yamuxFrame(Frame.TYPE_PING, Frame.FLAG_SYN, 0, 1)
+        bad[0] = 0xff // version
+        yield* session.send(bad)
+        yield* expectClosed(attacker, "5 seconds")
+        const reasons = () =>
+          events.flatMap((e) =>
+            e._tag === "PeerDisconnect" && PeerId.equals(e.peerId, peer)
+              ? [`disconnect:${e.reason}`]
+              : e._tag === "ConnectionClose" && PeerId.equals(e.connection.remotePeer, peer)
+              ? [`close:${e.reason}`]
+              : []
+          )
+        expect(yield* eventually(Effect.sync(() => reasons().length === 2), "20 seconds")).toBe(true)
+        expect(reasons()).toEqual(["close:error", "disconnect:error"])
+      }),
+    60_000
   )
 })

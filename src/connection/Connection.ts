@@ -58,7 +58,8 @@ export interface Stream extends Duplex.Duplex {
  * Why a connection ended, as a bounded label: `local` (we closed it),
  * `remote` (the remote closed it: EOF or GoAway), `error` (the muxer or the
  * transport failed), `timeout` (the muxer's keep-alive timed out), `trimmed`
- * (the connection manager closed it), `limit` (a limit closed it).
+ * (the connection manager closed it), `limit` (a limit closed it: the muxer's
+ * stream limit, which a remote that keeps opening refused streams runs into).
  */
 export const CloseReason = Schema.Literals(["local", "remote", "error", "timeout", "trimmed", "limit"])
 export type CloseReason = typeof CloseReason.Type
@@ -71,6 +72,8 @@ export const closeReasonOf = (error: StreamMuxer.MuxerError): CloseReason => {
       return "remote"
     case "Timeout":
       return "timeout"
+    case "TooManyStreams":
+      return "limit"
     default:
       return "error"
   }
