@@ -95,7 +95,9 @@ describe("CLI node (ARCHITECTURE §7, docs/CLI.md)", () => {
         // still running: it stops on SIGTERM, exit 0
         expect(yield* stop(b)).toEqual({ code: 0, signal: null })
         expect(b.bad).toEqual([])
-        yield* a.awaitLine((l) => l["event"] === "peer:disconnect" && l["peerId"] === second.peerId)
+        const gone = yield* a.awaitLine((l) => l["event"] === "peer:disconnect" && l["peerId"] === second.peerId)
+        // b closed its connections as it stopped: to a, the remote closed it
+        expect(gone["reason"]).toBe("remote")
         expect(yield* stop(a)).toEqual({ code: 0, signal: null })
       }),
     90_000

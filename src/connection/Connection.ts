@@ -54,6 +54,52 @@ export interface Stream extends Duplex.Duplex {
   readonly direction: Direction
 }
 
+/**
+ * Why a connection ended, as a bounded label: `local` (we closed it),
+ * `remote` (the remote closed it: EOF or GoAway), `error` (the muxer or the
+ * transport failed), `timeout` (the muxer's keep-alive timed out), `trimmed`
+ * (the connection manager closed it), `limit` (a limit closed it: the muxer's
+ * stream limit, which a remote that keeps opening refused streams runs into).
+ */
+export const CloseReason = Schema.Literals(["local", "remote", "error", "timeout", "trimmed", "limit"])
+export type CloseReason = typeof CloseReason.Type
+
+/** The close reason of a session that ended on `error` (we did not close it first). */
+export const closeReasonOf = (error: StreamMuxer.MuxerError): CloseReason => {
+  switch (error.reason) {
+    case "Closed":
+    case "GoAway":
+      return "remote"
+    case "Timeout":
+      return "timeout"
+    case "TooManyStreams":
+      return "limit"
+    default:
+      return "error"
+  }
+}
+
+/** Data byte totals, added to as streams are read at scrape time. */
+export interface ByteTotals {
+  read: number
+  written: number
+}
+
+/** Add a stream's `bytes` into `into` under `key`. */
+export const addBytes = (
+  into: Map<string, ByteTotals>,
+  key: string,
+  bytes: StreamMuxer.StreamBytes | undefined
+): void => {
+  if (bytes === undefined) return
+  const t = into.get(key)
+  if (t === undefined) into.set(key, { read: bytes.read, written: bytes.written })
+  else {
+    t.read += bytes.read
+    t.written += bytes.written
+  }
+}
+
 export interface NewStreamOptions {
   /** Skip waiting for the remote's confirmation when only one protocol is offered (lazy select). Default true. */
   readonly lazy?: boolean
@@ -94,6 +140,16 @@ export interface Connection {
   readonly streams: () => ReadonlyArray<Stream>
   /** Close the connection: reset its streams, close the socket. Idempotent. */
   readonly close: Effect.Effect<void>
+  /** `close`, naming why (the first reason given, or the end's own, is the one kept). */
+  readonly closeWith?: (reason: CloseReason) => Effect.Effect<void>
+  /** Why the connection ended (undefined while it is open). */
+  readonly closeReason?: () => CloseReason | undefined
+  /**
+   * Add the data bytes of the streams open now to `into`, keyed by protocol
+   * label (the protocol when registered, else "other"); metrics read it at
+   * scrape time.
+   */
+  readonly streamBytes?: (into: Map<string, ByteTotals>) => void
   /** Resolves when the connection has closed, for whatever reason. */
   readonly closed: Effect.Effect<void>
   /** True once the connection is closing or closed. */

@@ -424,7 +424,7 @@ export const make = (options: ConnectionManagerOptions = {}) =>
             target: config.lowWater
           })
           // closing waits for the muxer's GoAway; it must not hold up the trimmer
-          yield* FiberSet.run(closers, c.conn.close)
+          yield* FiberSet.run(closers, c.conn.closeWith?.("trimmed") ?? c.conn.close)
         }
         if (chosen.length > 0) {
           yield* Effect.logDebug(

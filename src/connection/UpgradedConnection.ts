@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Scope } from "effect"
+import { Cause, Clock, Deferred, type Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Metrics from "../internal/metrics.ts"
@@ -44,6 +44,8 @@ export interface Shared {
   readonly metrics: Metrics.Recorder
   /** Whether the node was built with a tracer of its own (else inbound streams make no spans). */
   readonly traced: boolean
+  /** Data bytes of the streams that have ended, by protocol label (read at scrape time). */
+  readonly closedStreamBytes: Map<string, Connection.ByteTotals>
 }
 
 /** One connection's parts, from the upgrade. */
@@ -104,8 +106,10 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   signal: Deferred.Deferred<void> | undefined = undefined
   /** Inbound streams per protocol (for `maxInboundStreams`), made on the first one. */
   inbound: Map<string, number> | undefined = undefined
-  /** The negotiated streams open now (for `streams()`), made on the first one. */
-  open: Set<Connection.Stream> | undefined = undefined
+  /** The negotiated streams open now (for `streams()`), with their muxed streams, made on the first one. */
+  open: Map<Connection.Stream, StreamMuxer.MuxedStream> | undefined = undefined
+  /** Why the connection ended (set by the first close or by the end of the session). */
+  reason: Connection.CloseReason | undefined = undefined
 
   constructor(shared: Shared, args: ConnectionArgs, scope: Scope.Scope, openedAt: number) {
     this.id = `c${++nextConnectionId}`
@@ -132,6 +136,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   /** Mark the connection ended and wake whoever waits on `closed` (idempotent). */
   markEnded(): void {
     this.closing = true
+    this.reason ??= "local"
     if (this.done) return
     this.done = true
     if (this.signal !== undefined) Deferred.doneUnsafe(this.signal, Exit.void)
@@ -160,11 +165,29 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   }
 
   get close(): Effect.Effect<void> {
+    return this.closeWith("local")
+  }
+
+  closeWith(reason: Connection.CloseReason): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.closing) return this.closed
       this.closing = true
+      this.reason ??= reason
       return Effect.andThen(this.session.close, this.end())
     })
+  }
+
+  closeReason(): Connection.CloseReason | undefined {
+    return this.reason
+  }
+
+  /** The session ended on `cause` (its `accept` failed): the remote or an error ended it, unless we closed first. */
+  sessionEnded(cause: Cause.Cause<StreamMuxer.MuxerError>): Effect.Effect<void> {
+    if (this.reason === undefined) {
+      const error = Cause.findErrorOption(cause)
+      this.reason = Option.isSome(error) ? Connection.closeReasonOf(error.value) : "error"
+    }
+    return this.end()
   }
 
   isClosed(): boolean {
@@ -186,26 +209,43 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
   }
 
   streams(): ReadonlyArray<Connection.Stream> {
-    return this.open === undefined ? [] : Array.from(this.open)
+    return this.open === undefined ? [] : Array.from(this.open.keys())
+  }
+
+  /** The protocol as a bounded label: registered here, else "other". */
+  labelOf(protocol: string): string {
+    return this.shared.registrar.lookup(protocol) !== undefined ? protocol : "other"
+  }
+
+  streamBytes(into: Map<string, Connection.ByteTotals>): void {
+    const open = this.open
+    if (open === undefined) return
+    for (const [stream, muxed] of open) Connection.addBytes(into, this.labelOf(stream.protocol), muxed.bytes?.())
   }
 
   /**
    * A negotiated stream: counted in the metrics (its protocol as a label only
    * when registered here, else "other") and listed by `streams()` until the
-   * current (stream) scope closes.
+   * current (stream) scope closes; then its byte totals join the closed
+   * streams' (the muxer counted them, nothing is recorded per chunk).
    */
-  track(stream: Connection.Stream): Effect.Effect<Connection.Stream, never, Scope.Scope> {
+  track(
+    stream: Connection.Stream,
+    muxed: StreamMuxer.MuxedStream
+  ): Effect.Effect<Connection.Stream, never, Scope.Scope> {
     return Effect.suspend(() => {
-      const { registrar, metrics } = this.shared
-      const label = registrar.lookup(stream.protocol) !== undefined ? stream.protocol : "other"
+      const { metrics, closedStreamBytes } = this.shared
+      const label = this.labelOf(stream.protocol)
       metrics.update(ConnectionMetrics.streamsOpened.with(label, stream.direction), 1)
-      const open = this.open ??= new Set()
-      open.add(stream)
+      const open = this.open ??= new Map()
+      open.set(stream, muxed)
       return Effect.as(
         Effect.addFinalizer(() =>
           Effect.sync(() => {
-            const set = this.open
-            if (set !== undefined && set.delete(stream) && set.size === 0) this.open = undefined
+            const map = this.open
+            if (map === undefined || !map.delete(stream)) return
+            if (map.size === 0) this.open = undefined
+            Connection.addBytes(closedStreamBytes, label, muxed.bytes?.())
           })
         ),
         stream
@@ -239,7 +279,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
           )
         }
         const duplex = Multistream.toDuplex(Multistream.lazySelect(muxed, protocols[0]!))
-        return yield* self.track(toStream(duplex, protocols[0]!, muxed))
+        return yield* self.track(toStream(duplex, protocols[0]!, muxed), muxed)
       }
       const selected = yield* Multistream.select(muxed, protocols).pipe(
         Effect.timeoutOrElse({
@@ -256,7 +296,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
           Effect.tapError(() => muxed.reset)
         )
       }
-      return yield* self.track(toStream(selected.duplex, selected.protocol, muxed))
+      return yield* self.track(toStream(selected.duplex, selected.protocol, muxed), muxed)
     })
   }
 
@@ -271,7 +311,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
       const streamScope = Scope.forkUnsafe(this.scope)
       return Effect.matchCauseEffect(Scope.provide(this.session.accept, streamScope), {
         // one-parameter handlers: matchCauseEffect keeps them as they are (no wrapper closure)
-        onFailure: (_cause) => Effect.andThen(Scope.close(streamScope, Exit.void), this.end()),
+        onFailure: (cause) => Effect.andThen(Scope.close(streamScope, Exit.void), this.sessionEnded(cause)),
         // started at once: scheduling it would give this long-lived fiber a dispatcher of its own
         onSuccess: (muxed) =>
           Effect.andThen(
@@ -317,7 +357,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
       if (count >= registration.options.maxInboundStreams) return yield* muxed.reset
       inbound.set(protocol, count + 1)
       yield* Effect.addFinalizer(() => Effect.sync(() => self.releaseInbound(protocol)))
-      const stream = yield* self.track(toStream(negotiated.duplex, protocol, muxed))
+      const stream = yield* self.track(toStream(negotiated.duplex, protocol, muxed), muxed)
       if (self.shared.traced) yield* Effect.annotateCurrentSpan("libp2p.protocol", protocol)
       yield* registration.handler(stream, self)
       // Graceful end: half-close, then let the remote finish (bounded) before the scope

@@ -112,6 +112,8 @@ export class Upgrader extends Context.Service<Upgrader, {
     raw: Transport.RawConnection,
     options?: UpgradeOptions
   ) => Effect.Effect<Connection.Connection, UpgradeError | ResourceManager.LimitExceeded, Scope.Scope>
+  /** Data bytes of the streams that have ended on this node's connections, by protocol label (for metrics). */
+  readonly closedStreamBytes: () => ReadonlyMap<string, Connection.ByteTotals>
 }>()("effect-libp2p/Upgrader") {}
 
 /** A failed negotiation step as an UpgradeError with `reason`, keeping the step's error as the cause. */
@@ -220,12 +222,21 @@ export const make = (options: UpgraderOptions) =>
 
     // spans per inbound stream only when the node exports traces (Tracing.layerOtlp): they cost ~a span per stream
     const traced = (yield* Effect.tracer) !== Tracer.nativeTracer
-    const shared: UpgradedConnection.Shared = { registrar, streamTimeout, streamMemory, metrics, traced }
+    const closedStreamBytes = new Map<string, Connection.ByteTotals>()
+    const shared: UpgradedConnection.Shared = {
+      registrar,
+      streamTimeout,
+      streamMemory,
+      metrics,
+      traced,
+      closedStreamBytes
+    }
 
     return Upgrader.of({
       upgradeOutbound: (raw, opts) =>
         upgrade(raw, "outbound", opts?.remotePeer, opts?.resources, opts?.scope, opts?.role),
-      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources, opts?.scope, opts?.role)
+      upgradeInbound: (raw, opts) => upgrade(raw, "inbound", undefined, opts?.resources, opts?.scope, opts?.role),
+      closedStreamBytes: () => closedStreamBytes
     })
   })
 

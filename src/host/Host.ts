@@ -27,7 +27,7 @@
  */
 import type { Duration } from "effect"
 import { Cause, Context, Effect, Exit, Fiber, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
-import type * as Connection from "../connection/Connection.ts"
+import * as Connection from "../connection/Connection.ts"
 import { ConnectionManager } from "../connection/ConnectionManager.ts"
 import * as Dialer from "../connection/Dialer.ts"
 import { DialError } from "../connection/Dialer.ts"
@@ -60,9 +60,14 @@ export class ListenError extends Schema.TaggedError<ListenError>()("ListenError"
 
 export type HostEvent =
   | { readonly _tag: "PeerConnect"; readonly peerId: PeerId.PeerId; readonly connection: Connection.Connection }
-  | { readonly _tag: "PeerDisconnect"; readonly peerId: PeerId.PeerId }
+  /** `reason`: why the peer's last connection ended. */
+  | { readonly _tag: "PeerDisconnect"; readonly peerId: PeerId.PeerId; readonly reason: Connection.CloseReason }
   | { readonly _tag: "ConnectionOpen"; readonly connection: Connection.Connection }
-  | { readonly _tag: "ConnectionClose"; readonly connection: Connection.Connection }
+  | {
+    readonly _tag: "ConnectionClose"
+    readonly connection: Connection.Connection
+    readonly reason: Connection.CloseReason
+  }
   | { readonly _tag: "Listening"; readonly addrs: ReadonlyArray<Multiaddr.Multiaddr> }
 
 /** Events buffered for a subscriber that lags (sliding: beyond it the oldest are dropped). */
@@ -146,6 +151,11 @@ export class Host extends Context.Service<Host, {
   readonly dialer: Dialer.Dialer
   /** Bytes read and written by all connections so far, closed ones included (those whose transport counts them). */
   readonly bytes: () => { readonly read: number; readonly written: number }
+  /**
+   * Data bytes of all streams so far, closed ones included, by protocol label
+   * (the protocol when registered, else "other"), as the muxers count them.
+   */
+  readonly streamBytes: () => ReadonlyMap<string, Connection.ByteTotals>
 }>()("effect-libp2p/Host") {}
 
 export interface HostOptions {
@@ -220,16 +230,17 @@ class Registration implements Release.Releasable {
     const conn = this.conn
     const set = this.byPeer.get(this.key)
     if (set === undefined || !set.delete(this)) return
-    this.metrics.update(HostMetrics.connectionsClosed.with(...HostMetrics.labelsOf(conn)), 1)
+    const reason = conn.closeReason?.() ?? "local"
+    this.metrics.update(HostMetrics.connectionsClosed.with(...HostMetrics.labelsOf(conn), reason), 1)
     const bytes = conn.bytes()
     if (bytes !== undefined) {
       this.closedBytes.read += bytes.read
       this.closedBytes.written += bytes.written
     }
-    PubSub.publishUnsafe(this.events, { _tag: "ConnectionClose", connection: conn })
+    PubSub.publishUnsafe(this.events, { _tag: "ConnectionClose", connection: conn, reason })
     if (set.size === 0) {
       this.byPeer.delete(this.key)
-      PubSub.publishUnsafe(this.events, { _tag: "PeerDisconnect", peerId: conn.remotePeer })
+      PubSub.publishUnsafe(this.events, { _tag: "PeerDisconnect", peerId: conn.remotePeer, reason })
     }
   }
 }
@@ -606,6 +617,12 @@ export const make = (options: HostOptions = {}) =>
           }
         }
         return { read, written }
+      },
+      streamBytes: () => {
+        const totals = new Map<string, Connection.ByteTotals>()
+        for (const [key, t] of upgrader.closedStreamBytes()) Connection.addBytes(totals, key, t)
+        for (const set of byPeer.values()) for (const r of set) r.conn.streamBytes?.(totals)
+        return totals
       }
     })
     if (options.listen !== undefined && options.listen.length > 0) {

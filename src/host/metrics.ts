@@ -1,7 +1,8 @@
 /**
  * The host's metrics (Prometheus names `libp2p_…`), after
  * `go:p2p/net/swarm/swarm_metrics.go`: connections opened and closed (counted
- * where the Host registers and releases a connection), dial attempts by outcome
+ * where the Host registers and releases a connection; closed ones by
+ * `Connection.CloseReason`), dial attempts by outcome
  * (one per address the Dialer tries), and the gauges of open connections and
  * streams, which the status collector (`observability/Metrics.ts`) sets from
  * the Host's table at scrape time — exact, and nothing on the data path.
@@ -22,11 +23,15 @@ export const connectionsOpened = labelled(
 )
 
 export const connectionsClosed = labelled(
-  Metric.counter("libp2p_connections_closed_total", { description: "Connections closed", incremental: true }),
+  Metric.counter("libp2p_connections_closed_total", {
+    description: "Connections closed, by why (local, remote, error, timeout, trimmed, limit)",
+    incremental: true
+  }),
   "direction",
   "transport",
   "security",
-  "muxer"
+  "muxer",
+  "reason"
 )
 
 /** One per address tried: `outcome` is `success` or the failure's kind (e.g. `Refused`, `Timeout`, `Security`). */

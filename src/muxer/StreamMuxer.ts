@@ -35,6 +35,18 @@ export interface MuxedStream extends Duplex.Duplex {
   /** Muxer-specific stream id (as a string, for logs). */
   readonly id: string
   readonly direction: Direction
+  /**
+   * Data bytes received and sent on this stream so far (payload, not frame
+   * headers): plain counters the muxer keeps, read at scrape time for the
+   * per-protocol byte metrics. Optional for muxers that do not count.
+   */
+  readonly bytes?: () => StreamBytes
+}
+
+/** A stream's data byte totals. */
+export interface StreamBytes {
+  readonly read: number
+  readonly written: number
 }
 
 export interface MuxedSession {

@@ -8,7 +8,8 @@
  * What is state rather than an event is read here, at scrape time, so the
  * data path carries no metric updates: the gauges of open connections and
  * streams (from the Host's table), the resource manager's refusals (from its
- * stats) and the bytes on the wire (the sockets' own counters). A series whose
+ * stats), the bytes on the wire (the sockets' own counters) and the stream
+ * data bytes per protocol (the muxed streams' own counters, `Host.streamBytes`). A series whose
  * label set is gone (no connection of that kind is left) reads 0.
  *
  * Anchors: `effect:observability/PrometheusMetrics.ts` (`formatUnsafe`,
@@ -34,23 +35,44 @@ export const transportBytes = Metrics.labelled(
   "direction"
 )
 
+/**
+ * Data bytes of streams by protocol (registered ones, else "other") and
+ * direction, as the muxers count them (payload, not frame headers or
+ * encryption); read at scrape time from the Host, nothing on the data path.
+ */
+export const streamBytes = Metrics.labelled(
+  Metric.counter("libp2p_stream_bytes_total", {
+    description: "Stream data bytes, by protocol (registered ones, else other) and direction",
+    incremental: true
+  }),
+  "protocol",
+  "direction"
+)
+
 /** Reads the node's state into its metrics and formats them; one per node (it remembers what it last set). */
 export interface Collector {
   /** The metrics text (Prometheus 0.0.4). */
   readonly scrape: Effect.Effect<string>
 }
 
-/** Counters mirrored from totals kept elsewhere: each scrape adds what grew since the last. */
+/**
+ * Counters mirrored from totals kept elsewhere: each scrape adds what grew
+ * since the highest total seen (a total that dips for a moment — a stream
+ * between its connection's end and its own — is not counted twice).
+ */
 class CounterMirror {
   readonly metric: Metrics.Labelled<number, unknown>
+  readonly separator: string
   readonly last = new Map<string, number>()
-  constructor(metric: Metrics.Labelled<number, unknown>) {
+  constructor(metric: Metrics.Labelled<number, unknown>, separator = "/") {
     this.metric = metric
+    this.separator = separator
   }
   set(totals: ReadonlyMap<string, number>, rec: Metrics.Recorder): void {
     for (const [key, n] of totals) {
       const delta = n - (this.last.get(key) ?? 0)
-      if (delta > 0) rec.update(this.metric.with(...key.split("/")), delta)
+      if (delta <= 0) continue
+      rec.update(this.metric.with(...key.split(this.separator)), delta)
       this.last.set(key, n)
     }
   }
@@ -69,6 +91,8 @@ export const makeCollector: Effect.Effect<Collector, never, Host | Registrar | R
     const streams = new Metrics.GaugeSet(HostMetrics.streams)
     const blocks = new CounterMirror(ConnectionMetrics.resourceBlocks)
     const bytes = new CounterMirror(transportBytes)
+    // protocol ids contain "/"
+    const protocolBytes = new CounterMirror(streamBytes, "\u0000")
     const collect = () => {
       const conns = new Map<string, number>()
       const strs = new Map<string, number>()
@@ -84,6 +108,12 @@ export const makeCollector: Effect.Effect<Collector, never, Host | Registrar | R
       blocks.set(resourceManager.stats().blocked, rec)
       const b = host.bytes()
       bytes.set(new Map([["in", b.read], ["out", b.written]]), rec)
+      const byProtocol = new Map<string, number>()
+      for (const [protocol, t] of host.streamBytes()) {
+        byProtocol.set(`${protocol}\u0000in`, t.read)
+        byProtocol.set(`${protocol}\u0000out`, t.written)
+      }
+      protocolBytes.set(byProtocol, rec)
     }
     return {
       scrape: Effect.sync(() => {

@@ -76,7 +76,11 @@ const printEvents = (
           }
           case "PeerDisconnect": {
             const id = PeerId.toString(event.peerId)
-            return emit(json, { event: "peer:disconnect", peerId: id }, `disconnected ${id}`)
+            return emit(
+              json,
+              { event: "peer:disconnect", peerId: id, reason: event.reason },
+              `disconnected ${id} (${event.reason})`
+            )
           }
           default:
             return Effect.void

@@ -102,6 +102,9 @@ interface Stream {
   // bookkeeping
   registered: boolean
   queued: boolean
+  /** data bytes received and sent (for the per-protocol byte metrics) */
+  bytesRead: number
+  bytesWritten: number
 }
 
 /** Flags we send on a stream: the initiator's or the receiver's variant. */
@@ -283,7 +286,9 @@ export const make = (
         readErr: undefined,
         readWaiter: undefined,
         registered: true,
-        queued: false
+        queued: false,
+        bytesRead: 0,
+        bytesWritten: 0
       }
 
       const waitRead = Wakeups.waitOn((r) => {
@@ -332,6 +337,7 @@ export const make = (
             outbox.push(header(s.id, flag, n))
             cursor.take(n, outbox)
             remaining -= n
+            s.bytesWritten += n
             outboxBytes += n
           }
           wakeWriter()
@@ -364,7 +370,8 @@ export const make = (
         read,
         write,
         closeWrite,
-        reset
+        reset,
+        bytes: () => ({ read: s.bytesRead, written: s.bytesWritten })
       }
       ;(ours ? local : remote).set(id, s)
       return s
@@ -475,6 +482,7 @@ export const make = (
     }
 
     const deliver = (s: Stream, bytes: Uint8Array): void => {
+      s.bytesRead += bytes.byteLength
       if (s.readErr !== undefined) return
       s.buffer.push(bytes)
       s.buffered += bytes.byteLength

@@ -588,6 +588,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
 
   deliver(s: Stream, bytes: Uint8Array): void {
     s.inFlight -= bytes.byteLength
+    s.bytesRead += bytes.byteLength
     if (s.readErr !== undefined) return
     s.buffer.push(bytes)
     s.buffered += bytes.byteLength

@@ -47,6 +47,9 @@ export interface Stream {
   needAck: boolean
   ackedByPeer: boolean
   registered: boolean
+  /** data bytes received and sent (for the per-protocol byte metrics) */
+  bytesRead: number
+  bytesWritten: number
 }
 
 /** What a stream's handle uses of its session (implemented by the session object). */
@@ -102,7 +105,9 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
     readWaiter: undefined,
     needAck: inbound,
     ackedByPeer: inbound,
-    registered: true
+    registered: true,
+    bytesRead: 0,
+    bytesWritten: 0
   }
 
   const waitRead = Effect.callback<void>((r) => {
@@ -161,6 +166,7 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
         outbox.push(Frame.encode(Frame.TYPE_DATA, session.takeFlags(s), s.id, n))
         cursor.take(n, outbox)
         s.sendWindow -= n
+        s.bytesWritten += n
         remaining -= n
         session.outboxBytes += n
       }
@@ -194,7 +200,8 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
     read,
     write,
     closeWrite,
-    reset
+    reset,
+    bytes: () => ({ read: s.bytesRead, written: s.bytesWritten })
   }
   return s
 }
