@@ -15,7 +15,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { afterAll } from "vitest"
 import * as Netns from "../support/netns.ts"
-import { type Cli, type Line, spawnCli } from "./support.ts"
+import { type Cli, type Line, runCli, spawnCli } from "./support.ts"
 
 const unavailable = Netns.unavailable()
 const INTERNET = "203.0.113.0/24"
@@ -33,6 +33,25 @@ const start = (ns: string, port: number, args: ReadonlyArray<string>) =>
     return { cli, peerId: up["peerId"] as string }
   })
 
+/** A public `node --relay`, and B behind its NAT holding a reservation there. */
+const relayAndB = (net: Netns.NatTopology) =>
+  Effect.gen(function*() {
+    const relay = yield* start(net.pub.ns, RELAY_PORT, ["--relay"])
+    const relayAddr = `/ip4/${net.pub.ip}/tcp/${RELAY_PORT}/p2p/${relay.peerId}`
+    const b = yield* start(net.b.host.ns, 4002, ["--relay-reserve", relayAddr])
+    yield* b.cli.awaitLine(event("reservation"), "60 seconds")
+    return { relay, relayAddr, b }
+  })
+
+describe("CLI: --public-cidr", () => {
+  it.live("§7 --public-cidr that is not a CIDR is a usage error (exit 2)", () =>
+    Effect.gen(function*() {
+      const run = yield* runCli(["node", "--public-cidr", "203.0.113.0/33", ...listen(0), "--ephemeral", "--json"])
+      expect(run.exit.code).toBe(2)
+      expect(run.lines[0]?.["error"]).toMatchObject({ _tag: "UsageError" })
+    }), 60_000)
+})
+
 describe.skipIf(unavailable !== undefined)(
   `CLI through NATs${unavailable !== undefined ? ` (skipped: ${unavailable})` : ""}`,
   () => {
@@ -43,10 +62,7 @@ describe.skipIf(unavailable !== undefined)(
       () =>
         Effect.gen(function*() {
           const net = yield* Netns.acquire({})
-          const relay = yield* start(net.pub.ns, RELAY_PORT, ["--relay"])
-          const relayAddr = `/ip4/${net.pub.ip}/tcp/${RELAY_PORT}/p2p/${relay.peerId}`
-          const b = yield* start(net.b.host.ns, 4002, ["--relay-reserve", relayAddr])
-          yield* b.cli.awaitLine(event("reservation"), "60 seconds")
+          const { relay, relayAddr, b } = yield* relayAndB(net)
           const circuitB = `${relayAddr}/p2p-circuit/p2p/${b.peerId}`
           const a = yield* start(net.a.host.ns, 4001, ["--relay-reserve", relayAddr, "--dial", circuitB])
           const fromA = (l: Line) => l["peerId"] === a.peerId
@@ -66,6 +82,27 @@ describe.skipIf(unavailable !== undefined)(
           expect(direct["addr"]).toBe(`/ip4/${net.b.publicIp}/tcp/4002`)
           // only the side that received the relayed connection reports the series
           expect(a.cli.lines.filter(event("hole-punch"))).toEqual([])
+          for (const cli of [relay.cli, a.cli, b.cli]) expect(cli.bad).toEqual([])
+        }).pipe(Effect.scoped),
+      240_000
+    )
+
+    it.live(
+      "§7 hole punching (DCUtR §The Protocol step 6): behind symmetric-like NATs the series fails once, within 30 s, and the relayed connection stays",
+      () =>
+        Effect.gen(function*() {
+          const net = yield* Netns.acquire({ a: "symmetric", b: "symmetric" })
+          const { relay, relayAddr, b } = yield* relayAndB(net)
+          const a = yield* start(net.a.host.ns, 4001, ["--dial", `${relayAddr}/p2p-circuit/p2p/${b.peerId}`])
+          const fromA = (l: Line) => l["peerId"] === a.peerId
+          const opened = yield* b.cli.awaitLine(event("connection:open", fromA), "60 seconds")
+          expect(opened["direct"]).toBe(false)
+          // §7: a failure within 30 s of the relayed connection (a margin for a loaded machine)
+          const punch = yield* b.cli.awaitLine(event("hole-punch", fromA), "60 seconds")
+          expect(punch).toMatchObject({ outcome: "failure", addr: null, attempts: 3 })
+          expect(punch["error"]).toMatchObject({ _tag: "DcutrError", reason: "DialFailed" })
+          expect(b.cli.lines.filter(event("connection:open", (l) => fromA(l) && l["direct"] === true))).toEqual([])
+          expect(b.cli.lines.filter(event("connection:close", fromA))).toEqual([])
           for (const cli of [relay.cli, a.cli, b.cli]) expect(cli.bad).toEqual([])
         }).pipe(Effect.scoped),
       240_000
