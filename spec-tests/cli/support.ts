@@ -21,7 +21,7 @@ export class CliError extends Schema.TaggedError<CliError>()("CliError", {
 }) {}
 
 export type Exit = Process.Exit
-type Line = Record<string, unknown>
+export type Line = Record<string, unknown>
 
 export interface Cli {
   readonly pid: number

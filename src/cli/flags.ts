@@ -231,6 +231,12 @@ export const addressFlags = {
       "run AutoNAT v2 (and a v1 server): check which of our addresses others can dial, advertise observed addresses only once confirmed, answer others' checks"
     ),
     Flag.withDefault(false)
+  ),
+  publicCidr: Flag.String("public-cidr").pipe(
+    Flag.withDescription(
+      "count addresses in this network as public (repeatable; for test networks on documentation or private ranges): AutoNAT, observed addresses, DCUtR"
+    ),
+    Flag.atLeast(0)
   )
 }
 
@@ -238,4 +244,5 @@ export interface AddressFlags {
   readonly announce: ReadonlyArray<string>
   readonly noAnnounce: ReadonlyArray<string>
   readonly autonat: boolean
+  readonly publicCidr: ReadonlyArray<string>
 }

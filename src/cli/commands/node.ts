@@ -10,6 +10,7 @@ import * as Nodes from "../../../layers/Node.ts"
 import { ConnectionManager } from "../../connection/ConnectionManager.ts"
 import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
+import type * as MultiaddrNet from "../../core/MultiaddrNet.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
 import * as Bootstrap from "../../discovery/Bootstrap.ts"
@@ -21,6 +22,7 @@ import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
 import * as Tracing from "../../observability/Tracing.ts"
 import * as AutoNat from "../../protocols/autonat/AutoNat.ts"
+import * as Dcutr from "../../protocols/dcutr/Dcutr.ts"
 import { Identify } from "../../protocols/identify/Identify.ts"
 import * as Kad from "../../protocols/kad/Kad.ts"
 import * as RelayClient from "../../protocols/relay/RelayClient.ts"
@@ -42,6 +44,7 @@ import {
 } from "../flags.ts"
 import * as IdentityFile from "../identityFile.ts"
 import { emit, errorInfo, Output, printError, usageAsHelp, UsageError, warn } from "../output.ts"
+import * as Nat from "./nat.ts"
 import * as PubsubCli from "./pubsub.ts"
 import * as RendezvousCli from "./rendezvous.ts"
 
@@ -82,6 +85,10 @@ const printEvents = (
               `disconnected ${id} (${event.reason})`
             )
           }
+          case "ConnectionOpen":
+            return Nat.printConnection(json, "connection:open", event.connection)
+          case "ConnectionClose":
+            return Nat.printConnection(json, "connection:close", event.connection, event.reason)
           default:
             return Effect.void
         }
@@ -214,20 +221,30 @@ export const runNode = (options: {
   readonly relay?: { readonly server: boolean; readonly reserve: ReadonlyArray<Multiaddr.Multiaddr> } | undefined
   /** `--autonat`: AutoNAT v2 on the node; its reachability changes are printed (`reachability` events). */
   readonly autonat?: AutoNat.AutoNatOptions | undefined
+  /**
+   * Hole punching (DCUtR; default on): TCP with SO_REUSEPORT, dials from the listening port,
+   * `hole-punch` lines. `publicCidrs` (`--public-cidr`) also count as public for DCUtR.
+   */
+  readonly holePunch?: { readonly publicCidrs: ReadonlyArray<MultiaddrNet.Cidr> } | false | undefined
   /** `--rendezvous-server`, `--rendezvous` with `--namespace`: the point's registrations in `datastore` (memory when absent). */
   readonly rendezvous?: (RendezvousCli.RendezvousRun & { readonly datastore?: Datastore["Service"] }) | undefined
 }) =>
   Effect.gen(function*() {
     const listen = yield* Effect.forEach(options.listen, parseMultiaddr)
     const otlp = options.otlp
+    const holePunch = options.holePunch === false ? undefined : options.holePunch ?? { publicCidrs: [] }
     const start = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) => {
       const preset = Nodes.Default({
         ...options.preset,
+        ...(holePunch !== undefined ? { tcp: { ...options.preset?.tcp, ...Nat.tcpOptions } } : {}),
         privateKey: options.privateKey,
         listen: addrs,
         relay: { relays: options.relay?.reserve ?? [] }
       })
-      const stack = options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
+      const relayed = options.relay?.server === true ? Layer.provideMerge(RelayServer.layer(), preset) : preset
+      const stack = holePunch === undefined
+        ? relayed
+        : Layer.provideMerge(Dcutr.layer(Nat.dcutrOptions(holePunch.publicCidrs)), relayed)
       const base = Layer.provideMerge(
         PeerDiscovery.layer(),
         options.autonat === undefined ? stack : Layer.provideMerge(AutoNat.layer(options.autonat), stack)
@@ -278,6 +295,11 @@ export const runNode = (options: {
       connectionManager: Context.get(ctx, ConnectionManager)
     }, options.json)
     yield* printReservations(Context.get(ctx, RelayClient.RelayClient), options.json)
+    if (holePunch !== undefined) {
+      // provided just above when hole punching is on (the context type is that of both graphs)
+      const dcutr = Context.get(ctx as unknown as Context.Context<Dcutr.Dcutr>, Dcutr.Dcutr)
+      yield* Nat.printHolePunches(dcutr, options.json)
+    }
     if (options.pubsub !== undefined) yield* PubsubCli.runOnNode(ctx, { ...options.pubsub, json: options.json })
     if (options.autonat !== undefined) {
       const changes = Stream.filter(Context.get(ctx, AddressManager).events, (e) => e._tag === "ReachabilityChanged")
@@ -466,6 +488,7 @@ export const defaultFlags = (json: boolean): NodeFlags => ({
   announce: [],
   noAnnounce: [],
   autonat: false,
+  publicCidr: [],
   ...RendezvousCli.defaultFlags,
   json,
   security: Option.none(),
@@ -521,6 +544,7 @@ export const effectiveConfig = (
       },
       announce: flags.announce.length > 0 ? flags.announce : file.announce ?? [],
       noAnnounce: flags.noAnnounce.length > 0 ? flags.noAnnounce : file.noAnnounce ?? [],
+      publicCidrs: flags.publicCidr,
       autonat: {
         ...file.autonat,
         enabled: flags.autonat || (Option.isSome(flags.dht) && flags.dht.value === "auto") ||
@@ -585,6 +609,7 @@ export const main = (flags: NodeFlags) =>
       const file = dir !== undefined ? (yield* ConfigFile.read(dir.configFile)) ?? {} : {}
       const effective = effectiveConfig(flags, dir, file)
       yield* stackOptions(effective.stack) // the same checks as a start
+      yield* Nat.parsePublicCidrs(effective.json.publicCidrs)
       return yield* emit(true, effective.json, "")
     }
     // the data directory first: its lock keeps a second node from reading or writing anything
@@ -597,6 +622,7 @@ export const main = (flags: NodeFlags) =>
     const dial = yield* Effect.forEach(flags.dial, parseMultiaddr)
     const listen = yield* Effect.forEach(effective.json.listen, parseMultiaddr)
     const certificate = yield* readCertificate(flags.wsCert, flags.wsKey)
+    const publicCidrs = yield* Nat.parsePublicCidrs(effective.json.publicCidrs)
     const key = Option.isSome(flags.identity)
       ? yield* IdentityFile.load(flags.identity.value)
       : data !== undefined
@@ -630,11 +656,13 @@ export const main = (flags: NodeFlags) =>
         ? { autonat: { allowPrivateAddrs: effective.json.autonat.allowPrivateAddrs === true } }
         : {}),
       rendezvous: yield* rendezvousOption(effective.json.rendezvous, data?.datastore),
+      holePunch: { publicCidrs },
       preset: {
         ...stack,
         addressManager: {
           announce: yield* Effect.forEach(effective.json.announce, parseMultiaddr),
-          noAnnounce: yield* Effect.forEach(effective.json.noAnnounce, parseMultiaddr)
+          noAnnounce: yield* Effect.forEach(effective.json.noAnnounce, parseMultiaddr),
+          publicCidrs
         },
         ...(certificate !== undefined ? { webSocket: { certificate } } : {}),
         ...(peerstore !== undefined ? { peerstore } : {})

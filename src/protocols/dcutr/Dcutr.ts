@@ -110,7 +110,14 @@ export type DcutrEvent =
     /** The attempt that succeeded (1-based; 0: the unilateral dial before the protocol; always 1 on the responder side). */
     readonly attempt: number
   }
-  | { readonly _tag: "Failed"; readonly peer: PeerId.PeerId; readonly side: Side; readonly error: DcutrError }
+  | {
+    readonly _tag: "Failed"
+    readonly peer: PeerId.PeerId
+    readonly side: Side
+    readonly error: DcutrError
+    /** Rounds tried before giving up (1 on the responder side: each round is its own stream there). */
+    readonly attempts: number
+  }
 
 export interface DcutrOptions {
   /** Start the upgrade on every inbound relayed connection (default true). */
@@ -364,10 +371,10 @@ export const make = (options: DcutrOptions = {}) =>
         }
       })
 
-    const failed = (side: Side, relayed: Connection.Connection) => (error: DcutrError) =>
+    const failed = (side: Side, relayed: Connection.Connection, attempts = 1) => (error: DcutrError) =>
       Effect.andThen(
         Effect.sync(() => metrics.update(DcutrMetrics.holePunches.with(side, error.reason), 1)),
-        PubSub.publish(events, { _tag: "Failed", peer: relayed.remotePeer, side, error })
+        PubSub.publish(events, { _tag: "Failed", peer: relayed.remotePeer, side, error, attempts })
       )
 
     /** One round on a new stream (`B`). */
@@ -407,8 +414,10 @@ export const make = (options: DcutrOptions = {}) =>
           }
         }
         let last: DcutrError | undefined
+        let tried = 0
         for (let attempt = 1; attempt <= attempts; attempt++) {
           if (attempt > 1) yield* Effect.sleep(retryDelay)
+          tried = attempt
           const result = yield* Effect.result(round(relayed))
           if (Result.isSuccess(result)) {
             yield* succeeded("initiator", relayed, result.success, attempt)
@@ -419,7 +428,7 @@ export const make = (options: DcutrOptions = {}) =>
           if (!["DialFailed", "Timeout", "Stream", "NoAddresses"].includes(last.reason)) break
         }
         const error = last ?? fail("DialFailed", "dcutr: no attempt made")
-        yield* failed("initiator", relayed)(error)
+        yield* failed("initiator", relayed, tried)(error)
         return yield* error
       })
 
