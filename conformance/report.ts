@@ -70,6 +70,12 @@ const coverage = (results: ReadonlyArray<ClauseResult>): Coverage => {
   }
 }
 
+/** A test file's path in the repository, also when the run was made in another checkout (CI's clone). */
+const repoPath = (file: string): string => {
+  const m = /(?:^|\/)((?:spec-tests|property-tests|src|layers)\/.*)$/.exec(file.replace(/\\/g, "/"))
+  return m !== null ? m[1]! : path.relative(root, file)
+}
+
 export const build = (inventory: Inventory, review: Record<string, Review>, run: VitestJson): Report => {
   const pattern = claimPattern(inventory.specs.map((s) => s.id))
   const byClause = new Map<string, Array<TestRef>>()
@@ -80,7 +86,7 @@ export const build = (inventory: Inventory, review: Record<string, Review>, run:
       const name = a.fullName ?? [...(a.ancestorTitles ?? []), a.title].join(" ")
       for (const id of new Set(claimsIn(name, pattern))) {
         const list = byClause.get(id) ?? []
-        list.push({ file: path.relative(root, file.name), line: a.location?.line, name: a.title, status: a.status })
+        list.push({ file: repoPath(file.name), line: a.location?.line, name: a.title, status: a.status })
         byClause.set(id, list)
       }
     }
