@@ -15,6 +15,7 @@ import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as Status from "../../../src/observability/Status.ts"
 import * as Voucher from "../../../src/protocols/relay/Voucher.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import { ma } from "../../support/multiaddr.ts"
 import * as Prometheus from "../../support/prometheus.ts"
 import { echoOver, relayNode } from "./support.ts"
 
@@ -29,6 +30,24 @@ const threeNodes = (server: Parameters<typeof relayNode>[0] = {}) =>
     const reservation = yield* a.client.reserve(relay.addr)
     return { relay, a, b, reservation, circuit: reservation.addrs[0]! }
   })
+
+describe("circuit relay v2 on TCP", () => {
+  it.live(
+    "circuit-v2 §Reservation: a relay listening on 0.0.0.0 names no unspecified address in a reservation",
+    () =>
+      Effect.gen(function*() {
+        const relay = yield* relayNode({ server: {}, tcp: true, listen: "/ip4/0.0.0.0/tcp/0" })
+        const a = yield* relayNode({ tcp: true })
+        const port = Multiaddr.toString(relay.addr).split("/")[4]!
+        const reservation = yield* a.client.reserve(
+          ma(`/ip4/127.0.0.1/tcp/${port}/p2p/${relay.host.peerId.toString()}`)
+        )
+        expect(reservation.addrs.length).toBeGreaterThan(0)
+        for (const addr of reservation.addrs) expect(Multiaddr.toString(addr)).not.toContain("/ip4/0.0.0.0")
+      }),
+    30_000
+  )
+})
 
 describe("circuit relay v2 (ours ↔ ours, memory)", () => {
   it.effect("circuit-v2 §Reservation: RESERVE is answered OK with expiry, relay addrs and a voucher [relay-v2:reservation-vouchers:1]", () =>

@@ -32,6 +32,8 @@ export interface RelayTestOptions {
   readonly client?: RelayClient.RelayClientOptions
   /** Run on TCP (127.0.0.1) instead of the memory network. */
   readonly tcp?: boolean
+  /** With `tcp`: listen here instead of /ip4/127.0.0.1/tcp/0. */
+  readonly listen?: string
 }
 
 const buildIn = <A, E>(layer: Layer.Layer<A, E>) =>
@@ -55,7 +57,10 @@ const build = <E>(node: Layer.Layer<NodeServices | RelayClient.RelayClient, E>, 
 /** A node with the relay client (and a relay server when `server` is given), on memory or TCP. */
 export const relayNode = (options: RelayTestOptions = {}) =>
   options.tcp === true
-    ? build(Nodes.Default({ listen: [ma("/ip4/127.0.0.1/tcp/0")], relay: options.client ?? {} }), options)
+    ? build(
+      Nodes.Default({ listen: [ma(options.listen ?? "/ip4/127.0.0.1/tcp/0")], relay: options.client ?? {} }),
+      options
+    )
     : Effect.flatMap(MemoryNetwork, (network) =>
       build(
         Nodes.Memory({ listen: [ma("/memory/0")], relay: options.client ?? {} }).pipe(

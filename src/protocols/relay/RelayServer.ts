@@ -192,11 +192,15 @@ export const make = Effect.fnUntraced(function*(options: RelayServerOptions = {}
       yield* Effect.logDebug(`relay: ${kind} refused (${status}): ${why}`)
     })
 
-  /** The addresses a reservation names: ours, with /p2p/<relay>, none relayed. */
+  /**
+   * The addresses a reservation names: ours, with /p2p/<relay>, none relayed and none unspecified
+   * (a relay listening on 0.0.0.0 names no address rather than /ip4/0.0.0.0; the client then
+   * builds the circuit address from its connection to us).
+   */
   const relayAddrs = Effect.gen(function*() {
     const advertised = addressManager._tag === "Some" ? yield* addressManager.value.addrs : []
     const addrs = advertised.length > 0 ? advertised.map((a) => Circuit.withPeer(a, identity.peerId)) : host.addrs()
-    return addrs.filter((a) => !Circuit.isRelayed(a)).map(Multiaddr.toBytes)
+    return addrs.filter((a) => !Circuit.isRelayed(a) && !Multiaddr.isUnspecified(a)).map(Multiaddr.toBytes)
   })
 
   const reserve = (stream: Duplex.Duplex, conn: Connection.Connection) =>
