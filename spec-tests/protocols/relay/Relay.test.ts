@@ -44,7 +44,7 @@ describe("circuit relay v2 on TCP", () => {
         )
         expect(reservation.addrs.length).toBeGreaterThan(0)
         for (const addr of reservation.addrs) expect(Multiaddr.toString(addr)).not.toContain("/ip4/0.0.0.0")
-      }),
+      }).pipe(Effect.provide(Memory.layerNetwork)),
     30_000
   )
 })
