@@ -122,11 +122,11 @@ const CFG = {
   gossipsub: {
     subscribers: envNum("BENCH_GS_SUBS", 10),
     messages: [
-      [1024, Math.round(envNum("BENCH_GS_SCALE", 1) * (QUICK ? 300 : 1000))],
-      [64 * 1024, Math.round(envNum("BENCH_GS_SCALE", 1) * (QUICK ? 50 : 200))]
+      [1024, Math.round(envNum("BENCH_GS_SCALE", 1) * (QUICK ? 200 : 500))],
+      [64 * 1024, Math.round(envNum("BENCH_GS_SCALE", 1) * (QUICK ? 20 : 50))]
     ] as ReadonlyArray<readonly [number, number]>,
-    rounds: envNum("BENCH_ROUNDS", QUICK ? 1 : 3),
-    latencyMessages: QUICK ? 50 : 100
+    rounds: envNum("BENCH_ROUNDS", 1),
+    latencyMessages: QUICK ? 20 : 40
   },
   dht: {
     servers: envNum("BENCH_DHT_SERVERS", 20),
