@@ -31,12 +31,18 @@
  *   (in this process);
  * - mix (bench/mix.ts, in this process): LIP-99 Sphinx packets processed and
  *   built per second on one core, and 3-hop latency without delays.
+ * - gossipsub and dht (bench/swarm.ts): many nodes of one implementation (ours:
+ *   bench/ours-swarm.ts, js: bench/js-swarm.mjs, nodes of a role share a process):
+ *   gossipsub 1 publisher → BENCH_GS_SUBS (10) subscribers, 1 KiB and 64 KiB messages
+ *   (msg/s to all, CPU per message, latency); Kad-DHT lookups from a client into
+ *   BENCH_DHT_SERVERS (20) servers (lookups/s, requests per lookup, latency, CPU).
+ *   BENCH_GS_SCALE multiplies the message counts, BENCH_DHT_LOOKUPS sets the lookups.
  *
  * It prints one table (each figure, ours, js, ratio ours/js, the cross
  * pairings, the node:net limit) and writes it with the raw samples to
  * bench/results/latest.json. Progress goes to stderr.
  *
- * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,store,crypto,mix] [-- --profile]
+ * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,store,crypto,mix,gossipsub,dht] [-- --profile]
  * Env: BENCH_QUICK=1 (a ~1 minute smoke run with small sizes), BENCH_MIB (throughput
  * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr),
  * BENCH_BUDGET (wall-clock seconds, default 540): each scenario has a share of it and
@@ -57,6 +63,7 @@ import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
 import * as MixBench from "./mix.ts"
 import * as Store from "./store.ts"
+import * as Swarm from "./swarm.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 const RESULTS = Path.join(ROOT, "bench", "results")
@@ -72,10 +79,25 @@ const envNum = (name: string, dflt: number): number => {
   return v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : dflt
 }
 const onlyArg = argv.find((a) => a.startsWith("--only="))
-const SCENARIOS = ["throughput", "latency", "newstream", "setup", "memory", "store", "crypto", "mix"] as const
+const SCENARIOS = [
+  "throughput",
+  "latency",
+  "newstream",
+  "setup",
+  "memory",
+  "store",
+  "crypto",
+  "mix",
+  "gossipsub",
+  "dht"
+] as const
 type Scenario = typeof SCENARIOS[number]
+/** `--profile --only=gossipsub` (or dht): profile our swarm processes in that scenario instead. */
+const PROFILE_SWARM = PROFILE && (onlyArg === "--only=gossipsub" || onlyArg === "--only=dht")
 const only: ReadonlySet<Scenario> = new Set(
-  PROFILE
+  PROFILE_SWARM
+    ? [onlyArg!.slice("--only=".length) as Scenario]
+    : PROFILE
     ? ["throughput"]
     : onlyArg !== undefined
     ? onlyArg.slice("--only=".length).split(",").filter((s): s is Scenario =>
@@ -97,6 +119,20 @@ const CFG = {
   cryptoSeconds: QUICK ? 0.3 : 1,
   store: { peers: QUICK ? 500 : 2000, rounds: 3, keys: QUICK ? 1000 : 5000 },
   storeRuns: QUICK ? 1 : 3,
+  gossipsub: {
+    subscribers: envNum("BENCH_GS_SUBS", 10),
+    messages: [
+      [1024, Math.round(envNum("BENCH_GS_SCALE", 1) * (QUICK ? 200 : 500))],
+      [64 * 1024, Math.round(envNum("BENCH_GS_SCALE", 1) * (QUICK ? 20 : 50))]
+    ] as ReadonlyArray<readonly [number, number]>,
+    rounds: envNum("BENCH_ROUNDS", 1),
+    latencyMessages: QUICK ? 20 : 40
+  },
+  dht: {
+    servers: envNum("BENCH_DHT_SERVERS", 20),
+    lookups: envNum("BENCH_DHT_LOOKUPS", QUICK ? 20 : 50),
+    rounds: envNum("BENCH_ROUNDS", QUICK ? 1 : 3)
+  },
   /** Wall-clock budget of the whole run (s); each scenario gets a share (SHARE) and stops
    *  adding rounds (after at least one) when the next would overrun it. */
   budgetSeconds: envNum("BENCH_BUDGET", QUICK ? 120 : 540)
@@ -111,7 +147,9 @@ const SHARE: Record<Scenario, number> = {
   memory: 0.2,
   store: 0.02,
   crypto: 0.02,
-  mix: 0.02
+  mix: 0.02,
+  gossipsub: 0.1,
+  dht: 0.08
 }
 
 /** Scenarios that failed, with the error. */
@@ -226,7 +264,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 const spawnPeer = (
   kind: Kind,
   name: string,
-  options: { readonly gc?: boolean; readonly cpuProf?: string; readonly config?: Record<string, unknown> } = {}
+  options: {
+    readonly gc?: boolean
+    readonly cpuProf?: string
+    readonly config?: Record<string, unknown>
+    /** another script speaking the same lines (bench/ours-swarm.ts, bench/js-swarm.mjs) */
+    readonly script?: string
+  } = {}
 ) =>
   new Promise<Peer>((resolve, reject) => {
     const nodeArgs: Array<string> = []
@@ -240,7 +284,7 @@ const spawnPeer = (
     })
     const [command, args] = kind === "go"
       ? [GO!.binary, [config]]
-      : [process.execPath, [...nodeArgs, SCRIPTS[kind], config]]
+      : [process.execPath, [...nodeArgs, options.script ?? SCRIPTS[kind], config]]
     const child = ChildProcess.spawn(command, args, {
       cwd: ROOT,
       stdio: ["pipe", "pipe", "pipe"]
@@ -660,6 +704,35 @@ const crypto = (): void => {
   }
 }
 
+/** gossipsub and Kad-DHT: many nodes of one implementation (bench/swarm.ts). */
+const swarmEnv = (scenario: Scenario, profileDir: string | undefined): Swarm.Env => {
+  const start = performance.now()
+  return {
+    spawn: (impl, name) =>
+      spawnPeer(impl, name, {
+        script: Path.join(ROOT, "bench", impl === "ours" ? "ours-swarm.ts" : "js-swarm.mjs"),
+        ...(profileDir !== undefined && impl === "ours" ? { cpuProf: profileDir } : {})
+      }),
+    record: (figure, unit, lowerIsBetter, impl, value) =>
+      record(figure, unit, lowerIsBetter, impl === "ours" ? "ours→ours" : "js→js", value),
+    progress,
+    moreRounds: (done, roundMs) => {
+      roundsDone[scenario] = done
+      return performance.now() + roundMs - start <= CFG.budgetSeconds * SHARE[scenario] * 1000
+    }
+  }
+}
+const gossipsub = async (profileDir?: string): Promise<void> => {
+  progress(`gossipsub: 1 publisher → ${CFG.gossipsub.subscribers} subscribers, ours and js (own processes)`)
+  await Swarm.gossipsub(swarmEnv("gossipsub", profileDir), CFG.gossipsub)
+  flush()
+}
+const dht = async (profileDir?: string): Promise<void> => {
+  progress(`dht: ${CFG.dht.servers} Kad servers and a client, ours and js (own processes)`)
+  await Swarm.dht(swarmEnv("dht", profileDir), CFG.dht)
+  flush()
+}
+
 /** Mix (LIP-99): Sphinx packets per second on one core and latency without delays (bench/mix.ts). */
 const mix = async (): Promise<void> => {
   progress(`mix: Sphinx processing and 3-hop latency (in this process)`)
@@ -782,6 +855,8 @@ const run = async (): Promise<void> => {
   await attempt("store", store)
   await attempt("crypto", crypto)
   await attempt("mix", mix)
+  await attempt("gossipsub", () => gossipsub(PROFILE_SWARM ? profileDir : undefined))
+  await attempt("dht", () => dht(PROFILE_SWARM ? profileDir : undefined))
 
   const loadEnd = Os.loadavg()
   const seconds = (performance.now() - t0) / 1000
@@ -791,7 +866,7 @@ const run = async (): Promise<void> => {
       GO !== undefined ? ` and go-libp2p ${GO.libp2p} (${GO.goVersion})` : ""
     }, ${new Date().toISOString()}\n` +
       `medians over rounds: ${
-        (["throughput", "latency", "newstream", "setup"] as const)
+        (["throughput", "latency", "newstream", "setup", "gossipsub", "dht"] as const)
           .filter((k) => roundsDone[k] !== undefined)
           .map((k) => `${k} ${roundsDone[k]}`)
           .join(", ")
@@ -834,7 +909,10 @@ const run = async (): Promise<void> => {
   Fs.writeFileSync(file, JSON.stringify(out, null, 2) + "\n")
   progress(`wrote ${Path.relative(ROOT, file)}`)
   if (PROFILE) {
-    for (const name of ["ours-client", "ours-server"]) {
+    const profiled = PROFILE_SWARM
+      ? (only.has("gossipsub") ? ["ours-gs-pub", "ours-gs-subs"] : ["ours-dht-client", "ours-dht-servers"])
+      : ["ours-client", "ours-server"]
+    for (const name of profiled) {
       const path = Path.join(profileDir, `${name}.cpuprofile`)
       if (!Fs.existsSync(path)) {
         progress(`no profile at ${path}`)

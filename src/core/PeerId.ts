@@ -221,3 +221,10 @@ export const fromString = (text: string): Result.Result<PeerId, PeerIdError> => 
 // comparison
 
 export const equals = (a: PeerId, b: PeerId): boolean => impl(a).b === impl(b).b
+
+/**
+ * A string unique to the peer id (its multihash, one character per byte) for `Map` keys: no
+ * base58 encoding, so much cheaper than `toString` for a peer id just decoded from the wire
+ * (a Kad lookup keys every closer peer of every answer). Not for display or storage.
+ */
+export const mapKey = (id: PeerId): string => impl(id).b

@@ -32,12 +32,14 @@ export interface Candidate {
 
 export interface QueryState {
   readonly target: RoutingTable.KadKey
+  /** `PeerId.mapKey` of us (never a candidate) */
   readonly self: string
   readonly k: number
   readonly alpha: number
   readonly maxCandidates: number
   /** Closest first. */
   readonly candidates: Array<Candidate>
+  /** by `PeerId.mapKey` */
   readonly byId: Map<string, Candidate>
   inflight: number
   stopped: boolean
@@ -50,7 +52,7 @@ export interface QueryOptions {
 }
 
 const insert = (state: QueryState, peer: PeerInfo): void => {
-  const id = peer.peerId.toString()
+  const id = PeerId.mapKey(peer.peerId)
   if (id === state.self || state.byId.has(id)) return
   const c: Candidate = { peer, key: RoutingTable.peerKey(peer.peerId), state: "waiting" }
   // binary search for the insertion point
@@ -68,7 +70,7 @@ const insert = (state: QueryState, peer: PeerInfo): void => {
       const last = state.candidates[i]!
       if (last.state === "waiting") {
         state.candidates.splice(i, 1)
-        state.byId.delete(last.peer.peerId.toString())
+        state.byId.delete(PeerId.mapKey(last.peer.peerId))
         break
       }
     }
@@ -83,7 +85,7 @@ export const make = (
 ): QueryState => {
   const state: QueryState = {
     target,
-    self: self.toString(),
+    self: PeerId.mapKey(self),
     k: options.k,
     alpha: options.alpha,
     maxCandidates: options.maxCandidates ?? Math.max(options.k * 16, 256),
@@ -127,7 +129,7 @@ export const next = (state: QueryState): ReadonlyArray<Candidate> => {
 
 /** A candidate answered with closer peers. */
 export const succeed = (state: QueryState, peer: PeerId.PeerId, closer: ReadonlyArray<PeerInfo>): void => {
-  const c = state.byId.get(peer.toString())
+  const c = state.byId.get(PeerId.mapKey(peer))
   if (c === undefined || c.state !== "inflight") return
   c.state = "succeeded"
   state.inflight--
@@ -136,7 +138,7 @@ export const succeed = (state: QueryState, peer: PeerId.PeerId, closer: Readonly
 
 /** A candidate failed or timed out. */
 export const failed = (state: QueryState, peer: PeerId.PeerId): void => {
-  const c = state.byId.get(peer.toString())
+  const c = state.byId.get(PeerId.mapKey(peer))
   if (c === undefined || c.state !== "inflight") return
   c.state = "failed"
   state.inflight--
