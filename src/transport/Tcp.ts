@@ -334,12 +334,12 @@ export const make = (options: TcpOptions = {}): TcpTransport => {
       reusePort: true,
       ipv6Only: from.family === 6
     })
-    let socket: Net.Socket
+    let socket: Net.Socket | undefined
     try {
       socket = new Net.Socket({ handle, allowHalfOpen: true })
-    } catch (err) {
-      handle[Symbol.dispose]()
-      throw err
+    } finally {
+      // a socket that could not take the handle leaves it to us (the error goes on to the caller's Effect.try)
+      if (socket === undefined) handle[Symbol.dispose]()
     }
     socket.setNoDelay(true)
     socket.setKeepAlive(true, keepAliveDelay)
