@@ -6,9 +6,10 @@
  * exports nothing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Nodes from "../../layers/Node.ts"
 import * as Tracing from "../../src/observability/Tracing.ts"
+import * as Kad from "../../src/protocols/kad/Kad.ts"
 import { ma } from "../support/multiaddr.ts"
 import { servicesOf, tcpNode } from "../support/node.ts"
 import { collector, type Span, spansOf } from "./support.ts"
@@ -59,6 +60,24 @@ describe("traces over OTLP (issue 16 item 4)", () => {
       }),
     60_000
   )
+
+  it.live("Kad queries export a libp2p.kad.query span with their type", () =>
+    Effect.gen(function*() {
+      const otlp = yield* collector
+      const scope = yield* Scope.make()
+      const ctx = yield* Layer.buildWithScope(
+        Kad.layer({ refreshInterval: "1 hour" }).pipe(
+          Layer.provideMerge(Nodes.Default({ listen: [ma("/ip4/127.0.0.1/tcp/0")] })),
+          Layer.provide(Tracing.layerOtlp({ url: otlp.url, serviceName: "kad-test", exportInterval: "200 millis" }))
+        ),
+        scope
+      )
+      const kad = Context.get(ctx, Kad.Kad)
+      yield* Effect.ignore(kad.getClosestPeers(Uint8Array.of(1, 2, 3)))
+      yield* Scope.close(scope, Exit.void)
+      const queries = spansOf(otlp.requests).filter((s) => s.name === "libp2p.kad.query")
+      expect(queries.map((s) => attr(s, "libp2p.kad.type"))).toContain("find_node")
+    }), 60_000)
 
   it.live("without the tracing layer nothing is exported", () =>
     Effect.gen(function*() {

@@ -251,6 +251,9 @@ export const make = (options: KadOptions = {}) =>
     const rec = yield* Metrics.recorder
     const tableChanged = () => rec.update(KadMetrics.routingTableSize, RoutingTable.size(table))
     /** Count and time a query: one update when it ends (`ok` or the KadError's reason). */
+    // the node's tracer (what its layer was built with), also when a query runs in a caller's fiber
+    const tracer = yield* Effect.tracer
+    /** A query: its duration and outcome in the metrics, and a `libp2p.kad.query` span (issue 16 item 4). */
     const measured = <A>(type: KadMetrics.QueryType, effect: Effect.Effect<A, KadError>): Effect.Effect<A, KadError> =>
       Effect.flatMap(
         Clock.currentTimeMillis,
@@ -262,6 +265,9 @@ export const make = (options: KadOptions = {}) =>
               const outcome = e === undefined ? "ok" : Option.isSome(e) ? e.value.reason._tag : "interrupted"
               rec.update(KadMetrics.queries.with(type, outcome), 1)
             }))
+      ).pipe(
+        Effect.withSpan("libp2p.kad.query", { attributes: { "libp2p.kad.type": type } }),
+        Effect.withTracer(tracer)
       )
     /** Peers whose liveness is being checked because a newcomer wants their bucket slot. */
     const checking = new Set<string>()
