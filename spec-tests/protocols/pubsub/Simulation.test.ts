@@ -45,7 +45,7 @@ describe(`gossipsub simulation, ${NODES} nodes, 10 % misbehaving (invalid, silen
     { timeout: 300_000 }
   )
   it.live(
-    "gossipsub-v1.1 §Peer Scoring: with misbehaving peers that never forward, at least 99.9 % of valid messages still reach every honest node [gossipsub-v1.1:extended-validators:4]",
+    "gossipsub-v1.1 §Peer Scoring, §P₃: with misbehaving peers that never forward, at least 99.9 % of valid messages still reach every honest node and P₃ pushes them out of honest meshes [gossipsub-v1.1:extended-validators:4]",
     () =>
       Effect.gen(function*() {
         const r = yield* gossipsubSimulation({ nodes: NODES, seed: SEED, misbehaving: 0.1, misbehaviour: "silent" })
@@ -53,6 +53,9 @@ describe(`gossipsub simulation, ${NODES} nodes, 10 % misbehaving (invalid, silen
         expect(r.misbehaving).toBe(Math.floor(NODES * 0.1))
         expect(r.delivery).toBeGreaterThanOrEqual(0.999)
         expect(r.invalidDelivered).toBe(0)
+        expect(r.badMeshShareStart).toBeGreaterThan(0)
+        expect(r.badMeshShareEnd).toBeLessThan(r.badMeshShareStart / 2) // P₃/P₃b prune them
+        expect(r.graylisted).toBeGreaterThan(0) // the ones that were meshed
         expect(r.meshDegree.max).toBeLessThanOrEqual(12) // D_hi
         expectPropagationMeasured(r)
       }).pipe(Effect.scoped, Effect.provide(Memory.layerNetwork)),

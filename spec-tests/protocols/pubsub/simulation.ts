@@ -8,7 +8,11 @@
  * publishes invalid messages every round; `silent` receives but never
  * forwards (its validator Ignores everything, so nothing is relayed). The
  * honest nodes run the v1.1 score function with a heavy P₄ weight and a topic
- * validator that rejects invalid messages. After warm-up, every round some
+ * validator that rejects invalid messages; against `silent` nodes also a P₃
+ * mesh-delivery deficit and a sticky P₃b penalty (active 10 s after a graft,
+ * once publishing began), which push them out of honest meshes and graylist
+ * those that were meshed (a peer never in the mesh is not expected to forward,
+ * so it is not penalised: `graylisted` stays below 1 there). After warm-up, every round some
  * honest nodes publish valid messages (and every `invalid` node an invalid
  * one); a heartbeat interval passes between rounds.
  *
@@ -112,7 +116,25 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
 
     const params = { heartbeatInterval: "1 second", heartbeatInitialDelay: "100 millis" } as const
     const scoreLayer = PeerScore.layer({
-      topics: { [TOPIC]: PeerScore.topicParams({ invalidMessageDeliveriesWeight: -100 }) }
+      topics: {
+        [TOPIC]: PeerScore.topicParams({
+          invalidMessageDeliveriesWeight: -100,
+          // P₃/P₃b: a mesh peer that delivers nothing once active falls below the graylist
+          // threshold; active only after publishing began, so honest quiet warm-up costs nothing
+          ...(misbehaviour === "silent" ?
+            {
+              meshMessageDeliveriesWeight: -100,
+              meshMessageDeliveriesThreshold: 1,
+              meshMessageDeliveriesCap: 20,
+              meshMessageDeliveriesDecay: 0.9,
+              meshMessageDeliveriesActivation: "10 seconds",
+              meshMessageDeliveriesWindow: "10 millis",
+              meshFailurePenaltyWeight: -200,
+              meshFailurePenaltyDecay: 0.99
+            } :
+            {})
+        })
+      }
     })
     const nodes = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
       Effect.map(
