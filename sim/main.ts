@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- <scenario> [--nodes N] [--seed S] [--misbehaving F]`
+ * `npm run sim -- <scenario> [--nodes N] [--seed S] [--misbehaving F] [--misbehaviour invalid|silent]`
  *
  * Large simulations on the memory transport under TestClock, reproducible
  * from the seed; the same code runs small in `npm test`.
@@ -9,7 +9,9 @@
  *              are found across the network. Default 1,000 nodes, 100 lookups.
  *   gossipsub  Gossipsub v1.1 with the score function and a fraction of
  *              misbehaving peers (spec-tests/protocols/pubsub/simulation.ts).
- *              Default 1,000 nodes, 10 % misbehaving.
+ *              Default 1,000 nodes, 10 % misbehaving; `--misbehaviour
+ *              invalid` (default: they publish invalid messages) or `silent`
+ *              (they receive but never forward).
  *
  * Prints one JSON line with the result, the wall and CPU time and the heap;
  * exits 1 when the scenario's property does not hold.
@@ -64,12 +66,24 @@ const main = (): Effect.Effect<{ readonly r: object; readonly ok: boolean }, unk
     const nodes = flag("nodes", 1000)
     const misbehaving = flag("misbehaving", 0.1)
     const rounds = flag("rounds", 10)
+    const i = args.indexOf("--misbehaviour")
+    const misbehaviour = i >= 0 ? args[i + 1] : "invalid"
+    if (misbehaviour !== "invalid" && misbehaviour !== "silent") {
+      process.stderr.write("sim: --misbehaviour needs invalid or silent\n")
+      process.exit(2)
+    }
     return measure(
-      gossipsubSimulation({ nodes, seed, misbehaving, rounds }).pipe(Effect.scoped, Effect.provide(Memory.layerNetwork))
-    ).pipe(Effect.map((r) => ({ r, ok: r.delivery >= 0.999 && r.invalidDelivered === 0 && r.graylisted === 1 })))
+      gossipsubSimulation({ nodes, seed, misbehaving, rounds, misbehaviour }).pipe(
+        Effect.scoped,
+        Effect.provide(Memory.layerNetwork)
+      )
+    ).pipe(Effect.map((r) => ({
+      r,
+      ok: r.delivery >= 0.999 && r.invalidDelivered === 0 && (misbehaviour === "silent" || r.graylisted === 1)
+    })))
   }
   process.stderr.write(
-    "usage: npm run sim -- dht|gossipsub [--nodes N] [--seed S] [--lookups L] [--misbehaving F] [--rounds R]\n"
+    "usage: npm run sim -- dht|gossipsub [--nodes N] [--seed S] [--lookups L] [--misbehaving F] [--misbehaviour invalid|silent] [--rounds R]\n"
   )
   process.exit(2)
 }

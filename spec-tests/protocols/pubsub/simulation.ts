@@ -4,22 +4,33 @@
  *
  * `nodes` nodes, each dialing `degree` earlier nodes picked by a seeded PRNG
  * (a connected graph). A fraction `misbehaving` of them (picked by the same
- * PRNG) runs the zero score and publishes invalid messages every round; the
+ * PRNG) runs the zero score and misbehaves in one of two ways: `invalid`
+ * publishes invalid messages every round; `silent` receives but never
+ * forwards (its validator Ignores everything, so nothing is relayed). The
  * honest nodes run the v1.1 score function with a heavy P₄ weight and a topic
- * validator that rejects those messages. After warm-up, every round some
- * honest nodes publish valid messages and every misbehaving node publishes an
- * invalid one; a heartbeat interval passes between rounds.
+ * validator that rejects invalid messages; against `silent` nodes also a P₃
+ * mesh-delivery deficit and a sticky P₃b penalty (active 10 s after a graft,
+ * once publishing began), which push them out of honest meshes and graylist
+ * those that were meshed (a peer never in the mesh is not expected to forward,
+ * so it is not penalised: `graylisted` stays below 1 there). After warm-up, every round some
+ * honest nodes publish valid messages (and every `invalid` node an invalid
+ * one); a heartbeat interval passes between rounds.
  *
  * Measured: the share of valid messages that reached every honest subscriber
  * (delivery), invalid messages delivered to honest applications (must be 0),
  * the share of honest mesh slots held by misbehaving peers at the start of
  * publishing and at the end (P₄ should push them out), the share of
  * misbehaving neighbours that honest nodes score below the graylist
- * threshold, and the honest nodes' mesh degrees.
+ * threshold, and the honest nodes' mesh degrees (at the end, and the
+ * min/mean/max over the heartbeats of the run). Per valid message and honest
+ * subscriber: the propagation latency in virtual time since publish and the
+ * hop count (each node's first sender, followed back to the publisher: no
+ * wire change). Per published message and honest node: duplicates received
+ * and control bytes sent (`Gossipsub.stats`, during the publishing rounds).
  *
  * Run small in `Simulation.test.ts` and large by `npm run sim -- gossipsub`.
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Gossipsub from "../../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
@@ -38,11 +49,23 @@ export interface GossipsubSimulationOptions {
   readonly rounds?: number
   /** Honest publishers per round (default 3). */
   readonly publishersPerRound?: number
+  /** How misbehaving nodes misbehave (default `invalid`). */
+  readonly misbehaviour?: Misbehaviour
+}
+
+/** `invalid`: publish invalid messages; `silent`: receive but never forward. */
+export type Misbehaviour = "invalid" | "silent"
+
+export interface Distribution {
+  readonly median: number
+  readonly p99: number
+  readonly max: number
 }
 
 export interface GossipsubSimulationResult {
   readonly nodes: number
   readonly seed: number
+  readonly misbehaviour: Misbehaviour
   readonly misbehaving: number
   readonly validPublished: number
   /** Valid messages received by honest subscribers / (valid published × honest subscribers other than the publisher). */
@@ -56,6 +79,23 @@ export interface GossipsubSimulationResult {
   readonly graylisted: number
   /** Honest nodes' mesh sizes at the end. */
   readonly meshDegree: { readonly min: number; readonly mean: number; readonly max: number }
+  /** Honest nodes' mesh sizes after each heartbeat of the run: the least, the mean and the largest. */
+  readonly meshDegreeOverRun: { readonly min: number; readonly mean: number; readonly max: number }
+  /** Virtual milliseconds from publish to delivery, per (valid message, honest subscriber). */
+  readonly latencyMs: Distribution
+  /** Hops from the publisher, per (valid message, honest subscriber). */
+  readonly hops: Distribution
+  /** Duplicates received per published message per honest node, during the rounds. */
+  readonly duplicatesPerMessage: number
+  /** Encoded control bytes sent per published message per honest node, during the rounds. */
+  readonly controlBytesPerMessage: number
+}
+
+const distribution = (xs: Array<number>): Distribution => {
+  if (xs.length === 0) return { median: 0, p99: 0, max: 0 }
+  const sorted = xs.toSorted((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  return { median: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! }
 }
 
 const TOPIC = "sim"
@@ -67,6 +107,7 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
     const degree = options.degree ?? 4
     const rounds = options.rounds ?? 10
     const perRound = options.publishersPerRound ?? 3
+    const misbehaviour = options.misbehaviour ?? "invalid"
     const next = prng(seed)
     const rand = (n: number) => next() % n
     const bad = new Set<number>()
@@ -75,7 +116,25 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
 
     const params = { heartbeatInterval: "1 second", heartbeatInitialDelay: "100 millis" } as const
     const scoreLayer = PeerScore.layer({
-      topics: { [TOPIC]: PeerScore.topicParams({ invalidMessageDeliveriesWeight: -100 }) }
+      topics: {
+        [TOPIC]: PeerScore.topicParams({
+          invalidMessageDeliveriesWeight: -100,
+          // P₃/P₃b: a mesh peer that delivers nothing once active falls below the graylist
+          // threshold; active only after publishing began, so honest quiet warm-up costs nothing
+          ...(misbehaviour === "silent" ?
+            {
+              meshMessageDeliveriesWeight: -100,
+              meshMessageDeliveriesThreshold: 1,
+              meshMessageDeliveriesCap: 20,
+              meshMessageDeliveriesDecay: 0.9,
+              meshMessageDeliveriesActivation: "10 seconds",
+              meshMessageDeliveriesWindow: "10 millis",
+              meshFailurePenaltyWeight: -200,
+              meshFailurePenaltyDecay: 0.99
+            } :
+            {})
+        })
+      }
     })
     const nodes = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
       Effect.map(
@@ -88,23 +147,38 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
         (node) => ({ ...node, gs: Context.get(node.context, Gossipsub.Gossipsub) })
       ))
     const badIds = new Set([...bad].map((i) => nodes[i]!.host.peerId.toString()))
+    const indexOf = new Map(nodes.map((n, i) => [n.host.peerId.toString(), i]))
     let received = 0
     let invalidDelivered = 0
     const validReceived = nodes.map(() => 0)
+    /** message text → publisher and virtual publish time */
+    const published = new Map<string, { readonly from: number; readonly at: number }>()
+    /** per node: message text → index of the peer it first came from */
+    const firstFrom = nodes.map(() => new Map<string, number>())
+    const latencies: Array<number> = []
     for (const [i, node] of nodes.entries()) {
       if (!bad.has(i)) {
         yield* node.pubsub.addValidator(
           TOPIC,
           (m) => Effect.succeed(decode(m.data).startsWith("bad") ? "Reject" : "Accept")
         )
+      } else if (misbehaviour === "silent") {
+        yield* node.pubsub.addValidator(TOPIC, () => Effect.succeed("Ignore"))
       }
       const sub = yield* node.pubsub.subscribe(TOPIC)
       yield* Effect.forkScoped(Stream.runForEach(sub, (m) =>
-        Effect.sync(() => {
+        Effect.map(Clock.currentTimeMillis, (now) => {
           received++
+          const body = decode(m.data)
+          const from = indexOf.get(m.receivedFrom.toString())
+          if (from !== undefined) firstFrom[i]!.set(body, from)
           if (bad.has(i)) return
-          if (decode(m.data).startsWith("bad")) invalidDelivered++
-          else validReceived[i]!++
+          if (body.startsWith("bad")) invalidDelivered++
+          else {
+            validReceived[i]!++
+            const p = published.get(body)
+            if (p !== undefined) latencies.push(now - p.at)
+          }
         })))
     }
     for (let i = 1; i < count; i++) {
@@ -136,24 +210,46 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
       }
       return slots === 0 ? 0 : held / slots
     }
-    const tick = Effect.andThen(TestClock.adjust("1 second"), settle)
+    const honest = nodes.map((_, i) => i).filter((i) => !bad.has(i))
+    const runDegrees: Array<number> = []
+    const heartbeat = Effect.andThen(TestClock.adjust("1 second"), settle)
+    const tick = Effect.tap(heartbeat, () =>
+      Effect.sync(() => {
+        for (const i of honest) runDegrees.push(nodes[i]!.gs.mesh(TOPIC).length)
+      }))
+    const honestStats = () =>
+      honest.reduce(
+        (acc, i) => {
+          const s = nodes[i]!.gs.stats()
+          return { duplicates: acc.duplicates + s.duplicates, controlBytes: acc.controlBytes + s.controlBytes }
+        },
+        { duplicates: 0, controlBytes: 0 }
+      )
 
     for (let r = 0; r < 5; r++) yield* tick
     const badMeshShareStart = badMeshShare()
-    const honest = nodes.map((_, i) => i).filter((i) => !bad.has(i))
+    const statsStart = honestStats()
     let validPublished = 0
+    let allPublished = 0
     let expected = 0
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < perRound; k++) {
         const from = honest[rand(honest.length)]!
-        yield* nodes[from]!.pubsub.publish(TOPIC, text(`good ${r} ${k} from ${from}`))
+        const body = `good ${r} ${k} from ${from}`
+        published.set(body, { from, at: yield* Clock.currentTimeMillis })
+        yield* nodes[from]!.pubsub.publish(TOPIC, text(body))
         validPublished++
         expected += honest.length - 1
       }
-      for (const i of bad) yield* Effect.ignore(nodes[i]!.pubsub.publish(TOPIC, text(`bad ${r} from ${i}`)))
+      allPublished += perRound
+      if (misbehaviour === "invalid") {
+        for (const i of bad) yield* Effect.ignore(nodes[i]!.pubsub.publish(TOPIC, text(`bad ${r} from ${i}`)))
+        allPublished += bad.size
+      }
       yield* settle
       yield* tick
     }
+    const statsEnd = honestStats()
     for (let r = 0; r < 3; r++) yield* tick
     const total = validReceived.reduce((a, b) => a + b, 0)
     let pairs = 0
@@ -170,9 +266,26 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
         if (score.value.score(p) < score.value.thresholds.graylistThreshold) below++
       }
     }
+    const hopCounts: Array<number> = []
+    for (const [body, { from }] of published) {
+      for (const i of honest) {
+        if (i === from || !firstFrom[i]!.has(body)) continue
+        let at = i
+        let n = 0
+        while (at !== from && n <= count) {
+          const prev = firstFrom[at]!.get(body)
+          if (prev === undefined) break
+          at = prev
+          n++
+        }
+        if (at === from) hopCounts.push(n)
+      }
+    }
+    const perNodeMessage = Math.max(1, allPublished * honest.length)
     return {
       nodes: count,
       seed,
+      misbehaviour,
       misbehaving: bad.size,
       validPublished,
       delivery: expected === 0 ? 1 : total / expected,
@@ -184,6 +297,15 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
         min: Math.min(...degrees),
         mean: degrees.reduce((a, b) => a + b, 0) / Math.max(1, degrees.length),
         max: Math.max(...degrees)
-      }
+      },
+      meshDegreeOverRun: {
+        min: Math.min(...runDegrees),
+        mean: runDegrees.reduce((a, b) => a + b, 0) / Math.max(1, runDegrees.length),
+        max: Math.max(...runDegrees)
+      },
+      latencyMs: distribution(latencies),
+      hops: distribution(hopCounts),
+      duplicatesPerMessage: (statsEnd.duplicates - statsStart.duplicates) / perNodeMessage,
+      controlBytesPerMessage: (statsEnd.controlBytes - statsStart.controlBytes) / perNodeMessage
     } satisfies GossipsubSimulationResult
   }).pipe(Effect.provide(TestClock.layer()))

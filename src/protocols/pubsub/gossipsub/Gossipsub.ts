@@ -177,6 +177,15 @@ export class Gossipsub extends Context.Service<Gossipsub, {
     readonly sent: number
     readonly honoured: number
   }
+  /**
+   * Counters since start: duplicate messages received (id already in the seen-cache), and
+   * control RPCs sent with their encoded control bytes (IHAVE/IWANT/GRAFT/PRUNE/IDONTWANT).
+   */
+  readonly stats: () => {
+    readonly duplicates: number
+    readonly controlSent: number
+    readonly controlBytes: number
+  }
   /** Run one heartbeat now (besides the scheduled ones). */
   readonly heartbeat: Effect.Effect<void>
 }>()("effect-libp2p/Gossipsub") {}
@@ -267,6 +276,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
     const heartbeatMs = Duration.toMillis(params.heartbeatInterval)
     const { thresholds } = score
     const idontwant = { received: 0, sent: 0, honoured: 0 }
+    const stats = { duplicates: 0, controlSent: 0, controlBytes: 0 }
     /** IWANT promises: message id → peer → deadline (v1.1 §Spam Protection, go `gossip_tracer.go`). */
     const promises = new Map<string, Map<string, number>>()
     const followupMs = Duration.toMillis(params.iwantFollowupTime)
@@ -281,8 +291,17 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
 
     const peer = (key: string) => ctx.peers.get(key)
 
+    /** Send an RPC carrying control parts, counted in {@link stats}. */
+    const sendWithControl = (p: Pubsub.PeerHandle, rpc: Messages.RPC) => {
+      const ok = ctx.send(p, rpc)
+      if (ok && rpc.control !== undefined && !Messages.isEmptyControl(rpc.control)) {
+        stats.controlSent++
+        stats.controlBytes += Messages.ControlMessage.encode(rpc.control).byteLength
+      }
+      return ok
+    }
     const sendControl = (p: Pubsub.PeerHandle, control: Partial<Control>) =>
-      ctx.send(p, { subscriptions: [], publish: [], control: { ...Messages.emptyControl(), ...control } })
+      sendWithControl(p, { subscriptions: [], publish: [], control: { ...Messages.emptyControl(), ...control } })
 
     const inBackoff = (topic: string, key: string) => (backoff.get(topic)?.get(key) ?? 0) > ctx.now()
     const addBackoff = (topic: string, key: string, ms: number) => {
@@ -495,7 +514,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       handlePrune(p, control.prune)
       handleIDontWant(p, control.idontwant)
       if (iwant.length === 0 && publish.length === 0 && prune.length === 0) return
-      ctx.send(p, { subscriptions: [], publish, control: { ...Messages.emptyControl(), iwant, prune } })
+      sendWithControl(p, { subscriptions: [], publish, control: { ...Messages.emptyControl(), iwant, prune } })
     }
 
     const onFirstSeen = (from: Pubsub.PeerHandle, msg: Pubsub.RoutedMessage) => {
@@ -744,7 +763,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
 
       for (const [key, c] of out) {
         const p = peer(key)
-        if (p !== undefined) ctx.send(p, { subscriptions: [], publish: [], control: c })
+        if (p !== undefined) sendWithControl(p, { subscriptions: [], publish: [], control: c })
       }
       mcache.shift()
       observe()
@@ -792,7 +811,10 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
       join,
       leave,
       onFirstSeen,
-      onDuplicate: (p, idKey, topic) => score.duplicateMessage(p.id, topic, idKey),
+      onDuplicate: (p, idKey, topic) => {
+        stats.duplicates++
+        score.duplicateMessage(p.id, topic, idKey)
+      },
       onReject: (p, topic) => score.rejectMessage(p.id, topic),
       forward,
       handleControl,
@@ -809,6 +831,7 @@ const makeRouter = (ctx: Pubsub.RouterContext, params: GossipsubParams, score: P
         return p === undefined || p.protocol === "" ? undefined : p.protocol
       },
       idontwantStats: () => ({ ...idontwant }),
+      stats: () => ({ ...stats }),
       heartbeat: Effect.sync(heartbeat)
     })
     return { router, service } satisfies RouterState
