@@ -302,3 +302,40 @@ describe("Kad §Content routing: republishing", () => {
       expect(ids).not.toContain(nodes[0]!.host.peerId.toString())
     }).pipe(Effect.provide(Memory.layerNetwork)))
 })
+
+describe("Kad §Value storage and retrieval: republishing", () => {
+  /**
+   * A line of 3 (node 0 puts a /pk/ record), then a newcomer joins at the end, 23 h pass, and the
+   * 3 first nodes leave: the newcomer's own `get` finds the record only if it was put again to it.
+   */
+  const afterHoldersLeave = (options: Kad.KadOptions) =>
+    Effect.gen(function*() {
+      const early = yield* Scope.make()
+      const nodes = yield* Scope.provide(line(3, { refreshInterval: "100 hours", ...options }), early)
+      const owner = seededKey(99)
+      const key = Kad.pkKey(PeerId.fromPrivateKey(owner))
+      const value = Keys.marshalPublicKey(owner.publicKey)
+      expect(yield* nodes[0]!.kad.put(key, value)).toBeGreaterThan(0)
+      const late = yield* kadNode({ refreshInterval: "100 hours", ...options }, 3)
+      yield* connect(late, nodes[2]!)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      for (let h = 0; h < 23; h++) {
+        yield* TestClock.adjust("1 hour")
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      }
+      yield* Scope.close(early, Exit.void)
+      return { found: yield* Effect.result(late.kad.get(key)), value }
+    })
+
+  it.effect("a record put every 22 h reaches the newly closest peer and outlives the nodes that held it", () =>
+    Effect.gen(function*() {
+      const { found, value } = yield* afterHoldersLeave({})
+      expect(Result.isSuccess(found) ? found.success : undefined).toEqual(value)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.effect("without republishing (a 100 h interval) the record is gone with the nodes that held it", () =>
+    Effect.gen(function*() {
+      const { found } = yield* afterHoldersLeave({ republishInterval: "100 hours" })
+      expect(Result.isFailure(found)).toBe(true)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
