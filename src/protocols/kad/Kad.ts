@@ -38,7 +38,10 @@
  * - The table survives restarts through the peer store: at start, every stored peer
  *   whose protocols include ours is admitted (and checked like any newcomer).
  *
- * Not yet (issue 13): disjoint paths, signed peer records for
+ * - §Peer routing, disjoint paths (S/Kademlia): with `disjointPaths: d` a lookup runs d paths that
+ *   never ask the same peer (`Query.runDisjoint`); off (1) by default.
+ *
+ * Not yet (issue 13): signed peer records for
  * providers, the Delegated Routing client. (`/ipns/` records:
  * `ipns.ts`; the CLI: `src/cli/commands/dht.ts` and `node --dht`.)
  *
@@ -135,6 +138,11 @@ export interface KadOptions {
   readonly k?: number
   /** Requests in flight per lookup (default 3). */
   readonly alpha?: number
+  /**
+   * Disjoint lookup paths (S/Kademlia; default 1 = one lookup): d lookups over disjoint sets of
+   * peers, each with `alpha` in flight, the result the k closest that answered on any path.
+   */
+  readonly disjointPaths?: number
   /** Deadline for one peer's answer (default 10 s). */
   readonly peerTimeout?: Duration.Input
   /** Deadline for a whole lookup (default 60 s). */
@@ -169,6 +177,7 @@ export const defaults = {
   protocol: PROTOCOL,
   k: RoutingTable.K,
   alpha: 3,
+  disjointPaths: 1,
   peerTimeout: Duration.seconds(10),
   queryTimeout: Duration.seconds(60),
   refreshInterval: Duration.minutes(5),
@@ -245,6 +254,7 @@ export const make = (options: KadOptions = {}) =>
     const protocol = options.protocol ?? defaults.protocol
     const k = Options.clampInt(options.k, defaults.k, 1, 1024)
     const alpha = Options.clampInt(options.alpha, defaults.alpha, 1, 64)
+    const disjointPaths = Options.clampInt(options.disjointPaths, defaults.disjointPaths, 1, 16)
     const quorum = Options.clampInt(options.quorum, defaults.quorum, 1, 1024)
     const peerTimeout = Options.duration(options.peerTimeout, defaults.peerTimeout)
     const queryTimeout = Options.duration(options.queryTimeout, defaults.queryTimeout)
@@ -360,9 +370,11 @@ export const make = (options: KadOptions = {}) =>
         const target = RoutingTable.keyOf(key)
         const seeds = RoutingTable.closest(table, target, k).map((e) => infoOf(e.peerId))
         if (seeds.length === 0) return yield* Effect.fail(fail(new NoPeers()))
-        const state = Query.make(target, self, seeds, { k, alpha })
-        return yield* Query.run(
-          state,
+        return yield* Query.runDisjoint(
+          target,
+          self,
+          seeds,
+          disjointPaths,
           (peer) =>
             ask(peer, req).pipe(
               Effect.tapError((e) => e.reason._tag === "Unreachable" ? remove(peer.peerId) : Effect.void),
