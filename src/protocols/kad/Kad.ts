@@ -26,10 +26,12 @@
  *   we provide are announced again every `reprovideInterval` (22 h).
  * - §Value storage and retrieval, republishing: the records we `put` are put again, locally and at
  *   the k closest peers of the time, every `republishInterval` (22 h, under the 36 h record age), so
- *   a record outlives the peers that held it. Records others stored here are not republished by us:
- *   that is the original publisher's job (as in go-libp2p-kad-dht, where kubo's IPNS republisher
- *   puts its records again; the spec asks nothing of holders), and it keeps a holder from extending
- *   a record its publisher gave up.
+ *   a record outlives the peers that held it. The spec names a republishing period but gives a value
+ *   only for provider records (22 h in IPFS), so we use the same. Records others stored here are not
+ *   republished by us: that is the original publisher's job (go-libp2p-kad-dht has no record
+ *   republisher either; kubo's IPNS republisher puts its records again), and it keeps a holder
+ *   from extending a record its publisher gave up (the Kademlia paper's hourly republish by
+ *   holders is left out).
  * - §Bootstrap process: bootstrap peers are dialed at start, then a self lookup and a
  *   lookup of a random key per non-empty bucket run at start and every `refreshInterval`.
  * - A full bucket asks its least recently seen peer (a `FIND_NODE`); one that fails is

@@ -12,7 +12,8 @@
  * next closest. We are never a candidate, and the candidate list is bounded
  * (`maxCandidates`: the farthest not yet asked are dropped).
  *
- * Disjoint paths (S/Kademlia, the spec's §Peer routing option; rust's `disjoint_query_paths`):
+ * Disjoint paths (S/Kademlia, which the spec's §Overview names as a source; rust-libp2p's
+ * `disjoint_query_paths`, go-libp2p-kad-dht's former `DisjointPaths`):
  * `runDisjoint` splits the seeds round robin over d lookups that share one set of asked peers.
  * A path that reaches a peer another path has asked skips it (it counts as failed there), so no
  * peer is asked twice and a few bad peers cannot steer every path; the result is the k closest
