@@ -4,6 +4,8 @@
  * when every peer knows its own k closest (the Kademlia invariant), it never has
  * more than alpha requests in flight, it never asks us nor a peer twice, it ends
  * when the k closest live candidates have answered, and it survives peers that fail.
+ * Disjoint paths (S/Kademlia): d states sharing one asked set never ask a peer twice
+ * between them, and their union holds the true k closest.
  */
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
@@ -19,6 +21,17 @@ const info = (p: PeerId.PeerId) => ({ peerId: p, addrs: [] })
 
 const byDistance = (target: RoutingTable.KadKey, ps: ReadonlyArray<PeerId.PeerId>) =>
   [...ps].sort((a, b) => RoutingTable.compareDistance(target, RoutingTable.peerKey(a), RoutingTable.peerKey(b)))
+
+/** A small deterministic generator: the next pick below `n`. */
+const xorshift = (seed: number) => {
+  let x = seed | 1
+  return (n: number) => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) % n
+  }
+}
 
 /** Run a lookup to the end; answers come back in the order `order` picks among those in flight. */
 const drive = (
@@ -62,13 +75,7 @@ describe("kad §Peer routing: the lookup state machine", () => {
           const answer = (p: PeerId.PeerId) => byDistance(key, network.filter((q) => !PeerId.equals(q, p))).slice(0, k)
           const seeds = network.slice(0, 2).map(info)
           const state = Query.make(key, self!, seeds, { k, alpha })
-          let x = seed | 1
-          const { asked, maxInflight } = drive(state, answer, (n) => {
-            x ^= x << 13
-            x ^= x >>> 17
-            x ^= x << 5
-            return (x >>> 0) % n
-          })
+          const { asked, maxInflight } = drive(state, answer, xorshift(seed))
           expect(maxInflight).toBeLessThanOrEqual(alpha)
           expect(asked.has(self!.toString())).toBe(false)
           expect(Query.isDone(state)).toBe(true)
@@ -100,6 +107,49 @@ describe("kad §Peer routing: the lookup state machine", () => {
         }
       ),
       { numRuns: 60 }
+    )
+  })
+
+  it("disjoint paths: d paths sharing one asked set never ask a peer twice, and their union is the true k closest", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(peerId, { minLength: 6, maxLength: 100, selector: (p) => p.toString() }),
+        digest,
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 2, max: 4 }),
+        fc.integer(),
+        (all, target, k, alpha, d, seed) => {
+          const [self, ...network] = all
+          const key = RoutingTable.keyOf(target)
+          const answer = (p: PeerId.PeerId) => byDistance(key, network.filter((q) => !PeerId.equals(q, p))).slice(0, k)
+          const taken = new Set<string>()
+          const seeds = network.slice(0, d + 1).map(info)
+          const states = Array.from(
+            { length: d },
+            (_, i) => Query.make(key, self!, seeds.filter((_, j) => j % d === i), { k, alpha, taken })
+          )
+          const askedBy = new Map<string, number>()
+          const inflight: Array<{ readonly path: number; readonly peer: PeerId.PeerId }> = []
+          const pick = xorshift(seed)
+          for (let steps = 0; steps < 100_000; steps++) {
+            states.forEach((state, path) => {
+              for (const c of Query.next(state)) {
+                expect(askedBy.has(c.peer.peerId.toString())).toBe(false)
+                askedBy.set(c.peer.peerId.toString(), path)
+                inflight.push({ path, peer: c.peer.peerId })
+              }
+            })
+            if (inflight.length === 0) break
+            const [a] = inflight.splice(pick(inflight.length), 1)
+            Query.succeed(states[a!.path]!, a!.peer, answer(a!.peer).map(info))
+          }
+          expect(askedBy.has(self!.toString())).toBe(false)
+          const union = byDistance(key, states.flatMap((st) => Query.result(st).map((p) => p.peerId)))
+          expect(union.slice(0, k).map(String)).toEqual(byDistance(key, network).slice(0, k).map(String))
+        }
+      ),
+      { numRuns: 150 }
     )
   })
 })

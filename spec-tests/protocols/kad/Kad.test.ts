@@ -12,6 +12,7 @@ import * as PeerId from "../../../src/core/PeerId.ts"
 import { Datastore } from "../../../src/datastore/Datastore.ts"
 import * as MemoryStore from "../../../src/datastore/Memory.ts"
 import * as Peerstore from "../../../src/host/Peerstore.ts"
+import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as Client from "../../../src/protocols/kad/client.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
 import { type KadMessage, message, MessageType } from "../../../src/protocols/kad/messages.ts"
@@ -19,7 +20,8 @@ import * as RoutingTable from "../../../src/protocols/kad/RoutingTable.ts"
 import { ContentRouting } from "../../../src/routing/ContentRouting.ts"
 import { PeerRouting } from "../../../src/routing/PeerRouting.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
-import { connect, type KadNode, kadNode, seededKey } from "./support.ts"
+import * as Prometheus from "../../support/prometheus.ts"
+import { connect, type KadNode, kadNode, seededKey, trueClosest } from "./support.ts"
 
 /** A line of server nodes, each connected to the next: a lookup has to walk it. */
 const line = (n: number, options: Kad.KadOptions = {}) =>
@@ -301,4 +303,79 @@ describe("Kad §Content routing: republishing", () => {
       const ids = Result.isSuccess(found) ? found.success.map((p) => p.peerId.toString()) : []
       expect(ids).not.toContain(nodes[0]!.host.peerId.toString())
     }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+describe("Kad §Value storage and retrieval: republishing", () => {
+  /**
+   * A line of 3 (node 0 puts a /pk/ record), then a newcomer joins at the end, 23 h pass, and the
+   * 3 first nodes leave: the newcomer's own `get` finds the record only if it was put again to it.
+   */
+  const afterHoldersLeave = (options: Kad.KadOptions) =>
+    Effect.gen(function*() {
+      const early = yield* Scope.make()
+      const nodes = yield* Scope.provide(line(3, { refreshInterval: "100 hours", ...options }), early)
+      const owner = seededKey(99)
+      const key = Kad.pkKey(PeerId.fromPrivateKey(owner))
+      const value = Keys.marshalPublicKey(owner.publicKey)
+      expect(yield* nodes[0]!.kad.put(key, value)).toBeGreaterThan(0)
+      const late = yield* kadNode({ refreshInterval: "100 hours", ...options }, 3)
+      yield* connect(late, nodes[2]!)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      for (let h = 0; h < 23; h++) {
+        yield* TestClock.adjust("1 hour")
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      }
+      yield* Scope.close(early, Exit.void)
+      return { found: yield* Effect.result(late.kad.get(key)), value }
+    })
+
+  it.effect("a record put every 22 h reaches the newly closest peer and outlives the nodes that held it", () =>
+    Effect.gen(function*() {
+      const { found, value } = yield* afterHoldersLeave({})
+      expect(Result.isSuccess(found) ? found.success : undefined).toEqual(value)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.effect("without republishing (a 100 h interval) the record is gone with the nodes that held it", () =>
+    Effect.gen(function*() {
+      const { found } = yield* afterHoldersLeave({ republishInterval: "100 hours" })
+      expect(Result.isFailure(found)).toBe(true)
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+})
+
+describe("Kad §Peer routing: disjoint paths (S/Kademlia)", () => {
+  it.effect(
+    "with disjointPaths 2 on 24 nodes a lookup returns the true k closest and asks no peer twice (inbound FIND_NODE per node)",
+    () =>
+      Effect.gen(function*() {
+        const count = 24
+        const nodes: Array<KadNode> = []
+        for (let i = 0; i < count; i++) {
+          nodes.push(yield* kadNode({ refreshInterval: "100 hours", disjointPaths: 2 }, 500 + i))
+        }
+        for (let i = 1; i < count; i++) {
+          yield* connect(nodes[i]!, nodes[i - 1]!)
+          yield* connect(nodes[i]!, nodes[(i * 7) % i]!)
+        }
+        for (const n of nodes) yield* n.kad.refresh
+        const ids = nodes.map((n) => n.host.peerId)
+        const findNodes = () =>
+          nodes.map((n) =>
+            Prometheus.value(Prometheus.parse(Metrics.formatOf(n.context)), "libp2p_kad_inbound_requests_total", {
+              type: "find_node"
+            })
+          )
+        for (let q = 0; q < 4; q++) {
+          const from = nodes[(q * 5) % count]!
+          const key = Uint8Array.of(q, 0xd1, 0x5a)
+          const before = findNodes()
+          const got = (yield* from.kad.getClosestPeers(key)).map((p) => p.peerId.toString())
+          const asked = findNodes().map((n, i) => n - before[i]!)
+          expect(asked.filter((n) => n > 1)).toEqual([])
+          expect(asked.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(Kad.defaults.k)
+          const others = ids.filter((id) => !PeerId.equals(id, from.host.peerId))
+          expect(got).toEqual(trueClosest(key, others, Kad.defaults.k))
+        }
+      }).pipe(Effect.provide(Memory.layerNetwork)),
+    120_000
+  )
 })

@@ -86,3 +86,60 @@ describe("kad §Peer routing: the lookup loop", () => {
       expect(outcome.closest.map((p) => p.peerId.toString())).toEqual([answering])
     }))
 })
+
+describe("kad §Peer routing: disjoint paths (S/Kademlia)", () => {
+  /** 60 scripted peers: each names its 3 ring neighbours each side and the 2 peers closest to the target below it. */
+  const world = Array.from({ length: 60 }, (_, i) => peer(i + 1))
+  const byDistance = [...world].sort((a, b) =>
+    RoutingTable.compareDistance(target, RoutingTable.peerKey(a.peerId), RoutingTable.peerKey(b.peerId))
+  )
+  const answerOf = (i: number) => {
+    const ring = [-3, -2, -1, 1, 2, 3].map((o) => world[(i + o + world.length) % world.length]!)
+    const rank = byDistance.indexOf(world[i]!)
+    return [...ring, ...byDistance.slice(Math.max(0, rank - 2), rank)]
+  }
+  const k = 5
+
+  it.effect("d = 2: no peer is asked by two paths, both paths ask, and the result is the true k closest", () =>
+    Effect.gen(function*() {
+      const asked = new Map<string, Array<number>>()
+      const outcome = yield* Query.runDisjoint(
+        target,
+        self,
+        [world[0]!, world[20]!, world[40]!, world[50]!],
+        2,
+        (p, path) =>
+          Effect.sync(() => {
+            const id = p.peerId.toString()
+            asked.set(id, [...(asked.get(id) ?? []), path])
+            return { closer: answerOf(world.findIndex((w) => w.peerId.toString() === id)) }
+          }).pipe(Effect.tap(() => Effect.yieldNow)),
+        { ...options(1000, 60_000), k }
+      )
+      expect([...asked.values()].filter((paths) => paths.length > 1)).toEqual([])
+      expect(new Set([...asked.values()].flat())).toEqual(new Set([0, 1]))
+      expect(outcome.complete).toBe(true)
+      expect(outcome.closest.map((p) => p.peerId.toString())).toEqual(
+        byDistance.slice(0, k).map((p) => p.peerId.toString())
+      )
+    }))
+
+  it.effect("d = 1 is the plain lookup: the same peers asked and the same result as run", () =>
+    Effect.gen(function*() {
+      const seeds = [world[0]!, world[20]!, world[40]!]
+      const trace = (log: Array<string>) => (p: { readonly peerId: PeerId.PeerId }) =>
+        Effect.sync(() => {
+          log.push(p.peerId.toString())
+          return { closer: answerOf(world.findIndex((w) => PeerId.equals(w.peerId, p.peerId))) }
+        })
+      const plainLog: Array<string> = []
+      const plain = yield* Query.run(Query.make(target, self, seeds, { k, alpha: 3 }), trace(plainLog), {
+        ...options(1000, 60_000),
+        k
+      })
+      const oneLog: Array<string> = []
+      const one = yield* Query.runDisjoint(target, self, seeds, 1, trace(oneLog), { ...options(1000, 60_000), k })
+      expect(oneLog).toEqual(plainLog)
+      expect(one.closest).toEqual(plain.closest)
+    }))
+})

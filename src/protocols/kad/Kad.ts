@@ -24,6 +24,14 @@
  * - §Content routing: provider records expire after 48 h (go and the current spec;
  *   the spec text we read says 24 h), capped per key (`store.ts`), pruned hourly; the keys
  *   we provide are announced again every `reprovideInterval` (22 h).
+ * - §Value storage and retrieval, republishing: the records we `put` are put again, locally and at
+ *   the k closest peers of the time, every `republishInterval` (22 h, under the 36 h record age), so
+ *   a record outlives the peers that held it. The spec names a republishing period but gives a value
+ *   only for provider records (22 h in IPFS), so we use the same. Records others stored here are not
+ *   republished by us: that is the original publisher's job (go-libp2p-kad-dht has no record
+ *   republisher either; kubo's IPNS republisher puts its records again), and it keeps a holder
+ *   from extending a record its publisher gave up (the Kademlia paper's hourly republish by
+ *   holders is left out).
  * - §Bootstrap process: bootstrap peers are dialed at start, then a self lookup and a
  *   lookup of a random key per non-empty bucket run at start and every `refreshInterval`.
  * - A full bucket asks its least recently seen peer (a `FIND_NODE`); one that fails is
@@ -32,7 +40,10 @@
  * - The table survives restarts through the peer store: at start, every stored peer
  *   whose protocols include ours is admitted (and checked like any newcomer).
  *
- * Not yet (issue 13): disjoint paths, record republishing, signed peer records for
+ * - §Peer routing, disjoint paths (S/Kademlia): with `disjointPaths: d` a lookup runs d paths that
+ *   never ask the same peer (`Query.runDisjoint`); off (1) by default.
+ *
+ * Not yet (issue 13): signed peer records for
  * providers, the Delegated Routing client. (`/ipns/` records:
  * `ipns.ts`; the CLI: `src/cli/commands/dht.ts` and `node --dht`.)
  *
@@ -129,6 +140,11 @@ export interface KadOptions {
   readonly k?: number
   /** Requests in flight per lookup (default 3). */
   readonly alpha?: number
+  /**
+   * Disjoint lookup paths (S/Kademlia; default 1 = one lookup): d lookups over disjoint sets of
+   * peers, each with `alpha` in flight, the result the k closest that answered on any path.
+   */
+  readonly disjointPaths?: number
   /** Deadline for one peer's answer (default 10 s). */
   readonly peerTimeout?: Duration.Input
   /** Deadline for a whole lookup (default 60 s). */
@@ -139,6 +155,13 @@ export interface KadOptions {
   readonly reprovideInterval?: Duration.Input
   /** Keys we keep announcing (default 10,000; `provide` of one more drops the oldest from the list). */
   readonly maxProvidedKeys?: number
+  /**
+   * How often the records we `put` are put again at the k closest peers of the time (default 22 h,
+   * under the 36 h `maxRecordAge`); records others stored here are not republished by us.
+   */
+  readonly republishInterval?: Duration.Input
+  /** Records we keep republishing (default 10,000; a `put` of one more drops the oldest from the list). */
+  readonly maxPublishedRecords?: number
   /** Validators by namespace, over the built-in ones (`pk`, `ipns`). */
   readonly validators?: Validator.Validators
   /** Valid answers after which `get` stops (default 3). */
@@ -156,11 +179,14 @@ export const defaults = {
   protocol: PROTOCOL,
   k: RoutingTable.K,
   alpha: 3,
+  disjointPaths: 1,
   peerTimeout: Duration.seconds(10),
   queryTimeout: Duration.seconds(60),
   refreshInterval: Duration.minutes(5),
   reprovideInterval: Duration.hours(22),
   maxProvidedKeys: 10_000,
+  republishInterval: Duration.hours(22),
+  maxPublishedRecords: 10_000,
   quorum: 3,
   maxProvidersPerKey: 128,
   provideValidity: Duration.hours(48),
@@ -230,6 +256,7 @@ export const make = (options: KadOptions = {}) =>
     const protocol = options.protocol ?? defaults.protocol
     const k = Options.clampInt(options.k, defaults.k, 1, 1024)
     const alpha = Options.clampInt(options.alpha, defaults.alpha, 1, 64)
+    const disjointPaths = Options.clampInt(options.disjointPaths, defaults.disjointPaths, 1, 16)
     const quorum = Options.clampInt(options.quorum, defaults.quorum, 1, 1024)
     const peerTimeout = Options.duration(options.peerTimeout, defaults.peerTimeout)
     const queryTimeout = Options.duration(options.queryTimeout, defaults.queryTimeout)
@@ -345,9 +372,11 @@ export const make = (options: KadOptions = {}) =>
         const target = RoutingTable.keyOf(key)
         const seeds = RoutingTable.closest(table, target, k).map((e) => infoOf(e.peerId))
         if (seeds.length === 0) return yield* Effect.fail(fail(new NoPeers()))
-        const state = Query.make(target, self, seeds, { k, alpha })
-        return yield* Query.run(
-          state,
+        return yield* Query.runDisjoint(
+          target,
+          self,
+          seeds,
+          disjointPaths,
           (peer) =>
             ask(peer, req).pipe(
               Effect.tapError((e) => e.reason._tag === "Unreachable" ? remove(peer.peerId) : Effect.void),
@@ -411,7 +440,22 @@ export const make = (options: KadOptions = {}) =>
         (rs) => rs.filter(Result.isSuccess).length
       )
 
-    const put = (key: Uint8Array, value: Uint8Array) =>
+    /** Bounded insertion-ordered lists by key hex: a new entry moves to the end, past `max` the oldest goes. */
+    const bounded = <A>(max: number) => {
+      const entries = new Map<string, { readonly key: Uint8Array; readonly value: A }>()
+      return {
+        remember: (key: Uint8Array, value: A) =>
+          Effect.sync(() => {
+            const id = Buffer.from(key).toString("hex")
+            entries.delete(id)
+            entries.set(id, { key: Uint8Array.from(key), value })
+            if (entries.size > max) entries.delete(entries.keys().next().value!)
+          }),
+        all: () => Array.from(entries.values())
+      }
+    }
+
+    const publish = (key: Uint8Array, value: Uint8Array) =>
       Effect.gen(function*() {
         yield* Server.putValue(handlers, key, value)
         const peers = yield* getClosestPeers(key)
@@ -420,6 +464,18 @@ export const make = (options: KadOptions = {}) =>
           message(MessageType.PUT_VALUE, { key, record: { key, value, timeReceived: "" } })
         )
       })
+
+    /** Records we put, announced again by `republish` (not the ones others stored here). */
+    const published = bounded<Uint8Array>(
+      Options.clampInt(options.maxPublishedRecords, defaults.maxPublishedRecords, 0, 10_000_000)
+    )
+    const put = (key: Uint8Array, value: Uint8Array) =>
+      Effect.andThen(published.remember(key, value), publish(key, value))
+
+    /** Put every published record again, one after the other (a failure is the next run's business). */
+    const republish = Effect.suspend(() =>
+      Effect.forEach(published.all(), (r) => Effect.ignore(publish(r.key, r.value)), { discard: true })
+    )
 
     const get = (key: Uint8Array) =>
       Effect.gen(function*() {
@@ -464,16 +520,10 @@ export const make = (options: KadOptions = {}) =>
         return best
       })
 
-    /** Keys we provide, by hex, oldest first (a Map keeps insertion order), announced again by `reprovide`. */
-    const provided = new Map<string, Uint8Array>()
-    const maxProvidedKeys = Options.clampInt(options.maxProvidedKeys, defaults.maxProvidedKeys, 0, 10_000_000)
-    const remember = (key: Uint8Array) =>
-      Effect.sync(() => {
-        const id = Buffer.from(key).toString("hex")
-        provided.delete(id)
-        provided.set(id, Uint8Array.from(key))
-        if (provided.size > maxProvidedKeys) provided.delete(provided.keys().next().value!)
-      })
+    /** Keys we provide, oldest first, announced again by `reprovide`. */
+    const provided = bounded<undefined>(
+      Options.clampInt(options.maxProvidedKeys, defaults.maxProvidedKeys, 0, 10_000_000)
+    )
 
     const announce = (key: Uint8Array) =>
       Effect.gen(function*() {
@@ -483,11 +533,11 @@ export const make = (options: KadOptions = {}) =>
         return yield* tellAll(peers, message(MessageType.ADD_PROVIDER, { key, providerPeers: [toKadPeer(us)] }))
       })
 
-    const provide = (key: Uint8Array) => Effect.andThen(remember(key), announce(key))
+    const provide = (key: Uint8Array) => Effect.andThen(provided.remember(key, undefined), announce(key))
 
     /** Announce every provided key again, one after the other (a failure is the next run's business). */
     const reprovide = Effect.suspend(() =>
-      Effect.forEach(Array.from(provided.values()), (key) => Effect.ignore(announce(key)), { discard: true })
+      Effect.forEach(provided.all(), (p) => Effect.ignore(announce(p.key)), { discard: true })
     )
 
     const findProviders = (key: Uint8Array, opts: FindProvidersOptions = {}) =>
@@ -592,6 +642,8 @@ export const make = (options: KadOptions = {}) =>
     yield* Effect.forkScoped(Effect.repeat(refresh, Schedule.spaced(refreshInterval)))
     const reprovideInterval = Options.duration(options.reprovideInterval, defaults.reprovideInterval)
     yield* Effect.forkScoped(Effect.sleep(reprovideInterval).pipe(Effect.andThen(reprovide), Effect.forever))
+    const republishInterval = Options.duration(options.republishInterval, defaults.republishInterval)
+    yield* Effect.forkScoped(Effect.sleep(republishInterval).pipe(Effect.andThen(republish), Effect.forever))
     yield* Effect.forkScoped(
       Effect.repeat(Effect.ignore(store.prune), Schedule.spaced(Duration.hours(1)))
     )

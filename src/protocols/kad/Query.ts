@@ -12,6 +12,13 @@
  * next closest. We are never a candidate, and the candidate list is bounded
  * (`maxCandidates`: the farthest not yet asked are dropped).
  *
+ * Disjoint paths (S/Kademlia, which the spec's §Overview names as a source; rust-libp2p's
+ * `disjoint_query_paths`, go-libp2p-kad-dht's former `DisjointPaths`):
+ * `runDisjoint` splits the seeds round robin over d lookups that share one set of asked peers.
+ * A path that reaches a peer another path has asked skips it (it counts as failed there), so no
+ * peer is asked twice and a few bad peers cannot steer every path; the result is the k closest
+ * that answered on any path.
+ *
  * Anchors: rust protocols/kad/src/query/peers/closest.rs, go-libp2p-kad-dht query.go.
  *
  * @since 0.2.0
@@ -41,6 +48,8 @@ export interface QueryState {
   readonly candidates: Array<Candidate>
   /** by `PeerId.mapKey` */
   readonly byId: Map<string, Candidate>
+  /** Peers asked by any path of a disjoint lookup (by `PeerId.mapKey`); shared by its paths. */
+  readonly taken: Set<string> | undefined
   inflight: number
   stopped: boolean
 }
@@ -49,6 +58,8 @@ export interface QueryOptions {
   readonly k: number
   readonly alpha: number
   readonly maxCandidates?: number
+  /** The asked-peers set shared by the paths of a disjoint lookup. */
+  readonly taken?: Set<string>
 }
 
 const insert = (state: QueryState, peer: PeerInfo): void => {
@@ -91,6 +102,7 @@ export const make = (
     maxCandidates: options.maxCandidates ?? Math.max(options.k * 16, 256),
     candidates: [],
     byId: new Map(),
+    taken: options.taken,
     inflight: 0,
     stopped: false
   }
@@ -117,12 +129,26 @@ export const isDone = (state: QueryState): boolean =>
 export const next = (state: QueryState): ReadonlyArray<Candidate> => {
   if (isDone(state)) return []
   const out: Array<Candidate> = []
-  for (const c of closestLive(state)) {
-    if (state.inflight >= state.alpha) break
-    if (c.state !== "waiting") continue
-    c.state = "inflight"
-    state.inflight++
-    out.push(c)
+  let again = true
+  while (again) {
+    again = false
+    for (const c of closestLive(state)) {
+      if (state.inflight >= state.alpha) break
+      if (c.state !== "waiting") continue
+      if (state.taken !== undefined) {
+        const id = PeerId.mapKey(c.peer.peerId)
+        if (state.taken.has(id)) {
+          // another path asked it: not ours to ask or to count; the window moves past it
+          c.state = "failed"
+          again = true
+          break
+        }
+        state.taken.add(id)
+      }
+      c.state = "inflight"
+      state.inflight++
+      out.push(c)
+    }
   }
   return out
 }
@@ -225,3 +251,47 @@ export const run = (
     }
     return { closest, complete: Option.isSome(finished), failures }
   }))
+
+/**
+ * A lookup over `paths` disjoint paths (see the module doc): the seeds split round robin, each path
+ * run as `run` with its own alpha, none asking a peer another asked; `ask` is told the path. It
+ * fails only when every path failed (with the first path's error).
+ */
+export const runDisjoint = (
+  target: RoutingTable.KadKey,
+  self: PeerId.PeerId,
+  seeds: ReadonlyArray<PeerInfo>,
+  paths: number,
+  ask: (peer: PeerInfo, path: number) => Effect.Effect<Answer, KadError>,
+  options: RunOptions
+): Effect.Effect<Outcome, KadError> =>
+  Effect.gen(function*() {
+    const d = Math.max(1, Math.min(paths, seeds.length))
+    const taken = new Set<string>()
+    const states = Array.from(
+      { length: d },
+      (_, i) => make(target, self, seeds.filter((_, j) => j % d === i), { ...options, taken })
+    )
+    const outcomes = yield* Effect.forEach(
+      states,
+      (state, i) => Effect.result(run(state, (peer) => ask(peer, i), options)),
+      { concurrency: "unbounded" }
+    )
+    const ok = outcomes.flatMap((o) => o._tag === "Success" ? [o.success] : [])
+    if (ok.length === 0) {
+      const first = outcomes[0]!
+      if (first._tag === "Failure") return yield* Effect.fail(first.failure)
+    }
+    const union = new Map<string, PeerInfo>()
+    for (const o of ok) for (const p of o.closest) union.set(PeerId.mapKey(p.peerId), p)
+    const closest = Array.from(union.values())
+      .map((p) => ({ p, key: RoutingTable.peerKey(p.peerId) }))
+      .sort((a, b) => RoutingTable.compareDistance(target, a.key, b.key))
+      .slice(0, options.k)
+      .map((x) => x.p)
+    return {
+      closest,
+      complete: ok.length === d && ok.every((o) => o.complete),
+      failures: ok.flatMap((o) => o.failures).slice(0, 64)
+    }
+  })
