@@ -13,7 +13,7 @@ import * as PeerId from "../../src/core/PeerId.ts"
 import * as DelegatedRouting from "../../src/protocols/delegated-routing/DelegatedRouting.ts"
 import * as Kad from "../../src/protocols/kad/Kad.ts"
 import { ContentRouting } from "../../src/routing/ContentRouting.ts"
-import { PeerRouting } from "../../src/routing/PeerRouting.ts"
+import { PeerRouting, RoutingError } from "../../src/routing/PeerRouting.ts"
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void
 
@@ -279,5 +279,53 @@ describe("Delegated Routing V1 HTTP client", () => {
       // a forged record is refused before it is sent
       expect(Exit.isFailure(yield* Effect.exit(routing.put(Kad.Ipns.ipnsKey(a.id), forged)))).toBe(true)
       expect(puts).toHaveLength(1)
+    })))
+
+  it.live("beside Kad: findProviders merges both answers, findPeer takes the one that answers, provide goes to the other", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const a = yield* newPeer
+      const b = yield* newPeer
+      const s = yield* server((req, res) =>
+        req.url!.startsWith("/routing/v1/providers/")
+          ? json(res, 200, {
+            Providers: [{ Schema: "peer", ID: PeerId.toString(a.id), Addrs: ["/ip4/192.0.2.1/tcp/1"] }]
+          })
+          : json(res, 200, { Peers: [{ Schema: "peer", ID: PeerId.toString(b.id), Addrs: ["/ip4/192.0.2.3/tcp/3"] }] })
+      )
+      const provided: Array<Uint8Array> = []
+      const notFound = Effect.fail(new RoutingError({ reason: "NotFound", message: "other: none" }))
+      const other = Layer.mergeAll(
+        Layer.succeed(PeerRouting, PeerRouting.of({ findPeer: () => notFound, getClosestPeers: () => notFound })),
+        Layer.succeed(
+          ContentRouting,
+          ContentRouting.of({
+            provide: (key) => Effect.sync(() => void provided.push(key)),
+            findProviders: () =>
+              Effect.succeed([
+                { peerId: a.id, addrs: [Result.getOrThrow(Multiaddr.fromString("/ip4/192.0.2.2/tcp/2"))] },
+                { peerId: b.id, addrs: [] }
+              ]),
+            put: () => notFound,
+            get: () => notFound
+          })
+        )
+      )
+      const layer = Layer.mergeAll(DelegatedRouting.layerPeerRoutingBeside, DelegatedRouting.layerContentRoutingBeside)
+        .pipe(Layer.provide(Layer.merge(other, DelegatedRouting.layerFetch({ url: s.url }))))
+      const [peers, content] = yield* Effect.provide(Effect.all([PeerRouting, ContentRouting]), layer)
+      const found = yield* content.findProviders(MH)
+      expect(found.map((p) => PeerId.toString(p.peerId)).sort()).toEqual(
+        [PeerId.toString(a.id), PeerId.toString(b.id)].sort()
+      )
+      const pa = found.find((p) => PeerId.equals(p.peerId, a.id))!
+      expect(pa.addrs.map(Multiaddr.toString).sort()).toEqual(["/ip4/192.0.2.1/tcp/1", "/ip4/192.0.2.2/tcp/2"])
+      yield* content.provide(MH)
+      expect(provided).toHaveLength(1)
+      const pb = yield* peers.findPeer(b.id)
+      expect(pb.addrs.map(Multiaddr.toString)).toEqual(["/ip4/192.0.2.3/tcp/3"])
+      // both say NotFound (the server answers only about b): NotFound
+      const exit = yield* Effect.exit(peers.findPeer(a.id))
+      expect(Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" && exit.cause.reasons[0].error.reason)
+        .toBe("NotFound")
     })))
 })

@@ -18,7 +18,7 @@
  *
  * @since 0.3.0
  */
-import { Bytes, Clock, Context, Duration, Effect, Layer, Option, Result, Schema, Stream } from "effect"
+import { Bytes, Cause, Clock, Context, Duration, Effect, Layer, Option, Result, Schema, Stream } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as Multibase from "../../core/Multibase.ts"
@@ -429,3 +429,95 @@ export const layerContentRouting: Layer.Layer<ContentRouting, never, DelegatedRo
         })
     }))
 )
+
+// ---------------------------------------------------------------------------
+// beside another implementation
+// ---------------------------------------------------------------------------
+
+/** Both failed: `NotFound` when every side said so, else `Failed`; the sides' errors are the cause. */
+const bothFailed = (what: string) => (cause: Cause.Cause<RoutingError>) => {
+  const errors = cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
+  if (errors.length === 0) return Effect.failCause(cause)
+  return Effect.fail(
+    new RoutingError({
+      reason: errors.every((e) => e.reason === "NotFound") ? "NotFound" : "Failed",
+      message: `${what}: ${errors.map((e) => e.message).join("; ")}`,
+      cause: errors
+    })
+  )
+}
+
+/** Run both, keep what succeeded; fail only when both failed. */
+const both = <A>(what: string, a: Effect.Effect<A, RoutingError>, b: Effect.Effect<A, RoutingError>) =>
+  Effect.flatMap(Effect.all([Effect.result(a), Effect.result(b)], { concurrency: 2 }), ([ra, rb]) => {
+    const ok = [ra, rb].filter(Result.isSuccess).map((r) => r.success)
+    if (ok.length > 0) return Effect.succeed(ok)
+    const errors = [ra, rb].filter(Result.isFailure).map((r) => r.failure)
+    return bothFailed(what)(Cause.fromReasons(errors.map((e) => Cause.makeFailReason(e))))
+  })
+
+/** Peers merged by id (addresses unioned, first seen first), at most `limit`. */
+const mergePeers = (lists: ReadonlyArray<ReadonlyArray<PeerInfo>>, limit: number): Array<PeerInfo> => {
+  const byId = new Map<string, { peerId: PeerId.PeerId; addrs: Array<Multiaddr.Multiaddr> }>()
+  for (const list of lists) {
+    for (const p of list) {
+      const seen = byId.get(PeerId.mapKey(p.peerId))
+      if (seen === undefined) {
+        if (byId.size < limit) byId.set(PeerId.mapKey(p.peerId), { peerId: p.peerId, addrs: [...p.addrs] })
+      } else {
+        for (const a of p.addrs) if (!seen.addrs.some((b) => Multiaddr.equals(a, b))) seen.addrs.push(a)
+      }
+    }
+  }
+  return [...byId.values()]
+}
+
+/**
+ * `PeerRouting` asking the delegated server beside the `PeerRouting` it is
+ * given (e.g. `Kad.layerPeerRouting`): `findPeer` takes the first answer,
+ * `getClosestPeers` merges both. One side failing is not a failure.
+ * `layerPeerRoutingBeside.pipe(Layer.provide(Kad.layerPeerRouting))`.
+ */
+export const layerPeerRoutingBeside: Layer.Layer<PeerRouting, never, DelegatedRouting | PeerRouting> = Layer.effect(
+  PeerRouting,
+  Effect.gen(function*() {
+    const other = yield* PeerRouting
+    const delegated = yield* Effect.provide(PeerRouting, layerPeerRouting)
+    return PeerRouting.of({
+      findPeer: (peer) =>
+        Effect.race(other.findPeer(peer), delegated.findPeer(peer)).pipe(
+          Effect.catchCause(bothFailed(`findPeer ${PeerId.toString(peer)}`))
+        ),
+      getClosestPeers: (key) =>
+        Effect.map(
+          both("getClosestPeers", other.getClosestPeers(key), delegated.getClosestPeers(key)),
+          (lists) => mergePeers(lists, Number.MAX_SAFE_INTEGER)
+        )
+    })
+  })
+)
+
+/**
+ * `ContentRouting` asking the delegated server beside the `ContentRouting` it
+ * is given (e.g. `Kad.layerContentRouting`): `findProviders` merges both,
+ * `get` takes the first answer, `put` goes to both (one success suffices),
+ * `provide` goes to the other only (the V1 API has no announcement).
+ */
+export const layerContentRoutingBeside: Layer.Layer<ContentRouting, never, DelegatedRouting | ContentRouting> = Layer
+  .effect(
+    ContentRouting,
+    Effect.gen(function*() {
+      const other = yield* ContentRouting
+      const delegated = yield* Effect.provide(ContentRouting, layerContentRouting)
+      return ContentRouting.of({
+        provide: other.provide,
+        findProviders: (key, options) =>
+          Effect.map(
+            both("findProviders", other.findProviders(key, options), delegated.findProviders(key, options)),
+            (lists) => mergePeers(lists, options?.limit ?? Number.MAX_SAFE_INTEGER)
+          ),
+        put: (key, value) => Effect.asVoid(both("put", other.put(key, value), delegated.put(key, value))),
+        get: (key) => Effect.race(other.get(key), delegated.get(key)).pipe(Effect.catchCause(bothFailed("get")))
+      })
+    })
+  )
