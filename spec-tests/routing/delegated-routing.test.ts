@@ -182,6 +182,20 @@ describe("Delegated Routing V1 HTTP client", () => {
       }
     })))
 
+  it.live("§Error Codes: an error status whose body never ends is not read, and its request is aborted at once", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      const s = yield* server((_req, res) => {
+        res.on("close", () => Deferred.doneUnsafe(closed, Exit.void))
+        res.writeHead(500, { "content-type": "text/plain" })
+        res.write("trouble ")
+      })
+      const d = yield* client({ url: s.url })
+      expect(reasonOf(yield* Effect.exit(d.findProviders(MH)))).toBe("Http")
+      // the scope's abort closes it in milliseconds; left to GC it took 7 s here
+      yield* Effect.timeout(Deferred.await(closed), "5 seconds")
+    })))
+
   it.live("§Peer Schema: malformed JSON, a wrong shape, a bad ID, a bad NDJSON line and a wrong Content-Type are Malformed", () =>
     Effect.scoped(Effect.gen(function*() {
       const bodies: Array<[string, string]> = [

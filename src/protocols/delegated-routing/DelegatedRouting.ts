@@ -177,7 +177,9 @@ export class DelegatedRouting extends Context.Service<DelegatedRouting, {
 /** Build the client over the `HttpClient` in context. */
 export const make = (options: DelegatedRoutingOptions) =>
   Effect.gen(function*() {
-    const http = yield* HttpClient.HttpClient
+    // each request is aborted when its scope closes: a body left unread (an
+    // error status, a cut stream) frees its connection at once, not at GC
+    const http = HttpClient.withScope(yield* HttpClient.HttpClient)
     const base = options.url.replace(/\/+$/, "")
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
     const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
@@ -208,11 +210,17 @@ export const make = (options: DelegatedRoutingOptions) =>
         Effect.map((acc) => Bytes.concat(acc.chunks))
       )
 
-    const parseJson = (what: string, bytes: Uint8Array) =>
+    const parseText = (what: string, text: string) =>
       Effect.try({
-        try: (): unknown => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)),
+        try: (): unknown => JSON.parse(text),
         catch: (cause) => new DelegatedRoutingError({ reason: "Malformed", message: `${what}: not JSON`, cause })
       })
+
+    const parseJson = (what: string, bytes: Uint8Array) =>
+      Effect.try({
+        try: () => new TextDecoder("utf-8", { fatal: true }).decode(bytes),
+        catch: (cause) => new DelegatedRoutingError({ reason: "Malformed", message: `${what}: not UTF-8`, cause })
+      }).pipe(Effect.flatMap((text) => parseText(what, text)))
 
     /** NDJSON: one record a line, cut at `limit` records, the body bounded in bytes. */
     const readNdjson = (what: string, res: HttpClientResponse.HttpClientResponse, limit: number) =>
@@ -226,7 +234,7 @@ export const make = (options: DelegatedRoutingOptions) =>
         Stream.splitLines,
         Stream.filter((line) => line.trim().length > 0),
         Stream.mapEffect((line) =>
-          Effect.flatMap(parseJson(what, new TextEncoder().encode(line)), (u) => {
+          Effect.flatMap(parseText(what, line), (u) => {
             const r = decodeRecord(u)
             if (Result.isFailure(r)) return fail("Malformed", `${what}: ${r.failure.message}`)
             const p = toPeerRecord(r.success)
