@@ -182,6 +182,15 @@ export * as PeerRouting from "./routing/PeerRouting.ts"
 export * as ContentRouting from "./routing/ContentRouting.ts"
 
 /**
+ * Delegated Routing V1 HTTP client (`DelegatedRouting.DelegatedRouting`, `layerFetch`,
+ * `DelegatedRoutingError`): providers, peers, closest peers, IPNS over `/routing/v1`;
+ * `layerPeerRouting`/`layerContentRouting` implement the routing contracts.
+ *
+ * @since 0.3.0
+ */
+export * as DelegatedRouting from "./protocols/delegated-routing/DelegatedRouting.ts"
+
+/**
  * Pubsub core (pubsub/README.md): the router-agnostic `Pubsub.Pubsub` service
  * (subscribe, publish, validators, signing policies), provided by a router's layer.
  *

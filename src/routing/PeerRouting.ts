@@ -1,8 +1,8 @@
 /**
  * Peer routing, the contract (go core/routing/routing.go `PeerRouting`): find
  * a peer's addresses by its id, and the peers closest to a key. Kad-DHT is one
- * implementation (`Kad.layerPeerRouting`); a Delegated Routing HTTP client is to
- * be another. Contracts only: this folder imports nothing but `core/`.
+ * implementation (`Kad.layerPeerRouting`), the Delegated Routing HTTP client
+ * (`DelegatedRouting.layerPeerRouting`) another. Contracts only: this folder imports nothing but `core/`.
  *
  * @since 0.2.0
  */
