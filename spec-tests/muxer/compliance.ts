@@ -16,8 +16,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
+import * as Connection from "../../src/connection/Connection.ts"
 import * as Duplex from "../../src/core/Duplex.ts"
 import type { StreamMuxer } from "../../src/muxer/StreamMuxer.ts"
+import * as StreamMuxerModule from "../../src/muxer/StreamMuxer.ts"
 import { dec, enc, equalBytes, KiB, MiB, pattern } from "../support/bytes.ts"
 import { readAllBytes, roundTrip, serveEcho, sessionPair } from "../support/muxer.ts"
 
@@ -193,12 +195,22 @@ export const muxerSuite = (name: string, muxer: StreamMuxer) =>
           expect(server.streamCount()).toBe(0)
         }))
 
-      it.effect("a failing Duplex ends the session with Io", () =>
+      it.effect("a failing Duplex ends the session with Io; its cause is kept, and a reset is a remote close", () =>
         Effect.gen(function*() {
           const [a, b] = yield* Duplex.pair()
           const session = yield* muxer.create(a, { direction: "inbound" })
           yield* b.reset
-          expect((yield* Effect.flip(session.closed)).reason).toBe("Io")
+          const error = yield* Effect.flip(session.closed)
+          expect(error.reason).toBe("Io")
+          expect(error.cause).toBeInstanceOf(Duplex.DuplexError)
+          expect((error.cause as Duplex.DuplexError).reason).toBe("Reset")
+          expect(Connection.closeReasonOf(error)).toBe("remote")
+          const io = new StreamMuxerModule.MuxerError({
+            reason: "Io",
+            message: "x",
+            cause: new Duplex.DuplexError({ reason: "Io", message: "EIO" })
+          })
+          expect(Connection.closeReasonOf(io)).toBe("error")
         }))
     })
   })

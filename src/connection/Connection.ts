@@ -56,8 +56,9 @@ export interface Stream extends Duplex.Duplex {
 
 /**
  * Why a connection ended, as a bounded label: `local` (we closed it),
- * `remote` (the remote closed it: EOF or GoAway), `error` (the muxer or the
- * transport failed), `timeout` (the muxer's keep-alive timed out), `trimmed`
+ * `remote` (the remote closed it: EOF, GoAway, or a reset of the connection,
+ * e.g. a TCP RST from a remote that closed with bytes of ours unread),
+ * `error` (the muxer or the transport failed otherwise), `timeout` (the muxer's keep-alive timed out), `trimmed`
  * (the connection manager closed it), `limit` (a limit closed it: the muxer's
  * stream limit, which a remote that keeps opening refused streams runs into).
  */
@@ -74,6 +75,8 @@ export const closeReasonOf = (error: StreamMuxer.MuxerError): CloseReason => {
       return "timeout"
     case "TooManyStreams":
       return "limit"
+    case "Io":
+      return error.cause instanceof Duplex.DuplexError && error.cause.reason === "Reset" ? "remote" : "error"
     default:
       return "error"
   }

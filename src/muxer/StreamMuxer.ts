@@ -26,7 +26,9 @@ export type MuxerErrorReason = typeof MuxerErrorReason.Type
 
 export class MuxerError extends Schema.TaggedError<MuxerError>()("MuxerError", {
   reason: MuxerErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** The lower failure (an `Io` error's `DuplexError`), if any. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 export type Direction = "inbound" | "outbound"

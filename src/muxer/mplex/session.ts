@@ -591,7 +591,14 @@ export const make = (
           const result = yield* Effect.result(duplex.read)
           if (!open) return
           if (Result.isFailure(result)) {
-            terminate(new MuxerError({ reason: "Io", message: `mplex: read failed: ${result.failure.message}` }), true)
+            terminate(
+              new MuxerError({
+                reason: "Io",
+                message: `mplex: read failed: ${result.failure.message}`,
+                cause: result.failure
+              }),
+              true
+            )
             return
           }
           if (result.success.length === 0) {
@@ -656,7 +663,14 @@ export const make = (
         const result = yield* Effect.result(duplex.write(batch))
         if (Result.isFailure(result)) {
           outbox = []
-          terminate(new MuxerError({ reason: "Io", message: `mplex: write failed: ${result.failure.message}` }), false)
+          terminate(
+            new MuxerError({
+              reason: "Io",
+              message: `mplex: write failed: ${result.failure.message}`,
+              cause: result.failure
+            }),
+            false
+          )
           return
         }
       }

@@ -254,7 +254,11 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
       if (Result.isFailure(result)) {
         this.outbox = []
         this.terminate(
-          new MuxerError({ reason: "Io", message: `yamux: write failed: ${result.failure.message}` }),
+          new MuxerError({
+            reason: "Io",
+            message: `yamux: write failed: ${result.failure.message}`,
+            cause: result.failure
+          }),
           undefined
         )
         this.writerEnded(true)
@@ -662,7 +666,11 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     if (!this.isOpen) return Effect.void
     if (Result.isFailure(result)) {
       this.terminate(
-        new MuxerError({ reason: "Io", message: `yamux: read failed: ${result.failure.message}` }),
+        new MuxerError({
+          reason: "Io",
+          message: `yamux: read failed: ${result.failure.message}`,
+          cause: result.failure
+        }),
         Frame.GO_AWAY_INTERNAL_ERROR
       )
       return Effect.void
