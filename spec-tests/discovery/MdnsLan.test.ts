@@ -112,7 +112,7 @@ describe.skipIf(skip !== undefined)(`mDNS on a bridged LAN of network namespaces
         expect(found["addrs"]).toContain(
           (ready["addrs"] as Array<string>).find((a) => a.startsWith("/ip4/10.77.0.4/"))!.replace(/\/p2p\/.*$/, "")
         )
-        const jsFound = yield* jsonLine(js, `"event":"peer:discovery","peerId":"${oursId}"`)
+        const jsFound = yield* jsonLine(js, `"event":"mdns:peer","peerId":"${oursId}"`)
         expect((jsFound["addrs"] as Array<string>).some((a) => a.startsWith("/ip4/10.77.0.1/tcp/"))).toBe(true)
         // and they connect (ours dials what it discovered)
         yield* ours.awaitLine((l) => l["event"] === "peer:connect" && l["peerId"] === jsId, "60 seconds")

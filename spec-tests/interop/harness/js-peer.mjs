@@ -98,8 +98,9 @@
  *   pubsubMesh {topic} → {peers:[peerId...]}    (gossipsub mesh; [] for floodsub)
  *
  * mDNS (wt-disc; additive): config `mdns?: object` adds @libp2p/mdns (init passed on, e.g.
- * { interval: 1000 }) as `services.mdns`. Every discovered peer is reported:
- *   {"event":"peer:discovery","peerId","addrs":[multiaddr...]}
+ * { interval: 1000 }) as `services.mdns`. Every peer mDNS finds is reported:
+ *   {"event":"mdns:peer","peerId","addrs":[multiaddr...]}
+ * (and, as for every config, each peer new to the peer store as "peer:discovery")
  * Circuit relay v2 (wt-relay; additive): config `relay?: { server?: true | init, transport?: true | init }`
  * adds @libp2p/circuit-relay-v2's `circuitRelayServer` as `services.relay` and/or its
  * `circuitRelayTransport` (listen on `<relay addr>/p2p-circuit` to reserve there; `addrs` then
@@ -426,6 +427,12 @@ node.addEventListener("peer:connect", (evt) => emit({ event: "peer:connect", pee
 node.addEventListener(
   "peer:discovery",
   (evt) => emit({ event: "peer:discovery", peerId: evt.detail.id.toString(), addrs: evt.detail.multiaddrs.map(String) })
+)
+// js-libp2p's "peer:discovery" means "new in the peer store" (an inbound
+// connection counts), so mDNS's own finds are reported from the service itself
+node.services.mdns?.addEventListener(
+  "peer",
+  (evt) => emit({ event: "mdns:peer", peerId: evt.detail.id.toString(), addrs: evt.detail.multiaddrs.map(String) })
 )
 node.addEventListener("peer:disconnect", (evt) => {
   identified.delete(evt.detail.toString())
