@@ -47,7 +47,9 @@ import { UpgradeError } from "./Upgrader.ts"
 export class NoAddresses extends Schema.TaggedError<NoAddresses>()("NoAddresses", {
   message: Schema.String,
   /** The `/dnsaddr` resolutions that failed, leaving nothing to dial. */
-  dns: Schema.optionalKey(Schema.Array(Dns.DnsError))
+  dns: Schema.optionalKey(Schema.Array(Dns.DnsError)),
+  /** Peer routing's error, when it was asked for the peer's addresses and found none (`Host.useRouting`). */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** No transport handles the address(es). */

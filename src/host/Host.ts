@@ -23,6 +23,14 @@
  * {@link ResourceManager} (connection and stream limits), and is tracked by the
  * ConnectionManager for trimming while it lives.
  *
+ * Peer routing (go's `routedhost`, js's dial queue): dialing a peer id the
+ * peer store has no address for asks the {@link PeerRouting} registered with
+ * `useRouting` (or {@link layerRouting}) — Kad-DHT, Delegated Routing —
+ * stores what it finds as `routing` addresses and dials them; with no router,
+ * or when it finds nothing, the dial fails `NoAddresses` with the router's
+ * error as its cause. The router's own dials, and dials inside
+ * {@link withoutRouting} (a DHT asking the peers of a lookup), never ask it.
+ *
  * @since 0.1.0
  */
 import type { Duration } from "effect"
@@ -39,6 +47,7 @@ import * as MultiaddrNet from "../core/MultiaddrNet.ts"
 import * as PeerId from "../core/PeerId.ts"
 import * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
+import { PeerRouting } from "../routing/PeerRouting.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
 import { Transports } from "../transport/Transport.ts"
@@ -147,6 +156,12 @@ export class Host extends Context.Service<Host, {
    * stays open. A run that has ended costs an idle connection nothing.
    */
   readonly onConnection: (handler: ConnectionHandler) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Ask `routing` for the addresses of a peer id `dial` has none for, while
+   * the current scope lasts (the latest registration is asked). See
+   * {@link layerRouting}.
+   */
+  readonly useRouting: (routing: PeerRouting["Service"]) => Effect.Effect<void, never, Scope.Scope>
   /** The dialer: dials in flight, the queue, backoffs. */
   readonly dialer: Dialer.Dialer
   /** Bytes read and written by all connections so far, closed ones included (those whose transport counts them). */
@@ -164,6 +179,16 @@ export interface HostOptions {
   /** Dial concurrency, timeouts, backoff and ranking. */
   readonly dialer?: Dialer.DialerOptions
 }
+
+/**
+ * Whether a dial of a peer id with no known address may ask peer routing
+ * (default true). {@link withoutRouting} turns it off for an effect.
+ */
+export const DialRouting = Context.Reference<boolean>("effect-libp2p/Host/DialRouting", { defaultValue: () => true })
+
+/** Run `self` with dials that never ask peer routing (a router's own dials: no lookup inside a lookup). */
+export const withoutRouting = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(self, DialRouting, false)
 
 /** A lower layer's failure, kept as the dial's reason. */
 const dialError = (reason: Dialer.DialErrorReason) => new DialError({ reason })
@@ -292,6 +317,8 @@ export const make = (options: HostOptions = {}) =>
     const byPeer = new Map<string, Set<Registration>>()
     let hooks: ReadonlyArray<ConnectionHook> = []
     const listenAddrs: Array<Multiaddr.Multiaddr> = []
+    /** The routers registered with `useRouting`, the latest last. */
+    const routers: Array<PeerRouting["Service"]> = []
     let shuttingDown = false
     const selfId = PeerId.toString(identity.peerId)
     // our own peer id always forms a valid /p2p component: a failure here is a bug (defect)
@@ -533,8 +560,39 @@ export const make = (options: HostOptions = {}) =>
         if (peer === undefined) return yield* dialNew(undefined, addrs, force)
         const existing = connections(peer)[0]
         if (existing !== undefined) return existing
+        if (addrs.length === 0 && isPeerId(target)) addrs = yield* routed(peer)
         return yield* dialNew(peer, addrs, force)
       })
+
+    /** The addresses peer routing finds for `peer` (kept in the peer store as `routing` addresses). */
+    const routed = (peer: PeerId.PeerId): Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>, DialError> =>
+      Effect.gen(function*() {
+        const routing = routers.at(-1)
+        if (routing === undefined || !(yield* DialRouting)) return []
+        return yield* withoutRouting(routing.findPeer(peer)).pipe(
+          Effect.tap((info) => peerstore.merge(peer, { addrs: info.addrs, addrSource: "routing" })),
+          Effect.map((info) => info.addrs),
+          Effect.catchTag("RoutingError", (e) =>
+            dialError(
+              new Dialer.NoAddresses({
+                message: `no addresses known for ${PeerId.toString(peer)}; peer routing: ${e.message}`,
+                cause: e
+              })
+            )),
+          Effect.withSpan("libp2p.dial.findPeer", { attributes: { peer: PeerId.toString(peer) } }),
+          Effect.withTracer(tracer)
+        )
+      })
+
+    const useRouting = (routing: PeerRouting["Service"]): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.sync(() => void routers.push(routing)),
+        () =>
+          Effect.sync(() => {
+            const i = routers.lastIndexOf(routing)
+            if (i >= 0) routers.splice(i, 1)
+          })
+      )
 
     /**
      * An inbound connection, in the scope its listener gives it: the hard cap
@@ -603,6 +661,7 @@ export const make = (options: HostOptions = {}) =>
       events: Stream.fromPubSub(events),
       subscribe: Effect.map(PubSub.subscribe(events), Stream.fromSubscription),
       onConnection,
+      useRouting,
       dialer,
       bytes: () => {
         let read = closedBytes.read
@@ -632,3 +691,15 @@ export const make = (options: HostOptions = {}) =>
   })
 
 export const layer = (options: HostOptions = {}) => Layer.effect(Host, make(options))
+
+/**
+ * The Host asks the {@link PeerRouting} in context for the addresses of peers
+ * it has none for (go's `routedhost.Wrap`), while this layer lives:
+ * `Host.layerRouting.pipe(Layer.provide(Kad.layerPeerRouting))`.
+ */
+export const layerRouting: Layer.Layer<never, never, Host | PeerRouting> = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const host = yield* Host
+    yield* host.useRouting(yield* PeerRouting)
+  })
+)

@@ -11,6 +11,7 @@ import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import { Datastore } from "../../../src/datastore/Datastore.ts"
 import * as MemoryStore from "../../../src/datastore/Memory.ts"
+import * as Host from "../../../src/host/Host.ts"
 import * as Peerstore from "../../../src/host/Peerstore.ts"
 import * as Metrics from "../../../src/observability/Metrics.ts"
 import * as Client from "../../../src/protocols/kad/client.ts"
@@ -82,6 +83,37 @@ describe("Kad §Peer routing", () => {
       const alone = yield* kadNode({}, 120)
       const r = yield* Effect.result(alone.kad.getClosestPeers(text("x")))
       expect(Result.isFailure(r) && r.failure.reason._tag).toBe("NoPeers")
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
+  it.effect("the Host uses Kad's PeerRouting: dialing a peer id with no address finds it by a lookup (issue 13 §6)", () =>
+    Effect.gen(function*() {
+      const nodes = yield* line(5)
+      const first = nodes[0]!
+      const last = nodes[4]!
+      expect(first.peerstore.get(last.host.peerId)?.addrs ?? []).toEqual([])
+      // no router: a peer id with no address cannot be dialed
+      const before = yield* Effect.flip(first.host.dial(last.host.peerId))
+      expect(before.reason._tag).toBe("NoAddresses")
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(
+        Host.layerRouting.pipe(Layer.provide(Kad.layerPeerRouting), Layer.provide(Layer.succeed(Kad.Kad, first.kad))),
+        scope
+      ).pipe(Effect.provideService(Host.Host, first.host))
+      const conn = yield* first.host.dial(last.host.peerId)
+      expect(PeerId.equals(conn.remotePeer, last.host.peerId)).toBe(true)
+      // what the lookup found is kept in the peer store
+      expect((first.peerstore.get(last.host.peerId)?.addrs ?? []).map(String)).toContain(
+        String(last.host.addrs()[0]).split("/p2p/")[0]
+      )
+      // an id nobody has: NoAddresses, the routing error as its cause
+      const stranger = PeerId.fromPrivateKey(yield* Keys.generate("Ed25519"))
+      const missing = yield* Effect.flip(first.host.dial(stranger))
+      expect(missing.reason._tag).toBe("NoAddresses")
+      expect((missing.reason as { cause?: { _tag?: string } }).cause?._tag).toBe("RoutingError")
+      // the registration ends with its scope
+      yield* Scope.close(scope, Exit.void)
+      const after = yield* Effect.flip(first.host.dial(PeerId.fromPrivateKey(yield* Keys.generate("Ed25519"))))
+      expect((after.reason as { cause?: unknown }).cause).toBeUndefined()
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
   it.effect("findPeer of an unknown id fails with KadError NotFound", () =>

@@ -17,6 +17,7 @@ import * as Keys from "../../core/Keys.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import * as Daemon from "../../daemon/Daemon.ts"
+import * as HostModule from "../../host/Host.ts"
 import { Host, type ListenError } from "../../host/Host.ts"
 import * as KeepConnected from "../../host/KeepConnected.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
@@ -137,7 +138,7 @@ export const main = (flags: DaemonFlags) =>
       )
     )
     const routing = dht === undefined ? Context.empty() : yield* Layer.build(
-      Layer.mergeAll(Kad.layerPeerRouting, Kad.layerContentRouting).pipe(
+      Layer.provideMerge(HostModule.layerRouting, Layer.mergeAll(Kad.layerPeerRouting, Kad.layerContentRouting)).pipe(
         Layer.provideMerge(Kad.layer({ mode: dht, bootstrap })),
         Layer.provide(Layer.succeedContext(node))
       )

@@ -17,6 +17,7 @@ import * as Bootstrap from "../../discovery/Bootstrap.ts"
 import * as Mdns from "../../discovery/Mdns.ts"
 import * as PeerDiscovery from "../../discovery/PeerDiscovery.ts"
 import { AddressManager } from "../../host/AddressManager.ts"
+import * as HostModule from "../../host/Host.ts"
 import { Host } from "../../host/Host.ts"
 import * as Peerstore from "../../host/Peerstore.ts"
 import * as HttpStatus from "../../observability/HttpStatus.ts"
@@ -250,10 +251,14 @@ export const runNode = (options: {
         options.autonat === undefined ? stack : Layer.provideMerge(AutoNat.layer(options.autonat), stack)
       )
       const dht = options.dht
+      // with a DHT, dialing a peer id with no known address looks it up (Host.layerRouting)
       const node = dht === undefined ? base : Layer.provideMerge(
-        dht.datastore === undefined
-          ? Kad.layer(dht.options)
-          : Kad.layerDatastore(dht.options).pipe(Layer.provide(Layer.succeed(Datastore, dht.datastore))),
+        Layer.provideMerge(
+          HostModule.layerRouting.pipe(Layer.provide(Kad.layerPeerRouting)),
+          dht.datastore === undefined
+            ? Kad.layer(dht.options)
+            : Kad.layerDatastore(dht.options).pipe(Layer.provide(Layer.succeed(Datastore, dht.datastore)))
+        ),
         base
       )
       return Layer.build(otlp === undefined ? node : node.pipe(Layer.provide(Tracing.layerOtlp({ url: otlp }))))

@@ -76,6 +76,7 @@ import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
 import * as MemoryDatastore from "../../datastore/Memory.ts"
 import { AddressManager } from "../../host/AddressManager.ts"
+import * as HostModule from "../../host/Host.ts"
 import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
 import * as Metrics from "../../internal/metrics.ts"
@@ -307,9 +308,10 @@ export const make = (options: KadOptions = {}) =>
     const ask = (peer: PeerInfo, req: KadMessage): Effect.Effect<KadMessage | undefined, KadError> =>
       Effect.scoped(Effect.gen(function*() {
         if (peer.addrs.length > 0 && host.connections(peer.peerId).length === 0) {
-          yield* peerstore.merge(peer.peerId, { addrs: peer.addrs })
+          yield* peerstore.merge(peer.peerId, { addrs: peer.addrs, addrSource: "routing" })
         }
-        const stream = yield* host.newStream(peer.peerId, [protocol], { lazy: false }).pipe(
+        // a peer of a lookup is dialed at the addresses the lookup gave, never looked up itself
+        const stream = yield* HostModule.withoutRouting(host.newStream(peer.peerId, [protocol], { lazy: false })).pipe(
           Effect.mapError((e) => fail(new Unreachable({ peer: peer.peerId.toString(), message: e.message, cause: e })))
         )
         return yield* Client.request(stream, peer.peerId, req)
@@ -405,7 +407,7 @@ export const make = (options: KadOptions = {}) =>
         if (found === undefined) {
           return yield* Effect.fail(fail(new NotFound({ message: `no peer found with id ${peer.toString()}` })))
         }
-        yield* peerstore.merge(peer, { addrs: found.addrs })
+        yield* peerstore.merge(peer, { addrs: found.addrs, addrSource: "routing" })
         return found
       })
 
