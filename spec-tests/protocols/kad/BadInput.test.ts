@@ -12,6 +12,7 @@ import { TestClock } from "effect/testing"
 import * as Duplex from "../../../src/core/Duplex.ts"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as LengthPrefixed from "../../../src/core/LengthPrefixed.ts"
+import * as Multiaddr from "../../../src/core/Multiaddr.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Varint from "../../../src/core/Varint.ts"
 import * as MemoryDatastore from "../../../src/datastore/Memory.ts"
@@ -22,6 +23,7 @@ import * as Server from "../../../src/protocols/kad/server.ts"
 import * as Store from "../../../src/protocols/kad/store.ts"
 import * as Validator from "../../../src/protocols/kad/Validator.ts"
 import * as Memory from "../../../src/transport/Memory.ts"
+import { ma } from "../../support/multiaddr.ts"
 import { connect, kadNode } from "./support.ts"
 
 const text = (s: string) => new TextEncoder().encode(s)
@@ -175,6 +177,46 @@ describe("Kad bad input §Content routing", () => {
       expect(stored.map((p) => p.peerId.toString())).toEqual([from.toString()])
       // the garbage address was dropped, not stored
       expect(stored[0]!.addrs).toEqual([])
+    }))
+
+  it.effect("GET_PROVIDERS answers a provider's signed-peer-record addresses over the ones its ADD_PROVIDER claimed [kad-dht:content-provider-discovery:1]", () =>
+    Effect.gen(function*() {
+      const signed = yield* remote
+      const unsigned = yield* remote
+      const claimed = ma("/ip4/6.6.6.6/tcp/666")
+      const certified = ma("/ip4/1.2.3.4/tcp/4001")
+      const h: Server.Handlers = {
+        ...(yield* handlers),
+        certifiedAddrs: (peer) => PeerId.equals(peer, signed) ? [certified] : []
+      }
+      const key = text("cid-multihash")
+      for (const p of [signed, unsigned]) {
+        const add = message(MessageType.ADD_PROVIDER, {
+          key,
+          providerPeers: [{ id: PeerId.toBytes(p), addrs: [Multiaddr.toBytes(claimed)], connection: 0 }]
+        })
+        yield* serveRaw(h, p, LengthPrefixed.frame(KadMessage.encode(add)))
+      }
+      const [a, b] = yield* Duplex.pair()
+      yield* a.write(LengthPrefixed.frame(KadMessage.encode(message(MessageType.GET_PROVIDERS, { key }))))
+      yield* a.closeWrite
+      yield* Server.serve(b, yield* remote, h)
+      const res = Result.getOrThrow(
+        KadMessage.decode(yield* LengthPrefixed.messages(a, { maxLength: MAX_MESSAGE_SIZE }).readOne)
+      )
+      const byId = new Map(
+        res.providerPeers.map((p) => [PeerId.toString(Result.getOrThrow(PeerId.fromBytes(p.id))), p.addrs])
+      )
+      expect(
+        byId.get(PeerId.toString(signed))?.map((x) => Multiaddr.toString(Result.getOrThrow(Multiaddr.fromBytes(x))))
+      ).toEqual([
+        "/ip4/1.2.3.4/tcp/4001"
+      ])
+      expect(
+        byId.get(PeerId.toString(unsigned))?.map((x) => Multiaddr.toString(Result.getOrThrow(Multiaddr.fromBytes(x))))
+      ).toEqual(
+        ["/ip4/6.6.6.6/tcp/666"]
+      )
     }))
 
   it.effect("providers per key are capped: the one expiring first is evicted", () =>

@@ -71,7 +71,7 @@ import {
 import { Registrar } from "../../connection/Registrar.ts"
 import { Identity } from "../../core/Identity.ts"
 import * as Keys from "../../core/Keys.ts"
-import type * as Multiaddr from "../../core/Multiaddr.ts"
+import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as PeerId from "../../core/PeerId.ts"
 import { Datastore } from "../../datastore/Datastore.ts"
 import * as MemoryDatastore from "../../datastore/Memory.ts"
@@ -418,6 +418,14 @@ export const make = (options: KadOptions = {}) =>
           ? identity.publicKey
           : peerstore.get(peer)?.publicKey ?? Option.getOrUndefined(PeerId.publicKey(peer)),
       selfAddrs,
+      certifiedAddrs: (peer) => {
+        const info = peerstore.get(peer)
+        if (info === undefined) return []
+        const live = new Set(info.addrs.map(Multiaddr.key)) // not expired
+        return info.addrEntries.filter((e) => e.source === "certified" && live.has(Multiaddr.key(e.addr))).map((e) =>
+          e.addr
+        )
+      },
       closer: (key, exclude) =>
         RoutingTable.closest(table, RoutingTable.keyOf(key), k + 1)
           .filter((e) => !PeerId.equals(e.peerId, exclude))

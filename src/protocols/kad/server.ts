@@ -13,7 +13,10 @@
  *   one by the namespace's `select`, stored if better; the request is echoed back (as go and js do);
  * - `ADD_PROVIDER`: every provider entry whose id is the sender's is stored with its addresses; no
  *   answer is sent (go and js send none);
- * - `GET_PROVIDERS`: the stored providers and the k closest peers;
+ * - `GET_PROVIDERS`: the stored providers and the k closest peers; a provider whose signed peer
+ *   record we hold (its `certified` addresses) is answered with those addresses, the others with
+ *   the addresses their `ADD_PROVIDER` gave (kad-dht spec §Content provider advertisement; go
+ *   answers from its peerstore, whose certified book identify fills the same way);
  * - `PING`: echoed (spec: nodes should respond).
  * A bad message fails with `KadError` (`Malformed` or `InvalidRecord`), which resets the stream.
  * The requester and we are never among the closer peers.
@@ -51,6 +54,8 @@ export interface Handlers {
   readonly closer: (key: Uint8Array, exclude: PeerId.PeerId) => ReadonlyArray<PeerInfo>
   /** How we are connected to a peer, for the `connection` field. */
   readonly connectionOf: (peer: PeerId.PeerId) => ConnectionType
+  /** The addresses of a peer's signed peer record we accepted (none when we hold no record). */
+  readonly certifiedAddrs?: (peer: PeerId.PeerId) => PeerInfo["addrs"]
   readonly store: RecordStore
   readonly validators: Validator.Validators
   /** Told the type of each request read (metrics). */
@@ -84,6 +89,12 @@ export const decode = (bytes: Uint8Array): Effect.Effect<KadMessage, KadError> =
 
 const peers = (h: Handlers, infos: ReadonlyArray<PeerInfo>): ReadonlyArray<KadPeer> =>
   infos.map((i) => toKadPeer(i, h.connectionOf(i.peerId)))
+
+/** A provider with the addresses of its signed peer record, when we hold one. */
+const withCertified = (h: Handlers, provider: PeerInfo): PeerInfo => {
+  const certified = h.certifiedAddrs?.(provider.peerId) ?? []
+  return certified.length > 0 ? { peerId: provider.peerId, addrs: certified } : provider
+}
 
 /** Validate a record for `key` and store it unless the stored one is better. */
 export const putValue = (h: Handlers, key: Uint8Array, value: Uint8Array): Effect.Effect<void, KadError> =>
@@ -151,7 +162,7 @@ export const handle = (
         const providers = yield* h.store.getProviders(req.key)
         return message(MessageType.GET_PROVIDERS, {
           key: req.key,
-          providerPeers: peers(h, providers),
+          providerPeers: peers(h, providers.map((p) => withCertified(h, p))),
           closerPeers: closer()
         })
       }
