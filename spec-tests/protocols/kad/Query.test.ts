@@ -57,6 +57,26 @@ describe("kad §Peer routing: the lookup loop", () => {
       expect(maxInflight).toBeLessThanOrEqual(3)
     }))
 
+  it.effect("a chain of answers: hops count the answers on the way to the farthest result, requests every ask", () =>
+    Effect.gen(function*() {
+      // peer i names only peer i+1: the lookup has to walk the chain, one hop per answer
+      const chain = peers.slice(0, 5)
+      const ask = (p: { readonly peerId: PeerId.PeerId }) =>
+        Effect.succeed({
+          closer: chain.filter((_, i) => i > 0 && chain[i - 1]!.peerId.toString() === p.peerId.toString())
+        })
+      const state = Query.make(target, self, chain.slice(0, 1), { k: 20, alpha: 3 })
+      const outcome = yield* Query.run(state, ask, options(1000, 60_000))
+      expect(outcome.closest).toHaveLength(5)
+      expect(outcome.hops).toBe(5)
+      expect(outcome.requests).toBe(5)
+      // a peer named by a seed too is reached in fewer hops: the fewest count
+      const shortcut = Query.make(target, self, [chain[0]!, chain[3]!], { k: 20, alpha: 3 })
+      const again = yield* Query.run(shortcut, ask, options(1000, 60_000))
+      expect(again.hops).toBe(3) // chain[4] is one answer after chain[3], a seed (1 + 1); chain[2] is 3 via chain[0]
+      expect(again.requests).toBe(5)
+    }))
+
   it.effect("nobody answers before the whole-query timeout: QueryTimeout", () =>
     Effect.gen(function*() {
       const state = Query.make(target, self, peers, { k: 20, alpha: 3 })

@@ -21,7 +21,7 @@ describe(`Kad simulation, ${NODES} nodes, seed ${SEED}`, () => {
     "§Peer routing: lookups return exactly the true k closest peers; values and providers are found [kad-dht:kademlia-routing-table:1] [kad-dht:bootstrap-process:1]",
     () =>
       Effect.gen(function*() {
-        const result = yield* kadSimulation({ nodes: NODES, seed: SEED, lookups: LOOKUPS })
+        const { hops, requests, ...result } = yield* kadSimulation({ nodes: NODES, seed: SEED, lookups: LOOKUPS })
         expect(result).toEqual({
           nodes: NODES,
           seed: SEED,
@@ -30,6 +30,10 @@ describe(`Kad simulation, ${NODES} nodes, seed ${SEED}`, () => {
           valueFound: true,
           providerFound: true
         })
+        // every lookup ended with k peers that answered: at least k requests, at least one hop
+        expect(requests.median).toBeGreaterThanOrEqual(20)
+        expect(hops.median).toBeGreaterThanOrEqual(1)
+        expect(hops.max).toBeLessThan(NODES)
       }).pipe(Effect.provide(Memory.layerNetwork)),
     { timeout: 300_000 }
   )

@@ -5,6 +5,8 @@
  * PRNG, each running one refresh (a self lookup). Then `lookups` lookups of
  * random keys from random nodes, compared with the true k closest peers of
  * the whole network, and a record and a provider looked up from far nodes.
+ * Each lookup's requests and depth in hops are reported (`Kad.LookupStats`);
+ * the memory transport has no latency, so lookups take no virtual time.
  *
  * Run under TestClock by `Simulation.test.ts` (50 nodes, in `npm test`) and by
  * `npm run sim -- dht --nodes 1000`.
@@ -14,6 +16,7 @@ import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Kad from "../../../src/protocols/kad/Kad.ts"
 import { prng } from "../../support/bytes.ts"
+import { type Distribution, distribution } from "../../support/distribution.ts"
 import { connect, type KadNode, kadNode, trueClosest } from "./support.ts"
 
 export interface KadSimulationResult {
@@ -24,6 +27,10 @@ export interface KadSimulationResult {
   readonly exact: number
   readonly valueFound: boolean
   readonly providerFound: boolean
+  /** Requests sent per lookup (the `lookups` phase). */
+  readonly requests: Distribution
+  /** Depth of each lookup in hops (the `lookups` phase). */
+  readonly hops: Distribution
 }
 
 /** Needs a MemoryNetwork and a Scope; runs under whatever Clock is provided (TestClock in the test and the sim). */
@@ -33,7 +40,12 @@ export const kadSimulation = (options: { readonly nodes: number; readonly seed: 
     const next = prng(seed)
     const rand = (n: number) => next() % n
     const nodes: Array<KadNode> = []
-    for (let i = 0; i < count; i++) nodes.push(yield* kadNode({}, 1000 * seed + i))
+    let measuring = false
+    const measured: Array<Kad.LookupStats> = []
+    const onLookup = (s: Kad.LookupStats) => {
+      if (measuring) measured.push(s)
+    }
+    for (let i = 0; i < count; i++) nodes.push(yield* kadNode({ onLookup }, 1000 * seed + i))
     for (let i = 1; i < count; i++) {
       yield* connect(nodes[i]!, nodes[i - 1]!)
       for (let j = 0; j < 3; j++) yield* connect(nodes[i]!, nodes[rand(i)]!)
@@ -42,6 +54,7 @@ export const kadSimulation = (options: { readonly nodes: number; readonly seed: 
     const ids = nodes.map((n) => n.host.peerId)
 
     let exact = 0
+    measuring = true
     for (let q = 0; q < lookups; q++) {
       const from = nodes[rand(count)]!
       const key = Uint8Array.of(q, seed, 0xaa, rand(256))
@@ -49,6 +62,7 @@ export const kadSimulation = (options: { readonly nodes: number; readonly seed: 
       const got = (yield* from.kad.getClosestPeers(key)).map((p) => p.peerId.toString())
       if (JSON.stringify(got) === JSON.stringify(trueClosest(key, others, Kad.defaults.k))) exact++
     }
+    measuring = false
 
     // §Value routing and §Content routing across the network
     const key = yield* Keys.generate("Ed25519")
@@ -64,6 +78,8 @@ export const kadSimulation = (options: { readonly nodes: number; readonly seed: 
       lookups,
       exact,
       valueFound: value._tag === "Some" && Keys.marshalPublicKey(key.publicKey).every((b, i) => value.value[i] === b),
-      providerFound: providers.some((p) => PeerId.equals(p.peerId, nodes[1]!.host.peerId))
+      providerFound: providers.some((p) => PeerId.equals(p.peerId, nodes[1]!.host.peerId)),
+      requests: distribution(measured.map((s) => s.requests)),
+      hops: distribution(measured.map((s) => s.hops))
     } satisfies KadSimulationResult
   })

@@ -36,6 +36,7 @@ import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Gossipsub from "../../../src/protocols/pubsub/gossipsub/Gossipsub.ts"
 import * as PeerScore from "../../../src/protocols/pubsub/gossipsub/PeerScore.ts"
 import { prng } from "../../support/bytes.ts"
+import { type Distribution, distribution } from "../../support/distribution.ts"
 import { decode, pubsubNode, text } from "../../support/pubsub.ts"
 
 export interface GossipsubSimulationOptions {
@@ -55,12 +56,6 @@ export interface GossipsubSimulationOptions {
 
 /** `invalid`: publish invalid messages; `silent`: receive but never forward. */
 export type Misbehaviour = "invalid" | "silent"
-
-export interface Distribution {
-  readonly median: number
-  readonly p99: number
-  readonly max: number
-}
 
 export interface GossipsubSimulationResult {
   readonly nodes: number
@@ -89,13 +84,6 @@ export interface GossipsubSimulationResult {
   readonly duplicatesPerMessage: number
   /** Encoded control bytes sent per published message per honest node, during the rounds. */
   readonly controlBytesPerMessage: number
-}
-
-const distribution = (xs: Array<number>): Distribution => {
-  if (xs.length === 0) return { median: 0, p99: 0, max: 0 }
-  const sorted = xs.toSorted((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
-  return { median: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! }
 }
 
 const TOPIC = "sim"

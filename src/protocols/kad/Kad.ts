@@ -146,6 +146,12 @@ export interface KadOptions {
    * peers, each with `alpha` in flight, the result the k closest that answered on any path.
    */
   readonly disjointPaths?: number
+  /**
+   * Told how each lookup went when it ends (rust-libp2p's `QueryStats`): requests sent, depth in
+   * hops, whether it finished before the query deadline. For simulations and tracing; the same
+   * figures are the `libp2p_kad_lookup_*` histograms and attributes of the `libp2p.kad.query` span.
+   */
+  readonly onLookup?: ((stats: LookupStats) => void) | undefined
   /** Deadline for one peer's answer (default 10 s). */
   readonly peerTimeout?: Duration.Input
   /** Deadline for a whole lookup (default 60 s). */
@@ -196,6 +202,18 @@ export const defaults = {
 
 /** Closer peers taken from one answer (the rest are ignored: an answer should carry k). */
 export const MAX_CLOSER_PEERS = 64
+
+/** How one lookup went (see `KadOptions.onLookup`). */
+export interface LookupStats {
+  /** Requests sent to peers (all paths). */
+  readonly requests: number
+  /** The most hops to any of the k closest peers that answered (a seed is 1). */
+  readonly hops: number
+  /** False when the query deadline cut it short. */
+  readonly complete: boolean
+  /** Virtual or real milliseconds from start to end, on the Clock. */
+  readonly millis: number
+}
 
 export interface FindProvidersOptions {
   /** Stop once this many providers are known (default k). */
@@ -374,7 +392,8 @@ export const make = (options: KadOptions = {}) =>
         const target = RoutingTable.keyOf(key)
         const seeds = RoutingTable.closest(table, target, k).map((e) => infoOf(e.peerId))
         if (seeds.length === 0) return yield* Effect.fail(fail(new NoPeers()))
-        return yield* Query.runDisjoint(
+        const start = yield* Clock.currentTimeMillis
+        const outcome = yield* Query.runDisjoint(
           target,
           self,
           seeds,
@@ -387,6 +406,12 @@ export const make = (options: KadOptions = {}) =>
             ),
           { k, alpha, peerTimeout, queryTimeout }
         )
+        const millis = (yield* Clock.currentTimeMillis) - start
+        rec.update(KadMetrics.lookupRequests, outcome.requests)
+        rec.update(KadMetrics.lookupHops, outcome.hops)
+        yield* Effect.annotateCurrentSpan({ "libp2p.kad.requests": outcome.requests, "libp2p.kad.hops": outcome.hops })
+        options.onLookup?.({ requests: outcome.requests, hops: outcome.hops, complete: outcome.complete, millis })
+        return outcome
       })
 
     const getClosestPeers = (key: Uint8Array) =>

@@ -35,6 +35,8 @@ export interface Candidate {
   readonly peer: PeerInfo
   readonly key: RoutingTable.KadKey
   state: CandidateState
+  /** Hops from us: 1 for a seed, one more than the peer that named it (the fewest, when several did). */
+  hop: number
 }
 
 export interface QueryState {
@@ -52,6 +54,8 @@ export interface QueryState {
   readonly taken: Set<string> | undefined
   inflight: number
   stopped: boolean
+  /** Requests sent (candidates marked in flight). */
+  requests: number
 }
 
 export interface QueryOptions {
@@ -62,10 +66,15 @@ export interface QueryOptions {
   readonly taken?: Set<string>
 }
 
-const insert = (state: QueryState, peer: PeerInfo): void => {
+const insert = (state: QueryState, peer: PeerInfo, hop: number): void => {
   const id = PeerId.mapKey(peer.peerId)
-  if (id === state.self || state.byId.has(id)) return
-  const c: Candidate = { peer, key: RoutingTable.peerKey(peer.peerId), state: "waiting" }
+  if (id === state.self) return
+  const known = state.byId.get(id)
+  if (known !== undefined) {
+    if (hop < known.hop) known.hop = hop
+    return
+  }
+  const c: Candidate = { peer, key: RoutingTable.peerKey(peer.peerId), state: "waiting", hop }
   // binary search for the insertion point
   let lo = 0
   let hi = state.candidates.length
@@ -104,9 +113,10 @@ export const make = (
     byId: new Map(),
     taken: options.taken,
     inflight: 0,
-    stopped: false
+    stopped: false,
+    requests: 0
   }
-  for (const s of seeds) insert(state, s)
+  for (const s of seeds) insert(state, s, 1)
   return state
 }
 
@@ -147,6 +157,7 @@ export const next = (state: QueryState): ReadonlyArray<Candidate> => {
       }
       c.state = "inflight"
       state.inflight++
+      state.requests++
       out.push(c)
     }
   }
@@ -159,7 +170,7 @@ export const succeed = (state: QueryState, peer: PeerId.PeerId, closer: Readonly
   if (c === undefined || c.state !== "inflight") return
   c.state = "succeeded"
   state.inflight--
-  for (const p of closer) insert(state, p)
+  for (const p of closer) insert(state, p, c.hop + 1)
 }
 
 /** A candidate failed or timed out. */
@@ -170,9 +181,17 @@ export const failed = (state: QueryState, peer: PeerId.PeerId): void => {
   state.inflight--
 }
 
+const answered = (state: QueryState): ReadonlyArray<Candidate> =>
+  state.candidates.filter((c) => c.state === "succeeded").slice(0, state.k)
+
 /** The k closest peers that answered, closest first. */
-export const result = (state: QueryState): ReadonlyArray<PeerInfo> =>
-  state.candidates.filter((c) => c.state === "succeeded").slice(0, state.k).map((c) => c.peer)
+export const result = (state: QueryState): ReadonlyArray<PeerInfo> => answered(state).map((c) => c.peer)
+
+/**
+ * The lookup's depth: the most hops to any of the k closest peers that
+ * answered (a seed is 1 hop; each answer naming a peer adds one). 0 when none answered.
+ */
+export const hops = (state: QueryState): number => answered(state).reduce((m, c) => Math.max(m, c.hop), 0)
 
 // ---------------------------------------------------------------------------
 // the loop
@@ -195,6 +214,10 @@ export interface Outcome {
   readonly complete: boolean
   /** Peers that failed, with why. */
   readonly failures: ReadonlyArray<KadError>
+  /** Requests sent (over all paths). */
+  readonly requests: number
+  /** The lookup's depth ({@link hops}; the deepest path of a disjoint lookup). */
+  readonly hops: number
 }
 
 /**
@@ -249,7 +272,7 @@ export const run = (
     if (Option.isNone(finished) && closest.length === 0) {
       return yield* Effect.fail(fail(new QueryTimeout({ millis: Duration.toMillis(options.queryTimeout) })))
     }
-    return { closest, complete: Option.isSome(finished), failures }
+    return { closest, complete: Option.isSome(finished), failures, requests: state.requests, hops: hops(state) }
   }))
 
 /**
@@ -292,6 +315,8 @@ export const runDisjoint = (
     return {
       closest,
       complete: ok.length === d && ok.every((o) => o.complete),
-      failures: ok.flatMap((o) => o.failures).slice(0, 64)
+      failures: ok.flatMap((o) => o.failures).slice(0, 64),
+      requests: states.reduce((n, s) => n + s.requests, 0),
+      hops: ok.reduce((m, o) => Math.max(m, o.hops), 0)
     }
   })

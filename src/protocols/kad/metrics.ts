@@ -37,6 +37,18 @@ export const queryDuration = labelled(
   "type"
 )
 
+/** Requests a lookup sent (one update per lookup, all operations). */
+export const lookupRequests = Metric.histogram("libp2p_kad_lookup_requests", {
+  description: "Requests sent per Kad lookup",
+  boundaries: [3, 5, 10, 15, 20, 30, 40, 60, 80, 120, 200]
+})
+
+/** A lookup's depth in hops (the most hops to one of the k closest that answered). */
+export const lookupHops = Metric.histogram("libp2p_kad_lookup_hops", {
+  description: "Hops of a Kad lookup to the farthest of its k closest answers",
+  boundaries: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20]
+})
+
 /** Inbound requests, by message type. */
 export const inboundRequests = labelled(
   Metric.counter("libp2p_kad_inbound_requests_total", {
