@@ -16,6 +16,8 @@ import { ping } from "@libp2p/ping"
 import { tcp } from "@libp2p/tcp"
 import { multiaddr } from "@multiformats/multiaddr"
 import { createLibp2p } from "libp2p"
+import { CID } from "multiformats/cid"
+import * as Digest from "multiformats/hashes/digest"
 import * as Readline from "node:readline"
 
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n")
@@ -127,8 +129,21 @@ const dhtLookups = async (args) => {
   const dht = dhtNodes[0].services.dht
   const us = []
   let found = 0
+  // provide/findProviders: a CIDv1 (raw) of the sha2-256 digest; findProviders stops at the first provider
+  const cid = (k) => CID.createV1(0x55, Digest.create(0x12, Uint8Array.from(Buffer.from(k, "hex"))))
+  const firstProvider = async (events) => {
+    for await (const e of events) {
+      if (e.name === "PEER_RESPONSE") answered++
+      if (e.name === "PROVIDER" && e.providers.some((p) => p.id.toString() === args.provider)) return true
+    }
+    return false
+  }
   const items = args.kind === "findPeer"
     ? args.peerIds.map((p) => () => drain(dht.findPeer(peerIdFromString(p))))
+    : args.kind === "provide"
+    ? args.keys.map((k) => async () => (await drain(dht.provide(cid(k))), true))
+    : args.kind === "findProviders"
+    ? args.keys.map((k) => () => firstProvider(dht.findProviders(cid(k))))
     : args.keys.map((k) => () => drain(dht.getClosestPeers(Uint8Array.from(Buffer.from(k, "hex")))))
   for (const lookup of items) {
     const t = performance.now()

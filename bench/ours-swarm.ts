@@ -15,7 +15,9 @@
  *   dhtStart {count, client, dial:[addr], mesh=3} → {nodes:[{peerId, addr}]}  start `count` Kad
  *       nodes (servers, or clients when `client`), each dialing `dial` and the `mesh` nodes before it
  *   dhtWarm → {}  every node looks up its own id (fills the tables, as a refresh does)
- *   dhtLookups {kind: "closest"|"findPeer", keys:[hex]|peerIds:[id]} → {us:[µs], found}  node 0, in turn
+ *   dhtLookups {kind: "closest"|"findPeer"|"provide"|"findProviders", keys:[hex]|peerIds:[id], provider?}
+ *     → {us:[µs], found}  node 0, in turn; provide/findProviders keys are sha2-256 digests (the CID's
+ *     multihash); findProviders stops at the first provider, found when it is `provider`
  *   dhtServed → {requests}  Kad requests received by this process's nodes so far
  *   cpu → {user, system (µs), monoUs}   stop → {} then exit
  */
@@ -153,9 +155,23 @@ const dhtLookups = async (args: Args) => {
   const kad = dhtNodes[0]!.kad
   const us: Array<number> = []
   let found = 0
-  const items: ReadonlyArray<Effect.Effect<unknown, Kad.KadError>> = args["kind"] === "findPeer"
+  const multihash = (k: string) => Uint8Array.of(0x12, 0x20, ...Buffer.from(k, "hex"))
+  const keys = (args["keys"] ?? []) as ReadonlyArray<string>
+  const kind = args["kind"]
+  const items: ReadonlyArray<Effect.Effect<unknown, Kad.KadError>> = kind === "findPeer"
     ? (args["peerIds"] as ReadonlyArray<string>).map((p) => kad.findPeer(Result.getOrThrow(PeerId.fromString(p))))
-    : (args["keys"] as ReadonlyArray<string>).map((k) => kad.getClosestPeers(Buffer.from(k, "hex")))
+    : kind === "provide"
+    ? keys.map((k) => kad.provide(multihash(k)))
+    : kind === "findProviders"
+    ? keys.map((k) =>
+      kad.findProviders(multihash(k), { limit: 1 }).pipe(
+        Effect.filterOrFail(
+          (ps) => ps.some((p) => p.peerId.toString() === args["provider"]),
+          () => new Kad.KadError({ reason: new Kad.NotFound({ message: "provider not found" }) })
+        )
+      )
+    )
+    : keys.map((k) => kad.getClosestPeers(Buffer.from(k, "hex")))
   for (const lookup of items) {
     const t = performance.now()
     const ok = await Effect.runPromise(Effect.isSuccess(lookup))

@@ -19,7 +19,10 @@
  *   absent peer ids (both full iterative walks), one at a time. Figures: lookups/s, Kad requests
  *   per lookup (ours: counted by the servers, `libp2p_kad_inbound_requests_total`; js: the
  *   client's answered requests, PEER_RESPONSE events), latency median and p99, CPU per lookup of
- *   the client and of the servers.
+ *   the client and of the servers. Then content routing: the first server provides `lookups` new
+ *   CIDs one at a time (provide time: its lookup plus the ADD_PROVIDER messages), and the client
+ *   looks each up until the first provider answers (find-providers time; with 20 servers every
+ *   server is among the k closest, so this is one round of requests).
  */
 import * as Crypto from "node:crypto"
 import * as Os from "node:os"
@@ -187,6 +190,8 @@ const randomPeerId = (): string => {
 
 export const dht = async (env: Env, options: DhtOptions): Promise<void> => {
   const swarms = new Map<Impl, { servers: Swarm; client: Swarm }>()
+  /** Each implementation's server 0, the provider of the content-routing figures. */
+  const swarmIds = new Map<Impl, string>()
   try {
     for (const impl of IMPLS) {
       const [servers, client] = await Promise.all([
@@ -196,7 +201,8 @@ export const dht = async (env: Env, options: DhtOptions): Promise<void> => {
       swarms.set(impl, { servers, client })
       const started = await servers.call("dhtStart", { count: options.servers, mesh: 3 }, 300_000)
       await servers.call("dhtWarm", {}, 300_000)
-      const nodes = started["nodes"] as ReadonlyArray<{ readonly addr: string }>
+      const nodes = started["nodes"] as ReadonlyArray<{ readonly addr: string; readonly peerId: string }>
+      swarmIds.set(impl, nodes[0]!.peerId)
       await client.call("dhtStart", { count: 1, client: true, dial: [nodes[nodes.length - 1]!.addr] })
     }
     await sleep(1000) // identify tells the client the server's protocols
@@ -235,6 +241,26 @@ export const dht = async (env: Env, options: DhtOptions): Promise<void> => {
             } µs, servers ${((s1 - s0) / options.lookups).toFixed(0)} µs per lookup${
               kind === "closest" ? `, ${String(res["found"])} ok` : ""
             } (load ${Os.loadavg()[0]!.toFixed(2)})`
+          )
+        }
+        // content routing: server 0 provides fresh CIDs, the client finds their provider
+        const keys = Array.from({ length: options.lookups }, () => Crypto.randomBytes(32).toString("hex"))
+        const provider = String(swarmIds.get(impl))
+        for (const [kind, swarm] of [["provide", servers], ["findProviders", client]] as const) {
+          const t0 = performance.now()
+          const res = await swarm.call("dhtLookups", { kind, keys, provider }, 600_000)
+          const seconds = (performance.now() - t0) / 1000
+          const us = res["us"] as ReadonlyArray<number>
+          const what = kind === "provide"
+            ? `Kad provide (from a server), ${options.servers} servers`
+            : `Kad findProviders (first provider), ${options.servers} servers`
+          env.record(`${what}: operations/s`, "ops/s", false, impl, options.lookups / seconds)
+          env.record(`${what}: latency median`, "ms", true, impl, quantile(us, 0.5) / 1000)
+          env.record(`${what}: latency p99`, "ms", true, impl, quantile(us, 0.99) / 1000)
+          env.progress(
+            `  ${impl} ${kind}: ${(options.lookups / seconds).toFixed(1)} ops/s, median ${
+              (quantile(us, 0.5) / 1000).toFixed(2)
+            } ms, ${String(res["found"])}/${options.lookups} ok (load ${Os.loadavg()[0]!.toFixed(2)})`
           )
         }
       }
