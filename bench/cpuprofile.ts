@@ -22,8 +22,10 @@ interface CallFrame {
 interface ProfileNode {
   readonly id: number
   readonly callFrame: CallFrame
+  /** ids of the nodes it called */
+  readonly children?: ReadonlyArray<number>
 }
-interface Profile {
+export interface Profile {
   readonly nodes: ReadonlyArray<ProfileNode>
   readonly samples: ReadonlyArray<number>
   readonly timeDeltas: ReadonlyArray<number>
@@ -49,7 +51,8 @@ export interface Summary {
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 
-const shortUrl = (url: string): string => {
+/** A script URL relative to the repository (node_modules shortened). */
+export const shortUrl = (url: string): string => {
   if (url === "") return ""
   let p = url.startsWith("file://") ? decodeURIComponent(url.slice("file://".length)) : url
   const nm = p.lastIndexOf("/node_modules/")

@@ -51,7 +51,8 @@
  * full run takes about 5 minutes.
  * `--profile` runs only the ours→ours throughput scenario with both of our
  * peers under `node --cpu-prof` and prints the top self-time functions of each
- * (bench/cpuprofile.ts); the profiles stay in bench/results/profiles/.
+ * (bench/cpuprofile.ts) and writes a flame graph of each (bench/flamegraph.ts, an SVG
+ * beside the profile); the profiles stay in bench/results/profiles/.
  */
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -61,6 +62,7 @@ import * as Path from "node:path"
 import * as Readline from "node:readline"
 import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
+import * as Flamegraph from "./flamegraph.ts"
 import * as MixBench from "./mix.ts"
 import * as Store from "./store.ts"
 import * as Swarm from "./swarm.ts"
@@ -919,8 +921,11 @@ const run = async (): Promise<void> => {
         continue
       }
       const window = windows.get(name)
+      const svg = Flamegraph.write(path, window)
       process.stdout.write(
-        `\n${name} (${Path.relative(ROOT, path)}), the measured rounds only:\n` +
+        `\n${name} (${Path.relative(ROOT, path)}; flame graph ${
+          Path.relative(ROOT, svg)
+        }), the measured rounds only:\n` +
           `${CpuProfile.render(CpuProfile.summarize(path, window), 15)}\n`
       )
     }
