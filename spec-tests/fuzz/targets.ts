@@ -34,6 +34,7 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as Der from "../../src/security/tls/Der.ts"
+import { protocolTargets } from "./protocols.ts"
 import { addrs, bytesOf, ecdsa, ed25519, label, latin1, ok, secp, someAddrs, type Target, utf8 } from "./support.ts"
 
 export type { Target } from "./support.ts"
@@ -261,7 +262,8 @@ export const targets: ReadonlyArray<Target> = [
         }
       } as unknown as PubsubMessages.RPC)
     ])
-  }
+  },
+  ...protocolTargets
 ]
 
 export const byName = (name: string): Target | undefined => targets.find((t) => t.name === name)
