@@ -360,13 +360,17 @@ export const protocolTargets: ReadonlyArray<Target> = [
   },
   {
     // `Packet.parse`: what the mDNS discovery does with every datagram it receives (dns-packet's decode
-    // inside, then the PTR answer, the TXT records, the dnsaddr multiaddrs and the peer id they name)
+    // inside, then the PTR answer, the TXT records, the dnsaddr multiaddrs and the peer id they name),
+    // then the loopback filter `Mdns.ts` applies before announcing
     name: "mdns",
     run: (b) => {
       const m = MdnsPacket.parse(b)
       if (Result.isFailure(m)) return label(m)
       const msg = m.success
-      return msg._tag === "Query" ? `Query|${msg.asksForPeers}` : `Response|${msg.peer !== undefined}`
+      if (msg._tag === "Query") return `Query|${msg.asksForPeers}`
+      // `Mdns.handle` drops another host's loopback addresses before announcing the peer
+      const addrs = msg.peer?.addrs.filter((a) => !Multiaddr.isLoopback(a)) ?? []
+      return `Response|${msg.peer !== undefined}|${addrs.length > 0}`
     },
     seeds: Effect.sync(() => {
       const p2p = `/p2p/${selfId.toString()}`
