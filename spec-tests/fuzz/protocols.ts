@@ -12,6 +12,7 @@
  * valid for the keys `run` uses: a registration signed by the peer the
  * rendezvous point hears from, Sphinx packets for the Mix node's key.
  */
+import * as DnsPacket from "dns-packet"
 import { Effect, Result, Scope } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
 import * as PeerId from "../../src/core/PeerId.ts"
@@ -128,6 +129,19 @@ const mixProcess = (packet: Uint8Array): string => {
 }
 
 // ---------------------------------------------------------------------------
+// mDNS: responses shaped as other implementations send them
+
+const instance = `${"b".repeat(32)}.${MdnsPacket.SERVICE_NAME}`
+const mdnsPacket = (answers: Array<DnsPacket.Answer>, additionals: Array<DnsPacket.Answer>): Uint8Array =>
+  DnsPacket.encode({
+    type: "response",
+    id: 0,
+    flags: DnsPacket.AUTHORITATIVE_ANSWER,
+    answers: answers.map((a) => ({ ...a, class: "IN", ttl: 120 }) as DnsPacket.Answer),
+    additionals: additionals.map((a) => ({ ...a, class: "IN", ttl: 120 }) as DnsPacket.Answer)
+  })
+
+// ---------------------------------------------------------------------------
 // Rendezvous: a point on an in-memory store, requests from a fixed registrant
 
 const rdvLimits: RdvServer.ServerLimits = {
@@ -214,7 +228,10 @@ export const protocolTargets: ReadonlyArray<Target> = [
     run: (b) => `${label(Voucher.open(b))}|${label(Voucher.decodePayload(b))}`,
     seeds: Effect.sync(() => [
       voucherSeed(1_800_000_000n),
-      Voucher.encodePayload({ relay: relayId, peer: selfId, expiration: 1n })
+      Voucher.encodePayload({ relay: relayId, peer: selfId, expiration: 1n }),
+      // signed by another key than the relay it names; an envelope of another domain and payload type
+      ok(Voucher.seal(fixedEd25519(12), { relay: relayId, peer: selfId, expiration: 1n })),
+      ok(PeerRecord.seal(relayKey, PeerRecord.make(relayId, 1n, publicAddrs)))
     ])
   },
   {
@@ -379,6 +396,23 @@ export const protocolTargets: ReadonlyArray<Target> = [
         MdnsPacket.response(
           "a".repeat(32),
           [...publicAddrs.slice(0, 1), ...someAddrs.slice(0, 2)].map((a) => `${a}${p2p}`)
+        ),
+        // js-libp2p's shape (TXT among the answers) and go-libp2p's (zeroconf: SRV, TXT, A and AAAA additionals)
+        mdnsPacket(
+          [
+            { type: "PTR", name: MdnsPacket.SERVICE_NAME, data: instance },
+            { type: "TXT", name: instance, data: [`dnsaddr=/ip4/10.0.0.1/tcp/4001${p2p}`, "other=x"] }
+          ],
+          []
+        ),
+        mdnsPacket(
+          [{ type: "PTR", name: MdnsPacket.SERVICE_NAME, data: instance }],
+          [
+            { type: "SRV", name: instance, data: { port: 4001, target: "host.local" } },
+            { type: "TXT", name: instance, data: `dnsaddr=/ip6/::1/udp/4001/quic-v1${p2p}` },
+            { type: "A", name: "host.local", data: "10.0.0.1" },
+            { type: "AAAA", name: "host.local", data: "fe80::1" }
+          ]
         )
       ]
     })
