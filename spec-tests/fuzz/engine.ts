@@ -22,7 +22,7 @@
 import fc from "fast-check"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { Target } from "./targets.ts"
+import type { Target } from "./support.ts"
 
 export const CORPUS_DIR = Path.join(import.meta.dirname, "corpus")
 
@@ -32,7 +32,7 @@ export interface FuzzOptions {
   /** A run slower than this is a hang (default 1,000 ms). */
   readonly hangMillis?: number
   readonly maxCorpus?: number
-  /** Longest mutated input (default 4,096 bytes). */
+  /** Longest mutated input (default: the target's `maxLength`, else 4,096 bytes). */
   readonly maxLength?: number
 }
 
@@ -178,7 +178,7 @@ const once = (target: Target, input: Uint8Array, hangMillis: number): string | F
 export const fuzz = (target: Target, corpus: ReadonlyArray<Uint8Array>, options: FuzzOptions): FuzzReport => {
   const hangMillis = options.hangMillis ?? 1000
   const maxCorpus = options.maxCorpus ?? 4096
-  const maxLength = options.maxLength ?? 4096
+  const maxLength = options.maxLength ?? target.maxLength ?? 4096
   const pool: Array<Uint8Array> = corpus.length > 0 ? [...corpus] : [new Uint8Array(0)]
   const seen = new Set<string>()
   const started = performance.now()

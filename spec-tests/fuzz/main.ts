@@ -1,9 +1,9 @@
 /**
  * `npm run fuzz -- <target|all> [--runs N] [--seed S]`: fuzz one decoder (or
- * every one) and print executions per second; `npm run fuzz --
- * --write-corpus` rewrites the seed corpus from the targets' seeds (keeping
- * the regression inputs listed after a `# regression` line). A crash or hang
- * is written to `spec-tests/fuzz/findings/` and the run exits with 1.
+ * every one) and print executions per second; `npm run fuzz -- [<target>]
+ * --write-corpus` rewrites the seed corpus of one target (or every one) from
+ * its seeds (keeping the regression inputs listed after a `# regression`
+ * line). A crash or hang is written to `spec-tests/fuzz/findings/` and the run exits with 1.
  */
 import { Effect } from "effect"
 import * as Fs from "node:fs"
@@ -30,8 +30,14 @@ const regressionsOf = (name: string): Array<string> => {
 }
 
 const main = async () => {
+  const name = firstPositional ?? "all"
+  const chosen = name === "all" ? targets : [byName(name)].filter((t) => t !== undefined)
+  if (chosen.length === 0) {
+    console.error(`unknown target ${name}; targets: ${targets.map((t) => t.name).join(", ")}`)
+    return 2
+  }
   if (args.includes("--write-corpus")) {
-    for (const t of targets) {
+    for (const t of chosen) {
       const seeds = await Effect.runPromise(t.seeds)
       const regressions = regressionsOf(t.name)
       writeCorpus(t.name, seeds, `seed corpus of the ${t.name} fuzz target (hex, one input a line)`)
@@ -41,12 +47,6 @@ const main = async () => {
       console.log(`${t.name}: ${seeds.length} seeds, ${Math.max(0, regressions.length - 1)} regression inputs`)
     }
     return 0
-  }
-  const name = firstPositional ?? "all"
-  const chosen = name === "all" ? targets : [byName(name)].filter((t) => t !== undefined)
-  if (chosen.length === 0) {
-    console.error(`unknown target ${name}; targets: ${targets.map((t) => t.name).join(", ")}`)
-    return 2
   }
   const runs = Number(flag("--runs") ?? 100_000)
   const seedText = flag("--seed")

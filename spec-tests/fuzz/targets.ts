@@ -34,39 +34,10 @@ import * as Payload from "../../src/security/noise/Payload.ts"
 import * as X25519 from "../../src/security/noise/X25519.ts"
 import * as Certificate from "../../src/security/tls/Certificate.ts"
 import * as Der from "../../src/security/tls/Der.ts"
+import { protocolTargets } from "./protocols.ts"
+import { addrs, bytesOf, ecdsa, ed25519, label, latin1, ok, secp, someAddrs, type Target, utf8 } from "./support.ts"
 
-export interface Target {
-  readonly name: string
-  /** Run the decoder on `input`: the outcome's label. Throws only if the decoder does (a crash). */
-  readonly run: (input: Uint8Array) => string
-  /** Valid inputs from our encoders (the seed corpus is written from these). */
-  readonly seeds: Effect.Effect<ReadonlyArray<Uint8Array>, unknown>
-}
-
-const field = (u: unknown, key: string): string =>
-  typeof u === "object" && u !== null && key in u ? String((u as Record<string, unknown>)[key]) : ""
-
-/** The label of a Result: `ok`, or the failure's `_tag/reason`. */
-const label = (r: Result.Result<unknown, unknown>): string =>
-  Result.isSuccess(r) ? "ok" : `${field(r.failure, "_tag")}/${field(r.failure, "reason")}`
-
-const latin1 = (b: Uint8Array) => Buffer.from(b).toString("latin1")
-const utf8 = (b: Uint8Array) => Buffer.from(b).toString("utf8")
-const bytesOf = (s: string) => new Uint8Array(Buffer.from(s, "utf8"))
-const ok = <A>(r: Result.Result<A, unknown>): A => Result.getOrThrow(r as Result.Result<A, never>)
-
-const ed25519 = Keys.generate("Ed25519")
-const secp = Keys.generate("Secp256k1")
-const ecdsa = Keys.generate("ECDSA")
-const addrs = [
-  "/ip4/1.2.3.4/tcp/4001",
-  "/ip6/::1/udp/4001/quic-v1",
-  "/dns4/example.com/tcp/443/wss",
-  "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
-  "/memory/42",
-  "/unix/%2Ftmp%2Fsock"
-]
-const someAddrs = addrs.map((a) => ok(Multiaddr.fromString(a)))
+export type { Target } from "./support.ts"
 
 /** Fixed Noise key pairs: seeds of message 2 stay valid for the initiator the target builds. */
 const pairs = new Map<number, X25519.KeyPair>()
@@ -291,7 +262,8 @@ export const targets: ReadonlyArray<Target> = [
         }
       } as unknown as PubsubMessages.RPC)
     ])
-  }
+  },
+  ...protocolTargets
 ]
 
 export const byName = (name: string): Target | undefined => targets.find((t) => t.name === name)

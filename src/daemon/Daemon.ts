@@ -113,8 +113,10 @@ const DEADLINE = "context deadline exceeded"
 /**
  * A relay's address given for `peer` (`<relay>/p2p/<relay>/p2p-circuit`, as clients pass it,
  * go's peerstore form) names its target: `…/p2p-circuit/p2p/<peer>`; other addresses unchanged.
+ *
+ * @internal exported for the fuzz target of control requests
  */
-const circuitTo = (addr: Multiaddr.Multiaddr, peer: PeerId.PeerId) =>
+export const circuitTo = (addr: Multiaddr.Multiaddr, peer: PeerId.PeerId) =>
   addr.components.at(-1)?.code === Multiaddr.codes["p2p-circuit"]
     ? Multiaddr.encapsulate(addr, `/p2p/${PeerId.toString(peer)}`)
     : Result.succeed(addr)
@@ -124,8 +126,12 @@ const routingMessage = (e: RoutingError) => (e.reason === "NotFound" ? "routing:
 const messageOf = (e: unknown): string =>
   typeof e === "object" && e !== null && "message" in e && typeof e.message === "string" ? e.message : String(e)
 
-/** A CID's bytes, checked as go-cid's `Cast` does (v0: a sha2-256 multihash; v1: version, codec, multihash). */
-const checkCid = (bytes: Uint8Array): Result.Result<Uint8Array, string> => {
+/**
+ * A CID's bytes, checked as go-cid's `Cast` does (v0: a sha2-256 multihash; v1: version, codec, multihash).
+ *
+ * @internal exported for the fuzz target of control requests
+ */
+export const checkCid = (bytes: Uint8Array): Result.Result<Uint8Array, string> => {
   if (bytes.length === 34 && bytes[0] === 0x12 && bytes[1] === 0x20) return Result.succeed(bytes)
   let i = 0
   const varint = () => {
