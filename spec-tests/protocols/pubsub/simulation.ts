@@ -130,7 +130,8 @@ export const gossipsubSimulation = (options: GossipsubSimulationOptions) =>
           bad.has(i)
             ? Gossipsub.layer(params)
             : Gossipsub.layerWithScore(params).pipe(Layer.provideMerge(scoreLayer)),
-          { yamux: { enableKeepAlive: false } }
+          // plaintext: the simulation is about the router; encryption would only cost CPU (see kad/simulation.ts)
+          { yamux: { enableKeepAlive: false }, security: ["plaintext"] }
         ),
         (node) => ({ ...node, gs: Context.get(node.context, Gossipsub.Gossipsub) })
       ))
