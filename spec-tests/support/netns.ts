@@ -26,10 +26,12 @@
  * 203.0.113.0/24 is a documentation range, "reserved" to `MultiaddrNet`: code
  * under test that filters public addresses is given `publicCidrs: [internet]`.
  *
- * Names: every namespace is `elp-<pid>-<n><random>-<role>` and every interface carries
- * the `elp-` prefix; {@link cleanupStale} removes those of processes that are
- * gone, {@link teardown} (or the scope of {@link acquire}) removes the
- * network's own. Nothing is created in the caller's namespace.
+ * Names: every namespace is `elp-<pid>-<n><random>-<role>` (another prefix with
+ * `NatOptions.prefix`: a test file that wants its namespaces apart, e.g. `gp-`)
+ * and every interface carries the `elp-` prefix; {@link cleanupStale} removes
+ * those of processes that are gone, {@link teardown} (or the scope of
+ * {@link acquire}) removes the network's own, {@link cleanupOwn} every one of a
+ * prefix made by this process. Nothing is created in the caller's namespace.
  */
 import { Duration, Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
@@ -84,6 +86,8 @@ export interface NatOptions {
    * network (the namespaces are isolated, nothing leaves them).
    */
   readonly internet?: string
+  /** The namespaces' name prefix (default {@link PREFIX}); {@link cleanupStale} and {@link cleanupOwn} take it too. */
+  readonly prefix?: string
 }
 
 const run = (cmd: string, args: ReadonlyArray<string>, input?: string): string =>
@@ -136,8 +140,8 @@ const alive = (pid: number): boolean => {
   }
 }
 
-/** Our namespaces (`elp-…`), with the pid of the process that made them. */
-const ours = (): ReadonlyArray<{ readonly name: string; readonly pid: number }> => {
+/** Our namespaces (`elp-…`, or `prefix…`), with the pid of the process that made them. */
+const ours = (prefix: string = PREFIX): ReadonlyArray<{ readonly name: string; readonly pid: number }> => {
   let out: string
   try {
     out = run("ip", ["netns", "list"])
@@ -146,14 +150,14 @@ const ours = (): ReadonlyArray<{ readonly name: string; readonly pid: number }> 
   }
   return out.split("\n").flatMap((line) => {
     const name = line.trim().split(/\s+/)[0] ?? ""
-    if (!name.startsWith(PREFIX)) return []
-    const pid = Number(name.slice(PREFIX.length).split("-")[0])
+    if (!name.startsWith(prefix)) return []
+    const pid = Number(name.slice(prefix.length).split("-")[0])
     return Number.isInteger(pid) ? [{ name, pid }] : []
   })
 }
 
-/** The `elp-` namespaces that exist now (any process's). */
-export const existing = (): ReadonlyArray<string> => ours().map((n) => n.name)
+/** The `elp-` (or `prefix`) namespaces that exist now (any process's). */
+export const existing = (prefix: string = PREFIX): ReadonlyArray<string> => ours(prefix).map((n) => n.name)
 
 const delNs = (name: string): void => {
   try {
@@ -163,11 +167,21 @@ const delNs = (name: string): void => {
   }
 }
 
-/** Remove the `elp-` namespaces of processes that no longer run (a test run that was killed). */
-export const cleanupStale = (): ReadonlyArray<string> => {
-  const stale = ours().filter((n) => n.pid !== process.pid && !alive(n.pid)).map((n) => n.name)
+/** Remove the `elp-` (or `prefix`) namespaces of processes that no longer run (a test run that was killed). */
+export const cleanupStale = (prefix: string = PREFIX): ReadonlyArray<string> => {
+  const stale = ours(prefix).filter((n) => n.pid !== process.pid && !alive(n.pid)).map((n) => n.name)
   stale.forEach(delNs)
   return stale
+}
+
+/**
+ * Remove the `prefix` namespaces of this process and of processes that are
+ * gone (for an `afterAll`: whatever a failed test's scope left behind).
+ */
+export const cleanupOwn = (prefix: string): ReadonlyArray<string> => {
+  const own = ours(prefix).filter((n) => n.pid === process.pid).map((n) => n.name)
+  own.forEach(delNs)
+  return [...own, ...cleanupStale(prefix)]
 }
 
 /** Remove the network's namespaces (their interfaces, bridge and rules go with them). */
@@ -205,10 +219,11 @@ table ip elp_filter {
  * whatever was made is removed before the error is thrown.
  */
 export const setup = (options: NatOptions = {}): NatTopology => {
-  cleanupStale()
+  const prefix = options.prefix ?? PREFIX
+  cleanupStale(prefix)
   // the pid for cleanupStale; a random part as well: a worker process may run several test files in turn
   const id = `${process.pid}-${seq++}${Crypto.randomBytes(2).toString("hex")}`
-  const ns = (role: string) => `${PREFIX}${id}-${role}`
+  const ns = (role: string) => `${prefix}${id}-${role}`
   const inet = ns("inet")
   const net = options.internet ?? INTERNET
   if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(net)) throw new Error(`netns: internet must be three octets, not ${net}`)

@@ -33,6 +33,7 @@ func startAutonat(c *autonatConfig) error {
 	}
 	dc := services
 	dc.PrivateKey, dc.Listen, dc.Transports = "", nil, []string{"tcp"}
+	dc.Holepunch = nil // the dial-back host punches no holes
 	opts, err := options(dc)
 	if err != nil {
 		return err

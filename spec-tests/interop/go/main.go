@@ -25,13 +25,14 @@
 //	  pubsub?: {...}                      gossipsub: see pubsub.go
 //	  kad?: {...}                         Kad-DHT: see kad.go
 //	  relay?: {...}                       circuit relay v2: see relay.go
-//	  autonat?: {...} }                   AutoNAT v2: see autonat.go
+//	  autonat?: {...}                     AutoNAT v2: see autonat.go
+//	  holepunch?: {...} }                 DCUtR hole punching: see holepunch.go
 //
 // Output (stdout, one JSON object per line), as js-peer.mjs:
 //
 //	{"event":"ready","peerId","addrs":[".../p2p/<id>"],"node":"go1.x","libp2p":"v0.52.0"}  once, first
 //	{"event":"peer:connect"|"peer:disconnect","peerId"}
-//	{"event":"connection:open"|"connection:close","peerId","remoteAddr","direction","id"}
+//	{"event":"connection:open"|"connection:close","peerId","remoteAddr","direction","id","limited"}
 //	{"event":"peer:identify","peerId","agentVersion","protocolVersion","protocols","listenAddrs",
 //	  "observedAddr","signedPeerRecord":{"seq","addrs"}|null,"connectionId"}
 //	{"event":"identify:error","peerId","error"}
@@ -139,17 +140,18 @@ type servicesConfig struct {
 }
 
 type config struct {
-	Listen     []string       `json:"listen"`
-	Transports []string       `json:"transports"`
-	PrivateKey string         `json:"privateKey"`
-	Services   servicesConfig `json:"services"`
-	UserAgent  string         `json:"userAgent"`
-	Encrypters []string       `json:"encrypters"`
-	Muxers     []string       `json:"muxers"`
-	Pubsub     *pubsubConfig  `json:"pubsub"`
-	Kad        *kadConfig     `json:"kad"`
-	Relay      *relayConfig   `json:"relay"`
-	Autonat    *autonatConfig `json:"autonat"`
+	Listen     []string         `json:"listen"`
+	Transports []string         `json:"transports"`
+	PrivateKey string           `json:"privateKey"`
+	Services   servicesConfig   `json:"services"`
+	UserAgent  string           `json:"userAgent"`
+	Encrypters []string         `json:"encrypters"`
+	Muxers     []string         `json:"muxers"`
+	Pubsub     *pubsubConfig    `json:"pubsub"`
+	Kad        *kadConfig       `json:"kad"`
+	Relay      *relayConfig     `json:"relay"`
+	Autonat    *autonatConfig   `json:"autonat"`
+	Holepunch  *holepunchConfig `json:"holepunch"`
 }
 
 func on(b *bool) bool { return b == nil || *b }
@@ -249,6 +251,7 @@ func options(c config) ([]libp2p.Option, error) {
 			return nil, fmt.Errorf("unknown muxer %q", m)
 		}
 	}
+	opts = append(opts, holepunchOptions(c.Holepunch)...)
 	return opts, nil
 }
 
@@ -392,7 +395,8 @@ func watchEvents(h host.Host) error {
 	connEvent := func(name string) func(network.Network, network.Conn) {
 		return func(_ network.Network, c network.Conn) {
 			emit(map[string]any{"event": name, "peerId": c.RemotePeer().String(),
-				"remoteAddr": c.RemoteMultiaddr().String(), "direction": direction(c.Stat().Direction), "id": c.ID()})
+				"remoteAddr": c.RemoteMultiaddr().String(), "direction": direction(c.Stat().Direction), "id": c.ID(),
+				"limited": c.Stat().Limited})
 		}
 	}
 	h.Network().Notify(&network.NotifyBundle{
@@ -1085,6 +1089,7 @@ func main() {
 		logf("autonat: %v", err)
 		os.Exit(1)
 	}
+	startHolepunch(c.Holepunch)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

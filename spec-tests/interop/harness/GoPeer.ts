@@ -43,6 +43,13 @@ export interface Options extends JsPeer.ProcessOptions {
   readonly relay?: { readonly server?: true }
   /** go-libp2p autonatv2 (go/autonat.go): `{ allowPrivateAddrs? }`; command `autonatCheck` (wt-autonat). */
   readonly autonat?: JsPeer.JsonObject
+  /**
+   * DCUtR hole punching (go/holepunch.go): `{ forcePrivate? }` (default true: ForceReachabilityPrivate);
+   * events `holepunch:ready` and `holepunch` (go's tracer), command `pingConn`.
+   */
+  readonly holepunch?: JsPeer.JsonObject
+  /** Run the binary in this network namespace (`ip netns exec <netns>`: root, Linux; support/netns.ts). */
+  readonly netns?: string
 }
 
 let counter = 0
@@ -50,8 +57,14 @@ let counter = 0
 /** Spawn the go peer at `binary`; it lives until the enclosing scope closes. */
 export const start = (binary: string, options: Options = {}): Effect.Effect<GoPeer, JsPeer.HarnessError, Scope.Scope> =>
   JsPeer.startProcess({
-    command: binary,
-    args: [JSON.stringify(JsPeer.configOf(options))],
+    command: options.netns !== undefined ? "ip" : binary,
+    args: [
+      ...(options.netns !== undefined ? ["netns", "exec", options.netns, binary] : []),
+      JSON.stringify({
+        ...JsPeer.configOf(options),
+        ...(options.holepunch !== undefined ? { holepunch: options.holepunch } : {})
+      })
+    ],
     name: `go-peer#${++counter}`,
     stderrEnv: "GO_PEER_STDERR"
   }, options)

@@ -16,8 +16,14 @@
  *    two SYNs cross in the NATs and make one connection (a TCP simultaneous
  *    open). Both sides then see an outbound connection: the upgrade is told
  *    its role, `A` the client (initiator), `B` the server (responder), as
- *    go-libp2p ≥ 0.41 does (its `B` switches to client on its last attempt,
- *    for older go peers with the roles swapped; we do not). When
+ *    the spec says and go-libp2p ≥ 0.41 does, on every attempt. Go's `B`
+ *    is the client on its last (3rd) attempt, for go peers before 0.41
+ *    whose `A` was the server; against an `A` that is the client (ours, js,
+ *    go ≥ 0.41) that attempt cannot succeed: both start noise as initiators
+ *    (measured through NATs, `DcutrGoNat.test.ts`, where go as `B` and
+ *    as `A` punches with us at the 1st attempt). We do not switch: it
+ *    would cost our `B` its 3rd attempt with every current peer to help
+ *    only go < 0.41. When
  *    `A`'s SYN reaches `B`'s listener first, `B` gets an ordinary inbound
  *    connection, whose roles agree; each side also takes a direct connection
  *    to the peer that appears while it dials.
