@@ -49,10 +49,13 @@
  * runs fewer rounds (at least one), or fewer memory connections, when the machine is
  * too busy to fit; the output says how many it did. On a quiet 2-core machine the
  * full run takes about 5 minutes.
- * `--profile` runs only the ours→ours throughput scenario with both of our
- * peers under `node --cpu-prof` and prints the top self-time functions of each
- * (bench/cpuprofile.ts) and writes a flame graph of each (bench/flamegraph.ts, an SVG
- * beside the profile); the profiles stay in bench/results/profiles/.
+ * `--profile` profiles our side of the scenarios chosen with `--only` (default: the
+ * ours→ours throughput scenario alone): our peer processes under `node --cpu-prof` for
+ * throughput, latency, newstream, setup and memory; our swarm processes for gossipsub and
+ * dht; this process (node:inspector's Profiler) for the in-process store, crypto and mix.
+ * It prints the top self-time functions of each profile (bench/cpuprofile.ts) and writes
+ * a flame graph of each (bench/flamegraph.ts, an SVG beside the profile); the profiles
+ * stay in bench/results/profiles/.
  */
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -63,12 +66,14 @@ import * as Readline from "node:readline"
 import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
 import * as Flamegraph from "./flamegraph.ts"
+import * as InProcessProfile from "./inprocess-profile.ts"
 import * as MixBench from "./mix.ts"
 import * as Store from "./store.ts"
 import * as Swarm from "./swarm.ts"
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 const RESULTS = Path.join(ROOT, "bench", "results")
+const PROFILE_DIR = Path.join(RESULTS, "profiles")
 
 // ---------------------------------------------------------------- configuration
 
@@ -94,19 +99,19 @@ const SCENARIOS = [
   "dht"
 ] as const
 type Scenario = typeof SCENARIOS[number]
-/** `--profile --only=gossipsub` (or dht): profile our swarm processes in that scenario instead. */
-const PROFILE_SWARM = PROFILE && (onlyArg === "--only=gossipsub" || onlyArg === "--only=dht")
 const only: ReadonlySet<Scenario> = new Set(
-  PROFILE_SWARM
-    ? [onlyArg!.slice("--only=".length) as Scenario]
-    : PROFILE
-    ? ["throughput"]
-    : onlyArg !== undefined
+  onlyArg !== undefined
     ? onlyArg.slice("--only=".length).split(",").filter((s): s is Scenario =>
       (SCENARIOS as ReadonlyArray<string>).includes(s)
     )
+    : PROFILE
+    ? ["throughput"]
     : SCENARIOS
 )
+/** `--profile` with gossipsub or dht: our swarm processes run under `--cpu-prof`. */
+const PROFILE_SWARM = PROFILE && (only.has("gossipsub") || only.has("dht"))
+/** The scenarios that run in this process: `--profile` records them with node:inspector. */
+const IN_PROCESS: ReadonlySet<Scenario> = new Set(["store", "crypto", "mix"])
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -609,8 +614,9 @@ const memory = async (): Promise<void> => {
   for (const [i, kind] of (["ours", "js"] as const).entries()) {
     /** this listener's part of the scenario's budget share ends here */
     const deadline = start + (share * (i + 1)) / 2
-    const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true, config: LISTENER_LIMITS[kind] })
-    const dialer = await spawnPeer(kind, `${kind}-dialers`)
+    const prof = PROFILE && kind === "ours" ? { cpuProf: PROFILE_DIR } : {}
+    const listener = await spawnPeer(kind, `${kind}-listener`, { gc: true, config: LISTENER_LIMITS[kind], ...prof })
+    const dialer = await spawnPeer(kind, `${kind}-dialers`, prof)
     try {
       // warm-up connections (kept open) so that first-use costs (code, caches) are not
       // counted per connection; then the baseline, then n more
@@ -803,7 +809,7 @@ const run = async (): Promise<void> => {
     }, node ${process.version}` +
       `${QUICK ? ", QUICK" : ""}${PROFILE ? ", PROFILE" : ""}; scenarios: ${[...only].join(", ")}`
   )
-  const profileDir = Path.join(RESULTS, "profiles")
+  const profileDir = PROFILE_DIR
   if (PROFILE) {
     Fs.rmSync(profileDir, { recursive: true, force: true })
     Fs.mkdirSync(profileDir, { recursive: true })
@@ -832,7 +838,9 @@ const run = async (): Promise<void> => {
   const attempt = async (scenario: Scenario, body: () => Promise<void> | void): Promise<void> => {
     if (!only.has(scenario)) return
     try {
-      await body()
+      if (PROFILE && IN_PROCESS.has(scenario)) {
+        await InProcessProfile.record(Path.join(profileDir, `bench-${scenario}.cpuprofile`), body)
+      } else await body()
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
       failures[scenario] = message
@@ -911,9 +919,13 @@ const run = async (): Promise<void> => {
   Fs.writeFileSync(file, JSON.stringify(out, null, 2) + "\n")
   progress(`wrote ${Path.relative(ROOT, file)}`)
   if (PROFILE) {
-    const profiled = PROFILE_SWARM
-      ? (only.has("gossipsub") ? ["ours-gs-pub", "ours-gs-subs"] : ["ours-dht-client", "ours-dht-servers"])
-      : ["ours-client", "ours-server"]
+    const profiled = [
+      ...(needPeers ? ["ours-client", "ours-server"] : []),
+      ...(only.has("memory") ? ["ours-listener", "ours-dialers"] : []),
+      ...(only.has("gossipsub") ? ["ours-gs-pub", "ours-gs-subs"] : []),
+      ...(only.has("dht") ? ["ours-dht-client", "ours-dht-servers"] : []),
+      ...[...IN_PROCESS].filter((s) => only.has(s)).map((s) => `bench-${s}`)
+    ]
     for (const name of profiled) {
       const path = Path.join(profileDir, `${name}.cpuprofile`)
       if (!Fs.existsSync(path)) {
