@@ -67,6 +67,7 @@ import * as GoBuild from "../spec-tests/interop/harness/goBuild.ts"
 import * as CpuProfile from "./cpuprofile.ts"
 import * as Flamegraph from "./flamegraph.ts"
 import * as InProcessProfile from "./inprocess-profile.ts"
+import * as KadMemory from "./kad-memory.ts"
 import * as MixBench from "./mix.ts"
 import * as Store from "./store.ts"
 import * as Swarm from "./swarm.ts"
@@ -736,6 +737,11 @@ const gossipsub = async (profileDir?: string): Promise<void> => {
   flush()
 }
 const dht = async (profileDir?: string): Promise<void> => {
+  progress(`dht: memory per provider record and routing-table entry (in this process)`)
+  await KadMemory.measure({ records: QUICK ? 5_000 : 20_000, peers: 20_000 }, (figure, who, bytes, note) => {
+    record(figure, "B", true, who === "ours" ? "ours→ours" : "js→js", bytes)
+    progress(`  ${figure}, ${who}: ${fmt(bytes, 0)} bytes${note === undefined ? "" : ` (${note})`}`)
+  })
   progress(`dht: ${CFG.dht.servers} Kad servers and a client, ours and js (own processes)`)
   await Swarm.dht(swarmEnv("dht", profileDir), CFG.dht)
   flush()
