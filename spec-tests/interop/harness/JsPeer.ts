@@ -76,6 +76,12 @@ export interface Options {
   readonly relay?: { readonly server?: true | JsonObject; readonly transport?: true | JsonObject }
   /** @libp2p/autonat-v2 as service `autoNAT` (true, or its init); command `autonatAddrs` (wt-autonat). */
   readonly autonat?: boolean | JsonObject
+  /** @libp2p/dcutr as service `dcutr` (true, or its init) (wt-jsnat). */
+  readonly dcutr?: true | JsonObject
+  /** js's `addresses.appendAnnounce`: addresses it offers as its own besides its listeners (wt-jsnat). */
+  readonly appendAnnounce?: ReadonlyArray<string>
+  /** Run the process in this network namespace (`ip netns exec <netns>`: root, Linux; support/netns.ts) (wt-jsnat). */
+  readonly netns?: string
 }
 
 /** A line the process printed with an `event` field. */
@@ -323,6 +329,8 @@ export const configOf = (options: Options): Record<string, unknown> => {
   if (options.pubsub !== undefined) config["pubsub"] = options.pubsub
   if (options.relay !== undefined) config["relay"] = options.relay
   if (options.autonat !== undefined) config["autonat"] = options.autonat
+  if (options.dcutr !== undefined) config["dcutr"] = options.dcutr
+  if (options.appendAnnounce !== undefined) config["appendAnnounce"] = options.appendAnnounce
   return config
 }
 
@@ -496,8 +504,12 @@ let counter = 0
 /** Spawn a js-libp2p peer; it lives until the enclosing scope closes. */
 export const start = (options: Options = {}): Effect.Effect<JsPeer, HarnessError, Scope.Scope> =>
   startProcess({
-    command: process.execPath,
-    args: [SCRIPT, JSON.stringify(configOf(options))],
+    command: options.netns !== undefined ? "ip" : process.execPath,
+    args: [
+      ...(options.netns !== undefined ? ["netns", "exec", options.netns, process.execPath] : []),
+      SCRIPT,
+      JSON.stringify(configOf(options))
+    ],
     name: `js-peer#${++counter}`,
     stderrEnv: "JS_PEER_STDERR"
   }, options)

@@ -107,6 +107,12 @@
  * lists the circuit address once reserved). Streams opened by commands and our echo/perf handlers
  * run on limited (relayed) connections too (`runOnLimitedConnection`).
  *   relayReservations → {reservations:[peerId...]}   (the server's current reservations)
+ * DCUtR (wt-jsnat; additive): config `dcutr?: true | init` adds @libp2p/dcutr as `services.dcutr`
+ * (its init, e.g. { timeout: 5000, retries: 3 }); js reports its hole punches only in its debug
+ * log (env DEBUG=libp2p:dcutr*, on stderr). Config `appendAnnounce?: string[]` is js's
+ * `addresses.appendAnnounce` (addresses js offers as its own, verified, besides its listeners).
+ * connection:open / connection:close events also carry `limited` (js's `connection.limits` is
+ * set: a relayed connection under the relay's limits) and `relayed` (a /p2p-circuit address).
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
@@ -130,6 +136,8 @@ import { gossipsub } from "@libp2p/gossipsub"
 import { createInterface } from "node:readline"
 // kad-dht (its own file: js-kad.mjs)
 import { autoNATv2 } from "@libp2p/autonat-v2"
+// DCUtR (wt-jsnat)
+import { dcutr } from "@libp2p/dcutr"
 import { kadCommands, kadService } from "./js-kad.mjs"
 
 const ECHO = "/echo/1.0.0"
@@ -339,6 +347,8 @@ if (config.relay?.server) services.relay = circuitRelayServer(relayInit(config.r
 // ---------------------------------------------------------------- end circuit relay v2
 // autonat (wt-autonat): config.autonat true or an @libp2p/autonat-v2 init adds service `autoNAT`
 if (config.autonat) services.autoNAT = autoNATv2(config.autonat === true ? {} : config.autonat)
+// DCUtR (wt-jsnat): config.dcutr true or an @libp2p/dcutr init adds service `dcutr`
+if (config.dcutr) services.dcutr = dcutr(config.dcutr === true ? {} : config.dcutr)
 
 const TRANSPORTS = { tcp: () => tcp(), websockets: () => webSockets() }
 const transports = (config.transports ?? ["tcp"]).map((name) => {
@@ -364,7 +374,10 @@ const muxers = () =>
 
 const node = await createLibp2p({
   ...(config.privateKey ? { privateKey: privateKeyFromProtobuf(hexToBytes(config.privateKey)) } : {}),
-  addresses: { listen: config.listen ?? ["/ip4/127.0.0.1/tcp/0"] },
+  addresses: {
+    listen: config.listen ?? ["/ip4/127.0.0.1/tcp/0"],
+    ...(config.appendAnnounce ? { appendAnnounce: config.appendAnnounce } : {})
+  },
   transports,
   connectionEncrypters: encrypters(),
   streamMuxers: muxers(),
@@ -445,7 +458,9 @@ const connectionEvent = (name) => (evt) =>
     peerId: evt.detail.remotePeer.toString(),
     remoteAddr: evt.detail.remoteAddr.toString(),
     direction: evt.detail.direction,
-    id: evt.detail.id
+    id: evt.detail.id,
+    limited: evt.detail.limits != null,
+    relayed: evt.detail.remoteAddr.toString().includes("/p2p-circuit")
   })
 node.addEventListener("connection:open", connectionEvent("connection:open"))
 node.addEventListener("connection:close", connectionEvent("connection:close"))

@@ -18,7 +18,7 @@ import { Effect } from "effect"
 import * as Path from "node:path"
 import { afterAll } from "vitest"
 import * as Netns from "../../support/netns.ts"
-import { connectAndUpgrade, failToUpgrade, pingDirect } from "./natSteps.ts"
+import { connectAndUpgrade, failToUpgrade, pingDirect, reservedPeers } from "./natSteps.ts"
 
 const unavailable = Netns.unavailable()
 const script = Path.join(import.meta.dirname, "relayDcutrPeer.ts")
@@ -35,12 +35,7 @@ const setup = (options: Netns.NatOptions) =>
     const relay = yield* Netns.spawnNode(net.pub.ns, script, ["relay", String(RELAY_PORT)], { stdin: true })
     const idR = (yield* relay.awaitOutput(/ready (\S+)/, "60 seconds"))[1]!
     const relayAddr = `/ip4/${net.pub.ip}/tcp/${RELAY_PORT}/p2p/${idR}`
-    const b = yield* Netns.spawnNode(net.b.host.ns, script, ["peer", "4002", relayAddr], { stdin: true })
-    const a = yield* Netns.spawnNode(net.a.host.ns, script, ["peer", "4001", relayAddr], { stdin: true })
-    const idB = (yield* b.awaitOutput(/ready (\S+)/, "60 seconds"))[1]!
-    const idA = (yield* a.awaitOutput(/ready (\S+)/, "60 seconds"))[1]!
-    yield* b.awaitOutput(/reserved/, "60 seconds")
-    yield* a.awaitOutput(/reserved/, "60 seconds")
+    const { a, b, idA, idB } = yield* reservedPeers(net, relayAddr)
     return { net, a, b, idA, idB, idR, circuitB: `${relayAddr}/p2p-circuit/p2p/${idB}` }
   })
 

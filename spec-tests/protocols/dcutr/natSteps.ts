@@ -6,10 +6,28 @@
  */
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Path from "node:path"
 import * as Netns from "../../support/netns.ts"
 import type * as Proc from "../../support/process.ts"
 
 const lines = Netns.outputLines
+const relayDcutrPeer = Path.join(import.meta.dirname, "relayDcutrPeer.ts")
+
+/**
+ * Two of our nodes (`relayDcutrPeer.ts peer`), B behind NAT b on port 4002
+ * and A behind NAT a on port 4001, once each holds a reservation on the
+ * relay at `relayAddr` (with /p2p).
+ */
+export const reservedPeers = (net: Netns.NatTopology, relayAddr: string) =>
+  Effect.gen(function*() {
+    const b = yield* Netns.spawnNode(net.b.host.ns, relayDcutrPeer, ["peer", "4002", relayAddr], { stdin: true })
+    const a = yield* Netns.spawnNode(net.a.host.ns, relayDcutrPeer, ["peer", "4001", relayAddr], { stdin: true })
+    const idB = (yield* b.awaitOutput(/ready (\S+)/, "60 seconds"))[1]!
+    const idA = (yield* a.awaitOutput(/ready (\S+)/, "60 seconds"))[1]!
+    yield* b.awaitOutput(/reserved/, "60 seconds")
+    yield* a.awaitOutput(/reserved/, "60 seconds")
+    return { a, b, idA, idB }
+  })
 const nthLine = Netns.nthOutputLine
 
 /**
