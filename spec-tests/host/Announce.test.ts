@@ -9,6 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
+import * as MultiaddrNet from "../../src/core/MultiaddrNet.ts"
 import * as AddressManager from "../../src/host/AddressManager.ts"
 import { tcpNode } from "../support/node.ts"
 
@@ -46,6 +47,22 @@ describe("AddressManager: confirmation, announce, no-announce", () => {
       }))
       // released with its scope
       expect(strings(yield* am.addrs)).toEqual([LOCAL, OBSERVED])
+    }))
+
+  it.effect("a wildcard listen address is advertised as the machine's interface addresses, never as 0.0.0.0", () =>
+    Effect.gen(function*() {
+      const am = yield* AddressManager.make({})
+      const advertised = strings(yield* am.advertise([ma(LISTEN), ma("/ip4/127.0.0.1/tcp/5")]))
+      expect(advertised).not.toContain(LISTEN)
+      // loopback is an interface everywhere; every interface address of the family, with the port
+      expect(advertised).toContain("/ip4/127.0.0.1/tcp/4001")
+      expect(advertised.filter((a) => a.endsWith("/tcp/4001"))).toEqual(
+        strings(yield* MultiaddrNet.interfaceAddrs(ma(LISTEN)))
+      )
+      expect(advertised).toContain("/ip4/127.0.0.1/tcp/5")
+      // a wildcard in noAnnounce leaves out what it stands for
+      const quiet = yield* AddressManager.make({ noAnnounce: [ma(LISTEN)] })
+      expect(strings(yield* quiet.advertise([ma(LISTEN)]))).toEqual([])
     }))
 
   it.effect("announce replaces every advertised address; noAnnounce removes addresses by prefix", () =>

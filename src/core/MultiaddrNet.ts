@@ -32,7 +32,8 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import { Effect, Result } from "effect"
+import * as Os from "node:os"
 import * as Codec from "./internal/multiaddrCodec.ts"
 import * as Multiaddr from "./Multiaddr.ts"
 import * as Varint from "./Varint.ts"
@@ -182,3 +183,49 @@ export const splitThinWaist = (
   if (Result.isFailure(waist)) return undefined
   return Result.isFailure(rest) ? undefined : { thinWaist: waist.success, rest: rest.success }
 }
+
+/**
+ * The concrete addresses a listener bound to a wildcard (`0.0.0.0` / `::`)
+ * is reachable on: one per interface address of the same family (IPv6
+ * link-local addresses with their zone). Any other address is returned as is.
+ */
+export const interfaceAddrs = (
+  addr: Multiaddr.Multiaddr
+): Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>> =>
+  Effect.sync(() => {
+    if (!Multiaddr.isUnspecified(addr)) return [addr]
+    const na = Multiaddr.toNodeAddress(addr)
+    if (Result.isFailure(na)) return [addr]
+    const rest = addr.components.slice(2)
+    const family = na.success.family === 4 ? "IPv4" : "IPv6"
+    const out: Array<Multiaddr.Multiaddr> = []
+    let interfaces: ReturnType<typeof Os.networkInterfaces>
+    try {
+      interfaces = Os.networkInterfaces()
+    } catch {
+      return [addr]
+    }
+    for (const [name, infos] of Object.entries(interfaces)) {
+      for (const info of infos ?? []) {
+        if (info.family !== family) continue
+        const host = family === "IPv6" && info.scopeid !== undefined && info.scopeid !== 0
+          ? `${info.address}%${name}`
+          : info.address
+        const base = Multiaddr.fromNodeAddress({
+          family: na.success.family,
+          host,
+          port: na.success.port,
+          transport: "tcp"
+        })
+        if (Result.isFailure(base)) continue
+        let full = base.success
+        for (const c of rest) {
+          const next = Multiaddr.encapsulate(full, `/${c.name}${c.value === undefined ? "" : `/${c.value}`}`)
+          if (Result.isFailure(next)) break
+          full = next.success
+        }
+        out.push(full)
+      }
+    }
+    return out
+  })

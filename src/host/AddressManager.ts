@@ -166,8 +166,11 @@ export class AddressManager extends Context.Service<AddressManager, {
    */
   readonly addrs: Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>>
   /**
-   * What to advertise given the caller's own listen addresses `base` (the Host's, wildcards
-   * included): `announce` when configured, else `base` followed by `addrs`; `noAnnounce` filtered out.
+   * What to advertise given the caller's own listen addresses `base` (the Host's): `announce`
+   * when configured, else `base` followed by `addrs`; a wildcard of `base` (`0.0.0.0`, `::`) is
+   * replaced by the machine's interface addresses of its family (as go's
+   * `ResolveUnspecifiedAddresses` and js's TCP listener do: a wildcard names no host a peer
+   * could dial); `noAnnounce` filtered out.
    */
   readonly advertise: (base: ReadonlyArray<Multiaddr.Multiaddr>) => Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>>
   /** While the current scope lasts, trusted observed addresses are advertised only once confirmed (AutoNAT). */
@@ -457,7 +460,12 @@ export const make = (
         }),
       addrs: changing(advertised),
       advertise: (base) =>
-        Effect.map(changing(advertised), (addrs) => announce.length > 0 ? addrs : merged(base, addrs)),
+        Effect.flatMap(
+          // a wildcard in noAnnounce leaves out what it stands for
+          Effect.forEach(base.filter(announceable), MultiaddrNet.interfaceAddrs),
+          (expanded) =>
+            Effect.map(changing(advertised), (addrs) => announce.length > 0 ? addrs : merged(expanded.flat(), addrs))
+        ),
       requireConfirmation: Effect.acquireRelease(
         changing(() => void confirmationHolders++),
         () => changing(() => void confirmationHolders--)

@@ -51,6 +51,7 @@ import { Duration, Effect, Result } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Multiaddr from "../core/Multiaddr.ts"
+import * as MultiaddrNet from "../core/MultiaddrNet.ts"
 import { errorCode } from "../internal/errors.ts"
 import * as Errors from "./internal/errors.ts"
 import * as NetTransport from "./internal/netTransport.ts"
@@ -170,50 +171,11 @@ const socketAddrs = (
 }
 
 /**
- * The concrete addresses a listener bound to a wildcard (`0.0.0.0` / `::`)
- * is reachable on: one per interface address of the same family (IPv6
- * link-local addresses with their zone). Any other address is returned as is.
+ * The concrete addresses a listener bound to a wildcard (`0.0.0.0` / `::`) is
+ * reachable on ({@link MultiaddrNet.interfaceAddrs}, kept here for callers of
+ * this module).
  */
-export const interfaceAddrs = (
-  addr: Multiaddr.Multiaddr
-): Effect.Effect<ReadonlyArray<Multiaddr.Multiaddr>> =>
-  Effect.sync(() => {
-    if (!Multiaddr.isUnspecified(addr)) return [addr]
-    const na = Multiaddr.toNodeAddress(addr)
-    if (Result.isFailure(na)) return [addr]
-    const rest = addr.components.slice(2)
-    const family = na.success.family === 4 ? "IPv4" : "IPv6"
-    const out: Array<Multiaddr.Multiaddr> = []
-    let interfaces: ReturnType<typeof Os.networkInterfaces>
-    try {
-      interfaces = Os.networkInterfaces()
-    } catch {
-      return [addr]
-    }
-    for (const [name, infos] of Object.entries(interfaces)) {
-      for (const info of infos ?? []) {
-        if (info.family !== family) continue
-        const host = family === "IPv6" && info.scopeid !== undefined && info.scopeid !== 0
-          ? `${info.address}%${name}`
-          : info.address
-        const base = Multiaddr.fromNodeAddress({
-          family: na.success.family,
-          host,
-          port: na.success.port,
-          transport: "tcp"
-        })
-        if (Result.isFailure(base)) continue
-        let full = base.success
-        for (const c of rest) {
-          const next = Multiaddr.encapsulate(full, `/${c.name}${c.value === undefined ? "" : `/${c.value}`}`)
-          if (Result.isFailure(next)) break
-          full = next.success
-        }
-        out.push(full)
-      }
-    }
-    return out
-  })
+export const interfaceAddrs = MultiaddrNet.interfaceAddrs
 
 // ---------------------------------------------------------------------------
 // Errors
