@@ -198,6 +198,9 @@ describe.skipIf(unavailable !== undefined)(
           for (const f of failures) {
             expect(f).toContain("DialFailed")
             expect(f).toContain(`/ip4/${net.a.publicIp}/tcp/${JS_PORT}`)
+            // js's B starts a round while ours' dial of the last is pending: ours ends that one first, so the
+            // new dial from the same port to the same address is not refused (EADDRNOTAVAIL) on the spot
+            expect(f).not.toContain("EADDRNOTAVAIL")
           }
           yield* bothSynsDropped(net, ours, js, idOurs)
           // §The Protocol step 6: the relayed connection stays and carries streams

@@ -46,7 +46,22 @@
  *
  * @since 0.2.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Result, Schema, type Scope, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  PubSub,
+  Result,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import type * as Connection from "../../connection/Connection.ts"
 import { Registrar } from "../../connection/Registrar.ts"
 import type * as Duplex from "../../core/Duplex.ts"
@@ -438,7 +453,10 @@ export const make = (options: DcutrOptions = {}) =>
         return yield* error
       })
 
-    // `A`'s side: answer a hole punch on a relayed connection.
+    // `A`'s side: answer a hole punch on a relayed connection. A new round from a peer ends the
+    // one still going for it first: that round's dial from our listening port to the same address
+    // would hold the 4-tuple, and the new dial would fail at once (EADDRNOTAVAIL), losing the round.
+    const answering = new Map<string, Fiber.Fiber<Connection.Connection, DcutrError>>()
     yield* registrar.handle(
       PROTOCOL,
       (stream, conn) =>
@@ -447,13 +465,38 @@ export const make = (options: DcutrOptions = {}) =>
             yield* stream.reset
             return yield* fail("NotRelayed", `dcutr: ${conn.remoteAddr.toString()} is not a relayed connection`)
           }
+          const key = PeerId.toString(conn.remotePeer)
+          const previous = answering.get(key)
+          if (previous !== undefined) yield* Fiber.interrupt(previous)
           const addrs = yield* ours
-          const direct = yield* respond(stream, {
+          let dialing: ReadonlyArray<Multiaddr.Multiaddr> = []
+          const fiber = yield* Effect.forkChild(respond(stream, {
             ours: addrs,
             usable,
-            dial: punch(conn.remotePeer, "initiator"),
+            dial: (remote) => {
+              dialing = remote
+              return punch(conn.remotePeer, "initiator")(remote)
+            },
             timeout: streamTimeout
-          }).pipe(Effect.tapError(failed("responder", conn)))
+          }))
+          answering.set(key, fiber)
+          const exit = yield* Effect.ensuring(
+            Fiber.await(fiber),
+            Effect.sync(() => {
+              if (answering.get(key) === fiber) answering.delete(key)
+            })
+          )
+          const outcome: Effect.Effect<Connection.Connection, DcutrError> = Exit.isSuccess(exit)
+            ? Effect.succeed(exit.value)
+            : Cause.hasInterruptsOnly(exit.cause)
+            ? Effect.fail(fail(
+              "DialFailed",
+              `dcutr: a new round from the peer replaced this one (dialing ${
+                dialing.map(Multiaddr.toString).join(", ")
+              })`
+            ))
+            : Effect.failCause(exit.cause)
+          const direct = yield* outcome.pipe(Effect.tapError(failed("responder", conn)))
           yield* succeeded("responder", conn, direct, 1)
         }),
       { maxInboundStreams: 2 }
