@@ -7,6 +7,9 @@
  *   dht        Kad-DHT (spec-tests/protocols/kad/simulation.ts): lookups must
  *              return exactly the true k closest peers; a value and a provider
  *              are found across the network. Default 1,000 nodes, 100 lookups.
+ *              `--latency MS`: every write of the lookup phase arrives MS
+ *              later in virtual time; each lookup's virtual duration is
+ *              reported (`lookupMillis`).
  *   gossipsub  Gossipsub v1.1 with the score function and a fraction of
  *              misbehaving peers (spec-tests/protocols/pubsub/simulation.ts).
  *              Default 1,000 nodes, 10 % misbehaving; `--misbehaviour
@@ -54,10 +57,11 @@ const main = (): Effect.Effect<{ readonly r: object; readonly ok: boolean }, unk
   if (scenario === "dht") {
     const nodes = flag("nodes", 1000)
     const lookups = flag("lookups", 100)
+    const latencyMillis = flag("latency", 0)
     return measure(
-      kadSimulation({ nodes, seed, lookups }).pipe(
+      kadSimulation({ nodes, seed, lookups, latencyMillis }).pipe(
         Effect.scoped,
-        Effect.provide(Memory.layerNetwork),
+        Effect.provide(Memory.layerNetworkWith({ latency: latencyMillis > 0 })),
         Effect.provide(TestClock.layer())
       )
     ).pipe(Effect.map((r) => ({ r, ok: r.exact === r.lookups && r.valueFound && r.providerFound })))
@@ -83,7 +87,7 @@ const main = (): Effect.Effect<{ readonly r: object; readonly ok: boolean }, unk
     })))
   }
   process.stderr.write(
-    "usage: npm run sim -- dht|gossipsub [--nodes N] [--seed S] [--lookups L] [--misbehaving F] [--misbehaviour invalid|silent] [--rounds R]\n"
+    "usage: npm run sim -- dht|gossipsub [--nodes N] [--seed S] [--lookups L] [--latency MS] [--misbehaving F] [--misbehaviour invalid|silent] [--rounds R]\n"
   )
   process.exit(2)
 }

@@ -3,8 +3,11 @@
  * suite over an in-process network, plus its `/memory/<n>` addressing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import * as Duplex from "../../src/core/Duplex.ts"
 import * as Memory from "../../src/transport/Memory.ts"
+import { dec, enc } from "../support/bytes.ts"
 import { ma } from "../support/multiaddr.ts"
 import { PEER } from "../support/transport.ts"
 import { transportSuite } from "./compliance.ts"
@@ -18,6 +21,43 @@ transportSuite("memory", {
   resetSeenAs: ["Reset"],
   // both come from Duplex.pair; see the suite's `deviations`
   deviations: { writeAfterResetIsClosed: true, scopeCloseResets: true }
+})
+
+describe("Memory transport: the delay line of a latency network (simulations)", () => {
+  it.effect("writes and the end of stream arrive latencyMillis later in virtual time, in order; a reset drops what is in flight and fails later writes", () =>
+    Effect.gen(function*() {
+      const network: Memory.MemoryNetworkShape = {
+        listeners: new Map(),
+        nextPort: 1,
+        nextDialer: 1_000_000,
+        latency: true,
+        latencyMillis: 20
+      }
+      const transport = Memory.make(network)
+      const accepted = yield* Deferred.make<Duplex.Duplex>()
+      const listener = yield* transport.listen(
+        ma("/memory/0"),
+        (conn) => Effect.andThen(Deferred.succeed(accepted, conn.duplex), Effect.never)
+      )
+      const dialed = yield* transport.dial(listener.addrs[0]!)
+      const remote = yield* Deferred.await(accepted)
+      yield* dialed.duplex.write([enc("a")])
+      yield* TestClock.adjust("10 millis")
+      yield* dialed.duplex.write([enc("b")])
+      yield* dialed.duplex.closeWrite
+      const reads = yield* Effect.forkChild(Duplex.readAll(remote, 1024))
+      yield* TestClock.adjust("9 millis")
+      expect(reads.pollUnsafe()).toBeUndefined() // "a" is due at 20 ms
+      yield* TestClock.adjust("20 millis")
+      expect(dec(yield* Fiber.join(reads))).toBe("ab") // then "b" and the end, in order
+      // the other way, then a reset of the reader's end: later writes fail, nothing hangs
+      network.latencyMillis = 0
+      yield* remote.write([enc("x")])
+      yield* dialed.duplex.reset
+      yield* TestClock.adjust("1 millis")
+      const err = yield* Effect.flip(remote.write([enc("y")]))
+      expect(err._tag).toBe("DuplexError")
+    }).pipe(Effect.scoped))
 })
 
 describe("Memory transport: addressing (multiaddr protocol memory, 0x0309)", () => {
