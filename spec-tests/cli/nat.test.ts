@@ -15,33 +15,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { afterAll } from "vitest"
 import * as Netns from "../support/netns.ts"
+import { COMMON, event, listen, RELAY_PORT, relayAndB, start } from "./natNodes.ts"
 import { type Cli, type Line, runCli, spawnCli } from "./support.ts"
 
 const unavailable = Netns.unavailable()
-const INTERNET = "203.0.113.0/24"
-const COMMON = ["--ephemeral", "--json", "--public-cidr", INTERNET]
-const RELAY_PORT = 9000
-
-const listen = (port: number) => ["--listen", `/ip4/0.0.0.0/tcp/${port}`]
-const event = (name: string, more: (l: Line) => boolean = () => true) => (l: Line) => l["event"] === name && more(l)
-
-/** A node in namespace `ns` listening on `port`; its `listening` line's peer id. */
-const start = (ns: string, port: number, args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const cli = yield* spawnCli(["node", ...listen(port), ...COMMON, ...args], { netns: ns })
-    const up = yield* cli.awaitLine(event("listening"), "60 seconds")
-    return { cli, peerId: up["peerId"] as string }
-  })
-
-/** A public `node --relay`, and B behind its NAT holding a reservation there. */
-const relayAndB = (net: Netns.NatTopology) =>
-  Effect.gen(function*() {
-    const relay = yield* start(net.pub.ns, RELAY_PORT, ["--relay"])
-    const relayAddr = `/ip4/${net.pub.ip}/tcp/${RELAY_PORT}/p2p/${relay.peerId}`
-    const b = yield* start(net.b.host.ns, 4002, ["--relay-reserve", relayAddr])
-    yield* b.cli.awaitLine(event("reservation"), "60 seconds")
-    return { relay, relayAddr, b }
-  })
 
 describe("CLI: --public-cidr", () => {
   it.live("§7 --public-cidr that is not a CIDR is a usage error (exit 2)", () =>

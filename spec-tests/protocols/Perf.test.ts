@@ -70,6 +70,21 @@ describe("perf spec §Protocol between our nodes", () => {
       yield* runCases("memory", a, b)
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
+  it.live("perf spec §Protocol on a given connection (perfOn): the streams open on that connection, byte counts exact", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* Effect.all([tcpNode(), tcpNode()])
+      const conn = yield* client.host.dial(server.addr)
+      const before = conn.bytes()?.written ?? 0
+      const r = yield* Perf.perfOn(conn, { uploadBytes: MiB, downloadBytes: MiB + 3 })
+      expect(r).toMatchObject({ uploadBytes: MiB, downloadBytes: MiB + 3 })
+      // the upload went out on `conn` itself
+      expect((conn.bytes()?.written ?? 0) - before).toBeGreaterThanOrEqual(MiB)
+      expect(conn.bytes()?.read ?? 0).toBeGreaterThanOrEqual(MiB + 3)
+      // a bad size fails before any stream is opened
+      const bad = yield* Effect.flip(Perf.perfOn(conn, { uploadBytes: -1, downloadBytes: 0 }))
+      expect(bad).toMatchObject({ _tag: "PerfError", reason: "InvalidSize" })
+    }))
+
   it.live("perf spec §Protocol, server: a hand-made client's big-endian u64 is honoured; the upload is read to EOF first [perf:protocol:3] [perf:protocol:2]", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Effect.all([tcpNode(), tcpNode()])

@@ -4,13 +4,15 @@
  * the listening port), `hole-punch` lines from the peer that received the
  * relayed connection, `connection:open`/`connection:close` with `direct`,
  * and `--public-cidr` (networks whose addresses count as public, for test
- * networks on documentation or private ranges).
+ * networks on documentation or private ranges). Also `perf <circuit address>`'s
+ * wait for the hole-punched direct connection.
  */
-import { Duration, Effect, Result, type Scope, Stream } from "effect"
+import { Duration, Effect, Option, Result, Schema, type Scope, Stream } from "effect"
 import type { Connection } from "../../connection/Connection.ts"
 import * as Multiaddr from "../../core/Multiaddr.ts"
 import * as MultiaddrNet from "../../core/MultiaddrNet.ts"
 import * as PeerId from "../../core/PeerId.ts"
+import type { Host } from "../../host/Host.ts"
 import * as Dcutr from "../../protocols/dcutr/Dcutr.ts"
 import type * as Tcp from "../../transport/Tcp.ts"
 import { emit, type Output, UsageError } from "../output.ts"
@@ -84,3 +86,47 @@ export const printHolePunches = (
         }, `hole punch to ${peerId} failed after ${e.attempts} attempts: ${e.error.message}`)
     }))
   })
+
+/** How long `perf <circuit address>` waits for a hole-punched direct connection (ARCHITECTURE.md §7). */
+export const DIRECT_WAIT = Duration.seconds(15)
+
+/** No direct connection to the peer came within the wait (the hole punch failed or never started). */
+export class NoDirectConnection extends Schema.TaggedError<NoDirectConnection>()("NoDirectConnection", {
+  message: Schema.String
+}) {}
+
+const isDirect = (conn: Connection) => !MultiaddrNet.isRelayed(conn.remoteAddr) && !conn.isClosed()
+
+/**
+ * Dial `target` (a circuit address: the relayed connection; the peer that
+ * receives it starts DCUtR, our side answers as `A`) and wait up to `wait`
+ * (Clock time) for a direct connection to `peer`; it is returned, open.
+ */
+export const dialForDirect = (
+  host: Host["Service"],
+  target: Multiaddr.Multiaddr,
+  peer: PeerId.PeerId,
+  wait: Duration.Input = DIRECT_WAIT
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    // subscribed before the dial, so a direct connection that opens meanwhile is seen
+    const events = yield* host.subscribe
+    yield* host.dial(target)
+    const present = host.connections(peer).find(isDirect)
+    if (present !== undefined) return present
+    const opened = yield* events.pipe(
+      Stream.filterMap((e) =>
+        e._tag === "ConnectionOpen" && PeerId.equals(e.connection.remotePeer, peer) && isDirect(e.connection)
+          ? Result.succeed(e.connection)
+          : Result.failVoid
+      ),
+      Stream.runHead,
+      Effect.timeoutOrElse({ duration: wait, orElse: () => Effect.succeed(Option.none()) })
+    )
+    if (Option.isSome(opened)) return opened.value
+    return yield* new NoDirectConnection({
+      message: `no direct connection to ${PeerId.toString(peer)} within ${
+        Duration.format(Duration.fromInputUnsafe(wait))
+      } of the relayed one (${Multiaddr.toString(target)}): the hole punch failed or did not start`
+    })
+  }))

@@ -274,6 +274,40 @@ export const exchange = (
     }
   })
 
+/**
+ * Run one perf exchange on `conn` itself (not on whichever connection to the
+ * peer the Host would pick): e.g. on the direct connection a hole punch made,
+ * while a relayed one to the same peer is still open.
+ */
+export const perfOn = (
+  conn: Connection.Connection,
+  options: PerfOptions
+): Effect.Effect<PerfResult, PerfError | Connection.ConnectionError> =>
+  Effect.gen(function*() {
+    yield* checkSize("uploadBytes", options.uploadBytes)
+    yield* checkSize("downloadBytes", options.downloadBytes)
+    const run = Effect.scoped(Effect.gen(function*() {
+      const start = yield* Clock.currentTimeNanos
+      // Full multistream-select (wait for the answer before the first byte): with the
+      // optimistic form, a short request's data and FIN can arrive together with the
+      // proposal, and js-libp2p 3.x then marks the stream ended (`readableEnded`,
+      // 'end') before multistream-select hands the bytes it read past the proposal
+      // back to the stream, so a js handler that trusts that flag sees EOF with no
+      // data (our js harness did until it learnt to wait a microtask). One round
+      // trip is noise next to the transfer.
+      const stream = yield* conn.newStream([PROTOCOL], { lazy: false })
+      return yield* exchange(stream, options, start).pipe(Effect.tapError(() => stream.reset))
+    }))
+    if (options.timeout === undefined) return yield* run
+    return yield* run.pipe(
+      Effect.timeoutOrElse({
+        duration: options.timeout,
+        orElse: () =>
+          Effect.fail(new PerfError({ reason: "Timeout", message: "perf: the exchange ran past its deadline" }))
+      })
+    )
+  })
+
 /** Every node serves perf: register the handler for the layer's lifetime and offer the client. */
 export const layer = Layer.effect(
   Perf,
@@ -305,27 +339,8 @@ export const layer = Layer.effect(
         Effect.gen(function*() {
           yield* checkSize("uploadBytes", options.uploadBytes)
           yield* checkSize("downloadBytes", options.downloadBytes)
-          yield* host.dial(target)
-          const run = Effect.scoped(Effect.gen(function*() {
-            const start = yield* Clock.currentTimeNanos
-            // Full multistream-select (wait for the answer before the first byte): with the
-            // optimistic form, a short request's data and FIN can arrive together with the
-            // proposal, and js-libp2p 3.x then marks the stream ended (`readableEnded`,
-            // 'end') before multistream-select hands the bytes it read past the proposal
-            // back to the stream, so a js handler that trusts that flag sees EOF with no
-            // data (our js harness did until it learnt to wait a microtask). One round
-            // trip is noise next to the transfer.
-            const stream = yield* host.newStream(target, [PROTOCOL], { lazy: false })
-            return yield* exchange(stream, options, start).pipe(Effect.tapError(() => stream.reset))
-          }))
-          if (options.timeout === undefined) return yield* run
-          return yield* run.pipe(
-            Effect.timeoutOrElse({
-              duration: options.timeout,
-              orElse: () =>
-                Effect.fail(new PerfError({ reason: "Timeout", message: "perf: the exchange ran past its deadline" }))
-            })
-          )
+          // `Host.newStream` would take the peer's first connection (a direct one before relayed ones)
+          return yield* perfOn(yield* host.dial(target), options)
         }),
       stats: () => ({ ...stats })
     })
