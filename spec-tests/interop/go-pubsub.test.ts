@@ -203,6 +203,10 @@ describe.skipIf(build == null)("gossipsub interop with go-libp2p-pubsub", () => 
         yield* a.pubsub.addValidator(TOPIC, (m) => Effect.succeed(decode(m.data) === "invalid" ? "Reject" : "Accept"))
         yield* a.host.dial(ma(go.addr))
         yield* until(Effect.sync(() => a.gossipsub.mesh(TOPIC).some((p) => PeerId.equals(p, goId))))
+        // go publishes once, to the subscribers it knows: wait until it knows us (our subscription can
+        // reach go after go's reached us and we grafted it)
+        const ourId = a.host.peerId.toString()
+        yield* until(Effect.map(goPs.peers(TOPIC), (p) => p.includes(ourId)))
         expect(score.score(goId)).toBe(0)
         yield* goPs.publish(TOPIC, "invalid")
         yield* until(Effect.sync(() => score.score(goId) < 0))
