@@ -12,9 +12,12 @@
  * js→ours (client → server), interleaved round by round (the pairing order
  * rotates every round), and reports medians over the rounds:
  *
- * - throughput: 1 GiB upload and 1 GiB download on one perf stream
- *   (`/perf/1.0.0`), Gbit/s and CPU seconds per GiB for each end (process.cpuUsage
- *   of each process before and after); raw node:net alongside;
+ * - throughput: 64 MiB, 256 MiB and 1 GiB uploads and downloads on one perf stream
+ *   (`/perf/1.0.0`), every size in every round, Gbit/s and CPU seconds per GiB for each
+ *   end (process.cpuUsage of each process before and after); raw node:net alongside,
+ *   and (with the crypto scenario) the encrypted ceiling: node:net and node:crypto's
+ *   ChaCha20-Poly1305 at 64 KiB records as one core doing both, 1 / (1/net + 1/cipher),
+ *   with ours↔ours as a percentage of it;
  * - latency: 1-byte echo on an open `/echo/1.0.0` stream, and a new perf
  *   stream per request (1 byte each way): median and p99 (per round, then the
  *   median over rounds); raw node:net RTT alongside;
@@ -44,8 +47,8 @@
  *
  * Usage: npm run bench [-- --only=throughput,latency,newstream,setup,memory,store,crypto,mix,gossipsub,dht] [-- --profile]
  * Env: BENCH_QUICK=1 (a ~1 minute smoke run with small sizes), BENCH_MIB (throughput
- * size), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr),
- * BENCH_BUDGET (wall-clock seconds, default 540): each scenario has a share of it and
+ * sizes in MiB, a comma list, default 64,256,1024), BENCH_ROUNDS, BENCH_CONNS (memory scenario), BENCH_VERBOSE=1 (peers' stderr),
+ * BENCH_BUDGET (wall-clock seconds, default 660): each scenario has a share of it and
  * runs fewer rounds (at least one), or fewer memory connections, when the machine is
  * too busy to fit; the output says how many it did. On a quiet 2-core machine the
  * full run takes about 5 minutes.
@@ -86,6 +89,10 @@ const envNum = (name: string, dflt: number): number => {
   const v = process.env[name]
   return v !== undefined && v !== "" && Number.isFinite(Number(v)) ? Number(v) : dflt
 }
+const envList = (name: string, dflt: ReadonlyArray<number>): ReadonlyArray<number> => {
+  const list = (process.env[name] ?? "").split(",").filter((v) => v.trim() !== "").map(Number)
+  return list.length > 0 && list.every((n) => Number.isFinite(n) && n > 0) ? list : dflt
+}
 const onlyArg = argv.find((a) => a.startsWith("--only="))
 const SCENARIOS = [
   "throughput",
@@ -117,7 +124,8 @@ const IN_PROCESS: ReadonlySet<Scenario> = new Set(["store", "crypto", "mix"])
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 const CFG = {
-  throughputBytes: envNum("BENCH_MIB", QUICK ? 64 : 1024) * MiB,
+  /** transfer sizes of the throughput scenario, each in every round (BENCH_MIB: a comma list of MiB) */
+  throughputSizes: envList("BENCH_MIB", QUICK ? [64] : [64, 256, 1024]).map((m) => m * MiB),
   throughputRounds: envNum("BENCH_ROUNDS", QUICK ? 2 : 3),
   latencyRounds: envNum("BENCH_ROUNDS", QUICK ? 2 : 5),
   echoCount: QUICK ? 300 : 2000,
@@ -143,16 +151,16 @@ const CFG = {
   },
   /** Wall-clock budget of the whole run (s); each scenario gets a share (SHARE) and stops
    *  adding rounds (after at least one) when the next would overrun it. */
-  budgetSeconds: envNum("BENCH_BUDGET", QUICK ? 120 : 540)
+  budgetSeconds: envNum("BENCH_BUDGET", QUICK ? 120 : 660)
 }
 
 /** Shares of the budget per scenario (they sum to < 1; the rest is start-up and stops). */
 const SHARE: Record<Scenario, number> = {
-  throughput: 0.47,
-  latency: 0.07,
+  throughput: 0.52,
+  latency: 0.06,
   newstream: 0.08,
   setup: 0.1,
-  memory: 0.2,
+  memory: 0.17,
   store: 0.02,
   crypto: 0.02,
   mix: 0.02,
@@ -480,12 +488,19 @@ const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(d
 
 // ---------------------------------------------------------------- scenarios
 
+const sizeLabel = (bytes: number): string => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`)
+
+/**
+ * Every size of CFG.throughputSizes in every round (so a slow minute of the machine
+ * hits all sizes alike); each size's figures are their own rows.
+ */
 const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promise<void> => {
-  const bytes = CFG.throughputBytes
-  const gib = bytes / GiB
-  const label = bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`
+  const sizes = CFG.throughputSizes
   const start = performance.now()
-  progress(`throughput: ${label} each way, ${CFG.throughputRounds} rounds, pairings ${pairings.join(", ")}`)
+  progress(
+    `throughput: ${sizes.map(sizeLabel).join(", ")} each way, ${CFG.throughputRounds} rounds, ` +
+      `pairings ${pairings.join(", ")}`
+  )
   // connect and warm up (JIT) every pairing
   for (const pairing of pairings) {
     const [client, server] = pairOf(peers, pairing)
@@ -493,31 +508,85 @@ const throughput = async (peers: Peers, pairings: ReadonlyArray<Pairing>): Promi
   }
   windows.clear()
   await rounds("throughput", CFG.throughputRounds, start, async (r) => {
-    for (const direction of ["upload", "download"] as const) {
-      for (const pairing of rotated(pairings, r)) {
-        const [client, server] = pairOf(peers, pairing)
-        const [c0, s0] = await Promise.all([cpuOf(client), cpuOf(server)])
-        const res = await client.call("perf", {
-          addr: server.addr,
-          uploadBytes: direction === "upload" ? bytes : 0,
-          downloadBytes: direction === "download" ? bytes : 0
-        }, 300_000)
-        const [c1, s1] = await Promise.all([cpuOf(client), cpuOf(server)])
-        const seconds = Number(res["seconds"])
-        const gbps = (bytes * 8) / seconds / 1e9
-        const cpuC = cpuSeconds(c0, c1) / gib
-        const cpuS = cpuSeconds(s0, s1) / gib
-        record(`${direction} throughput (1 stream)`, "Gbit/s", false, pairing, gbps)
-        record(`${direction} CPU client`, "CPU s/GiB", true, pairing, cpuC)
-        record(`${direction} CPU server`, "CPU s/GiB", true, pairing, cpuS)
-        progress(
-          `  round ${r + 1} ${direction.padEnd(8)} ${pairing.padEnd(9)} ${fmt(gbps)} Gbit/s, ` +
-            `CPU ${fmt(cpuC)} s/GiB client, ${fmt(cpuS)} s/GiB server`
-        )
+    for (const bytes of sizes) {
+      const gib = bytes / GiB
+      const label = sizeLabel(bytes)
+      for (const direction of ["upload", "download"] as const) {
+        for (const pairing of rotated(pairings, r)) {
+          const [client, server] = pairOf(peers, pairing)
+          const [c0, s0] = await Promise.all([cpuOf(client), cpuOf(server)])
+          const res = await client.call("perf", {
+            addr: server.addr,
+            uploadBytes: direction === "upload" ? bytes : 0,
+            downloadBytes: direction === "download" ? bytes : 0
+          }, 300_000)
+          const [c1, s1] = await Promise.all([cpuOf(client), cpuOf(server)])
+          const seconds = Number(res["seconds"])
+          const gbps = (bytes * 8) / seconds / 1e9
+          const cpuC = cpuSeconds(c0, c1) / gib
+          const cpuS = cpuSeconds(s0, s1) / gib
+          record(`${direction} throughput (1 stream, ${label})`, "Gbit/s", false, pairing, gbps)
+          record(`${direction} CPU client (${label})`, "CPU s/GiB", true, pairing, cpuC)
+          record(`${direction} CPU server (${label})`, "CPU s/GiB", true, pairing, cpuS)
+          progress(
+            `  round ${r + 1} ${label.padStart(7)} ${direction.padEnd(8)} ${pairing.padEnd(9)} ${fmt(gbps)} Gbit/s, ` +
+              `CPU ${fmt(cpuC)} s/GiB client, ${fmt(cpuS)} s/GiB server`
+          )
+        }
       }
     }
   })
   flush()
+}
+
+/**
+ * The encrypted ceiling of one stream (issue 20): raw node:net throughput and
+ * node:crypto's ChaCha20-Poly1305 at Noise's largest record (64 KiB), combined as
+ * one core doing both in turn, 1 / (1 / net + 1 / cipher), for each size and
+ * direction measured, with ours↔ours as a percentage of it; and the ceiling's CPU
+ * cost per GiB at each end, node:net's plus one cipher pass.
+ */
+const ceiling = (): void => {
+  const cipher = rows.find((r) => r.figure === CIPHER_64K)?.value
+  if (cipher === undefined) return
+  const cipherGbps = cipher * 8
+  const cipherSecondsPerGiB = GiB / (cipher * 1e9)
+  const extra: Array<Row> = []
+  for (const row of rows) {
+    const net = row.values["node:net"]
+    if (net === undefined) continue
+    const tput = /^(upload|download) throughput \(1 stream, (.*)\)$/.exec(row.figure)
+    if (tput !== null) {
+      const limit = 1 / (1 / net + 1 / cipherGbps)
+      extra.push({
+        figure: `${tput[1]} encrypted ceiling (${tput[2]})`,
+        unit: "Gbit/s",
+        lowerIsBetter: false,
+        values: {},
+        value: limit
+      })
+      const ours = row.values["ours→ours"]
+      if (ours !== undefined) {
+        extra.push({
+          figure: `${tput[1]} throughput, share of the encrypted ceiling (${tput[2]})`,
+          unit: "%",
+          lowerIsBetter: false,
+          values: { "ours→ours": (100 * ours) / limit }
+        })
+      }
+    }
+    const cpu = /^(upload|download) CPU (client|server) \((.*)\)$/.exec(row.figure)
+    if (cpu !== null) {
+      extra.push({
+        figure: `${cpu[1]} CPU ${cpu[2]}, encrypted ceiling (${cpu[3]})`,
+        unit: "CPU s/GiB",
+        lowerIsBetter: true,
+        values: {},
+        value: net + cipherSecondsPerGiB
+      })
+    }
+  }
+  rows.push(...extra)
 }
 
 const latency = async (peers: Peers): Promise<void> => {
@@ -682,6 +751,7 @@ const store = async (): Promise<void> => {
   flush()
 }
 
+const CIPHER_64K = "ChaCha20-Poly1305 encrypt, 64 KiB messages"
 const crypto = (): void => {
   progress(`node:crypto ChaCha20-Poly1305 (in this process)`)
   const key = Crypto.randomBytes(32)
@@ -706,7 +776,7 @@ const crypto = (): void => {
       }
       results.push(bytes / ((performance.now() - start) / 1000) / 1e9)
     }
-    const figure = `ChaCha20-Poly1305 encrypt, ${size / 1024} KiB messages`
+    const figure = size === 64 * 1024 ? CIPHER_64K : `ChaCha20-Poly1305 encrypt, ${size / 1024} KiB messages`
     rows.push({ figure, unit: "GB/s", lowerIsBetter: false, values: {}, value: median(results) })
     samples[figure] = results
     progress(`  ${size / 1024} KiB: ${fmt(median(results), 3)} GB/s`)
@@ -870,6 +940,7 @@ const run = async (): Promise<void> => {
   await attempt("memory", memory)
   await attempt("store", store)
   await attempt("crypto", crypto)
+  if (only.has("throughput") && only.has("crypto")) ceiling()
   await attempt("mix", mix)
   await attempt("gossipsub", () => gossipsub(PROFILE_SWARM ? profileDir : undefined))
   await attempt("dht", () => dht(PROFILE_SWARM ? profileDir : undefined))
@@ -887,7 +958,7 @@ const run = async (): Promise<void> => {
           .map((k) => `${k} ${roundsDone[k]}`)
           .join(", ")
       }${only.has("store") ? `; store ${CFG.storeRuns} runs` : ""}${
-        only.has("throughput") ? `; throughput ${CFG.throughputBytes / MiB} MiB per transfer` : ""
+        only.has("throughput") ? `; throughput ${CFG.throughputSizes.map(sizeLabel).join(", ")} per transfer` : ""
       }${
         only.has("memory")
           ? `; memory: ${memoryConns.ours ?? "-"} (ours) and ${memoryConns.js ?? "-"} (js) idle connections`
