@@ -375,6 +375,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
           // a root span per inbound stream (the connection's accept loop has no span of its own to hang it on)
           ? Effect.withSpan(serve, "libp2p.stream.inbound", {
             root: true,
+            captureStackTrace: false, // see internal/spans.ts
             attributes: { "libp2p.connection": this.id, "libp2p.peer": this.remotePeerString() }
           })
           : serve

@@ -30,6 +30,7 @@ import * as Duplex from "../core/Duplex.ts"
 import { Identity } from "../core/Identity.ts"
 import * as PeerId from "../core/PeerId.ts"
 import * as Metrics from "../internal/metrics.ts"
+import * as Spans from "../internal/spans.ts"
 import * as Multistream from "../multistream/Multistream.ts"
 import type * as StreamMuxer from "../muxer/StreamMuxer.ts"
 import type * as SecureChannel from "../security/SecureChannel.ts"
@@ -167,7 +168,7 @@ export const make = (options: UpgraderOptions) =>
               Effect.mapError((e) => asUpgradeError(e.reason === "PeerIdMismatch" ? "PeerIdMismatch" : "Security")(e))
             )
           return { channel, secured }
-        }).pipe(Effect.withSpan("libp2p.upgrade.security"))
+        }).pipe(Spans.withSpan("libp2p.upgrade.security"))
         // the remote is known: the connection leaves the transient scope for the peer's
         if (resources !== undefined) {
           yield* resources.setPeer(secured.remotePeer)
@@ -201,7 +202,7 @@ export const make = (options: UpgraderOptions) =>
               memory: resources?.memory
             })
           }
-        }).pipe(Effect.withSpan("libp2p.upgrade.muxer"))
+        }).pipe(Spans.withSpan("libp2p.upgrade.muxer"))
         const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
         metrics.update(ConnectionMetrics.handshakeDuration.with(direction, channel.protocol, muxer.protocol), seconds)
         yield* Effect.annotateCurrentSpan("libp2p.peer", PeerId.toString(secured.remotePeer))
@@ -215,7 +216,7 @@ export const make = (options: UpgraderOptions) =>
           metrics.update(ConnectionMetrics.handshakeFailures.with(direction, Metrics.kindOf(e)), 1)
           return raw.duplex.reset
         }),
-        Effect.withSpan("libp2p.upgrade", { attributes: { "libp2p.direction": direction } }),
+        Spans.withSpan("libp2p.upgrade", { attributes: { "libp2p.direction": direction } }),
         // the connection's runtime (accept loop, inbound streams) is not part of the upgrade's span
         Effect.flatMap((args) => UpgradedConnection.make(shared, args))
       )

@@ -47,6 +47,7 @@ import * as MultiaddrNet from "../core/MultiaddrNet.ts"
 import * as PeerId from "../core/PeerId.ts"
 import * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
+import * as Spans from "../internal/spans.ts"
 import { PeerRouting } from "../routing/PeerRouting.ts"
 import * as Dns from "../transport/Dns.ts"
 import * as Transport from "../transport/Transport.ts"
@@ -441,7 +442,7 @@ export const make = (options: HostOptions = {}) =>
     const connect: Dialer.Connect = (addr, peer, scope) =>
       Effect.onExit(
         connectOnce(addr, peer, scope).pipe(
-          Effect.withSpan("libp2p.dial", {
+          Spans.withSpan("libp2p.dial", {
             attributes: { "libp2p.addr": Multiaddr.toString(addr), "libp2p.transport": HostMetrics.transportOf(addr) }
           }),
           // the node's tracer (what its layer was built with), also when the dial runs in a caller's fiber
@@ -506,7 +507,7 @@ export const make = (options: HostOptions = {}) =>
           Scope.provide(scope),
           Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
         )
-      }).pipe(Effect.withSpan("libp2p.dialDirect"), Effect.withTracer(tracer))
+      }).pipe(Spans.withSpan("libp2p.dialDirect"), Effect.withTracer(tracer))
 
     const dialNew = (
       peer: PeerId.PeerId | undefined,
@@ -579,7 +580,7 @@ export const make = (options: HostOptions = {}) =>
                 cause: e
               })
             )),
-          Effect.withSpan("libp2p.dial.findPeer", { attributes: { peer: PeerId.toString(peer) } }),
+          Spans.withSpan("libp2p.dial.findPeer", { attributes: { peer: PeerId.toString(peer) } }),
           Effect.withTracer(tracer)
         )
       })

@@ -81,6 +81,7 @@ import { Host } from "../../host/Host.ts"
 import { Peerstore } from "../../host/Peerstore.ts"
 import * as Metrics from "../../internal/metrics.ts"
 import * as Options from "../../internal/options.ts"
+import * as Spans from "../../internal/spans.ts"
 import * as Status from "../../observability/Status.ts"
 import { ContentRouting } from "../../routing/ContentRouting.ts"
 import { PeerRouting, RoutingError } from "../../routing/PeerRouting.ts"
@@ -312,7 +313,7 @@ export const make = (options: KadOptions = {}) =>
               rec.update(KadMetrics.queries.with(type, outcome), 1)
             }))
       ).pipe(
-        Effect.withSpan("libp2p.kad.query", { attributes: { "libp2p.kad.type": type } }),
+        Spans.withSpan("libp2p.kad.query", { attributes: { "libp2p.kad.type": type } }),
         Effect.withTracer(tracer)
       )
     /** Peers whose liveness is being checked because a newcomer wants their bucket slot. */
