@@ -45,7 +45,7 @@
  *
  * @internal
  */
-import { Clock, type Context, Duration, Effect, Fiber, Result, Scope } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Result, Scope, Tracer } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
 import * as KeepAlive from "../internal/keepAlive.ts"
 import * as Wakeups from "../internal/wakeups.ts"
@@ -886,4 +886,8 @@ export const make = (
       ))
     }
     return session
-  })
+  }).pipe(
+    // the session outlives the span it is made in (the connection's upgrade): its fibers,
+    // and the services its writers run with, do not keep that ended span and its result
+    Effect.updateContext(Context.omit(Tracer.ParentSpan))
+  )
