@@ -17,6 +17,7 @@
  *
  * Run: npm exec -- node --expose-gc bench/heap-per-conn.ts [n=200] [--warmup=10] [--top=40]
  *        [--retainers=Array,Closure] [--keep] (keep the .heapsnapshot files in bench/results/, named by label and pid so that runs never collide)
+ *        [--rss] (no snapshots: where the resident memory per connection goes, by process.memoryUsage and V8 heap space)
  * Needs --expose-gc. Prints heapUsed per connection (process.memoryUsage after GC)
  * as well, the figure bench/main.ts reports.
  */
@@ -581,6 +582,54 @@ const edgeStart = (raw: Snapshot, node: number, nf: number, ef: number, fEdges: 
 // ---------------------------------------------------------------- run
 
 Fs.mkdirSync(RESULTS, { recursive: true })
+/**
+ * `--rss`: no heap snapshots (writing one grows RSS by far more than the
+ * connections do); where the resident memory per connection goes instead:
+ * process.memoryUsage and each V8 heap space's committed (physical) size,
+ * before and after the `n` connections, per connection.
+ */
+const rssBreakdown = async (): Promise<void> => {
+  const sample = () => ({
+    memory: process.memoryUsage(),
+    spaces: new Map(V8.getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.physical_space_size]))
+  })
+  await spawnConns(WARMUP)
+  await settle()
+  const base = host.connections().length
+  // V8's "all available garbage" collection also shrinks the young generation, which a burst
+  // of handshakes grows (and an ordinary GC leaves grown): taken before and after
+  const lastResort = () =>
+    (gc as unknown as (options: object) => void)({ type: "major", execution: "sync", flavor: "last-resort" })
+  lastResort()
+  const a = sample()
+  await spawnConns(N)
+  await settle()
+  const grown = sample()
+  lastResort()
+  const b = sample()
+  const conns = host.connections().length - base
+  const kib = (bytes: number) => (bytes / conns / 1024).toFixed(2).padStart(8)
+  console.log(
+    `\n${conns} idle connections, KiB per connection; after an ordinary GC: rss ${
+      kib(grown.memory.rss - a.memory.rss).trim()
+    }, young generation ${kib((grown.spaces.get("new_space") ?? 0) - (a.spaces.get("new_space") ?? 0)).trim()}`
+  )
+  console.log(`after the last-resort GC:`)
+  for (const key of ["rss", "heapTotal", "heapUsed", "external", "arrayBuffers"] as const) {
+    console.log(`${kib(b.memory[key] - a.memory[key])}  ${key}`)
+  }
+  const heapTotal = b.memory.heapTotal - a.memory.heapTotal
+  console.log(
+    `${kib(b.memory.rss - a.memory.rss - heapTotal)}  rss beyond the V8 heap (native: sockets, libuv, OpenSSL, malloc)`
+  )
+  console.log(`committed per V8 heap space:`)
+  for (const [space, size] of b.spaces) console.log(`${kib(size - (a.spaces.get(space) ?? 0))}  ${space}`)
+}
+if (argv.includes("--rss")) {
+  await rssBreakdown()
+  process.exit(0)
+}
+
 await spawnConns(WARMUP)
 await settle()
 const base = host.connections().length

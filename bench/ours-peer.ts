@@ -29,7 +29,7 @@
  *                                          this process (fresh identities, no listeners), each dialing addr
  *                                          (one retry; `failed` dials are counted, not fatal)
  *   closeNodes                           → {}   stop those nodes
- *   cpu {gc=false}                       → {user, system (µs), heapUsed, rss, external, arrayBuffers (bytes),
+ *   cpu {gc=false|true|"last-resort"}    → {user, system (µs), heapUsed, rss, external, arrayBuffers (bytes),
  *                                          monoUs (the monotonic clock, µs: the time base of --cpu-prof)}
  *                                          (gc: true runs global.gc first; start node with --expose-gc)
  *   connections                          → {count}
@@ -378,13 +378,15 @@ const commands: Record<string, (args: Args) => Promise<Record<string, unknown>>>
   },
 
   cpu: async (args) => {
-    const gc = (globalThis as { gc?: () => void }).gc
-    if (args["gc"] === true) {
+    const gc = (globalThis as { gc?: (options?: object) => void }).gc
+    if (args["gc"] === true || args["gc"] === "last-resort") {
       if (gc === undefined) fail("cpu {gc:true} needs node --expose-gc")
       else {
         gc()
         await new Promise((r) => setImmediate(r))
         gc()
+        // V8's "all available garbage" collection, which also shrinks the young generation
+        if (args["gc"] === "last-resort") gc({ type: "major", execution: "sync", flavor: "last-resort" })
       }
     }
     const c = process.cpuUsage()

@@ -82,7 +82,8 @@
  *                                      connection to peerId (nodes: how many were started)
  *   cpu {gc=false}                   → {user, system (µs), heapUsed, rss, external, arrayBuffers, monoUs
  *                                      (monotonic clock in µs, the time base of node --cpu-prof)}
- *                                      (gc: true runs global.gc first; needs node --expose-gc)
+ *                                      (gc: true runs global.gc first, "last-resort" also V8's
+ *                                      shrinking collection; needs node --expose-gc)
  *   stop                             → {} then exit 0
  *   kad* commands and the `kad` config: see js-kad.mjs
  * Closing stdin (or SIGTERM/SIGINT) stops the node and exits 0, so the process never
@@ -810,6 +811,8 @@ const commands = {
       globalThis.gc()
       await new Promise((r) => setImmediate(r))
       globalThis.gc()
+      // V8's "all available garbage" collection, which also shrinks the young generation
+      if (args.gc === "last-resort") globalThis.gc({ type: "major", execution: "sync", flavor: "last-resort" })
     }
     const c = process.cpuUsage()
     const m = process.memoryUsage()
