@@ -151,12 +151,17 @@ describe("daemon control protocol (our daemon, @libp2p/daemon-client)", () => {
         yield* call(() => a.client.registerStreamHandler(ECHO, echoHandler))
         expect(yield* call(() => echoOver(b.client, aId, "hello a"))).toBe("hello a")
 
-        // the StreamInfo of STREAM_OPEN: the peer, the address a dialed, the protocol
+        // the StreamInfo of STREAM_OPEN: the peer, the address a dialed, the protocol. The js
+        // client closes a handler's listener after the first stream it served
+        // (@libp2p/daemon-client onConnection), so b's handler is registered anew: with the old
+        // address b's daemon cannot reach it and resets the stream right after negotiating, which
+        // raced our read of the negotiation's answer (flaky under load)
+        yield* call(() => b.client.registerStreamHandler(ECHO, echoHandler))
         const opened = yield* raw(a, {
           type: Request.Type.STREAM_OPEN,
           streamOpen: { peer: bId.toMultihash().bytes, proto: [ECHO] }
         })
-        expect(opened.type).toBe(Response.Type.OK)
+        expect({ type: opened.type, error: opened.error?.msg }).toEqual({ type: Response.Type.OK, error: undefined })
         expect(Buffer.from(opened.streamInfo!.peer).equals(Buffer.from(bId.toMultihash().bytes))).toBe(true)
         expect(multiaddr(opened.streamInfo!.addr).toString()).toBe(b.addrs[0]!.replace(/\/p2p\/.*$/, ""))
         expect(opened.streamInfo!.proto).toBe(ECHO)
