@@ -18,6 +18,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Equal, Hash, Option, Result } from "effect"
 import * as Multiaddr from "../../src/core/Multiaddr.ts"
+import * as PeerId from "../../src/core/PeerId.ts"
 import { fromHex, readJson, readText, toHex } from "../support/vectors.ts"
 
 interface Cases {
@@ -400,6 +401,15 @@ describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, 
     expect(Multiaddr.getPeerId(parse(`/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit/p2p/${id}`))).toBe(id)
     expect(Multiaddr.getPeerId(parse(`/ipfs/${id}`))).toBe(id)
     expect(Multiaddr.getPeerId(parse("/ip4/1.2.3.4/tcp/1"))).toBeUndefined()
+  })
+
+  it("getPeerIdBytes is the same last /p2p value as the peer id's multihash bytes", () => {
+    const circuit = parse(`/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit/p2p/${id}`)
+    const bytes = Multiaddr.getPeerIdBytes(circuit)
+    expect(bytes).toBeDefined()
+    const back = PeerId.fromBytes(bytes!)
+    expect(Result.isSuccess(back) && PeerId.toString(back.success)).toBe(id)
+    expect(Multiaddr.getPeerIdBytes(parse("/ip4/1.2.3.4/tcp/1"))).toBeUndefined()
   })
 
   it("protoNames, protoCodes, components", () => {

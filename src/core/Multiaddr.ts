@@ -577,10 +577,10 @@ export const decapsulateCode: {
 })
 
 /**
- * The value of the last `/p2p/<id>` component (base58btc), or `undefined`.
- * Kept as a string: `PeerId.ts` parses it.
+ * The value of the last `/p2p/<id>` component as its bytes (the peer id's multihash,
+ * for `PeerId.fromBytes`), or `undefined`: no base58 round trip, for the dial path.
  */
-export const getPeerId = (ma: Multiaddr): string | undefined => {
+export const getPeerIdBytes = (ma: Multiaddr): Uint8Array | undefined => {
   const c = new Cursor(impl(ma).b)
   let value = -1
   let end = -1
@@ -590,9 +590,16 @@ export const getPeerId = (ma: Multiaddr): string | undefined => {
       end = c.end
     }
   }
-  return value < 0
-    ? undefined
-    : valueString(Codec.BY_CODE.get(codes.p2p)!.transcoder!, Strings.toBytes(c.b, value, end))
+  return value < 0 ? undefined : Strings.toBytes(c.b, value, end)
+}
+
+/**
+ * The value of the last `/p2p/<id>` component (base58btc), or `undefined`.
+ * Kept as a string: `PeerId.ts` parses it.
+ */
+export const getPeerId = (ma: Multiaddr): string | undefined => {
+  const bytes = getPeerIdBytes(ma)
+  return bytes === undefined ? undefined : valueString(Codec.BY_CODE.get(codes.p2p)!.transcoder!, bytes)
 }
 
 // ---------------------------------------------------------------------------

@@ -222,6 +222,7 @@ class ConnectionHook {
  * waits.
  */
 class Registration implements Release.Releasable {
+  /** The open connections by peer (`PeerId.mapKey`: no base58 per lookup). */
   readonly byPeer: Map<string, Set<Registration>>
   readonly events: PubSub.PubSub<HostEvent>
   readonly conn: Connection.Connection
@@ -246,7 +247,7 @@ class Registration implements Release.Releasable {
     this.events = events
     this.conn = conn
     this.scope = scope
-    const key = this.key = PeerId.toString(conn.remotePeer)
+    const key = this.key = PeerId.mapKey(conn.remotePeer)
     let set = byPeer.get(key)
     this.first = set === undefined || set.size === 0
     if (set === undefined) byPeer.set(key, set = new Set())
@@ -377,7 +378,7 @@ export const make = (options: HostOptions = {}) =>
       const add = (set: Set<Registration> | undefined) => {
         if (set !== undefined) { for (const r of set) if (!r.conn.isClosed()) all.push(r.conn) }
       }
-      if (peer !== undefined) add(byPeer.get(PeerId.toString(peer)))
+      if (peer !== undefined) add(byPeer.get(PeerId.mapKey(peer)))
       else for (const set of byPeer.values()) add(set)
       // direct connections first: `dial` and `newStream` take the first, so once a hole punch (DCUtR) made a
       // direct connection, new streams go there rather than through the relay (a stable sort keeps the order)
@@ -428,8 +429,8 @@ export const make = (options: HostOptions = {}) =>
 
     /** The peer an address names with `/p2p/<id>`, if any. */
     const peerIn = (addr: Multiaddr.Multiaddr): PeerId.PeerId | undefined => {
-      const id = Multiaddr.getPeerId(addr)
-      const parsed = id === undefined ? undefined : PeerId.fromString(id)
+      const id = Multiaddr.getPeerIdBytes(addr)
+      const parsed = id === undefined ? undefined : PeerId.fromBytes(id)
       return parsed !== undefined && parsed._tag === "Success" ? parsed.success : undefined
     }
 
@@ -542,9 +543,9 @@ export const make = (options: HostOptions = {}) =>
           peer = target
           addrs = peerstore.get(target)?.addrs ?? []
         } else {
-          const id = Multiaddr.getPeerId(target)
+          const id = Multiaddr.getPeerIdBytes(target)
           if (id !== undefined) {
-            const parsed = PeerId.fromString(id)
+            const parsed = PeerId.fromBytes(id)
             if (parsed._tag === "Failure") {
               return yield* dialError(
                 new Dialer.NoAddresses({ message: `bad /p2p peer id in ${Multiaddr.toString(target)}` })
