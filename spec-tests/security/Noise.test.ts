@@ -120,6 +120,52 @@ describe("Noise Protocol Framework rev 34 §4 (crypto functions) and §5.1 (Ciph
     expect(cs.nonce()).toBe(0x0102030405060709n)
   })
 
+  it("§12.3 ChaChaPoly: transport messages below SMALL_MESSAGE (WebAssembly) and above it (node:crypto) are the same RFC 8439 AEAD, every length 0..600 both ways [noise:cryptographic-primitives:1]", () => {
+    const key = crypto.randomBytes(32)
+    const sender = CipherState.make(key)
+    const receiver = CipherState.make(key)
+    const nonce = 0xfffffff0n // crosses into the high half on the way
+    sender.setNonce(nonce)
+    receiver.setNonce(nonce)
+    for (let len = 0; len <= 600; len++) {
+      const n = sender.nonce()
+      const pt = crypto.randomBytes(len)
+      // split in up to three pieces, as SecureDuplex hands them over
+      const pieces = len < 3 ? [pt] : [pt.subarray(0, 1), pt.subarray(1, len >> 1), pt.subarray(len >> 1)]
+      const out = new Uint8Array(len + 16 + 5)
+      const written = sender.encryptInto(pieces, out, 5)
+      expect(written).toBe(len + 16)
+      const iv = Buffer.alloc(12)
+      iv.writeBigUInt64LE(n, 4)
+      const ref = crypto.createCipheriv("chacha20-poly1305", key, iv, { authTagLength: 16 })
+      const expected = Buffer.concat([ref.update(pt), ref.final(), ref.getAuthTag()])
+      expect(toHex(out.subarray(5))).toBe(expected.toString("hex"))
+      const back = receiver.decrypt(out.subarray(5))
+      expect(back instanceof Uint8Array && toHex(back)).toBe(pt.toString("hex"))
+    }
+    expect(sender.nonce()).toBe(nonce + 601n)
+    expect(receiver.nonce()).toBe(nonce + 601n)
+  })
+
+  it("§5.1 DecryptWithAd: a tampered small transport message (WebAssembly path) signals Decrypt and does not advance n", () => {
+    const key = crypto.randomBytes(32)
+    const a = CipherState.make(key)
+    const b = CipherState.make(key)
+    const out = new Uint8Array(13 + 16)
+    expect(a.encryptInto([crypto.randomBytes(13)], out, 0)).toBe(29)
+    for (const at of [0, 12, 13, 28]) {
+      const bad = Uint8Array.from(out)
+      bad[at]! ^= 0x80
+      const r = b.decrypt(bad)
+      expect(r instanceof Uint8Array ? "decrypted" : r.reason).toBe("Decrypt")
+      expect(b.nonce()).toBe(0n)
+    }
+    const wrongKey = CipherState.make(crypto.randomBytes(32)).decrypt(out)
+    expect(wrongKey instanceof Uint8Array ? "decrypted" : wrongKey.reason).toBe("Decrypt")
+    expect(b.decrypt(out) instanceof Uint8Array).toBe(true)
+    expect(b.nonce()).toBe(1n)
+  })
+
   it("§5.1 CipherState: the nonce carries from 2^32 - 1 into the high half", () => {
     const key = crypto.randomBytes(32)
     const cs = CipherState.make(key)
