@@ -47,6 +47,31 @@ export const muxerSuite = (name: string, muxer: StreamMuxer) =>
           expect(accepted.map((x) => [x.id, x.direction])).toEqual(opened.map((x) => [x.id, "inbound"]))
         }))
 
+      it.effect("whenAcceptable: the notice comes once a stream is queued (at once when one already is), then accept returns it without waiting; and when the session ends", () =>
+        Effect.gen(function*() {
+          const { client, server } = yield* sessions()
+          expect(server.whenAcceptable).toBeDefined()
+          const when = (notify: () => void) => server.whenAcceptable!(notify)
+          let notices = 0
+          when(() => notices++)
+          yield* Effect.yieldNow
+          expect(notices).toBe(0) // nothing queued: the notice waits
+          const opened = yield* client.open
+          yield* opened.write([enc("x")])
+          for (let i = 0; i < 20 && notices === 0; i++) yield* Effect.yieldNow
+          expect(notices).toBe(1)
+          when(() => notices++) // one is queued: at once
+          expect(notices).toBe(2)
+          const accepted = yield* server.accept
+          expect(accepted.id).toBe(opened.id)
+          when(() => notices++)
+          yield* client.close
+          yield* server.closed
+          for (let i = 0; i < 20 && notices < 3; i++) yield* Effect.yieldNow
+          expect(notices).toBe(3) // the session ended: accept has its answer (Closed)
+          expect((yield* Effect.flip(Effect.scoped(server.accept))).reason).toBe("Closed")
+        }))
+
       it.effect("many concurrent streams (200) echo independently", () =>
         Effect.gen(function*() {
           const { client, server } = yield* sessions()

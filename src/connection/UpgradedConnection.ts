@@ -7,9 +7,12 @@
  * handler in a fiber in the stream's own child scope of the connection's.
  *
  * Memory: an idle connection is this one object (state in fields, behaviour
- * on the prototype) plus one detached accept-loop fiber parked on
- * `session.accept`; nothing else is allocated per connection until a stream
- * or a waiter on `closed` appears (see `bench/heap-per-conn.ts`).
+ * on the prototype) and a notice registered with its muxer session
+ * (`whenAcceptable`): no fiber waits on `session.accept` while nothing
+ * arrives. Each inbound stream is accepted and served by a fiber of its own,
+ * started by that notice; a muxer without `whenAcceptable` gets one detached
+ * accept-loop fiber instead. Nothing else is allocated per connection until a
+ * stream or a waiter on `closed` appears (see `bench/heap-per-conn.ts`).
  *
  * Resource limits: every stream — inbound or outbound — reserves a stream
  * slot and its initial receive window with the connection's
@@ -19,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, type Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Cause, Clock, type Context, Deferred, type Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type * as Duplex from "../core/Duplex.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Metrics from "../internal/metrics.ts"
@@ -37,6 +40,8 @@ let nextConnectionId = 0
 
 /** What every connection of one Upgrader shares. */
 export interface Shared {
+  /** The services the fibers serving inbound streams run with (a muxer with `whenAcceptable`). */
+  readonly services: Context.Context<never>
   readonly registrar: Registrar["Service"]
   readonly streamTimeout: Duration.Input
   readonly streamMemory: number
@@ -130,7 +135,7 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
     this.raw = args.raw
   }
 
-  /** The accept loop (detached; interrupted by {@link release}). */
+  /** The accept loop (detached; interrupted by {@link release}), for a muxer without `whenAcceptable`. */
   loop: Fiber.Fiber<void> | undefined = undefined
 
   /** Mark the connection ended and wake whoever waits on `closed` (idempotent). */
@@ -326,6 +331,63 @@ export class UpgradedConnection implements Connection.Connection, Release.Releas
     })
   }
 
+  /**
+   * With a muxer that has `whenAcceptable`: when the session has an inbound
+   * stream (or has ended), {@link acceptNext} runs; nothing waits meanwhile.
+   */
+  armAccept(): void {
+    this.session.whenAcceptable!(() => this.acceptNext())
+  }
+
+  /** Inside {@link acceptNext} (a notice that comes meanwhile sets `acceptAgain`). */
+  accepting = false
+  acceptAgain = false
+
+  /**
+   * Accept the next inbound stream and serve it in a fiber of its own, in its
+   * own child scope of the connection's (closing the connection's scope
+   * interrupts it). Once that fiber has accepted its stream and started
+   * serving it (it runs synchronously until it first waits), the notice is
+   * armed again; a notice that comes at once (more streams queued) is served
+   * by this loop, not by recursion, so streams are served in arrival order.
+   * When the session has ended, `accept` fails and the connection ends.
+   */
+  acceptNext(): void {
+    if (this.accepting) {
+      this.acceptAgain = true
+      return
+    }
+    this.accepting = true
+    try {
+      do {
+        this.acceptAgain = false
+        if (this.done) return
+        const streamScope = Scope.forkUnsafe(this.scope)
+        let starting = true
+        let accepted = false
+        const fiber = Effect.runForkWith(this.shared.services)(
+          Effect.matchCauseEffect(Scope.provide(this.session.accept, streamScope), {
+            onFailure: (cause) => Effect.andThen(Scope.close(streamScope, Exit.void), this.sessionEnded(cause)),
+            onSuccess: (muxed) => {
+              // `accept` had to wait (the notice was early): arm for the next one now
+              if (starting) accepted = true
+              else this.armAccept()
+              return Effect.ensuring(
+                Scope.provide(this.serveStream(muxed), streamScope),
+                Scope.close(streamScope, Exit.void)
+              )
+            }
+          })
+        )
+        starting = false
+        Fiber.runIn(fiber, streamScope)
+        if (accepted) this.armAccept()
+      } while (this.acceptAgain)
+    } finally {
+      this.accepting = false
+    }
+  }
+
   /** An inbound stream of `protocol` ended; an idle connection keeps no (empty) map. */
   releaseInbound(protocol: string): void {
     const inbound = this.inbound
@@ -415,10 +477,21 @@ export const make = (shared: Shared, args: ConnectionArgs): Effect.Effect<Connec
     Effect.flatMap(Clock.currentTimeMillis, (openedAt) => {
       const conn = new UpgradedConnection(shared, args, scope, openedAt)
       // When the session ends (remote close, GoAway, error), `accept` fails (the
-      // StreamMuxer contract), so the accept loop ends, and the connection ends.
-      // (One fiber per connection: no race against `session.closed`.) The loop is
-      // detached; the connection's release (with the scope's other bookkeeping, one
-      // finalizer) marks it ended and interrupts the loop.
+      // StreamMuxer contract), so the connection learns it from `accept` alone (no
+      // race against `session.closed`) and ends. With `whenAcceptable`, the session's
+      // notice starts a fiber per inbound stream and none waits meanwhile; it is first
+      // armed from a fiber of its own that ends at once, so that a stream already
+      // queued is served after `make` has returned, as the accept loop would; those
+      // fibers run with the node's services (`Shared.services`). Without it, the
+      // accept loop is one detached fiber. The connection's release (with the
+      // scope's other bookkeeping, one finalizer) marks it ended (a later notice does
+      // nothing) and interrupts the loop.
+      if (args.session.whenAcceptable !== undefined) {
+        return Effect.as(
+          Effect.andThen(Effect.forkDetach(Effect.sync(() => conn.armAccept())), Release.acquire(() => conn)),
+          conn
+        )
+      }
       return Effect.uninterruptible(
         Effect.flatMap(Effect.forkDetach(conn.acceptLoop()), (loop) => {
           conn.loop = loop

@@ -225,6 +225,9 @@ export const make = (options: UpgraderOptions) =>
     const traced = (yield* Effect.tracer) !== Tracer.nativeTracer
     const closedStreamBytes = new Map<string, Connection.ByteTotals>()
     const shared: UpgradedConnection.Shared = {
+      // the node's services, for the fibers that serve inbound streams (not those of
+      // whichever fiber upgraded the connection: a dial's references stay with the dial)
+      services: yield* Effect.context<never>(),
       registrar,
       streamTimeout,
       streamMemory,

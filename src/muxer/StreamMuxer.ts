@@ -56,6 +56,17 @@ export interface MuxedSession {
   readonly open: Effect.Effect<MuxedStream, MuxerError, Scope.Scope>
   /** The next inbound stream, owned by the current scope. Fails once the session is closed. */
   readonly accept: Effect.Effect<MuxedStream, MuxerError, Scope.Scope>
+  /**
+   * Optional: call `notify` once, when `accept` has something to return — an
+   * inbound stream is queued or the session has ended — at once if it has now.
+   * Called from the session's reader (after its state is consistent); `notify`
+   * must not block. For a consumer that keeps no fiber parked on `accept`
+   * while the connection is idle (the connection runtime: one fiber fewer per
+   * idle connection). Notice only: `accept` may still wait (mplex drops a
+   * queued stream that is reset before it is accepted). A method: call it on
+   * the session (yamux keeps it on its prototype).
+   */
+  whenAcceptable?(notify: () => void): void
   /** Graceful close: send GoAway (or equivalent), refuse new streams, reset the rest and close. */
   readonly close: Effect.Effect<void>
   /** Waits until the session has ended; fails with the reason when it ended on an error. */

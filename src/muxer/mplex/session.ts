@@ -746,6 +746,10 @@ export const make = (
     return {
       open: openStream,
       accept,
+      whenAcceptable: (notify) => {
+        if (!open || acceptQueue.length > 0) return notify()
+        acceptWaiters.push(notify)
+      },
       close: shutdown,
       closed: Deferred.await(closedDeferred),
       streamCount: () => local.size + remote.size

@@ -797,6 +797,11 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     )
   }
 
+  whenAcceptable(notify: () => void): void {
+    if (!this.isOpen || (this.acceptQueue !== undefined && this.acceptQueue.length > 0)) return notify()
+    ;(this.acceptWaiters ??= []).push(notify)
+  }
+
   acceptIn(
     scope: Scope.Scope,
     restore: <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>

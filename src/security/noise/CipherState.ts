@@ -4,9 +4,11 @@
  * node:crypto, a 96-bit nonce made of 32 zero bits followed by the 64-bit
  * counter `n` in little-endian, and a 16-byte tag.
  *
- * The key is held as a node:crypto secret `KeyObject`, created once per
- * CipherState: node:crypto is several times faster with a KeyObject than with
- * raw key bytes on every call (measured: 4x for small messages, 2x at 64 KiB).
+ * The key is kept as bytes; node:crypto gets it as a secret `KeyObject`,
+ * created on the first message that needs node:crypto: node:crypto is several
+ * times faster with a KeyObject than with raw key bytes on every call
+ * (measured: 4x for small messages, 2x at 64 KiB), and a connection that only
+ * ever carries small messages never pays a KeyObject's ~0.3 KiB.
  *
  * Transport messages under `SMALL_MESSAGE` bytes of plaintext (a Yamux header
  * with a few bytes of data, a window update, a ping, a multistream line, a
@@ -129,9 +131,9 @@ const EMPTY = new Uint8Array(0)
  * two CipherStates are a few fields each, not a dozen closures).
  */
 class CipherStateImpl implements CipherState {
-  private k: crypto.KeyObject | undefined = undefined
-  // The same key as bytes, for the WebAssembly cipher.
+  // The key; node:crypto's KeyObject of it, made on first use.
   private kb: Uint8Array | undefined = undefined
+  private k: crypto.KeyObject | undefined = undefined
   // n = hi * 2^32 + lo
   private lo = 0
   private hi = 0
@@ -156,12 +158,12 @@ class CipherStateImpl implements CipherState {
   }
 
   hasKey(): boolean {
-    return this.k !== undefined
+    return this.kb !== undefined
   }
 
   initializeKey(key: Uint8Array): void {
-    this.k = crypto.createSecretKey(key)
     this.kb = Uint8Array.from(key)
+    this.k = undefined
     this.lo = 0
     this.hi = 0
   }
@@ -177,12 +179,14 @@ class CipherStateImpl implements CipherState {
 
   private cipher(): crypto.CipherChaCha20Poly1305 {
     this.writeNonce()
-    return crypto.createCipheriv(ALGORITHM, this.k!, iv, { authTagLength: TAG_LEN })
+    return crypto.createCipheriv(ALGORITHM, this.k ??= crypto.createSecretKey(this.kb!), iv, { authTagLength: TAG_LEN })
   }
 
   private decipher(): crypto.DecipherChaCha20Poly1305 {
     this.writeNonce()
-    return crypto.createDecipheriv(ALGORITHM, this.k!, iv, { authTagLength: TAG_LEN })
+    return crypto.createDecipheriv(ALGORITHM, this.k ??= crypto.createSecretKey(this.kb!), iv, {
+      authTagLength: TAG_LEN
+    })
   }
 
   encryptInto(pieces: ReadonlyArray<Uint8Array>, out: Uint8Array, offset: number): SecurityError | number {
@@ -245,7 +249,7 @@ class CipherStateImpl implements CipherState {
   }
 
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Result.Result<Uint8Array, SecurityError> {
-    if (this.k === undefined) return Result.succeed(plaintext)
+    if (this.kb === undefined) return Result.succeed(plaintext)
     if (this.isExhausted()) return Result.fail(exhausted())
     const cipher = this.cipher()
     if (ad.byteLength > 0) cipher.setAAD(ad, { plaintextLength: plaintext.byteLength })
@@ -260,7 +264,7 @@ class CipherStateImpl implements CipherState {
   }
 
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Result.Result<Uint8Array, SecurityError> {
-    if (this.k === undefined) return Result.succeed(ciphertext)
+    if (this.kb === undefined) return Result.succeed(ciphertext)
     const r = this.decryptAd(ad, ciphertext)
     return r instanceof SecurityError ? Result.fail(r) : Result.succeed(r)
   }
