@@ -20,7 +20,9 @@
  *   with ours↔ours as a percentage of it;
  * - latency: 1-byte echo on an open `/echo/1.0.0` stream, and a new perf
  *   stream per request (1 byte each way): median and p99 (per round, then the
- *   median over rounds); raw node:net RTT alongside;
+ *   median over rounds); raw node:net RTT alongside; and the CPU time both
+ *   processes spent per echo or per request (process.cpuUsage around each
+ *   loop), which the VM's wake-up latency does not move as it moves the times;
  * - connection setup: dial + Noise + Yamux + first stream (an `/echo/1.0.0`
  *   stream and a 1-byte echo on it), median and p99, and sequential
  *   connections per second (hang-up included);
@@ -604,10 +606,17 @@ const latency = async (peers: Peers): Promise<void> => {
   await rounds("latency", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(pairings, r)) {
       const [client, server] = pairOf(peers, pairing)
+      const [c0, s0] = await Promise.all([cpuOf(client), cpuOf(server)])
       const us = usList(await client.call("echoLoop", { addr: server.addr, count: CFG.echoCount }))
+      const [c1, s1] = await Promise.all([cpuOf(client), cpuOf(server)])
+      const cpu = (cpuSeconds(c0, c1) + cpuSeconds(s0, s1)) * 1e6 / CFG.echoCount
       record("1-byte echo, same stream, median", "µs", true, pairing, median(us))
       record("1-byte echo, same stream, p99", "µs", true, pairing, p99(us))
-      progress(`  round ${r + 1} echo ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`)
+      record("1-byte echo: CPU per round trip, client + server", "µs", true, pairing, cpu)
+      progress(
+        `  round ${r + 1} echo ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs, ` +
+          `CPU ${fmt(cpu, 0)} µs per round trip`
+      )
     }
   })
   flush()
@@ -625,11 +634,18 @@ const newStream = async (peers: Peers): Promise<void> => {
   await rounds("newstream", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(PAIRINGS, r)) {
       const [client, server] = pairOf(peers, pairing)
+      const [c0, s0] = await Promise.all([cpuOf(client), cpuOf(server)])
       const us = usList(await client.call("perfLoop", { addr: server.addr, count: CFG.newStreamCount }))
+      const [c1, s1] = await Promise.all([cpuOf(client), cpuOf(server)])
+      const cpu = (cpuSeconds(c0, c1) + cpuSeconds(s0, s1)) * 1e6 / CFG.newStreamCount
       record("new stream per request, median", "µs", true, pairing, median(us))
       record("new stream per request, p99", "µs", true, pairing, p99(us))
+      record("new stream per request: CPU, client + server", "µs", true, pairing, cpu)
       progress(
-        `  round ${r + 1} new stream ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${fmt(p99(us), 0)} µs`
+        `  round ${r + 1} new stream ${pairing.padEnd(9)} median ${fmt(median(us), 0)} µs, p99 ${
+          fmt(p99(us), 0)
+        } µs, ` +
+          `CPU ${fmt(cpu, 0)} µs per request`
       )
     }
   })
