@@ -228,3 +228,10 @@ export const equals = (a: PeerId, b: PeerId): boolean => impl(a).b === impl(b).b
  * (a Kad lookup keys every closer peer of every answer). Not for display or storage.
  */
 export const mapKey = (id: PeerId): string => impl(id).b
+
+/**
+ * The `mapKey` of the peer id whose binary form (multihash) is `bytes`, without
+ * decoding it (no public key parsed): to look a peer up by the `/p2p/` bytes of
+ * an address. Equal to `mapKey(fromBytes(bytes))` whenever that succeeds.
+ */
+export const mapKeyOfBytes = (bytes: Uint8Array): string => Strings.fromBytes(bytes)

@@ -231,6 +231,8 @@ class Registration implements Release.Releasable {
   readonly key: string
   /** The peer's first connection. */
   readonly first: boolean
+  /** Through a relay (`/p2p-circuit`): direct connections are preferred (see `connections`). */
+  readonly relayed: boolean
   readonly metrics: Metrics.Recorder
   readonly closedBytes: { read: number; written: number }
   constructor(
@@ -247,6 +249,7 @@ class Registration implements Release.Releasable {
     this.events = events
     this.conn = conn
     this.scope = scope
+    this.relayed = MultiaddrNet.isRelayed(conn.remoteAddr)
     const key = this.key = PeerId.mapKey(conn.remotePeer)
     let set = byPeer.get(key)
     this.first = set === undefined || set.size === 0
@@ -374,19 +377,34 @@ export const make = (options: HostOptions = {}) =>
       })
 
     const connections = (peer?: PeerId.PeerId): ReadonlyArray<Connection.Connection> => {
-      const all: Array<Connection.Connection> = []
+      const direct: Array<Connection.Connection> = []
+      let relayed: Array<Connection.Connection> | undefined
       const add = (set: Set<Registration> | undefined) => {
-        if (set !== undefined) { for (const r of set) if (!r.conn.isClosed()) all.push(r.conn) }
+        if (set === undefined) return
+        for (const r of set) {
+          if (r.conn.isClosed()) continue
+          if (r.relayed) (relayed ??= []).push(r.conn)
+          else direct.push(r.conn)
+        }
       }
       if (peer !== undefined) add(byPeer.get(PeerId.mapKey(peer)))
       else for (const set of byPeer.values()) add(set)
       // direct connections first: `dial` and `newStream` take the first, so once a hole punch (DCUtR) made a
-      // direct connection, new streams go there rather than through the relay (a stable sort keeps the order)
-      return all.some((c) => MultiaddrNet.isRelayed(c.remoteAddr))
-        ? all.sort((x, y) =>
-          Number(MultiaddrNet.isRelayed(x.remoteAddr)) - Number(MultiaddrNet.isRelayed(y.remoteAddr))
-        )
-        : all
+      // direct connection, new streams go there rather than through the relay (each group in its order)
+      return relayed === undefined ? direct : direct.concat(relayed)
+    }
+
+    /** The connection `dial` takes for the peer of `key` (`PeerId.mapKey`): the first open one, direct first. */
+    const openConnection = (key: string): Connection.Connection | undefined => {
+      const set = byPeer.get(key)
+      if (set === undefined) return undefined
+      let relayed: Connection.Connection | undefined
+      for (const r of set) {
+        if (r.conn.isClosed()) continue
+        if (!r.relayed) return r.conn
+        relayed ??= r.conn
+      }
+      return relayed
     }
 
     const onConnection = (handler: ConnectionHandler): Effect.Effect<void, never, Scope.Scope> =>
@@ -545,6 +563,9 @@ export const make = (options: HostOptions = {}) =>
         } else {
           const id = Multiaddr.getPeerIdBytes(target)
           if (id !== undefined) {
+            // already connected to that peer id: no need to decode it (its public key) again
+            const open = openConnection(PeerId.mapKeyOfBytes(id))
+            if (open !== undefined) return open
             const parsed = PeerId.fromBytes(id)
             if (parsed._tag === "Failure") {
               return yield* dialError(
@@ -560,7 +581,7 @@ export const make = (options: HostOptions = {}) =>
         }
         const force = dialOptions?.force === true
         if (peer === undefined) return yield* dialNew(undefined, addrs, force)
-        const existing = connections(peer)[0]
+        const existing = openConnection(PeerId.mapKey(peer))
         if (existing !== undefined) return existing
         if (addrs.length === 0 && isPeerId(target)) addrs = yield* routed(peer)
         return yield* dialNew(peer, addrs, force)
