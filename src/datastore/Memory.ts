@@ -2,17 +2,23 @@
  * The in-memory `Datastore`: for tests and simulations, and the reference the
  * SQLite store is property-tested against (`property-tests/datastore`).
  *
- * The values live in a `Map`; the keys also in an array kept sorted (binary
- * search, then a splice when a key is added or removed). A get is a map
- * lookup; a query finds its range by binary search and copies that range's
+ * The values live in a `Map`; the keys also in an array kept sorted. A key
+ * added is only noted (`added`); the sorted array takes it in before the next
+ * query or removal reads it: a few by binary search and splice, more by one
+ * sort and merge. So a run of puts of new keys costs a map write each, not a
+ * splice each (a splice is a memmove of the array: with one per new key, puts
+ * of 5,000 new keys ran at a third of today's rate; `bench/store.ts`). A removal settles the added keys, then
+ * splices. A get is a map lookup; a query finds its range by binary search and copies that range's
  * entries (up to `offset + limit`) before yielding any: it is a snapshot,
  * unaffected by writes made while it is consumed. A batch is applied in one
  * synchronous step, after every value has been copied, so no other fiber sees
  * it half done. Keys are ASCII (`Datastore.ts`), so JS string order is
  * SQLite's byte order.
  *
- * Costs: get O(1), query O(log n + k), adding or removing a key O(n) for the
- * splice (a memmove: about 50 µs at 100,000 keys; `bench/store.ts`).
+ * Costs: get and put O(1), query O(log n + k) plus the settling of keys added
+ * since the last one (at most O(n + m log m) for m added keys; a splice each
+ * while m ≤ 8), removing a key O(n) for the splice (a memmove: about 50 µs at
+ * 100,000 keys).
  * Bounded by nothing but the caller: it holds what it is given. After its
  * scope closes every operation fails with reason `Closed` and the entries are
  * dropped.
@@ -53,31 +59,63 @@ const lowerBound = (sorted: ReadonlyArray<string>, k: string, strict: boolean): 
 
 interface State {
   readonly values: Map<string, Uint8Array>
-  readonly sorted: Array<string>
+  /** Every key but those in `added`, in order. */
+  sorted: Array<string>
+  /** Keys added since `sorted` was last brought up to date, in no order (each once, each in `values`). */
+  added: Array<string>
+}
+
+/** Up to this many added keys are spliced in one by one; more are sorted and merged in one pass. */
+const SPLICE_AT_MOST = 8
+
+/** Brings `sorted` up to date with `added` (before a query or a removal reads it). */
+const settle = (s: State): void => {
+  const added = s.added
+  if (added.length === 0) return
+  s.added = []
+  if (added.length <= SPLICE_AT_MOST) {
+    for (const k of added) s.sorted.splice(lowerBound(s.sorted, k, false), 0, k)
+    return
+  }
+  added.sort()
+  const old = s.sorted
+  const merged = new Array<string>(old.length + added.length)
+  let i = 0
+  let j = 0
+  let o = 0
+  while (i < old.length && j < added.length) merged[o++] = old[i]! < added[j]! ? old[i++]! : added[j++]!
+  while (i < old.length) merged[o++] = old[i++]!
+  while (j < added.length) merged[o++] = added[j++]!
+  s.sorted = merged
 }
 
 export const make: Effect.Effect<Datastore["Service"], never, Scope.Scope> = Effect.gen(function*() {
-  let state: State | undefined = { values: new Map(), sorted: [] }
+  let state: State | undefined = { values: new Map(), sorted: [], added: [] }
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
       state = undefined
     })
   )
 
-  const open = <A>(f: (s: State) => A): Effect.Effect<A, DatastoreError> =>
-    Effect.suspend(() => state === undefined ? Effect.fail(closed()) : Effect.succeed(f(state)))
+  /** `f` on the open state, as one step (`Closed` after the scope). */
+  const open = <A>(f: (s: State) => Effect.Effect<A, DatastoreError>): Effect.Effect<A, DatastoreError> =>
+    Effect.suspend(() => state === undefined ? Effect.fail(closed()) : f(state))
 
   const put = (s: State, k: string, copy: Uint8Array) => {
-    if (!s.values.has(k)) s.sorted.splice(lowerBound(s.sorted, k, false), 0, k)
+    if (!s.values.has(k)) s.added.push(k)
     s.values.set(k, copy)
   }
   const remove = (s: State, k: string) => {
-    if (s.values.delete(k)) s.sorted.splice(lowerBound(s.sorted, k, false), 1)
+    if (!s.values.has(k)) return
+    settle(s)
+    s.values.delete(k)
+    s.sorted.splice(lowerBound(s.sorted, k, false), 1)
   }
 
   /** The snapshot of a query's entries (after offset and limit), in its order. */
   const select = (q: Query) =>
-    open((s): ReadonlyArray<readonly [Key, Uint8Array]> => {
+    open((s) => {
+      settle(s)
       const lo = descendantPrefix(q.prefix ?? ROOT)
       const start = lowerBound(s.sorted, lo, true) // the root "/" itself is not below the root
       const end = lowerBound(s.sorted, lo.slice(0, -1) + "0", false)
@@ -86,7 +124,7 @@ export const make: Effect.Effect<Datastore["Service"], never, Scope.Scope> = Eff
       const keys = q.order === "descending"
         ? s.sorted.slice(end - offset - count, end - offset).reverse()
         : s.sorted.slice(start + offset, start + offset + count)
-      return keys.map((k) => [k as Key, s.values.get(k)!] as const)
+      return Effect.succeed(keys.map((k) => [k as Key, s.values.get(k)!] as const))
     })
 
   const range = (q: Query): Stream.Stream<readonly [Key, Uint8Array], DatastoreError> =>
@@ -94,17 +132,26 @@ export const make: Effect.Effect<Datastore["Service"], never, Scope.Scope> = Eff
 
   return Datastore.of({
     get: (k) =>
-      Effect.flatMap(
-        open((s) => s.values.get(k)),
-        (v) => v === undefined ? Effect.fail(notFound(k)) : Effect.succeed(v.slice())
-      ),
-    has: (k) => open((s) => s.values.has(k)),
-    put: (k, value) => open((s) => put(s, k, value.slice())),
-    delete: (k) => open((s) => remove(s, k)),
+      open((s) => {
+        const v = s.values.get(k)
+        return v === undefined ? Effect.fail(notFound(k)) : Effect.succeed(v.slice())
+      }),
+    has: (k) => open((s) => Effect.succeed(s.values.has(k))),
+    put: (k, value) =>
+      open((s) => {
+        put(s, k, value.slice())
+        return Effect.void
+      }),
+    delete: (k) =>
+      open((s) => {
+        remove(s, k)
+        return Effect.void
+      }),
     batch: (ops) =>
       open((s) => {
         const copies = ops.map((op: BatchOp) => op._tag === "Put" ? op.value.slice() : undefined)
         ops.forEach((op, i) => op._tag === "Put" ? put(s, op.key, copies[i]!) : remove(s, op.key))
+        return Effect.void
       }),
     query: (q = {}) => Stream.map(range(q), ([key, value]): Entry => ({ key, value: value.slice() })),
     keys: (q = {}) => Stream.map(range(q), ([key]) => key)
