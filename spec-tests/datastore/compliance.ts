@@ -51,6 +51,23 @@ export const datastoreCompliance = (name: string, makeStore: MakeStore): void =>
         expect((yield* ds.get(k("/bin")))[1]).toBe(1)
       }))
 
+    it.effect("values: a Node Buffer (whose slice is a view) is copied too, in and out, by put, batch and query", () =>
+      Effect.gen(function*() {
+        const ds = yield* makeStore
+        const buf = Buffer.from([1, 2, 3])
+        yield* ds.put(k("/buf/a"), buf)
+        yield* ds.batch([Datastore.putOp(k("/buf/b"), buf)])
+        buf[0] = 99 // the caller's Buffer changes after put and batch
+        const read = yield* ds.get(k("/buf/a"))
+        expect(Array.from(read)).toEqual([1, 2, 3])
+        read[1] = 99
+        expect(Array.from(read.slice())).toEqual([1, 99, 3])
+        expect(Array.from(yield* ds.get(k("/buf/a")))).toEqual([1, 2, 3])
+        const [entry] = yield* Stream.runCollect(ds.query({ prefix: k("/buf"), limit: 1 }))
+        entry!.value[2] = 99 // so does a value a query yielded
+        for (const key of ["/buf/a", "/buf/b"]) expect(Array.from(yield* ds.get(k(key)))).toEqual([1, 2, 3])
+      }))
+
     it.effect("query by prefix: strictly below it, on segment boundaries, ordered by key", () =>
       Effect.gen(function*() {
         const ds = yield* makeStore

@@ -65,6 +65,15 @@ interface State {
   added: Array<string>
 }
 
+/**
+ * A plain `Uint8Array` with `v`'s bytes. Not `v.slice()`: a Node `Buffer` is
+ * a `Uint8Array` whose `slice` is a view on the same memory, so a Buffer put
+ * was stored uncopied. The constructor is also the fastest copy measured
+ * (1.24M/s for 256 bytes kept, against 1.1M/s for `slice` or `set`): most of
+ * a copy is the allocation of its ArrayBuffer.
+ */
+const copy = (v: Uint8Array): Uint8Array => new Uint8Array(v)
+
 /** Up to this many added keys are spliced in one by one; more are sorted and merged in one pass. */
 const SPLICE_AT_MOST = 8
 
@@ -134,12 +143,12 @@ export const make: Effect.Effect<Datastore["Service"], never, Scope.Scope> = Eff
     get: (k) =>
       open((s) => {
         const v = s.values.get(k)
-        return v === undefined ? Effect.fail(notFound(k)) : Effect.succeed(v.slice())
+        return v === undefined ? Effect.fail(notFound(k)) : Effect.succeed(copy(v))
       }),
     has: (k) => open((s) => Effect.succeed(s.values.has(k))),
     put: (k, value) =>
       open((s) => {
-        put(s, k, value.slice())
+        put(s, k, copy(value))
         return Effect.void
       }),
     delete: (k) =>
@@ -149,11 +158,11 @@ export const make: Effect.Effect<Datastore["Service"], never, Scope.Scope> = Eff
       }),
     batch: (ops) =>
       open((s) => {
-        const copies = ops.map((op: BatchOp) => op._tag === "Put" ? op.value.slice() : undefined)
+        const copies = ops.map((op: BatchOp) => op._tag === "Put" ? copy(op.value) : undefined)
         ops.forEach((op, i) => op._tag === "Put" ? put(s, op.key, copies[i]!) : remove(s, op.key))
         return Effect.void
       }),
-    query: (q = {}) => Stream.map(range(q), ([key, value]): Entry => ({ key, value: value.slice() })),
+    query: (q = {}) => Stream.map(range(q), ([key, value]): Entry => ({ key, value: copy(value) })),
     keys: (q = {}) => Stream.map(range(q), ([key]) => key)
   })
 })
