@@ -46,4 +46,32 @@ describe("Memory datastore", () => {
       yield* ds.batch([Datastore.putOp(key(next), new Uint8Array([3])), Datastore.deleteOp(key(next))])
       yield* check
     }))
+
+  it.effect("values overwritten many times (slab compaction) read back right; a query snapshot keeps its values", () =>
+    Effect.gen(function*() {
+      const ds = yield* Memory.make
+      const key = (i: number) => `/v/${i.toString().padStart(4, "0")}` as Datastore.Key
+      // 1,000 values of 200 bytes (some of 5,000, outside the slabs), rewritten 8 times: several compactions
+      const value = (i: number, round: number) => new Uint8Array(i % 100 === 0 ? 5000 : 200).fill((i + round) % 256)
+      const rewrite = (round: number) =>
+        Effect.forEach(
+          Array.from({ length: 1000 }, (_, i) => i),
+          (i) => i % 2 === 0 ? ds.put(key(i), value(i, round)) : ds.batch([Datastore.putOp(key(i), value(i, round))]),
+          { discard: true }
+        )
+      yield* rewrite(0)
+      yield* rewrite(1)
+      // a query started now, with rounds 2 to 7 written after its first entry: it still yields round 1
+      const snapshot = yield* Stream.runCollect(
+        ds.query({ prefix: "/v" as Datastore.Key }).pipe(
+          Stream.tap((e) => e.key === key(0) ? Effect.forEach([2, 3, 4, 5, 6, 7], rewrite) : Effect.void)
+        )
+      )
+      for (let i = 0; i < 1000; i++) expect(yield* ds.get(key(i))).toEqual(value(i, 7))
+      expect(Array.from(snapshot).map((e) => e.value)).toEqual(Array.from({ length: 1000 }, (_, i) => value(i, 1)))
+      for (let i = 0; i < 1000; i += 3) yield* ds.delete(key(i))
+      yield* ds.put(key(1), value(1, 9))
+      expect(yield* ds.get(key(1))).toEqual(value(1, 9))
+      expect(yield* ds.get(key(2))).toEqual(value(2, 7))
+    }))
 })
