@@ -16,6 +16,10 @@
  *   SQLite skips the page write of an update that changes nothing, so
  *   rewriting the same bytes would measure no I/O at all.)
  *
+ * The memory rows are a few milliseconds each (5,000 ops), so each side first
+ * runs the same sequence once, untimed, on a throwaway store: otherwise the
+ * figure is mostly whether the JIT had warmed up yet.
+ *
  * Memory is compared with memory, disk with disk (SQLite with LevelDB). On disk
  * the rows say what each side promises. LevelDB writes without fsync by
  * default (`sync: false`): an acknowledged write survives `kill -9` of the
@@ -194,6 +198,7 @@ export const measure = async (cfg: StoreConfig, report: Report): Promise<void> =
     const value2 = Crypto.randomBytes(256)
     await Effect.runPromise(Effect.gen(function*() {
       yield* oursPeerstore(cfg, dir, report)
+      yield* oursDatastore("memory", Memory.make, names, value, value2, () => {}) // warm-up, untimed
       yield* oursDatastore("memory", Memory.make, names, value, value2, report)
       for (const [where, synchronous] of [["disk", "full"], ["disk (no fsync)", "normal"]] as const) {
         const filename = Path.join(dir, `datastore-${synchronous}.sqlite`)
@@ -201,6 +206,7 @@ export const measure = async (cfg: StoreConfig, report: Report): Promise<void> =
       }
     }))
     await jsPeerstore(cfg, dir, report)
+    await jsDatastore("memory", new MemoryDatastore(), names, value, value2, () => {}) // warm-up, untimed
     await jsDatastore("memory", new MemoryDatastore(), names, value, value2, report)
     for (const where of ["disk", "disk (no fsync)"] as const) {
       const level = new LevelDatastore(Path.join(dir, `datastore-level-${where === "disk" ? "a" : "b"}`))
