@@ -37,6 +37,40 @@ export const datastoreCompliance = (name: string, makeStore: MakeStore): void =>
         yield* ds.delete(k("/a")) // deleting a missing key succeeds
       }))
 
+    it.effect("batch: operations apply in order, all or nothing as one; long runs of puts and deletes with repeated keys end as a sequential model says (the last write of a key wins)", () =>
+      Effect.gen(function*() {
+        const ds = yield* makeStore
+        const model = new Map<string, string>()
+        let seed = 7
+        const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
+        for (let round = 0; round < 6; round++) {
+          const ops: Array<Datastore.BatchOp> = []
+          // runs of 1..150 puts or deletes over 40 keys: multi-row statements of every size, duplicates inside them
+          while (ops.length < 400) {
+            const put = rand(3) !== 0
+            const run = 1 + rand(150)
+            for (let i = 0; i < run; i++) {
+              const key = `/k/${rand(40)}`
+              if (put) {
+                const value = `${round}-${ops.length}`
+                ops.push(Datastore.putOp(k(key), enc(value)))
+                model.set(key, value)
+              } else {
+                ops.push(Datastore.deleteOp(k(key)))
+                model.delete(key)
+              }
+            }
+          }
+          yield* ds.batch(ops)
+          const stored = new Map<string, string>()
+          yield* Stream.runForEach(
+            ds.query({ prefix: k("/k") }),
+            ({ key, value }) => Effect.sync(() => void stored.set(key, dec(value)))
+          )
+          expect(stored).toEqual(model)
+        }
+      }))
+
     it.effect("values: empty and binary values round-trip; stored bytes are copies", () =>
       Effect.gen(function*() {
         const ds = yield* makeStore

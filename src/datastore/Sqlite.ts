@@ -276,8 +276,55 @@ interface WriteRequest {
   readonly done: Deferred.Deferred<void, DatastoreError>
 }
 
-const UPSERT = "INSERT INTO datastore (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-const DELETE = "DELETE FROM datastore WHERE key = ?"
+/**
+ * Row counts of one statement: a run of puts (or deletes) is written as
+ * statements of these many rows, largest first, so a group of n operations is
+ * about n/64 statements (each an Effect, a prepared-statement cache lookup and
+ * a call into SQLite) and only these four texts are ever prepared.
+ */
+const CHUNKS = [64, 16, 4, 1] as const
+const upsertText = (rows: number) =>
+  `INSERT INTO datastore (key, value) VALUES ${Array(rows).fill("(?, ?)").join(", ")} ` +
+  "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+const deleteText = (rows: number) => `DELETE FROM datastore WHERE key IN (${Array(rows).fill("?").join(", ")})`
+const UPSERTS = new Map(CHUNKS.map((n) => [n, upsertText(n)]))
+const DELETES = new Map(CHUNKS.map((n) => [n, deleteText(n)]))
+
+interface WriteStatement {
+  readonly text: string
+  readonly params: ReadonlyArray<unknown>
+}
+
+/**
+ * The statements that apply `requests`' operations in order: each run of
+ * consecutive puts (or deletes) becomes multi-row statements. Within one
+ * statement SQLite applies the rows in order, so of two puts of one key the
+ * later wins, as it would one statement per operation; a put and a delete of
+ * one key are never in one statement.
+ */
+const statements = (requests: ReadonlyArray<WriteRequest>): Array<WriteStatement> => {
+  const ops: Array<BatchOp> = []
+  for (const r of requests) for (const op of r.ops) ops.push(op)
+  const out: Array<WriteStatement> = []
+  let i = 0
+  while (i < ops.length) {
+    const tag = ops[i]!._tag
+    let end = i
+    while (end < ops.length && ops[end]!._tag === tag) end++
+    while (i < end) {
+      const rows = CHUNKS.find((n) => n <= end - i)!
+      const params: Array<unknown> = []
+      for (let k = i; k < i + rows; k++) {
+        const op = ops[k]!
+        if (op._tag === "Put") params.push(op.key, op.value)
+        else params.push(op.key)
+      }
+      out.push({ text: (tag === "Put" ? UPSERTS : DELETES).get(rows)!, params })
+      i += rows
+    }
+  }
+  return out
+}
 
 export const make = (
   options: SqliteOptions
@@ -301,11 +348,9 @@ export const make = (
     const queue = yield* Queue.bounded<WriteRequest, Cause.Done>(
       Math.max(1, options.maxPendingWrites ?? defaults.maxPendingWrites)
     )
-    const applyOp = (op: BatchOp) =>
-      op._tag === "Put" ? sql.unsafe(UPSERT, [op.key, op.value]).raw : sql.unsafe(DELETE, [op.key]).raw
     const commit = (requests: ReadonlyArray<WriteRequest>) =>
       sql.withTransaction(
-        Effect.forEach(requests, (r) => Effect.forEach(r.ops, applyOp, { discard: true }), { discard: true })
+        Effect.forEach(statements(requests), (st) => sql.unsafe(st.text, st.params).raw, { discard: true })
       ).pipe(Effect.mapError(fromSql(path, "writing")))
     // a failed group is retried one request per transaction, so a request fails only for its own fault
     const commitEach = (requests: ReadonlyArray<WriteRequest>): Effect.Effect<void> =>
