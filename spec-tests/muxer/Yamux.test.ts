@@ -12,7 +12,7 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import * as Yamux from "../../src/muxer/Yamux.ts"
 import * as Frame from "../../src/muxer/yamux/frame.ts"
 import { dec, enc, KiB, MiB, pattern } from "../support/bytes.ts"
-import { readAllBytes, serveEcho } from "../support/muxer.ts"
+import { readAllBytes, serveEcho, socketPair } from "../support/muxer.ts"
 import { fromHex, readJson, toHex } from "../support/vectors.ts"
 import { frame, frameRecorder, rawPeer, relay } from "../support/yamux.ts"
 import { muxerSuite } from "./compliance.ts"
@@ -59,6 +59,8 @@ describe("yamux §Specification", () => {
 })
 
 muxerSuite("yamux", Yamux.yamux)
+// over real sockets, which are Duplex.Pollable: the session reads from their events, with no reader fiber
+muxerSuite("yamux over TCP sockets (a pollable duplex)", Yamux.yamux, socketPair)
 
 describe("yamux §Framing (vectors: muxers/yamux-frames.json)", () => {
   for (const v of vectors.frames) {

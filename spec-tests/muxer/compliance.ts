@@ -21,11 +21,13 @@ import * as Duplex from "../../src/core/Duplex.ts"
 import type { StreamMuxer } from "../../src/muxer/StreamMuxer.ts"
 import * as StreamMuxerModule from "../../src/muxer/StreamMuxer.ts"
 import { dec, enc, equalBytes, KiB, MiB, pattern } from "../support/bytes.ts"
-import { readAllBytes, roundTrip, serveEcho, sessionPair } from "../support/muxer.ts"
+import { type PairMaker, readAllBytes, roundTrip, serveEcho, sessionPair } from "../support/muxer.ts"
 
-export const muxerSuite = (name: string, muxer: StreamMuxer) =>
+/** `pair`: what the sessions run over (default: `Duplex.pair()`, in memory). */
+export const muxerSuite = (name: string, muxer: StreamMuxer, pair?: PairMaker) =>
   describe(`${name}: StreamMuxer compliance (connections spec §Stream Multiplexing)`, () => {
-    const sessions = () => sessionPair(muxer)
+    const makePair: PairMaker = pair ?? (() => Duplex.pair())
+    const sessions = () => sessionPair(muxer, makePair)
 
     describe("§Opening a stream", () => {
       it.effect("open / accept / echo", () =>
@@ -205,7 +207,7 @@ export const muxerSuite = (name: string, muxer: StreamMuxer) =>
 
       it.effect("closing the session's scope resets open streams and the remote session ends cleanly", () =>
         Effect.gen(function*() {
-          const [a, b] = yield* Duplex.pair()
+          const [a, b] = yield* makePair()
           const server = yield* muxer.create(b, { direction: "inbound" })
           const scope = yield* Scope.make()
           const client = yield* Scope.provide(muxer.create(a, { direction: "outbound" }), scope)
@@ -222,7 +224,7 @@ export const muxerSuite = (name: string, muxer: StreamMuxer) =>
 
       it.effect("a failing Duplex ends the session with Io; its cause is kept, and a reset is a remote close", () =>
         Effect.gen(function*() {
-          const [a, b] = yield* Duplex.pair()
+          const [a, b] = yield* makePair()
           const session = yield* muxer.create(a, { direction: "inbound" })
           yield* b.reset
           const error = yield* Effect.flip(session.closed)

@@ -869,3 +869,96 @@ describe("Noise.make", () => {
       expect(Exit.isSuccess(exit)).toBe(true)
     }))
 })
+
+describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
+  /** A raw duplex the test feeds: pollable, its notice recorded. */
+  const scriptedRaw = () => {
+    const state = {
+      queue: [] as Array<Duplex.Chunks | Duplex.DuplexError>,
+      notify: undefined as (() => void) | undefined,
+      resets: 0
+    }
+    const raw: Duplex.Duplex & Duplex.Pollable = {
+      read: Effect.die("read by polling only"),
+      write: () => Effect.void,
+      closeWrite: Effect.void,
+      reset: Effect.sync(() => void state.resets++),
+      pollRead: () => state.queue.shift(),
+      onReadable: (notify) => {
+        state.notify = notify
+      }
+    }
+    const feed = (item: Duplex.Chunks | Duplex.DuplexError) => {
+      state.queue.push(item)
+      const n = state.notify
+      state.notify = undefined
+      n?.()
+    }
+    return { raw, state, feed }
+  }
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i + 1)
+  const sealed = (send: CipherState.CipherState, text: string): Uint8Array => {
+    const ct = ok(send.encryptWithAd(new Uint8Array(0), new TextEncoder().encode(text)))
+    return frame(ct)
+  }
+  const ciphers = () => ({
+    send: CipherState.make(key),
+    receive: CipherState.make(key),
+    handshakeHash: new Uint8Array(32)
+  })
+
+  it("§Wire Format: over a pollable raw duplex the secure one polls too: whole frames decrypted (a frame split across reads waits for its rest), undefined while incomplete, the raw duplex's notice, EOF", () => {
+    const { raw, state, feed } = scriptedRaw()
+    const secure = Duplex.pollable(SecureDuplex.make(raw, ciphers(), []))
+    expect(secure).toBeDefined()
+    const peer = CipherState.make(key)
+    const f1 = sealed(peer, "hello")
+    const f2 = sealed(peer, "world")
+    expect(secure!.pollRead()).toBeUndefined()
+    let notices = 0
+    secure!.onReadable(() => notices++)
+    feed([f1, f2.subarray(0, 5)])
+    expect(notices).toBe(1)
+    const first = secure!.pollRead()
+    expect(Array.isArray(first) && first.map((c) => new TextDecoder().decode(c))).toEqual(["hello"])
+    expect(secure!.pollRead()).toBeUndefined() // the second frame is incomplete
+    feed([f2.subarray(5)])
+    const second = secure!.pollRead()
+    expect(Array.isArray(second) && new TextDecoder().decode(Duplex.concat(second))).toBe("world")
+    feed(Duplex.EOF)
+    expect(secure!.pollRead()).toEqual([])
+    expect(state.resets).toBe(0)
+  })
+
+  it("§Wire Format: a tampered frame read by polling: the authentic plaintexts before it come first, then the failure, for good, and the raw duplex is reset; EOF inside a frame fails the same way", () => {
+    const { raw, state, feed } = scriptedRaw()
+    const secure = Duplex.pollable(SecureDuplex.make(raw, ciphers(), []))!
+    const peer = CipherState.make(key)
+    const good = sealed(peer, "ok")
+    const bad = sealed(peer, "tampered")
+    bad[bad.length - 1]! ^= 1
+    feed([good, bad])
+    const first = secure.pollRead()
+    expect(Array.isArray(first) && first.map((c) => new TextDecoder().decode(c))).toEqual(["ok"])
+    expect(state.resets).toBe(1)
+    const failure = secure.pollRead()
+    expect(failure).toBeInstanceOf(Duplex.DuplexError)
+    expect(secure.pollRead()).toBe(failure)
+
+    const other = scriptedRaw()
+    const cut = Duplex.pollable(SecureDuplex.make(other.raw, ciphers(), []))!
+    other.feed([sealed(CipherState.make(key), "cut short").subarray(0, 6)])
+    expect(cut.pollRead()).toBeUndefined()
+    other.feed(Duplex.EOF)
+    const ended = cut.pollRead()
+    expect(ended).toBeInstanceOf(Duplex.DuplexError)
+    expect((ended as Duplex.DuplexError).message).toMatch(/ended inside a frame/)
+    expect(other.state.resets).toBe(1)
+  })
+
+  it("a raw duplex that cannot be polled gives a secure duplex that cannot either (it is read with `read`)", () =>
+    Effect.gen(function*() {
+      const [a] = yield* Duplex.pair()
+      expect(Duplex.pollable(SecureDuplex.make(a, ciphers(), []))).toBeUndefined()
+    }).pipe(Effect.scoped, Effect.runPromise))
+})

@@ -4,14 +4,42 @@
  * compliance suite (spec-tests/muxer/compliance.ts) and the per-muxer tests.
  */
 import { Effect, Exit, Fiber, Scope } from "effect"
+import * as Net from "node:net"
 import * as Duplex from "../../src/core/Duplex.ts"
 import type { MuxedSession, MuxedStream, StreamMuxer } from "../../src/muxer/StreamMuxer.ts"
+import * as SocketDuplex from "../../src/transport/SocketDuplex.ts"
 import { KiB, MiB } from "./bytes.ts"
 
-/** Two sessions of `muxer` over an in-memory pair: `client` outbound, `server` inbound. */
-export const sessionPair = (muxer: StreamMuxer) =>
+/** Something that makes two connected Duplexes in the current scope. */
+export type PairMaker = () => Effect.Effect<readonly [Duplex.Duplex, Duplex.Duplex], never, Scope.Scope>
+
+/**
+ * The two ends of a real loopback TCP connection, as socket duplexes (which
+ * are Duplex.Pollable: a muxer over them reads without a fiber). Both sockets
+ * are destroyed when the scope closes.
+ */
+export const socketPair: PairMaker = () =>
+  Effect.acquireRelease(
+    Effect.callback<readonly [SocketDuplex.SocketDuplex, SocketDuplex.SocketDuplex]>((resume) => {
+      const options = { maxBufferedBytes: 1024 * 1024, closeTimeout: "1 second" as const }
+      const server = Net.createServer({ allowHalfOpen: true })
+      server.once("connection", (accepted) => {
+        server.close()
+        resume(Effect.succeed([SocketDuplex.make(client, options), SocketDuplex.make(accepted, options)]))
+      })
+      let client: Net.Socket
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as Net.AddressInfo
+        client = Net.connect({ port, host: "127.0.0.1", allowHalfOpen: true, noDelay: true })
+      })
+    }),
+    ([a, b]) => Effect.all([a.close, b.close], { discard: true })
+  ).pipe(Effect.map(([a, b]) => [a.duplex, b.duplex] as const))
+
+/** Two sessions of `muxer` over an in-memory pair (or `pair`'s): `client` outbound, `server` inbound. */
+export const sessionPair = (muxer: StreamMuxer, pair: PairMaker = () => Duplex.pair()) =>
   Effect.gen(function*() {
-    const [a, b] = yield* Duplex.pair()
+    const [a, b] = yield* pair()
     const client = yield* muxer.create(a, { direction: "outbound" })
     const server = yield* muxer.create(b, { direction: "inbound" })
     return { client, server }

@@ -199,7 +199,8 @@ export const make = (options: UpgraderOptions) =>
             muxer,
             session: yield* muxer.create(muxDuplex, {
               direction: initiates ? "outbound" : "inbound",
-              memory: resources?.memory
+              memory: resources?.memory,
+              services: shared.services
             })
           }
         }).pipe(Spans.withSpan("libp2p.upgrade.muxer"))

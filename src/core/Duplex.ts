@@ -56,6 +56,30 @@ export interface Duplex {
 }
 
 /** The EOF batch. */
+/**
+ * An optional capability of a Duplex: reading without a fiber parked on
+ * `read` (docs/ARCHITECTURE.md §3.2). A reader that holds a connection for
+ * its whole life (a muxer session) polls, and when nothing is there asks to
+ * be told, so that an idle connection keeps no suspended fiber. A duplex is
+ * read one way or the other, never both at once.
+ */
+export interface Pollable {
+  /**
+   * What `read` would give now without waiting: a batch (`[]` at EOF), the
+   * failure `read` would fail with, or `undefined` when `read` would wait.
+   */
+  readonly pollRead: () => Chunks | DuplexError | undefined
+  /**
+   * Call `notify` once, when `pollRead` may give something (bytes, EOF, a
+   * failure). Replaces an earlier notice; `undefined` cancels it.
+   */
+  readonly onReadable: (notify: (() => void) | undefined) => void
+}
+
+/** `self` when it can be polled, else `undefined`. */
+export const pollable = (self: Duplex): (Duplex & Pollable) | undefined =>
+  "pollRead" in self && "onReadable" in self ? self as Duplex & Pollable : undefined
+
 export const EOF: Chunks = []
 
 /** True when a batch returned by `read` is the EOF signal. */

@@ -127,7 +127,7 @@ export const make = (options?: YamuxOptions): StreamMuxer.StreamMuxer => {
   const config = resolve(options)
   return {
     protocol: PROTOCOL,
-    create: (duplex, { direction, memory }) => Session.make(duplex, direction, config, memory)
+    create: (duplex, { direction, memory, services }) => Session.make(duplex, direction, config, memory, services)
   }
 }
 

@@ -41,6 +41,13 @@ export interface SocketDuplex {
   readonly close: Effect.Effect<void>
   /** Unread bytes currently held (for tests and metrics). */
   readonly bufferedBytes: () => number
+  /**
+   * `listener` is called once when the socket closes, after the duplex saw it
+   * (as `socket.once("close")`, through the duplex's own listener: a second
+   * listener on the socket would cost an idle connection a listener array and
+   * a wrapper).
+   */
+  readonly once: (event: "close", listener: () => void) => void
 }
 
 type Resume<A> = (effect: Effect.Effect<A, Duplex.DuplexError>) => void
@@ -93,7 +100,7 @@ function onClose(this: Net.Socket): void {
  * The socket's state in fields, its behaviour on the prototype: an idle
  * connection holds this object and no closures of its own.
  */
-class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
+class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable {
   readonly socket: Net.Socket
   readonly maxBuffered: number
   readonly closeTimeout: Duration.Input
@@ -111,6 +118,10 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
   readWaiter: Resume<Duplex.Chunks> | undefined = undefined
   moreReaders: Array<Resume<Duplex.Chunks>> | undefined = undefined
   drainWaiters: Array<Resume<void>> | undefined = undefined
+  /** A poll reader's notice (Duplex.Pollable): called once on the next data, EOF or failure. */
+  readNotify: (() => void) | undefined = undefined
+  /** `once("close")` listeners: one normally */
+  closeListener: (() => void) | undefined = undefined
 
   constructor(socket: Net.Socket, options: Options) {
     this.socket = socket
@@ -136,6 +147,11 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
 
   /** Every waiting reader polls again (normally there is one; extra ones find nothing and wait again). */
   wakeReader(): void {
+    const notify = this.readNotify
+    if (notify !== undefined) {
+      this.readNotify = undefined
+      notify()
+    }
     const w = this.readWaiter
     if (w === undefined) return
     this.readWaiter = undefined
@@ -190,11 +206,22 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
     }
     this.wakeReader()
     this.wakeWriters(Effect.fail(this.failure() ?? Duplex.closedError("socket closed")))
+    const listener = this.closeListener
+    this.closeListener = undefined
+    listener?.()
+  }
+
+  once(_event: "close", listener: () => void): void {
+    const earlier = this.closeListener
+    this.closeListener = earlier === undefined ? listener : () => {
+      earlier()
+      listener()
+    }
   }
 
   /** A read result available now, or undefined when the reader has to wait. */
-  poll(): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined {
-    if (this.localFailure !== undefined) return Effect.fail(this.localFailure)
+  pollRead(): Duplex.Chunks | Duplex.DuplexError | undefined {
+    if (this.localFailure !== undefined) return this.localFailure
     if (this.unread.length > 0) {
       const batch = this.unread
       this.unread = []
@@ -203,11 +230,20 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex {
         this.paused = false
         if (!this.socket.destroyed) this.socket.resume()
       }
-      return Effect.succeed(batch)
+      return batch
     }
-    if (this.remoteFailure !== undefined) return Effect.fail(this.remoteFailure)
-    if (this.eof) return Effect.succeed(Duplex.EOF)
+    if (this.remoteFailure !== undefined) return this.remoteFailure
+    if (this.eof) return Duplex.EOF
     return undefined
+  }
+
+  onReadable(notify: (() => void) | undefined): void {
+    this.readNotify = notify
+  }
+
+  poll(): Effect.Effect<Duplex.Chunks, Duplex.DuplexError> | undefined {
+    const r = this.pollRead()
+    return r === undefined ? undefined : r instanceof Duplex.DuplexError ? Effect.fail(r) : Effect.succeed(r)
   }
 
   waitRead(resume: Resume<Duplex.Chunks>): Effect.Effect<void> {

@@ -47,6 +47,7 @@
  */
 import { Clock, Context, Duration, Effect, Fiber, Result, Scope, Tracer } from "effect"
 import * as Duplex from "../../core/Duplex.ts"
+import * as Release from "../../internal/release.ts"
 import * as KeepAlive from "../internal/keepAlive.ts"
 import * as Wakeups from "../internal/wakeups.ts"
 import { type Direction, type MemoryBudget, type MuxedSession, type MuxedStream, MuxerError } from "../StreamMuxer.ts"
@@ -85,6 +86,8 @@ const MAX_PENDING_PONGS = 32
 const MAX_PENDING_REFUSALS = 1024
 /** Closed remote stream ids remembered to detect a SYN that reuses one. */
 const RECENTLY_CLOSED = 1024
+/** closed ids kept in a plain array before a Set is worth it */
+const FEW_CLOSED = 8
 
 const protocolError = (message: string) => new MuxerError({ reason: "ProtocolError", message })
 
@@ -127,6 +130,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   readonly streams = new Map<number, Stream>()
   nextId: number
   highestRemoteId = 0
+  /** the recently closed inbound ids, oldest first; a Set of them too once there are more than a few */
   recentlyClosed: Set<number> | undefined = undefined
   recentlyClosedOrder: Array<number> | undefined = undefined
   inboundCount = 0
@@ -135,6 +139,8 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   ackBacklog = 0
   acceptQueue: Array<Stream> | undefined = undefined
   acceptWaiters: Array<Resume> | undefined = undefined
+  /** whenAcceptable's notice (a field, not a waiter list: an idle connection holds one) */
+  acceptNotice: (() => void) | undefined = undefined
   openWaiters: Array<Resume> | undefined = undefined
   closedWaiters: Array<Resume> | undefined = undefined
 
@@ -172,7 +178,12 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   kaSince = 0
 
   // ---- fibers ----------------------------------------------------------
+  /** reads a duplex that cannot be polled (over a pollable one, `pump` reads, on its notice) */
   readerFiber: Fiber.Fiber<void> | undefined = undefined
+  /** the duplex, when it can be polled (Duplex.Pollable): no reader fiber then */
+  pollSource: (Duplex.Duplex & Duplex.Pollable) | undefined = undefined
+  /** `pump`, as the duplex's readable notice */
+  pumpNotice: (() => void) | undefined = undefined
   /** with keep-alive disabled: the one ping that measures the RTT */
   keepAliveFiber: Fiber.Fiber<void> | undefined = undefined
 
@@ -303,6 +314,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     this.streams.clear()
     this.acceptQueue = undefined
     this.wakeAll(this.acceptWaiters)
+    this.fireAcceptNotice()
     this.wakeAll(this.openWaiters)
     this.wakeAll(this.drainWaiters)
     this.wakeAll(this.closedWaiters)
@@ -332,6 +344,33 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     this.wake(w)
   }
 
+  /**
+   * Remember a closed inbound stream id (the last RECENTLY_CLOSED). The first
+   * few live in an exact-size array searched linearly, so that an idle
+   * connection whose identify stream closed holds no Set and no push-grown
+   * array (room for 17).
+   */
+  rememberClosed(id: number): void {
+    const order = this.recentlyClosedOrder
+    if (order === undefined) {
+      this.recentlyClosedOrder = [id]
+      return
+    }
+    if (this.recentlyClosed === undefined && order.length < FEW_CLOSED) {
+      this.recentlyClosedOrder = Release.append(order, id)
+      return
+    }
+    const recent = this.recentlyClosed ??= new Set(order)
+    recent.add(id)
+    order.push(id)
+    if (order.length > RECENTLY_CLOSED) recent.delete(order.shift()!)
+  }
+
+  wasClosed(id: number): boolean {
+    if (this.recentlyClosed !== undefined) return this.recentlyClosed.has(id)
+    return this.recentlyClosedOrder !== undefined && this.recentlyClosedOrder.includes(id)
+  }
+
   unregister(s: Stream): void {
     if (!s.registered) return
     s.registered = false
@@ -346,11 +385,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
         s.needAck = false
         this.unackedInbound--
       }
-      const recent = this.recentlyClosed ??= new Set()
-      const order = this.recentlyClosedOrder ??= []
-      recent.add(s.id)
-      order.push(s.id)
-      if (order.length > RECENTLY_CLOSED) recent.delete(order.shift()!)
+      this.rememberClosed(s.id)
     } else {
       this.outboundCount--
       if (!s.ackedByPeer) {
@@ -466,7 +501,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     if ((h.flags & Frame.FLAG_SYN) !== 0) {
       if (s !== undefined) return protocolError(`yamux: SYN reuses open stream id ${id}`)
       if (this.isOurs(id)) return protocolError(`yamux: SYN with stream id ${id} of our parity`)
-      if (this.recentlyClosed?.has(id) === true) return protocolError(`yamux: SYN reuses closed stream id ${id}`)
+      if (this.wasClosed(id)) return protocolError(`yamux: SYN reuses closed stream id ${id}`)
       if (id > this.highestRemoteId) this.highestRemoteId = id
       if (
         this.remoteGoAway || this.inboundCount >= config.maxInboundStreams ||
@@ -483,7 +518,8 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
       this.unackedInbound++
       ;(this.acceptQueue ??= []).push(s)
       const w = this.acceptWaiters?.shift()
-      this.wake(w)
+      if (w === undefined) this.fireAcceptNotice()
+      else this.wake(w)
     } else if (s === undefined) {
       if (this.neverOpened(id)) {
         return protocolError(`yamux: ${Frame.TYPE_NAMES[h.type]} frame for stream ${id} that was never opened`)
@@ -663,28 +699,57 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   }
 
   onRead(result: Result.Result<Duplex.Chunks, Duplex.DuplexError>): Effect.Effect<void> {
-    if (!this.isOpen) return Effect.void
-    if (Result.isFailure(result)) {
+    return this.handleRead(Result.isFailure(result) ? result.failure : result.success) ? this.readLoop() : Effect.void
+  }
+
+  /**
+   * The poll reader (over a Duplex.Pollable): parse everything readable now,
+   * then leave a notice to be called again. Runs from the socket's events,
+   * on no fiber: an idle session waits without one.
+   */
+  pump(): void {
+    const source = this.pollSource!
+    try {
+      while (this.isOpen) {
+        const r = source.pollRead()
+        if (r === undefined) {
+          source.onReadable(this.pumpNotice)
+          return
+        }
+        if (!this.handleRead(r)) return
+      }
+    } catch (defect) {
+      // a bug in the parser: the session ends with it (not the socket's event loop)
+      this.terminate(
+        new MuxerError({ reason: "Io", message: "yamux: the reader failed", cause: defect }),
+        Frame.GO_AWAY_INTERNAL_ERROR
+      )
+    }
+  }
+
+  /** One read's result (a batch, EOF or the failure): whether to read on. */
+  handleRead(result: Duplex.Chunks | Duplex.DuplexError): boolean {
+    if (!this.isOpen) return false
+    if (result instanceof Duplex.DuplexError) {
       this.terminate(
         new MuxerError({
           reason: "Io",
-          message: `yamux: read failed: ${result.failure.message}`,
-          cause: result.failure
+          message: `yamux: read failed: ${result.message}`,
+          cause: result
         }),
         Frame.GO_AWAY_INTERNAL_ERROR
       )
-      return Effect.void
+      return false
     }
-    const batch = result.success
-    if (batch.length === 0) {
+    if (result.length === 0) {
       if (this.headerFill > 0 || this.payloadRemaining > 0) {
         this.terminate(protocolError("yamux: connection ended inside a frame"), Frame.GO_AWAY_PROTOCOL_ERROR)
       } else {
         this.terminate(undefined, Frame.GO_AWAY_NORMAL)
       }
-      return Effect.void
+      return false
     }
-    const err = this.processBatch(batch)
+    const err = this.processBatch(result)
     if (err !== undefined) {
       this.deferring = true
       this.terminate(
@@ -692,9 +757,9 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
         err.reason === "ProtocolError" ? Frame.GO_AWAY_PROTOCOL_ERROR : Frame.GO_AWAY_INTERNAL_ERROR
       )
       this.flushWakes()
-      return Effect.void
+      return false
     }
-    return this.readLoop()
+    return this.isOpen
   }
 
   // ---- ping / keep-alive -------------------------------------------------
@@ -799,7 +864,15 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
 
   whenAcceptable(notify: () => void): void {
     if (!this.isOpen || (this.acceptQueue !== undefined && this.acceptQueue.length > 0)) return notify()
-    ;(this.acceptWaiters ??= []).push(notify)
+    this.acceptNotice = notify
+  }
+
+  /** The accept notice (whenAcceptable), woken once: on an inbound stream, or the session's end. */
+  fireAcceptNotice(): void {
+    const n = this.acceptNotice
+    if (n === undefined) return
+    this.acceptNotice = undefined
+    this.wake(n)
   }
 
   acceptIn(
@@ -837,6 +910,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     return Effect.andThen(
       this.shutdown(),
       Effect.suspend(() => {
+        this.pollSource?.onReadable(undefined)
         const k = this.keepAliveFiber
         const r = this.readerFiber
         this.keepAliveFiber = undefined
@@ -864,18 +938,29 @@ export const make = (
   duplex: Duplex.Duplex,
   direction: Direction,
   config: Config,
-  memory?: MemoryBudget
+  memory?: MemoryBudget,
+  services?: Context.Context<never>
 ): Effect.Effect<YamuxSession, never, Scope.Scope> =>
   Effect.gen(function*() {
     const sessionScope = yield* Effect.scope
     const clock = yield* Clock.Clock
-    const services = yield* Effect.context<never>()
-    const session = new SessionImpl(duplex, direction, config, clock, services)
+    // the session outlives the span it is made in (the connection's upgrade): its fibers,
+    // and the services its writers run with, do not keep that ended span and its result
+    const own = services ?? Context.omit(Tracer.ParentSpan)(yield* Effect.context<never>())
+    const session = new SessionImpl(duplex, direction, config, clock, own)
     session.memory = memory
-    // the fibers are detached (no parent, no scope entry each): the one
-    // finalizer shuts the session down, then interrupts them
-    yield* Scope.addFinalizer(sessionScope, Effect.suspend(() => session.finalize()))
-    session.readerFiber = yield* Effect.forkDetach(Effect.suspend(() => session.readLoop()))
+    // the fibers are root fibers (no parent, no scope entry each) on the session's
+    // services: the one finalizer shuts the session down, then interrupts them
+    // a function of the exit, not an Effect made now: an idle session's scope holds one closure for it
+    yield* Scope.addFinalizerExit(sessionScope, () => session.finalize())
+    const pollable = Duplex.pollable(duplex)
+    if (pollable === undefined) {
+      session.readerFiber = Effect.runForkWith(own)(Effect.suspend(() => session.readLoop()))
+    } else {
+      session.pollSource = pollable
+      session.pumpNotice = () => session.pump()
+      session.pump()
+    }
     if (config.enableKeepAlive) {
       // the first ping at once, then one interval after each pong
       const keeper = KeepAlive.forClock(clock)
@@ -883,7 +968,7 @@ export const make = (
       session.kaDeadline = session.nowNanos()
       yield* keeper.join(session)
     } else {
-      session.keepAliveFiber = yield* Effect.forkDetach(Effect.ensuring(
+      session.keepAliveFiber = Effect.runForkWith(own)(Effect.ensuring(
         Effect.ignore(session.ping), // one ping to measure the RTT (window auto-tuning)
         Effect.sync(() => {
           session.keepAliveFiber = undefined
@@ -891,8 +976,4 @@ export const make = (
       ))
     }
     return session
-  }).pipe(
-    // the session outlives the span it is made in (the connection's upgrade): its fibers,
-    // and the services its writers run with, do not keep that ended span and its result
-    Effect.updateContext(Context.omit(Tracer.ParentSpan))
-  )
+  })

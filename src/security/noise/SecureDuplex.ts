@@ -77,7 +77,12 @@ export const make = (
   raw: Duplex.Duplex,
   ciphers: HandshakeState.TransportCiphers,
   leftover: Duplex.Chunks
-): Duplex.Duplex => new SecureDuplex(raw, ciphers, leftover)
+): Duplex.Duplex => {
+  const pollable = Duplex.pollable(raw)
+  return pollable === undefined
+    ? new SecureDuplex(raw, ciphers, leftover)
+    : new PollableSecureDuplex(pollable, ciphers, leftover)
+}
 
 /**
  * Ciphertext pieces of one frame spread over several received chunks. The
@@ -354,5 +359,59 @@ class SecureDuplex implements Duplex.Duplex {
       const out: Array<Uint8Array> = []
       return this.deliver(out, this.decryptAvailable(out)) ?? this.pull()
     })
+  }
+}
+
+/**
+ * Over a pollable raw Duplex the secure one is pollable too (Duplex.Pollable):
+ * `pollRead` decrypts what `read` would, synchronously, and the notice is
+ * the raw duplex's.
+ */
+class PollableSecureDuplex extends SecureDuplex implements Duplex.Pollable {
+  readonly source: Duplex.Duplex & Duplex.Pollable
+
+  constructor(raw: Duplex.Duplex & Duplex.Pollable, ciphers: HandshakeState.TransportCiphers, leftover: Duplex.Chunks) {
+    super(raw, ciphers, leftover)
+    this.source = raw
+  }
+
+  /** Fail for good, and reset the raw duplex (as `fail` does for `read`). */
+  failNow(error: Duplex.DuplexError): Duplex.DuplexError {
+    if (this.failure === undefined) this.failure = error
+    Effect.runFork(this.raw.reset)
+    return this.failure
+  }
+
+  pollRead(): Duplex.Chunks | Duplex.DuplexError | undefined {
+    while (true) {
+      if (this.failure !== undefined) return this.failure
+      if (this.ended) return Duplex.EOF
+      if (this.buffered >= 2) {
+        const out: Array<Uint8Array> = []
+        const err = this.decryptAvailable(out)
+        if (err !== undefined) {
+          // the plaintexts before the failure were authentic: delivered, the failure next
+          const e = this.failNow(transportError(err.reason, err.message))
+          return out.length > 0 ? out : e
+        }
+        if (out.length > 0) return out
+      }
+      const chunks = this.source.pollRead()
+      if (chunks === undefined || chunks instanceof Duplex.DuplexError) return chunks
+      if (chunks.length === 0) {
+        if (this.buffered > 0) {
+          return this.failNow(
+            transportError("Closed", `the stream ended inside a frame (${this.buffered} bytes buffered)`)
+          )
+        }
+        this.ended = true
+        return Duplex.EOF
+      }
+      this.push(chunks)
+    }
+  }
+
+  onReadable(notify: (() => void) | undefined): void {
+    this.source.onReadable(notify)
   }
 }

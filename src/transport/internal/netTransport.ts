@@ -183,7 +183,7 @@ export const serve = (params: ServeParams): Effect.Effect<Serving, Transport.Tra
           bytes: SocketDuplex.bytesOf(socket)
         },
         release: sd.close,
-        socket,
+        socket: sd,
         onClose: () => sockets.delete(socket)
       })
     })

@@ -1,0 +1,77 @@
+/**
+ * The socket duplex (src/transport/SocketDuplex.ts) read by polling
+ * (Duplex.Pollable, docs/ARCHITECTURE.md §3.2) and its close notice, over a
+ * real loopback TCP connection.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Duplex from "../../src/core/Duplex.ts"
+import { socketPair } from "../support/muxer.ts"
+
+const text = (r: Duplex.Chunks | Duplex.DuplexError | undefined) =>
+  Array.isArray(r) ? new TextDecoder().decode(Duplex.concat(r)) : r
+
+/** Wait for the duplex's notice (once). */
+const readable = (d: Duplex.Pollable) => Effect.callback<void>((resume) => d.onReadable(() => resume(Effect.void)))
+
+describe("SocketDuplex read by polling (Duplex.Pollable)", () => {
+  it.effect("pollRead: undefined while nothing arrived; the notice comes with the bytes, which pollRead then takes whole; EOF is [] (TCP FIN)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* socketPair()
+      const pb = Duplex.pollable(b)!
+      expect(pb).toBeDefined()
+      expect(pb.pollRead()).toBeUndefined()
+      yield* a.write([new TextEncoder().encode("hello")])
+      yield* readable(pb)
+      let got = ""
+      while (got.length < 5) {
+        const r = pb.pollRead()
+        if (r === undefined) yield* readable(pb)
+        else got += text(r)
+      }
+      expect(got).toBe("hello")
+      yield* a.closeWrite
+      let end = pb.pollRead()
+      while (end === undefined) {
+        yield* readable(pb)
+        end = pb.pollRead()
+      }
+      expect(end).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.effect("a reset from the remote: the notice comes and pollRead gives the Reset failure; a cancelled notice is not called", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* socketPair()
+      const pb = Duplex.pollable(b)!
+      let cancelled = 0
+      pb.onReadable(() => cancelled++)
+      pb.onReadable(undefined)
+      yield* a.reset
+      let r = pb.pollRead()
+      while (r === undefined) {
+        yield* readable(pb)
+        r = pb.pollRead()
+      }
+      expect(r).toBeInstanceOf(Duplex.DuplexError)
+      expect((r as Duplex.DuplexError).reason).toBe("Reset")
+      expect(cancelled).toBe(0)
+    }).pipe(Effect.scoped))
+
+  it.effect("once('close'): called once, after the duplex saw the close (its writes fail by then); two listeners both run", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* socketPair()
+      const sb = b as unknown as { once: (e: "close", l: () => void) => void }
+      const seen: Array<string> = []
+      yield* Effect.callback<void>((resume) => {
+        sb.once("close", () => seen.push("first"))
+        sb.once("close", () => {
+          seen.push("second")
+          resume(Effect.void)
+        })
+        Effect.runFork(Effect.andThen(a.reset, b.reset))
+      })
+      expect(seen).toEqual(["first", "second"])
+      const failed = yield* Effect.flip(b.write([new Uint8Array(1)]))
+      expect(failed).toBeInstanceOf(Duplex.DuplexError)
+    }).pipe(Effect.scoped))
+})
