@@ -274,13 +274,21 @@ interface MutableUsage {
   memory: number
 }
 
-const zero = (): MutableUsage => ({
-  connectionsInbound: 0,
-  connectionsOutbound: 0,
-  streamsInbound: 0,
-  streamsOutbound: 0,
-  memory: 0
-})
+/**
+ * A scope's counters: a class of its own, so that V8 keeps its fields small
+ * integers in place (the frozen deltas and snapshots, plain objects, would
+ * otherwise share its shape and turn every counter into a boxed number: five
+ * heap numbers per scope, two scopes per connection).
+ */
+class Counters implements MutableUsage {
+  connectionsInbound = 0
+  connectionsOutbound = 0
+  streamsInbound = 0
+  streamsOutbound = 0
+  memory = 0
+}
+
+const zero = (): MutableUsage => new Counters()
 
 const isZero = (u: Usage): boolean =>
   u.connectionsInbound === 0 && u.connectionsOutbound === 0 && u.streamsInbound === 0 && u.streamsOutbound === 0 &&
@@ -321,12 +329,21 @@ interface Charge {
   readonly delta: Usage
 }
 
+/** `u` ± `d` (added or subtracted, not multiplied by the sign: `-1 * 0` is `-0`, a boxed number). */
 const add = (u: MutableUsage, d: Usage, sign: 1 | -1): void => {
-  u.connectionsInbound += sign * d.connectionsInbound
-  u.connectionsOutbound += sign * d.connectionsOutbound
-  u.streamsInbound += sign * d.streamsInbound
-  u.streamsOutbound += sign * d.streamsOutbound
-  u.memory += sign * d.memory
+  if (sign === 1) {
+    u.connectionsInbound += d.connectionsInbound
+    u.connectionsOutbound += d.connectionsOutbound
+    u.streamsInbound += d.streamsInbound
+    u.streamsOutbound += d.streamsOutbound
+    u.memory += d.memory
+  } else {
+    u.connectionsInbound -= d.connectionsInbound
+    u.connectionsOutbound -= d.connectionsOutbound
+    u.streamsInbound -= d.streamsInbound
+    u.streamsOutbound -= d.streamsOutbound
+    u.memory -= d.memory
+  }
 }
 
 /** A node that nothing references any more is dropped (lazily created peer/protocol scopes). */

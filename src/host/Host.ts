@@ -361,14 +361,11 @@ export const make = (options: HostOptions = {}) =>
           // an inbound connection's remote address is an ephemeral port: its identify listen addresses are kept
           ...(conn.direction === "outbound" ? { addr: conn.remoteAddr } : {})
         })
-        yield* Scope.addFinalizer(
-          scope,
-          Effect.suspend(() => {
-            const set = byPeer.get(registration.key)
-            const others = set === undefined ? 0 : set.size - (set.has(registration) ? 1 : 0)
-            return others === 0 ? peerstore.disconnected(conn.remotePeer) : Effect.void
-          })
-        )
+        yield* Scope.addFinalizerExit(scope, () => {
+          const set = byPeer.get(registration.key)
+          const others = set === undefined ? 0 : set.size - (set.has(registration) ? 1 : 0)
+          return others === 0 ? peerstore.disconnected(conn.remotePeer) : Effect.void
+        })
         for (const hook of hooks) yield* startHook(hook, registration)
         yield* PubSub.publish(events, { _tag: "ConnectionOpen", connection: conn })
         if (registration.first) {

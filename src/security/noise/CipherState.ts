@@ -128,6 +128,26 @@ const iv = Buffer.alloc(12)
 const EMPTY = new Uint8Array(0)
 
 /**
+ * Keys are views into shared 4 KiB slabs: a key of its own would be a
+ * Uint8Array and an ArrayBuffer (and a native allocation) per cipher, two per
+ * connection (~0.2 KiB of heap each connection). A slab lives while any of
+ * its 128 keys does.
+ */
+const KEY_SLAB = 4096
+let keySlab = new Uint8Array(0)
+let keySlabAt = 0
+const keyCopy = (key: Uint8Array): Uint8Array => {
+  if (keySlabAt + key.byteLength > keySlab.byteLength) {
+    keySlab = new Uint8Array(Math.max(KEY_SLAB, key.byteLength))
+    keySlabAt = 0
+  }
+  const out = keySlab.subarray(keySlabAt, keySlabAt + key.byteLength)
+  out.set(key)
+  keySlabAt += key.byteLength
+  return out
+}
+
+/**
  * The state is a class instance (methods on the prototype, so a connection's
  * two CipherStates are a few fields each, not a dozen closures).
  */
@@ -172,7 +192,7 @@ class CipherStateImpl implements CipherState {
   }
 
   initializeKey(key: Uint8Array): void {
-    this.kb = Uint8Array.from(key)
+    this.kb = keyCopy(key)
     this.k = undefined
     this.lo = 0
     this.hi = 0

@@ -65,11 +65,11 @@ const logFailure =
 
 /** Serve one accepted connection: make its scope, run the handler in it. */
 export const serve = (params: ServeParams): void => {
-  const { conn, handler, run } = params
+  const { conn, handler, run, release } = params
   const scope = Scope.forkUnsafe(params.parent)
   const end = params.socket === undefined ? undefined : closeOnEnd(params.socket, scope, run, params.onClose)
   run(
-    Scope.addFinalizer(scope, params.release).pipe(
+    Scope.addFinalizerExit(scope, () => release).pipe(
       Effect.andThen(Effect.suspend(() => handler(conn, scope))),
       Scope.provide(scope),
       Effect.onExit((exit) => {
