@@ -949,13 +949,16 @@ export const make = (
     const own = services ?? Context.omit(Tracer.ParentSpan)(yield* Effect.context<never>())
     const session = new SessionImpl(duplex, direction, config, clock, own)
     session.memory = memory
-    // the fibers are root fibers (no parent, no scope entry each) on the session's
-    // services: the one finalizer shuts the session down, then interrupts them
-    // a function of the exit, not an Effect made now: an idle session's scope holds one closure for it
+    // the fibers are detached (no parent, no scope entry each) and run on the session's
+    // services: the one finalizer shuts the session down, then interrupts them (a
+    // function of the exit, not an Effect made now: the scope holds one closure for it)
     yield* Scope.addFinalizerExit(sessionScope, () => session.finalize())
     const pollable = Duplex.pollable(duplex)
     if (pollable === undefined) {
-      session.readerFiber = Effect.runForkWith(own)(Effect.suspend(() => session.readLoop()))
+      session.readerFiber = yield* Effect.provideContext(
+        Effect.forkDetach(Effect.suspend(() => session.readLoop())),
+        own
+      )
     } else {
       session.pollSource = pollable
       session.pumpNotice = () => session.pump()
@@ -968,12 +971,15 @@ export const make = (
       session.kaDeadline = session.nowNanos()
       yield* keeper.join(session)
     } else {
-      session.keepAliveFiber = Effect.runForkWith(own)(Effect.ensuring(
-        Effect.ignore(session.ping), // one ping to measure the RTT (window auto-tuning)
-        Effect.sync(() => {
-          session.keepAliveFiber = undefined
-        })
-      ))
+      session.keepAliveFiber = yield* Effect.provideContext(
+        Effect.forkDetach(Effect.ensuring(
+          Effect.ignore(session.ping), // one ping to measure the RTT (window auto-tuning)
+          Effect.sync(() => {
+            session.keepAliveFiber = undefined
+          })
+        )),
+        own
+      )
     }
     return session
   })
