@@ -871,14 +871,16 @@ describe("Noise.make", () => {
 })
 
 describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
-  /** A raw duplex the test feeds: pollable, its notice recorded. */
+  /** A raw duplex the test feeds: pollable, its notice recorded; written synchronously, unless `blocked`. */
   const scriptedRaw = () => {
     const state = {
       queue: [] as Array<Duplex.Chunks | Duplex.DuplexError>,
       notify: undefined as (() => void) | undefined,
-      resets: 0
+      resets: 0,
+      written: [] as Array<Uint8Array>,
+      blocked: false
     }
-    const raw: Duplex.Duplex & Duplex.Pollable = {
+    const raw: Duplex.Duplex & Duplex.Pollable & Duplex.SyncWritable = {
       read: Effect.die("read by polling only"),
       write: () => Effect.void,
       closeWrite: Effect.void,
@@ -886,6 +888,11 @@ describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
       pollRead: () => state.queue.shift(),
       onReadable: (notify) => {
         state.notify = notify
+      },
+      tryWrite: (chunks) => {
+        if (state.blocked) return false
+        state.written.push(...chunks)
+        return true
       }
     }
     const feed = (item: Duplex.Chunks | Duplex.DuplexError) => {
@@ -956,9 +963,30 @@ describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
     expect(other.state.resets).toBe(1)
   })
 
+  it("§Wire Format: tryWrite encrypts only when the raw duplex takes the frames now: while it applies backpressure nothing is written and no nonce is used, so the frames that follow decrypt in order", () => {
+    const { raw, state } = scriptedRaw()
+    const secure = Duplex.syncWritable(SecureDuplex.make(raw, ciphers(), []))!
+    expect(secure).toBeDefined()
+    const enc = new TextEncoder()
+    expect(secure.tryWrite([enc.encode("one")])).toBe(true)
+    state.blocked = true
+    expect(secure.tryWrite([enc.encode("skipped")])).toBe(false)
+    expect(secure.tryWrite([])).toBe(false)
+    state.blocked = false
+    expect(secure.tryWrite([enc.encode("two")])).toBe(true)
+    const peer = CipherState.make(key)
+    const texts = parseFrames(Duplex.concat(state.written)).map(({ start, length }) =>
+      new TextDecoder().decode(
+        ok(peer.decryptWithAd(new Uint8Array(0), Duplex.concat(state.written).subarray(start + 2, start + 2 + length)))
+      )
+    )
+    expect(texts).toEqual(["one", "two"])
+  })
+
   it("a raw duplex that cannot be polled gives a secure duplex that cannot either (it is read with `read`)", () =>
     Effect.gen(function*() {
       const [a] = yield* Duplex.pair()
       expect(Duplex.pollable(SecureDuplex.make(a, ciphers(), []))).toBeUndefined()
+      expect(Duplex.syncWritable(SecureDuplex.make(a, ciphers(), []))).toBeUndefined()
     }).pipe(Effect.scoped, Effect.runPromise))
 })

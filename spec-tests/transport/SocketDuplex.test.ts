@@ -14,6 +14,18 @@ const text = (r: Duplex.Chunks | Duplex.DuplexError | undefined) =>
 /** Wait for the duplex's notice (once). */
 const readable = (d: Duplex.Pollable) => Effect.callback<void>((resume) => d.onReadable(() => resume(Effect.void)))
 
+/** Poll `d` (waiting for its notice between polls) until `n` characters of text arrived. */
+const pollText = (d: Duplex.Pollable, n: number) =>
+  Effect.gen(function*() {
+    let got = ""
+    while (got.length < n) {
+      const r = d.pollRead()
+      if (r === undefined) yield* readable(d)
+      else got += text(r)
+    }
+    return got
+  })
+
 describe("SocketDuplex read by polling (Duplex.Pollable)", () => {
   it.effect("pollRead: undefined while nothing arrived; the notice comes with the bytes, which pollRead then takes whole; EOF is [] (TCP FIN)", () =>
     Effect.gen(function*() {
@@ -23,13 +35,7 @@ describe("SocketDuplex read by polling (Duplex.Pollable)", () => {
       expect(pb.pollRead()).toBeUndefined()
       yield* a.write([new TextEncoder().encode("hello")])
       yield* readable(pb)
-      let got = ""
-      while (got.length < 5) {
-        const r = pb.pollRead()
-        if (r === undefined) yield* readable(pb)
-        else got += text(r)
-      }
-      expect(got).toBe("hello")
+      expect(yield* pollText(pb, 5)).toBe("hello")
       yield* a.closeWrite
       let end = pb.pollRead()
       while (end === undefined) {
@@ -73,5 +79,26 @@ describe("SocketDuplex read by polling (Duplex.Pollable)", () => {
       expect(seen).toEqual(["first", "second"])
       const failed = yield* Effect.flip(b.write([new Uint8Array(1)]))
       expect(failed).toBeInstanceOf(Duplex.DuplexError)
+    }).pipe(Effect.scoped))
+
+  it.effect("tryWrite (Duplex.SyncWritable): writes at once and gives true; false, writing nothing, while Node's buffer is over its mark (a peer not reading); the failure after a reset", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* socketPair()
+      const wa = Duplex.syncWritable(a)!
+      expect(wa).toBeDefined()
+      expect(wa.tryWrite([new TextEncoder().encode("now")])).toBe(true)
+      expect(yield* pollText(Duplex.pollable(b)!, 3)).toBe("now")
+      // b stops reading: fill the kernel's buffers and Node's until tryWrite refuses
+      const chunk = new Uint8Array(256 * 1024)
+      let refused = false
+      for (let i = 0; i < 4096 && !refused; i++) {
+        const r = wa.tryWrite([chunk])
+        expect(r === true || r === false).toBe(true)
+        refused = r === false
+      }
+      expect(refused).toBe(true)
+      expect(wa.tryWrite([])).toBe(false)
+      yield* a.reset
+      expect(wa.tryWrite([chunk])).toBeInstanceOf(Duplex.DuplexError)
     }).pipe(Effect.scoped))
 })

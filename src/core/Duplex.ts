@@ -76,6 +76,22 @@ export interface Pollable {
   readonly onReadable: (notify: (() => void) | undefined) => void
 }
 
+/**
+ * An optional capability of a Duplex: writing a batch without an Effect when
+ * the duplex can take it now (a muxer's writer then needs no fiber for it).
+ * `tryWrite` writes the whole batch and gives `true`; or writes nothing and
+ * gives `false` while the duplex applies backpressure (use `write`, which
+ * waits); or gives the failure `write` would fail with. An empty batch
+ * writes nothing and tells which of the three a batch would get.
+ */
+export interface SyncWritable {
+  readonly tryWrite: (chunks: Chunks) => boolean | DuplexError
+}
+
+/** `self` when it can be written synchronously, else `undefined`. */
+export const syncWritable = (self: Duplex): (Duplex & SyncWritable) | undefined =>
+  "tryWrite" in self ? self as Duplex & SyncWritable : undefined
+
 /** `self` when it can be polled, else `undefined`. */
 export const pollable = (self: Duplex): (Duplex & Pollable) | undefined =>
   "pollRead" in self && "onReadable" in self ? self as Duplex & Pollable : undefined

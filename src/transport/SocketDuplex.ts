@@ -100,7 +100,7 @@ function onClose(this: Net.Socket): void {
  * The socket's state in fields, its behaviour on the prototype: an idle
  * connection holds this object and no closures of its own.
  */
-class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable {
+class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable, Duplex.SyncWritable {
   readonly socket: Net.Socket
   readonly maxBuffered: number
   readonly closeTimeout: Duration.Input
@@ -303,6 +303,21 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable {
 
   /** An own property (callers may take it off the object, e.g. `Duplex.prepend`). */
   readonly write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => this.writeBatch(chunks)
+
+  tryWrite(chunks: Duplex.Chunks): boolean | Duplex.DuplexError {
+    const failed = this.failure()
+    if (failed !== undefined) return failed
+    const socket = this.socket
+    if (this.writeClosed || socket.destroyed || socket.writableEnded) return Duplex.closedError()
+    if (socket.writableNeedDrain) return false
+    if (chunks.length === 0) return true
+    try {
+      this.writeNow(chunks)
+    } catch (err) {
+      return new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
+    }
+    return true
+  }
 
   writeBatch(chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> {
     return Effect.suspend(() => {

@@ -184,6 +184,8 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   pollSource: (Duplex.Duplex & Duplex.Pollable) | undefined = undefined
   /** `pump`, as the duplex's readable notice */
   pumpNotice: (() => void) | undefined = undefined
+  /** the duplex, when it can be written synchronously (Duplex.SyncWritable): no writer fiber then, mostly */
+  syncSink: (Duplex.Duplex & Duplex.SyncWritable) | undefined = undefined
   /** with keep-alive disabled: the one ping that measures the RTT */
   keepAliveFiber: Fiber.Fiber<void> | undefined = undefined
 
@@ -238,10 +240,20 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
     this.wakeWriter()
   }
 
-  /** Start a writer fiber if there is something to do (called on a microtask). */
+  /**
+   * Write the outbox (called on a microtask): at once when the duplex takes it
+   * synchronously (Duplex.SyncWritable), else, or when it applies
+   * backpressure, or to close the write side, in a writer fiber.
+   */
   startWriter(): void {
     this.writerDue = false
     if (this.writerRunning || this.writeDone) return
+    const sink = this.syncSink
+    if (sink !== undefined && this.outbox.length > 0) {
+      const r = sink.tryWrite(this.outbox)
+      if (r instanceof Duplex.DuplexError) return this.writeFailed(r)
+      if (r) this.tookOutbox()
+    }
     if (this.outbox.length === 0 && !this.finishing) return
     this.writerRunning = true
     const fiber = Effect.runForkWith(this.services)(Effect.suspend(() => this.writeStep()))
@@ -255,28 +267,34 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
       this.writerEnded(false)
       return Effect.void
     }
+    const batch = this.tookOutbox()
+    return Effect.flatMap(Effect.result(this.duplex.write(batch)), (result) => {
+      if (Result.isFailure(result)) {
+        this.writeFailed(result.failure)
+        return Effect.void
+      }
+      return this.writeStep()
+    })
+  }
+
+  /** The outbox is being written: empty it (its batch returned) and wake the writers waiting for room. */
+  tookOutbox(): Array<Uint8Array> {
     const batch = this.outbox
     this.outbox = []
     this.outboxBytes = 0
     this.pendingPongs = 0
     this.pendingRefusals = 0
     this.wakeAll(this.drainWaiters)
-    return Effect.flatMap(Effect.result(this.duplex.write(batch)), (result) => {
-      if (Result.isFailure(result)) {
-        this.outbox = []
-        this.terminate(
-          new MuxerError({
-            reason: "Io",
-            message: `yamux: write failed: ${result.failure.message}`,
-            cause: result.failure
-          }),
-          undefined
-        )
-        this.writerEnded(true)
-        return Effect.void
-      }
-      return this.writeStep()
-    })
+    return batch
+  }
+
+  writeFailed(failure: Duplex.DuplexError): void {
+    this.outbox = []
+    this.terminate(
+      new MuxerError({ reason: "Io", message: `yamux: write failed: ${failure.message}`, cause: failure }),
+      undefined
+    )
+    this.writerEnded(true)
   }
 
   writerEnded(done: boolean): void {
@@ -953,6 +971,7 @@ export const make = (
     // services: the one finalizer shuts the session down, then interrupts them (a
     // function of the exit, not an Effect made now: the scope holds one closure for it)
     yield* Scope.addFinalizerExit(sessionScope, () => session.finalize())
+    session.syncSink = Duplex.syncWritable(duplex)
     const pollable = Duplex.pollable(duplex)
     if (pollable === undefined) {
       session.readerFiber = yield* Effect.provideContext(

@@ -79,9 +79,10 @@ export const make = (
   leftover: Duplex.Chunks
 ): Duplex.Duplex => {
   const pollable = Duplex.pollable(raw)
-  return pollable === undefined
+  const writable = Duplex.syncWritable(raw)
+  return pollable === undefined || writable === undefined
     ? new SecureDuplex(raw, ciphers, leftover)
-    : new PollableSecureDuplex(pollable, ciphers, leftover)
+    : new PollableSecureDuplex(raw as Duplex.Duplex & Duplex.Pollable & Duplex.SyncWritable, ciphers, leftover)
 }
 
 /**
@@ -363,14 +364,20 @@ class SecureDuplex implements Duplex.Duplex {
 }
 
 /**
- * Over a pollable raw Duplex the secure one is pollable too (Duplex.Pollable):
- * `pollRead` decrypts what `read` would, synchronously, and the notice is
- * the raw duplex's.
+ * Over a raw Duplex that can be polled and written synchronously (a socket's)
+ * the secure one can be too (Duplex.Pollable, Duplex.SyncWritable):
+ * `pollRead` decrypts what `read` would, synchronously, and the notice is the
+ * raw duplex's; `tryWrite` encrypts only once the raw duplex can take the
+ * frames (a nonce used is a frame sent).
  */
-class PollableSecureDuplex extends SecureDuplex implements Duplex.Pollable {
-  readonly source: Duplex.Duplex & Duplex.Pollable
+class PollableSecureDuplex extends SecureDuplex implements Duplex.Pollable, Duplex.SyncWritable {
+  readonly source: Duplex.Duplex & Duplex.Pollable & Duplex.SyncWritable
 
-  constructor(raw: Duplex.Duplex & Duplex.Pollable, ciphers: HandshakeState.TransportCiphers, leftover: Duplex.Chunks) {
+  constructor(
+    raw: Duplex.Duplex & Duplex.Pollable & Duplex.SyncWritable,
+    ciphers: HandshakeState.TransportCiphers,
+    leftover: Duplex.Chunks
+  ) {
     super(raw, ciphers, leftover)
     this.source = raw
   }
@@ -413,5 +420,14 @@ class PollableSecureDuplex extends SecureDuplex implements Duplex.Pollable {
 
   onReadable(notify: (() => void) | undefined): void {
     this.source.onReadable(notify)
+  }
+
+  tryWrite(chunks: Duplex.Chunks): boolean | Duplex.DuplexError {
+    if (this.failure !== undefined) return this.failure
+    const ready = this.source.tryWrite(Duplex.EOF)
+    if (ready !== true || chunks.length === 0) return ready
+    const frames = encryptBatch(this.send, chunks)
+    if (!Array.isArray(frames)) return this.failNow(transportError(frames.reason, frames.message))
+    return frames.length === 0 ? true : this.source.tryWrite(frames)
   }
 }
