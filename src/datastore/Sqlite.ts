@@ -348,10 +348,15 @@ export const make = (
     const queue = yield* Queue.bounded<WriteRequest, Cause.Done>(
       Math.max(1, options.maxPendingWrites ?? defaults.maxPendingWrites)
     )
-    const commit = (requests: ReadonlyArray<WriteRequest>) =>
-      sql.withTransaction(
-        Effect.forEach(statements(requests), (st) => sql.unsafe(st.text, st.params).raw, { discard: true })
-      ).pipe(Effect.mapError(fromSql(path, "writing")))
+    const commit = (requests: ReadonlyArray<WriteRequest>) => {
+      const sts = statements(requests)
+      // one statement is a transaction of its own (SQLite's autocommit, with the same commit
+      // and fsync): a single put or delete, or a run of up to 64, skips BEGIN and COMMIT
+      const run = sts.length === 1
+        ? Effect.asVoid(sql.unsafe(sts[0]!.text, sts[0]!.params).raw)
+        : sql.withTransaction(Effect.forEach(sts, (st) => sql.unsafe(st.text, st.params).raw, { discard: true }))
+      return run.pipe(Effect.mapError(fromSql(path, "writing")))
+    }
     // a failed group is retried one request per transaction, so a request fails only for its own fault
     const commitEach = (requests: ReadonlyArray<WriteRequest>): Effect.Effect<void> =>
       Effect.flatMap(Effect.exit(commit(requests)), (exit) =>
