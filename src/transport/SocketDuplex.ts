@@ -305,38 +305,41 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable, 
   readonly write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => this.writeBatch(chunks)
 
   tryWrite(chunks: Duplex.Chunks): boolean | Duplex.DuplexError {
-    const failed = this.failure()
-    if (failed !== undefined) return failed
-    const socket = this.socket
-    if (this.writeClosed || socket.destroyed || socket.writableEnded) return Duplex.closedError()
-    if (socket.writableNeedDrain) return false
+    const blocked = this.writeRefusal()
+    if (blocked !== undefined) return blocked
+    if (this.socket.writableNeedDrain) return false
     if (chunks.length === 0) return true
-    try {
-      this.writeNow(chunks)
-    } catch (err) {
-      return new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
-    }
-    return true
+    const ok = this.writeCaught(chunks)
+    return ok instanceof Duplex.DuplexError ? ok : true
   }
 
   writeBatch(chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> {
     return Effect.suspend(() => {
-      const failed = this.failure()
-      if (failed !== undefined) return Effect.fail(failed)
-      const socket = this.socket
-      if (this.writeClosed || socket.destroyed || socket.writableEnded) return Effect.fail(Duplex.closedError())
+      const blocked = this.writeRefusal()
+      if (blocked !== undefined) return Effect.fail(blocked)
       if (chunks.length === 0) return Effect.void
-      let ok: boolean
-      try {
-        ok = this.writeNow(chunks)
-      } catch (err) {
-        // Only a non-buffer chunk can make write() throw; report it as Io.
-        return Effect.fail(
-          new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
-        )
-      }
+      const ok = this.writeCaught(chunks)
+      if (ok instanceof Duplex.DuplexError) return Effect.fail(ok)
       return ok ? Effect.void : Effect.callback<void, Duplex.DuplexError>((resume) => this.awaitDrain(resume))
     })
+  }
+
+  /** Why no write can go now (the duplex failed or its write side closed), if so. */
+  writeRefusal(): Duplex.DuplexError | undefined {
+    const failed = this.failure()
+    if (failed !== undefined) return failed
+    const socket = this.socket
+    if (this.writeClosed || socket.destroyed || socket.writableEnded) return Duplex.closedError()
+    return undefined
+  }
+
+  /** `writeNow`, with a throw reported as an Io failure (only a non-buffer chunk makes `write()` throw). */
+  writeCaught(chunks: Duplex.Chunks): boolean | Duplex.DuplexError {
+    try {
+      return this.writeNow(chunks)
+    } catch (err) {
+      return new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
+    }
   }
 
   get closeWrite(): Effect.Effect<void> {

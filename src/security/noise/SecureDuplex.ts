@@ -178,6 +178,11 @@ class SecureDuplex implements Duplex.Duplex {
     this.push(leftover)
   }
 
+  /** The raw duplex ended with part of a frame buffered. */
+  endedInsideFrame(): Duplex.DuplexError {
+    return transportError("Closed", `the stream ended inside a frame (${this.buffered} bytes buffered)`)
+  }
+
   fail(error: Duplex.DuplexError): Effect.Effect<never, Duplex.DuplexError> {
     if (this.failure === undefined) this.failure = error
     return Effect.andThen(this.raw.reset, Effect.fail(this.failure))
@@ -350,7 +355,7 @@ class SecureDuplex implements Duplex.Duplex {
       if (chunks.length === 0) {
         if (this.buffered > 0) {
           return this.fail(
-            transportError("Closed", `the stream ended inside a frame (${this.buffered} bytes buffered)`)
+            this.endedInsideFrame()
           )
         }
         this.ended = true
@@ -408,7 +413,7 @@ class PollableSecureDuplex extends SecureDuplex implements Duplex.Pollable, Dupl
       if (chunks.length === 0) {
         if (this.buffered > 0) {
           return this.failNow(
-            transportError("Closed", `the stream ended inside a frame (${this.buffered} bytes buffered)`)
+            this.endedInsideFrame()
           )
         }
         this.ended = true
