@@ -79,3 +79,26 @@ describe("Duplex (in-memory pair)", () => {
       expect(all.flatMap((c) => Array.from(c))).toEqual([1, 2, 3])
     }))
 })
+
+describe("Duplex.release (freeing a chunk its owner has consumed)", () => {
+  it("a chunk that is the whole of its ArrayBuffer, of at least RELEASE_MIN bytes, is detached (its memory freed, it reads as empty); views into a larger buffer, small chunks and Node's pooled Buffers are left alone", () => {
+    const whole = new Uint8Array(Duplex.RELEASE_MIN)
+    const larger = new Uint8Array(4 * Duplex.RELEASE_MIN)
+    const view = larger.subarray(0, 2 * Duplex.RELEASE_MIN)
+    const tail = larger.subarray(Duplex.RELEASE_MIN)
+    const small = new Uint8Array(Duplex.RELEASE_MIN - 1)
+    const pooled = Buffer.allocUnsafe(100)
+    Duplex.releaseAll([whole, view, tail, small, pooled])
+    expect(whole.byteLength).toBe(0)
+    expect(whole.buffer.detached).toBe(true)
+    expect([view.byteLength, tail.byteLength, small.byteLength, pooled.byteLength]).toEqual([
+      2 * Duplex.RELEASE_MIN,
+      3 * Duplex.RELEASE_MIN,
+      Duplex.RELEASE_MIN - 1,
+      100
+    ])
+    expect(larger.buffer.detached).toBe(false)
+    Duplex.release(whole) // twice: nothing left to do
+    expect(whole.byteLength).toBe(0)
+  })
+})

@@ -872,15 +872,17 @@ describe("Noise.make", () => {
 
 describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
   /** A raw duplex the test feeds: pollable, its notice recorded; written synchronously, unless `blocked`. */
-  const scriptedRaw = () => {
+  const scriptedRaw = (options: { readonly ownedReads?: boolean } = {}) => {
     const state = {
       queue: [] as Array<Duplex.Chunks | Duplex.DuplexError>,
       notify: undefined as (() => void) | undefined,
       resets: 0,
       written: [] as Array<Uint8Array>,
+      handedOver: [] as Array<boolean>,
       blocked: false
     }
-    const raw: Duplex.Duplex & Duplex.Pollable & Duplex.SyncWritable = {
+    const raw: Duplex.Duplex & Duplex.Pollable & Duplex.SyncWritable & Partial<Duplex.OwnedReads> = {
+      ...(options.ownedReads === true ? { ownedReads: true as const } : {}),
       read: Effect.die("read by polling only"),
       write: () => Effect.void,
       closeWrite: Effect.void,
@@ -889,9 +891,10 @@ describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
       onReadable: (notify) => {
         state.notify = notify
       },
-      tryWrite: (chunks) => {
+      tryWrite: (chunks, handOver) => {
         if (state.blocked) return false
         state.written.push(...chunks)
+        if (chunks.length > 0) state.handedOver.push(handOver === true)
         return true
       }
     }
@@ -981,6 +984,60 @@ describe("noise spec §Wire Format, read by polling (Duplex.Pollable)", () => {
       )
     )
     expect(texts).toEqual(["one", "two"])
+  })
+
+  /** `bytes` as one chunk that is the whole of its own ArrayBuffer (as a socket read is). */
+  const own = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes)
+  const big = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
+  const sealedBytes = (send: CipherState.CipherState, plaintext: Uint8Array): Uint8Array =>
+    frame(ok(send.encryptWithAd(new Uint8Array(0), plaintext)))
+
+  it("over a raw duplex whose reads are owned (Duplex.OwnedReads) the ciphertext chunks are released once decrypted, only then, and not the handshake's leftover: the plaintext is intact", () => {
+    const peer = CipherState.make(key)
+    const p1 = big(20_000, 1)
+    const p2 = big(30_000, 2)
+    const p3 = big(12_000, 3)
+    const f1 = sealedBytes(peer, p1)
+    const leftover = own(f1)
+    const f2 = sealedBytes(peer, p2)
+    const f3 = sealedBytes(peer, p3)
+    const { raw, feed } = scriptedRaw({ ownedReads: true })
+    const secure = Duplex.pollable(SecureDuplex.make(raw, ciphers(), [leftover]))!
+    const text = (r: Duplex.Chunks | Duplex.DuplexError | undefined) => Array.isArray(r) && Duplex.concat(r)
+    const first = secure.pollRead()
+    expect(text(first)).toEqual(p1)
+    expect(leftover.byteLength).toBe(f1.byteLength) // the handshake's: kept
+    // f2 whole with the start of f3 in one read, the rest of f3 in the next
+    const read1 = own(Duplex.concat([f2, f3.subarray(0, 3_000)]))
+    const read2 = own(f3.subarray(3_000))
+    feed([read1])
+    expect(text(secure.pollRead())).toEqual(p2)
+    expect(read1.byteLength).toBe(f2.byteLength + 3_000) // the start of f3 is still to be decrypted
+    feed([read2])
+    expect(text(secure.pollRead())).toEqual(p3)
+    expect(read1.byteLength).toBe(0)
+    expect(read2.byteLength).toBe(0)
+    expect(text(first)).toEqual(p1) // plaintext is never a view of the ciphertext
+
+    // reads that are not owned are never released
+    const other = scriptedRaw()
+    const peer2 = CipherState.make(key)
+    const notOwned = own(sealedBytes(peer2, p2))
+    const plain = Duplex.pollable(SecureDuplex.make(other.raw, ciphers(), []))!
+    other.feed([notOwned])
+    expect(Array.isArray(plain.pollRead())).toBe(true)
+    expect(notOwned.byteLength).toBe(f2.byteLength)
+  })
+
+  it("tryWrite hands the frames over to the raw duplex (it may release them once sent) when the batch is large enough for that to matter, never the caller's chunks", () => {
+    const { raw, state } = scriptedRaw()
+    const secure = Duplex.syncWritable(SecureDuplex.make(raw, ciphers(), []))!
+    const small = new TextEncoder().encode("small")
+    const large = big(70_000, 4)
+    expect(secure.tryWrite([small])).toBe(true)
+    expect(secure.tryWrite([large])).toBe(true)
+    expect(state.handedOver).toEqual([false, true])
+    expect(state.written.some((c) => c.buffer === large.buffer)).toBe(false)
   })
 
   it("a raw duplex that cannot be polled gives a secure duplex that cannot either (it is read with `read`)", () =>

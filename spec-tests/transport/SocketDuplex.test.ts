@@ -26,6 +26,17 @@ const pollText = (d: Duplex.Pollable, n: number) =>
     return got
   })
 
+/** Every chunk `d` reads until EOF, as read. */
+const readToEof = (d: Duplex.Duplex) =>
+  Effect.gen(function*() {
+    const got: Array<Uint8Array> = []
+    while (true) {
+      const chunks = yield* d.read
+      if (chunks.length === 0) return got
+      got.push(...chunks)
+    }
+  })
+
 describe("SocketDuplex read by polling (Duplex.Pollable)", () => {
   it.effect("pollRead: undefined while nothing arrived; the notice comes with the bytes, which pollRead then takes whole; EOF is [] (TCP FIN)", () =>
     Effect.gen(function*() {
@@ -100,5 +111,36 @@ describe("SocketDuplex read by polling (Duplex.Pollable)", () => {
       expect(wa.tryWrite([])).toBe(false)
       yield* a.reset
       expect(wa.tryWrite([chunk])).toBeInstanceOf(Duplex.DuplexError)
+    }).pipe(Effect.scoped))
+
+  it.effect("Duplex.OwnedReads: every chunk read is the whole of its own ArrayBuffer, so its reader may release it", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* socketPair()
+      expect(Duplex.ownsReads(b)).toBe(true)
+      const sent = Uint8Array.from({ length: 200_000 }, (_, i) => i & 0xff)
+      yield* a.write([sent])
+      yield* a.closeWrite
+      const got = yield* readToEof(b)
+      expect(Duplex.concat(got)).toEqual(sent)
+      for (const c of got) expect([c.byteOffset, c.byteLength]).toEqual([0, c.buffer.byteLength])
+    }).pipe(Effect.scoped))
+
+  it.effect("a batch handed over (write and tryWrite with handOver) is released once Node has written it, and arrives intact; a batch not handed over is left alone", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* socketPair()
+      const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff)
+      const given = [pattern(40_000, 1), pattern(50_000, 2)]
+      const kept = [pattern(30_000, 3)]
+      const tried = [pattern(20_000, 4)]
+      const expected = Duplex.concat([...given, ...kept, ...tried])
+      yield* a.write(given, true)
+      yield* a.write(kept)
+      expect(Duplex.syncWritable(a)!.tryWrite(tried, true)).toBe(true)
+      yield* a.closeWrite
+      const got = yield* readToEof(b)
+      expect(Duplex.concat(got)).toEqual(expected)
+      // by EOF every write has completed (in order, before the FIN) and Node has run its callback
+      expect([...given, ...tried].map((c) => c.byteLength)).toEqual([0, 0, 0])
+      expect(kept[0]!.byteLength).toBe(30_000)
     }).pipe(Effect.scoped))
 })

@@ -47,15 +47,19 @@ export type Chunks = ReadonlyArray<Uint8Array>
 export interface Duplex {
   /** The next batch of bytes; `[]` (empty) when the remote has closed its write side. */
   readonly read: Effect.Effect<Chunks, DuplexError>
-  /** Write a batch in one call. Resolves once the batch is accepted (backpressure suspends). */
-  readonly write: (chunks: Chunks) => Effect.Effect<void, DuplexError>
+  /**
+   * Write a batch in one call. Resolves once the batch is accepted (backpressure suspends).
+   * `handOver`: the caller gives the chunks up (it made them and keeps no view of
+   * them), so the duplex may {@link release} each once it has sent it; a duplex may
+   * ignore it.
+   */
+  readonly write: (chunks: Chunks, handOver?: boolean) => Effect.Effect<void, DuplexError>
   /** Half-close: no more writes, the remote reads EOF. Idempotent. */
   readonly closeWrite: Effect.Effect<void>
   /** Abort both directions now. Idempotent. */
   readonly reset: Effect.Effect<void>
 }
 
-/** The EOF batch. */
 /**
  * An optional capability of a Duplex: reading without a fiber parked on
  * `read` (docs/ARCHITECTURE.md §3.2). A reader that holds a connection for
@@ -85,7 +89,53 @@ export interface Pollable {
  * writes nothing and tells which of the three a batch would get.
  */
 export interface SyncWritable {
-  readonly tryWrite: (chunks: Chunks) => boolean | DuplexError
+  /** `handOver` as for {@link Duplex.write}. */
+  readonly tryWrite: (chunks: Chunks, handOver?: boolean) => boolean | DuplexError
+}
+
+/**
+ * An optional capability of a Duplex: every chunk its reads give is the whole
+ * of an ArrayBuffer that nothing else refers to (a socket's reads are), so a
+ * reader that has consumed a chunk and keeps no view of it may free it at once
+ * with {@link release}.
+ */
+export interface OwnedReads {
+  readonly ownedReads: true
+}
+
+/** Whether `self`'s reads may be released by their reader ({@link OwnedReads}). */
+export const ownsReads = (self: Duplex): boolean => (self as Partial<OwnedReads>).ownedReads === true
+
+/** Chunks below this size are left to the garbage collector (see {@link release}). */
+export const RELEASE_MIN = 8192
+
+/**
+ * Free the memory of a chunk nothing refers to any more, now, instead of at the
+ * next full garbage collection: V8 frees an ArrayBuffer's memory when it is
+ * detached (`transfer(0)`), and every view of it reads as empty after. Only a
+ * chunk that is the whole of its ArrayBuffer, of at least {@link RELEASE_MIN}
+ * bytes, is released; others (a slice of Node's Buffer pool, a view into
+ * another buffer, a small one) are left as they are.
+ *
+ * Why: V8 collects ArrayBuffers in a minor collection only when the young
+ * generation fills, and the transport path allocates little on the JS heap,
+ * so the 64 KiB buffers of each socket read, each decryption and each
+ * encryption pile up until the external-memory limit starts a full
+ * mark-compact of the whole heap, one per ~64 MiB of them (README,
+ * Performance). Whoever frees a chunk must own it: its own output, or a read
+ * of an {@link OwnedReads} duplex that it has consumed.
+ */
+export const release = (chunk: Uint8Array): void => {
+  const buffer = chunk.buffer
+  if (
+    chunk.byteLength >= RELEASE_MIN && chunk.byteOffset === 0 && buffer instanceof ArrayBuffer &&
+    chunk.byteLength === buffer.byteLength
+  ) buffer.transfer(0)
+}
+
+/** {@link release} every chunk of a batch. */
+export const releaseAll = (chunks: Chunks): void => {
+  for (let i = 0; i < chunks.length; i++) release(chunks[i]!)
 }
 
 /** `self` when it can be written synchronously, else `undefined`. */
@@ -96,6 +146,7 @@ export const syncWritable = (self: Duplex): (Duplex & SyncWritable) | undefined 
 export const pollable = (self: Duplex): (Duplex & Pollable) | undefined =>
   "pollRead" in self && "onReadable" in self ? self as Duplex & Pollable : undefined
 
+/** The EOF batch. */
 export const EOF: Chunks = []
 
 /** True when a batch returned by `read` is the EOF signal. */

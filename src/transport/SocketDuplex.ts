@@ -100,8 +100,12 @@ function onClose(this: Net.Socket): void {
  * The socket's state in fields, its behaviour on the prototype: an idle
  * connection holds this object and no closures of its own.
  */
-class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable, Duplex.SyncWritable {
+class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable, Duplex.SyncWritable, Duplex.OwnedReads {
   readonly socket: Net.Socket
+  /** Node makes an ArrayBuffer for each read of a socket, of the bytes read (Duplex.OwnedReads). */
+  get ownedReads(): true {
+    return true
+  }
   readonly maxBuffered: number
   readonly closeTimeout: Duration.Input
   unread: Array<Uint8Array> = []
@@ -284,41 +288,44 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable, 
     })
   }
 
-  writeNow(chunks: Duplex.Chunks): boolean {
+  /**
+   * Hand the batch to the socket (corked: one `writev`). A handed-over batch
+   * is released once Node reports its last chunk written (the kernel has the
+   * bytes; writes complete in order), or dropped.
+   */
+  writeNow(chunks: Duplex.Chunks, handOver: boolean): boolean {
     const socket = this.socket
     let ok = true
-    if (chunks.length === 1) {
-      const c = chunks[0]!
-      if (c.byteLength > 0) ok = socket.write(c)
-    } else {
-      socket.cork()
-      for (let i = 0; i < chunks.length; i++) {
-        const c = chunks[i]!
-        if (c.byteLength > 0) ok = socket.write(c)
-      }
-      socket.uncork()
+    const last = chunks.length - 1
+    if (last > 0) socket.cork()
+    for (let i = 0; i <= last; i++) {
+      const c = chunks[i]!
+      if (c.byteLength === 0) continue
+      ok = i === last && handOver ? socket.write(c, () => Duplex.releaseAll(chunks)) : socket.write(c)
     }
+    if (last > 0) socket.uncork()
     return ok
   }
 
   /** An own property (callers may take it off the object, e.g. `Duplex.prepend`). */
-  readonly write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> => this.writeBatch(chunks)
+  readonly write = (chunks: Duplex.Chunks, handOver?: boolean): Effect.Effect<void, Duplex.DuplexError> =>
+    this.writeBatch(chunks, handOver === true)
 
-  tryWrite(chunks: Duplex.Chunks): boolean | Duplex.DuplexError {
+  tryWrite(chunks: Duplex.Chunks, handOver?: boolean): boolean | Duplex.DuplexError {
     const blocked = this.writeRefusal()
     if (blocked !== undefined) return blocked
     if (this.socket.writableNeedDrain) return false
     if (chunks.length === 0) return true
-    const ok = this.writeCaught(chunks)
+    const ok = this.writeCaught(chunks, handOver === true)
     return ok instanceof Duplex.DuplexError ? ok : true
   }
 
-  writeBatch(chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> {
+  writeBatch(chunks: Duplex.Chunks, handOver: boolean): Effect.Effect<void, Duplex.DuplexError> {
     return Effect.suspend(() => {
       const blocked = this.writeRefusal()
       if (blocked !== undefined) return Effect.fail(blocked)
       if (chunks.length === 0) return Effect.void
-      const ok = this.writeCaught(chunks)
+      const ok = this.writeCaught(chunks, handOver)
       if (ok instanceof Duplex.DuplexError) return Effect.fail(ok)
       return ok ? Effect.void : Effect.callback<void, Duplex.DuplexError>((resume) => this.awaitDrain(resume))
     })
@@ -334,9 +341,9 @@ class SocketDuplexImpl implements SocketDuplex, Duplex.Duplex, Duplex.Pollable, 
   }
 
   /** `writeNow`, with a throw reported as an Io failure (only a non-buffer chunk makes `write()` throw). */
-  writeCaught(chunks: Duplex.Chunks): boolean | Duplex.DuplexError {
+  writeCaught(chunks: Duplex.Chunks, handOver: boolean): boolean | Duplex.DuplexError {
     try {
-      return this.writeNow(chunks)
+      return this.writeNow(chunks, handOver)
     } catch (err) {
       return new Duplex.DuplexError({ reason: "Io", message: `write failed: ${errorMessage(err)}`, cause: err })
     }

@@ -91,9 +91,12 @@ export const make = (
  */
 const body: Array<Uint8Array> = []
 
-/** Encrypt a batch into frames, or the error. */
-const encryptBatch = (send: CipherState.CipherState, chunks: Duplex.Chunks): Array<Uint8Array> | SecurityError => {
-  const total = Duplex.byteLength(chunks)
+/** Encrypt a batch of `total` bytes into frames, or the error. */
+const encryptBatch = (
+  send: CipherState.CipherState,
+  chunks: Duplex.Chunks,
+  total: number
+): Array<Uint8Array> | SecurityError => {
   const frames: Array<Uint8Array> = []
   if (total === 0) return frames
   let ci = 0 // current chunk
@@ -170,12 +173,24 @@ class SecureDuplex implements Duplex.Duplex {
   head = 0
   buffered = 0
   ended = false
+  /**
+   * The raw duplex's reads are ours to free once decrypted (Duplex.OwnedReads):
+   * the chunks consumed by a pass of `decryptAvailable` are released at its
+   * end, except the first `keep` chunks (the handshake's leftover, which may
+   * be views of its own buffers).
+   */
+  readonly releases: boolean
+  keep: number
+  /** Chunks consumed while decrypting the current message, released after it. */
+  spent: Array<Uint8Array> | undefined = undefined
 
   constructor(raw: Duplex.Duplex, ciphers: HandshakeState.TransportCiphers, leftover: Duplex.Chunks) {
     this.raw = raw
     this.send = ciphers.send
     this.receive = ciphers.receive
     this.push(leftover)
+    this.releases = Duplex.ownsReads(raw)
+    this.keep = this.buf.length
   }
 
   /** The raw duplex ended with part of a frame buffered. */
@@ -194,10 +209,12 @@ class SecureDuplex implements Duplex.Duplex {
   readonly write = (chunks: Duplex.Chunks): Effect.Effect<void, Duplex.DuplexError> =>
     Effect.suspend(() => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
-      const frames = encryptBatch(this.send, chunks)
+      const total = Duplex.byteLength(chunks)
+      const frames = encryptBatch(this.send, chunks, total)
       if (!Array.isArray(frames)) return this.fail(transportError(frames.reason, frames.message))
       if (frames.length === 0) return Effect.void
-      return this.raw.write(frames)
+      // the frames are ours (the cipher's output): handed over when some may be worth releasing
+      return this.raw.write(frames, total >= Duplex.RELEASE_MIN)
     })
 
   get closeWrite(): Effect.Effect<void> {
@@ -232,6 +249,21 @@ class SecureDuplex implements Duplex.Duplex {
     return buf[i]![pos]!
   }
 
+  /** A chunk taken off `buf`: to release once the message it was part of is decrypted. */
+  consumed(chunk: Uint8Array): void {
+    if (!this.releases) return
+    if (this.keep > 0) this.keep--
+    else if (chunk.byteLength >= Duplex.RELEASE_MIN) (this.spent ??= []).push(chunk)
+  }
+
+  /** Release the chunks consumed so far (the cipher has read them; no view of them is kept). */
+  releaseSpent(): void {
+    const spent = this.spent
+    if (spent === undefined) return
+    this.spent = undefined
+    Duplex.releaseAll(spent)
+  }
+
   /** Consume `n` bytes as views into the buffered chunks (no copy). */
   takePieces(n: number, into: Array<Uint8Array>): void {
     const buf = this.buf
@@ -242,7 +274,7 @@ class SecureDuplex implements Duplex.Duplex {
       if (avail <= n) {
         into.push(this.head === 0 ? c : c.subarray(this.head))
         n -= avail
-        buf.shift()
+        this.consumed(buf.shift()!)
         this.head = 0
       } else {
         into.push(c.subarray(this.head, this.head + n))
@@ -261,7 +293,7 @@ class SecureDuplex implements Duplex.Duplex {
       this.head = head + n
       this.buffered -= n
       if (this.head === c.byteLength) {
-        this.buf.shift()
+        this.consumed(this.buf.shift()!)
         this.head = 0
       }
       return out
@@ -279,7 +311,7 @@ class SecureDuplex implements Duplex.Duplex {
       const avail = c.byteLength - this.head
       if (avail <= n) {
         n -= avail
-        buf.shift()
+        this.consumed(buf.shift()!)
         this.head = 0
       } else {
         this.head += n
@@ -290,6 +322,12 @@ class SecureDuplex implements Duplex.Duplex {
 
   /** Decrypt every whole buffered frame, appending plaintexts to `out`. */
   decryptAvailable(out: Array<Uint8Array>): SecurityError | undefined {
+    const err = this.decryptFrames(out)
+    this.releaseSpent()
+    return err
+  }
+
+  decryptFrames(out: Array<Uint8Array>): SecurityError | undefined {
     while (this.buffered >= 2) {
       const len = (this.peekByte(0) << 8) | this.peekByte(1)
       if (this.buffered < 2 + len) return undefined
@@ -431,8 +469,9 @@ class PollableSecureDuplex extends SecureDuplex implements Duplex.Pollable, Dupl
     if (this.failure !== undefined) return this.failure
     const ready = this.source.tryWrite(Duplex.EOF)
     if (ready !== true || chunks.length === 0) return ready
-    const frames = encryptBatch(this.send, chunks)
+    const total = Duplex.byteLength(chunks)
+    const frames = encryptBatch(this.send, chunks, total)
     if (!Array.isArray(frames)) return this.failNow(transportError(frames.reason, frames.message))
-    return frames.length === 0 ? true : this.source.tryWrite(frames)
+    return frames.length === 0 ? true : this.source.tryWrite(frames, total >= Duplex.RELEASE_MIN)
   }
 }
