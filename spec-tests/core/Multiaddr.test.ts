@@ -418,6 +418,8 @@ describe("multiaddr README §Interpreting multiaddrs: encapsulate, decapsulate, 
     expect(Multiaddr.protoCodes(ma)).toEqual([0x2a, 0x29, 0x0111, 0x01cd])
     expect(Multiaddr.components(ma).map((c) => c.value)).toEqual(["eth0", "fe80::1", "4001", undefined])
     expect(Object.isFrozen(ma.components) && Object.isFrozen(ma.components[0])).toBe(true)
+    expect([0x2a, 0x29, 0x0111, 0x01cd].map((code) => Multiaddr.hasCode(ma, code))).toEqual([true, true, true, true])
+    expect([0x06, 0x04, 0x01a5].map((code) => Multiaddr.hasCode(ma, code))).toEqual([false, false, false])
   })
 
   it("immutability: the binary form cannot be changed through toBytes or component bytes", () => {

@@ -175,7 +175,7 @@ const millis = (d: Duration.Input | undefined, fallback: number): number => {
   return r._tag === "Some" ? Duration.toMillis(r.value) : fallback
 }
 
-const has = (addr: Multiaddr.Multiaddr, code: number) => Multiaddr.components(addr).some((c) => c.code === code)
+const has = Multiaddr.hasCode
 
 const isRelay = (addr: Multiaddr.Multiaddr) => has(addr, Multiaddr.codes["p2p-circuit"])
 
@@ -217,7 +217,7 @@ export const rank = (
   const relayDelay = millis(options.relayDelay, 500)
   const seen = new Set<string>()
   const unique = addrs.filter((a) => {
-    const s = Multiaddr.toString(a)
+    const s = Multiaddr.key(a)
     if (seen.has(s)) return false
     seen.add(s)
     return true
@@ -322,6 +322,7 @@ export interface Dialer {
 }
 
 interface BackoffState {
+  readonly addr: Multiaddr.Multiaddr
   readonly step: (now: number, input: DialError) => Effect.Effect<readonly [unknown, Duration.Duration], unknown>
   failures: number
   until: number
@@ -382,20 +383,22 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
 
     // -- backoff ----------------------------------------------------------------
     const peerKey = (peer: PeerId.PeerId | undefined) => (peer === undefined ? "" : PeerId.toString(peer))
-    const backoffUntil = (pk: string, addr: string, now: number): number | undefined => {
-      const st = backoff.get(pk)?.get(addr)
+    // an address's entry is under its Multiaddr.key (O(1); its string form would format it)
+    const backoffUntil = (pk: string, addr: Multiaddr.Multiaddr, now: number): number | undefined => {
+      const st = backoff.get(pk)?.get(Multiaddr.key(addr))
       return st !== undefined && st.until > now ? st.until : undefined
     }
-    const recordFailure = (pk: string, addr: string, error: DialError) =>
+    const recordFailure = (pk: string, addr: Multiaddr.Multiaddr, error: DialError) =>
       Effect.gen(function*() {
         if (!backsOff(error.reason)) return
         const now = yield* Clock.currentTimeMillis
         let byAddr = backoff.get(pk)
         if (byAddr === undefined) backoff.set(pk, byAddr = new Map())
-        let st = byAddr.get(addr)
+        const key = Multiaddr.key(addr)
+        let st = byAddr.get(key)
         if (st === undefined || now > st.until + resetMillis) {
-          st = { step: yield* Schedule.toStep(backoffSchedule), failures: 0, until: 0, lastDelay: 0 }
-          byAddr.set(addr, st)
+          st = { addr, step: yield* Schedule.toStep(backoffSchedule), failures: 0, until: 0, lastDelay: 0 }
+          byAddr.set(key, st)
         }
         const state = st
         // a schedule that is done keeps its last delay
@@ -492,7 +495,7 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
                     else failures.push({ addr: Multiaddr.toString(addr), reason: r })
                     lastError = error
                     finished++
-                    yield* recordFailure(pk, Multiaddr.toString(addr), error)
+                    yield* recordFailure(pk, addr, error)
                     if (finished === ranked.length) return yield* fail
                     // every running attempt failed: start the next one now
                     if (finished === started) yield* startNext
@@ -533,7 +536,7 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
           const now = yield* Clock.currentTimeMillis
           let until = Number.POSITIVE_INFINITY
           addrs = addrs.filter((a) => {
-            const u = backoffUntil(pk, Multiaddr.toString(a), now)
+            const u = backoffUntil(pk, a, now)
             if (u !== undefined) until = Math.min(until, u)
             return u === undefined
           })
@@ -596,7 +599,9 @@ export const make = (connect: Connect, options: DialerOptions = {}): Effect.Effe
       backoffs: () => {
         const out: Array<BackoffEntry> = []
         for (const [peer, byAddr] of backoff) {
-          for (const [addr, st] of byAddr) out.push({ peer, addr, failures: st.failures, until: st.until })
+          for (const st of byAddr.values()) {
+            out.push({ peer, addr: Multiaddr.toString(st.addr), failures: st.failures, until: st.until })
+          }
         }
         return out
       },

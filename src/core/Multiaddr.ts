@@ -493,6 +493,24 @@ export const protoNames = (ma: Multiaddr): ReadonlyArray<string> => {
   return out
 }
 
+/** Whether `ma` has a component of protocol `code` (no value is decoded, unlike a search of `components`). */
+export const hasCode = (ma: Multiaddr, code: number): boolean => {
+  const c = new Cursor(impl(ma).b)
+  while (c.next()) if (c.code === code) return true
+  return false
+}
+
+/**
+ * The first `n` components (all when there are fewer): only their values are
+ * decoded (a trailing `/p2p/<id>` is not base58-encoded for nothing).
+ */
+const leading = (ma: Multiaddr, n: number): ReadonlyArray<Component> => {
+  const out: Array<Component> = []
+  const c = new Cursor(impl(ma).b)
+  while (out.length < n && c.next()) out.push(componentAt(c))
+  return out
+}
+
 /** Protocol codes, in order. */
 export const protoCodes = (ma: Multiaddr): ReadonlyArray<number> => {
   const out: Array<number> = []
@@ -634,11 +652,11 @@ const zoneless = (cs: ReadonlyArray<Component>): Option.Option<{ zone?: string; 
  * (e.g. `/dnsaddr`, which needs a TXT lookup first, or no port).
  */
 export const toNodeAddress = (ma: Multiaddr): Result.Result<NodeAddress, MultiaddrError> => {
-  const unsupported = fail("Unsupported", `${ma.toString()} is not <ip4|ip6|dns|dns4|dns6>/<tcp|udp>`)
-  const z = zoneless(ma.components)
-  if (Option.isNone(z)) return unsupported
+  const unsupported = () => fail("Unsupported", `${ma.toString()} is not <ip4|ip6|dns|dns4|dns6>/<tcp|udp>`)
+  const z = zoneless(leading(ma, 3)) // [zone,] host, port
+  if (Option.isNone(z)) return unsupported()
   const [host, transportC] = z.value.rest
-  if (host === undefined || transportC === undefined || host.value === undefined) return unsupported
+  if (host === undefined || transportC === undefined || host.value === undefined) return unsupported()
   const family: 0 | 4 | 6 | undefined = host.code === codes.ip4 || host.code === codes.dns4 ?
     4 :
     host.code === codes.ip6 || host.code === codes.dns6 ?
@@ -646,9 +664,9 @@ export const toNodeAddress = (ma: Multiaddr): Result.Result<NodeAddress, Multiad
     host.code === codes.dns ?
     0 :
     undefined
-  if (family === undefined) return unsupported
+  if (family === undefined) return unsupported()
   const transport = transportC.code === codes.tcp ? "tcp" : transportC.code === codes.udp ? "udp" : undefined
-  if (transport === undefined) return unsupported
+  if (transport === undefined) return unsupported()
   const hostText = z.value.zone === undefined ? host.value : `${host.value}%${z.value.zone}`
   return Result.succeed({ family, host: hostText, port: Number(transportC.value), transport })
 }
@@ -676,7 +694,7 @@ export const fromNodeAddress = (address: NodeAddress): Result.Result<Multiaddr, 
 
 /** The first address component, skipping a leading zone (go's `zoneless` + first component). */
 const firstHost = (ma: Multiaddr): Component | undefined => {
-  const z = zoneless(ma.components)
+  const z = zoneless(leading(ma, 2))
   return Option.isNone(z) ? undefined : z.value.rest[0]
 }
 
@@ -714,7 +732,7 @@ const inPrefix = (ip: Uint8Array, net: ReadonlyArray<number>, bits: number): boo
  * optional zone), optionally followed by `/tcp`, `/udp`, `/ip4` or `/ip6`.
  */
 export const isThinWaist = (ma: Multiaddr): boolean => {
-  const z = zoneless(ma.components)
+  const z = zoneless(leading(ma, 3))
   if (Option.isNone(z)) return false
   const [a, b] = z.value.rest
   if (a === undefined || (a.code !== codes.ip4 && a.code !== codes.ip6)) return false

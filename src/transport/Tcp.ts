@@ -112,14 +112,14 @@ const { dns, dns4, dns6, ip4, ip6, ip6zone, p2p, tcp } = Multiaddr.codes
  * then `/tcp/<port>`, then nothing or `/p2p/<id>`.
  */
 const tcpShape = (addr: Multiaddr.Multiaddr, hosts: ReadonlyArray<number>): boolean => {
-  let cs = addr.components
-  if (cs[0]?.code === ip6zone) {
-    if (cs[1]?.code !== ip6) return false
+  let cs = Multiaddr.protoCodes(addr)
+  if (cs[0] === ip6zone) {
+    if (cs[1] !== ip6) return false
     cs = cs.slice(1)
   }
   const [host, port, ...rest] = cs
-  if (host === undefined || !hosts.includes(host.code) || port?.code !== tcp) return false
-  return rest.length === 0 || (rest.length === 1 && rest[0]!.code === p2p)
+  if (host === undefined || !hosts.includes(host) || port !== tcp) return false
+  return rest.length === 0 || (rest.length === 1 && rest[0] === p2p)
 }
 
 const DIAL_HOSTS = [ip4, ip6, dns, dns4, dns6]
