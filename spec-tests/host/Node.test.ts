@@ -103,6 +103,24 @@ describe("node over the memory transport", () => {
       expect(result.observedAddr).toBeDefined()
     }).pipe(Effect.provide(Memory.layerNetwork)))
 
+  it.live("identify spec §identify (signedPeerRecord): a node signs its record once per address set, every connection gets that envelope; a new listen address gives a new record with a higher seq", () =>
+    Effect.gen(function*() {
+      const a = yield* node()
+      const c = yield* node()
+      const b = yield* node()
+      const fromA = yield* a.identify.identify(yield* a.host.dial(b.host.addrs()[0]!))
+      const fromC = yield* c.identify.identify(yield* c.host.dial(b.host.addrs()[0]!))
+      expect(fromC.signedPeerRecord?.envelope).toEqual(fromA.signedPeerRecord?.envelope)
+      expect(fromC.signedPeerRecord?.seq).toBe(fromA.signedPeerRecord?.seq)
+      yield* b.host.listen([ma("/memory/0")])
+      yield* a.host.hangUp(b.host.peerId)
+      const again = yield* a.identify.identify(yield* a.host.dial(b.host.addrs()[0]!))
+      expect(again.signedPeerRecord!.seq).toBeGreaterThan(fromA.signedPeerRecord!.seq)
+      expect(again.signedPeerRecord!.addrs.map(Multiaddr.toString).sort()).toEqual(
+        b.host.addrs().map((x) => Multiaddr.toString(Multiaddr.decapsulateCode(x, Multiaddr.codes.p2p))).sort()
+      )
+    }).pipe(Effect.provide(Memory.layerNetwork)))
+
   it.live("identify spec §identify/push: registering a protocol pushes the new list to connected peers [identify:identifypush:1] [connections:supported-protocols:5]", () =>
     Effect.gen(function*() {
       const a = yield* node()

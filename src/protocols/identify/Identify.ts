@@ -158,10 +158,49 @@ const messageKey = (
   return Result.succeed(key.success)
 }
 
-/** Check a received message against the connection and turn it into a result. */
+/**
+ * Signed peer records that verified, by their envelope's bytes, the most
+ * recently seen `capacity` of them: a peer sends the same record on every
+ * connection and push until its addresses change (go-libp2p, js-libp2p and
+ * ours sign a record once per address set), and opening one costs an Ed25519
+ * check (~60 µs). Only records that verified are kept, so a hit is what the
+ * check would give; the key is all of the bytes, signature included.
+ */
+export class VerifiedRecords {
+  private readonly capacity: number
+  private readonly entries = new Map<string, PeerRecord.PeerRecord>()
+  constructor(capacity = 64) {
+    this.capacity = capacity
+  }
+  /** The record of `envelope`, verified now or before. */
+  open(envelope: Uint8Array): Result.Result<PeerRecord.PeerRecord, PeerRecord.PeerRecordError> {
+    const key = Strings.binary(envelope)
+    const known = this.entries.get(key)
+    if (known !== undefined) {
+      this.entries.delete(key) // most recently used last
+      this.entries.set(key, known)
+      return Result.succeed(known)
+    }
+    const opened = PeerRecord.openSigned(envelope)
+    if (Result.isSuccess(opened)) {
+      this.entries.set(key, opened.success)
+      if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!)
+    }
+    return opened
+  }
+  get size(): number {
+    return this.entries.size
+  }
+}
+
+/**
+ * Check a received message against the connection and turn it into a result.
+ * `verified`: records opened before (the service passes its own).
+ */
 export const interpret = (
   msg: IdentifyMessage,
-  remotePeer: PeerId.PeerId
+  remotePeer: PeerId.PeerId,
+  verified?: VerifiedRecords
 ): Result.Result<IdentifyResult, IdentifyError> => {
   let publicKey: Keys.PublicKey | undefined
   if (msg.publicKey !== undefined) {
@@ -171,7 +210,9 @@ export const interpret = (
   }
   let record: IdentifyResult["signedPeerRecord"]
   if (msg.signedPeerRecord !== undefined) {
-    const opened = PeerRecord.openSigned(msg.signedPeerRecord)
+    const opened = verified === undefined
+      ? PeerRecord.openSigned(msg.signedPeerRecord)
+      : verified.open(msg.signedPeerRecord)
     if (Result.isSuccess(opened) && PeerId.equals(opened.success.peerId, remotePeer)) {
       record = { seq: opened.success.seq, addrs: decodeAddrs(opened.success.addrs), envelope: msg.signedPeerRecord }
     }
@@ -234,14 +275,29 @@ export const make = (options: IdentifyOptions = {}) =>
       return addressManager._tag === "Some" ? addressManager.value.advertise(base) : Effect.succeed(base)
     })
 
-    /** The signed peer record of `addrs` (seq = Clock time in ms, as js-libp2p does). */
+    /**
+     * Our signed peer record of `addrs`, signed again only when the addresses
+     * change (as go-libp2p and js-libp2p keep theirs): seq = Clock time in ms,
+     * as js-libp2p does, and above the previous record's.
+     */
+    let ours: { readonly addrs: string; readonly seq: bigint; readonly bytes: Uint8Array } | undefined
     const signedRecord = (addrs: ReadonlyArray<Multiaddr.Multiaddr>) =>
       Effect.gen(function*() {
-        const seq = BigInt(yield* Clock.currentTimeMillis)
-        return yield* Effect.fromResult(
+        let key = ""
+        for (const a of addrs) {
+          const k = Multiaddr.key(a)
+          key += String.fromCharCode(k.length) + k // length-prefixed: no two lists give one key
+        }
+        if (ours !== undefined && ours.addrs === key) return ours.bytes
+        const now = BigInt(yield* Clock.currentTimeMillis)
+        const seq = ours !== undefined && now <= ours.seq ? ours.seq + 1n : now
+        const bytes = yield* Effect.fromResult(
           PeerRecord.seal(identity.privateKey, PeerRecord.make(identity.peerId, seq, addrs))
         )
+        ours = { addrs: key, seq, bytes }
+        return bytes
       })
+    const verified = new VerifiedRecords()
 
     const ourMessage = (conn: Connection.Connection) =>
       Effect.gen(function*() {
@@ -294,7 +350,7 @@ export const make = (options: IdentifyOptions = {}) =>
           Effect.fromResult(IdentifyMessage.decode(bytes)),
           (e) => new IdentifyError({ reason: "Decode", message: e.message })
         )
-        return yield* Effect.fromResult(interpret(msg, remotePeer))
+        return yield* Effect.fromResult(interpret(msg, remotePeer, verified))
       }).pipe(
         Effect.timeoutOrElse({
           duration: timeout,
