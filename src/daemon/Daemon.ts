@@ -84,7 +84,7 @@ export class DaemonError extends Schema.TaggedError<DaemonError>()("DaemonError"
 }) {}
 
 export interface DaemonOptions {
-  /** `/unix/<path>` or `/ip4/127.0.0.1/tcp/<port>` (port 0: any free one). */
+  /** `/unix/<path>` or `/ip4/127.0.0.1/tcp/<port>` (port 0: a free port the system picks). */
   readonly control: Multiaddr.Multiaddr
   /** Deadline of a request that gives none (default 60 s, go's). */
   readonly requestTimeout?: Duration.Input

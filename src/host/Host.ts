@@ -94,7 +94,7 @@ export interface DialOptions {
 export interface DirectDialOptions {
   /** The peer the connection must authenticate as. */
   readonly peer: PeerId.PeerId
-  /** The upgrade's role (`Upgrader.UpgradeOptions.role`); default: initiator, as any outbound connection. */
+  /** The upgrade's role (`Upgrader.UpgradeOptions.role`); default: initiator, as for every outbound connection. */
   readonly role?: "initiator" | "responder"
   /** Leave from a listening port (`Transport.DialOptions.fromListenPort`: TCP with `reusePort`). */
   readonly fromListenPort?: boolean
@@ -117,7 +117,7 @@ export class Host extends Context.Service<Host, {
    * backoff, no reuse of an existing connection — there is one, the relayed
    * connection a hole punch upgrades from), with the upgrade's role and the
    * transport options a TCP simultaneous open needs. The connection is
-   * registered as any other (hooks, events, connection manager).
+   * registered like every other one (hooks, events, connection manager).
    */
   readonly dialDirect: (
     addr: Multiaddr.Multiaddr,

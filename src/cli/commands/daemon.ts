@@ -42,7 +42,9 @@ export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
 
 const daemonFlags = {
   control: Flag.String("control").pipe(
-    Flag.withDescription("control socket: /unix/<path> (mode 0600) or /ip4/127.0.0.1/tcp/<port> (0: any free port)")
+    Flag.withDescription(
+      "control socket: /unix/<path> (mode 0600) or /ip4/127.0.0.1/tcp/<port> (0: a free port the OS picks)"
+    )
   ),
   listen: Flag.String("listen").pipe(
     Flag.withDescription(`multiaddr the node listens on (repeatable; default ${DEFAULT_LISTEN})`),
