@@ -135,6 +135,12 @@ const CFG = {
   latencyRounds: envNum("BENCH_ROUNDS", QUICK ? 2 : 5),
   echoCount: QUICK ? 300 : 2000,
   newStreamCount: QUICK ? 100 : 400,
+  /** untimed echoes and new-stream requests per pairing before the rounds: a node serves streams
+   *  for hours, so the rows compare steady-state costs, not how soon V8 has compiled the path (in
+   *  batches of 2,000 new streams on one connection, our CPU per request fell from ~900 to
+   *  300–400 µs over the first ~8,000, js-libp2p's from ~2,500 to ~1,700 within the first 2,000) */
+  echoWarmup: QUICK ? 200 : 2000,
+  newStreamWarmup: QUICK ? 50 : 6000,
   dialCount: QUICK ? 30 : 100,
   memoryConns: envNum("BENCH_CONNS", QUICK ? 100 : 1000),
   cryptoSeconds: QUICK ? 0.3 : 1,
@@ -601,7 +607,7 @@ const latency = async (peers: Peers): Promise<void> => {
   progress(`latency: ${CFG.echoCount} 1-byte echoes on one stream, ${CFG.latencyRounds} rounds`)
   for (const pairing of pairings) {
     const [client, server] = pairOf(peers, pairing)
-    await client.call("echoLoop", { addr: server.addr, count: 200 })
+    await client.call("echoLoop", { addr: server.addr, count: CFG.echoWarmup })
   }
   await rounds("latency", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(pairings, r)) {
@@ -629,7 +635,7 @@ const newStream = async (peers: Peers): Promise<void> => {
   )
   for (const pairing of PAIRINGS) {
     const [client, server] = pairOf(peers, pairing)
-    await client.call("perfLoop", { addr: server.addr, count: 50 })
+    await client.call("perfLoop", { addr: server.addr, count: CFG.newStreamWarmup })
   }
   await rounds("newstream", CFG.latencyRounds, start, async (r) => {
     for (const pairing of rotated(PAIRINGS, r)) {
