@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Result, Stream } from "effect"
+import fc from "fast-check"
 import * as Keys from "../../../src/core/Keys.ts"
 import * as PeerId from "../../../src/core/PeerId.ts"
 import * as Floodsub from "../../../src/protocols/pubsub/floodsub/Floodsub.ts"
@@ -29,7 +30,38 @@ const line = (options: Pubsub.PubsubOptions = {}) =>
 const collect = (sub: Stream.Stream<Pubsub.PubsubMessage>, into: Array<string>) =>
   Effect.forkChild(Stream.runForEach(sub, (m) => Effect.sync(() => into.push(decode(m.data)))))
 
+/** A `bytes` field: short, or long enough for a two- or three-byte length varint. */
+const bytesField = fc.oneof(
+  fc.uint8Array({ maxLength: 200 }),
+  fc.integer({ min: 127, max: 70_000 }).map((n) => new Uint8Array(n).fill(n & 0xff))
+)
+
 describe("pubsub core", () => {
+  it("pubsub §The Message, property: `encodedLength` is the length of the message's protobuf encoding, for every combination of fields, multi-byte topics and long data, sent or decoded", () => {
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            from: bytesField,
+            data: bytesField,
+            seqno: bytesField,
+            topic: fc.string({ unit: "grapheme", maxLength: 40 }),
+            signature: bytesField,
+            key: bytesField
+          },
+          { requiredKeys: [] }
+        ),
+        (msg: Messages.Message) => {
+          const bytes = Messages.Message.encode(msg)
+          expect(Messages.encodedLength(msg)).toBe(bytes.byteLength)
+          const decoded = Result.getOrThrow(Messages.Message.decode(bytes))
+          expect(Messages.encodedLength(decoded)).toBe(Messages.Message.encode(decoded).byteLength)
+        }
+      ),
+      { seed: 20261208, numRuns: 300 }
+    )
+  })
+
   it.effect("pubsub §Message Signing: the signature covers 'libp2p-pubsub:' ++ the message without signature and key", () =>
     Effect.gen(function*() {
       const key = yield* Keys.generate("Ed25519")

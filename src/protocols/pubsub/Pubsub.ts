@@ -457,7 +457,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
      * shadow the real message), then validation (go `validation.go` in the same order).
      */
     const handleMessage = (peer: Peer, raw: Messages.Message) => {
-      const size = Messages.Message.encode(raw).byteLength
+      const size = Messages.encodedLength(raw)
       if (size > maxMessageSize) return
       const topic = raw.topic ?? ""
       const id = messageId(raw)
@@ -630,7 +630,7 @@ export const make = (routerFactory: RouterFactory, options: PubsubOptions = {}) 
           if (Result.isFailure(signed)) return Effect.fail(signed.failure)
           msg = signed.success
         }
-        const size = Messages.Message.encode(msg).byteLength
+        const size = Messages.encodedLength(msg)
         if (size > maxMessageSize) {
           return Effect.fail(
             new PubsubError({ reason: "TooLarge", message: `message of ${size} bytes > ${maxMessageSize}` })

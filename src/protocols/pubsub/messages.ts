@@ -24,6 +24,7 @@
  * @since 0.2.0
  */
 import * as Protobuf from "../../core/Protobuf.ts"
+import * as Varint from "../../core/Varint.ts"
 
 /**
  * Largest RPC accepted on a stream (the length prefix), 1 MiB as the README
@@ -173,6 +174,23 @@ export const emptyControl = (): {
 export const isEmptyControl = (c: ControlMessage): boolean =>
   c.ihave.length === 0 && c.iwant.length === 0 && c.graft.length === 0 && c.prune.length === 0 &&
   c.idontwant.length === 0
+
+/** One present `bytes` or `string` field of `Message` (numbers 1–6: a one-byte key), `n` bytes long. */
+const fieldLength = (n: number): number => 1 + Varint.encodingLength(n) + n
+
+/**
+ * The length of `Message.encode(msg)`, without encoding it: the size the core checks
+ * against its limit and routers compare with the IDONTWANT threshold, for every copy
+ * received, duplicates included (encoding a 64 KiB message to learn its size was an
+ * allocation and a copy of the whole message).
+ */
+export const encodedLength = (msg: Message): number =>
+  (msg.from === undefined ? 0 : fieldLength(msg.from.byteLength)) +
+  (msg.data === undefined ? 0 : fieldLength(msg.data.byteLength)) +
+  (msg.seqno === undefined ? 0 : fieldLength(msg.seqno.byteLength)) +
+  (msg.topic === undefined ? 0 : fieldLength(Buffer.byteLength(msg.topic, "utf8"))) +
+  (msg.signature === undefined ? 0 : fieldLength(msg.signature.byteLength)) +
+  (msg.key === undefined ? 0 : fieldLength(msg.key.byteLength))
 
 /**
  * The bytes a signature covers (README §Message Signing): `libp2p-pubsub:` followed by
