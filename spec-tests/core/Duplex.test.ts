@@ -102,3 +102,59 @@ describe("Duplex.release (freeing a chunk its owner has consumed)", () => {
     expect(whole.byteLength).toBe(0)
   })
 })
+
+/** A duplex whose reads are `batches`, one per read, then EOF; `owned` declares OwnedReads. */
+const scripted = (batches: ReadonlyArray<Duplex.Chunks>, owned: boolean): Duplex.Duplex => {
+  let i = 0
+  const d: Duplex.Duplex = {
+    read: Effect.sync(() => batches[i++] ?? Duplex.EOF),
+    write: () => Effect.void,
+    closeWrite: Effect.void,
+    reset: Effect.void
+  }
+  return owned ? Duplex.withOwnedReads(d) : d
+}
+
+/** `n` bytes counting up from `from` (mod 256), as a chunk of its own ArrayBuffer. */
+const counting = (from: number, n: number) => Uint8Array.from({ length: n }, (_, k) => (from + k) & 0xff)
+
+describe("Duplex.OwnedReads through the wrappers and the Reader", () => {
+  it.effect("prepend keeps OwnedReads of the duplex it wraps, and does not add it to one without", () =>
+    Effect.gen(function*() {
+      const owned = Duplex.prepend(scripted([], true), [bytes(1)])
+      const plain = Duplex.prepend(scripted([], false), [bytes(1)])
+      expect([Duplex.ownsReads(owned), Duplex.ownsReads(plain)]).toEqual([true, false])
+      expect(Array.from(Duplex.concat(yield* owned.read))).toEqual([1])
+    }))
+
+  it.effect("a Reader over an OwnedReads duplex frees each chunk a request copied from its first byte to its last, and nothing it handed out a view of", () =>
+    Effect.gen(function*() {
+      const N = Duplex.RELEASE_MIN
+      // a: the first 10 bytes go out as a view, the rest is copied by the next request (not freed)
+      // b: copied whole by that request (freed); c: its head copied, its tail read as a view later
+      const a = counting(0, N)
+      const b = counting(N, N)
+      const c = counting(2 * N, N)
+      const reader = Reader.make(scripted([[a], [b], [c]], true))
+      const first = yield* reader.readExactly(10)
+      const spanning = yield* reader.readExactly(2 * N) // a[10..] + b + c[..10]
+      const last = yield* reader.readExactly(N - 10) // c[10..]: one chunk, a view
+      expect(Array.from(first)).toEqual(Array.from(counting(0, 10)))
+      expect(Array.from(spanning)).toEqual(Array.from(counting(10, 2 * N)))
+      expect(Array.from(last)).toEqual(Array.from(counting(2 * N + 10, N - 10)))
+      expect([a.buffer.detached, b.buffer.detached, c.buffer.detached]).toEqual([false, true, false])
+      expect(first.byteLength).toBe(10)
+    }))
+
+  it.effect("a Reader over a duplex without OwnedReads frees nothing", () =>
+    Effect.gen(function*() {
+      const N = Duplex.RELEASE_MIN
+      const a = counting(0, N)
+      const b = counting(N, N)
+      const c = counting(2 * N, 1)
+      const reader = Reader.make(scripted([[a], [b], [c]], false))
+      const all = yield* reader.readExactly(2 * N + 1)
+      expect(Array.from(all)).toEqual(Array.from(counting(0, 2 * N + 1)))
+      expect([a.buffer.detached, b.buffer.detached]).toEqual([false, false])
+    }))
+})

@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, type Context, Deferred, type Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
-import type * as Duplex from "../core/Duplex.ts"
+import * as Duplex from "../core/Duplex.ts"
 import * as PeerId from "../core/PeerId.ts"
 import type * as Metrics from "../internal/metrics.ts"
 import * as Release from "../internal/release.ts"
@@ -458,15 +458,18 @@ export const closeGracefully = (stream: Duplex.Duplex, timeout: Duration.Input):
     }
   }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.void }), Effect.ignore)
 
-const toStream = (duplex: Duplex.Duplex, protocol: string, muxed: StreamMuxer.MuxedStream): Connection.Stream => ({
-  read: duplex.read,
-  write: duplex.write,
-  closeWrite: duplex.closeWrite,
-  reset: duplex.reset,
-  protocol,
-  id: muxed.id,
-  direction: muxed.direction
-})
+const toStream = (duplex: Duplex.Duplex, protocol: string, muxed: StreamMuxer.MuxedStream): Connection.Stream => {
+  const stream: Connection.Stream = {
+    read: duplex.read,
+    write: duplex.write,
+    closeWrite: duplex.closeWrite,
+    reset: duplex.reset,
+    protocol,
+    id: muxed.id,
+    direction: muxed.direction
+  }
+  return Duplex.ownsReads(duplex) ? Duplex.withOwnedReads(stream) : stream
+}
 
 /**
  * The connection of `args`, living in the current scope, with its accept loop

@@ -94,10 +94,12 @@ export interface SyncWritable {
 }
 
 /**
- * An optional capability of a Duplex: every chunk its reads give is the whole
- * of an ArrayBuffer that nothing else refers to (a socket's reads are), so a
- * reader that has consumed a chunk and keeps no view of it may free it at once
- * with {@link release}.
+ * An optional capability of a Duplex: a chunk its reads give that is the whole
+ * of its ArrayBuffer is referred to by nothing else (a socket's reads are such
+ * chunks; Noise's plaintexts and a Yamux stream's payloads are such chunks or
+ * views into a shared buffer, which {@link release} leaves alone), so a reader
+ * that has consumed a chunk and keeps no view of it may free it at once with
+ * {@link release}.
  */
 export interface OwnedReads {
   readonly ownedReads: true
@@ -196,7 +198,7 @@ export const closedError = (message = "duplex closed for writing") => withoutSta
 export const prepend = (self: Duplex, leftover: Chunks): Duplex => {
   if (leftover.length === 0) return self
   let pending: Chunks | undefined = leftover
-  return {
+  const wrapped: Duplex = {
     read: Effect.suspend(() => {
       if (pending !== undefined) {
         const out = pending
@@ -209,7 +211,14 @@ export const prepend = (self: Duplex, leftover: Chunks): Duplex => {
     closeWrite: self.closeWrite,
     reset: self.reset
   }
+  // the leftover is what a Reader of `self` left (`Reader.rest`): untouched chunks of
+  // `self`'s reads, and the tail of a consumed one as a view that `release` leaves alone
+  return ownsReads(self) ? withOwnedReads(wrapped) : wrapped
 }
+
+/** `self` (a new wrapper whose reads are an {@link OwnedReads} duplex's) declaring {@link OwnedReads} too. */
+export const withOwnedReads = <D extends object>(self: D): D & OwnedReads =>
+  Object.assign(self, { ownedReads: true as const })
 
 /** The bytes a Duplex reads, as a Stream (ends at EOF, fails with the read error). */
 export const toStream = (self: Duplex): Stream.Stream<Uint8Array, DuplexError> =>

@@ -63,6 +63,9 @@ export const make = (duplex: Duplex.Duplex): Reader => {
   let head = 0
   let total = 0
   let ended = false
+  // A chunk of an OwnedReads duplex that a request copied whole (no view of it handed
+  // out before, none kept) is freed at once (Duplex.release) instead of at a full GC.
+  const releases = Duplex.ownsReads(duplex)
 
   const fill: Effect.Effect<boolean, Duplex.DuplexError> = Effect.suspend(() => {
     if (ended) return Effect.succeed(false)
@@ -101,6 +104,7 @@ export const make = (duplex: Duplex.Duplex): Reader => {
     let at = 0
     while (at < n) {
       const c = chunks[0]!
+      const from = head
       const k = Math.min(c.byteLength - head, n - at)
       out.set(c.subarray(head, head + k), at)
       at += k
@@ -108,6 +112,8 @@ export const make = (duplex: Duplex.Duplex): Reader => {
       if (head === c.byteLength) {
         chunks.shift()
         head = 0
+        // copied from its first byte to its last by this request: no view of it is out
+        if (releases && from === 0) Duplex.release(c)
       }
     }
     total -= n

@@ -486,6 +486,11 @@ export interface LazyDuplex {
   readonly reset: Effect.Effect<void>
   /** Send the proposal if not yet sent and wait for the answer, without reading application bytes. */
   readonly negotiated: Effect.Effect<void, Duplex.DuplexError | MultistreamError>
+  /**
+   * The underlying duplex owns its reads (Duplex.OwnedReads), and so do these: they are its
+   * reads, after what the answer's reader left (`Reader.rest`, see `Duplex.prepend`).
+   */
+  readonly ownedReads?: true
 }
 
 /**
@@ -579,7 +584,8 @@ export const lazySelect = (duplex: Duplex.Duplex, protocol: string, options?: Op
     return Effect.andThen(Effect.ignore(sendProposal(Duplex.EOF)), duplex.closeWrite)
   })
 
-  return { protocol, read, write, closeWrite, reset: duplex.reset, negotiated: confirm }
+  const lazy: LazyDuplex = { protocol, read, write, closeWrite, reset: duplex.reset, negotiated: confirm }
+  return Duplex.ownsReads(duplex) ? Duplex.withOwnedReads(lazy) : lazy
 }
 
 /**
@@ -599,10 +605,11 @@ export const toDuplex = (lazy: LazyDuplex): Duplex.Duplex => {
         message: `multistream-select ${e.reason}: ${e.message}`,
         cause: e
       })
-  return {
+  const duplex: Duplex.Duplex = {
     read: Effect.mapError(lazy.read, toDuplexError),
     write: (chunks) => Effect.mapError(lazy.write(chunks), toDuplexError),
     closeWrite: lazy.closeWrite,
     reset: lazy.reset
   }
+  return lazy.ownedReads === true ? Duplex.withOwnedReads(duplex) : duplex
 }

@@ -120,6 +120,7 @@ const startDueWriters = (): void => {
  */
 class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.Session, KeepAlive.Member {
   readonly duplex: Duplex.Duplex
+  readonly ownsReads: boolean
   readonly config: Config
   readonly client: boolean
   readonly clock: Clock.Clock
@@ -207,6 +208,7 @@ class SessionImpl extends Wakeups.Wakeups implements YamuxSession, YamuxStream.S
   ) {
     super()
     this.duplex = duplex
+    this.ownsReads = Duplex.ownsReads(duplex)
     this.config = config
     this.client = direction === "outbound"
     this.clock = clock

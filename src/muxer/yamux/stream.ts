@@ -61,6 +61,11 @@ export interface Session {
     readonly writeHighWater: number
   }
   readonly isOpen: boolean
+  /**
+   * the session's duplex owns its reads (Duplex.OwnedReads): a payload that is a whole
+   * received chunk is then the stream reader's alone, and the handles say so
+   */
+  readonly ownsReads: boolean
   /** encoded frames waiting for the writer */
   readonly outbox: Array<Uint8Array>
   /** data bytes in the outbox */
@@ -194,7 +199,7 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
     session.atomically(() => session.resetStream(s, Duplex.resetError("yamux stream reset"), true))
   })
 
-  ;(s as { handle: MuxedStream }).handle = {
+  const handle: MuxedStream = {
     id: String(id),
     direction: inbound ? "inbound" : "outbound",
     read,
@@ -203,5 +208,6 @@ export const make = (session: Session, id: number, inbound: boolean): Stream => 
     reset,
     bytes: () => ({ read: s.bytesRead, written: s.bytesWritten })
   }
+  ;(s as { handle: MuxedStream }).handle = session.ownsReads ? Duplex.withOwnedReads(handle) : handle
   return s
 }

@@ -179,15 +179,22 @@ const writePayload = (
   return Effect.flatMap(duplex.write([first, ...batchOf(n)]), () => loop)
 }
 
-/** Read until EOF, counting bytes (nothing copied); fails once more than `limit` arrived. */
+/**
+ * Read until EOF, counting bytes (nothing copied); fails once more than `limit` arrived.
+ * The bytes are discarded: when `read` gives a Duplex.OwnedReads duplex's chunks (a
+ * Reader's `readSome` gives them too, or tails of them that `release` leaves alone), each
+ * chunk is freed once counted (Duplex.release).
+ */
 const drain = (
   read: Effect.Effect<Duplex.Chunks, Duplex.DuplexError>,
-  limit: number
+  limit: number,
+  releases: boolean
 ): Effect.Effect<number, Duplex.DuplexError | PerfError> => {
   let total = 0
   const loop: Effect.Effect<number, Duplex.DuplexError | PerfError> = Effect.flatMap(read, (chunks) => {
     if (chunks.length === 0) return Effect.succeed(total)
     total += Duplex.byteLength(chunks)
+    if (releases) Duplex.releaseAll(chunks)
     if (total > limit) {
       return Effect.fail(
         new PerfError({ reason: "LongDownload", message: `perf: more than the ${limit} bytes asked for arrived` })
@@ -218,7 +225,7 @@ export const serve = (stream: Duplex.Duplex): Effect.Effect<Served, PerfError> =
     const size = decodeHeader(header)
     // step 2: read until EOF; step 3 only after it (never concurrently)
     const uploadBytes = yield* Effect.mapError(
-      drain(reader.readSome, Number.POSITIVE_INFINITY),
+      drain(reader.readSome, Number.POSITIVE_INFINITY, Duplex.ownsReads(stream)),
       (e) => e._tag === "PerfError" ? e : streamError(e)
     )
     yield* Effect.mapError(writePayload(stream, size), streamError)
@@ -255,7 +262,7 @@ export const exchange = (
     yield* stream.closeWrite
     const uploaded = yield* Clock.currentTimeNanos
     const got = yield* Effect.mapError(
-      drain(stream.read, options.downloadBytes),
+      drain(stream.read, options.downloadBytes, Duplex.ownsReads(stream)),
       (e) => e._tag === "PerfError" ? e : streamError(e)
     )
     const end = yield* Clock.currentTimeNanos

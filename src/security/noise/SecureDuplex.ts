@@ -163,7 +163,15 @@ const encryptBatch = (
  * The transport-phase duplex: its state in fields, its behaviour on the
  * prototype (an idle connection holds this object, not a closure context).
  */
-class SecureDuplex implements Duplex.Duplex {
+class SecureDuplex implements Duplex.Duplex, Duplex.OwnedReads {
+  /**
+   * Each plaintext is a new buffer of the cipher's (node:crypto's output, or the
+   * WebAssembly cipher's for small messages) that this duplex hands out once and
+   * keeps no reference to (Duplex.OwnedReads), whatever the raw duplex is.
+   */
+  get ownedReads(): true {
+    return true
+  }
   readonly raw: Duplex.Duplex
   readonly send: CipherState.CipherState
   readonly receive: CipherState.CipherState
